@@ -1,0 +1,85 @@
+//! The narrow interface through which an autoscaler sees and acts on the simulated world
+//! (DESIGN §2): read the cluster, request and terminate instances, cordon/drain/delete nodes,
+//! and set timers. Neither autoscaler may read the other's state or the mock's hidden truth.
+
+pub mod none;
+
+use std::collections::BTreeMap;
+
+use crate::cloud::mock::MockEc2;
+use crate::cloud::{InstanceId, Notice};
+use crate::cluster::{Cluster, NodeId, NodeOwner, PodId};
+use crate::engine::SimTime;
+use crate::k8s::resources::Resources;
+use crate::k8s::selector::Labels;
+use crate::k8s::taints::Taint;
+use crate::report::Recorder;
+
+/// What a launched instance becomes when its kubelet registers: the node object the launcher
+/// (NodeClaim, node group, static list) describes.
+#[derive(Clone, Debug)]
+pub struct NodeBlueprint {
+    pub name: String,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    /// Taints removed a moment after the node becomes Ready (Karpenter `startupTaints`).
+    pub startup_taints: Vec<Taint>,
+    pub capacity: Resources,
+    pub allocatable: Resources,
+    pub owner: NodeOwner,
+}
+
+/// Everything an autoscaler may touch during one callback.
+pub struct Ctx<'a> {
+    pub now: SimTime,
+    pub cluster: &'a mut Cluster,
+    pub cloud: &'a mut MockEc2,
+    pub recorder: &'a mut Recorder,
+    pub(crate) timers: &'a mut Vec<(SimTime, u64)>,
+    pub(crate) blueprints: &'a mut BTreeMap<InstanceId, NodeBlueprint>,
+    /// Nodes the autoscaler asked to delete (drain then terminate), with the reason.
+    pub(crate) deletions: &'a mut Vec<(NodeId, String)>,
+    pub(crate) rng: &'a mut rand_chacha::ChaCha8Rng,
+}
+
+impl Ctx<'_> {
+    /// Call `on_timer(token)` at `at`.
+    pub fn set_timer(&mut self, at: SimTime, token: u64) {
+        self.timers.push((at, token));
+    }
+
+    /// Describe the node an instance will become.
+    pub fn expect_node(&mut self, instance: InstanceId, blueprint: NodeBlueprint) {
+        self.blueprints.insert(instance, blueprint);
+    }
+
+    /// Cordon, drain and delete a node, then terminate its instance.
+    pub fn delete_node(&mut self, node: NodeId, reason: &str) {
+        self.deletions.push((node, reason.to_string()));
+    }
+
+    pub fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng {
+        self.rng
+    }
+}
+
+/// A node autoscaler (Karpenter, cluster-autoscaler, or none).
+pub trait Autoscaler {
+    fn name(&self) -> &'static str;
+    /// Called once at time zero.
+    fn start(&mut self, ctx: &mut Ctx<'_>);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, token: u64);
+    /// kube-scheduler marked these pods Unschedulable.
+    fn on_pods_unschedulable(&mut self, ctx: &mut Ctx<'_>, pods: &[PodId]);
+    /// A cloud notice the autoscaler can observe (instance state, interruption warnings…).
+    fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice);
+    /// A node was registered, became Ready, or was removed.
+    fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent);
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    Registered,
+    Ready,
+    Deleted,
+}

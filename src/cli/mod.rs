@@ -1,0 +1,259 @@
+//! Command-line parsing and the commands. Exit codes: 0 success, 1 a check failed, 2 bad input
+//! or usage (DESIGN §11).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use autoscale_sim::catalog::Catalog;
+use autoscale_sim::catalog::allocatable::{AmiFamily, default_node_resources};
+use autoscale_sim::report::write_outputs;
+use autoscale_sim::workload::{AutoscalerKind, Scenario};
+
+#[derive(Parser)]
+#[command(name = "autoscale-sim", version, about = "Deterministic simulator of Kubernetes node autoscaling (Karpenter, cluster-autoscaler) on AWS")]
+struct Cli {
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// More logging on stderr (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum AutoscalerArg {
+    Karpenter,
+    ClusterAutoscaler,
+    None,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario and write its reports.
+    Run {
+        scenario: PathBuf,
+        /// Which autoscaler to run (default: the scenario's `spec.autoscaler`, else inferred).
+        #[arg(long, value_enum)]
+        autoscaler: Option<AutoscalerArg>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
+    /// Check scenarios without running them.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Instance catalogs: show, build.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Print instance types with prices and allocatable.
+    Show {
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Only this family (e.g. m5).
+        #[arg(long)]
+        family: Option<String>,
+        /// A catalog directory instead of the built-in one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build `catalogs/aws/<region>/` from the shared data folder.
+    Build {
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        #[arg(long, default_value = "catalogs/aws")]
+        out: PathBuf,
+    },
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .try_init();
+    match cli.command {
+        Command::Run { scenario, autoscaler, seed, out } => cmd_run(&scenario, autoscaler, seed, &out, cli.quiet),
+        Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
+        Command::Catalog { command } => cmd_catalog(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "autoscale-sim", &mut std::io::stdout());
+            0
+        }
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    2
+}
+
+fn cmd_run(path: &Path, autoscaler: Option<AutoscalerArg>, seed: Option<u64>, out: &Path, quiet: bool) -> i32 {
+    let mut scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Some(s) = seed {
+        scenario.seed = s;
+    }
+    let kind = match autoscaler {
+        Some(AutoscalerArg::Karpenter) => AutoscalerKind::Karpenter,
+        Some(AutoscalerArg::ClusterAutoscaler) => AutoscalerKind::ClusterAutoscaler,
+        Some(AutoscalerArg::None) => AutoscalerKind::None,
+        None => scenario.default_autoscaler,
+    };
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(scenario.duration_ms / 1000);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:40}] {pos}/{len} s ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let output = match autoscale_sim::run::run(&scenario, kind, |t| {
+        if let Some(b) = &bar {
+            b.set_position(t.0 / 1000);
+        }
+    }) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Err(e) = write_outputs(out, &output.report, &output.meta, &output.sim.recorder.samples, &output.sim.recorder.nodes, &output.sim.cluster) {
+        return fail(format!("cannot write reports to {}: {e}", out.display()));
+    }
+    if !quiet {
+        let r = &output.report;
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{} · {} · seed {} · {} simulated", r.scenario, r.autoscaler, r.seed, autoscale_sim::k8s::duration::format_duration(r.duration_s * 1000));
+        let _ = writeln!(o, "  pods       {} created, {} scheduled, {} unschedulable at end, {} evicted", r.pods.created, r.pods.scheduled, r.pods.unschedulable_at_end, r.pods.evicted);
+        let _ = writeln!(o, "  startup    p50 {:.1} s · p90 {:.1} s · p99 {:.1} s · max {:.1} s", r.pods.startup_latency_s.p50, r.pods.startup_latency_s.p90, r.pods.startup_latency_s.p99, r.pods.startup_latency_s.max);
+        let _ = writeln!(o, "  nodes      {} launched, peak {}, {:.1} node-hours", r.nodes.launched, r.nodes.peak, r.nodes.node_hours);
+        let _ = writeln!(o, "  cost       ${:.2} (on-demand ${:.2}, spot ${:.2})", r.cost.total_usd, r.cost.on_demand_usd, r.cost.spot_usd);
+        let _ = writeln!(o, "  util       cpu {:.1} % · memory {:.1} %", r.utilization.cpu * 100.0, r.utilization.memory * 100.0);
+        let _ = writeln!(o, "  reports    {}", out.display());
+        eprintln!(
+            "ran {} events in {:.2} s wall ({:.0}× real time)",
+            output.meta.events, output.meta.wall_seconds, output.meta.speedup
+        );
+    }
+    0
+}
+
+fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
+    let mut code = 0;
+    for p in paths {
+        match Scenario::load(p) {
+            Ok(s) => {
+                if !quiet {
+                    println!(
+                        "ok  {} ({}: {} workloads, {} NodePools, {} node groups, {} timeline steps, {} trace jobs)",
+                        p.display(),
+                        s.name,
+                        s.workloads.len(),
+                        s.nodepools.len(),
+                        s.spec.cluster_autoscaler.node_groups.len(),
+                        s.timeline.len(),
+                        s.traces.iter().map(|t| t.jobs.len()).sum::<usize>()
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = 2;
+            }
+        }
+    }
+    code
+}
+
+fn cmd_catalog(cmd: CatalogCommand) -> i32 {
+    match cmd {
+        CatalogCommand::Show { region, family, dir } => {
+            let cat = match dir {
+                Some(d) => Catalog::load_dir(&d),
+                None => Catalog::for_region(&region, None),
+            };
+            let cat = match cat {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(
+                o,
+                "{:<22} {:>5} {:>9} {:>9} {:>10} {:>10} {:>5} {:>6} {:>10}",
+                "type", "vcpu", "mem MiB", "od $/h", "spot $/h", "alloc cpu", "pods", "mem Mi", "interrupt"
+            );
+            let mut shown = 0;
+            for t in cat.types() {
+                if family.as_deref().is_some_and(|f| t.family != f) {
+                    continue;
+                }
+                let Ok(r) = default_node_resources(t, AmiFamily::AL2023) else { continue };
+                let _ = writeln!(
+                    o,
+                    "{:<22} {:>5} {:>9} {:>9.4} {:>10} {:>9}m {:>5} {:>6} {:>10}",
+                    t.name,
+                    t.vcpu,
+                    t.memory_mib,
+                    t.od_usd_per_hour,
+                    t.spot_price().map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
+                    r.allocatable.cpu_m,
+                    r.allocatable.pods,
+                    r.allocatable.memory / (1 << 20),
+                    t.interruption_bucket
+                        .map(|b| ["<5%", "5-10%", "10-15%", "15-20%", ">20%"].get(b as usize).copied().unwrap_or("?").to_string())
+                        .unwrap_or_else(|| "-".into()),
+                );
+                shown += 1;
+            }
+            if shown == 0 {
+                return fail(format!("no instance types{} in the {} catalog", family.map(|f| format!(" of family {f:?}")).unwrap_or_default(), cat.region()));
+            }
+            0
+        }
+        CatalogCommand::Build { data, out } => {
+            let regions = &autoscale_sim::catalog::build::CATALOG_REGIONS;
+            match autoscale_sim::catalog::build::build_catalogs(&data, &out, regions) {
+                Ok(summary) => {
+                    for r in &summary.regions {
+                        println!("{}: {} types ({} with spot) → {}", r.region, r.types, r.with_spot, r.dir.display());
+                    }
+                    0
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The `autoscale-sim` command line (DESIGN §11). Files and the wall clock live here, at the edge.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,52 @@
+//! One run of one scenario under one autoscaler: the glue between the CLI and the simulation.
+
+use std::time::Instant;
+
+use crate::autoscaler::Autoscaler;
+use crate::autoscaler::none::NoAutoscaler;
+use crate::report::{Report, RunMeta};
+use crate::sim::Simulation;
+use crate::workload::{AutoscalerKind, Scenario};
+
+pub struct RunOutput<'s> {
+    pub report: Report,
+    pub meta: RunMeta,
+    pub sim: Simulation<'s>,
+}
+
+/// Build the autoscaler for `kind`, or say why it cannot run yet.
+pub fn make_autoscaler<'s>(kind: AutoscalerKind, _scenario: &'s Scenario) -> Result<Box<dyn Autoscaler + 's>, String> {
+    match kind {
+        AutoscalerKind::None => Ok(Box::new(NoAutoscaler)),
+        AutoscalerKind::Karpenter | AutoscalerKind::ClusterAutoscaler => Err(format!(
+            "the {} autoscaler is not implemented yet in this build (use --autoscaler none)",
+            kind.as_str()
+        )),
+    }
+}
+
+/// Run `scenario` under `kind`. Wall-clock time is measured here, at the edge, never in the core.
+pub fn run<'s>(
+    scenario: &'s Scenario,
+    kind: AutoscalerKind,
+    progress: impl FnMut(crate::engine::SimTime),
+) -> Result<RunOutput<'s>, String> {
+    let autoscaler = make_autoscaler(kind, scenario)?;
+    let started = Instant::now();
+    let mut sim = Simulation::new(scenario, autoscaler)?;
+    sim.run(progress);
+    let wall = started.elapsed().as_secs_f64();
+    let report = sim.report(kind.as_str());
+    let simulated = scenario.duration_ms as f64 / 1000.0;
+    let meta = RunMeta {
+        scenario: scenario.name.clone(),
+        autoscaler: kind.as_str().to_string(),
+        seed: scenario.seed,
+        wall_seconds: wall,
+        simulated_seconds: simulated,
+        speedup: if wall > 0.0 { simulated / wall } else { 0.0 },
+        events: sim.events,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    Ok(RunOutput { report, meta, sim })
+}

@@ -1,0 +1,1061 @@
+//! The simulation: one scenario, one autoscaler, run on the virtual clock.
+//!
+//! `Simulation` owns the event queue, the cluster, the mock EC2, the autoscaler and the
+//! recorder. It is the only place that turns state changes into future events, so every flow
+//! (a pod from creation to running, an instance from launch to Ready, a node from cordon to
+//! termination) can be read here from top to bottom.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand_distr::{Distribution, Exp, LogNormal};
+
+use crate::autoscaler::{Autoscaler, Ctx, NodeBlueprint, NodeEvent};
+use crate::cloud::latency::LatencyModel;
+use crate::cloud::mock::MockEc2;
+use crate::cloud::{
+    CapacityType, Cloud, CloudRngs, IceWindow, InstanceId, LaunchSpec, MockConfig, Notice, PoolKey,
+    PoolSpec, SpotSettings, TerminationReason,
+};
+use crate::cluster::pod::{CAPACITY_TYPE_KEY, HOSTNAME_KEY, ZONE_KEY};
+use crate::cluster::scheduler::SchedulerSettings;
+use crate::cluster::{
+    Cluster, ControllerRef, DaemonSetController, EndReason, JobController, Node, NodeId,
+    NodeOwner, OwnerKind, PodId, PodPhase, PodTemplate, ReplicaController, terminal_phase,
+};
+use crate::engine::{EventQueue, RngStreams, SimTime, Stream};
+use crate::k8s::resources::Resources;
+use crate::k8s::taints::{Taint, TaintEffect};
+use crate::report::{NodeRecord, Recorder, Sample};
+use crate::workload::{Action, DurationDist, Scenario, WorkloadKind};
+
+/// How often the timeseries is sampled.
+pub const SAMPLE_EVERY_MS: u64 = 60_000;
+/// How often a blocked drain retries its evictions.
+const DRAIN_RETRY_MS: u64 = 5_000;
+
+#[derive(Debug)]
+enum Event {
+    Timeline(u32),
+    Generator(u32),
+    TraceArrival { trace: u32, job: u32 },
+    PodQueued(PodId),
+    SchedulerPass,
+    PodRunning(PodId),
+    PodCompleted(PodId),
+    PodGone(PodId),
+    Cloud(crate::cloud::CloudTimer),
+    Autoscaler(u64),
+    Drain(NodeId),
+    Sample,
+}
+
+/// Per-node drain state of a node being deleted.
+struct Deletion {
+    reason: String,
+    instance: Option<InstanceId>,
+}
+
+pub struct Simulation<'s> {
+    pub scenario: &'s Scenario,
+    queue: EventQueue<Event>,
+    rng: RngStreams,
+    pub cluster: Cluster,
+    pub cloud: MockEc2,
+    autoscaler: Box<dyn Autoscaler + 's>,
+    pub recorder: Recorder,
+    latency: LatencyModel,
+    blueprints: BTreeMap<InstanceId, NodeBlueprint>,
+    instance_nodes: BTreeMap<InstanceId, NodeId>,
+    node_records: BTreeMap<NodeId, usize>,
+    instance_records: BTreeMap<InstanceId, usize>,
+    deletions: BTreeMap<NodeId, Deletion>,
+    pass_pending: bool,
+    /// Controller index of each workload that exists (by workload index).
+    controllers: BTreeMap<usize, ControllerRef>,
+    /// Per-pod run time overriding the template's (generators and traces).
+    run_ms: BTreeMap<PodId, u64>,
+    trace_templates: BTreeMap<(u32, i64, i64, i64), Arc<PodTemplate>>,
+    pub events: u64,
+    end: SimTime,
+}
+
+impl<'s> Simulation<'s> {
+    pub fn new(scenario: &'s Scenario, autoscaler: Box<dyn Autoscaler + 's>) -> Result<Self, String> {
+        let mut sched = SchedulerSettings::default();
+        if let Some(s) = &scenario.spec.scheduler.scoring {
+            sched.scoring = match s.as_str() {
+                "LeastAllocated" => crate::cluster::scheduler::Scoring::LeastAllocated,
+                "MostAllocated" => crate::cluster::scheduler::Scoring::MostAllocated,
+                other => return Err(format!("spec.scheduler.scoring: unknown strategy {other:?} (expected LeastAllocated or MostAllocated)")),
+            };
+        }
+        let latency = scenario.spec.cloud.latency.unwrap_or_default();
+        let config = mock_config(scenario, latency)?;
+        let cloud = MockEc2::new(config).map_err(|e| e.to_string())?;
+        Ok(Simulation {
+            scenario,
+            queue: EventQueue::new(),
+            rng: RngStreams::new(scenario.seed),
+            cluster: Cluster::new(sched),
+            cloud,
+            autoscaler,
+            recorder: Recorder::default(),
+            latency,
+            blueprints: BTreeMap::new(),
+            instance_nodes: BTreeMap::new(),
+            node_records: BTreeMap::new(),
+            instance_records: BTreeMap::new(),
+            deletions: BTreeMap::new(),
+            pass_pending: false,
+            controllers: BTreeMap::new(),
+            run_ms: BTreeMap::new(),
+            trace_templates: BTreeMap::new(),
+            events: 0,
+            end: SimTime(scenario.duration_ms),
+        })
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.queue.now()
+    }
+
+    /// Run to the scenario's end. `progress` is called now and then with the simulated time.
+    pub fn run(&mut self, mut progress: impl FnMut(SimTime)) {
+        self.start();
+        let mut next_progress = 0u64;
+        while let Some(t) = self.queue.peek_time() {
+            if t > self.end {
+                break;
+            }
+            let Some((now, ev)) = self.queue.pop() else { break };
+            self.events += 1;
+            self.handle(now, ev);
+            self.recorder.integrate(now, self.cluster.totals());
+            if now.0 >= next_progress {
+                progress(now);
+                next_progress = now.0 + 600_000;
+            }
+        }
+        self.recorder.integrate(self.end, self.cluster.totals());
+        progress(self.end);
+    }
+
+    fn start(&mut self) {
+        let sc = self.scenario;
+        let now = SimTime::ZERO;
+        for (i, pdb) in sc.pdbs.iter().enumerate() {
+            let _ = i;
+            self.cluster.pdbs.push(pdb.clone());
+        }
+        // Unmanaged nodes from Node manifests exist, Ready, at time zero.
+        for nd in &sc.nodes {
+            let node = Node {
+                id: NodeId(0),
+                name: nd.name.clone(),
+                labels: nd.labels.clone(),
+                taints: nd.taints.clone(),
+                capacity: nd.capacity.clone(),
+                allocatable: nd.allocatable.clone(),
+                requested: Resources::default(),
+                pods: BTreeSet::new(),
+                host_ports: Vec::new(),
+                images: BTreeSet::new(),
+                ready: true,
+                unschedulable: false,
+                deleting: false,
+                owner: NodeOwner::Unmanaged,
+                instance: None,
+                created_at: now,
+                ready_at: Some(now),
+                last_pod_event: now,
+            };
+            let id = self.cluster.add_node(node);
+            let itype = nd.labels.get("node.kubernetes.io/instance-type").cloned().unwrap_or_default();
+            let price = sc.catalog.get(&itype).map_or(0.0, |t| t.od_usd_per_hour);
+            self.recorder.nodes.push(NodeRecord {
+                name: nd.name.clone(),
+                instance_type: itype,
+                zone: nd.labels.get(ZONE_KEY).cloned().unwrap_or_default(),
+                capacity_type: nd.labels.get(CAPACITY_TYPE_KEY).cloned().unwrap_or_else(|| "on-demand".into()),
+                owner: "manifest".into(),
+                price_per_hour: price,
+                launched_at: now,
+                registered_at: Some(now),
+                ready_at: Some(now),
+                terminated_at: None,
+                termination_reason: None,
+            });
+            self.node_records.insert(id, self.recorder.nodes.len() - 1);
+        }
+        // Static instances: launched before the scenario starts, Ready at time zero.
+        let mut n = 0usize;
+        for s in &sc.spec.static_nodes {
+            for _ in 0..s.count {
+                let zone = s.zone.clone().unwrap_or_else(|| sc.zones[n % sc.zones.len()].clone());
+                n += 1;
+                self.launch_static(s, &zone, n);
+            }
+        }
+        // Workloads that exist at time zero.
+        for (i, w) in sc.workloads.iter().enumerate() {
+            if w.at_start {
+                self.create_workload(now, i, 0);
+            }
+        }
+        for (i, a) in sc.timeline.iter().enumerate() {
+            self.queue.schedule(SimTime(a.at_ms), Event::Timeline(i as u32));
+        }
+        for (i, g) in sc.generators.iter().enumerate() {
+            let first = g.from_ms + self.next_gap(g.rate_per_ms);
+            if first < g.until_ms {
+                self.queue.schedule(SimTime(first), Event::Generator(i as u32));
+            }
+        }
+        for (i, t) in sc.traces.iter().enumerate() {
+            if let Some(j) = t.jobs.first() {
+                self.queue.schedule(SimTime(j.arrival_ms), Event::TraceArrival { trace: i as u32, job: 0 });
+            }
+        }
+        self.queue.schedule(now, Event::Sample);
+        self.with_ctx(now, |a, ctx| a.start(ctx));
+    }
+
+    fn launch_static(&mut self, s: &crate::workload::scenario::StaticNodes, zone: &str, n: usize) {
+        let now = SimTime::ZERO;
+        let Some(it) = self.scenario.catalog.get(&s.instance_type) else { return };
+        let capacity_type = if s.capacity_type == "spot" { CapacityType::Spot } else { CapacityType::OnDemand };
+        let ami = s
+            .ami_family
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(crate::catalog::allocatable::AmiFamily::AL2023);
+        let Ok(res) = crate::catalog::allocatable::default_node_resources(it, ami) else { return };
+        let (capacity, allocatable) = (res_to_resources(&res.capacity), res_to_resources(&res.allocatable));
+        let key = PoolKey::new(s.instance_type.clone(), zone, capacity_type);
+        let launch = LaunchSpec {
+            ami_family: ami,
+            tags: BTreeMap::new(),
+        };
+        let [latency, spot, alloc] = self.rng.cloud();
+        let mut rngs = CloudRngs { latency, spot, alloc };
+        let instance = match self.cloud.adopt_running_instance(0, &key, &launch, &mut rngs) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("static node {n}: {e}");
+                return;
+            }
+        };
+        let name = format!("static-{n}");
+        let mut labels = it.labels();
+        labels.extend(s.labels.clone());
+        labels.insert(ZONE_KEY.into(), zone.to_string());
+        labels.insert(CAPACITY_TYPE_KEY.into(), capacity_type.as_str().into());
+        labels.insert(HOSTNAME_KEY.into(), name.clone());
+        let node = Node {
+            id: NodeId(0),
+            name: name.clone(),
+            labels,
+            taints: s.taints.clone(),
+            capacity,
+            allocatable,
+            requested: Resources::default(),
+            pods: BTreeSet::new(),
+            host_ports: Vec::new(),
+            images: BTreeSet::new(),
+            ready: true,
+            unschedulable: false,
+            deleting: false,
+            owner: NodeOwner::Unmanaged,
+            instance: Some(instance.0),
+            created_at: now,
+            ready_at: Some(now),
+            last_pod_event: now,
+        };
+        let id = self.cluster.add_node(node);
+        self.instance_nodes.insert(instance, id);
+        let price = self.cloud.instance(instance).map_or(0.0, |i| i.price_per_hour);
+        self.recorder.nodes.push(NodeRecord {
+            name,
+            instance_type: s.instance_type.clone(),
+            zone: zone.to_string(),
+            capacity_type: capacity_type.as_str().into(),
+            owner: "static".into(),
+            price_per_hour: price,
+            launched_at: now,
+            registered_at: Some(now),
+            ready_at: Some(now),
+            terminated_at: None,
+            termination_reason: None,
+        });
+        self.node_records.insert(id, self.recorder.nodes.len() - 1);
+        self.instance_records.insert(instance, self.recorder.nodes.len() - 1);
+        self.schedule_cloud_timers();
+    }
+
+    fn next_gap(&mut self, rate_per_ms: f64) -> u64 {
+        match Exp::new(rate_per_ms) {
+            Ok(e) => e.sample(self.rng.get(Stream::Workload)).round().max(1.0) as u64,
+            Err(_) => u64::MAX / 4,
+        }
+    }
+
+    // ---- workloads ---------------------------------------------------------------------------
+
+    fn create_workload(&mut self, now: SimTime, idx: usize, occurrence: u32) {
+        let w = &self.scenario.workloads[idx];
+        let name = if occurrence > 0 || matches!(w.kind, WorkloadKind::Job { .. }) && !w.at_start {
+            format!("{}-{}", w.name, occurrence + 1)
+        } else {
+            w.name.clone()
+        };
+        let template = Arc::clone(&w.template);
+        let ctrl = match &w.kind {
+            WorkloadKind::Deployment { replicas } | WorkloadKind::StatefulSet { replicas } => {
+                let kind = if matches!(w.kind, WorkloadKind::Deployment { .. }) { OwnerKind::ReplicaSet } else { OwnerKind::StatefulSet };
+                self.cluster.replica_sets.push(ReplicaController {
+                    kind,
+                    name,
+                    namespace: w.namespace.clone(),
+                    replicas: *replicas,
+                    template,
+                    pods: BTreeSet::new(),
+                    next_ordinal: 0,
+                });
+                Some(ControllerRef::Replicas(self.cluster.replica_sets.len() as u32 - 1))
+            }
+            WorkloadKind::Job { completions, parallelism } => {
+                self.cluster.jobs.push(JobController {
+                    name,
+                    namespace: w.namespace.clone(),
+                    completions: *completions,
+                    parallelism: *parallelism,
+                    succeeded: 0,
+                    template,
+                    pods: BTreeSet::new(),
+                    next_ordinal: 0,
+                });
+                Some(ControllerRef::Job(self.cluster.jobs.len() as u32 - 1))
+            }
+            WorkloadKind::Pod => {
+                let id = self.cluster.create_pod(now, name, template, OwnerKind::None, 0, false);
+                self.pod_created(now, id);
+                None
+            }
+            WorkloadKind::DaemonSet => {
+                self.cluster.daemonsets.push(DaemonSetController { name, namespace: w.namespace.clone(), template });
+                let ds = self.cluster.daemonsets.len() - 1;
+                let ready: Vec<NodeId> = self.cluster.nodes().filter(|n| n.ready).map(|n| n.id).collect();
+                for node in ready {
+                    self.place_daemon_pod(now, ds, node);
+                }
+                Some(ControllerRef::DaemonSet(ds as u32))
+            }
+        };
+        if let Some(c) = ctrl {
+            self.controllers.insert(idx, c);
+            self.reconcile(now, c, false);
+        }
+    }
+
+    fn reconcile(&mut self, now: SimTime, ctrl: ControllerRef, replaces_evicted: bool) {
+        let (created, deleted) = self.cluster.reconcile(ctrl, now, replaces_evicted);
+        for p in created {
+            self.pod_created(now, p);
+        }
+        for p in deleted {
+            self.terminate_pod(now, p, EndReason::Deleted);
+        }
+    }
+
+    fn pod_created(&mut self, now: SimTime, pod: PodId) {
+        // Stage 0: kube-scheduler takes the pod into its queue (latency-calibration §3).
+        let d = self.latency.unschedulable_mark.sample(self.rng.get(Stream::Pods));
+        self.queue.schedule(now + d, Event::PodQueued(pod));
+    }
+
+    fn terminate_pod(&mut self, now: SimTime, pod: PodId, reason: EndReason) {
+        match self.cluster.begin_termination(pod, now, reason) {
+            Some(grace) => {
+                // Most pods exit well within their grace period; we take a tenth of it, at
+                // least a second ([assumption]: SIGTERM handling time is not modelled).
+                let d = (grace / 10).max(1000).min(grace.max(1000));
+                self.queue.schedule(now + d, Event::PodGone(pod));
+            }
+            None => {
+                // A pending pod ended at once.
+                let p = self.cluster.pod(pod);
+                if let Some(ControllerRef::Replicas(i)) = owner_ref(p.owner, p.owner_index) {
+                    let _ = i;
+                }
+            }
+        }
+    }
+
+    fn place_daemon_pod(&mut self, now: SimTime, ds: usize, node: NodeId) {
+        let d = &self.cluster.daemonsets[ds];
+        let t = Arc::clone(&d.template);
+        let Some(n) = self.cluster.node(node) else { return };
+        let tolerated = n.taints.iter().all(|taint| {
+            taint.effect == TaintEffect::PreferNoSchedule || t.tolerations.iter().any(|tol| tol.tolerates(taint))
+        });
+        if !tolerated || !Cluster::node_matches_affinity(&t, n) {
+            return;
+        }
+        let name = format!("{}-{}", d.name, n.name);
+        let fits = n.requested.fits_with(&t.requests, &n.allocatable);
+        let id = self.cluster.create_pod(now, name, t, OwnerKind::DaemonSet, ds as u32, false);
+        if fits {
+            self.cluster.pod_mut(id).queued = true;
+            self.cluster.bind(id, node, now);
+            self.pod_bound(now, id, node);
+        } else {
+            // The DaemonSet controller pins its pod to the node; it stays Pending there.
+            let p = self.cluster.pod_mut(id);
+            p.unschedulable_since = Some(now);
+            p.unschedulable_reason = Some(format!("DaemonSet pod does not fit on node {}", node.0));
+        }
+    }
+
+    fn pod_bound(&mut self, now: SimTime, pod: PodId, node: NodeId) {
+        let p = self.cluster.pod(pod);
+        let mut d = self.latency.pod_start.sample(self.rng.get(Stream::Pods));
+        if let Some(n) = self.cluster.node(node) {
+            for img in &p.template.images {
+                if img.size > 0 && !n.images.contains(&img.name) {
+                    d += self.latency.sample_image_pull(self.rng.get(Stream::Pods), img.size);
+                }
+            }
+        }
+        self.queue.schedule(now + d, Event::PodRunning(pod));
+    }
+
+    fn request_pass(&mut self, now: SimTime) {
+        if !self.pass_pending {
+            self.pass_pending = true;
+            self.queue.schedule(now, Event::SchedulerPass);
+        }
+    }
+
+    fn after_pod_end(&mut self, now: SimTime, ctrl: Option<ControllerRef>, evicted: bool) {
+        if let Some(c) = ctrl {
+            self.reconcile(now, c, evicted);
+        }
+        self.request_pass(now);
+    }
+
+    // ---- the event loop ------------------------------------------------------------------------
+
+    fn handle(&mut self, now: SimTime, ev: Event) {
+        match ev {
+            Event::PodQueued(p) => {
+                if self.cluster.pod(p).phase == PodPhase::Pending {
+                    self.cluster.pod_mut(p).queued = true;
+                    self.request_pass(now);
+                }
+            }
+            Event::SchedulerPass => {
+                self.pass_pending = false;
+                let result = self.cluster.schedule_pass(now);
+                for (pod, node) in &result.bound {
+                    self.pod_bound(now, *pod, *node);
+                }
+                if !result.newly_unschedulable.is_empty() {
+                    let pods = result.newly_unschedulable;
+                    self.with_ctx(now, |a, ctx| a.on_pods_unschedulable(ctx, &pods));
+                }
+            }
+            Event::PodRunning(p) => {
+                if self.cluster.pod(p).phase == PodPhase::Starting {
+                    self.cluster.mark_running(p, now);
+                    let run = self.run_ms.get(&p).copied().or(self.cluster.pod(p).template.duration_ms);
+                    if let Some(ms) = run {
+                        self.queue.schedule(now + ms, Event::PodCompleted(p));
+                    }
+                }
+            }
+            Event::PodCompleted(p) => {
+                if self.cluster.pod(p).phase == PodPhase::Running {
+                    let ctrl = self.cluster.end_pod(p, now, PodPhase::Succeeded);
+                    self.run_ms.remove(&p);
+                    self.after_pod_end(now, ctrl, false);
+                }
+            }
+            Event::PodGone(p) => {
+                let pod = self.cluster.pod(p);
+                if pod.phase == PodPhase::Terminating {
+                    let reason = pod.end_reason.unwrap_or(EndReason::Deleted);
+                    let ctrl = self.cluster.end_pod(p, now, terminal_phase(reason));
+                    if reason == EndReason::Evicted {
+                        self.recorder.evicted_pods += 1;
+                    }
+                    self.run_ms.remove(&p);
+                    self.after_pod_end(now, ctrl, reason == EndReason::Evicted);
+                }
+            }
+            Event::Timeline(i) => self.apply_action(now, i as usize),
+            Event::Generator(i) => {
+                let g = &self.scenario.generators[i as usize];
+                let ordinal = self.cluster.pods.len();
+                let name = format!("{}-{ordinal:06x}", g.name);
+                let template = Arc::clone(&g.template);
+                let run = g.duration.clone().map(|d| sample_duration(&d, self.rng.get(Stream::Workload)));
+                let id = self.cluster.create_pod(now, name, template, OwnerKind::None, 0, false);
+                if let Some(ms) = run {
+                    self.run_ms.insert(id, ms);
+                }
+                self.pod_created(now, id);
+                let (rate, until) = (g.rate_per_ms, g.until_ms);
+                let next = now.0 + self.next_gap(rate);
+                if next < until {
+                    self.queue.schedule(SimTime(next), Event::Generator(i));
+                }
+            }
+            Event::TraceArrival { trace, job } => {
+                let t = &self.scenario.traces[trace as usize];
+                let j = &t.jobs[job as usize];
+                let key = (trace, j.cpu_m, j.memory_bytes, j.gpu);
+                let template = match self.trace_templates.get(&key) {
+                    Some(t) => Arc::clone(t),
+                    None => {
+                        let mut tpl = (*t.base).clone();
+                        let mut r = Resources::new(j.cpu_m, j.memory_bytes);
+                        r.pods = 1;
+                        if j.gpu > 0 {
+                            r.set(crate::k8s::resources::NVIDIA_GPU, j.gpu);
+                        }
+                        tpl.requests = r;
+                        let a = Arc::new(tpl);
+                        self.trace_templates.insert(key, Arc::clone(&a));
+                        a
+                    }
+                };
+                let id = self.cluster.create_pod(now, j.name.clone(), template, OwnerKind::None, 0, false);
+                if let Some(ms) = j.duration_ms {
+                    self.run_ms.insert(id, ms);
+                }
+                self.pod_created(now, id);
+                if let Some(next) = t.jobs.get(job as usize + 1) {
+                    self.queue.schedule(SimTime(next.arrival_ms), Event::TraceArrival { trace, job: job + 1 });
+                }
+            }
+            Event::Cloud(timer) => {
+                let [latency, spot, alloc] = self.rng.cloud();
+                let mut rngs = CloudRngs { latency, spot, alloc };
+                let notices = self.cloud.on_timer(now.0, timer, &mut rngs);
+                self.schedule_cloud_timers();
+                for n in notices {
+                    self.handle_notice(now, n);
+                }
+            }
+            Event::Autoscaler(token) => self.with_ctx(now, |a, ctx| a.on_timer(ctx, token)),
+            Event::Drain(node) => self.drain(now, node),
+            Event::Sample => {
+                self.sample(now);
+                if now.0 + SAMPLE_EVERY_MS <= self.end.0 {
+                    self.queue.schedule(now + SAMPLE_EVERY_MS, Event::Sample);
+                }
+            }
+        }
+    }
+
+    fn apply_action(&mut self, now: SimTime, i: usize) {
+        let action = self.scenario.timeline[i].action.clone();
+        match action {
+            Action::Scale { workload, replicas } => {
+                let Some(ctrl) = self.controllers.get(&workload).copied() else { return };
+                match ctrl {
+                    ControllerRef::Replicas(r) => self.cluster.replica_sets[r as usize].replicas = replicas,
+                    ControllerRef::Job(j) => self.cluster.jobs[j as usize].parallelism = replicas,
+                    ControllerRef::DaemonSet(_) => return,
+                }
+                self.reconcile(now, ctrl, false);
+            }
+            Action::Apply { workload, occurrence } => self.create_workload(now, workload, occurrence),
+            Action::Delete { workload } => {
+                let Some(ctrl) = self.controllers.remove(&workload) else { return };
+                let pods: Vec<PodId> = match ctrl {
+                    ControllerRef::Replicas(r) => {
+                        self.cluster.replica_sets[r as usize].replicas = 0;
+                        self.cluster.replica_sets[r as usize].pods.iter().copied().collect()
+                    }
+                    ControllerRef::Job(j) => {
+                        self.cluster.jobs[j as usize].completions = 0;
+                        self.cluster.jobs[j as usize].pods.iter().copied().collect()
+                    }
+                    ControllerRef::DaemonSet(d) => self
+                        .cluster
+                        .pods
+                        .iter()
+                        .filter(|p| p.owner == OwnerKind::DaemonSet && p.owner_index == d && p.is_active())
+                        .map(|p| p.id)
+                        .collect(),
+                };
+                for p in pods {
+                    self.terminate_pod(now, p, EndReason::Deleted);
+                }
+            }
+            Action::DriftNodeClass { .. } => {
+                // Drift is detected by Karpenter's disruption controller (the Karpenter issue);
+                // with other autoscalers an AMI change does nothing until nodes are replaced.
+            }
+        }
+    }
+
+    fn handle_notice(&mut self, now: SimTime, notice: Notice) {
+        match &notice {
+            Notice::NodeRegistered { instance } => {
+                if let Some(bp) = self.blueprints.remove(instance) {
+                    self.register_node(now, *instance, bp);
+                }
+            }
+            Notice::NodeReady { instance } => {
+                if let Some(node) = self.instance_nodes.get(instance).copied() {
+                    self.node_ready(now, node);
+                }
+            }
+            Notice::InstanceShuttingDown { instance, reason } => {
+                let spot = *reason == TerminationReason::SpotReclaimed;
+                if spot {
+                    self.recorder.spot_interruptions += 1;
+                }
+                self.blueprints.remove(instance);
+                if let Some(&rec) = self.instance_records.get(instance) {
+                    let r = &mut self.recorder.nodes[rec];
+                    r.terminated_at.get_or_insert(now);
+                    if spot {
+                        r.termination_reason.get_or_insert_with(|| "spot-interruption".into());
+                    }
+                }
+                if let Some(node) = self.instance_nodes.remove(instance) {
+                    self.deletions.remove(&node);
+                    let owners = self.cluster.remove_node(node, now);
+                    for c in owners {
+                        self.reconcile(now, c, true);
+                    }
+                    self.request_pass(now);
+                    self.with_ctx(now, |a, ctx| a.on_node_event(ctx, node, NodeEvent::Deleted));
+                }
+            }
+            _ => {}
+        }
+        self.with_ctx(now, |a, ctx| a.on_cloud_notice(ctx, &notice));
+    }
+
+    fn register_node(&mut self, now: SimTime, instance: InstanceId, bp: NodeBlueprint) {
+        let Some(view) = self.cloud.instance(instance) else { return };
+        let mut labels = bp.labels.clone();
+        labels.insert(ZONE_KEY.into(), view.pool.zone.clone());
+        labels.insert(CAPACITY_TYPE_KEY.into(), view.pool.capacity_type.as_str().into());
+        labels.insert("node.kubernetes.io/instance-type".into(), view.pool.instance_type.clone());
+        labels.insert(HOSTNAME_KEY.into(), bp.name.clone());
+        let mut taints = bp.taints.clone();
+        taints.extend(bp.startup_taints.iter().cloned());
+        let node = Node {
+            id: NodeId(0),
+            name: bp.name.clone(),
+            labels,
+            taints,
+            capacity: bp.capacity.clone(),
+            allocatable: bp.allocatable.clone(),
+            requested: Resources::default(),
+            pods: BTreeSet::new(),
+            host_ports: Vec::new(),
+            images: BTreeSet::new(),
+            ready: false,
+            unschedulable: false,
+            deleting: false,
+            owner: bp.owner.clone(),
+            instance: Some(instance.0),
+            created_at: now,
+            ready_at: None,
+            last_pod_event: now,
+        };
+        let id = self.cluster.add_node(node);
+        self.instance_nodes.insert(instance, id);
+        if let Some(&rec) = self.instance_records.get(&instance) {
+            self.recorder.nodes[rec].registered_at = Some(now);
+            self.node_records.insert(id, rec);
+        }
+        self.recorder.note_nodes(self.cluster.node_count() as u64);
+        self.with_ctx(now, |a, ctx| a.on_node_event(ctx, id, NodeEvent::Registered));
+    }
+
+    fn node_ready(&mut self, now: SimTime, node: NodeId) {
+        let Some(n) = self.cluster.node_mut(node) else { return };
+        n.ready = true;
+        n.ready_at = Some(now);
+        if let Some(&rec) = self.node_records.get(&node) {
+            self.recorder.nodes[rec].ready_at = Some(now);
+        }
+        for ds in 0..self.cluster.daemonsets.len() {
+            self.place_daemon_pod(now, ds, node);
+        }
+        self.request_pass(now);
+        self.with_ctx(now, |a, ctx| a.on_node_event(ctx, node, NodeEvent::Ready));
+    }
+
+    /// Cordon, taint and drain a node, then terminate its instance. Evictions respect PDBs and
+    /// retry every few seconds; DaemonSet pods are left to go with the node.
+    fn begin_deletion(&mut self, now: SimTime, node: NodeId, reason: String) {
+        if self.deletions.contains_key(&node) {
+            return;
+        }
+        let Some(n) = self.cluster.node_mut(node) else { return };
+        n.unschedulable = true;
+        n.deleting = true;
+        n.taints.push(Taint {
+            key: "karpenter.sh/disrupted".into(),
+            value: None,
+            effect: TaintEffect::NoSchedule,
+        });
+        let instance = n.instance.map(InstanceId);
+        self.recorder.count_disruption(&reason);
+        if let Some(&rec) = self.node_records.get(&node) {
+            self.recorder.nodes[rec].termination_reason.get_or_insert_with(|| reason.clone());
+        }
+        self.deletions.insert(node, Deletion { reason, instance });
+        self.drain(now, node);
+    }
+
+    fn drain(&mut self, now: SimTime, node: NodeId) {
+        if !self.deletions.contains_key(&node) {
+            return;
+        }
+        let Some(n) = self.cluster.node(node) else {
+            self.deletions.remove(&node);
+            return;
+        };
+        let pods: Vec<PodId> = n.pods.iter().copied().collect();
+        let mut remaining = 0;
+        for p in pods {
+            let pod = self.cluster.pod(p);
+            if pod.owner == OwnerKind::DaemonSet || pod.phase == PodPhase::Terminating {
+                if pod.phase == PodPhase::Terminating {
+                    remaining += 1;
+                }
+                continue;
+            }
+            if self.cluster.pdb_blocking(p).is_some() {
+                remaining += 1;
+                continue;
+            }
+            self.terminate_pod(now, p, EndReason::Evicted);
+            remaining += 1;
+        }
+        if remaining > 0 {
+            self.queue.schedule(now + DRAIN_RETRY_MS, Event::Drain(node));
+            return;
+        }
+        let Some(d) = self.deletions.remove(&node) else { return };
+        let _ = d.reason;
+        match d.instance {
+            Some(i) => {
+                let [latency, spot, alloc] = self.rng.cloud();
+                let mut rngs = CloudRngs { latency, spot, alloc };
+                match self.cloud.terminate_instances(now.0, &[i], &mut rngs) {
+                    Ok(notices) => {
+                        self.schedule_cloud_timers();
+                        for n in notices {
+                            self.handle_notice(now, n);
+                        }
+                    }
+                    Err(e) => tracing::warn!("terminate {i}: {e}"),
+                }
+                // The node object goes when the instance reports terminated.
+                self.deletions.insert(node, Deletion { reason: String::new(), instance: None });
+            }
+            None => {
+                let owners = self.cluster.remove_node(node, now);
+                for c in owners {
+                    self.reconcile(now, c, true);
+                }
+                if let Some(&rec) = self.node_records.get(&node) {
+                    self.recorder.nodes[rec].terminated_at.get_or_insert(now);
+                }
+                self.with_ctx(now, |a, ctx| a.on_node_event(ctx, node, NodeEvent::Deleted));
+            }
+        }
+    }
+
+    fn schedule_cloud_timers(&mut self) {
+        for (at, t) in self.cloud.take_timers() {
+            self.queue.schedule(SimTime(at), Event::Cloud(t));
+        }
+    }
+
+    /// Run an autoscaler callback with a fresh context, then carry out what it asked for.
+    fn with_ctx(&mut self, now: SimTime, f: impl FnOnce(&mut dyn Autoscaler, &mut Ctx<'_>)) {
+        let mut timers = Vec::new();
+        let mut deletions = Vec::new();
+        let mut new_blueprints = BTreeMap::new();
+        {
+            let mut ctx = Ctx {
+                now,
+                cluster: &mut self.cluster,
+                cloud: &mut self.cloud,
+                recorder: &mut self.recorder,
+                timers: &mut timers,
+                blueprints: &mut new_blueprints,
+                deletions: &mut deletions,
+                rng: self.rng.get(match self.autoscaler.name() {
+                    "cluster-autoscaler" => Stream::ClusterAutoscaler,
+                    _ => Stream::Karpenter,
+                }),
+            };
+            f(self.autoscaler.as_mut(), &mut ctx);
+        }
+        for (at, token) in timers {
+            self.queue.schedule(at, Event::Autoscaler(token));
+        }
+        for (instance, bp) in new_blueprints {
+            if let Some(view) = self.cloud.instance(instance) {
+                self.recorder.nodes.push(NodeRecord {
+                    name: bp.name.clone(),
+                    instance_type: view.pool.instance_type.clone(),
+                    zone: view.pool.zone.clone(),
+                    capacity_type: view.pool.capacity_type.as_str().into(),
+                    owner: match &bp.owner {
+                        NodeOwner::NodeClaim { nodepool, .. } => format!("nodepool/{nodepool}"),
+                        NodeOwner::NodeGroup(g) => format!("nodegroup/{g}"),
+                        NodeOwner::Unmanaged => "unmanaged".into(),
+                    },
+                    price_per_hour: view.price_per_hour,
+                    launched_at: SimTime(view.launched_at_ms),
+                    registered_at: None,
+                    ready_at: None,
+                    terminated_at: None,
+                    termination_reason: None,
+                });
+                self.instance_records.insert(instance, self.recorder.nodes.len() - 1);
+            }
+            self.blueprints.insert(instance, bp);
+        }
+        self.schedule_cloud_timers();
+        for (node, reason) in deletions {
+            self.begin_deletion(now, node, reason);
+        }
+    }
+
+    fn sample(&mut self, now: SimTime) {
+        let mut nodes = 0;
+        let mut ready = 0;
+        let mut spot = 0;
+        for n in self.cluster.nodes() {
+            nodes += 1;
+            if n.ready {
+                ready += 1;
+            }
+            if n.label(CAPACITY_TYPE_KEY) == Some("spot") {
+                spot += 1;
+            }
+        }
+        self.recorder.note_nodes(nodes);
+        let running = self.cluster.pods.iter().filter(|p| p.phase == PodPhase::Running).count() as u64;
+        let [rc, ac, rm, am] = self.cluster.totals();
+        let frac = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        let cost = self.cloud.cost_usd(now.0);
+        self.recorder.samples.push(Sample {
+            t_s: now.0 / 1000,
+            nodes,
+            nodes_ready: ready,
+            nodes_spot: spot,
+            pending_pods: self.cluster.pending_count() as u64,
+            running_pods: running,
+            cost_rate_usd_per_hour: self.cloud.hourly_rate(),
+            cost_usd: cost.total_usd,
+            cpu_utilization: frac(rc, ac),
+            memory_utilization: frac(rm, am),
+        });
+    }
+}
+
+/// The mock EC2's pools from the catalog: every type in every scenario zone, on-demand, plus spot
+/// where the Spot Advisor has data (DESIGN §5).
+fn mock_config(scenario: &Scenario, latency: LatencyModel) -> Result<MockConfig, String> {
+    use crate::workload::scenario::Interruptions;
+    let mut pools = Vec::new();
+    for t in scenario.catalog.types() {
+        for z in &scenario.zones {
+            pools.push(PoolSpec::new(PoolKey::new(t.name.clone(), z.clone(), CapacityType::OnDemand), t.od_usd_per_hour));
+            if let Some(price) = t.spot_price() {
+                let mut p = PoolSpec::new(PoolKey::new(t.name.clone(), z.clone(), CapacityType::Spot), price);
+                p.interruption_per_hour = t.spot_interruption_hazard_per_ms().unwrap_or(0.0) * 3_600_000.0;
+                // Price-capacity-optimized: a lower Advisor bucket means deeper pools.
+                p.capacity_score = 4.0 - f64::from(t.interruption_bucket.unwrap_or(4));
+                pools.push(p);
+            }
+        }
+    }
+    let cs = &scenario.spec.cloud;
+    let mut ice = Vec::new();
+    for (i, w) in cs.capacity.iter().enumerate() {
+        let capacity_type = match w.capacity_type.as_deref() {
+            None => None,
+            Some("spot") => Some(CapacityType::Spot),
+            Some("on-demand") => Some(CapacityType::OnDemand),
+            Some(other) => return Err(format!("spec.cloud.capacity[{i}].capacityType: unknown {other:?} (expected spot or on-demand)")),
+        };
+        ice.push(IceWindow {
+            instance_types: w.instance_types.clone(),
+            zones: w.zones.clone(),
+            capacity_type,
+            from_ms: w.from.map_or(0, |d| d.0),
+            until_ms: w.until.map_or(u64::MAX, |d| d.0),
+        });
+    }
+    let mut spot = SpotSettings::default();
+    match &cs.spot.interruptions {
+        None | Some(Interruptions::Advisor) => {}
+        Some(Interruptions::None) => spot.interruptions = false,
+        Some(Interruptions::PerHour(r)) => spot.override_per_hour = Some(*r),
+    }
+    if let Some(p) = cs.spot.rebalance_probability {
+        spot.rebalance_probability = p;
+    }
+    if let Some(d) = cs.spot.rebalance_lead {
+        spot.rebalance_lead_mean_ms = d.0;
+    }
+    if let Some(c) = cs.spot.correlation {
+        spot.correlation = c;
+    }
+    Ok(MockConfig {
+        pools,
+        ice,
+        latency,
+        spot,
+        ..Default::default()
+    })
+}
+
+fn owner_ref(kind: OwnerKind, idx: u32) -> Option<ControllerRef> {
+    match kind {
+        OwnerKind::ReplicaSet | OwnerKind::StatefulSet => Some(ControllerRef::Replicas(idx)),
+        OwnerKind::Job => Some(ControllerRef::Job(idx)),
+        _ => None,
+    }
+}
+
+fn sample_duration(d: &DurationDist, rng: &mut impl rand::Rng) -> u64 {
+    match d {
+        DurationDist::Constant(c) => c.0,
+        DurationDist::Exponential { mean } => {
+            let rate = 1.0 / (mean.0.max(1) as f64);
+            Exp::new(rate).map_or(mean.0, |e| e.sample(rng).round() as u64)
+        }
+        DurationDist::Lognormal { median, sigma } => {
+            let mu = (median.0.max(1) as f64).ln();
+            LogNormal::new(mu, *sigma).map_or(median.0, |l| l.sample(rng).round() as u64)
+        }
+    }
+}
+
+/// Convert the catalog's plain resource vector into a resource list.
+pub fn res_to_resources(r: &crate::catalog::allocatable::Res) -> Resources {
+    let mut out = Resources {
+        cpu_m: r.cpu_m,
+        memory: r.memory,
+        ephemeral_storage: r.ephemeral_storage,
+        pods: r.pods,
+        ..Default::default()
+    };
+    out.set("nvidia.com/gpu", r.nvidia_gpu);
+    out.set("amd.com/gpu", r.amd_gpu);
+    out.set("aws.amazon.com/neuron", r.neuron);
+    out.set("aws.amazon.com/neuroncore", r.neuroncore);
+    out.set("vpc.amazonaws.com/efa", r.efa);
+    out
+}
+
+impl Simulation<'_> {
+    /// The report of a finished run (DESIGN §10).
+    pub fn report(&self, autoscaler: &str) -> crate::report::Report {
+        use crate::report::*;
+        let end = self.end;
+        let mut pods = PodsReport {
+            created: self.cluster.pods.len() as u64,
+            ..Default::default()
+        };
+        let (mut sched, mut startup, mut replacement) = (Vec::new(), Vec::new(), Vec::new());
+        for p in &self.cluster.pods {
+            if let Some(b) = p.bound_at {
+                pods.scheduled += 1;
+                sched.push(b - p.created_at);
+            }
+            if let Some(r) = p.running_at {
+                startup.push(r - p.created_at);
+                if p.replaces_evicted {
+                    replacement.push(r - p.created_at);
+                }
+            }
+            match p.phase {
+                PodPhase::Evicted => pods.evicted += 1,
+                PodPhase::Succeeded => pods.succeeded += 1,
+                PodPhase::Running => pods.running_at_end += 1,
+                PodPhase::Pending => {
+                    if p.unschedulable_since.is_some() {
+                        pods.unschedulable_at_end += 1;
+                        if pods.never_scheduled.len() < 100 && p.bound_at.is_none() {
+                            pods.never_scheduled.push(NeverScheduled {
+                                pod: format!("{}/{}", p.namespace(), p.name),
+                                reason: p.unschedulable_reason.clone().unwrap_or_default(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        pods.scheduling_latency_s = Stats::from_ms(sched);
+        pods.startup_latency_s = Stats::from_ms(startup);
+        pods.replacement_startup_latency_s = Stats::from_ms(replacement);
+
+        let mut nodes = NodesReport {
+            launched: self.recorder.nodes.len() as u64,
+            peak: self.recorder.peak_nodes,
+            ..Default::default()
+        };
+        let mut node_ms: u128 = 0;
+        for n in &self.recorder.nodes {
+            if n.terminated_at.is_some() {
+                nodes.terminated += 1;
+            }
+            let stop = n.terminated_at.unwrap_or(end).min(end);
+            node_ms += u128::from(stop - n.launched_at);
+            *nodes.by_instance_type.entry(n.instance_type.clone()).or_insert(0) += 1;
+            *nodes.by_capacity_type.entry(n.capacity_type.clone()).or_insert(0) += 1;
+            *nodes.by_zone.entry(n.zone.clone()).or_insert(0) += 1;
+        }
+        nodes.node_hours = round(node_ms as f64 / 3_600_000.0, 4);
+        let c = self.cloud.cost_usd(end.0);
+        let (cpu, mem) = self.recorder.utilization();
+        let d = &self.recorder.disruptions;
+        let get = |k: &str| d.get(k).copied().unwrap_or(0);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            scenario: self.scenario.name.clone(),
+            autoscaler: autoscaler.to_string(),
+            seed: self.scenario.seed,
+            duration_s: end.0 / 1000,
+            pods,
+            nodes,
+            cost: CostReport {
+                total_usd: round(c.total_usd, 4),
+                on_demand_usd: round(c.on_demand_usd, 4),
+                spot_usd: round(c.spot_usd, 4),
+            },
+            utilization: Utilization {
+                cpu: round(cpu, 4),
+                memory: round(mem, 4),
+            },
+            disruption: DisruptionReport {
+                consolidations: get("consolidation"),
+                emptiness: get("emptiness"),
+                drift: get("drift"),
+                expiration: get("expiration"),
+                spot_interruptions: self.recorder.spot_interruptions,
+                evicted_pods: self.recorder.evicted_pods,
+            },
+        }
+    }
+}
