@@ -35,11 +35,16 @@ fn event_queue_schedule_pop(bencher: divan::Bencher, n: u64) {
 /// The shipped static-cluster scenario end to end (2 simulated hours).
 #[divan::bench(sample_count = 10)]
 fn scenario_static_cluster(bencher: divan::Bencher) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/static-cluster.yaml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/static-cluster.yaml");
     let scenario = autoscale_sim::workload::Scenario::load(&path).expect("shipped scenario loads");
     bencher.bench_local(|| {
-        let out = autoscale_sim::run::run(&scenario, autoscale_sim::workload::AutoscalerKind::None, |_| {})
-            .expect("runs");
+        let out = autoscale_sim::run::run(
+            &scenario,
+            autoscale_sim::workload::AutoscalerKind::None,
+            |_| {},
+        )
+        .expect("runs");
         divan::black_box(out.report.pods.created)
     });
 }

@@ -15,7 +15,10 @@ pub struct RunOutput<'s> {
 }
 
 /// Build the autoscaler for `kind`, or say why it cannot run yet.
-pub fn make_autoscaler<'s>(kind: AutoscalerKind, _scenario: &'s Scenario) -> Result<Box<dyn Autoscaler + 's>, String> {
+pub fn make_autoscaler<'s>(
+    kind: AutoscalerKind,
+    _scenario: &'s Scenario,
+) -> Result<Box<dyn Autoscaler + 's>, String> {
     match kind {
         AutoscalerKind::None => Ok(Box::new(NoAutoscaler)),
         AutoscalerKind::Karpenter | AutoscalerKind::ClusterAutoscaler => Err(format!(

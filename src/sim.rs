@@ -20,8 +20,8 @@ use crate::cloud::{
 use crate::cluster::pod::{CAPACITY_TYPE_KEY, HOSTNAME_KEY, ZONE_KEY};
 use crate::cluster::scheduler::SchedulerSettings;
 use crate::cluster::{
-    Cluster, ControllerRef, DaemonSetController, EndReason, JobController, Node, NodeId,
-    NodeOwner, OwnerKind, PodId, PodPhase, PodTemplate, ReplicaController, terminal_phase,
+    Cluster, ControllerRef, DaemonSetController, EndReason, JobController, Node, NodeId, NodeOwner,
+    OwnerKind, PodId, PodPhase, PodTemplate, ReplicaController, terminal_phase,
 };
 use crate::engine::{EventQueue, RngStreams, SimTime, Stream};
 use crate::k8s::resources::Resources;
@@ -81,13 +81,20 @@ pub struct Simulation<'s> {
 }
 
 impl<'s> Simulation<'s> {
-    pub fn new(scenario: &'s Scenario, autoscaler: Box<dyn Autoscaler + 's>) -> Result<Self, String> {
+    pub fn new(
+        scenario: &'s Scenario,
+        autoscaler: Box<dyn Autoscaler + 's>,
+    ) -> Result<Self, String> {
         let mut sched = SchedulerSettings::default();
         if let Some(s) = &scenario.spec.scheduler.scoring {
             sched.scoring = match s.as_str() {
                 "LeastAllocated" => crate::cluster::scheduler::Scoring::LeastAllocated,
                 "MostAllocated" => crate::cluster::scheduler::Scoring::MostAllocated,
-                other => return Err(format!("spec.scheduler.scoring: unknown strategy {other:?} (expected LeastAllocated or MostAllocated)")),
+                other => {
+                    return Err(format!(
+                        "spec.scheduler.scoring: unknown strategy {other:?} (expected LeastAllocated or MostAllocated)"
+                    ));
+                }
             };
         }
         let latency = scenario.spec.cloud.latency.unwrap_or_default();
@@ -124,24 +131,36 @@ impl<'s> Simulation<'s> {
     pub fn run(&mut self, mut progress: impl FnMut(SimTime)) {
         self.start();
         let mut next_progress = 0u64;
-        while let Some(t) = self.queue.peek_time() {
-            if t > self.end {
-                break;
-            }
-            let Some((now, ev)) = self.queue.pop() else { break };
-            self.events += 1;
-            self.handle(now, ev);
-            self.recorder.integrate(now, self.cluster.totals());
+        while let Some(now) = self.step() {
             if now.0 >= next_progress {
                 progress(now);
                 next_progress = now.0 + 600_000;
             }
         }
-        self.recorder.integrate(self.end, self.cluster.totals());
+        self.finish();
         progress(self.end);
     }
 
-    fn start(&mut self) {
+    /// Process the next event, if any is due before the end. Returns its time.
+    pub fn step(&mut self) -> Option<SimTime> {
+        let t = self.queue.peek_time()?;
+        if t > self.end {
+            return None;
+        }
+        let (now, ev) = self.queue.pop()?;
+        self.events += 1;
+        self.handle(now, ev);
+        self.recorder.integrate(now, self.cluster.totals());
+        Some(now)
+    }
+
+    /// Close the books at the scenario's end.
+    pub fn finish(&mut self) {
+        self.recorder.integrate(self.end, self.cluster.totals());
+    }
+
+    /// Set up time zero: nodes, workloads, the timeline, generators, traces, the autoscaler.
+    pub fn start(&mut self) {
         let sc = self.scenario;
         let now = SimTime::ZERO;
         for (i, pdb) in sc.pdbs.iter().enumerate() {
@@ -171,13 +190,21 @@ impl<'s> Simulation<'s> {
                 last_pod_event: now,
             };
             let id = self.cluster.add_node(node);
-            let itype = nd.labels.get("node.kubernetes.io/instance-type").cloned().unwrap_or_default();
+            let itype = nd
+                .labels
+                .get("node.kubernetes.io/instance-type")
+                .cloned()
+                .unwrap_or_default();
             let price = sc.catalog.get(&itype).map_or(0.0, |t| t.od_usd_per_hour);
             self.recorder.nodes.push(NodeRecord {
                 name: nd.name.clone(),
                 instance_type: itype,
                 zone: nd.labels.get(ZONE_KEY).cloned().unwrap_or_default(),
-                capacity_type: nd.labels.get(CAPACITY_TYPE_KEY).cloned().unwrap_or_else(|| "on-demand".into()),
+                capacity_type: nd
+                    .labels
+                    .get(CAPACITY_TYPE_KEY)
+                    .cloned()
+                    .unwrap_or_else(|| "on-demand".into()),
                 owner: "manifest".into(),
                 price_per_hour: price,
                 launched_at: now,
@@ -192,7 +219,10 @@ impl<'s> Simulation<'s> {
         let mut n = 0usize;
         for s in &sc.spec.static_nodes {
             for _ in 0..s.count {
-                let zone = s.zone.clone().unwrap_or_else(|| sc.zones[n % sc.zones.len()].clone());
+                let zone = s
+                    .zone
+                    .clone()
+                    .unwrap_or_else(|| sc.zones[n % sc.zones.len()].clone());
                 n += 1;
                 self.launch_static(s, &zone, n);
             }
@@ -204,17 +234,25 @@ impl<'s> Simulation<'s> {
             }
         }
         for (i, a) in sc.timeline.iter().enumerate() {
-            self.queue.schedule(SimTime(a.at_ms), Event::Timeline(i as u32));
+            self.queue
+                .schedule(SimTime(a.at_ms), Event::Timeline(i as u32));
         }
         for (i, g) in sc.generators.iter().enumerate() {
             let first = g.from_ms + self.next_gap(g.rate_per_ms);
             if first < g.until_ms {
-                self.queue.schedule(SimTime(first), Event::Generator(i as u32));
+                self.queue
+                    .schedule(SimTime(first), Event::Generator(i as u32));
             }
         }
         for (i, t) in sc.traces.iter().enumerate() {
             if let Some(j) = t.jobs.first() {
-                self.queue.schedule(SimTime(j.arrival_ms), Event::TraceArrival { trace: i as u32, job: 0 });
+                self.queue.schedule(
+                    SimTime(j.arrival_ms),
+                    Event::TraceArrival {
+                        trace: i as u32,
+                        job: 0,
+                    },
+                );
             }
         }
         self.queue.schedule(now, Event::Sample);
@@ -223,23 +261,41 @@ impl<'s> Simulation<'s> {
 
     fn launch_static(&mut self, s: &crate::workload::scenario::StaticNodes, zone: &str, n: usize) {
         let now = SimTime::ZERO;
-        let Some(it) = self.scenario.catalog.get(&s.instance_type) else { return };
-        let capacity_type = if s.capacity_type == "spot" { CapacityType::Spot } else { CapacityType::OnDemand };
+        let Some(it) = self.scenario.catalog.get(&s.instance_type) else {
+            return;
+        };
+        let capacity_type = if s.capacity_type == "spot" {
+            CapacityType::Spot
+        } else {
+            CapacityType::OnDemand
+        };
         let ami = s
             .ami_family
             .as_deref()
             .and_then(|a| a.parse().ok())
             .unwrap_or(crate::catalog::allocatable::AmiFamily::AL2023);
-        let Ok(res) = crate::catalog::allocatable::default_node_resources(it, ami) else { return };
-        let (capacity, allocatable) = (res_to_resources(&res.capacity), res_to_resources(&res.allocatable));
+        let Ok(res) = crate::catalog::allocatable::default_node_resources(it, ami) else {
+            return;
+        };
+        let (capacity, allocatable) = (
+            res_to_resources(&res.capacity),
+            res_to_resources(&res.allocatable),
+        );
         let key = PoolKey::new(s.instance_type.clone(), zone, capacity_type);
         let launch = LaunchSpec {
             ami_family: ami,
             tags: BTreeMap::new(),
         };
         let [latency, spot, alloc] = self.rng.cloud();
-        let mut rngs = CloudRngs { latency, spot, alloc };
-        let instance = match self.cloud.adopt_running_instance(0, &key, &launch, &mut rngs) {
+        let mut rngs = CloudRngs {
+            latency,
+            spot,
+            alloc,
+        };
+        let instance = match self
+            .cloud
+            .adopt_running_instance(0, &key, &launch, &mut rngs)
+        {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!("static node {n}: {e}");
@@ -274,7 +330,10 @@ impl<'s> Simulation<'s> {
         };
         let id = self.cluster.add_node(node);
         self.instance_nodes.insert(instance, id);
-        let price = self.cloud.instance(instance).map_or(0.0, |i| i.price_per_hour);
+        let price = self
+            .cloud
+            .instance(instance)
+            .map_or(0.0, |i| i.price_per_hour);
         self.recorder.nodes.push(NodeRecord {
             name,
             instance_type: s.instance_type.clone(),
@@ -289,7 +348,8 @@ impl<'s> Simulation<'s> {
             termination_reason: None,
         });
         self.node_records.insert(id, self.recorder.nodes.len() - 1);
-        self.instance_records.insert(instance, self.recorder.nodes.len() - 1);
+        self.instance_records
+            .insert(instance, self.recorder.nodes.len() - 1);
         self.schedule_cloud_timers();
     }
 
@@ -312,7 +372,11 @@ impl<'s> Simulation<'s> {
         let template = Arc::clone(&w.template);
         let ctrl = match &w.kind {
             WorkloadKind::Deployment { replicas } | WorkloadKind::StatefulSet { replicas } => {
-                let kind = if matches!(w.kind, WorkloadKind::Deployment { .. }) { OwnerKind::ReplicaSet } else { OwnerKind::StatefulSet };
+                let kind = if matches!(w.kind, WorkloadKind::Deployment { .. }) {
+                    OwnerKind::ReplicaSet
+                } else {
+                    OwnerKind::StatefulSet
+                };
                 self.cluster.replica_sets.push(ReplicaController {
                     kind,
                     name,
@@ -322,9 +386,14 @@ impl<'s> Simulation<'s> {
                     pods: BTreeSet::new(),
                     next_ordinal: 0,
                 });
-                Some(ControllerRef::Replicas(self.cluster.replica_sets.len() as u32 - 1))
+                Some(ControllerRef::Replicas(
+                    self.cluster.replica_sets.len() as u32 - 1,
+                ))
             }
-            WorkloadKind::Job { completions, parallelism } => {
+            WorkloadKind::Job {
+                completions,
+                parallelism,
+            } => {
                 self.cluster.jobs.push(JobController {
                     name,
                     namespace: w.namespace.clone(),
@@ -338,14 +407,25 @@ impl<'s> Simulation<'s> {
                 Some(ControllerRef::Job(self.cluster.jobs.len() as u32 - 1))
             }
             WorkloadKind::Pod => {
-                let id = self.cluster.create_pod(now, name, template, OwnerKind::None, 0, false);
+                let id = self
+                    .cluster
+                    .create_pod(now, name, template, OwnerKind::None, 0, false);
                 self.pod_created(now, id);
                 None
             }
             WorkloadKind::DaemonSet => {
-                self.cluster.daemonsets.push(DaemonSetController { name, namespace: w.namespace.clone(), template });
+                self.cluster.daemonsets.push(DaemonSetController {
+                    name,
+                    namespace: w.namespace.clone(),
+                    template,
+                });
                 let ds = self.cluster.daemonsets.len() - 1;
-                let ready: Vec<NodeId> = self.cluster.nodes().filter(|n| n.ready).map(|n| n.id).collect();
+                let ready: Vec<NodeId> = self
+                    .cluster
+                    .nodes()
+                    .filter(|n| n.ready)
+                    .map(|n| n.id)
+                    .collect();
                 for node in ready {
                     self.place_daemon_pod(now, ds, node);
                 }
@@ -370,7 +450,10 @@ impl<'s> Simulation<'s> {
 
     fn pod_created(&mut self, now: SimTime, pod: PodId) {
         // Stage 0: kube-scheduler takes the pod into its queue (latency-calibration §3).
-        let d = self.latency.unschedulable_mark.sample(self.rng.get(Stream::Pods));
+        let d = self
+            .latency
+            .unschedulable_mark
+            .sample(self.rng.get(Stream::Pods));
         self.queue.schedule(now + d, Event::PodQueued(pod));
     }
 
@@ -395,16 +478,21 @@ impl<'s> Simulation<'s> {
     fn place_daemon_pod(&mut self, now: SimTime, ds: usize, node: NodeId) {
         let d = &self.cluster.daemonsets[ds];
         let t = Arc::clone(&d.template);
-        let Some(n) = self.cluster.node(node) else { return };
+        let Some(n) = self.cluster.node(node) else {
+            return;
+        };
         let tolerated = n.taints.iter().all(|taint| {
-            taint.effect == TaintEffect::PreferNoSchedule || t.tolerations.iter().any(|tol| tol.tolerates(taint))
+            taint.effect == TaintEffect::PreferNoSchedule
+                || t.tolerations.iter().any(|tol| tol.tolerates(taint))
         });
         if !tolerated || !Cluster::node_matches_affinity(&t, n) {
             return;
         }
         let name = format!("{}-{}", d.name, n.name);
         let fits = n.requested.fits_with(&t.requests, &n.allocatable);
-        let id = self.cluster.create_pod(now, name, t, OwnerKind::DaemonSet, ds as u32, false);
+        let id = self
+            .cluster
+            .create_pod(now, name, t, OwnerKind::DaemonSet, ds as u32, false);
         if fits {
             self.cluster.pod_mut(id).queued = true;
             self.cluster.bind(id, node, now);
@@ -423,7 +511,9 @@ impl<'s> Simulation<'s> {
         if let Some(n) = self.cluster.node(node) {
             for img in &p.template.images {
                 if img.size > 0 && !n.images.contains(&img.name) {
-                    d += self.latency.sample_image_pull(self.rng.get(Stream::Pods), img.size);
+                    d += self
+                        .latency
+                        .sample_image_pull(self.rng.get(Stream::Pods), img.size);
                 }
             }
         }
@@ -468,7 +558,11 @@ impl<'s> Simulation<'s> {
             Event::PodRunning(p) => {
                 if self.cluster.pod(p).phase == PodPhase::Starting {
                     self.cluster.mark_running(p, now);
-                    let run = self.run_ms.get(&p).copied().or(self.cluster.pod(p).template.duration_ms);
+                    let run = self.run_ms.get(&p).copied().or(self
+                        .cluster
+                        .pod(p)
+                        .template
+                        .duration_ms);
                     if let Some(ms) = run {
                         self.queue.schedule(now + ms, Event::PodCompleted(p));
                     }
@@ -499,8 +593,13 @@ impl<'s> Simulation<'s> {
                 let ordinal = self.cluster.pods.len();
                 let name = format!("{}-{ordinal:06x}", g.name);
                 let template = Arc::clone(&g.template);
-                let run = g.duration.clone().map(|d| sample_duration(&d, self.rng.get(Stream::Workload)));
-                let id = self.cluster.create_pod(now, name, template, OwnerKind::None, 0, false);
+                let run = g
+                    .duration
+                    .clone()
+                    .map(|d| sample_duration(&d, self.rng.get(Stream::Workload)));
+                let id = self
+                    .cluster
+                    .create_pod(now, name, template, OwnerKind::None, 0, false);
                 if let Some(ms) = run {
                     self.run_ms.insert(id, ms);
                 }
@@ -530,18 +629,35 @@ impl<'s> Simulation<'s> {
                         a
                     }
                 };
-                let id = self.cluster.create_pod(now, j.name.clone(), template, OwnerKind::None, 0, false);
+                let id = self.cluster.create_pod(
+                    now,
+                    j.name.clone(),
+                    template,
+                    OwnerKind::None,
+                    0,
+                    false,
+                );
                 if let Some(ms) = j.duration_ms {
                     self.run_ms.insert(id, ms);
                 }
                 self.pod_created(now, id);
                 if let Some(next) = t.jobs.get(job as usize + 1) {
-                    self.queue.schedule(SimTime(next.arrival_ms), Event::TraceArrival { trace, job: job + 1 });
+                    self.queue.schedule(
+                        SimTime(next.arrival_ms),
+                        Event::TraceArrival {
+                            trace,
+                            job: job + 1,
+                        },
+                    );
                 }
             }
             Event::Cloud(timer) => {
                 let [latency, spot, alloc] = self.rng.cloud();
-                let mut rngs = CloudRngs { latency, spot, alloc };
+                let mut rngs = CloudRngs {
+                    latency,
+                    spot,
+                    alloc,
+                };
                 let notices = self.cloud.on_timer(now.0, timer, &mut rngs);
                 self.schedule_cloud_timers();
                 for n in notices {
@@ -563,21 +679,34 @@ impl<'s> Simulation<'s> {
         let action = self.scenario.timeline[i].action.clone();
         match action {
             Action::Scale { workload, replicas } => {
-                let Some(ctrl) = self.controllers.get(&workload).copied() else { return };
+                let Some(ctrl) = self.controllers.get(&workload).copied() else {
+                    return;
+                };
                 match ctrl {
-                    ControllerRef::Replicas(r) => self.cluster.replica_sets[r as usize].replicas = replicas,
+                    ControllerRef::Replicas(r) => {
+                        self.cluster.replica_sets[r as usize].replicas = replicas
+                    }
                     ControllerRef::Job(j) => self.cluster.jobs[j as usize].parallelism = replicas,
                     ControllerRef::DaemonSet(_) => return,
                 }
                 self.reconcile(now, ctrl, false);
             }
-            Action::Apply { workload, occurrence } => self.create_workload(now, workload, occurrence),
+            Action::Apply {
+                workload,
+                occurrence,
+            } => self.create_workload(now, workload, occurrence),
             Action::Delete { workload } => {
-                let Some(ctrl) = self.controllers.remove(&workload) else { return };
+                let Some(ctrl) = self.controllers.remove(&workload) else {
+                    return;
+                };
                 let pods: Vec<PodId> = match ctrl {
                     ControllerRef::Replicas(r) => {
                         self.cluster.replica_sets[r as usize].replicas = 0;
-                        self.cluster.replica_sets[r as usize].pods.iter().copied().collect()
+                        self.cluster.replica_sets[r as usize]
+                            .pods
+                            .iter()
+                            .copied()
+                            .collect()
                     }
                     ControllerRef::Job(j) => {
                         self.cluster.jobs[j as usize].completions = 0;
@@ -587,7 +716,9 @@ impl<'s> Simulation<'s> {
                         .cluster
                         .pods
                         .iter()
-                        .filter(|p| p.owner == OwnerKind::DaemonSet && p.owner_index == d && p.is_active())
+                        .filter(|p| {
+                            p.owner == OwnerKind::DaemonSet && p.owner_index == d && p.is_active()
+                        })
                         .map(|p| p.id)
                         .collect(),
                 };
@@ -624,7 +755,8 @@ impl<'s> Simulation<'s> {
                     let r = &mut self.recorder.nodes[rec];
                     r.terminated_at.get_or_insert(now);
                     if spot {
-                        r.termination_reason.get_or_insert_with(|| "spot-interruption".into());
+                        r.termination_reason
+                            .get_or_insert_with(|| "spot-interruption".into());
                     }
                 }
                 if let Some(node) = self.instance_nodes.remove(instance) {
@@ -643,11 +775,19 @@ impl<'s> Simulation<'s> {
     }
 
     fn register_node(&mut self, now: SimTime, instance: InstanceId, bp: NodeBlueprint) {
-        let Some(view) = self.cloud.instance(instance) else { return };
+        let Some(view) = self.cloud.instance(instance) else {
+            return;
+        };
         let mut labels = bp.labels.clone();
         labels.insert(ZONE_KEY.into(), view.pool.zone.clone());
-        labels.insert(CAPACITY_TYPE_KEY.into(), view.pool.capacity_type.as_str().into());
-        labels.insert("node.kubernetes.io/instance-type".into(), view.pool.instance_type.clone());
+        labels.insert(
+            CAPACITY_TYPE_KEY.into(),
+            view.pool.capacity_type.as_str().into(),
+        );
+        labels.insert(
+            "node.kubernetes.io/instance-type".into(),
+            view.pool.instance_type.clone(),
+        );
         labels.insert(HOSTNAME_KEY.into(), bp.name.clone());
         let mut taints = bp.taints.clone();
         taints.extend(bp.startup_taints.iter().cloned());
@@ -678,11 +818,15 @@ impl<'s> Simulation<'s> {
             self.node_records.insert(id, rec);
         }
         self.recorder.note_nodes(self.cluster.node_count() as u64);
-        self.with_ctx(now, |a, ctx| a.on_node_event(ctx, id, NodeEvent::Registered));
+        self.with_ctx(now, |a, ctx| {
+            a.on_node_event(ctx, id, NodeEvent::Registered)
+        });
     }
 
     fn node_ready(&mut self, now: SimTime, node: NodeId) {
-        let Some(n) = self.cluster.node_mut(node) else { return };
+        let Some(n) = self.cluster.node_mut(node) else {
+            return;
+        };
         n.ready = true;
         n.ready_at = Some(now);
         if let Some(&rec) = self.node_records.get(&node) {
@@ -701,7 +845,9 @@ impl<'s> Simulation<'s> {
         if self.deletions.contains_key(&node) {
             return;
         }
-        let Some(n) = self.cluster.node_mut(node) else { return };
+        let Some(n) = self.cluster.node_mut(node) else {
+            return;
+        };
         n.unschedulable = true;
         n.deleting = true;
         n.taints.push(Taint {
@@ -712,7 +858,9 @@ impl<'s> Simulation<'s> {
         let instance = n.instance.map(InstanceId);
         self.recorder.count_disruption(&reason);
         if let Some(&rec) = self.node_records.get(&node) {
-            self.recorder.nodes[rec].termination_reason.get_or_insert_with(|| reason.clone());
+            self.recorder.nodes[rec]
+                .termination_reason
+                .get_or_insert_with(|| reason.clone());
         }
         self.deletions.insert(node, Deletion { reason, instance });
         self.drain(now, node);
@@ -744,15 +892,22 @@ impl<'s> Simulation<'s> {
             remaining += 1;
         }
         if remaining > 0 {
-            self.queue.schedule(now + DRAIN_RETRY_MS, Event::Drain(node));
+            self.queue
+                .schedule(now + DRAIN_RETRY_MS, Event::Drain(node));
             return;
         }
-        let Some(d) = self.deletions.remove(&node) else { return };
+        let Some(d) = self.deletions.remove(&node) else {
+            return;
+        };
         let _ = d.reason;
         match d.instance {
             Some(i) => {
                 let [latency, spot, alloc] = self.rng.cloud();
-                let mut rngs = CloudRngs { latency, spot, alloc };
+                let mut rngs = CloudRngs {
+                    latency,
+                    spot,
+                    alloc,
+                };
                 match self.cloud.terminate_instances(now.0, &[i], &mut rngs) {
                     Ok(notices) => {
                         self.schedule_cloud_timers();
@@ -763,7 +918,13 @@ impl<'s> Simulation<'s> {
                     Err(e) => tracing::warn!("terminate {i}: {e}"),
                 }
                 // The node object goes when the instance reports terminated.
-                self.deletions.insert(node, Deletion { reason: String::new(), instance: None });
+                self.deletions.insert(
+                    node,
+                    Deletion {
+                        reason: String::new(),
+                        instance: None,
+                    },
+                );
             }
             None => {
                 let owners = self.cluster.remove_node(node, now);
@@ -827,7 +988,8 @@ impl<'s> Simulation<'s> {
                     terminated_at: None,
                     termination_reason: None,
                 });
-                self.instance_records.insert(instance, self.recorder.nodes.len() - 1);
+                self.instance_records
+                    .insert(instance, self.recorder.nodes.len() - 1);
             }
             self.blueprints.insert(instance, bp);
         }
@@ -851,7 +1013,12 @@ impl<'s> Simulation<'s> {
             }
         }
         self.recorder.note_nodes(nodes);
-        let running = self.cluster.pods.iter().filter(|p| p.phase == PodPhase::Running).count() as u64;
+        let running = self
+            .cluster
+            .pods
+            .iter()
+            .filter(|p| p.phase == PodPhase::Running)
+            .count() as u64;
         let [rc, ac, rm, am] = self.cluster.totals();
         let frac = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
         let cost = self.cloud.cost_usd(now.0);
@@ -877,10 +1044,17 @@ fn mock_config(scenario: &Scenario, latency: LatencyModel) -> Result<MockConfig,
     let mut pools = Vec::new();
     for t in scenario.catalog.types() {
         for z in &scenario.zones {
-            pools.push(PoolSpec::new(PoolKey::new(t.name.clone(), z.clone(), CapacityType::OnDemand), t.od_usd_per_hour));
+            pools.push(PoolSpec::new(
+                PoolKey::new(t.name.clone(), z.clone(), CapacityType::OnDemand),
+                t.od_usd_per_hour,
+            ));
             if let Some(price) = t.spot_price() {
-                let mut p = PoolSpec::new(PoolKey::new(t.name.clone(), z.clone(), CapacityType::Spot), price);
-                p.interruption_per_hour = t.spot_interruption_hazard_per_ms().unwrap_or(0.0) * 3_600_000.0;
+                let mut p = PoolSpec::new(
+                    PoolKey::new(t.name.clone(), z.clone(), CapacityType::Spot),
+                    price,
+                );
+                p.interruption_per_hour =
+                    t.spot_interruption_hazard_per_ms().unwrap_or(0.0) * 3_600_000.0;
                 // Price-capacity-optimized: a lower Advisor bucket means deeper pools.
                 p.capacity_score = 4.0 - f64::from(t.interruption_bucket.unwrap_or(4));
                 pools.push(p);
@@ -894,7 +1068,11 @@ fn mock_config(scenario: &Scenario, latency: LatencyModel) -> Result<MockConfig,
             None => None,
             Some("spot") => Some(CapacityType::Spot),
             Some("on-demand") => Some(CapacityType::OnDemand),
-            Some(other) => return Err(format!("spec.cloud.capacity[{i}].capacityType: unknown {other:?} (expected spot or on-demand)")),
+            Some(other) => {
+                return Err(format!(
+                    "spec.cloud.capacity[{i}].capacityType: unknown {other:?} (expected spot or on-demand)"
+                ));
+            }
         };
         ice.push(IceWindow {
             instance_types: w.instance_types.clone(),
@@ -992,15 +1170,13 @@ impl Simulation<'_> {
                 PodPhase::Evicted => pods.evicted += 1,
                 PodPhase::Succeeded => pods.succeeded += 1,
                 PodPhase::Running => pods.running_at_end += 1,
-                PodPhase::Pending => {
-                    if p.unschedulable_since.is_some() {
-                        pods.unschedulable_at_end += 1;
-                        if pods.never_scheduled.len() < 100 && p.bound_at.is_none() {
-                            pods.never_scheduled.push(NeverScheduled {
-                                pod: format!("{}/{}", p.namespace(), p.name),
-                                reason: p.unschedulable_reason.clone().unwrap_or_default(),
-                            });
-                        }
+                PodPhase::Pending if p.unschedulable_since.is_some() => {
+                    pods.unschedulable_at_end += 1;
+                    if pods.never_scheduled.len() < 100 && p.bound_at.is_none() {
+                        pods.never_scheduled.push(NeverScheduled {
+                            pod: format!("{}/{}", p.namespace(), p.name),
+                            reason: p.unschedulable_reason.clone().unwrap_or_default(),
+                        });
                     }
                 }
                 _ => {}
@@ -1022,8 +1198,14 @@ impl Simulation<'_> {
             }
             let stop = n.terminated_at.unwrap_or(end).min(end);
             node_ms += u128::from(stop - n.launched_at);
-            *nodes.by_instance_type.entry(n.instance_type.clone()).or_insert(0) += 1;
-            *nodes.by_capacity_type.entry(n.capacity_type.clone()).or_insert(0) += 1;
+            *nodes
+                .by_instance_type
+                .entry(n.instance_type.clone())
+                .or_insert(0) += 1;
+            *nodes
+                .by_capacity_type
+                .entry(n.capacity_type.clone())
+                .or_insert(0) += 1;
             *nodes.by_zone.entry(n.zone.clone()).or_insert(0) += 1;
         }
         nodes.node_hours = round(node_ms as f64 / 3_600_000.0, 4);

@@ -12,7 +12,11 @@ use autoscale_sim::report::write_outputs;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
 #[derive(Parser)]
-#[command(name = "autoscale-sim", version, about = "Deterministic simulator of Kubernetes node autoscaling (Karpenter, cluster-autoscaler) on AWS")]
+#[command(
+    name = "autoscale-sim",
+    version,
+    about = "Deterministic simulator of Kubernetes node autoscaling (Karpenter, cluster-autoscaler) on AWS"
+)]
 struct Cli {
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
@@ -99,14 +103,26 @@ pub fn main() -> i32 {
     };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
         .try_init();
     match cli.command {
-        Command::Run { scenario, autoscaler, seed, out } => cmd_run(&scenario, autoscaler, seed, &out, cli.quiet),
+        Command::Run {
+            scenario,
+            autoscaler,
+            seed,
+            out,
+        } => cmd_run(&scenario, autoscaler, seed, &out, cli.quiet),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "autoscale-sim", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "autoscale-sim",
+                &mut std::io::stdout(),
+            );
             0
         }
     }
@@ -117,7 +133,13 @@ fn fail(msg: impl std::fmt::Display) -> i32 {
     2
 }
 
-fn cmd_run(path: &Path, autoscaler: Option<AutoscalerArg>, seed: Option<u64>, out: &Path, quiet: bool) -> i32 {
+fn cmd_run(
+    path: &Path,
+    autoscaler: Option<AutoscalerArg>,
+    seed: Option<u64>,
+    out: &Path,
+    quiet: bool,
+) -> i32 {
     let mut scenario = match Scenario::load(path) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -134,8 +156,10 @@ fn cmd_run(path: &Path, autoscaler: Option<AutoscalerArg>, seed: Option<u64>, ou
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(scenario.duration_ms / 1000);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:40}] {pos}/{len} s ({elapsed})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} simulating [{bar:40}] {pos}/{len} s ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
@@ -150,18 +174,56 @@ fn cmd_run(path: &Path, autoscaler: Option<AutoscalerArg>, seed: Option<u64>, ou
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Err(e) = write_outputs(out, &output.report, &output.meta, &output.sim.recorder.samples, &output.sim.recorder.nodes, &output.sim.cluster) {
+    if let Err(e) = write_outputs(
+        out,
+        &output.report,
+        &output.meta,
+        &output.sim.recorder.samples,
+        &output.sim.recorder.nodes,
+        &output.sim.cluster,
+    ) {
         return fail(format!("cannot write reports to {}: {e}", out.display()));
     }
     if !quiet {
         let r = &output.report;
         let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{} · {} · seed {} · {} simulated", r.scenario, r.autoscaler, r.seed, autoscale_sim::k8s::duration::format_duration(r.duration_s * 1000));
-        let _ = writeln!(o, "  pods       {} created, {} scheduled, {} unschedulable at end, {} evicted", r.pods.created, r.pods.scheduled, r.pods.unschedulable_at_end, r.pods.evicted);
-        let _ = writeln!(o, "  startup    p50 {:.1} s · p90 {:.1} s · p99 {:.1} s · max {:.1} s", r.pods.startup_latency_s.p50, r.pods.startup_latency_s.p90, r.pods.startup_latency_s.p99, r.pods.startup_latency_s.max);
-        let _ = writeln!(o, "  nodes      {} launched, peak {}, {:.1} node-hours", r.nodes.launched, r.nodes.peak, r.nodes.node_hours);
-        let _ = writeln!(o, "  cost       ${:.2} (on-demand ${:.2}, spot ${:.2})", r.cost.total_usd, r.cost.on_demand_usd, r.cost.spot_usd);
-        let _ = writeln!(o, "  util       cpu {:.1} % · memory {:.1} %", r.utilization.cpu * 100.0, r.utilization.memory * 100.0);
+        let _ = writeln!(
+            o,
+            "{} · {} · seed {} · {} simulated",
+            r.scenario,
+            r.autoscaler,
+            r.seed,
+            autoscale_sim::k8s::duration::format_duration(r.duration_s * 1000)
+        );
+        let _ = writeln!(
+            o,
+            "  pods       {} created, {} scheduled, {} unschedulable at end, {} evicted",
+            r.pods.created, r.pods.scheduled, r.pods.unschedulable_at_end, r.pods.evicted
+        );
+        let _ = writeln!(
+            o,
+            "  startup    p50 {:.1} s · p90 {:.1} s · p99 {:.1} s · max {:.1} s",
+            r.pods.startup_latency_s.p50,
+            r.pods.startup_latency_s.p90,
+            r.pods.startup_latency_s.p99,
+            r.pods.startup_latency_s.max
+        );
+        let _ = writeln!(
+            o,
+            "  nodes      {} launched, peak {}, {:.1} node-hours",
+            r.nodes.launched, r.nodes.peak, r.nodes.node_hours
+        );
+        let _ = writeln!(
+            o,
+            "  cost       ${:.2} (on-demand ${:.2}, spot ${:.2})",
+            r.cost.total_usd, r.cost.on_demand_usd, r.cost.spot_usd
+        );
+        let _ = writeln!(
+            o,
+            "  util       cpu {:.1} % · memory {:.1} %",
+            r.utilization.cpu * 100.0,
+            r.utilization.memory * 100.0
+        );
         let _ = writeln!(o, "  reports    {}", out.display());
         eprintln!(
             "ran {} events in {:.2} s wall ({:.0}× real time)",
@@ -200,7 +262,11 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
 
 fn cmd_catalog(cmd: CatalogCommand) -> i32 {
     match cmd {
-        CatalogCommand::Show { region, family, dir } => {
+        CatalogCommand::Show {
+            region,
+            family,
+            dir,
+        } => {
             let cat = match dir {
                 Some(d) => Catalog::load_dir(&d),
                 None => Catalog::for_region(&region, None),
@@ -213,14 +279,24 @@ fn cmd_catalog(cmd: CatalogCommand) -> i32 {
             let _ = writeln!(
                 o,
                 "{:<22} {:>5} {:>9} {:>9} {:>10} {:>10} {:>5} {:>6} {:>10}",
-                "type", "vcpu", "mem MiB", "od $/h", "spot $/h", "alloc cpu", "pods", "mem Mi", "interrupt"
+                "type",
+                "vcpu",
+                "mem MiB",
+                "od $/h",
+                "spot $/h",
+                "alloc cpu",
+                "pods",
+                "mem Mi",
+                "interrupt"
             );
             let mut shown = 0;
             for t in cat.types() {
                 if family.as_deref().is_some_and(|f| t.family != f) {
                     continue;
                 }
-                let Ok(r) = default_node_resources(t, AmiFamily::AL2023) else { continue };
+                let Ok(r) = default_node_resources(t, AmiFamily::AL2023) else {
+                    continue;
+                };
                 let _ = writeln!(
                     o,
                     "{:<22} {:>5} {:>9} {:>9.4} {:>10} {:>9}m {:>5} {:>6} {:>10}",
@@ -228,18 +304,30 @@ fn cmd_catalog(cmd: CatalogCommand) -> i32 {
                     t.vcpu,
                     t.memory_mib,
                     t.od_usd_per_hour,
-                    t.spot_price().map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
+                    t.spot_price()
+                        .map(|p| format!("{p:.4}"))
+                        .unwrap_or_else(|| "-".into()),
                     r.allocatable.cpu_m,
                     r.allocatable.pods,
                     r.allocatable.memory / (1 << 20),
                     t.interruption_bucket
-                        .map(|b| ["<5%", "5-10%", "10-15%", "15-20%", ">20%"].get(b as usize).copied().unwrap_or("?").to_string())
+                        .map(|b| ["<5%", "5-10%", "10-15%", "15-20%", ">20%"]
+                            .get(b as usize)
+                            .copied()
+                            .unwrap_or("?")
+                            .to_string())
                         .unwrap_or_else(|| "-".into()),
                 );
                 shown += 1;
             }
             if shown == 0 {
-                return fail(format!("no instance types{} in the {} catalog", family.map(|f| format!(" of family {f:?}")).unwrap_or_default(), cat.region()));
+                return fail(format!(
+                    "no instance types{} in the {} catalog",
+                    family
+                        .map(|f| format!(" of family {f:?}"))
+                        .unwrap_or_default(),
+                    cat.region()
+                ));
             }
             0
         }
@@ -248,7 +336,13 @@ fn cmd_catalog(cmd: CatalogCommand) -> i32 {
             match autoscale_sim::catalog::build::build_catalogs(&data, &out, regions) {
                 Ok(summary) => {
                     for r in &summary.regions {
-                        println!("{}: {} types ({} with spot) → {}", r.region, r.types, r.with_spot, r.dir.display());
+                        println!(
+                            "{}: {} types ({} with spot) → {}",
+                            r.region,
+                            r.types,
+                            r.with_spot,
+                            r.dir.display()
+                        );
                     }
                     0
                 }

@@ -187,20 +187,19 @@ impl Cluster {
         let template = Arc::clone(&p.template);
         self.pending.remove(&pod);
         self.anti_affinity_pods.remove(&pod);
-        if let Some(node_id) = p.node {
-            if let Some(n) = self.nodes[node_id.0 as usize].as_mut() {
-                if n.pods.remove(&pod) {
-                    self.totals[0] -= template.requests.cpu_m;
-                    self.totals[2] -= template.requests.memory;
-                    n.requested.sub(&template.requests);
-                    for hp in &template.host_ports {
-                        if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
-                            n.host_ports.swap_remove(i);
-                        }
-                    }
-                    n.last_pod_event = now;
+        if let Some(node_id) = p.node
+            && let Some(n) = self.nodes[node_id.0 as usize].as_mut()
+            && n.pods.remove(&pod)
+        {
+            self.totals[0] -= template.requests.cpu_m;
+            self.totals[2] -= template.requests.memory;
+            n.requested.sub(&template.requests);
+            for hp in &template.host_ports {
+                if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
+                    n.host_ports.swap_remove(i);
                 }
             }
+            n.last_pod_event = now;
         }
         match owner {
             OwnerKind::ReplicaSet | OwnerKind::StatefulSet => {
@@ -272,7 +271,11 @@ impl Cluster {
             if self.pods[p.0 as usize].end_reason.is_none() {
                 self.pods[p.0 as usize].end_reason = Some(EndReason::Evicted);
             }
-            let phase = terminal_phase(self.pods[p.0 as usize].end_reason.unwrap_or(EndReason::Evicted));
+            let phase = terminal_phase(
+                self.pods[p.0 as usize]
+                    .end_reason
+                    .unwrap_or(EndReason::Evicted),
+            );
             owners.extend(self.end_pod(p, now, phase));
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
@@ -337,9 +340,17 @@ impl Cluster {
                             PodPhase::Starting => 1,
                             _ => 2,
                         };
-                        (rank, std::cmp::Reverse(pod.created_at), std::cmp::Reverse(pod.id))
+                        (
+                            rank,
+                            std::cmp::Reverse(pod.created_at),
+                            std::cmp::Reverse(pod.id),
+                        )
                     });
-                    deleted.extend(ranked.into_iter().take(self.replica_sets[i as usize].pods.len() - want));
+                    deleted.extend(
+                        ranked
+                            .into_iter()
+                            .take(self.replica_sets[i as usize].pods.len() - want),
+                    );
                 }
             }
             ControllerRef::Job(i) => {
@@ -373,7 +384,8 @@ impl Cluster {
             }
             let (mut expected, mut healthy) = (0i64, 0i64);
             for other in self.pods.iter().filter(|o| o.is_active()) {
-                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels()) {
+                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels())
+                {
                     expected += 1;
                     if other.phase == PodPhase::Running {
                         healthy += 1;

@@ -96,7 +96,9 @@ impl Cluster {
             .iter()
             .all(|(k, v)| node.labels.get(k) == Some(v))
             && (t.required_terms.is_empty()
-                || t.required_terms.iter().any(|r| r.matches_labels(&node.labels)))
+                || t.required_terms
+                    .iter()
+                    .any(|r| r.matches_labels(&node.labels)))
     }
 
     fn static_filter(&self, t: &PodTemplate, node: &Node) -> Result<(), Reject> {
@@ -129,7 +131,11 @@ impl Cluster {
     }
 
     /// Active bound pods in `namespace` matching `term`'s selector, by their node's domain.
-    fn domains_with_matching_pods(&self, namespace: &str, term: &PodAffinityTerm) -> BTreeSet<String> {
+    fn domains_with_matching_pods(
+        &self,
+        namespace: &str,
+        term: &PodAffinityTerm,
+    ) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for node in self.nodes() {
             let Some(domain) = node.labels.get(&term.topology_key) else {
@@ -172,10 +178,10 @@ impl Cluster {
             *counts.entry(domain.clone()).or_insert(0) += n;
         }
         let mut min = counts.values().copied().min().unwrap_or(0);
-        if let Some(md) = c.min_domains {
-            if (counts.len() as u32) < md {
-                min = 0;
-            }
+        if let Some(md) = c.min_domains
+            && (counts.len() as u32) < md
+        {
+            min = 0;
         }
         SpreadState {
             key: c.topology_key.clone(),
@@ -217,10 +223,11 @@ impl Cluster {
                 continue;
             };
             for term in &o.template.anti_affinity {
-                if o.namespace() == t.namespace && term.selector.matches(&t.labels) {
-                    if let Some(d) = node.labels.get(&term.topology_key) {
-                        forbidden.insert((term.topology_key.clone(), d.clone()));
-                    }
+                if o.namespace() == t.namespace
+                    && term.selector.matches(&t.labels)
+                    && let Some(d) = node.labels.get(&term.topology_key)
+                {
+                    forbidden.insert((term.topology_key.clone(), d.clone()));
                 }
             }
         }
@@ -253,10 +260,10 @@ impl Cluster {
             }
         }
         for (term, domains) in t.anti_affinity.iter().zip(&ctx.anti_affinity) {
-            if let Some(d) = node.labels.get(&term.topology_key) {
-                if domains.contains(d) {
-                    return Err(Reject::PodAntiAffinity);
-                }
+            if let Some(d) = node.labels.get(&term.topology_key)
+                && domains.contains(d)
+            {
+                return Err(Reject::PodAntiAffinity);
             }
         }
         if !ctx.forbidden.is_empty() {
@@ -277,8 +284,14 @@ impl Cluster {
                 (req as f64 / alloc as f64).min(1.0)
             }
         };
-        let cpu = frac(node.requested.cpu_m + t.requests.cpu_m, node.allocatable.cpu_m);
-        let mem = frac(node.requested.memory + t.requests.memory, node.allocatable.memory);
+        let cpu = frac(
+            node.requested.cpu_m + t.requests.cpu_m,
+            node.allocatable.cpu_m,
+        );
+        let mem = frac(
+            node.requested.memory + t.requests.memory,
+            node.allocatable.memory,
+        );
         let fit = match self.scheduler_settings.scoring {
             Scoring::LeastAllocated => ((1.0 - cpu) + (1.0 - mem)) / 2.0 * 100.0,
             Scoring::MostAllocated => (cpu + mem) / 2.0 * 100.0,
@@ -343,7 +356,11 @@ impl Cluster {
         // Active queue order: priority (desc), then creation time, then id.
         order.sort_by_key(|p| {
             let pod = self.pod(*p);
-            (std::cmp::Reverse(pod.template.priority), pod.created_at, pod.id)
+            (
+                std::cmp::Reverse(pod.template.priority),
+                pod.created_at,
+                pod.id,
+            )
         });
         let mut result = PassResult::default();
         // Pods with only resource/affinity/taint constraints fail the same way as their
@@ -366,12 +383,11 @@ impl Cluster {
                         .map(|(r, n)| format!("{n} {}", r.describe()))
                         .collect();
                     parts.sort();
-                    let reason = if total == 0 {
+                    if total == 0 {
                         "0/0 nodes are available: no nodes".to_string()
                     } else {
                         format!("0/{total} nodes are available: {}", parts.join(", "))
-                    };
-                    reason
+                    }
                 }),
             };
             match outcome {

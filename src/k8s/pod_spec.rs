@@ -68,10 +68,13 @@ fn resource_list(
     let mut r = Resources::default();
     for (name, q) in list.into_iter().flatten() {
         let f = format!("{field}.{name}");
-        let parsed =
-            parse_quantity(&q.0).map_err(|e| FieldError::new(&f, e.to_string()).with_value(&q.0))?;
+        let parsed = parse_quantity(&q.0)
+            .map_err(|e| FieldError::new(&f, e.to_string()).with_value(&q.0))?;
         if parsed.is_negative() {
-            return Err(FieldError::new(&f, format!("must not be negative, got {:?}", q.0)).with_value(&q.0));
+            return Err(
+                FieldError::new(&f, format!("must not be negative, got {:?}", q.0))
+                    .with_value(&q.0),
+            );
         }
         let v = if name == resources::CPU {
             parsed.to_milli_ceil()
@@ -90,7 +93,10 @@ fn container_requests(c: &api::Container, field: &str) -> Result<Resources, Fiel
         return Ok(Resources::default());
     };
     let mut r = resource_list(res.limits.as_ref(), &format!("{field}.resources.limits"))?;
-    let req = resource_list(res.requests.as_ref(), &format!("{field}.resources.requests"))?;
+    let req = resource_list(
+        res.requests.as_ref(),
+        &format!("{field}.resources.requests"),
+    )?;
     for (name, _) in res.requests.iter().flatten() {
         r.set(name, req.get(name));
     }
@@ -105,8 +111,9 @@ fn node_selector_terms(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            Requirements::from_node_selector_term(t)
-            .map_err(|e| FieldError::new(format!("{field}[{i}].matchExpressions"), e.to_string()))
+            Requirements::from_node_selector_term(t).map_err(|e| {
+                FieldError::new(format!("{field}[{i}].matchExpressions"), e.to_string())
+            })
         })
         .collect()
 }
@@ -126,7 +133,9 @@ fn affinity_term(
         },
     };
     if t.namespaces.as_ref().is_some_and(|n| !n.is_empty()) || t.namespace_selector.is_some() {
-        tracing::debug!("{field}: namespaces/namespaceSelector are ignored (same namespace assumed)");
+        tracing::debug!(
+            "{field}: namespaces/namespaceSelector are ignored (same namespace assumed)"
+        );
     }
     Ok(PodAffinityTerm {
         selector,
@@ -264,10 +273,18 @@ pub fn pod_template_from_api(
     }
 
     let mut spread = Vec::new();
-    for (i, c) in spec.topology_spread_constraints.iter().flatten().enumerate() {
+    for (i, c) in spec
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .enumerate()
+    {
         let f = format!("spec.topologySpreadConstraints[{i}]");
         if c.max_skew < 1 {
-            return Err(FieldError::new(format!("{f}.maxSkew"), format!("must be at least 1, got {}", c.max_skew)));
+            return Err(FieldError::new(
+                format!("{f}.maxSkew"),
+                format!("must be at least 1, got {}", c.max_skew),
+            ));
         }
         let when = match c.when_unsatisfiable.as_str() {
             "DoNotSchedule" => WhenUnsatisfiable::DoNotSchedule,
@@ -305,7 +322,8 @@ pub fn pod_template_from_api(
     let image_size = match annotations.get(IMAGE_SIZE_ANNOTATION) {
         Some(s) => {
             let f = format!("metadata.annotations.{IMAGE_SIZE_ANNOTATION}");
-            let q = parse_quantity(s).map_err(|e| FieldError::new(&f, e.to_string()).with_value(s))?;
+            let q =
+                parse_quantity(s).map_err(|e| FieldError::new(&f, e.to_string()).with_value(s))?;
             q.to_units_ceil().max(0) as u64
         }
         None => 0,
@@ -338,24 +356,29 @@ pub fn pod_template_from_api(
 
     let duration_ms = match annotations.get(DURATION_ANNOTATION) {
         Some(s) => Some(parse_duration(s).map_err(|e| {
-            FieldError::new(format!("metadata.annotations.{DURATION_ANNOTATION}"), e.to_string())
-                .with_value(s)
+            FieldError::new(
+                format!("metadata.annotations.{DURATION_ANNOTATION}"),
+                e.to_string(),
+            )
+            .with_value(s)
         })?),
         None => None,
     };
 
     let priority = match (&spec.priority_class_name, spec.priority) {
         (_, Some(p)) => p,
-        (Some(pc), None) => match builtin_priority(pc).or_else(|| priority_classes.get(pc).copied()) {
-            Some(p) => p,
-            None => {
-                return Err(FieldError::new(
+        (Some(pc), None) => {
+            match builtin_priority(pc).or_else(|| priority_classes.get(pc).copied()) {
+                Some(p) => p,
+                None => {
+                    return Err(FieldError::new(
                     "spec.priorityClassName",
                     format!("no PriorityClass named {pc:?} (define one, or use system-cluster-critical / system-node-critical)"),
                 )
                 .with_value(pc));
+                }
             }
-        },
+        }
         (None, None) => 0,
     };
 
@@ -382,10 +405,7 @@ pub fn pod_template_from_api(
         host_ports,
         priority,
         priority_class_name: spec.priority_class_name.clone(),
-        termination_grace_ms: spec
-            .termination_grace_period_seconds
-            .unwrap_or(30)
-            .max(0) as u64
+        termination_grace_ms: spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
             * 1000,
         duration_ms,
         images,

@@ -119,11 +119,9 @@ impl Resources {
             Some(PODS)
         } else if self.ephemeral_storage + extra.ephemeral_storage > capacity.ephemeral_storage {
             Some(EPHEMERAL_STORAGE)
-        } else if extra
-            .extended
-            .iter()
-            .any(|(k, v)| *v > 0 && self.extended.get(k).copied().unwrap_or(0) + v > capacity.get(k))
-        {
+        } else if extra.extended.iter().any(|(k, v)| {
+            *v > 0 && self.extended.get(k).copied().unwrap_or(0) + v > capacity.get(k)
+        }) {
             Some("extended resource")
         } else {
             None

@@ -26,30 +26,57 @@ pub struct RunMeta {
 }
 
 fn secs(t: Option<crate::engine::SimTime>) -> String {
-    t.map(|t| format!("{:.3}", t.as_secs_f64())).unwrap_or_default()
+    t.map(|t| format!("{:.3}", t.as_secs_f64()))
+        .unwrap_or_default()
 }
 
 pub fn report_md(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "## {} — {} (seed {})\n", r.scenario, r.autoscaler, r.seed);
-    let _ = writeln!(s, "Simulated {}.\n", crate::k8s::duration::format_duration(r.duration_s * 1000));
+    let _ = writeln!(
+        s,
+        "## {} — {} (seed {})\n",
+        r.scenario, r.autoscaler, r.seed
+    );
+    let _ = writeln!(
+        s,
+        "Simulated {}.\n",
+        crate::k8s::duration::format_duration(r.duration_s * 1000)
+    );
     let _ = writeln!(s, "| metric | value |\n|---|---|");
     let p = &r.pods;
-    let _ = writeln!(s, "| pods created / scheduled | {} / {} |", p.created, p.scheduled);
-    let _ = writeln!(s, "| pods unschedulable at end | {} |", p.unschedulable_at_end);
+    let _ = writeln!(
+        s,
+        "| pods created / scheduled | {} / {} |",
+        p.created, p.scheduled
+    );
+    let _ = writeln!(
+        s,
+        "| pods unschedulable at end | {} |",
+        p.unschedulable_at_end
+    );
     let _ = writeln!(s, "| pods evicted | {} |", p.evicted);
     let _ = writeln!(
         s,
         "| scheduling latency p50 / p90 / p99 / max | {:.1} s / {:.1} s / {:.1} s / {:.1} s |",
-        p.scheduling_latency_s.p50, p.scheduling_latency_s.p90, p.scheduling_latency_s.p99, p.scheduling_latency_s.max
+        p.scheduling_latency_s.p50,
+        p.scheduling_latency_s.p90,
+        p.scheduling_latency_s.p99,
+        p.scheduling_latency_s.max
     );
     let _ = writeln!(
         s,
         "| startup latency p50 / p90 / p99 / max | {:.1} s / {:.1} s / {:.1} s / {:.1} s |",
-        p.startup_latency_s.p50, p.startup_latency_s.p90, p.startup_latency_s.p99, p.startup_latency_s.max
+        p.startup_latency_s.p50,
+        p.startup_latency_s.p90,
+        p.startup_latency_s.p99,
+        p.startup_latency_s.max
     );
     let n = &r.nodes;
-    let _ = writeln!(s, "| nodes launched / terminated / peak | {} / {} / {} |", n.launched, n.terminated, n.peak);
+    let _ = writeln!(
+        s,
+        "| nodes launched / terminated / peak | {} / {} / {} |",
+        n.launched, n.terminated, n.peak
+    );
     let _ = writeln!(s, "| node-hours | {:.2} |", n.node_hours);
     let _ = writeln!(
         s,
@@ -69,20 +96,30 @@ pub fn report_md(r: &Report) -> String {
         d.consolidations, d.emptiness, d.drift, d.expiration, d.spot_interruptions
     );
     if !n.by_instance_type.is_empty() {
-        let _ = writeln!(s, "\n**Instance types launched:** {}", n
-            .by_instance_type
-            .iter()
-            .map(|(k, v)| format!("{k} × {v}"))
-            .collect::<Vec<_>>()
-            .join(", "));
+        let _ = writeln!(
+            s,
+            "\n**Instance types launched:** {}",
+            n.by_instance_type
+                .iter()
+                .map(|(k, v)| format!("{k} × {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if !p.never_scheduled.is_empty() {
-        let _ = writeln!(s, "\n### Pods never scheduled\n\n| pod | reason |\n|---|---|");
+        let _ = writeln!(
+            s,
+            "\n### Pods never scheduled\n\n| pod | reason |\n|---|---|"
+        );
         for ns in p.never_scheduled.iter().take(50) {
             let _ = writeln!(s, "| {} | {} |", ns.pod, ns.reason.replace('|', "\\|"));
         }
         if p.never_scheduled.len() > 50 {
-            let _ = writeln!(s, "\n…and {} more (see pods.csv).", p.never_scheduled.len() - 50);
+            let _ = writeln!(
+                s,
+                "\n…and {} more (see pods.csv).",
+                p.never_scheduled.len() - 50
+            );
         }
     }
     s
@@ -96,8 +133,16 @@ fn timeseries_csv(samples: &[Sample]) -> String {
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.4}",
-            x.t_s, x.nodes, x.nodes_ready, x.nodes_spot, x.pending_pods, x.running_pods,
-            x.cost_rate_usd_per_hour, x.cost_usd, x.cpu_utilization, x.memory_utilization
+            x.t_s,
+            x.nodes,
+            x.nodes_ready,
+            x.nodes_spot,
+            x.pending_pods,
+            x.running_pods,
+            x.cost_rate_usd_per_hour,
+            x.cost_usd,
+            x.cpu_utilization,
+            x.memory_utilization
         );
     }
     s
@@ -174,7 +219,8 @@ fn nodes_csv(nodes: &[NodeRecord]) -> String {
 
 /// `report.json` text: pretty, stable key order, trailing newline.
 pub fn report_json(r: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }

@@ -6,7 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core, policy::v1 as policy};
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, policy::v1 as policy,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -32,7 +34,12 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    pub fn new(file: &Path, line: Option<u64>, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: &Path,
+        line: Option<u64>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
         LoadError {
             file: file.to_path_buf(),
             line,
@@ -143,7 +150,11 @@ pub fn split_documents(text: &str) -> Vec<(u64, String)> {
         let n = i as u64 + 1;
         let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
         if is_marker || line == "..." {
-            if cur.trim().lines().any(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
+            if cur
+                .trim()
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            {
                 docs.push((start, std::mem::take(&mut cur)));
             }
             cur.clear();
@@ -162,7 +173,10 @@ pub fn split_documents(text: &str) -> Vec<(u64, String)> {
         cur.push_str(line);
         cur.push('\n');
     }
-    if cur.lines().any(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
+    if cur
+        .lines()
+        .any(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+    {
         docs.push((start, cur));
     }
     docs
@@ -174,9 +188,7 @@ fn yaml_error(e: &serde_saphyr::Error) -> (Option<u64>, String) {
     let full = e.to_string();
     // The rendered error may carry a source snippet on later lines; keep the first line.
     let first = full.lines().next().unwrap_or("invalid YAML").trim();
-    let msg = first
-        .trim_start_matches("error: ")
-        .to_string();
+    let msg = first.trim_start_matches("error: ").to_string();
     (line, msg)
 }
 
@@ -229,7 +241,9 @@ fn dispatch(
         ("apps/v1", "StatefulSet") => Object::StatefulSet(Box::new(parse_doc(file, start, text)?)),
         ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(parse_doc(file, start, text)?)),
         ("batch/v1", "Job") => Object::Job(Box::new(parse_doc(file, start, text)?)),
-        ("policy/v1", "PodDisruptionBudget") => Object::Pdb(Box::new(parse_doc(file, start, text)?)),
+        ("policy/v1", "PodDisruptionBudget") => {
+            Object::Pdb(Box::new(parse_doc(file, start, text)?))
+        }
         ("scheduling.k8s.io/v1", "PriorityClass") => {
             let pc: PriorityClassDoc = parse_doc(file, start, text)?;
             Object::PriorityClass {
@@ -237,12 +251,23 @@ fn dispatch(
                 value: pc.value,
             }
         }
-        ("karpenter.sh/v1", "NodePool") => Object::NodePool(Box::new(parse_doc(file, start, text)?)),
+        ("karpenter.sh/v1", "NodePool") => {
+            Object::NodePool(Box::new(parse_doc(file, start, text)?))
+        }
         ("karpenter.k8s.aws/v1", "EC2NodeClass") => {
             Object::NodeClass(Box::new(parse_doc(file, start, text)?))
         }
         // Objects the simulator has no use for (Services, ConfigMaps, …) are skipped.
-        (_, "Service" | "ConfigMap" | "Secret" | "ServiceAccount" | "Namespace" | "HorizontalPodAutoscaler" | "Ingress") => {
+        (
+            _,
+            "Service"
+            | "ConfigMap"
+            | "Secret"
+            | "ServiceAccount"
+            | "Namespace"
+            | "HorizontalPodAutoscaler"
+            | "Ingress",
+        ) => {
             return Ok(None);
         }
         _ => {
@@ -281,7 +306,12 @@ impl Reader {
         })?;
         let docs = split_documents(&text);
         if docs.is_empty() {
-            return Err(LoadError::new(path, None, None, "the file is empty (expected YAML documents)"));
+            return Err(LoadError::new(
+                path,
+                None,
+                None,
+                "the file is empty (expected YAML documents)",
+            ));
         }
         for (start, doc) in docs {
             self.read_document(path, start, &doc)?;
@@ -291,11 +321,16 @@ impl Reader {
 
     fn read_document(&mut self, file: &Path, start: u64, text: &str) -> Result<(), LoadError> {
         let tm: TypeMeta = parse_doc(file, start, text)?;
-        let (Some(api_version), Some(kind)) = (tm.api_version.as_deref(), tm.kind.as_deref()) else {
+        let (Some(api_version), Some(kind)) = (tm.api_version.as_deref(), tm.kind.as_deref())
+        else {
             return Err(LoadError::new(
                 file,
                 Some(start),
-                Some(if tm.api_version.is_none() { "apiVersion" } else { "kind" }),
+                Some(if tm.api_version.is_none() {
+                    "apiVersion"
+                } else {
+                    "kind"
+                }),
                 "missing (every document needs apiVersion and kind)",
             ));
         };
@@ -309,7 +344,12 @@ impl Reader {
                 ));
             }
             if self.scenario.is_some() {
-                return Err(LoadError::new(file, Some(start), Some("kind"), "a second Scenario document (expected exactly one)"));
+                return Err(LoadError::new(
+                    file,
+                    Some(start),
+                    Some("kind"),
+                    "a second Scenario document (expected exactly one)",
+                ));
             }
             let doc: ScenarioDoc = parse_doc(file, start, text)?;
             let src = Source {
@@ -334,11 +374,15 @@ impl Reader {
             for (i, item) in list.items.into_iter().enumerate() {
                 // Re-serialise each item as JSON (valid YAML) and read it as a document.
                 let item_text = serde_json::to_string(&item).unwrap_or_default();
-                self.read_document(file, start, &item_text).map_err(|mut e| {
-                    e.field = Some(format!("items[{i}]{}", e.field.map(|f| format!(".{f}")).unwrap_or_default()));
-                    e.line = Some(start);
-                    e
-                })?;
+                self.read_document(file, start, &item_text)
+                    .map_err(|mut e| {
+                        e.field = Some(format!(
+                            "items[{i}]{}",
+                            e.field.map(|f| format!(".{f}")).unwrap_or_default()
+                        ));
+                        e.line = Some(start);
+                        e
+                    })?;
             }
             return Ok(());
         }
@@ -347,9 +391,17 @@ impl Reader {
         };
         let names: NameOnly = parse_doc(file, start, text)?;
         let meta = names.metadata;
-        let name = meta.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
+        let name = meta
+            .as_ref()
+            .and_then(|m| m.name.clone())
+            .unwrap_or_default();
         if name.is_empty() {
-            return Err(LoadError::new(file, Some(start), Some("metadata.name"), format!("{kind} has no name")));
+            return Err(LoadError::new(
+                file,
+                Some(start),
+                Some("metadata.name"),
+                format!("{kind} has no name"),
+            ));
         }
         let namespace = meta
             .and_then(|m| m.namespace)
@@ -381,7 +433,9 @@ pub fn read_scenario(path: &Path) -> Result<RawScenario, LoadError> {
             path,
             None,
             Some("kind"),
-            format!("no Scenario document (expected one with apiVersion: {API_VERSION}, kind: Scenario)"),
+            format!(
+                "no Scenario document (expected one with apiVersion: {API_VERSION}, kind: Scenario)"
+            ),
         ));
     };
     Ok(RawScenario {

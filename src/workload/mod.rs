@@ -131,7 +131,10 @@ pub struct Scenario {
 const DEFAULT_REGION: &str = "us-east-1";
 
 fn region_zones(region: &str) -> Vec<String> {
-    ["a", "b", "c"].iter().map(|s| format!("{region}{s}")).collect()
+    ["a", "b", "c"]
+        .iter()
+        .map(|s| format!("{region}{s}"))
+        .collect()
 }
 
 /// Report keys `expect` may name (numeric leaves of report.json), plus map prefixes.
@@ -195,7 +198,10 @@ impl Scenario {
         if duration_ms == 0 {
             return Err(err("spec.duration", "must be positive".into()));
         }
-        let region = spec.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let region = spec
+            .region
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
         let zones = spec.zones.clone().unwrap_or_else(|| region_zones(&region));
         if zones.is_empty() {
             return Err(err("spec.zones", "must list at least one zone".into()));
@@ -213,7 +219,16 @@ impl Scenario {
             Some(dir) => Catalog::load_dir(&base_dir.join(dir)),
             None => Catalog::for_region(&region, None),
         }
-        .map_err(|e| err(if spec.catalog.is_some() { "spec.catalog" } else { "spec.region" }, e.to_string()))?;
+        .map_err(|e| {
+            err(
+                if spec.catalog.is_some() {
+                    "spec.catalog"
+                } else {
+                    "spec.region"
+                },
+                e.to_string(),
+            )
+        })?;
         let catalog = Arc::new(catalog);
 
         // Priority classes first: pod templates refer to them.
@@ -255,7 +270,11 @@ impl Scenario {
         let mut nodeclasses = Vec::new();
         let mut seen: BTreeMap<(String, String, String), Source> = BTreeMap::new();
         for m in &manifests {
-            let key = (m.object.kind().to_string(), m.namespace.clone(), m.name.clone());
+            let key = (
+                m.object.kind().to_string(),
+                m.namespace.clone(),
+                m.name.clone(),
+            );
             if let Some(prev) = seen.insert(key, m.source.clone()) {
                 return Err(m.error(
                     "metadata.name",
@@ -283,7 +302,11 @@ impl Scenario {
             let replicas = |r: Option<i32>, field: &str| -> Result<u32, LoadError> {
                 let r = r.unwrap_or(1);
                 u32::try_from(r).map_err(|_| {
-                    m.error(field, format!("must not be negative, got {r}"), Some(&r.to_string()))
+                    m.error(
+                        field,
+                        format!("must not be negative, got {r}"),
+                        Some(&r.to_string()),
+                    )
                 })
             };
             let push = |workloads: &mut Vec<Workload>, kind, template| {
@@ -298,46 +321,99 @@ impl Scenario {
             };
             match &m.object {
                 Object::Deployment(d) => {
-                    let s = d.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s.template.spec.as_ref().ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
+                    let s = d
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
+                    let t = s
+                        .template
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
                     let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
                     let r = replicas(s.replicas, "spec.replicas")?;
-                    push(&mut workloads, WorkloadKind::Deployment { replicas: r }, tpl);
+                    push(
+                        &mut workloads,
+                        WorkloadKind::Deployment { replicas: r },
+                        tpl,
+                    );
                 }
                 Object::StatefulSet(d) => {
-                    let s = d.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s.template.spec.as_ref().ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
+                    let s = d
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
+                    let t = s
+                        .template
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
                     let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
                     let r = replicas(s.replicas, "spec.replicas")?;
-                    push(&mut workloads, WorkloadKind::StatefulSet { replicas: r }, tpl);
+                    push(
+                        &mut workloads,
+                        WorkloadKind::StatefulSet { replicas: r },
+                        tpl,
+                    );
                 }
                 Object::DaemonSet(d) => {
-                    let s = d.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s.template.spec.as_ref().ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
+                    let s = d
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
+                    let t = s
+                        .template
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
                     let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
                     push(&mut workloads, WorkloadKind::DaemonSet, tpl);
                 }
                 Object::Job(j) => {
-                    let s = j.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s.template.spec.as_ref().ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
+                    let s = j
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
+                    let t = s
+                        .template
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
                     let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
                     let completions = replicas(s.completions, "spec.completions")?;
                     let parallelism = replicas(s.parallelism, "spec.parallelism")?;
-                    push(&mut workloads, WorkloadKind::Job { completions, parallelism }, tpl);
+                    push(
+                        &mut workloads,
+                        WorkloadKind::Job {
+                            completions,
+                            parallelism,
+                        },
+                        tpl,
+                    );
                 }
                 Object::Pod(p) => {
-                    let s = p.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
+                    let s = p
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
                     let tpl = conv(Some(&p.metadata), s, "")?;
                     push(&mut workloads, WorkloadKind::Pod, tpl);
                 }
                 Object::Pdb(p) => {
-                    let s = p.spec.as_ref().ok_or_else(|| m.error("spec", "missing", None))?;
+                    let s = p
+                        .spec
+                        .as_ref()
+                        .ok_or_else(|| m.error("spec", "missing", None))?;
                     let selector = match &s.selector {
                         Some(sel) => LabelSelector::from_api(sel)
                             .map_err(|e| m.error("spec.selector", e.to_string(), None))?,
                         None => LabelSelector::default(),
                     };
-                    let iop = |v: &Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>, field: &str| -> Result<Option<IntOrPercent>, LoadError> {
+                    let iop = |v: &Option<
+                        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+                    >,
+                               field: &str|
+                     -> Result<Option<IntOrPercent>, LoadError> {
                         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
                         match v {
                             None => Ok(None),
@@ -354,7 +430,11 @@ impl Scenario {
                     let min_available = iop(&s.min_available, "spec.minAvailable")?;
                     let max_unavailable = iop(&s.max_unavailable, "spec.maxUnavailable")?;
                     if min_available.is_some() && max_unavailable.is_some() {
-                        return Err(m.error("spec", "minAvailable and maxUnavailable are mutually exclusive", None));
+                        return Err(m.error(
+                            "spec",
+                            "minAvailable and maxUnavailable are mutually exclusive",
+                            None,
+                        ));
                     }
                     pdbs.push(Pdb {
                         name: m.name.clone(),
@@ -366,11 +446,13 @@ impl Scenario {
                 }
                 Object::Node(n) => nodes.push(node_def(m, n)?),
                 Object::NodePool(np) => {
-                    np.validate().map_err(|e| m.error("spec", e.to_string(), None))?;
+                    np.validate()
+                        .map_err(|e| m.error("spec", e.to_string(), None))?;
                     nodepools.push((m.source.clone(), (**np).clone()));
                 }
                 Object::NodeClass(nc) => {
-                    nc.validate().map_err(|e| m.error("spec", e.to_string(), None))?;
+                    nc.validate()
+                        .map_err(|e| m.error("spec", e.to_string(), None))?;
                     nodeclasses.push((m.source.clone(), (**nc).clone()));
                 }
                 Object::PriorityClass { .. } => {}
@@ -382,7 +464,12 @@ impl Scenario {
             workloads
                 .iter()
                 .position(|w| w.kind.as_str() == kind && w.name == name)
-                .ok_or_else(|| err(field, format!("no {kind} named {name:?} in the scenario's manifests")))
+                .ok_or_else(|| {
+                    err(
+                        field,
+                        format!("no {kind} named {name:?} in the scenario's manifests"),
+                    )
+                })
         };
 
         // Timeline.
@@ -400,32 +487,63 @@ impl Scenario {
             .filter(|b| **b)
             .count();
             if actions != 1 {
-                return Err(err(&f, format!("needs exactly one action (scale, apply, delete or driftNodeClass), found {actions}")));
+                return Err(err(
+                    &f,
+                    format!(
+                        "needs exactly one action (scale, apply, delete or driftNodeClass), found {actions}"
+                    ),
+                ));
             }
             for (occurrence, at_ms) in times.into_iter().enumerate() {
                 let action = if let Some(s) = &step.scale {
-                    let named = [("Deployment", &s.deployment), ("StatefulSet", &s.statefulset), ("Job", &s.job)]
-                        .into_iter()
-                        .filter_map(|(k, n)| n.as_ref().map(|n| (k, n)))
-                        .collect::<Vec<_>>();
+                    let named = [
+                        ("Deployment", &s.deployment),
+                        ("StatefulSet", &s.statefulset),
+                        ("Job", &s.job),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, n)| n.as_ref().map(|n| (k, n)))
+                    .collect::<Vec<_>>();
                     let [(kind, name)] = named.as_slice() else {
-                        return Err(err(&format!("{f}.scale"), "must name exactly one of deployment, statefulset, job".into()));
+                        return Err(err(
+                            &format!("{f}.scale"),
+                            "must name exactly one of deployment, statefulset, job".into(),
+                        ));
                     };
                     let idx = workloads
                         .iter()
                         .position(|w| w.kind.as_str() == *kind && &w.name == *name)
-                        .ok_or_else(|| err(&format!("{f}.scale"), format!("no {kind} named {name:?} in the scenario's manifests")))?;
+                        .ok_or_else(|| {
+                            err(
+                                &format!("{f}.scale"),
+                                format!("no {kind} named {name:?} in the scenario's manifests"),
+                            )
+                        })?;
                     let replicas = u32::try_from(s.replicas).map_err(|_| {
-                        err(&format!("{f}.scale.replicas"), format!("must not be negative, got {}", s.replicas))
+                        err(
+                            &format!("{f}.scale.replicas"),
+                            format!("must not be negative, got {}", s.replicas),
+                        )
                     })?;
-                    Action::Scale { workload: idx, replicas }
+                    Action::Scale {
+                        workload: idx,
+                        replicas,
+                    }
                 } else if let Some(r) = &step.apply {
-                    Action::Apply { workload: find(r, &format!("{f}.apply"))?, occurrence: occurrence as u32 }
+                    Action::Apply {
+                        workload: find(r, &format!("{f}.apply"))?,
+                        occurrence: occurrence as u32,
+                    }
                 } else if let Some(r) = &step.delete {
-                    Action::Delete { workload: find(r, &format!("{f}.delete"))? }
+                    Action::Delete {
+                        workload: find(r, &format!("{f}.delete"))?,
+                    }
                 } else if let Some(nc) = &step.drift_node_class {
                     if !nodeclasses.iter().any(|(_, c)| c.metadata.name == *nc) {
-                        return Err(err(&format!("{f}.driftNodeClass"), format!("no EC2NodeClass named {nc:?}")));
+                        return Err(err(
+                            &format!("{f}.driftNodeClass"),
+                            format!("no EC2NodeClass named {nc:?}"),
+                        ));
                     }
                     Action::DriftNodeClass { name: nc.clone() }
                 } else {
@@ -442,22 +560,34 @@ impl Scenario {
             let f = format!("spec.generators[{i}].poisson");
             let p = &g.poisson;
             if !(p.rate_per_hour.is_finite() && p.rate_per_hour > 0.0) {
-                return Err(err(&format!("{f}.ratePerHour"), format!("must be a positive number, got {}", p.rate_per_hour)));
+                return Err(err(
+                    &format!("{f}.ratePerHour"),
+                    format!("must be a positive number, got {}", p.rate_per_hour),
+                ));
             }
             let idx = find(&p.template, &format!("{f}.template"))?;
             let w = &workloads[idx];
             if !matches!(w.kind, WorkloadKind::Job { .. } | WorkloadKind::Pod) {
-                return Err(err(&format!("{f}.template"), format!("must name a Job or a Pod, not a {}", w.kind.as_str())));
+                return Err(err(
+                    &format!("{f}.template"),
+                    format!("must name a Job or a Pod, not a {}", w.kind.as_str()),
+                ));
             }
-            if let Some(DurationDist::Lognormal { sigma, .. }) = &p.duration {
-                if !(sigma.is_finite() && *sigma >= 0.0) {
-                    return Err(err(&format!("{f}.duration.lognormal.sigma"), format!("must be a non-negative number, got {sigma}")));
-                }
+            if let Some(DurationDist::Lognormal { sigma, .. }) = &p.duration
+                && !(sigma.is_finite() && *sigma >= 0.0)
+            {
+                return Err(err(
+                    &format!("{f}.duration.lognormal.sigma"),
+                    format!("must be a non-negative number, got {sigma}"),
+                ));
             }
             let from_ms = p.from.map_or(0, |d| d.0);
             let until_ms = p.until.map_or(duration_ms, |d| d.0);
             if from_ms > duration_ms || until_ms > duration_ms {
-                return Err(err(&f, format!("from/until must be within the scenario duration ({duration_ms} ms)")));
+                return Err(err(
+                    &f,
+                    format!("from/until must be within the scenario duration ({duration_ms} ms)"),
+                ));
             }
             generators.push(GeneratorDef {
                 name: w.name.clone(),
@@ -474,7 +604,10 @@ impl Scenario {
         for (i, t) in spec.traces.iter().enumerate() {
             let f = format!("spec.traces[{i}]");
             if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
-                return Err(err(&format!("{f}.timeScale"), format!("must be a positive number, got {}", t.time_scale)));
+                return Err(err(
+                    &format!("{f}.timeScale"),
+                    format!("must be a positive number, got {}", t.time_scale),
+                ));
             }
             let path = base_dir.join(&t.path);
             let opts = traces::TraceOptions {
@@ -483,7 +616,10 @@ impl Scenario {
                 start_ms: t.from.map_or(0, |d| d.0),
                 until_ms: Some(t.until.map_or(duration_ms, |d| d.0)),
             };
-            let mut rng = ChaCha8Rng::seed_from_u64(crate::engine::derive_seed(spec.seed, &format!("trace-{i}")));
+            let mut rng = ChaCha8Rng::seed_from_u64(crate::engine::derive_seed(
+                spec.seed,
+                &format!("trace-{i}"),
+            ));
             let jobs = traces::read_trace(&path, t.format, &opts, &mut rng)
                 .map_err(|e| LoadError::new(&path, None, Some(&f), e.to_string()))?;
             let base = match &t.pod_template {
@@ -491,7 +627,12 @@ impl Scenario {
                     let w = workloads
                         .iter()
                         .find(|w| w.kind == WorkloadKind::Pod && &w.name == name)
-                        .ok_or_else(|| err(&format!("{f}.podTemplate"), format!("no Pod named {name:?}")))?;
+                        .ok_or_else(|| {
+                            err(
+                                &format!("{f}.podTemplate"),
+                                format!("no Pod named {name:?}"),
+                            )
+                        })?;
                     Arc::clone(&w.template)
                 }
                 None => Arc::new(PodTemplate {
@@ -513,46 +654,77 @@ impl Scenario {
         // Static nodes and node groups name real instance types.
         for (i, s) in spec.static_nodes.iter().enumerate() {
             if catalog.get(&s.instance_type).is_none() {
-                return Err(err(&format!("spec.staticNodes[{i}].instanceType"), unknown_type(&catalog, &s.instance_type)));
+                return Err(err(
+                    &format!("spec.staticNodes[{i}].instanceType"),
+                    unknown_type(&catalog, &s.instance_type),
+                ));
             }
         }
         for (i, g) in spec.cluster_autoscaler.node_groups.iter().enumerate() {
             if g.instance_types.is_empty() {
-                return Err(err(&format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"), "must list at least one instance type".into()));
+                return Err(err(
+                    &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"),
+                    "must list at least one instance type".into(),
+                ));
             }
             for t in &g.instance_types {
                 if catalog.get(t).is_none() {
-                    return Err(err(&format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"), unknown_type(&catalog, t)));
+                    return Err(err(
+                        &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"),
+                        unknown_type(&catalog, t),
+                    ));
                 }
             }
             if g.min_size > g.max_size {
-                return Err(err(&format!("spec.clusterAutoscaler.nodeGroups[{i}]"), format!("minSize {} is above maxSize {}", g.min_size, g.max_size)));
+                return Err(err(
+                    &format!("spec.clusterAutoscaler.nodeGroups[{i}]"),
+                    format!("minSize {} is above maxSize {}", g.min_size, g.max_size),
+                ));
             }
         }
         for (i, w) in spec.cloud.capacity.iter().enumerate() {
             for t in &w.instance_types {
                 if catalog.get(t).is_none() {
-                    return Err(err(&format!("spec.cloud.capacity[{i}].instanceTypes"), unknown_type(&catalog, t)));
+                    return Err(err(
+                        &format!("spec.cloud.capacity[{i}].instanceTypes"),
+                        unknown_type(&catalog, t),
+                    ));
                 }
             }
             for z in &w.zones {
                 if !zones.contains(z) {
-                    return Err(err(&format!("spec.cloud.capacity[{i}].zones"), format!("zone {z:?} is not one of the scenario zones {zones:?}")));
+                    return Err(err(
+                        &format!("spec.cloud.capacity[{i}].zones"),
+                        format!("zone {z:?} is not one of the scenario zones {zones:?}"),
+                    ));
                 }
             }
         }
 
         // Expectations.
         for (who, checks) in &spec.expect {
-            if !matches!(who.as_str(), "karpenter" | "cluster-autoscaler" | "none" | "all") {
-                return Err(err(&format!("spec.expect.{who}"), "unknown autoscaler (expected karpenter, cluster-autoscaler, none or all)".into()));
+            if !matches!(
+                who.as_str(),
+                "karpenter" | "cluster-autoscaler" | "none" | "all"
+            ) {
+                return Err(err(
+                    &format!("spec.expect.{who}"),
+                    "unknown autoscaler (expected karpenter, cluster-autoscaler, none or all)"
+                        .into(),
+                ));
             }
             for (key, t) in checks {
                 if !is_known_expect_key(key) {
-                    return Err(err(&format!("spec.expect.{who}.{key}"), "unknown report key (see docs/scenario.md for the list)".into()));
+                    return Err(err(
+                        &format!("spec.expect.{who}.{key}"),
+                        "unknown report key (see docs/scenario.md for the list)".into(),
+                    ));
                 }
                 if t.min.is_none() && t.max.is_none() {
-                    return Err(err(&format!("spec.expect.{who}.{key}"), "needs min, max or both".into()));
+                    return Err(err(
+                        &format!("spec.expect.{who}.{key}"),
+                        "needs min, max or both".into(),
+                    ));
                 }
             }
         }
@@ -598,9 +770,16 @@ fn unknown_type(catalog: &Catalog, name: &str) -> String {
         .take(6)
         .collect();
     if similar.is_empty() {
-        format!("unknown instance type {name:?} in the {} catalog", catalog.region())
+        format!(
+            "unknown instance type {name:?} in the {} catalog",
+            catalog.region()
+        )
     } else {
-        format!("unknown instance type {name:?} in the {} catalog (did you mean one of {}?)", catalog.region(), similar.join(", "))
+        format!(
+            "unknown instance type {name:?} in the {} catalog (did you mean one of {}?)",
+            catalog.region(),
+            similar.join(", ")
+        )
     }
 }
 
@@ -646,32 +825,61 @@ fn node_def(m: &Manifest, n: &k8s_openapi::api::core::v1::Node) -> Result<NodeDe
     use crate::k8s::quantity::parse_quantity;
     use crate::k8s::resources::Resources;
     let status = n.status.as_ref();
-    let list = |l: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, field: &str| -> Result<Resources, LoadError> {
-        let mut r = Resources::default();
-        for (k, q) in l.into_iter().flatten() {
-            let v = parse_quantity(&q.0)
-                .map_err(|e| m.error(&format!("{field}.{k}"), e.to_string(), Some(&q.0)))?;
-            r.set(k, if k == "cpu" { v.to_milli_ceil() } else { v.to_units_ceil() });
-        }
-        Ok(r)
-    };
+    let list =
+        |l: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         field: &str|
+         -> Result<Resources, LoadError> {
+            let mut r = Resources::default();
+            for (k, q) in l.into_iter().flatten() {
+                let v = parse_quantity(&q.0)
+                    .map_err(|e| m.error(&format!("{field}.{k}"), e.to_string(), Some(&q.0)))?;
+                r.set(
+                    k,
+                    if k == "cpu" {
+                        v.to_milli_ceil()
+                    } else {
+                        v.to_units_ceil()
+                    },
+                );
+            }
+            Ok(r)
+        };
     let capacity = list(status.and_then(|s| s.capacity.as_ref()), "status.capacity")?;
-    let mut allocatable = list(status.and_then(|s| s.allocatable.as_ref()), "status.allocatable")?;
+    let mut allocatable = list(
+        status.and_then(|s| s.allocatable.as_ref()),
+        "status.allocatable",
+    )?;
     if allocatable.is_zero() {
         allocatable = capacity.clone();
     }
     if allocatable.cpu_m == 0 {
-        return Err(m.error("status.allocatable.cpu", "a Node manifest needs status.capacity or status.allocatable with cpu and memory", None));
+        return Err(m.error(
+            "status.allocatable.cpu",
+            "a Node manifest needs status.capacity or status.allocatable with cpu and memory",
+            None,
+        ));
     }
     if allocatable.pods == 0 {
         allocatable.pods = 110;
     }
     let mut taints = Vec::new();
-    for (i, t) in n.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten().enumerate() {
-        taints.push(Taint::try_from(t).map_err(|e| m.error(&format!("spec.taints[{i}]"), e.to_string(), None))?);
+    for (i, t) in n
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        taints.push(
+            Taint::try_from(t)
+                .map_err(|e| m.error(&format!("spec.taints[{i}]"), e.to_string(), None))?,
+        );
     }
     let mut labels = n.metadata.labels.clone().unwrap_or_default();
-    labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| m.name.clone());
+    labels
+        .entry("kubernetes.io/hostname".into())
+        .or_insert_with(|| m.name.clone());
     Ok(NodeDef {
         name: m.name.clone(),
         labels,

@@ -1148,18 +1148,13 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use std::io::Write;
 
-    const TRACES: &str = "/work/shared/data/traces";
-
-    /// The shared data folder; the project copy under `data/traces` wins when present.
+    /// The shared data folder beside the checkout (`../shared/data/traces`), or
+    /// `$AUTOSCALE_SIM_DATA_DIR/traces`.
     fn data(rel: &str) -> PathBuf {
-        let local = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("data/traces")
-            .join(rel);
-        if local.exists() {
-            local
-        } else {
-            Path::new(TRACES).join(rel)
-        }
+        let base = std::env::var_os("AUTOSCALE_SIM_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+        base.join("traces").join(rel)
     }
 
     fn rng() -> ChaCha8Rng {
