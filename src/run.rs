@@ -17,11 +17,17 @@ pub struct RunOutput<'s> {
 /// Build the autoscaler for `kind`, or say why it cannot run yet.
 pub fn make_autoscaler<'s>(
     kind: AutoscalerKind,
-    _scenario: &'s Scenario,
+    scenario: &'s Scenario,
 ) -> Result<Box<dyn Autoscaler + 's>, String> {
     match kind {
         AutoscalerKind::None => Ok(Box::new(NoAutoscaler)),
-        AutoscalerKind::Karpenter | AutoscalerKind::ClusterAutoscaler => Err(format!(
+        AutoscalerKind::Karpenter => {
+            if scenario.nodepools.is_empty() {
+                return Err("--autoscaler karpenter needs at least one karpenter.sh/v1 NodePool in the scenario".into());
+            }
+            Ok(Box::new(crate::karpenter::Karpenter::new(scenario)?))
+        }
+        AutoscalerKind::ClusterAutoscaler => Err(format!(
             "the {} autoscaler is not implemented yet in this build (use --autoscaler none)",
             kind.as_str()
         )),

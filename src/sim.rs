@@ -950,7 +950,13 @@ impl<'s> Simulation<'s> {
         let mut timers = Vec::new();
         let mut deletions = Vec::new();
         let mut new_blueprints = BTreeMap::new();
+        let mut notices = Vec::new();
         {
+            let own = match self.autoscaler.name() {
+                "cluster-autoscaler" => Stream::ClusterAutoscaler,
+                _ => Stream::Karpenter,
+            };
+            let [rng, latency, spot, alloc] = self.rng.own_and_cloud(own);
             let mut ctx = Ctx {
                 now,
                 cluster: &mut self.cluster,
@@ -959,10 +965,13 @@ impl<'s> Simulation<'s> {
                 timers: &mut timers,
                 blueprints: &mut new_blueprints,
                 deletions: &mut deletions,
-                rng: self.rng.get(match self.autoscaler.name() {
-                    "cluster-autoscaler" => Stream::ClusterAutoscaler,
-                    _ => Stream::Karpenter,
-                }),
+                rng,
+                cloud_rngs: CloudRngs {
+                    latency,
+                    spot,
+                    alloc,
+                },
+                notices: &mut notices,
             };
             f(self.autoscaler.as_mut(), &mut ctx);
         }
@@ -997,6 +1006,14 @@ impl<'s> Simulation<'s> {
         for (node, reason) in deletions {
             self.begin_deletion(now, node, reason);
         }
+        for n in notices {
+            self.handle_notice(now, n);
+        }
+    }
+
+    /// The autoscaler's decision log.
+    pub fn decisions(&self) -> &[String] {
+        self.autoscaler.decisions()
     }
 
     fn sample(&mut self, now: SimTime) {

@@ -7,7 +7,7 @@ pub mod none;
 use std::collections::BTreeMap;
 
 use crate::cloud::mock::MockEc2;
-use crate::cloud::{InstanceId, Notice};
+use crate::cloud::{Cloud, CloudRngs, FleetOutcome, FleetRequest, InstanceId, Notice};
 use crate::cluster::{Cluster, NodeId, NodeOwner, PodId};
 use crate::engine::SimTime;
 use crate::k8s::resources::Resources;
@@ -40,6 +40,9 @@ pub struct Ctx<'a> {
     /// Nodes the autoscaler asked to delete (drain then terminate), with the reason.
     pub(crate) deletions: &'a mut Vec<(NodeId, String)>,
     pub(crate) rng: &'a mut rand_chacha::ChaCha8Rng,
+    pub(crate) cloud_rngs: CloudRngs<'a>,
+    /// Notices returned synchronously by cloud calls, delivered after the callback.
+    pub(crate) notices: &'a mut Vec<Notice>,
 }
 
 impl Ctx<'_> {
@@ -61,6 +64,28 @@ impl Ctx<'_> {
     pub fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng {
         self.rng
     }
+
+    /// CreateFleet through the cloud (the answer is known now; it arrives `api_latency_ms` later).
+    pub fn create_fleet(&mut self, req: &FleetRequest) -> FleetOutcome {
+        self.cloud
+            .create_fleet(self.now.0, req, &mut self.cloud_rngs)
+    }
+
+    /// TerminateInstances for one instance (idempotent).
+    pub fn terminate_instance(&mut self, id: InstanceId) {
+        match self
+            .cloud
+            .terminate_instances(self.now.0, &[id], &mut self.cloud_rngs)
+        {
+            Ok(n) => self.notices.extend(n),
+            Err(e) => tracing::warn!("terminate {id}: {e}"),
+        }
+    }
+
+    /// Sample a duration from the latency model's Karpenter solve stage, etc.
+    pub fn latency(&self) -> &crate::cloud::latency::LatencyModel {
+        self.cloud.latency()
+    }
 }
 
 /// A node autoscaler (Karpenter, cluster-autoscaler, or none).
@@ -75,6 +100,10 @@ pub trait Autoscaler {
     fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice);
     /// A node was registered, became Ready, or was removed.
     fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent);
+    /// The decision log (one JSON object per line in `decisions.jsonl`).
+    fn decisions(&self) -> &[String] {
+        &[]
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -21,8 +21,10 @@ use super::{
     Notice, PoolKey, PoolSpec, SpotSettings, TerminationReason,
 };
 
-/// CreateFleet accepts at most this many overrides; Karpenter truncates to the 60 cheapest
-/// types (reference/karpenter.md §2 step 2, §10).
+/// CreateFleet takes at most this many instance types; Karpenter truncates to the 60 cheapest
+/// types and sends one override per type × zone (reference/karpenter.md §2 steps 2 and 5, §10).
+/// DESIGN §6 says "at most 60 overrides"; with one zone the two agree, with several zones
+/// Karpenter's own request has up to 60 × zones overrides, so we bound distinct types.
 pub const MAX_FLEET_OVERRIDES: usize = 60;
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -749,9 +751,15 @@ impl Cloud for MockEc2 {
             }],
             api_latency_ms,
         };
-        if req.overrides.len() > MAX_FLEET_OVERRIDES {
+        let distinct_types = req
+            .overrides
+            .iter()
+            .map(|o| o.instance_type.as_str())
+            .collect::<BTreeSet<_>>()
+            .len();
+        if distinct_types > MAX_FLEET_OVERRIDES {
             return invalid(InvalidRequest::TooManyOverrides {
-                count: req.overrides.len(),
+                count: distinct_types,
                 max: MAX_FLEET_OVERRIDES,
             });
         }
@@ -1408,9 +1416,11 @@ mod tests {
     // ---- CreateFleet (reference/karpenter.md §2, §10) ----
 
     #[test]
-    fn create_fleet_rejects_more_than_60_overrides() {
-        let mut sim = Sim::new(config(vec![pool("m5.large", A, OD, 0.096)]));
-        let many: Vec<(&str, &str)> = (0..61).map(|_| ("m5.large", A)).collect();
+    fn create_fleet_rejects_more_than_60_instance_types() {
+        let names: Vec<String> = (0..61).map(|i| format!("t{i}.large")).collect();
+        let pools = names.iter().map(|n| pool(n, A, OD, 0.1)).collect();
+        let mut sim = Sim::new(config(pools));
+        let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), A)).collect();
         match sim.fleet(&od(&many)) {
             FleetOutcome::Failed { errors, .. } => assert_eq!(
                 errors[0].code,
@@ -1422,9 +1432,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(sim.cloud.instances().is_empty());
-        let sixty: Vec<(&str, &str)> = (0..60).map(|_| ("m5.large", A)).collect();
         assert!(matches!(
-            sim.fleet(&od(&sixty)),
+            sim.fleet(&od(&many[..60])),
             FleetOutcome::Launched { .. }
         ));
     }

@@ -74,6 +74,15 @@ impl RngStreams {
             .unwrap_or_default()
     }
 
+    /// An autoscaler's own stream and the three cloud streams at once.
+    pub fn own_and_cloud(&mut self, own: Stream) -> [&mut ChaCha8Rng; 4] {
+        let idx = [own, Stream::Latency, Stream::Spot, Stream::Allocation].map(Self::index);
+        match self.rngs.get_disjoint_mut(idx) {
+            Ok(four) => four,
+            Err(_) => unreachable!("an autoscaler stream is never a cloud stream"),
+        }
+    }
+
     /// The latency, spot and allocation streams at once, as the mock EC2 draws from all three.
     pub fn cloud(&mut self) -> [&mut ChaCha8Rng; 3] {
         let [a, b, c] = [Stream::Latency, Stream::Spot, Stream::Allocation].map(Self::index);

@@ -845,6 +845,27 @@ impl Requirements {
         Ok(())
     }
 
+    /// [`Requirements::intersects`] without building an error: the hot path of instance-type
+    /// filtering.
+    pub fn intersects_ok(&self, incoming: &Requirements) -> bool {
+        let negative = |op| {
+            matches!(
+                op,
+                NodeSelectorOperator::NotIn | NodeSelectorOperator::DoesNotExist
+            )
+        };
+        // Iterate the smaller side.
+        let (small, large) = if self.by_key.len() <= incoming.by_key.len() {
+            (&self.by_key, &incoming.by_key)
+        } else {
+            (&incoming.by_key, &self.by_key)
+        };
+        small.iter().all(|(key, a)| match large.get(key) {
+            None => true,
+            Some(b) => a.has_intersection(b) || (negative(a.operator()) && negative(b.operator())),
+        })
+    }
+
     /// Whether [`Requirements::compatible`] succeeds.
     pub fn is_compatible(&self, incoming: &Requirements) -> bool {
         self.compatible(incoming).is_ok()

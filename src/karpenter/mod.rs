@@ -1,4 +1,537 @@
-//! Karpenter: its API objects (NodePool, EC2NodeClass). The provisioning and disruption
-//! controllers come with the Karpenter issues.
+//! Karpenter, as it runs on AWS: NodePools and EC2NodeClasses (`apis`), the instance types a
+//! NodeClass offers (`instancetype`), the provisioner with its batcher and scheduling
+//! simulation (`provisioning`, `scheduling`, `topology`), the launch (`launch`) and the
+//! NodeClaim lifecycle (`nodeclaim`). reference/karpenter.md.
 
 pub mod apis;
+pub mod instancetype;
+pub mod launch;
+pub mod nodeclaim;
+pub mod provisioning;
+pub mod scheduling;
+pub mod topology;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::autoscaler::{Autoscaler, Ctx, NodeBlueprint, NodeEvent};
+use crate::cloud::{FleetOutcome, InstanceId, Notice};
+use crate::cluster::{NodeId, NodeOwner, PodId};
+use crate::engine::SimTime;
+use crate::k8s::duration::parse_duration;
+use crate::k8s::taints::{Taint, TaintEffect};
+use crate::workload::Scenario;
+
+use apis::{EC2NodeClass, NodePool};
+use instancetype::{IceCache, InstanceTypeInfo};
+use nodeclaim::{ClaimState, NodeClaim};
+
+/// Operator settings (reference/karpenter.md §11), from `spec.karpenter.settings`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub batch_idle_ms: u64,
+    pub batch_max_ms: u64,
+    /// `Respect` (default) or `Ignore` preferences (§1.7).
+    pub ignore_preferences: bool,
+    /// Simulator knob: how long after Ready the agent that owns a startup taint removes it.
+    pub startup_taint_removal_ms: u64,
+    /// Simulator knob: how long one Solve takes (latency-calibration §3 stage 1d: LN(0.3 s, 0.5));
+    /// we use the median, the scatter being negligible next to the launch.
+    pub solve_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch_idle_ms: 1_000,
+            batch_max_ms: 10_000,
+            ignore_preferences: false,
+            startup_taint_removal_ms: 5_000,
+            solve_ms: 300,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_scenario(s: &BTreeMap<String, serde_json::Value>) -> Result<Self, String> {
+        let mut out = Settings::default();
+        for (k, v) in s {
+            let dur = |v: &serde_json::Value| -> Result<u64, String> {
+                v.as_str()
+                    .ok_or_else(|| {
+                        format!("spec.karpenter.settings.{k}: expected a duration string like 1s")
+                    })
+                    .and_then(|s| {
+                        parse_duration(s).map_err(|e| format!("spec.karpenter.settings.{k}: {e}"))
+                    })
+            };
+            match k.as_str() {
+                "batchIdleDuration" => out.batch_idle_ms = dur(v)?,
+                "batchMaxDuration" => out.batch_max_ms = dur(v)?,
+                "startupTaintRemoval" => out.startup_taint_removal_ms = dur(v)?,
+                "solveDuration" => out.solve_ms = dur(v)?,
+                "preferencePolicy" => {
+                    out.ignore_preferences = match v.as_str() {
+                        Some("Respect") => false,
+                        Some("Ignore") => true,
+                        _ => {
+                            return Err(format!(
+                                "spec.karpenter.settings.preferencePolicy: expected Respect or Ignore, got {v}"
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "spec.karpenter.settings: unknown setting {other:?} (expected batchIdleDuration, batchMaxDuration, preferencePolicy, startupTaintRemoval, solveDuration)"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Timer kinds (the high byte of a timer token; the rest is a NodeClaim index).
+const T_BATCH: u64 = 1;
+const T_REQUEUE: u64 = 2;
+const T_LAUNCH: u64 = 3;
+const T_LAUNCHED: u64 = 4;
+const T_REGISTRATION_TIMEOUT: u64 = 5;
+const T_STARTUP_TAINTS: u64 = 6;
+
+fn token(kind: u64, payload: usize) -> u64 {
+    (kind << 56) | payload as u64
+}
+
+/// One NodePool as the provisioner uses it.
+pub struct PoolInfo {
+    pub nodepool: NodePool,
+    /// Index into `Karpenter::classes`; None when the NodeClass does not exist (not Ready).
+    pub class: Option<usize>,
+}
+
+pub struct ClassInfo {
+    pub nodeclass: Option<EC2NodeClass>,
+    pub name: String,
+    pub zones: Vec<String>,
+    pub types: Arc<Vec<InstanceTypeInfo>>,
+}
+
+pub struct Karpenter {
+    pub settings: Settings,
+    pub pools: Vec<PoolInfo>,
+    pub classes: Vec<ClassInfo>,
+    pub claims: Vec<NodeClaim>,
+    pub ice: IceCache,
+    batcher: provisioning::Batcher,
+    requeue_pending: bool,
+    outcomes: BTreeMap<usize, FleetOutcome>,
+    last_request_ct: BTreeMap<usize, crate::cloud::CapacityType>,
+    by_instance: BTreeMap<InstanceId, usize>,
+    by_node: BTreeMap<NodeId, usize>,
+    decisions: Vec<String>,
+    next_claim: u64,
+}
+
+impl Karpenter {
+    pub fn new(scenario: &Scenario) -> Result<Self, String> {
+        let settings = Settings::from_scenario(&scenario.spec.karpenter.settings)?;
+        let mut classes = Vec::new();
+        for (_, nc) in &scenario.nodeclasses {
+            let zones = scenario.zones.clone();
+            classes.push(ClassInfo {
+                name: nc.name().to_string(),
+                types: Arc::new(instancetype::resolve(&scenario.catalog, Some(nc), &zones)),
+                zones,
+                nodeclass: Some(nc.clone()),
+            });
+        }
+        let mut pools = Vec::new();
+        for (_, np) in &scenario.nodepools {
+            let class = classes
+                .iter()
+                .position(|c| c.name == np.spec.template.spec.node_class_ref.name);
+            if class.is_none() {
+                tracing::warn!(
+                    "NodePool {} refers to EC2NodeClass {:?}, which does not exist: the NodePool is not Ready and provisions nothing",
+                    np.name(),
+                    np.spec.template.spec.node_class_ref.name
+                );
+            }
+            pools.push(PoolInfo {
+                nodepool: np.clone(),
+                class,
+            });
+        }
+        // Weight descending; ties by name descending (§1.6).
+        pools.sort_by(|a, b| {
+            b.nodepool
+                .weight()
+                .cmp(&a.nodepool.weight())
+                .then_with(|| b.nodepool.name().cmp(a.nodepool.name()))
+        });
+        Ok(Karpenter {
+            settings,
+            pools,
+            classes,
+            claims: Vec::new(),
+            ice: IceCache::default(),
+            batcher: provisioning::Batcher::default(),
+            requeue_pending: false,
+            outcomes: BTreeMap::new(),
+            last_request_ct: BTreeMap::new(),
+            by_instance: BTreeMap::new(),
+            by_node: BTreeMap::new(),
+            decisions: Vec::new(),
+            next_claim: 0,
+        })
+    }
+
+    fn log(&mut self, now: SimTime, v: serde_json::Value) {
+        let mut obj = serde_json::json!({ "t_s": now.as_secs_f64() });
+        if let (Some(o), serde_json::Value::Object(extra)) = (obj.as_object_mut(), v) {
+            o.extend(extra);
+        }
+        self.decisions.push(obj.to_string());
+    }
+
+    fn trigger(&mut self, ctx: &mut Ctx<'_>, pods: impl IntoIterator<Item = PodId>) {
+        if let Some(at) = self.batcher.trigger(ctx.now, pods, &self.settings) {
+            ctx.set_timer(at, token(T_BATCH, 0));
+        }
+    }
+
+    /// Delete a NodeClaim: drain and terminate its node, or terminate its instance.
+    pub fn delete_claim(&mut self, ctx: &mut Ctx<'_>, i: usize, reason: &str) {
+        let c = &mut self.claims[i];
+        if !c.is_active() {
+            return;
+        }
+        c.state = ClaimState::Deleting;
+        c.deletion_reason = Some(reason.to_string());
+        let (node, instance) = (c.node, c.launched.as_ref().map(|l| l.instance));
+        let name = c.name.clone();
+        self.log(
+            ctx.now,
+            serde_json::json!({"event": "nodeclaim-deleted", "nodeclaim": name, "reason": reason}),
+        );
+        match (node, instance) {
+            (Some(n), _) => ctx.delete_node(n, reason),
+            (None, Some(inst)) => ctx.terminate_instance(inst),
+            (None, None) => self.claims[i].state = ClaimState::Deleted,
+        }
+    }
+
+    fn on_launched(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+        let Some(outcome) = self.outcomes.remove(&i) else {
+            return;
+        };
+        if self.claims[i].state != ClaimState::Pending {
+            return;
+        }
+        let (errors, launched) = match outcome {
+            FleetOutcome::Launched {
+                instance,
+                pool,
+                price_per_hour,
+                errors,
+                ..
+            } => (errors, Some((instance, pool, price_per_hour))),
+            FleetOutcome::Failed { errors, .. } => (errors, None),
+        };
+        // Every unfulfillable-capacity error marks its offering unavailable for 3 minutes (§2).
+        let ct = self.claims[i].requirements.clone();
+        let _ = ct;
+        for e in &errors {
+            if e.code.is_capacity_error() {
+                let cap = launched
+                    .as_ref()
+                    .map(|(_, p, _)| p.capacity_type)
+                    .or_else(|| self.last_request_ct.get(&i).copied())
+                    .unwrap_or(crate::cloud::CapacityType::OnDemand);
+                self.ice.mark(&e.instance_type, &e.zone, cap, ctx.now);
+            }
+        }
+        self.last_request_ct.remove(&i);
+        match launched {
+            None => {
+                let name = self.claims[i].name.clone();
+                self.log(ctx.now, serde_json::json!({"event": "launch-failed", "nodeclaim": name, "reason": "insufficient capacity", "errors": errors.len()}));
+                self.delete_claim(ctx, i, "insufficient-capacity");
+                // The pods are still pending: the next batch re-plans without those offerings.
+                let pods: Vec<PodId> = provisioning::provisionable_pods(ctx.cluster);
+                self.trigger(ctx, pods);
+            }
+            Some((instance, pool, price)) => {
+                let c = &mut self.claims[i];
+                let class = &self.classes[c.nodeclass];
+                let ti = class
+                    .types
+                    .iter()
+                    .position(|t| t.name == pool.instance_type)
+                    .unwrap_or(0) as u32;
+                c.launched = Some(nodeclaim::Launched {
+                    instance,
+                    instance_type: ti,
+                    zone: pool.zone.clone(),
+                    capacity_type: pool.capacity_type,
+                    price,
+                });
+                c.launched_at = Some(ctx.now);
+                c.state = ClaimState::Launched;
+                self.by_instance.insert(instance, i);
+                ctx.set_timer(
+                    ctx.now + nodeclaim::REGISTRATION_TIMEOUT_MS,
+                    token(T_REGISTRATION_TIMEOUT, i),
+                );
+                let name = c.name.clone();
+                self.log(ctx.now, serde_json::json!({"event": "launched", "nodeclaim": name, "instance_type": pool.instance_type, "zone": pool.zone, "capacity_type": pool.capacity_type.as_str(), "price": price}));
+            }
+        }
+    }
+
+    fn blueprint(&self, i: usize, pool_key: &crate::cloud::PoolKey) -> Option<NodeBlueprint> {
+        let c = &self.claims[i];
+        let class = &self.classes[c.nodeclass];
+        let it = class
+            .types
+            .iter()
+            .find(|t| t.name == pool_key.instance_type)?;
+        let mut labels = c.labels.clone();
+        labels.extend(it.requirements.labels());
+        labels.extend(c.requirements.labels());
+        labels.remove(apis::REGISTERED_LABEL);
+        labels.remove(apis::INITIALIZED_LABEL);
+        labels.insert(instancetype::ZONE.into(), pool_key.zone.clone());
+        labels.insert(
+            instancetype::CAPACITY_TYPE.into(),
+            pool_key.capacity_type.as_str().into(),
+        );
+        let mut taints = c.taints.clone();
+        // The bootstrap registers the node with this taint; registration removes it (§3).
+        taints.push(Taint::new(
+            nodeclaim::UNREGISTERED_TAINT,
+            None,
+            TaintEffect::NoExecute,
+        ));
+        Some(NodeBlueprint {
+            name: c.name.clone(),
+            labels,
+            taints,
+            startup_taints: c.startup_taints.clone(),
+            capacity: it.capacity.clone(),
+            allocatable: it.allocatable.clone(),
+            owner: NodeOwner::NodeClaim {
+                nodepool: c.nodepool.clone(),
+                nodeclaim: c.name.clone(),
+            },
+        })
+    }
+
+    fn launch(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+        if self.claims[i].state != ClaimState::Pending {
+            return;
+        }
+        let c = &self.claims[i];
+        let class = &self.classes[c.nodeclass];
+        let ami = class
+            .nodeclass
+            .as_ref()
+            .map_or(crate::catalog::allocatable::AmiFamily::AL2023, |n| {
+                instancetype::catalog_ami(n.effective_ami_family())
+            });
+        let launch = crate::cloud::LaunchSpec {
+            ami_family: ami,
+            tags: BTreeMap::from([
+                ("karpenter.sh/nodeclaim".to_string(), c.name.clone()),
+                ("karpenter.sh/nodepool".to_string(), c.nodepool.clone()),
+            ]),
+        };
+        let req = match launch::fleet_request(
+            &class.types,
+            &c.types,
+            &c.requirements,
+            &self.ice,
+            ctx.now,
+            launch,
+        ) {
+            Ok(r) => r,
+            Err(launch::NoOffering(why)) => {
+                let name = c.name.clone();
+                self.log(
+                    ctx.now,
+                    serde_json::json!({"event": "launch-failed", "nodeclaim": name, "reason": why}),
+                );
+                self.delete_claim(ctx, i, "insufficient-capacity");
+                return;
+            }
+        };
+        self.last_request_ct.insert(i, req.capacity_type);
+        let outcome = ctx.create_fleet(&req);
+        let api = outcome.api_latency_ms();
+        if let FleetOutcome::Launched { instance, pool, .. } = &outcome
+            && let Some(bp) = self.blueprint(i, pool)
+        {
+            ctx.expect_node(*instance, bp);
+        }
+        self.outcomes.insert(i, outcome);
+        ctx.set_timer(ctx.now + api, token(T_LAUNCHED, i));
+    }
+
+    fn initialize(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+        let c = &mut self.claims[i];
+        if c.state != ClaimState::Registered {
+            return;
+        }
+        let Some(node) = c.node.and_then(|n| ctx.cluster.node_mut(n)) else {
+            return;
+        };
+        if !node.ready {
+            return;
+        }
+        // Initialized: Ready, startup and ephemeral taints gone (§3).
+        let startup = c.startup_taints.clone();
+        if node.taints.iter().any(|t| {
+            startup
+                .iter()
+                .any(|s| s.key == t.key && s.effect == t.effect)
+                || scheduling::is_ephemeral_taint(t)
+        }) {
+            return;
+        }
+        node.labels
+            .insert(apis::INITIALIZED_LABEL.into(), "true".into());
+        c.state = ClaimState::Initialized;
+        c.initialized_at = Some(ctx.now);
+    }
+}
+
+impl Autoscaler for Karpenter {
+    fn name(&self) -> &'static str {
+        "karpenter"
+    }
+
+    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, tok: u64) {
+        let kind = tok >> 56;
+        let i = (tok & ((1 << 56) - 1)) as usize;
+        match kind {
+            T_BATCH if self.batcher.should_close(ctx.now, &self.settings) => {
+                self.batcher.close();
+                self.provision(ctx);
+            }
+            T_REQUEUE => {
+                self.requeue_pending = false;
+                let pods = provisioning::provisionable_pods(ctx.cluster);
+                if !pods.is_empty() {
+                    self.trigger(ctx, pods);
+                }
+            }
+            T_LAUNCH => self.launch(ctx, i),
+            T_LAUNCHED => self.on_launched(ctx, i),
+            T_REGISTRATION_TIMEOUT
+                if self
+                    .claims
+                    .get(i)
+                    .is_some_and(|c| c.state == ClaimState::Launched) =>
+            {
+                self.delete_claim(ctx, i, "registration-timeout");
+            }
+            T_STARTUP_TAINTS => {
+                if let Some(n) = self.claims.get(i).and_then(|c| c.node) {
+                    let startup = self.claims[i].startup_taints.clone();
+                    if let Some(node) = ctx.cluster.node_mut(n) {
+                        node.taints.retain(|t| {
+                            !startup
+                                .iter()
+                                .any(|s| s.key == t.key && s.effect == t.effect)
+                        });
+                    }
+                    self.initialize(ctx, i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_pods_unschedulable(&mut self, ctx: &mut Ctx<'_>, pods: &[PodId]) {
+        let provisionable: Vec<PodId> = pods
+            .iter()
+            .copied()
+            .filter(|p| provisioning::is_provisionable(ctx.cluster.pod(*p)))
+            .collect();
+        if !provisionable.is_empty() {
+            self.trigger(ctx, provisionable);
+        }
+    }
+
+    fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice) {
+        if let Notice::InstanceShuttingDown { instance, .. }
+        | Notice::InstanceTerminated { instance, .. } = notice
+            && let Some(&i) = self.by_instance.get(instance)
+        {
+            let c = &mut self.claims[i];
+            if c.state != ClaimState::Deleted {
+                if c.state != ClaimState::Deleting {
+                    c.deletion_reason = Some("instance-terminated".into());
+                }
+                c.state = ClaimState::Deleted;
+            }
+            let _ = ctx;
+        }
+    }
+
+    fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent) {
+        let instance = ctx
+            .cluster
+            .node(node)
+            .and_then(|n| n.instance)
+            .map(InstanceId);
+        let Some(i) = instance.and_then(|id| self.by_instance.get(&id).copied()) else {
+            if event == NodeEvent::Deleted
+                && let Some(i) = self.by_node.remove(&node)
+            {
+                self.claims[i].state = ClaimState::Deleted;
+            }
+            return;
+        };
+        match event {
+            NodeEvent::Registered => {
+                let c = &mut self.claims[i];
+                if c.state != ClaimState::Launched {
+                    return;
+                }
+                c.node = Some(node);
+                c.state = ClaimState::Registered;
+                c.registered_at = Some(ctx.now);
+                self.by_node.insert(node, i);
+                // Registration: drop the unregistered taint, mark the node registered (§3).
+                if let Some(n) = ctx.cluster.node_mut(node) {
+                    n.taints.retain(|t| t.key != nodeclaim::UNREGISTERED_TAINT);
+                    n.labels
+                        .insert(apis::REGISTERED_LABEL.into(), "true".into());
+                }
+            }
+            NodeEvent::Ready => {
+                if self.claims[i].startup_taints.is_empty() {
+                    self.initialize(ctx, i);
+                } else {
+                    ctx.set_timer(
+                        ctx.now + self.settings.startup_taint_removal_ms,
+                        token(T_STARTUP_TAINTS, i),
+                    );
+                }
+            }
+            NodeEvent::Deleted => {
+                self.by_node.remove(&node);
+                self.claims[i].state = ClaimState::Deleted;
+            }
+        }
+    }
+
+    fn decisions(&self) -> &[String] {
+        &self.decisions
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use recorder::{NodeRecord, Recorder, Sample};
-pub use writers::{RunMeta, write_outputs};
+pub use writers::{RunMeta, write_outputs, write_outputs_with_decisions};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -235,7 +235,20 @@ pub fn write_outputs(
     nodes: &[NodeRecord],
     cluster: &Cluster,
 ) -> io::Result<()> {
-    let files: Vec<(&str, String)> = vec![
+    write_outputs_with_decisions(out, report, meta, samples, nodes, cluster, &[])
+}
+
+/// [`write_outputs`] plus the autoscaler's `decisions.jsonl`.
+pub fn write_outputs_with_decisions(
+    out: &Path,
+    report: &Report,
+    meta: &RunMeta,
+    samples: &[Sample],
+    nodes: &[NodeRecord],
+    cluster: &Cluster,
+    decisions: &[String],
+) -> io::Result<()> {
+    let mut files: Vec<(&str, String)> = vec![
         ("report.json", report_json(report)),
         ("report.md", report_md(report)),
         ("timeseries.csv", timeseries_csv(samples)),
@@ -246,6 +259,11 @@ pub fn write_outputs(
             serde_json::to_string_pretty(meta).unwrap_or_default() + "\n",
         ),
     ];
+    if !decisions.is_empty() {
+        let mut text = decisions.join("\n");
+        text.push('\n');
+        files.push(("decisions.jsonl", text));
+    }
     fs::create_dir_all(out)?;
     let tmp = out.join(".autoscale-sim-tmp");
     if tmp.exists() {

@@ -124,10 +124,25 @@ impl Manifest {
         self.source.line
     }
 
+    /// The line of `field` (a path in this document): where the path is, else where `value`
+    /// is, else the nearest enclosing field that is written out, else the document's start.
+    pub fn line_of_field(&self, field: &str, value: Option<&str>) -> u64 {
+        match outline::line_of_path(&self.text, field) {
+            Some((l, true)) => self.source.line + l as u64,
+            found => {
+                let by_value = self.line_of(value);
+                match found {
+                    Some((l, _)) if by_value == self.source.line => self.source.line + l as u64,
+                    _ => by_value,
+                }
+            }
+        }
+    }
+
     pub fn error(&self, field: &str, message: impl Into<String>, value: Option<&str>) -> LoadError {
         LoadError::new(
             &self.source.file,
-            Some(self.line_of(value)),
+            Some(self.line_of_field(field, value)),
             Some(&format!("{}/{}: {field}", self.object.kind(), self.name)),
             message,
         )
@@ -138,6 +153,8 @@ impl Manifest {
 pub struct RawScenario {
     pub doc: ScenarioDoc,
     pub source: Source,
+    /// The Scenario document's text, to find the line of a field reported after parsing.
+    pub text: Arc<str>,
     pub manifests: Vec<Manifest>,
 }
 
@@ -182,21 +199,76 @@ pub fn split_documents(text: &str) -> Vec<(u64, String)> {
     docs
 }
 
-/// Render a serde-saphyr error as one line and its document-relative line.
-fn yaml_error(e: &serde_saphyr::Error) -> (Option<u64>, String) {
-    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
-    let full = e.to_string();
-    // The rendered error may carry a source snippet on later lines; keep the first line.
-    let first = full.lines().next().unwrap_or("invalid YAML").trim();
-    let msg = first.trim_start_matches("error: ").to_string();
-    (line, msg)
+/// A localizer that leaves the location out of serde-saphyr's message: `LoadError` puts the
+/// file line first, and the document-relative line serde-saphyr knows would contradict it.
+struct NoLocation;
+
+impl serde_saphyr::localizer::Localizer for NoLocation {
+    fn attach_location<'a>(
+        &self,
+        base: std::borrow::Cow<'a, str>,
+        _loc: serde_saphyr::Location,
+    ) -> std::borrow::Cow<'a, str> {
+        base
+    }
+}
+
+/// A serde-saphyr error as `(document-relative line, field path, one-line message)`. The path
+/// is not in serde-saphyr's error, so it is recovered from the error's position in `text`.
+fn yaml_error(e: &serde_saphyr::Error, text: &str) -> (Option<u64>, Option<String>, String) {
+    let formatter = serde_saphyr::UserMessageFormatter.with_localizer(&NoLocation);
+    let rendered = e.render_with_options(serde_saphyr::render_options! {
+        formatter: &formatter,
+        snippets: serde_saphyr::SnippetMode::Off,
+    });
+    let msg = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let msg = if msg.is_empty() {
+        "invalid YAML".to_string()
+    } else {
+        msg
+    };
+    let Some(loc) = e.location().filter(|l| l.line() > 0) else {
+        return (None, None, msg);
+    };
+    let mut line = loc.line();
+    let (path, is_key) = outline::path_at(text, line, loc.column()).unwrap_or_default();
+    let mut field = path.clone();
+    // A missing field is reported inside the mapping that lacks it: name the field, and put
+    // the line on the mapping's own key.
+    if let Some(name) = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        let parent = if is_key { outline::parent(&path) } else { path };
+        if let Some((l, true)) = outline::line_of_path(text, &parent) {
+            line = l as u64 + 1;
+        }
+        field = outline::join(&parent, name);
+    }
+    (Some(line), Some(field).filter(|p| !p.is_empty()), msg)
 }
 
 fn parse_doc<T: DeserializeOwned>(file: &Path, start: u64, text: &str) -> Result<T, LoadError> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
-        let (line, msg) = yaml_error(&e);
-        LoadError::new(file, Some(line.map_or(start, |l| start + l - 1)), None, msg)
+        let (line, field, msg) = yaml_error(&e, text);
+        LoadError::new(
+            file,
+            Some(line.map_or(start, |l| start + l - 1)),
+            field.as_deref(),
+            msg,
+        )
     })
+}
+
+/// The 1-based file line of `field` (a path such as `spec.timeline[1].at`) in a document that
+/// starts on line `start`, or `start` when the path is not found.
+pub fn field_line(start: u64, text: &str, field: &str) -> u64 {
+    outline::line_of_path(text, field).map_or(start, |(l, _)| start + l as u64)
 }
 
 #[derive(Deserialize)]
@@ -285,21 +357,26 @@ fn dispatch(
 }
 
 struct Reader {
-    scenario: Option<(ScenarioDoc, Source)>,
+    scenario: Option<(ScenarioDoc, Source, Arc<str>)>,
     manifests: Vec<Manifest>,
     visited: BTreeSet<PathBuf>,
 }
 
 impl Reader {
-    fn read_file(&mut self, path: &Path, included_from: Option<&Source>) -> Result<(), LoadError> {
+    /// Read `path`; `included_from` is the `spec.include[i]` entry naming it, if any.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        included_from: Option<(&Source, &str)>,
+    ) -> Result<(), LoadError> {
         let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if !self.visited.insert(canon) {
             return Ok(()); // included twice (or a cycle): read once.
         }
         let text = std::fs::read_to_string(path).map_err(|e| match included_from {
-            Some(src) => LoadError::at(
+            Some((src, field)) => LoadError::at(
                 src,
-                Some("spec.include"),
+                Some(field),
                 format!("cannot read included file {}: {e}", path.display()),
             ),
             None => LoadError::new(path, None, None, format!("cannot read: {e}")),
@@ -358,9 +435,14 @@ impl Reader {
             };
             let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
             let includes = doc.spec.include.clone();
-            self.scenario = Some((doc, src.clone()));
-            for inc in includes {
-                self.read_file(&base.join(&inc), Some(&src))?;
+            self.scenario = Some((doc, src, Arc::from(text)));
+            for (i, inc) in includes.iter().enumerate() {
+                let field = format!("spec.include[{i}]");
+                let at = Source {
+                    file: file.to_path_buf(),
+                    line: field_line(start, text, &field),
+                };
+                self.read_file(&base.join(inc), Some((&at, &field)))?;
             }
             return Ok(());
         }
@@ -386,8 +468,24 @@ impl Reader {
             }
             return Ok(());
         }
-        let Some(object) = dispatch(file, start, text, api_version, kind)? else {
-            return Ok(());
+        let object = match dispatch(file, start, text, api_version, kind) {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(()),
+            Err(mut e) => {
+                // Name the object, as the errors found after parsing do (`Manifest::error`).
+                let name = serde_saphyr::from_str::<NameOnly>(text)
+                    .ok()
+                    .and_then(|n| n.metadata)
+                    .and_then(|m| m.name)
+                    .filter(|n| !n.is_empty());
+                if let Some(name) = name {
+                    e.field = Some(match e.field {
+                        Some(f) => format!("{kind}/{name}: {f}"),
+                        None => format!("{kind}/{name}"),
+                    });
+                }
+                return Err(e);
+            }
         };
         let names: NameOnly = parse_doc(file, start, text)?;
         let meta = names.metadata;
@@ -428,7 +526,7 @@ pub fn read_scenario(path: &Path) -> Result<RawScenario, LoadError> {
         visited: BTreeSet::new(),
     };
     r.read_file(path, None)?;
-    let Some((doc, source)) = r.scenario else {
+    let Some((doc, source, text)) = r.scenario else {
         return Err(LoadError::new(
             path,
             None,
@@ -441,8 +539,410 @@ pub fn read_scenario(path: &Path) -> Result<RawScenario, LoadError> {
     Ok(RawScenario {
         doc,
         source,
+        text,
         manifests: r.manifests,
     })
+}
+
+/// A rough outline of a YAML document: where each key and sequence item starts and the path it
+/// opens (`spec.timeline[1].at`). serde-saphyr reports where an error is but not the path, and
+/// errors found after parsing know the path but not the line; this bridges both ways. It
+/// follows block indentation and single- or multi-line flow collections, and skips block
+/// scalars and comments; anchors, tags and complex keys are not understood (the path then stops
+/// short, which only makes the reported place coarser).
+mod outline {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    enum Seg {
+        Key(String),
+        Index(usize),
+    }
+
+    fn render(segs: &[Seg]) -> String {
+        let mut s = String::new();
+        for seg in segs {
+            match seg {
+                Seg::Key(k) => s = join(&s, k),
+                Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            }
+        }
+        s
+    }
+
+    /// `parent.key`, or `key` at the root.
+    pub fn join(parent: &str, key: &str) -> String {
+        if parent.is_empty() {
+            key.to_string()
+        } else {
+            format!("{parent}.{key}")
+        }
+    }
+
+    /// The path one level up: `a.b[2]` → `a.b`, `a.b` → `a`. Keys with dots in them make this
+    /// approximate, which only matters for where a missing field is reported.
+    pub fn parent(path: &str) -> String {
+        let cut = if path.ends_with(']') {
+            path.rfind('[')
+        } else {
+            path.rfind(['.', '['])
+        };
+        cut.map_or(String::new(), |i| path[..i].to_string())
+    }
+
+    /// Where a key (`is_key`) or a sequence item / flow collection starts.
+    #[derive(Debug)]
+    struct Point {
+        line: usize,
+        col: usize,
+        path: String,
+        is_key: bool,
+    }
+
+    enum Flow {
+        Map(Option<String>),
+        Seq(usize),
+    }
+
+    struct Outliner {
+        points: Vec<Point>,
+        /// Open block nodes: (column, segment).
+        block: Vec<(usize, Seg)>,
+        /// Open flow collections, and the block path they hang from.
+        flow: Vec<Flow>,
+        flow_base: Vec<Seg>,
+        /// Inside a block scalar whose parent node is at this column.
+        scalar_parent: Option<usize>,
+    }
+
+    impl Outliner {
+        fn block_path(&self) -> Vec<Seg> {
+            self.block.iter().map(|(_, s)| s.clone()).collect()
+        }
+
+        fn flow_path(&self) -> Vec<Seg> {
+            let mut p = self.flow_base.clone();
+            for f in &self.flow {
+                match f {
+                    Flow::Map(Some(k)) => p.push(Seg::Key(k.clone())),
+                    Flow::Map(None) => {}
+                    Flow::Seq(i) => p.push(Seg::Index(*i)),
+                }
+            }
+            p
+        }
+
+        fn point(&mut self, line: usize, col: usize, path: &[Seg], is_key: bool) {
+            self.points.push(Point {
+                line,
+                col,
+                path: render(path),
+                is_key,
+            });
+        }
+
+        fn line(&mut self, n: usize, chars: &[char]) {
+            let indent = chars.iter().take_while(|c| **c == ' ').count();
+            if let Some(c) = self.scalar_parent {
+                if indent > c {
+                    return;
+                }
+                self.scalar_parent = None;
+            }
+            if !self.flow.is_empty() {
+                self.flow_scan(n, chars, indent);
+                return;
+            }
+            let mut pos = indent;
+            loop {
+                let rest = &chars[pos..];
+                match rest.first() {
+                    None | Some('#') => return,
+                    Some('-') if rest.get(1).is_none_or(|c| *c == ' ') => {
+                        self.block.retain(|(c, _)| *c <= pos);
+                        let idx = match self.block.last() {
+                            Some((c, Seg::Index(i))) if *c == pos => {
+                                let next = i + 1;
+                                self.block.pop();
+                                next
+                            }
+                            _ => 0,
+                        };
+                        self.block.push((pos, Seg::Index(idx)));
+                        let path = self.block_path();
+                        self.point(n, pos, &path, false);
+                        pos += 1;
+                        while chars.get(pos) == Some(&' ') {
+                            pos += 1;
+                        }
+                    }
+                    Some('{' | '[') => {
+                        self.flow_base = self.block_path();
+                        self.flow_scan(n, chars, pos);
+                        return;
+                    }
+                    Some('|' | '>') => {
+                        // A block scalar as a sequence item: its lines are text.
+                        self.scalar_parent = Some(self.block.last().map_or(0, |(c, _)| *c));
+                        return;
+                    }
+                    Some(_) => {
+                        let Some((key, after)) = parse_key(rest) else {
+                            return; // a scalar
+                        };
+                        self.block.retain(|(c, _)| *c < pos);
+                        self.block.push((pos, Seg::Key(key)));
+                        let path = self.block_path();
+                        self.point(n, pos, &path, true);
+                        let mut v = pos + after;
+                        while chars.get(v) == Some(&' ') {
+                            v += 1;
+                        }
+                        match chars.get(v) {
+                            Some('|' | '>') => self.scalar_parent = Some(pos),
+                            Some('{' | '[') => {
+                                self.flow_base = self.block_path();
+                                self.flow_scan(n, chars, v);
+                            }
+                            _ => {}
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+
+        /// Scan flow syntax from `from`, continuing any open flow collection.
+        fn flow_scan(&mut self, n: usize, chars: &[char], from: usize) {
+            let mut token: Option<usize> = None; // column where the current token starts
+            let mut i = from;
+            while i < chars.len() {
+                let ch = chars[i];
+                match ch {
+                    '"' | '\'' => {
+                        if token.is_none() {
+                            self.token_start(n, i);
+                            token = Some(i);
+                        }
+                        i += 1;
+                        while i < chars.len() && chars[i] != ch {
+                            if ch == '"' && chars[i] == '\\' {
+                                i += 1;
+                            }
+                            i += 1;
+                        }
+                    }
+                    '{' | '[' => {
+                        if token.is_none() {
+                            self.token_start(n, i);
+                        }
+                        self.flow.push(if ch == '{' {
+                            Flow::Map(None)
+                        } else {
+                            Flow::Seq(0)
+                        });
+                        token = None;
+                    }
+                    '}' | ']' => {
+                        self.flow.pop();
+                        token = None;
+                        if self.flow.is_empty() {
+                            return;
+                        }
+                    }
+                    ',' => {
+                        match self.flow.last_mut() {
+                            Some(Flow::Seq(idx)) => *idx += 1,
+                            Some(Flow::Map(k)) => *k = None,
+                            None => {}
+                        }
+                        token = None;
+                    }
+                    ':' if chars.get(i + 1).is_none_or(|c| " ,}]".contains(*c)) => {
+                        if let (Some(start), Some(Flow::Map(None))) = (token, self.flow.last()) {
+                            let key: String = chars[start..i].iter().collect();
+                            let key = unquote(key.trim());
+                            if let Some(Flow::Map(k)) = self.flow.last_mut() {
+                                *k = Some(key);
+                            }
+                            let path = self.flow_path();
+                            self.point(n, start, &path, true);
+                        }
+                        token = None;
+                    }
+                    '#' if i == 0 || chars[i - 1] == ' ' => return,
+                    c if c.is_whitespace() => {}
+                    _ => {
+                        if token.is_none() {
+                            self.token_start(n, i);
+                            token = Some(i);
+                        }
+                    }
+                }
+                i += 1;
+            }
+        }
+
+        /// A new item starts in a flow sequence: record it.
+        fn token_start(&mut self, n: usize, col: usize) {
+            if matches!(self.flow.last(), Some(Flow::Seq(_)) | None) {
+                let path = self.flow_path();
+                self.point(n, col, &path, false);
+            }
+        }
+    }
+
+    fn unquote(s: &str) -> String {
+        let q = s.chars().next();
+        if matches!(q, Some('"' | '\'')) && s.len() >= 2 && s.ends_with(q.unwrap_or(' ')) {
+            s[1..s.len() - 1].to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// `key: …` → the key and the offset just past its colon.
+    fn parse_key(rest: &[char]) -> Option<(String, usize)> {
+        let mut i = 0;
+        if let Some(q @ ('"' | '\'')) = rest.first().copied() {
+            i = 1;
+            while i < rest.len() && rest[i] != q {
+                i += 1;
+            }
+            i += 1;
+        }
+        while i < rest.len() {
+            if rest[i] == ':' && rest.get(i + 1).is_none_or(|c| *c == ' ') {
+                let key: String = rest[..i].iter().collect();
+                return Some((unquote(key.trim()), i + 1));
+            }
+            if rest[i] == '#' && i > 0 && rest[i - 1] == ' ' {
+                return None;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn outline(text: &str) -> Vec<Point> {
+        let mut o = Outliner {
+            points: Vec::new(),
+            block: Vec::new(),
+            flow: Vec::new(),
+            flow_base: Vec::new(),
+            scalar_parent: None,
+        };
+        for (n, line) in text.lines().enumerate() {
+            let chars: Vec<char> = line.chars().collect();
+            if chars.iter().all(|c| c.is_whitespace()) {
+                continue;
+            }
+            o.line(n, &chars);
+        }
+        o.points
+    }
+
+    /// The path of the node at 1-based `line`, `column` of `text`, and whether it is a key
+    /// (rather than a sequence item or flow collection).
+    pub fn path_at(text: &str, line: u64, column: u64) -> Option<(String, bool)> {
+        let (line, col) = (
+            usize::try_from(line.saturating_sub(1)).ok()?,
+            usize::try_from(column.saturating_sub(1)).ok()?,
+        );
+        outline(text)
+            .into_iter()
+            .take_while(|p| (p.line, p.col) <= (line, col))
+            .last()
+            .map(|p| (p.path, p.is_key))
+    }
+
+    /// The 0-based line where `path` is written, and whether it was found exactly (else the
+    /// line of its longest enclosing path that is).
+    pub fn line_of_path(text: &str, path: &str) -> Option<(usize, bool)> {
+        let mut best: Option<(usize, usize)> = None; // (matched length, line)
+        for p in outline(text) {
+            if p.path == path {
+                return Some((p.line, true));
+            }
+            let encloses = !p.path.is_empty()
+                && path.starts_with(&p.path)
+                && matches!(path.as_bytes().get(p.path.len()), Some(b'.' | b'['));
+            if encloses && best.is_none_or(|(len, _)| p.path.len() > len) {
+                best = Some((p.path.len(), p.line));
+            }
+        }
+        best.map(|(_, l)| (l, false))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const DOC: &str = "\
+kind: Scenario   # a comment
+spec:
+  duration: 1h
+  note: |
+    key: not a key
+  staticNodes:
+    - {instanceType: m5.xlarge, count: 2}
+    - instanceType: m5.huge
+      labels: {a: b, \"x.y/z\": [1, 2]}
+  timeline:
+  - at: 10m
+    scale:
+      deployment: web
+  expect:
+    none:
+      cost.total_usd: {max: 3}
+";
+
+        #[test]
+        fn path_at_names_block_and_flow_nodes() {
+            assert_eq!(path_at(DOC, 3, 13), Some(("spec.duration".into(), true)));
+            assert_eq!(path_at(DOC, 5, 5), Some(("spec.note".into(), true)));
+            assert_eq!(
+                path_at(DOC, 7, 34),
+                Some(("spec.staticNodes[0].count".into(), true))
+            );
+            assert_eq!(
+                path_at(DOC, 8, 21),
+                Some(("spec.staticNodes[1].instanceType".into(), true))
+            );
+            assert_eq!(
+                path_at(DOC, 9, 35),
+                Some(("spec.staticNodes[1].labels.x.y/z[1]".into(), false))
+            );
+            assert_eq!(
+                path_at(DOC, 13, 19),
+                Some(("spec.timeline[0].scale.deployment".into(), true))
+            );
+        }
+
+        #[test]
+        fn line_of_path_finds_exact_or_enclosing_field() {
+            assert_eq!(line_of_path(DOC, "spec.staticNodes[1]"), Some((7, true)));
+            assert_eq!(
+                line_of_path(DOC, "spec.staticNodes[0].instanceType"),
+                Some((6, true))
+            );
+            assert_eq!(line_of_path(DOC, "spec.timeline[0].at"), Some((10, true)));
+            assert_eq!(
+                line_of_path(DOC, "spec.expect.none.cost.total_usd"),
+                Some((15, true))
+            );
+            assert_eq!(
+                line_of_path(DOC, "spec.timeline[0].scale.replicas"),
+                Some((11, false))
+            );
+            assert_eq!(line_of_path(DOC, "metadata.name"), None);
+        }
+
+        #[test]
+        fn parent_drops_the_last_segment() {
+            assert_eq!(parent("spec.timeline[1]"), "spec.timeline");
+            assert_eq!(parent("spec.timeline[1].scale"), "spec.timeline[1]");
+            assert_eq!(parent("spec"), "");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -190,10 +190,14 @@ impl Scenario {
         let load::RawScenario {
             doc,
             source,
+            text,
             manifests,
         } = raw;
         let spec = doc.spec;
-        let err = |field: &str, msg: String| LoadError::at(&source, Some(field), msg);
+        let err = |field: &str, msg: String| {
+            let line = load::field_line(source.line, &text, field);
+            LoadError::new(&source.file, Some(line), Some(field), msg)
+        };
         let duration_ms = spec.duration.0;
         if duration_ms == 0 {
             return Err(err("spec.duration", "must be positive".into()));
@@ -446,13 +450,11 @@ impl Scenario {
                 }
                 Object::Node(n) => nodes.push(node_def(m, n)?),
                 Object::NodePool(np) => {
-                    np.validate()
-                        .map_err(|e| m.error("spec", e.to_string(), None))?;
+                    np.validate().map_err(|e| api_error(m, &e))?;
                     nodepools.push((m.source.clone(), (**np).clone()));
                 }
                 Object::NodeClass(nc) => {
-                    nc.validate()
-                        .map_err(|e| m.error("spec", e.to_string(), None))?;
+                    nc.validate().map_err(|e| api_error(m, &e))?;
                     nodeclasses.push((m.source.clone(), (**nc).clone()));
                 }
                 Object::PriorityClass { .. } => {}
@@ -465,8 +467,9 @@ impl Scenario {
                 .iter()
                 .position(|w| w.kind.as_str() == kind && w.name == name)
                 .ok_or_else(|| {
+                    // The reference's keys are the kinds in lower case (`{deployment: web}`).
                     err(
-                        field,
+                        &format!("{field}.{}", kind.to_lowercase()),
                         format!("no {kind} named {name:?} in the scenario's manifests"),
                     )
                 })
@@ -515,7 +518,7 @@ impl Scenario {
                         .position(|w| w.kind.as_str() == *kind && &w.name == *name)
                         .ok_or_else(|| {
                             err(
-                                &format!("{f}.scale"),
+                                &format!("{f}.scale.{}", kind.to_lowercase()),
                                 format!("no {kind} named {name:?} in the scenario's manifests"),
                             )
                         })?;
@@ -620,8 +623,14 @@ impl Scenario {
                 spec.seed,
                 &format!("trace-{i}"),
             ));
-            let jobs = traces::read_trace(&path, t.format, &opts, &mut rng)
-                .map_err(|e| LoadError::new(&path, None, Some(&f), e.to_string()))?;
+            let jobs = traces::read_trace(&path, t.format, &opts, &mut rng).map_err(|e| {
+                let at = format!(
+                    "{}:{}",
+                    source.file.display(),
+                    load::field_line(source.line, &text, &f)
+                );
+                trace_error(e, &f, &at, &err)
+            })?;
             let base = match &t.pod_template {
                 Some(name) => {
                     let w = workloads
@@ -667,10 +676,10 @@ impl Scenario {
                     "must list at least one instance type".into(),
                 ));
             }
-            for t in &g.instance_types {
+            for (j, t) in g.instance_types.iter().enumerate() {
                 if catalog.get(t).is_none() {
                     return Err(err(
-                        &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"),
+                        &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes[{j}]"),
                         unknown_type(&catalog, t),
                     ));
                 }
@@ -683,10 +692,10 @@ impl Scenario {
             }
         }
         for (i, w) in spec.cloud.capacity.iter().enumerate() {
-            for t in &w.instance_types {
+            for (j, t) in w.instance_types.iter().enumerate() {
                 if catalog.get(t).is_none() {
                     return Err(err(
-                        &format!("spec.cloud.capacity[{i}].instanceTypes"),
+                        &format!("spec.cloud.capacity[{i}].instanceTypes[{j}]"),
                         unknown_type(&catalog, t),
                     ));
                 }
@@ -757,6 +766,71 @@ impl Scenario {
             generators,
             traces,
         })
+    }
+}
+
+/// A NodePool / EC2NodeClass that breaks the API's rules: located at its first violation; the
+/// message lists them all.
+fn api_error(m: &Manifest, e: &crate::karpenter::apis::ApiError) -> LoadError {
+    match e.violations.split_first() {
+        Some((first, rest)) => {
+            let mut msg = first.message.clone();
+            if !rest.is_empty() {
+                let others: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                msg.push_str(&format!(" (also: {})", others.join("; ")));
+            }
+            m.error(&first.field, msg, None)
+        }
+        None => m.error("spec", e.to_string(), None),
+    }
+}
+
+/// A trace that cannot be read: a bad row is reported at its line in the trace file (with the
+/// scenario entry `at` that names it), a problem with the entry itself through `err`.
+fn trace_error(
+    e: traces::TraceError,
+    field: &str,
+    at: &str,
+    err: &dyn Fn(&str, String) -> LoadError,
+) -> LoadError {
+    use traces::TraceError as T;
+    let from = format!("(trace of {field} at {at})");
+    match e {
+        T::Field {
+            path,
+            line,
+            column,
+            message,
+        } => LoadError::new(
+            &path,
+            Some(line),
+            Some(&format!("column `{column}`")),
+            format!("{message} {from}"),
+        ),
+        T::Header {
+            path,
+            line,
+            message,
+        } => LoadError::new(
+            &path,
+            Some(line),
+            Some("header"),
+            format!("{message} {from}"),
+        ),
+        T::Malformed {
+            path,
+            line,
+            message,
+        } => LoadError::new(&path, Some(line), None, format!("{message} {from}")),
+        T::Empty { .. } | T::NoRows { .. } | T::BadPath { .. } | T::MissingFile { .. } => {
+            err(&format!("{field}.path"), e.to_string())
+        }
+        T::Io { path, source } => err(
+            &format!("{field}.path"),
+            format!("cannot read trace {}: {source}", path.display()),
+        ),
+        T::UnknownFormat { .. } => err(&format!("{field}.format"), e.to_string()),
+        T::InvalidOption { .. } => err(field, e.to_string()),
     }
 }
 

@@ -1,0 +1,478 @@
+//! The provisioner: which pods are provisionable, the batcher, and one provisioning round —
+//! build the scheduling inputs from cluster state, solve, and create NodeClaims.
+//! reference/karpenter.md §1.1, §1.2, §1.8, §1.9.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::autoscaler::Ctx;
+use crate::cluster::{Cluster, OwnerKind, Pod, PodId, PodPhase};
+use crate::engine::SimTime;
+use crate::k8s::requirements::{Requirement, Requirements};
+use crate::k8s::resources::Resources;
+use crate::karpenter::apis::WELL_KNOWN_LABELS;
+
+use super::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
+use super::nodeclaim::{ClaimState, NodeClaim};
+use super::scheduling::{
+    ExistingNode, Scheduler, Template, finalize_types, instance_type_requirement,
+};
+use super::{Karpenter, Settings, T_LAUNCH, T_REQUEUE, token};
+
+/// Pods Karpenter reacts to (§1.2): marked Unschedulable by kube-scheduler, unbound, not
+/// owned by a DaemonSet or a node.
+pub fn is_provisionable(p: &Pod) -> bool {
+    p.phase == PodPhase::Pending
+        && p.unschedulable_since.is_some()
+        && !matches!(p.owner, OwnerKind::DaemonSet | OwnerKind::Node)
+}
+
+pub fn provisionable_pods(cluster: &Cluster) -> Vec<PodId> {
+    cluster
+        .pending_pods()
+        .filter(|p| is_provisionable(cluster.pod(*p)))
+        .collect()
+}
+
+/// The batch window (§1.1): opens at the first trigger, closes after `batchIdleDuration`
+/// without a *new* pod or `batchMaxDuration` after it opened. Re-triggering a pod already in the
+/// window does not extend it.
+#[derive(Default, Debug)]
+pub struct Batcher {
+    window: Option<(SimTime, SimTime, BTreeSet<PodId>)>,
+}
+
+impl Batcher {
+    /// Add pods; returns when to check for closing, if that changed.
+    pub fn trigger(
+        &mut self,
+        now: SimTime,
+        pods: impl IntoIterator<Item = PodId>,
+        s: &Settings,
+    ) -> Option<SimTime> {
+        let (opened, last_new, seen) = self
+            .window
+            .get_or_insert_with(|| (now, now, BTreeSet::new()));
+        let mut new = false;
+        for p in pods {
+            new |= seen.insert(p);
+        }
+        if new {
+            *last_new = now;
+        }
+        new.then(|| (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms))
+    }
+
+    pub fn should_close(&self, now: SimTime, s: &Settings) -> bool {
+        self.window.as_ref().is_some_and(|(opened, last_new, _)| {
+            now >= (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms)
+        })
+    }
+
+    pub fn close(&mut self) {
+        self.window = None;
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.window.is_some()
+    }
+}
+
+impl Karpenter {
+    /// DaemonSet overhead per instance type of a template (§1.4): the DaemonSets that tolerate
+    /// the NodePool's taints and whose node requirements fit the NodePool and the type.
+    fn daemon_overhead(
+        cluster: &Cluster,
+        tpl_reqs: &Requirements,
+        taints: &[crate::k8s::taints::Taint],
+        all: &[InstanceTypeInfo],
+        types: &[u32],
+    ) -> (Vec<Resources>, Vec<crate::cluster::pod::HostPort>) {
+        let mut ds_list = Vec::new();
+        for ds in &cluster.daemonsets {
+            let t = &ds.template;
+            let tolerated = taints.iter().all(|x| {
+                x.effect == crate::k8s::taints::TaintEffect::PreferNoSchedule
+                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
+            });
+            if !tolerated {
+                continue;
+            }
+            let mut r = Requirements::from_labels(&t.node_selector);
+            if let Some(first) = t.required_terms.first() {
+                r.add(first);
+            }
+            if tpl_reqs
+                .compatible_allowing_undefined(&r, WELL_KNOWN_LABELS)
+                .is_err()
+            {
+                continue;
+            }
+            ds_list.push((r, t));
+        }
+        let mut ports = Vec::new();
+        for (_, t) in &ds_list {
+            ports.extend(t.host_ports.iter().cloned());
+        }
+        let overhead = types
+            .iter()
+            .map(|&i| {
+                let it = &all[i as usize];
+                let mut sum = Resources::default();
+                for (r, t) in &ds_list {
+                    if it.requirements.intersects_ok(r) {
+                        sum.add(&t.requests);
+                    }
+                }
+                sum
+            })
+            .collect();
+        (overhead, ports)
+    }
+
+    fn templates(&self, cluster: &Cluster) -> Vec<Template> {
+        let mut out = Vec::new();
+        for pool in &self.pools {
+            let np = &pool.nodepool;
+            let Some(ci) = pool.class else { continue };
+            if np.is_static() {
+                continue;
+            }
+            let class = &self.classes[ci];
+            let Ok(mut reqs) = np.template_requirements() else {
+                continue;
+            };
+            // Karpenter defaults the capacity type to on-demand when a NodePool says nothing.
+            if !reqs.has(CAPACITY_TYPE) {
+                reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["on-demand"]));
+            }
+            let types: Vec<u32> = (0..class.types.len() as u32)
+                .filter(|&i| {
+                    let it = &class.types[i as usize];
+                    it.requirements.intersects_ok(&reqs)
+                        && it.has_offering(&reqs, &self.ice, SimTime::ZERO)
+                })
+                .collect();
+            let spec = &np.spec.template.spec;
+            let (daemon_overhead, _ports) =
+                Self::daemon_overhead(cluster, &reqs, &spec.taints, &class.types, &types);
+            // Limits: spec.limits − capacity of the NodePool's live NodeClaims (§1.8).
+            let (remaining, remaining_nodes) = if np.spec.limits.is_empty() {
+                (None, None)
+            } else {
+                let mut used = Resources::default();
+                let mut nodes = 0i64;
+                for c in self
+                    .claims
+                    .iter()
+                    .filter(|c| c.is_active() && c.nodepool == np.name())
+                {
+                    nodes += 1;
+                    let all = &self.classes[c.nodeclass].types;
+                    match &c.launched {
+                        Some(l) => used.add(&all[l.instance_type as usize].capacity),
+                        None => {
+                            let mut max = Resources::default();
+                            for &t in &c.types {
+                                max.max_with(&all[t as usize].capacity);
+                            }
+                            used.add(&max);
+                        }
+                    }
+                }
+                let mut rem = Resources::default();
+                let mut rem_nodes = None;
+                for (k, q) in &np.spec.limits {
+                    let v = if k == "cpu" {
+                        q.to_milli_ceil()
+                    } else {
+                        q.to_units_ceil()
+                    };
+                    if k == "nodes" {
+                        rem_nodes = Some(v - nodes);
+                    } else {
+                        rem.set(k, v - used.get(k));
+                    }
+                }
+                // Unlimited resources stay unlimited.
+                let mut lim = Resources {
+                    cpu_m: i64::MAX / 4,
+                    memory: i64::MAX / 4,
+                    ephemeral_storage: i64::MAX / 4,
+                    pods: i64::MAX / 4,
+                    ..Default::default()
+                };
+                for k in np.spec.limits.keys() {
+                    if k != "nodes" {
+                        lim.set(k, rem.get(k));
+                    }
+                }
+                let any_resource = np.spec.limits.keys().any(|k| k != "nodes");
+                (any_resource.then_some(lim), rem_nodes)
+            };
+            out.push(Template {
+                nodepool: np.name().to_string(),
+                requirements: reqs,
+                labels: np.spec.template.metadata.labels.clone(),
+                taints: spec.taints.clone(),
+                startup_taints: spec.startup_taints.clone(),
+                all_types: Arc::clone(&class.types),
+                types,
+                daemon_overhead,
+                remaining,
+                remaining_nodes,
+            });
+        }
+        out
+    }
+
+    /// Existing capacity for the simulation: live nodes not being deleted, and launched
+    /// NodeClaims whose node has not registered yet (§1.3 step 1).
+    fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
+        let mut out = Vec::new();
+        let ds_unplaced = |node: &crate::cluster::Node| -> Resources {
+            // DaemonSet overhead not yet running on the node.
+            let mut r = Resources::default();
+            for (di, ds) in cluster.daemonsets.iter().enumerate() {
+                let placed = node.pods.iter().any(|p| {
+                    let p = cluster.pod(*p);
+                    p.owner == OwnerKind::DaemonSet && p.owner_index == di as u32
+                });
+                let t = &ds.template;
+                let tolerated = node.taints.iter().all(|x| {
+                    x.effect == crate::k8s::taints::TaintEffect::PreferNoSchedule
+                        || crate::karpenter::scheduling::is_ephemeral_taint(x)
+                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
+                });
+                if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
+                    r.add(&t.requests);
+                }
+            }
+            r
+        };
+        for node in cluster.nodes() {
+            if node.deleting {
+                continue;
+            }
+            let claim = self.claim_of_node(node.id);
+            let (initialized, startup) = match claim {
+                Some(c) => (c.initialized(), c.startup_taints.clone()),
+                None => (node.ready, Vec::new()),
+            };
+            let mut available = node.allocatable.clone();
+            available.sub(&node.requested);
+            available.sub(&ds_unplaced(node));
+            out.push(ExistingNode {
+                name: node.name.clone(),
+                node: Some(node.id),
+                nodeclaim: claim.map(|_| 0),
+                labels: node.labels.clone(),
+                requirements: Requirements::from_labels(&node.labels),
+                taints: node.taints.clone(),
+                startup_taints: startup,
+                initialized,
+                available,
+                host_ports: node.host_ports.clone(),
+            });
+        }
+        for (i, c) in self.claims.iter().enumerate() {
+            if c.state != ClaimState::Launched {
+                continue;
+            }
+            let Some(l) = &c.launched else { continue };
+            let it = &self.classes[c.nodeclass].types[l.instance_type as usize];
+            let mut labels = c.labels.clone();
+            labels.extend(it.requirements.labels());
+            labels.insert(super::instancetype::ZONE.into(), l.zone.clone());
+            labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
+            labels.insert(crate::cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
+            let mut available = it.allocatable.clone();
+            // DaemonSet pods will land on it too.
+            for ds in &cluster.daemonsets {
+                let t = &ds.template;
+                let tolerated = c.taints.iter().all(|x| {
+                    x.effect == crate::k8s::taints::TaintEffect::PreferNoSchedule
+                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
+                });
+                let r = Requirements::from_labels(&labels);
+                let mut dr = Requirements::from_labels(&t.node_selector);
+                if let Some(first) = t.required_terms.first() {
+                    dr.add(first);
+                }
+                if tolerated && r.compatible(&dr).is_ok() {
+                    available.sub(&t.requests);
+                }
+            }
+            out.push(ExistingNode {
+                name: c.name.clone(),
+                node: None,
+                nodeclaim: Some(i),
+                requirements: Requirements::from_labels(&labels),
+                labels,
+                taints: c.taints.clone(),
+                startup_taints: c.startup_taints.clone(),
+                initialized: false,
+                available,
+                host_ports: Vec::new(),
+            });
+        }
+        out
+    }
+
+    fn claim_of_node(&self, node: crate::cluster::NodeId) -> Option<&NodeClaim> {
+        self.claims
+            .iter()
+            .find(|c| c.node == Some(node) && c.is_active())
+    }
+
+    /// One provisioning round: solve over the provisionable pods and create NodeClaims.
+    pub(super) fn provision(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let cluster = &*ctx.cluster;
+        let mut pods: Vec<PodId> = provisionable_pods(cluster);
+        // Plus the reschedulable pods of nodes being deleted (§1.2 item 3).
+        for node in cluster.nodes().filter(|n| n.deleting) {
+            for p in &node.pods {
+                let pod = cluster.pod(*p);
+                let reschedulable = pod.owner != OwnerKind::DaemonSet
+                    && (matches!(pod.phase, PodPhase::Starting | PodPhase::Running)
+                        || (pod.phase == PodPhase::Terminating
+                            && pod.owner == OwnerKind::StatefulSet));
+                if reschedulable {
+                    pods.push(*p);
+                }
+            }
+        }
+        if pods.is_empty() {
+            return;
+        }
+        // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
+        pods.sort_by(|a, b| {
+            let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
+            (
+                std::cmp::Reverse(pa.template.requests.cpu_m),
+                std::cmp::Reverse(pa.template.requests.memory),
+                pa.created_at,
+                pa.id,
+            )
+                .cmp(&(
+                    std::cmp::Reverse(pb.template.requests.cpu_m),
+                    std::cmp::Reverse(pb.template.requests.memory),
+                    pb.created_at,
+                    pb.id,
+                ))
+        });
+        let mut templates = self.templates(cluster);
+        let existing = self.existing_nodes(cluster);
+        let ice = self.ice.clone();
+        let prefix = format!("batch{}", self.next_claim);
+        let mut sched = Scheduler::new(&mut templates, existing, &ice, now, prefix);
+        // Seed topology with the pods bound to existing nodes.
+        for node in cluster.nodes().filter(|n| !n.deleting) {
+            for p in &node.pods {
+                let pod = cluster.pod(*p);
+                if pod.is_active() {
+                    sched.record_existing(
+                        pod.namespace(),
+                        pod.labels(),
+                        &node.labels,
+                        &pod.template.anti_affinity,
+                    );
+                }
+            }
+        }
+        let input: Vec<(PodId, Arc<crate::cluster::PodTemplate>, String)> = pods
+            .iter()
+            .map(|p| {
+                let pod = cluster.pod(*p);
+                let mut t = Arc::clone(&pod.template);
+                if self.settings.ignore_preferences {
+                    let mut tt = (*t).clone();
+                    tt.preferred_terms.clear();
+                    tt.preferred_affinity.clear();
+                    tt.preferred_anti_affinity.clear();
+                    tt.spread.retain(|s| {
+                        s.when_unsatisfiable
+                            == crate::cluster::pod::WhenUnsatisfiable::DoNotSchedule
+                    });
+                    t = Arc::new(tt);
+                }
+                (*p, t, format!("{}/{}", pod.namespace(), pod.name))
+            })
+            .collect();
+        let result = sched.solve(&input);
+        let unschedulable = result.errors.len();
+        for (_, d) in &result.decisions {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), "scheduled".into());
+            }
+            self.log(now, v);
+        }
+        // Create the NodeClaims.
+        let mut created = 0;
+        for claim in result.claims {
+            let tpl = &templates[claim.template];
+            let types = finalize_types(&claim, &tpl.all_types, &self.ice, now);
+            if types.is_empty() {
+                continue;
+            }
+            let mut reqs = claim.requirements.clone();
+            reqs.add_requirement(instance_type_requirement(&types, &tpl.all_types));
+            // Narrow the capacity type to those the remaining offerings have.
+            let mut cts = BTreeSet::new();
+            for &i in &types {
+                for o in &tpl.all_types[i as usize].offerings {
+                    if super::instancetype::offering_compatible(o, &reqs) {
+                        cts.insert(o.capacity_type.as_str());
+                    }
+                }
+            }
+            reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
+            let pool = self
+                .pools
+                .iter()
+                .find(|p| p.nodepool.name() == tpl.nodepool);
+            let Some(pool) = pool else { continue };
+            let Some(class) = pool.class else { continue };
+            let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
+            self.next_claim += 1;
+            let mut labels = tpl.labels.clone();
+            labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
+            labels.insert(
+                super::apis::EC2NODECLASS_LABEL.into(),
+                self.classes[class].name.clone(),
+            );
+            self.claims.push(NodeClaim {
+                name: name.clone(),
+                nodepool: tpl.nodepool.clone(),
+                nodeclass: class,
+                requirements: reqs,
+                types,
+                requests: claim.requests.clone(),
+                labels,
+                taints: tpl.taints.clone(),
+                startup_taints: tpl.startup_taints.clone(),
+                state: ClaimState::Pending,
+                created_at: now,
+                launched: None,
+                launched_at: None,
+                registered_at: None,
+                initialized_at: None,
+                node: None,
+                deletion_reason: None,
+            });
+            let i = self.claims.len() - 1;
+            self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
+            // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
+            ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
+            created += 1;
+        }
+        let _ = (created, unschedulable, BTreeMap::<u8, u8>::new());
+        // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
+        if !self.requeue_pending {
+            self.requeue_pending = true;
+            ctx.set_timer(now + 10_000, token(T_REQUEUE, 0));
+        }
+    }
+}

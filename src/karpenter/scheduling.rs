@@ -1,0 +1,729 @@
+//! Karpenter's scheduling simulation (`Solve`): pack the pending pods onto existing nodes, then
+//! onto NodeClaims planned in this batch, then onto new NodeClaims from the NodePools in weight
+//! order, relaxing preferences on failure. reference/karpenter.md §1.3–§1.9.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::cluster::pod::{HOSTNAME_KEY, HostPort, PodTemplate, WhenUnsatisfiable};
+use crate::cluster::{NodeId, PodId};
+use crate::engine::SimTime;
+use crate::k8s::requirements::{Requirement, Requirements};
+use crate::k8s::resources::Resources;
+use crate::k8s::selector::Labels;
+use crate::k8s::taints::{Taint, TaintEffect};
+use crate::karpenter::apis::WELL_KNOWN_LABELS;
+
+use super::instancetype::{INSTANCE_TYPE, IceCache, InstanceTypeInfo};
+use super::topology::{Placed, PodTopology, Topology, known_domains};
+
+/// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
+pub fn is_ephemeral_taint(t: &Taint) -> bool {
+    matches!(
+        t.key.as_str(),
+        "node.kubernetes.io/not-ready"
+            | "node.kubernetes.io/unreachable"
+            | "node.cloudprovider.kubernetes.io/uninitialized"
+            | "karpenter.sh/unregistered"
+    ) || t.key.starts_with("readiness.k8s.io/")
+}
+
+/// One NodePool's NodeClaim template, ready for a solve.
+pub struct Template {
+    pub nodepool: String,
+    pub requirements: Requirements,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub startup_taints: Vec<Taint>,
+    /// The NodeClass's instance types (shared), and the ones this NodePool may use.
+    pub all_types: Arc<Vec<InstanceTypeInfo>>,
+    pub types: Vec<u32>,
+    /// DaemonSet overhead per entry of `types` (same order).
+    pub daemon_overhead: Vec<Resources>,
+    /// `spec.limits − Σ capacity of the NodePool's nodes`; None = unlimited (§1.8).
+    pub remaining: Option<Resources>,
+    pub remaining_nodes: Option<i64>,
+}
+
+/// A node (or in-flight NodeClaim) that exists before this batch.
+#[derive(Clone, Debug)]
+pub struct ExistingNode {
+    pub name: String,
+    pub node: Option<NodeId>,
+    /// Index of the NodeClaim in Karpenter's table, if Karpenter owns it.
+    pub nodeclaim: Option<usize>,
+    pub labels: Labels,
+    pub requirements: Requirements,
+    pub taints: Vec<Taint>,
+    pub startup_taints: Vec<Taint>,
+    pub initialized: bool,
+    /// Allocatable − requests of bound pods − DaemonSet overhead not yet running.
+    pub available: Resources,
+    pub host_ports: Vec<HostPort>,
+}
+
+/// A NodeClaim planned in this batch.
+#[derive(Clone, Debug)]
+pub struct PlannedClaim {
+    pub template: usize,
+    pub hostname: String,
+    pub requirements: Requirements,
+    pub pods: Vec<PodId>,
+    pub requests: Resources,
+    /// Indices into the template's `all_types` that still fit every pod.
+    pub types: Vec<u32>,
+    pub host_ports: Vec<HostPort>,
+}
+
+/// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Decision {
+    pub pod: String,
+    pub outcome: String,
+    pub target: Option<String>,
+    pub nodepool: Option<String>,
+    pub relaxed: Vec<String>,
+    pub reason: Option<String>,
+}
+
+pub struct SolveResult {
+    pub claims: Vec<PlannedClaim>,
+    /// Pods placed on existing nodes: (pod, index into `existing`).
+    pub existing: Vec<(PodId, usize)>,
+    pub errors: BTreeMap<PodId, String>,
+    pub decisions: Vec<(PodId, Decision)>,
+}
+
+/// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect).
+#[derive(Clone, Debug)]
+struct PodPrefs {
+    /// Required node-affinity terms still allowed (OR); only the first is used.
+    required_terms: Vec<Requirements>,
+    /// Preferred node-affinity terms, heaviest first; the first is treated as required.
+    preferred_terms: Vec<Requirements>,
+    topo: PodTopology,
+    /// Preferred pod (anti-)affinity and ScheduleAnyway spreads, treated as required until relaxed.
+    preferred_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
+    preferred_anti_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
+    schedule_anyway: Vec<crate::cluster::pod::TopologySpread>,
+    tolerate_prefer_no_schedule: bool,
+    relaxed: Vec<String>,
+}
+
+impl PodPrefs {
+    fn new(t: &PodTemplate) -> Self {
+        let mut preferred: Vec<(i32, Requirements)> = t.preferred_terms.clone();
+        preferred.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
+        let mut pa = t.preferred_affinity.clone();
+        pa.sort_by_key(|a| std::cmp::Reverse(a.weight));
+        let mut paa = t.preferred_anti_affinity.clone();
+        paa.sort_by_key(|a| std::cmp::Reverse(a.weight));
+        PodPrefs {
+            required_terms: t.required_terms.clone(),
+            preferred_terms: preferred.into_iter().map(|(_, r)| r).collect(),
+            topo: PodTopology {
+                spread: t
+                    .spread
+                    .iter()
+                    .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+                    .cloned()
+                    .collect(),
+                affinity: t.affinity.clone(),
+                anti_affinity: t.anti_affinity.clone(),
+            },
+            preferred_affinity: pa,
+            preferred_anti_affinity: paa,
+            schedule_anyway: t
+                .spread
+                .iter()
+                .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway)
+                .cloned()
+                .collect(),
+            tolerate_prefer_no_schedule: false,
+            relaxed: Vec::new(),
+        }
+    }
+
+    /// The pod's node requirements now: node selector ∧ first required term ∧ heaviest preferred.
+    fn requirements(&self, t: &PodTemplate) -> Requirements {
+        let mut r = Requirements::from_labels(&t.node_selector);
+        if let Some(first) = self.required_terms.first() {
+            r.add(first);
+        }
+        if let Some(p) = self.preferred_terms.first() {
+            r.add(p);
+        }
+        r
+    }
+
+    fn topology(&self) -> PodTopology {
+        let mut t = self.topo.clone();
+        t.affinity.extend(self.preferred_affinity.iter().cloned());
+        t.anti_affinity
+            .extend(self.preferred_anti_affinity.iter().cloned());
+        t.spread.extend(self.schedule_anyway.iter().cloned());
+        t
+    }
+
+    /// Relax one preference, in Karpenter's order. False when nothing is left to relax.
+    fn relax(&mut self, any_prefer_no_schedule: bool) -> bool {
+        if self.required_terms.len() > 1 {
+            self.required_terms.remove(0);
+            self.relaxed
+                .push("dropped a required node-affinity term".into());
+        } else if !self.preferred_affinity.is_empty() {
+            self.preferred_affinity.remove(0);
+            self.relaxed
+                .push("dropped a preferred pod-affinity term".into());
+        } else if !self.preferred_anti_affinity.is_empty() {
+            self.preferred_anti_affinity.remove(0);
+            self.relaxed
+                .push("dropped a preferred pod-anti-affinity term".into());
+        } else if !self.preferred_terms.is_empty() {
+            self.preferred_terms.remove(0);
+            self.relaxed
+                .push("dropped a preferred node-affinity term".into());
+        } else if !self.schedule_anyway.is_empty() {
+            self.schedule_anyway.remove(0);
+            self.relaxed
+                .push("dropped a ScheduleAnyway topology spread".into());
+        } else if any_prefer_no_schedule && !self.tolerate_prefer_no_schedule {
+            self.tolerate_prefer_no_schedule = true;
+            self.relaxed
+                .push("tolerating PreferNoSchedule taints".into());
+        } else {
+            return false;
+        }
+        true
+    }
+}
+
+fn tolerates(
+    t: &PodTemplate,
+    taints: &[Taint],
+    prefer_ok: bool,
+    ignore: impl Fn(&Taint) -> bool,
+) -> Result<(), String> {
+    for taint in taints {
+        if ignore(taint) || (prefer_ok && taint.effect == TaintEffect::PreferNoSchedule) {
+            continue;
+        }
+        if !t.tolerations.iter().any(|tol| tol.tolerates(taint)) {
+            return Err(format!("did not tolerate taint {taint}"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the surviving types still cover every `minValues` (§1.4).
+pub fn satisfies_min_values(
+    reqs: &Requirements,
+    all: &[InstanceTypeInfo],
+    types: &[u32],
+) -> Result<(), String> {
+    for r in reqs.iter() {
+        let Some(min) = r.min_values() else { continue };
+        let mut seen = BTreeSet::new();
+        for &i in types {
+            if let Some(v) = all[i as usize].requirements.get(r.key())
+                && !v.is_complement()
+            {
+                for x in v.values() {
+                    if r.has(x) {
+                        seen.insert(x.clone());
+                    }
+                }
+            }
+        }
+        if (seen.len() as u32) < min {
+            return Err(format!(
+                "minValues {min} for {} not satisfied: only {} value(s) left",
+                r.key(),
+                seen.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub struct Scheduler<'a> {
+    pub templates: &'a mut [Template],
+    pub existing: Vec<ExistingNode>,
+    pub ice: &'a IceCache,
+    pub now: SimTime,
+    pub topology: Topology,
+    claims: Vec<PlannedClaim>,
+    claim_prefix: String,
+    any_prefer_no_schedule: bool,
+    topology_keys: BTreeSet<String>,
+}
+
+impl<'a> Scheduler<'a> {
+    pub fn new(
+        templates: &'a mut [Template],
+        mut existing: Vec<ExistingNode>,
+        ice: &'a IceCache,
+        now: SimTime,
+        claim_prefix: String,
+    ) -> Self {
+        // Existing nodes: initialized first, then by name (§1.3 step 1).
+        existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        let any_prefer_no_schedule = templates.iter().any(|t| {
+            t.taints
+                .iter()
+                .any(|x| x.effect == TaintEffect::PreferNoSchedule)
+        });
+        let mut topology = Topology::default();
+        let mut keys = BTreeSet::new();
+        for t in templates.iter() {
+            for key in [
+                super::instancetype::ZONE,
+                super::instancetype::CAPACITY_TYPE,
+            ] {
+                keys.insert(key.to_string());
+                let mut vals = BTreeSet::new();
+                for &i in &t.types {
+                    if let Some(r) = t.all_types[i as usize].requirements.get(key) {
+                        for v in r.values() {
+                            if t.requirements.get(key).is_none_or(|tr| tr.has(v)) {
+                                vals.insert(v.clone());
+                            }
+                        }
+                    }
+                }
+                topology.add_universe(key, vals);
+            }
+        }
+        for e in &existing {
+            for (k, v) in &e.labels {
+                if keys.contains(k) {
+                    topology.add_universe(k, [v.clone()]);
+                }
+            }
+        }
+        Scheduler {
+            templates,
+            existing,
+            ice,
+            now,
+            topology,
+            claims: Vec::new(),
+            claim_prefix,
+            any_prefer_no_schedule,
+            topology_keys: keys,
+        }
+    }
+
+    /// Count the pods already bound to existing nodes in the topology.
+    pub fn record_existing(
+        &mut self,
+        namespace: &str,
+        labels: &Labels,
+        node_labels: &Labels,
+        anti: &[crate::cluster::pod::PodAffinityTerm],
+    ) {
+        self.topology.record(&Placed {
+            namespace,
+            labels,
+            domains: node_labels,
+            anti_affinity: anti,
+        });
+    }
+
+    /// Run the simulation over `pods` (already in Karpenter's order).
+    pub fn solve(mut self, pods: &[(PodId, Arc<PodTemplate>, String)]) -> SolveResult {
+        let mut prefs: BTreeMap<PodId, PodPrefs> = BTreeMap::new();
+        let mut queue: std::collections::VecDeque<usize> = (0..pods.len()).collect();
+        let mut last_len: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        let mut existing_out = Vec::new();
+        let mut decisions = Vec::new();
+        while let Some(i) = queue.pop_front() {
+            let (pid, t, name) = &pods[i];
+            if last_len.get(&i) == Some(&queue.len()) {
+                // A full pass without progress: stop (§1.3 queue).
+                break;
+            }
+            let p = prefs.entry(*pid).or_insert_with(|| PodPrefs::new(t));
+            match self.add(*pid, t, p, name) {
+                Ok((target, nodepool, existing_idx)) => {
+                    errors.remove(pid);
+                    last_len.clear();
+                    if let Some(e) = existing_idx {
+                        existing_out.push((*pid, e));
+                    }
+                    decisions.push((
+                        *pid,
+                        Decision {
+                            pod: name.clone(),
+                            outcome: if existing_idx.is_some() {
+                                "existing".into()
+                            } else {
+                                "nodeclaim".into()
+                            },
+                            target: Some(target),
+                            nodepool,
+                            relaxed: p.relaxed.clone(),
+                            reason: None,
+                        },
+                    ));
+                }
+                Err(e) => {
+                    errors.insert(*pid, e);
+                    let relaxed = p.relax(self.any_prefer_no_schedule);
+                    if relaxed {
+                        last_len.remove(&i);
+                        queue.push_front(i);
+                    } else {
+                        queue.push_back(i);
+                        last_len.insert(i, queue.len() - 1);
+                    }
+                }
+            }
+        }
+        for (pid, e) in &errors {
+            if let Some((_, _, name)) = pods.iter().find(|(p, _, _)| p == pid) {
+                decisions.push((
+                    *pid,
+                    Decision {
+                        pod: name.clone(),
+                        outcome: "unschedulable".into(),
+                        target: None,
+                        nodepool: None,
+                        relaxed: prefs
+                            .get(pid)
+                            .map(|p| p.relaxed.clone())
+                            .unwrap_or_default(),
+                        reason: Some(e.clone()),
+                    },
+                ));
+            }
+        }
+        SolveResult {
+            claims: self.claims,
+            existing: existing_out,
+            errors,
+            decisions,
+        }
+    }
+
+    /// Try existing nodes, then planned claims (emptiest first), then new claims.
+    fn add(
+        &mut self,
+        pid: PodId,
+        t: &Arc<PodTemplate>,
+        p: &PodPrefs,
+        name: &str,
+    ) -> Result<(String, Option<String>, Option<usize>), String> {
+        let reqs = p.requirements(t);
+        let topo = p.topology();
+        let mut why: Vec<String> = Vec::new();
+        // 1. Existing nodes.
+        for idx in 0..self.existing.len() {
+            match self.try_existing(idx, t, p, &reqs, &topo) {
+                Ok(()) => {
+                    let e = &self.existing[idx];
+                    return Ok((
+                        e.name.clone(),
+                        e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
+                        Some(idx),
+                    ));
+                }
+                Err(e) => {
+                    if why.len() < 3 {
+                        why.push(e);
+                    }
+                }
+            }
+        }
+        // 2. Claims planned in this batch, fewest pods first.
+        let mut order: Vec<usize> = (0..self.claims.len()).collect();
+        order.sort_by_key(|c| (self.claims[*c].pods.len(), *c));
+        for c in order {
+            if let Ok(()) = self.try_claim(Some(c), self.claims[c].template, t, p, &reqs, &topo) {
+                self.claims[c].pods.push(pid);
+                let claim = &self.claims[c];
+                return Ok((
+                    claim.hostname.clone(),
+                    Some(self.templates[claim.template].nodepool.clone()),
+                    None,
+                ));
+            }
+        }
+        // 3. A new claim from the first template that can host the pod.
+        let mut template_errors = Vec::new();
+        for ti in 0..self.templates.len() {
+            match self.try_claim(None, ti, t, p, &reqs, &topo) {
+                Ok(()) => {
+                    if let Some(c) = self.claims.last_mut() {
+                        c.pods.push(pid);
+                    }
+                    let claim = self
+                        .claims
+                        .last()
+                        .map(|c| c.hostname.clone())
+                        .unwrap_or_default();
+                    return Ok((claim, Some(self.templates[ti].nodepool.clone()), None));
+                }
+                Err(e) => {
+                    template_errors.push(format!("nodepool {}: {e}", self.templates[ti].nodepool))
+                }
+            }
+        }
+        let _ = name;
+        if template_errors.is_empty() {
+            template_errors.push("no NodePool is ready".into());
+        }
+        Err(template_errors.join("; "))
+    }
+
+    fn try_existing(
+        &mut self,
+        idx: usize,
+        t: &Arc<PodTemplate>,
+        p: &PodPrefs,
+        reqs: &Requirements,
+        topo: &PodTopology,
+    ) -> Result<(), String> {
+        let e = &self.existing[idx];
+        let initialized = e.initialized;
+        let startup = e.startup_taints.clone();
+        tolerates(t, &e.taints, p.tolerate_prefer_no_schedule, |x| {
+            !initialized
+                && (is_ephemeral_taint(x)
+                    || startup
+                        .iter()
+                        .any(|s| s.key == x.key && s.effect == x.effect))
+        })?;
+        if t.host_ports.iter().any(|hp| e.host_ports.contains(hp)) {
+            return Err(format!("host port conflict on {}", e.name));
+        }
+        if !t.requests.fits_in(&e.available) {
+            return Err(format!("{} lacks resources", e.name));
+        }
+        e.requirements.compatible(reqs).map_err(|x| x.to_string())?;
+        let host = e.name.clone();
+        let node_reqs = e.requirements.clone();
+        let extra = if topo.is_empty() && !self.topology_has_inverse() {
+            Requirements::new()
+        } else {
+            self.topology.requirements_for(
+                &t.namespace,
+                &t.labels,
+                reqs,
+                topo,
+                &node_reqs,
+                &host,
+            )?
+        };
+        // Existing nodes have fixed labels: extra requirements must hold for them.
+        if !node_reqs.intersects_ok(&extra) {
+            return Err("topology".into());
+        }
+        let e = &mut self.existing[idx];
+        e.available.sub(&t.requests);
+        e.host_ports.extend(t.host_ports.iter().cloned());
+        let domains = e.labels.clone();
+        self.topology.record(&Placed {
+            namespace: &t.namespace,
+            labels: &t.labels,
+            domains: &domains,
+            anti_affinity: &topo.anti_affinity,
+        });
+        Ok(())
+    }
+
+    fn topology_has_inverse(&self) -> bool {
+        true
+    }
+
+    /// Try to add the pod to planned claim `claim` (or a new one from template `ti`).
+    fn try_claim(
+        &mut self,
+        claim: Option<usize>,
+        ti: usize,
+        t: &Arc<PodTemplate>,
+        p: &PodPrefs,
+        reqs: &Requirements,
+        topo: &PodTopology,
+    ) -> Result<(), String> {
+        let tpl = &self.templates[ti];
+        tolerates(t, &tpl.taints, p.tolerate_prefer_no_schedule, |_| false)?;
+        let (cur_reqs, cur_types, cur_requests, host, ports) = match claim {
+            Some(c) => {
+                let pc = &self.claims[c];
+                if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
+                    return Err("host port conflict".into());
+                }
+                (
+                    pc.requirements.clone(),
+                    pc.types.clone(),
+                    pc.requests.clone(),
+                    pc.hostname.clone(),
+                    pc.host_ports.clone(),
+                )
+            }
+            None => {
+                if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
+                    return Err("NodePool node limit reached".into());
+                }
+                let types: Vec<u32> = tpl
+                    .types
+                    .iter()
+                    .copied()
+                    .filter(|i| match &tpl.remaining {
+                        Some(rem) => tpl.all_types[*i as usize].capacity.fits_in(rem),
+                        None => true,
+                    })
+                    .collect();
+                if types.is_empty() {
+                    return Err("NodePool limits exceeded by every instance type".into());
+                }
+                let host = format!("{}-{}", self.claim_prefix, self.claims.len());
+                (
+                    tpl.requirements.clone(),
+                    types,
+                    Resources::default(),
+                    host,
+                    Vec::new(),
+                )
+            }
+        };
+        // Requirements.
+        cur_reqs
+            .compatible_allowing_undefined(reqs, WELL_KNOWN_LABELS)
+            .map_err(|e| format!("incompatible requirements: {e}"))?;
+        let mut merged = cur_reqs.clone();
+        merged.add(reqs);
+        // Topology.
+        if !topo.is_empty() || self.topology_has_inverse() {
+            let extra = self.topology.requirements_for(
+                &t.namespace,
+                &t.labels,
+                reqs,
+                topo,
+                &merged,
+                &host,
+            )?;
+            merged.add(&extra);
+        }
+        let tpl = &self.templates[ti];
+        let mut total = cur_requests.clone();
+        total.add(&t.requests);
+        let all = &tpl.all_types;
+        let reqs_changed = merged != cur_reqs || claim.is_none();
+        let overhead_of = |i: u32| -> &Resources {
+            let pos = tpl.types.binary_search(&i).unwrap_or(0);
+            &tpl.daemon_overhead[pos]
+        };
+        let remaining: Vec<u32> = cur_types
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let it = &all[i as usize];
+                let ov = overhead_of(i);
+                let mut need = total.clone();
+                need.add(ov);
+                need.fits_in(&it.allocatable)
+                    && (!reqs_changed
+                        || (it.requirements.intersects_ok(&merged)
+                            && it.has_offering(&merged, self.ice, self.now)))
+            })
+            .collect();
+        if remaining.is_empty() {
+            return Err(if claim.is_none() {
+                "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)".to_string()
+            } else {
+                "no remaining instance type fits".to_string()
+            });
+        }
+        satisfies_min_values(&merged, all, &remaining)?;
+        // Commit.
+        let mut ports = ports;
+        ports.extend(t.host_ports.iter().cloned());
+        let domains = known_domains(&merged, &host, &self.topology_keys);
+        self.topology.record(&Placed {
+            namespace: &t.namespace,
+            labels: &t.labels,
+            domains: &domains,
+            anti_affinity: &topo.anti_affinity,
+        });
+        match claim {
+            Some(c) => {
+                let pc = &mut self.claims[c];
+                pc.requirements = merged;
+                pc.types = remaining;
+                pc.requests = total;
+                pc.host_ports = ports;
+            }
+            None => {
+                // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
+                let tpl = &mut self.templates[ti];
+                if let Some(rem) = tpl.remaining.as_mut() {
+                    let mut max = Resources::default();
+                    for &i in &remaining {
+                        max.max_with(&tpl.all_types[i as usize].capacity);
+                    }
+                    rem.sub(&max);
+                }
+                if let Some(n) = tpl.remaining_nodes.as_mut() {
+                    *n -= 1;
+                }
+                self.claims.push(PlannedClaim {
+                    template: ti,
+                    hostname: host,
+                    requirements: merged,
+                    pods: Vec::new(),
+                    requests: total,
+                    types: remaining,
+                    host_ports: ports,
+                });
+            }
+        }
+        let c = claim.unwrap_or(self.claims.len() - 1);
+        let _ = &self.claims[c];
+        Ok(())
+    }
+
+    pub fn claims(&self) -> &[PlannedClaim] {
+        &self.claims
+    }
+}
+
+/// After the solve: the instance-type requirement a NodeClaim carries — its types sorted by
+/// cheapest available compatible offering, at most 600 (§1.9).
+pub const MAX_INSTANCE_TYPES: usize = 600;
+
+pub fn finalize_types(
+    claim: &PlannedClaim,
+    all: &[InstanceTypeInfo],
+    ice: &IceCache,
+    now: SimTime,
+) -> Vec<u32> {
+    let mut priced: Vec<(f64, u32)> = claim
+        .types
+        .iter()
+        .filter_map(|&i| {
+            all[i as usize]
+                .cheapest(&claim.requirements, ice, now)
+                .map(|o| (o.price, i))
+        })
+        .collect();
+    priced.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(all[a.1 as usize].name.cmp(&all[b.1 as usize].name))
+    });
+    priced.truncate(MAX_INSTANCE_TYPES);
+    priced.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The requirement naming the claim's instance types.
+pub fn instance_type_requirement(types: &[u32], all: &[InstanceTypeInfo]) -> Requirement {
+    Requirement::in_values(
+        INSTANCE_TYPE,
+        types.iter().map(|i| all[*i as usize].name.as_str()),
+    )
+}
+
+/// Hostname key re-exported for the provisioner.
+pub const HOSTNAME: &str = HOSTNAME_KEY;
