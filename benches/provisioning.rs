@@ -131,7 +131,7 @@ pub fn template(types: Arc<Vec<InstanceTypeInfo>>) -> Template {
 }
 
 /// One solve of `n` diverse pods over 400 instance types.
-#[divan::bench(args = [1000, 5000], sample_count = 10)]
+#[divan::bench(args = [1000, 5000], sample_count = 3)]
 fn solve_diverse_pods_400_types(bencher: divan::Bencher, n: usize) {
     let types = Arc::new(fake_instance_types(400));
     let pods = diverse_pods(n, 42);

@@ -73,6 +73,34 @@ pub struct PlannedClaim {
     /// Indices into the template's `all_types` that still fit every pod.
     pub types: Vec<u32>,
     pub host_ports: Vec<HostPort>,
+    /// Component-wise maximum of (allocatable − DaemonSet overhead) over `types`: a pod whose
+    /// requests do not fit under it fits no remaining type.
+    pub envelope: Resources,
+}
+
+/// `a + b + c ≤ cap` for every resource any of them requests.
+pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) -> bool {
+    a.cpu_m + b.cpu_m + c.cpu_m <= cap.cpu_m
+        && a.memory + b.memory + c.memory <= cap.memory
+        && a.pods + b.pods + c.pods <= cap.pods
+        && a.ephemeral_storage + b.ephemeral_storage + c.ephemeral_storage <= cap.ephemeral_storage
+        && [a, b, c].iter().all(|r| {
+            r.extended.keys().all(|k| a.get(k) + b.get(k) + c.get(k) <= cap.get(k))
+        })
+}
+
+/// The envelope of a set of a template's types (see [`PlannedClaim::envelope`]).
+fn envelope(tpl: &Template, types: &[u32]) -> Resources {
+    let mut env = Resources::default();
+    for &i in types {
+        let pos = tpl.types.binary_search(&i).unwrap_or(0);
+        let mut r = tpl.all_types[i as usize].allocatable.clone();
+        if let Some(ov) = tpl.daemon_overhead.get(pos) {
+            r.sub(ov);
+        }
+        env.max_with(&r);
+    }
+    env
 }
 
 /// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
@@ -256,6 +284,8 @@ pub struct Scheduler<'a> {
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     topology_keys: BTreeSet<String>,
+    /// Per template: host ports of the DaemonSets that will run on its new NodeClaims.
+    daemon_host_ports: Vec<Vec<HostPort>>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -311,7 +341,18 @@ impl<'a> Scheduler<'a> {
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys: keys,
+            daemon_host_ports: Vec::new(),
         }
+    }
+
+    /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
+    /// NodeClaim of it, so a pod asking for one cannot go there (§1.4 "Host ports of compatible
+    /// daemonsets block pods with the same host port"; [core] scheduling/nodeclaim.go).
+    pub fn set_daemon_host_ports(&mut self, ti: usize, ports: Vec<HostPort>) {
+        if self.daemon_host_ports.len() <= ti {
+            self.daemon_host_ports.resize(ti + 1, Vec::new());
+        }
+        self.daemon_host_ports[ti] = ports;
     }
 
     /// Count the pods already bound to existing nodes in the topology.
@@ -516,8 +557,10 @@ impl<'a> Scheduler<'a> {
                 &host,
             )?
         };
-        // Existing nodes have fixed labels: extra requirements must hold for them.
-        if !node_reqs.intersects_ok(&extra) {
+        // Existing nodes have fixed labels: extra requirements must hold for them, and a node
+        // without the topology label cannot take the domain (Karpenter's `Compatible` with no
+        // undefined keys, [core] scheduling/existingnode.go).
+        if node_reqs.compatible(&extra).is_err() {
             return Err("topology".into());
         }
         let e = &mut self.existing[idx];
@@ -549,15 +592,26 @@ impl<'a> Scheduler<'a> {
     ) -> Result<(), String> {
         let tpl = &self.templates[ti];
         tolerates(t, &tpl.taints, p.tolerate_prefer_no_schedule, |_| false)?;
+        // Cheap rejections first: a pod tries every planned claim, so a claim that cannot take
+        // it must say so without cloning anything.
+        if let Some(c) = claim {
+            let pc = &self.claims[c];
+            if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
+                return Err("host port conflict".into());
+            }
+            if !fits_sum(&pc.requests, &t.requests, &Resources::default(), &pc.envelope) {
+                return Err("no remaining instance type fits".into());
+            }
+            if !self.topology.host_ok(&t.namespace, &t.labels, topo, &pc.hostname) {
+                return Err("topology on the NodeClaim's hostname".into());
+            }
+        }
         let (cur_reqs, cur_types, cur_requests, host, ports) = match claim {
             Some(c) => {
                 let pc = &self.claims[c];
-                if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
-                    return Err("host port conflict".into());
-                }
                 (
                     pc.requirements.clone(),
-                    pc.types.clone(),
+                    Vec::new(),
                     pc.requests.clone(),
                     pc.hostname.clone(),
                     pc.host_ports.clone(),
@@ -580,12 +634,16 @@ impl<'a> Scheduler<'a> {
                     return Err("NodePool limits exceeded by every instance type".into());
                 }
                 let host = format!("{}-{}", self.claim_prefix, self.claims.len());
+                let daemon_ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
+                if t.host_ports.iter().any(|hp| daemon_ports.contains(hp)) {
+                    return Err("host port conflict with a DaemonSet".into());
+                }
                 (
                     tpl.requirements.clone(),
                     types,
                     Resources::default(),
                     host,
-                    Vec::new(),
+                    daemon_ports,
                 )
             }
         };
@@ -616,15 +674,18 @@ impl<'a> Scheduler<'a> {
             let pos = tpl.types.binary_search(&i).unwrap_or(0);
             &tpl.daemon_overhead[pos]
         };
-        let remaining: Vec<u32> = cur_types
+        let source: &[u32] = match claim {
+            Some(c) => &self.claims[c].types,
+            None => &cur_types,
+        };
+        let zero = Resources::default();
+        let remaining: Vec<u32> = source
             .iter()
             .copied()
             .filter(|&i| {
                 let it = &all[i as usize];
                 let ov = overhead_of(i);
-                let mut need = total.clone();
-                need.add(ov);
-                need.fits_in(&it.allocatable)
+                fits_sum(&total, ov, &zero, &it.allocatable)
                     && (!reqs_changed
                         || (it.requirements.intersects_ok(&merged)
                             && it.has_offering(&merged, self.ice, self.now)))
@@ -650,11 +711,13 @@ impl<'a> Scheduler<'a> {
         });
         match claim {
             Some(c) => {
+                let envelope = envelope(&self.templates[ti], &remaining);
                 let pc = &mut self.claims[c];
                 pc.requirements = merged;
                 pc.types = remaining;
                 pc.requests = total;
                 pc.host_ports = ports;
+                pc.envelope = envelope;
             }
             None => {
                 // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
@@ -669,6 +732,7 @@ impl<'a> Scheduler<'a> {
                 if let Some(n) = tpl.remaining_nodes.as_mut() {
                     *n -= 1;
                 }
+                let envelope = envelope(&self.templates[ti], &remaining);
                 self.claims.push(PlannedClaim {
                     template: ti,
                     hostname: host,
@@ -677,6 +741,7 @@ impl<'a> Scheduler<'a> {
                     requests: total,
                     types: remaining,
                     host_ports: ports,
+                    envelope,
                 });
             }
         }

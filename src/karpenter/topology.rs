@@ -65,7 +65,6 @@ impl PodTopology {
 #[derive(Default)]
 pub struct Topology {
     groups: Vec<Group>,
-    index: BTreeMap<String, usize>,
     /// Known domain values per key (zones of NodePools and existing nodes, …).
     universe: BTreeMap<String, BTreeSet<String>>,
     /// (key, namespace, selector, domains) of anti-affinity declared by placed pods: an
@@ -131,9 +130,16 @@ impl Topology {
         skew: i64,
         min_domains: Option<u32>,
     ) -> usize {
-        let id = format!("{kind:?}|{key}|{ns}|{sel:?}|{skew}|{min_domains:?}");
-        if let Some(i) = self.index.get(&id) {
-            return *i;
+        // Groups are few: a linear scan with field comparison beats formatting a key.
+        if let Some(i) = self.groups.iter().position(|g| {
+            g.kind == kind
+                && g.max_skew == skew
+                && g.min_domains == min_domains
+                && g.key == key
+                && g.namespace == ns
+                && g.selector == *sel
+        }) {
+            return i;
         }
         let mut g = Group {
             kind,
@@ -152,9 +158,42 @@ impl Topology {
             }
         }
         self.groups.push(g);
-        let i = self.groups.len() - 1;
-        self.index.insert(id, i);
-        i
+        self.groups.len() - 1
+    }
+
+    /// The hostname-keyed rules alone, against one candidate hostname: a quick rejection
+    /// before the full [`Topology::requirements_for`]. True = not ruled out.
+    pub fn host_ok(&self, namespace: &str, labels: &Labels, topo: &PodTopology, host: &str) -> bool {
+        let count = |kind: Kind, sel: &LabelSelector, skew: i64, md: Option<u32>| {
+            self.groups
+                .iter()
+                .find(|g| {
+                    g.kind == kind
+                        && g.key == HOSTNAME_KEY
+                        && g.namespace == namespace
+                        && g.max_skew == skew
+                        && g.min_domains == md
+                        && g.selector == *sel
+                })
+                .map(|g| (g.counts.get(host).copied().unwrap_or(0), g.selects(namespace, labels)))
+        };
+        for c in topo.spread.iter().filter(|c| c.topology_key == HOSTNAME_KEY) {
+            if let Some((n, me)) = count(Kind::Spread, &c.selector, i64::from(c.max_skew), c.min_domains)
+                && n + i64::from(me) > i64::from(c.max_skew)
+            {
+                return false;
+            }
+        }
+        for a in topo.anti_affinity.iter().filter(|a| a.topology_key == HOSTNAME_KEY) {
+            if let Some((n, _)) = count(Kind::AntiAffinity, &a.selector, 0, None)
+                && n > 0
+            {
+                return false;
+            }
+        }
+        !self.inverse.iter().any(|(k, ns, sel, ds)| {
+            k == HOSTNAME_KEY && ns == namespace && ds.contains(host) && sel.matches(labels)
+        })
     }
 
     /// The domains `pod` may take for each constrained key on a candidate whose requirements are
@@ -169,16 +208,29 @@ impl Topology {
         host: &str,
     ) -> Result<Requirements, String> {
         let mut out = Requirements::new();
+        if topo.is_empty()
+            && !self
+                .inverse
+                .iter()
+                .any(|(_, ns, sel, _)| ns == namespace && sel.matches(labels))
+        {
+            return Ok(out);
+        }
         // Candidate domains for a key: the candidate's allowed values ∩ the pod's own ∩ known.
+        // A candidate that does not constrain the key (a NodePool without a zone requirement)
+        // allows every known domain: Karpenter reads an undefined key as `Exists` (§1.7;
+        // [core] pkg/scheduling/requirements.go `Get`).
         let allowed = |this: &Self, key: &str, extra: &Requirements| -> BTreeSet<String> {
-            let universe = this.universe.get(key).cloned().unwrap_or_default();
-            universe
+            this.universe
+                .get(key)
                 .into_iter()
+                .flatten()
                 .filter(|d| {
-                    candidate.get(key).is_some_and(|r| r.has(d))
+                    candidate.get(key).is_none_or(|r| r.has(d))
                         && pod_reqs.get(key).is_none_or(|r| r.has(d))
                         && extra.get(key).is_none_or(|r| r.has(d))
                 })
+                .cloned()
                 .collect()
         };
         for c in &topo.spread {
