@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::autoscaler::Ctx;
+use crate::cluster::pod::HostPort;
 use crate::cluster::{Cluster, OwnerKind, Pod, PodId, PodPhase};
 use crate::engine::SimTime;
 use crate::k8s::requirements::{Requirement, Requirements};
@@ -15,7 +16,8 @@ use crate::karpenter::apis::WELL_KNOWN_LABELS;
 use super::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use super::nodeclaim::{ClaimState, NodeClaim};
 use super::scheduling::{
-    ExistingNode, Scheduler, Template, finalize_types, instance_type_requirement,
+    ExistingNode, MAX_INSTANCE_TYPES, Scheduler, Template, finalize_types,
+    instance_type_requirement, satisfies_min_values,
 };
 use super::{Karpenter, Settings, T_LAUNCH, T_REQUEUE, token};
 
@@ -130,8 +132,11 @@ impl Karpenter {
         (overhead, ports)
     }
 
-    fn templates(&self, cluster: &Cluster) -> Vec<Template> {
+    /// One template per NodePool that can provision, with the host ports of the DaemonSets that
+    /// would run on its nodes (same order).
+    fn templates(&self, cluster: &Cluster, now: SimTime) -> (Vec<Template>, Vec<Vec<HostPort>>) {
         let mut out = Vec::new();
+        let mut daemon_ports = Vec::new();
         for pool in &self.pools {
             let np = &pool.nodepool;
             let Some(ci) = pool.class else { continue };
@@ -149,12 +154,12 @@ impl Karpenter {
             let types: Vec<u32> = (0..class.types.len() as u32)
                 .filter(|&i| {
                     let it = &class.types[i as usize];
-                    it.requirements.intersects_ok(&reqs)
-                        && it.has_offering(&reqs, &self.ice, SimTime::ZERO)
+                    // Availability is judged now: an ICE entry lapses after its 3 minutes (§2).
+                    it.requirements.intersects_ok(&reqs) && it.has_offering(&reqs, &self.ice, now)
                 })
                 .collect();
             let spec = &np.spec.template.spec;
-            let (daemon_overhead, _ports) =
+            let (daemon_overhead, ports) =
                 Self::daemon_overhead(cluster, &reqs, &spec.taints, &class.types, &types);
             // Limits: spec.limits − capacity of the NodePool's live NodeClaims (§1.8).
             let (remaining, remaining_nodes) = if np.spec.limits.is_empty() {
@@ -179,6 +184,20 @@ impl Karpenter {
                             used.add(&max);
                         }
                     }
+                }
+                // Nodes carrying the NodePool's label that no live NodeClaim of ours owns (e.g.
+                // Node manifests) count too: Karpenter sums the capacity of every state node
+                // with the `karpenter.sh/nodepool` label, except those marked for deletion
+                // (§1.8; [core] pkg/controllers/state/cluster.go `updateNodePoolResources`).
+                for node in cluster.nodes() {
+                    if node.deleting
+                        || node.label(super::apis::NODEPOOL_LABEL) != Some(np.name())
+                        || self.claim_of_node(node.id).is_some()
+                    {
+                        continue;
+                    }
+                    nodes += 1;
+                    used.add(&node.capacity);
                 }
                 let mut rem = Resources::default();
                 let mut rem_nodes = None;
@@ -222,8 +241,9 @@ impl Karpenter {
                 remaining,
                 remaining_nodes,
             });
+            daemon_ports.push(ports);
         }
-        out
+        (out, daemon_ports)
     }
 
     /// Existing capacity for the simulation: live nodes not being deleted, and launched
@@ -362,11 +382,14 @@ impl Karpenter {
                     pb.id,
                 ))
         });
-        let mut templates = self.templates(cluster);
+        let (mut templates, daemon_ports) = self.templates(cluster, now);
         let existing = self.existing_nodes(cluster);
         let ice = self.ice.clone();
         let prefix = format!("batch{}", self.next_claim);
         let mut sched = Scheduler::new(&mut templates, existing, &ice, now, prefix);
+        for (ti, ports) in daemon_ports.into_iter().enumerate() {
+            sched.set_daemon_host_ports(ti, ports);
+        }
         // Seed topology with the pods bound to existing nodes.
         for node in cluster.nodes().filter(|n| !n.deleting) {
             for p in &node.pods {
@@ -417,6 +440,23 @@ impl Karpenter {
             if types.is_empty() {
                 continue;
             }
+            // Truncating to the 600 cheapest types may break minValues: the NodeClaim is then
+            // dropped and its pods error (§1.9; [core] scheduling/scheduler.go
+            // `TruncateInstanceTypes`, MIN_VALUES_POLICY=Strict).
+            if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types) {
+                for p in &claim.pods {
+                    let pod = input
+                        .iter()
+                        .find(|(id, _, _)| id == p)
+                        .map(|(_, _, n)| n.clone())
+                        .unwrap_or_default();
+                    self.log(
+                        now,
+                        serde_json::json!({"event": "scheduled", "pod": pod, "outcome": "unschedulable", "target": null, "nodepool": tpl.nodepool, "relaxed": [], "reason": format!("after truncating to {MAX_INSTANCE_TYPES} instance types: {why}")}),
+                    );
+                }
+                continue;
+            }
             let mut reqs = claim.requirements.clone();
             reqs.add_requirement(instance_type_requirement(&types, &tpl.all_types));
             // Narrow the capacity type to those the remaining offerings have.
@@ -463,7 +503,8 @@ impl Karpenter {
                 deletion_reason: None,
             });
             let i = self.claims.len() - 1;
-            self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
+            // `hostname` is the placeholder the `scheduled` events name as their target.
+            self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
             // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
             ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
             created += 1;

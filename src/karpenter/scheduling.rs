@@ -92,13 +92,19 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
 /// The envelope of a set of a template's types (see [`PlannedClaim::envelope`]).
 fn envelope(tpl: &Template, types: &[u32]) -> Resources {
     let mut env = Resources::default();
+    let zero = Resources::default();
     for &i in types {
         let pos = tpl.types.binary_search(&i).unwrap_or(0);
-        let mut r = tpl.all_types[i as usize].allocatable.clone();
-        if let Some(ov) = tpl.daemon_overhead.get(pos) {
-            r.sub(ov);
+        let a = &tpl.all_types[i as usize].allocatable;
+        let ov = tpl.daemon_overhead.get(pos).unwrap_or(&zero);
+        env.cpu_m = env.cpu_m.max(a.cpu_m - ov.cpu_m);
+        env.memory = env.memory.max(a.memory - ov.memory);
+        env.pods = env.pods.max(a.pods - ov.pods);
+        env.ephemeral_storage = env.ephemeral_storage.max(a.ephemeral_storage - ov.ephemeral_storage);
+        for (k, v) in &a.extended {
+            let e = env.extended.entry(k.clone()).or_insert(0);
+            *e = (*e).max(v - ov.get(k));
         }
-        env.max_with(&r);
     }
     env
 }
@@ -286,6 +292,10 @@ pub struct Scheduler<'a> {
     topology_keys: BTreeSet<String>,
     /// Per template: host ports of the DaemonSets that will run on its new NodeClaims.
     daemon_host_ports: Vec<Vec<HostPort>>,
+    /// Planned claims by (pods, index): the emptiest first (§1.3 step 2).
+    order: BTreeSet<(usize, usize)>,
+    /// The hostname rules of the pod being placed.
+    host_rules: super::topology::HostRules,
 }
 
 impl<'a> Scheduler<'a> {
@@ -342,6 +352,8 @@ impl<'a> Scheduler<'a> {
             any_prefer_no_schedule,
             topology_keys: keys,
             daemon_host_ports: Vec::new(),
+            order: BTreeSet::new(),
+            host_rules: Default::default(),
         }
     }
 
@@ -478,10 +490,13 @@ impl<'a> Scheduler<'a> {
             }
         }
         // 2. Claims planned in this batch, fewest pods first.
-        let mut order: Vec<usize> = (0..self.claims.len()).collect();
-        order.sort_by_key(|c| (self.claims[*c].pods.len(), *c));
+        self.host_rules = self.topology.host_rules(&t.namespace, &t.labels, &topo);
+        let order: Vec<usize> = self.order.iter().map(|(_, c)| *c).collect();
         for c in order {
             if let Ok(()) = self.try_claim(Some(c), self.claims[c].template, t, p, &reqs, &topo) {
+                let n = self.claims[c].pods.len();
+                self.order.remove(&(n, c));
+                self.order.insert((n + 1, c));
                 self.claims[c].pods.push(pid);
                 let claim = &self.claims[c];
                 return Ok((
@@ -499,6 +514,8 @@ impl<'a> Scheduler<'a> {
                     if let Some(c) = self.claims.last_mut() {
                         c.pods.push(pid);
                     }
+                    let last = self.claims.len() - 1;
+                    self.order.insert((1, last));
                     let claim = self
                         .claims
                         .last()
@@ -602,7 +619,7 @@ impl<'a> Scheduler<'a> {
             if !fits_sum(&pc.requests, &t.requests, &Resources::default(), &pc.envelope) {
                 return Err("no remaining instance type fits".into());
             }
-            if !self.topology.host_ok(&t.namespace, &t.labels, topo, &pc.hostname) {
+            if !self.host_rules.is_empty() && !self.topology.host_allows(&self.host_rules, &pc.hostname) {
                 return Err("topology on the NodeClaim's hostname".into());
             }
         }
@@ -669,7 +686,16 @@ impl<'a> Scheduler<'a> {
         let mut total = cur_requests.clone();
         total.add(&t.requests);
         let all = &tpl.all_types;
-        let reqs_changed = merged != cur_reqs || claim.is_none();
+        // Only the keys whose requirement changed can rule a type out: against the claim's
+        // current requirements, or for a new claim against the template's (its types were
+        // filtered by those already).
+        let changed: Vec<&str> = merged
+            .keys()
+            .filter(|k| cur_reqs.get(k) != merged.get(k))
+            .collect();
+        let offering_keys_changed = changed
+            .iter()
+            .any(|k| *k == super::instancetype::ZONE || *k == super::instancetype::CAPACITY_TYPE);
         let overhead_of = |i: u32| -> &Resources {
             let pos = tpl.types.binary_search(&i).unwrap_or(0);
             &tpl.daemon_overhead[pos]
@@ -686,9 +712,11 @@ impl<'a> Scheduler<'a> {
                 let it = &all[i as usize];
                 let ov = overhead_of(i);
                 fits_sum(&total, ov, &zero, &it.allocatable)
-                    && (!reqs_changed
-                        || (it.requirements.intersects_ok(&merged)
-                            && it.has_offering(&merged, self.ice, self.now)))
+                    && changed.iter().all(|k| match (it.requirements.get(k), merged.get(k)) {
+                        (Some(a), Some(b)) => a.has_intersection(b),
+                        _ => true,
+                    })
+                    && (!offering_keys_changed || it.has_offering(&merged, self.ice, self.now))
             })
             .collect();
         if remaining.is_empty() {
@@ -711,7 +739,12 @@ impl<'a> Scheduler<'a> {
         });
         match claim {
             Some(c) => {
-                let envelope = envelope(&self.templates[ti], &remaining);
+                // A stale envelope is still an upper bound; refresh it when the set halves.
+                let envelope = if remaining.len() * 2 < self.claims[c].types.len() {
+                    envelope(&self.templates[ti], &remaining)
+                } else {
+                    self.claims[c].envelope.clone()
+                };
                 let pc = &mut self.claims[c];
                 pc.requirements = merged;
                 pc.types = remaining;

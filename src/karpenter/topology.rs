@@ -7,7 +7,7 @@
 //! allow several zones); the answer narrows the candidate's requirements. After the placement,
 //! [`Topology::record`] counts the pod in every group that selects it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::cluster::pod::{HOSTNAME_KEY, PodAffinityTerm, TopologySpread};
 use crate::k8s::requirements::{Requirement, Requirements};
@@ -29,7 +29,9 @@ struct Group {
     selector: LabelSelector,
     max_skew: i64,
     min_domains: Option<u32>,
-    counts: BTreeMap<String, i64>,
+    /// Matching pods per domain. Only probed and summed, never iterated into output, so a
+    /// hash map is safe here (DESIGN §1.2).
+    counts: HashMap<String, i64>,
 }
 
 impl Group {
@@ -59,6 +61,20 @@ pub struct PodTopology {
 impl PodTopology {
     pub fn is_empty(&self) -> bool {
         self.spread.is_empty() && self.affinity.is_empty() && self.anti_affinity.is_empty()
+    }
+}
+
+/// A pod's hostname rules resolved to groups: (group, most matching pods allowed already on
+/// the host) and the inverse anti-affinity entries that select the pod.
+#[derive(Default, Debug)]
+pub struct HostRules {
+    limits: Vec<(usize, i64)>,
+    inverse: Vec<usize>,
+}
+
+impl HostRules {
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty() && self.inverse.is_empty()
     }
 }
 
@@ -148,7 +164,7 @@ impl Topology {
             selector: sel.clone(),
             max_skew: skew,
             min_domains,
-            counts: BTreeMap::new(),
+            counts: HashMap::new(),
         };
         for (pns, labels, domains) in &self.placed {
             if g.selects(pns, labels)
@@ -159,6 +175,48 @@ impl Topology {
         }
         self.groups.push(g);
         self.groups.len() - 1
+    }
+
+    /// The hostname-keyed rules of a pod, resolved to groups once per placement attempt, so
+    /// that rejecting a candidate claim costs a few map lookups ([`Topology::host_allows`]).
+    pub fn host_rules(&self, namespace: &str, labels: &Labels, topo: &PodTopology) -> HostRules {
+        let mut r = HostRules::default();
+        let find = |kind: Kind, sel: &LabelSelector, skew: i64, md: Option<u32>| {
+            self.groups.iter().position(|g| {
+                g.kind == kind
+                    && g.key == HOSTNAME_KEY
+                    && g.namespace == namespace
+                    && g.max_skew == skew
+                    && g.min_domains == md
+                    && g.selector == *sel
+            })
+        };
+        for c in topo.spread.iter().filter(|c| c.topology_key == HOSTNAME_KEY) {
+            if let Some(gi) = find(Kind::Spread, &c.selector, i64::from(c.max_skew), c.min_domains) {
+                let me = i64::from(self.groups[gi].selects(namespace, labels));
+                r.limits.push((gi, i64::from(c.max_skew) - me));
+            }
+        }
+        for a in topo.anti_affinity.iter().filter(|a| a.topology_key == HOSTNAME_KEY) {
+            if let Some(gi) = find(Kind::AntiAffinity, &a.selector, 0, None) {
+                r.limits.push((gi, 0));
+            }
+        }
+        for (i, (k, ns, sel, _)) in self.inverse.iter().enumerate() {
+            if k == HOSTNAME_KEY && ns == namespace && sel.matches(labels) {
+                r.inverse.push(i);
+            }
+        }
+        r
+    }
+
+    /// Whether `host` passes the pod's hostname rules (see [`Topology::host_rules`]).
+    pub fn host_allows(&self, rules: &HostRules, host: &str) -> bool {
+        rules
+            .limits
+            .iter()
+            .all(|(gi, max)| self.groups[*gi].counts.get(host).copied().unwrap_or(0) <= *max)
+            && rules.inverse.iter().all(|i| !self.inverse[*i].3.contains(host))
     }
 
     /// The hostname-keyed rules alone, against one candidate hostname: a quick rejection
