@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use autoscale_sim::cloud::CapacityType;
 use autoscale_sim::cluster::PodId;
-use autoscale_sim::cluster::pod::{PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
+use autoscale_sim::cluster::pod::{
+    PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable,
+};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::requirements::{Requirement, Requirements};
 use autoscale_sim::k8s::resources::Resources;
@@ -45,7 +47,11 @@ pub fn fake_instance_types(n: usize) -> Vec<InstanceTypeInfo> {
             let mut offerings = Vec::new();
             for z in ZONES {
                 for ct in [CapacityType::Spot, CapacityType::OnDemand] {
-                    offerings.push(Offering { zone: z.to_string(), capacity_type: ct, price });
+                    offerings.push(Offering {
+                        zone: z.to_string(),
+                        capacity_type: ct,
+                        price,
+                    });
                 }
             }
             let mut requirements = Requirements::from_labels(&BTreeMap::from([
@@ -53,9 +59,20 @@ pub fn fake_instance_types(n: usize) -> Vec<InstanceTypeInfo> {
                 ("kubernetes.io/arch".to_string(), "amd64".to_string()),
                 ("kubernetes.io/os".to_string(), "linux".to_string()),
             ]));
-            requirements.add_requirement(Requirement::in_values("topology.kubernetes.io/zone", ZONES));
-            requirements.add_requirement(Requirement::in_values("karpenter.sh/capacity-type", ["spot", "on-demand"]));
-            InstanceTypeInfo { name, requirements, capacity, allocatable, offerings, exotic: false }
+            requirements
+                .add_requirement(Requirement::in_values("topology.kubernetes.io/zone", ZONES));
+            requirements.add_requirement(Requirement::in_values(
+                "karpenter.sh/capacity-type",
+                ["spot", "on-demand"],
+            ));
+            InstanceTypeInfo {
+                name,
+                requirements,
+                capacity,
+                allocatable,
+                offerings,
+                exotic: false,
+            }
         })
         .collect()
 }
@@ -73,9 +90,17 @@ pub fn diverse_pods(count: usize, seed: u64) -> Vec<(PodId, Arc<PodTemplate>, St
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let kind = if i < 5 * per { i / per } else { 0 };
-        let mut requests = Resources::new(cpus[rng.random_range(0..cpus.len())], mems[rng.random_range(0..mems.len())] * MI);
+        let mut requests = Resources::new(
+            cpus[rng.random_range(0..cpus.len())],
+            mems[rng.random_range(0..mems.len())] * MI,
+        );
         requests.pods = 1;
-        let mut t = PodTemplate { namespace: "default".into(), requests, termination_grace_ms: 30_000, ..Default::default() };
+        let mut t = PodTemplate {
+            namespace: "default".into(),
+            requests,
+            termination_grace_ms: 30_000,
+            ..Default::default()
+        };
         let v = values[rng.random_range(0..values.len())];
         match kind {
             0 => t.labels = labels("my-label", v),
@@ -84,16 +109,27 @@ pub fn diverse_pods(count: usize, seed: u64) -> Vec<(PodId, Arc<PodTemplate>, St
                 let sel = values[rng.random_range(0..values.len())];
                 t.spread.push(TopologySpread {
                     max_skew: 1,
-                    topology_key: if kind == 1 { "topology.kubernetes.io/zone" } else { "kubernetes.io/hostname" }.into(),
+                    topology_key: if kind == 1 {
+                        "topology.kubernetes.io/zone"
+                    } else {
+                        "kubernetes.io/hostname"
+                    }
+                    .into(),
                     when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
-                    selector: LabelSelector { match_labels: labels("my-label", sel), match_expressions: vec![] },
+                    selector: LabelSelector {
+                        match_labels: labels("my-label", sel),
+                        match_expressions: vec![],
+                    },
                     min_domains: None,
                 });
             }
             3 => {
                 t.labels = labels("my-affininity", v);
                 t.affinity.push(PodAffinityTerm {
-                    selector: LabelSelector { match_labels: t.labels.clone(), match_expressions: vec![] },
+                    selector: LabelSelector {
+                        match_labels: t.labels.clone(),
+                        match_expressions: vec![],
+                    },
                     topology_key: "topology.kubernetes.io/zone".into(),
                     weight: 0,
                 });
@@ -101,7 +137,10 @@ pub fn diverse_pods(count: usize, seed: u64) -> Vec<(PodId, Arc<PodTemplate>, St
             _ => {
                 t.labels = labels("app", "nginx");
                 t.anti_affinity.push(PodAffinityTerm {
-                    selector: LabelSelector { match_labels: t.labels.clone(), match_expressions: vec![] },
+                    selector: LabelSelector {
+                        match_labels: t.labels.clone(),
+                        match_expressions: vec![],
+                    },
                     topology_key: "kubernetes.io/hostname".into(),
                     weight: 0,
                 });
@@ -110,7 +149,13 @@ pub fn diverse_pods(count: usize, seed: u64) -> Vec<(PodId, Arc<PodTemplate>, St
         out.push((PodId(i as u32), Arc::new(t), format!("default/pod-{i}")));
     }
     // Karpenter's queue order: CPU desc, memory desc, then creation (index).
-    out.sort_by_key(|(id, t, _)| (std::cmp::Reverse(t.requests.cpu_m), std::cmp::Reverse(t.requests.memory), *id));
+    out.sort_by_key(|(id, t, _)| {
+        (
+            std::cmp::Reverse(t.requests.cpu_m),
+            std::cmp::Reverse(t.requests.memory),
+            *id,
+        )
+    });
     out
 }
 

@@ -12,6 +12,7 @@ pub mod autoscaler;
 pub mod catalog;
 pub mod cloud;
 pub mod cluster;
+pub mod cluster_autoscaler;
 pub mod engine;
 pub mod k8s;
 pub mod karpenter;

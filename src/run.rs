@@ -27,10 +27,14 @@ pub fn make_autoscaler<'s>(
             }
             Ok(Box::new(crate::karpenter::Karpenter::new(scenario)?))
         }
-        AutoscalerKind::ClusterAutoscaler => Err(format!(
-            "the {} autoscaler is not implemented yet in this build (use --autoscaler none)",
-            kind.as_str()
-        )),
+        AutoscalerKind::ClusterAutoscaler => {
+            if scenario.spec.cluster_autoscaler.node_groups.is_empty() {
+                return Err("--autoscaler cluster-autoscaler needs at least one node group in spec.clusterAutoscaler.nodeGroups".into());
+            }
+            Ok(Box::new(crate::cluster_autoscaler::ClusterAutoscaler::new(
+                scenario,
+            )?))
+        }
     }
 }
 

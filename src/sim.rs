@@ -54,6 +54,8 @@ enum Event {
 struct Deletion {
     reason: String,
     instance: Option<InstanceId>,
+    /// Cap on evicted pods' grace periods (cluster-autoscaler `--max-graceful-termination-sec`).
+    max_grace_ms: Option<u64>,
 }
 
 pub struct Simulation<'s> {
@@ -76,6 +78,8 @@ pub struct Simulation<'s> {
     /// Per-pod run time overriding the template's (generators and traces).
     run_ms: BTreeMap<PodId, u64>,
     trace_templates: BTreeMap<(u32, i64, i64, i64), Arc<PodTemplate>>,
+    /// DaemonSet pods that did not fit on their node: pending, pinned to it.
+    ds_pinned: BTreeMap<NodeId, Vec<PodId>>,
     pub events: u64,
     end: SimTime,
 }
@@ -118,6 +122,7 @@ impl<'s> Simulation<'s> {
             controllers: BTreeMap::new(),
             run_ms: BTreeMap::new(),
             trace_templates: BTreeMap::new(),
+            ds_pinned: BTreeMap::new(),
             events: 0,
             end: SimTime(scenario.duration_ms),
         })
@@ -458,8 +463,21 @@ impl<'s> Simulation<'s> {
     }
 
     fn terminate_pod(&mut self, now: SimTime, pod: PodId, reason: EndReason) {
+        self.terminate_pod_capped(now, pod, reason, None);
+    }
+
+    /// `terminate_pod` with the grace period capped at `max_grace_ms` (an eviction's
+    /// `gracePeriodSeconds`).
+    fn terminate_pod_capped(
+        &mut self,
+        now: SimTime,
+        pod: PodId,
+        reason: EndReason,
+        max_grace_ms: Option<u64>,
+    ) {
         match self.cluster.begin_termination(pod, now, reason) {
             Some(grace) => {
+                let grace = max_grace_ms.map_or(grace, |c| grace.min(c));
                 // Most pods exit well within their grace period; we take a tenth of it, at
                 // least a second ([assumption]: SIGTERM handling time is not modelled).
                 let d = (grace / 10).max(1000).min(grace.max(1000));
@@ -499,9 +517,16 @@ impl<'s> Simulation<'s> {
             self.pod_bound(now, id, node);
         } else {
             // The DaemonSet controller pins its pod to the node; it stays Pending there.
+            let node_name = self
+                .cluster
+                .node(node)
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
             let p = self.cluster.pod_mut(id);
             p.unschedulable_since = Some(now);
-            p.unschedulable_reason = Some(format!("DaemonSet pod does not fit on node {}", node.0));
+            p.unschedulable_reason =
+                Some(format!("DaemonSet pod does not fit on node {node_name}"));
+            self.ds_pinned.entry(node).or_default().push(id);
         }
     }
 
@@ -761,6 +786,7 @@ impl<'s> Simulation<'s> {
                 }
                 if let Some(node) = self.instance_nodes.remove(instance) {
                     self.deletions.remove(&node);
+                    self.drop_pinned(now, node);
                     let owners = self.cluster.remove_node(node, now);
                     for c in owners {
                         self.reconcile(now, c, true);
@@ -841,7 +867,13 @@ impl<'s> Simulation<'s> {
 
     /// Cordon, taint and drain a node, then terminate its instance. Evictions respect PDBs and
     /// retry every few seconds; DaemonSet pods are left to go with the node.
-    fn begin_deletion(&mut self, now: SimTime, node: NodeId, reason: String) {
+    fn begin_deletion(
+        &mut self,
+        now: SimTime,
+        node: NodeId,
+        reason: String,
+        max_grace_ms: Option<u64>,
+    ) {
         if self.deletions.contains_key(&node) {
             return;
         }
@@ -862,7 +894,14 @@ impl<'s> Simulation<'s> {
                 .termination_reason
                 .get_or_insert_with(|| reason.clone());
         }
-        self.deletions.insert(node, Deletion { reason, instance });
+        self.deletions.insert(
+            node,
+            Deletion {
+                reason,
+                instance,
+                max_grace_ms,
+            },
+        );
         self.drain(now, node);
     }
 
@@ -875,6 +914,7 @@ impl<'s> Simulation<'s> {
             return;
         };
         let pods: Vec<PodId> = n.pods.iter().copied().collect();
+        let cap = self.deletions.get(&node).and_then(|d| d.max_grace_ms);
         let mut remaining = 0;
         for p in pods {
             let pod = self.cluster.pod(p);
@@ -888,7 +928,7 @@ impl<'s> Simulation<'s> {
                 remaining += 1;
                 continue;
             }
-            self.terminate_pod(now, p, EndReason::Evicted);
+            self.terminate_pod_capped(now, p, EndReason::Evicted, cap);
             remaining += 1;
         }
         if remaining > 0 {
@@ -908,7 +948,18 @@ impl<'s> Simulation<'s> {
                     spot,
                     alloc,
                 };
-                match self.cloud.terminate_instances(now.0, &[i], &mut rngs) {
+                // An Auto Scaling group member goes through TerminateInstanceInAutoScalingGroup
+                // with the desired-capacity decrement (cluster-autoscaler.md §5.5), or the
+                // group would replace it; at min size the plain terminate lets it do so.
+                let in_asg = self.cloud.instance(i).is_some_and(|v| v.asg.is_some());
+                let result = match in_asg {
+                    true => self
+                        .cloud
+                        .terminate_instance_in_asg(now.0, i, true, &mut rngs)
+                        .or_else(|_| self.cloud.terminate_instances(now.0, &[i], &mut rngs)),
+                    false => self.cloud.terminate_instances(now.0, &[i], &mut rngs),
+                };
+                match result {
                     Ok(notices) => {
                         self.schedule_cloud_timers();
                         for n in notices {
@@ -923,10 +974,12 @@ impl<'s> Simulation<'s> {
                     Deletion {
                         reason: String::new(),
                         instance: None,
+                        max_grace_ms: None,
                     },
                 );
             }
             None => {
+                self.drop_pinned(now, node);
                 let owners = self.cluster.remove_node(node, now);
                 for c in owners {
                     self.reconcile(now, c, true);
@@ -936,6 +989,13 @@ impl<'s> Simulation<'s> {
                 }
                 self.with_ctx(now, |a, ctx| a.on_node_event(ctx, node, NodeEvent::Deleted));
             }
+        }
+    }
+
+    /// The DaemonSet controller deletes the pods of a node that is gone.
+    fn drop_pinned(&mut self, now: SimTime, node: NodeId) {
+        for p in self.ds_pinned.remove(&node).unwrap_or_default() {
+            self.cluster.end_pod(p, now, PodPhase::Deleted);
         }
     }
 
@@ -1003,8 +1063,8 @@ impl<'s> Simulation<'s> {
             self.blueprints.insert(instance, bp);
         }
         self.schedule_cloud_timers();
-        for (node, reason) in deletions {
-            self.begin_deletion(now, node, reason);
+        for (node, reason, max_grace_ms) in deletions {
+            self.begin_deletion(now, node, reason, max_grace_ms);
         }
         for n in notices {
             self.handle_notice(now, n);
@@ -1173,6 +1233,17 @@ impl Simulation<'_> {
         };
         let (mut sched, mut startup, mut replacement) = (Vec::new(), Vec::new(), Vec::new());
         for p in &self.cluster.pods {
+            // DaemonSet pods are placed by their controller, not scheduled: their zero waits
+            // would only dilute the latency of the workload.
+            if p.owner == OwnerKind::DaemonSet {
+                if p.bound_at.is_some() {
+                    pods.scheduled += 1;
+                }
+                if p.phase == PodPhase::Running {
+                    pods.running_at_end += 1;
+                }
+                continue;
+            }
             if let Some(b) = p.bound_at {
                 pods.scheduled += 1;
                 sched.push(b - p.created_at);

@@ -7,7 +7,9 @@ pub mod none;
 use std::collections::BTreeMap;
 
 use crate::cloud::mock::MockEc2;
-use crate::cloud::{Cloud, CloudRngs, FleetOutcome, FleetRequest, InstanceId, Notice};
+use crate::cloud::{
+    AsgSpec, AsgView, Cloud, CloudError, CloudRngs, FleetOutcome, FleetRequest, InstanceId, Notice,
+};
 use crate::cluster::{Cluster, NodeId, NodeOwner, PodId};
 use crate::engine::SimTime;
 use crate::k8s::resources::Resources;
@@ -37,8 +39,9 @@ pub struct Ctx<'a> {
     pub recorder: &'a mut Recorder,
     pub(crate) timers: &'a mut Vec<(SimTime, u64)>,
     pub(crate) blueprints: &'a mut BTreeMap<InstanceId, NodeBlueprint>,
-    /// Nodes the autoscaler asked to delete (drain then terminate), with the reason.
-    pub(crate) deletions: &'a mut Vec<(NodeId, String)>,
+    /// Nodes the autoscaler asked to delete (drain then terminate), with the reason and an
+    /// optional cap on the pods' termination grace period (ms).
+    pub(crate) deletions: &'a mut Vec<(NodeId, String, Option<u64>)>,
     pub(crate) rng: &'a mut rand_chacha::ChaCha8Rng,
     pub(crate) cloud_rngs: CloudRngs<'a>,
     /// Notices returned synchronously by cloud calls, delivered after the callback.
@@ -58,7 +61,14 @@ impl Ctx<'_> {
 
     /// Cordon, drain and delete a node, then terminate its instance.
     pub fn delete_node(&mut self, node: NodeId, reason: &str) {
-        self.deletions.push((node, reason.to_string()));
+        self.deletions.push((node, reason.to_string(), None));
+    }
+
+    /// Like [`Ctx::delete_node`], with evicted pods' grace periods capped at `max_grace_ms`
+    /// (cluster-autoscaler's `--max-graceful-termination-sec`).
+    pub fn delete_node_with_grace(&mut self, node: NodeId, reason: &str, max_grace_ms: u64) {
+        self.deletions
+            .push((node, reason.to_string(), Some(max_grace_ms)));
     }
 
     pub fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng {
@@ -80,6 +90,43 @@ impl Ctx<'_> {
             Ok(n) => self.notices.extend(n),
             Err(e) => tracing::warn!("terminate {id}: {e}"),
         }
+    }
+
+    /// CreateAutoScalingGroup (cluster-autoscaler's node groups).
+    pub fn create_asg(&mut self, spec: AsgSpec) -> Result<(), CloudError> {
+        self.cloud
+            .create_asg(self.now.0, spec, &mut self.cloud_rngs)
+    }
+
+    /// SetDesiredCapacity(HonorCooldown=false); notices (scale-in) are delivered after the
+    /// callback.
+    pub fn set_desired_capacity(&mut self, asg: &str, desired: u32) -> Result<(), CloudError> {
+        let n = self
+            .cloud
+            .set_desired_capacity(self.now.0, asg, desired, &mut self.cloud_rngs)?;
+        self.notices.extend(n);
+        Ok(())
+    }
+
+    /// TerminateInstanceInAutoScalingGroup.
+    pub fn terminate_instance_in_asg(
+        &mut self,
+        id: InstanceId,
+        decrement_desired: bool,
+    ) -> Result<(), CloudError> {
+        let n = self.cloud.terminate_instance_in_asg(
+            self.now.0,
+            id,
+            decrement_desired,
+            &mut self.cloud_rngs,
+        )?;
+        self.notices.extend(n);
+        Ok(())
+    }
+
+    /// DescribeAutoScalingGroups + DescribeScalingActivities for one group.
+    pub fn describe_asg(&self, asg: &str) -> Option<AsgView> {
+        self.cloud.describe_asg(asg)
     }
 
     /// Sample a duration from the latency model's Karpenter solve stage, etc.

@@ -254,6 +254,11 @@ impl Cluster {
         self.live_nodes
     }
 
+    /// Whether any bound pod has required pod anti-affinity.
+    pub fn has_anti_affinity_pods(&self) -> bool {
+        !self.anti_affinity_pods.is_empty()
+    }
+
     /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
     pub fn totals(&self) -> [i64; 4] {
         self.totals

@@ -129,7 +129,19 @@ pub struct Karpenter {
     outcomes: BTreeMap<usize, FleetOutcome>,
     last_request_ct: BTreeMap<usize, crate::cloud::CapacityType>,
     by_instance: BTreeMap<InstanceId, usize>,
-    by_node: BTreeMap<NodeId, usize>,
+    pub(crate) by_node: BTreeMap<NodeId, usize>,
+    /// Per node: (label count, labels, requirements), reused across provisioning rounds.
+    #[allow(clippy::type_complexity)]
+    pub(crate) node_cache: std::cell::RefCell<
+        BTreeMap<
+            NodeId,
+            (
+                usize,
+                Arc<crate::k8s::selector::Labels>,
+                Arc<crate::k8s::requirements::Requirements>,
+            ),
+        >,
+    >,
     decisions: Vec<String>,
     next_claim: u64,
 }
@@ -183,6 +195,7 @@ impl Karpenter {
             last_request_ct: BTreeMap::new(),
             by_instance: BTreeMap::new(),
             by_node: BTreeMap::new(),
+            node_cache: Default::default(),
             decisions: Vec::new(),
             next_claim: 0,
         })

@@ -282,12 +282,30 @@ impl Karpenter {
             let mut available = node.allocatable.clone();
             available.sub(&node.requested);
             available.sub(&ds_unplaced(node));
+            // Labels only grow (registered, initialized): the label count keys the cache.
+            let cached = self
+                .node_cache
+                .borrow()
+                .get(&node.id)
+                .filter(|c| c.0 == node.labels.len())
+                .cloned();
+            let (labels, requirements) = match cached {
+                Some((_, l, r)) => (l, r),
+                None => {
+                    let l = Arc::new(node.labels.clone());
+                    let r = Arc::new(Requirements::from_labels(&node.labels));
+                    self.node_cache
+                        .borrow_mut()
+                        .insert(node.id, (node.labels.len(), Arc::clone(&l), Arc::clone(&r)));
+                    (l, r)
+                }
+            };
             out.push(ExistingNode {
                 name: node.name.clone(),
                 node: Some(node.id),
                 nodeclaim: claim.map(|_| 0),
-                labels: node.labels.clone(),
-                requirements: Requirements::from_labels(&node.labels),
+                labels,
+                requirements,
                 taints: node.taints.clone(),
                 startup_taints: startup,
                 initialized,
@@ -327,8 +345,8 @@ impl Karpenter {
                 name: c.name.clone(),
                 node: None,
                 nodeclaim: Some(i),
-                requirements: Requirements::from_labels(&labels),
-                labels,
+                requirements: Arc::new(Requirements::from_labels(&labels)),
+                labels: Arc::new(labels),
                 taints: c.taints.clone(),
                 startup_taints: c.startup_taints.clone(),
                 initialized: false,
@@ -340,9 +358,10 @@ impl Karpenter {
     }
 
     fn claim_of_node(&self, node: crate::cluster::NodeId) -> Option<&NodeClaim> {
-        self.claims
-            .iter()
-            .find(|c| c.node == Some(node) && c.is_active())
+        self.by_node
+            .get(&node)
+            .map(|i| &self.claims[*i])
+            .filter(|c| c.node == Some(node) && c.is_active())
     }
 
     /// One provisioning round: solve over the provisionable pods and create NodeClaims.
@@ -390,8 +409,18 @@ impl Karpenter {
         for (ti, ports) in daemon_ports.into_iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports);
         }
-        // Seed topology with the pods bound to existing nodes.
-        for node in cluster.nodes().filter(|n| !n.deleting) {
+        // Seed topology with the pods bound to existing nodes — only needed when some pod has
+        // topology rules (its own, or a bound pod's anti-affinity).
+        let needs_topology = cluster.has_anti_affinity_pods()
+            || pods.iter().any(|p| {
+                let t = &cluster.pod(*p).template;
+                !(t.spread.is_empty()
+                    && t.affinity.is_empty()
+                    && t.anti_affinity.is_empty()
+                    && t.preferred_affinity.is_empty()
+                    && t.preferred_anti_affinity.is_empty())
+            });
+        for node in cluster.nodes().filter(|n| needs_topology && !n.deleting) {
             for p in &node.pods {
                 let pod = cluster.pod(*p);
                 if pod.is_active() {

@@ -52,8 +52,9 @@ pub struct ExistingNode {
     pub node: Option<NodeId>,
     /// Index of the NodeClaim in Karpenter's table, if Karpenter owns it.
     pub nodeclaim: Option<usize>,
-    pub labels: Labels,
-    pub requirements: Requirements,
+    /// Shared with the provisioner's per-node cache: built once per node, not per batch.
+    pub labels: Arc<Labels>,
+    pub requirements: Arc<Requirements>,
     pub taints: Vec<Taint>,
     pub startup_taints: Vec<Taint>,
     pub initialized: bool,
@@ -84,9 +85,12 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
         && a.memory + b.memory + c.memory <= cap.memory
         && a.pods + b.pods + c.pods <= cap.pods
         && a.ephemeral_storage + b.ephemeral_storage + c.ephemeral_storage <= cap.ephemeral_storage
-        && [a, b, c].iter().all(|r| {
-            r.extended.keys().all(|k| a.get(k) + b.get(k) + c.get(k) <= cap.get(k))
-        })
+        && (a.extended.is_empty() && b.extended.is_empty() && c.extended.is_empty()
+            || [a, b, c].iter().all(|r| {
+                r.extended
+                    .keys()
+                    .all(|k| a.get(k) + b.get(k) + c.get(k) <= cap.get(k))
+            }))
 }
 
 /// The envelope of a set of a template's types (see [`PlannedClaim::envelope`]).
@@ -100,7 +104,9 @@ fn envelope(tpl: &Template, types: &[u32]) -> Resources {
         env.cpu_m = env.cpu_m.max(a.cpu_m - ov.cpu_m);
         env.memory = env.memory.max(a.memory - ov.memory);
         env.pods = env.pods.max(a.pods - ov.pods);
-        env.ephemeral_storage = env.ephemeral_storage.max(a.ephemeral_storage - ov.ephemeral_storage);
+        env.ephemeral_storage = env
+            .ephemeral_storage
+            .max(a.ephemeral_storage - ov.ephemeral_storage);
         for (k, v) in &a.extended {
             let e = env.extended.entry(k.clone()).or_insert(0);
             *e = (*e).max(v - ov.get(k));
@@ -335,7 +341,7 @@ impl<'a> Scheduler<'a> {
             }
         }
         for e in &existing {
-            for (k, v) in &e.labels {
+            for (k, v) in e.labels.iter() {
                 if keys.contains(k) {
                     topology.add_universe(k, [v.clone()]);
                 }
@@ -561,7 +567,7 @@ impl<'a> Scheduler<'a> {
         }
         e.requirements.compatible(reqs).map_err(|x| x.to_string())?;
         let host = e.name.clone();
-        let node_reqs = e.requirements.clone();
+        let node_reqs = Arc::clone(&e.requirements);
         let extra = if topo.is_empty() && !self.topology_has_inverse() {
             Requirements::new()
         } else {
@@ -583,7 +589,7 @@ impl<'a> Scheduler<'a> {
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
         e.host_ports.extend(t.host_ports.iter().cloned());
-        let domains = e.labels.clone();
+        let domains = Arc::clone(&e.labels);
         self.topology.record(&Placed {
             namespace: &t.namespace,
             labels: &t.labels,
@@ -616,10 +622,17 @@ impl<'a> Scheduler<'a> {
             if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
                 return Err("host port conflict".into());
             }
-            if !fits_sum(&pc.requests, &t.requests, &Resources::default(), &pc.envelope) {
+            if !fits_sum(
+                &pc.requests,
+                &t.requests,
+                &Resources::default(),
+                &pc.envelope,
+            ) {
                 return Err("no remaining instance type fits".into());
             }
-            if !self.host_rules.is_empty() && !self.topology.host_allows(&self.host_rules, &pc.hostname) {
+            if !self.host_rules.is_empty()
+                && !self.topology.host_allows(&self.host_rules, &pc.hostname)
+            {
                 return Err("topology on the NodeClaim's hostname".into());
             }
         }
@@ -712,10 +725,12 @@ impl<'a> Scheduler<'a> {
                 let it = &all[i as usize];
                 let ov = overhead_of(i);
                 fits_sum(&total, ov, &zero, &it.allocatable)
-                    && changed.iter().all(|k| match (it.requirements.get(k), merged.get(k)) {
-                        (Some(a), Some(b)) => a.has_intersection(b),
-                        _ => true,
-                    })
+                    && changed
+                        .iter()
+                        .all(|k| match (it.requirements.get(k), merged.get(k)) {
+                            (Some(a), Some(b)) => a.has_intersection(b),
+                            _ => true,
+                        })
                     && (!offering_keys_changed || it.has_offering(&merged, self.ice, self.now))
             })
             .collect();

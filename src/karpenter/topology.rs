@@ -191,13 +191,26 @@ impl Topology {
                     && g.selector == *sel
             })
         };
-        for c in topo.spread.iter().filter(|c| c.topology_key == HOSTNAME_KEY) {
-            if let Some(gi) = find(Kind::Spread, &c.selector, i64::from(c.max_skew), c.min_domains) {
+        for c in topo
+            .spread
+            .iter()
+            .filter(|c| c.topology_key == HOSTNAME_KEY)
+        {
+            if let Some(gi) = find(
+                Kind::Spread,
+                &c.selector,
+                i64::from(c.max_skew),
+                c.min_domains,
+            ) {
                 let me = i64::from(self.groups[gi].selects(namespace, labels));
                 r.limits.push((gi, i64::from(c.max_skew) - me));
             }
         }
-        for a in topo.anti_affinity.iter().filter(|a| a.topology_key == HOSTNAME_KEY) {
+        for a in topo
+            .anti_affinity
+            .iter()
+            .filter(|a| a.topology_key == HOSTNAME_KEY)
+        {
             if let Some(gi) = find(Kind::AntiAffinity, &a.selector, 0, None) {
                 r.limits.push((gi, 0));
             }
@@ -216,12 +229,21 @@ impl Topology {
             .limits
             .iter()
             .all(|(gi, max)| self.groups[*gi].counts.get(host).copied().unwrap_or(0) <= *max)
-            && rules.inverse.iter().all(|i| !self.inverse[*i].3.contains(host))
+            && rules
+                .inverse
+                .iter()
+                .all(|i| !self.inverse[*i].3.contains(host))
     }
 
     /// The hostname-keyed rules alone, against one candidate hostname: a quick rejection
     /// before the full [`Topology::requirements_for`]. True = not ruled out.
-    pub fn host_ok(&self, namespace: &str, labels: &Labels, topo: &PodTopology, host: &str) -> bool {
+    pub fn host_ok(
+        &self,
+        namespace: &str,
+        labels: &Labels,
+        topo: &PodTopology,
+        host: &str,
+    ) -> bool {
         let count = |kind: Kind, sel: &LabelSelector, skew: i64, md: Option<u32>| {
             self.groups
                 .iter()
@@ -233,16 +255,33 @@ impl Topology {
                         && g.min_domains == md
                         && g.selector == *sel
                 })
-                .map(|g| (g.counts.get(host).copied().unwrap_or(0), g.selects(namespace, labels)))
+                .map(|g| {
+                    (
+                        g.counts.get(host).copied().unwrap_or(0),
+                        g.selects(namespace, labels),
+                    )
+                })
         };
-        for c in topo.spread.iter().filter(|c| c.topology_key == HOSTNAME_KEY) {
-            if let Some((n, me)) = count(Kind::Spread, &c.selector, i64::from(c.max_skew), c.min_domains)
-                && n + i64::from(me) > i64::from(c.max_skew)
+        for c in topo
+            .spread
+            .iter()
+            .filter(|c| c.topology_key == HOSTNAME_KEY)
+        {
+            if let Some((n, me)) = count(
+                Kind::Spread,
+                &c.selector,
+                i64::from(c.max_skew),
+                c.min_domains,
+            ) && n + i64::from(me) > i64::from(c.max_skew)
             {
                 return false;
             }
         }
-        for a in topo.anti_affinity.iter().filter(|a| a.topology_key == HOSTNAME_KEY) {
+        for a in topo
+            .anti_affinity
+            .iter()
+            .filter(|a| a.topology_key == HOSTNAME_KEY)
+        {
             if let Some((n, _)) = count(Kind::AntiAffinity, &a.selector, 0, None)
                 && n > 0
             {

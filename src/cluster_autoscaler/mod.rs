@@ -1,0 +1,1629 @@
+//! cluster-autoscaler 1.36 on AWS (reference/cluster-autoscaler.md): node groups backed by Auto
+//! Scaling groups (`nodegroup`), the cluster-state registry with upcoming nodes and backoff
+//! (`clusterstate`), scale-up with equivalence groups, the binpacking estimator and balancing
+//! (`scale_up`), expanders (`expander`) and scale-down (`scale_down`). This file holds the flags
+//! and the control loop.
+//!
+//! ## The loop (§2.1, §2.2)
+//! An iteration starts on the `--scan-interval` timer (measured from the end of the previous
+//! iteration, as `time.After` in the real loop) or, with `--frequent-loops-enabled` (default
+//! true, as in 1.35+), immediately after a productive iteration or when a pod becomes
+//! Unschedulable (a signal that arrives while an iteration runs is buffered and starts the next
+//! one at once). An iteration takes time (latency-calibration §3 stage 1c: `LN(1 s, 0.6)` under
+//! 100 nodes, `LN(5 s, 0.6)` above; simulator flag `sim-loop-duration` fixes it); its decisions
+//! take effect at its end, and "too young" pod checks use its start.
+//!
+//! ## What is simplified
+//! - Required pod *affinity* is not simulated in CA's own scheduling simulations (anti-affinity
+//!   and `DoNotSchedule` spread are); pods needing it are assumed to fit.
+//! - A drain blocked by a PDB is retried by the simulator until it succeeds; CA's
+//!   `--max-pod-eviction-time` abort (§4.6 step 6) is not modelled (nodes whose pods are blocked
+//!   by a PDB are not chosen in the first place).
+//! - `--scale-down-simulation-timeout`, `--max-binpacking-time`,
+//!   `--max-nodegroup-binpacking-duration`, `--parallel-scale-up` and the other wall-clock or
+//!   concurrency flags are accepted and checked but change nothing: a simulated loop has no
+//!   compute budget to exceed.
+//! - Empty-node and drained-node deletions are recorded under the report's `emptiness` and
+//!   `consolidation` disruption keys, the closest Karpenter terms.
+
+pub mod clusterstate;
+pub mod expander;
+pub mod nodegroup;
+pub mod scale_down;
+pub mod scale_up;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::autoscaler::{Autoscaler, Ctx, NodeEvent};
+use crate::catalog::Catalog;
+use crate::cloud::latency::Dist;
+use crate::cloud::{Cloud, InstanceId, Notice};
+use crate::cluster::{Cluster, NodeId, NodeOwner, OwnerKind, PodId, PodPhase};
+use crate::engine::SimTime;
+use crate::k8s::duration::parse_duration;
+use crate::k8s::resources::NVIDIA_GPU;
+use crate::k8s::taints::{Taint, TaintEffect};
+use crate::workload::Scenario;
+
+use clusterstate::{BackoffSettings, ClusterState, Readiness, RequestOutcome};
+use expander::{ExpanderChain, PriorityRules};
+use nodegroup::{DELETION_CANDIDATE_TAINT, NodeGroup, TO_BE_DELETED_TAINT};
+use scale_down::{Candidate, Planner, ScaleDownSettings};
+use scale_up::{PodGroup, Similarity, Snapshot};
+
+/// Hard-coded: the oldest pending pod must be this old before CA scales up (§2.4
+/// `unschedulablePodTimeBuffer`), 30 s if a GPU pod is pending.
+pub const NEW_POD_BUFFER_MS: u64 = 2_000;
+pub const NEW_GPU_POD_BUFFER_MS: u64 = 30_000;
+/// AWS ASG re-read interval (`refreshInterval`, §5.3).
+pub const ASG_REFRESH_MS: u64 = 60_000;
+/// Per-pod annotation that can only lengthen `--new-pod-scale-up-delay` (§2.4).
+pub const POD_SCALE_UP_DELAY: &str = "cluster-autoscaler.kubernetes.io/pod-scale-up-delay";
+
+const GIB: i64 = 1 << 30;
+
+/// Every flag of the reference's defaults table (§6) plus a few more CA has, with their
+/// defaults. Flags that cannot change a simulated run are parsed and checked, then ignored
+/// (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Flags {
+    pub scan_interval_ms: u64,
+    pub frequent_loops: bool,
+    pub new_pod_scale_up_delay_ms: u64,
+    pub expendable_pods_priority_cutoff: i32,
+    pub expander: String,
+    pub max_nodes_per_scaleup: u32,
+    pub fastpath_binpacking: bool,
+    pub balance_similar_node_groups: bool,
+    pub similarity: Similarity,
+    /// 0 = no limit.
+    pub max_nodes_total: u32,
+    /// `--cores-total` min:max (cores).
+    pub cores_total: (i64, i64),
+    /// `--memory-total` min:max (GiB).
+    pub memory_total: (i64, i64),
+    /// `--gpu-total` min:max over all GPU types (GPUs); None = no limit.
+    pub gpu_total: Option<(i64, i64)>,
+    pub max_node_provision_ms: u64,
+    pub max_node_startup_ms: u64,
+    pub backoff: BackoffSettings,
+    pub scale_up_from_zero: bool,
+    pub enforce_node_group_min_size: bool,
+    pub salvo_scale_up: bool,
+    pub max_total_unready_percentage: f64,
+    pub ok_total_unready_count: u32,
+    pub scale_down_enabled: bool,
+    pub scale_down: ScaleDownSettings,
+    pub delay_after_add_ms: u64,
+    pub delay_after_delete_ms: u64,
+    pub delay_after_failure_ms: u64,
+    pub delay_type_local: bool,
+    pub max_graceful_termination_ms: u64,
+    pub node_delete_delay_after_taint_ms: u64,
+    pub cordon_node_before_terminating: bool,
+    pub max_bulk_soft_taint_count: u32,
+    pub node_info_cache_expire_ms: u64,
+    /// Simulator knob `sim-loop-duration`: a fixed iteration duration instead of the model.
+    pub loop_duration_ms: Option<u64>,
+    /// Simulator knob `sim-priority-expander-config`: the priority ConfigMap's rules.
+    pub priority_config: BTreeMap<i32, Vec<String>>,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            scan_interval_ms: 10_000,
+            frequent_loops: true,
+            new_pod_scale_up_delay_ms: 0,
+            expendable_pods_priority_cutoff: -10,
+            expander: "least-waste".into(),
+            max_nodes_per_scaleup: 1000,
+            fastpath_binpacking: false,
+            balance_similar_node_groups: false,
+            similarity: Similarity {
+                memory_difference_ratio: 0.015,
+                max_allocatable_difference_ratio: 0.05,
+                max_free_difference_ratio: 0.05,
+                ignore_labels: Vec::new(),
+                only_labels: Vec::new(),
+            },
+            max_nodes_total: 0,
+            cores_total: (0, 320_000),
+            memory_total: (0, 6_400_000),
+            gpu_total: None,
+            max_node_provision_ms: 15 * 60_000,
+            max_node_startup_ms: 15 * 60_000,
+            backoff: BackoffSettings::default(),
+            scale_up_from_zero: true,
+            enforce_node_group_min_size: false,
+            salvo_scale_up: false,
+            max_total_unready_percentage: 45.0,
+            ok_total_unready_count: 3,
+            scale_down_enabled: true,
+            scale_down: ScaleDownSettings {
+                utilization_threshold: 0.5,
+                gpu_utilization_threshold: 0.5,
+                ignore_daemonsets_utilization: false,
+                ignore_mirror_pods_utilization: false,
+                unneeded_ms: 10 * 60_000,
+                unready_ms: 20 * 60_000,
+                unready_enabled: true,
+                unremovable_recheck_ms: 5 * 60_000,
+                skip_nodes_with_system_pods: true,
+                blocking_system_pod_ms: 3_600_000,
+                skip_nodes_with_local_storage: true,
+                skip_nodes_with_custom_controller_pods: true,
+                min_replica_count: 0,
+                expendable_priority_cutoff: -10,
+                max_scale_down_parallelism: 10,
+                max_drain_parallelism: 1,
+                max_empty_bulk_delete: None,
+                scan_interval_ms: 10_000,
+            },
+            delay_after_add_ms: 10 * 60_000,
+            delay_after_delete_ms: 0,
+            delay_after_failure_ms: 3 * 60_000,
+            delay_type_local: false,
+            max_graceful_termination_ms: 600_000,
+            node_delete_delay_after_taint_ms: 5_000,
+            cordon_node_before_terminating: true,
+            max_bulk_soft_taint_count: 10,
+            node_info_cache_expire_ms: 87_600 * 3_600_000,
+            loop_duration_ms: None,
+            priority_config: BTreeMap::new(),
+        }
+    }
+}
+
+/// Flags accepted for compatibility that change nothing in a simulation (wall-clock budgets,
+/// concurrency, liveness, API caches): name → expected kind.
+const INERT_FLAGS: &[(&str, Kind)] = &[
+    ("max-nodegroup-binpacking-duration", Kind::Duration),
+    ("max-binpacking-time", Kind::Duration),
+    ("parallel-scale-up", Kind::Bool),
+    ("salvo-scale-up-budget", Kind::Duration),
+    ("scale-down-simulation-timeout", Kind::Duration),
+    ("max-pod-eviction-time", Kind::Duration),
+    ("node-deletion-delay-timeout", Kind::Duration),
+    ("node-deletion-batcher-interval", Kind::Duration),
+    ("daemonset-eviction-for-empty-nodes", Kind::Bool),
+    ("daemonset-eviction-for-occupied-nodes", Kind::Bool),
+    ("max-bulk-soft-taint-time", Kind::Duration),
+    ("scale-down-non-empty-candidates-count", Kind::Int),
+    ("scale-down-candidates-pool-ratio", Kind::Float),
+    ("scale-down-candidates-pool-min-count", Kind::Int),
+    ("aws-use-static-instance-list", Kind::Bool),
+    ("max-inactivity", Kind::Duration),
+    ("max-failing-time", Kind::Duration),
+    ("grpc-expander-url", Kind::Str),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Duration,
+    Bool,
+    Int,
+    Float,
+    Str,
+}
+
+fn bad(name: &str, want: &str, v: &Value) -> String {
+    format!("spec.clusterAutoscaler.flags.{name}: expected {want}, got {v}")
+}
+
+fn as_duration(name: &str, v: &Value) -> Result<u64, String> {
+    match v {
+        Value::String(s) => {
+            parse_duration(s).map_err(|e| format!("spec.clusterAutoscaler.flags.{name}: {e}"))
+        }
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(0),
+        _ => Err(bad(name, "a Go duration such as 10s or 15m", v)),
+    }
+}
+
+fn as_bool(name: &str, v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" => Ok(true),
+        Value::String(s) if s == "false" => Ok(false),
+        _ => Err(bad(name, "true or false", v)),
+    }
+}
+
+fn as_i64(name: &str, v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| bad(name, "an integer", v)),
+        Value::String(s) => s.trim().parse().map_err(|_| bad(name, "an integer", v)),
+        _ => Err(bad(name, "an integer", v)),
+    }
+}
+
+fn as_u32(name: &str, v: &Value) -> Result<u32, String> {
+    u32::try_from(as_i64(name, v)?).map_err(|_| bad(name, "a non-negative integer", v))
+}
+
+fn as_f64(name: &str, v: &Value) -> Result<f64, String> {
+    let x = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    x.filter(|x| x.is_finite())
+        .ok_or_else(|| bad(name, "a number", v))
+}
+
+fn as_str<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
+    v.as_str().ok_or_else(|| bad(name, "a string", v))
+}
+
+fn as_list(name: &str, v: &Value) -> Result<Vec<String>, String> {
+    match v {
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| as_str(name, x).map(str::to_string))
+            .collect(),
+        _ => Err(bad(name, "a string or a list of strings", v)),
+    }
+}
+
+/// `<min>:<max>` (`--cores-total`, `--memory-total`).
+fn as_min_max(name: &str, v: &Value) -> Result<(i64, i64), String> {
+    let s = as_str(name, v)?;
+    let parsed = s
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)));
+    match parsed {
+        Some((lo, hi)) if 0 <= lo && lo <= hi => Ok((lo, hi)),
+        _ => Err(bad(name, "<min>:<max> with 0 ≤ min ≤ max", v)),
+    }
+}
+
+fn as_ratio(name: &str, v: &Value) -> Result<f64, String> {
+    let x = as_f64(name, v)?;
+    if x < 0.0 {
+        return Err(bad(name, "a non-negative number", v));
+    }
+    Ok(x)
+}
+
+impl Flags {
+    /// Parse `spec.clusterAutoscaler.flags`: real flag names (a leading `--` is allowed), an
+    /// unknown flag is an error naming it.
+    pub fn from_scenario(map: &BTreeMap<String, Value>) -> Result<Flags, String> {
+        let mut f = Flags::default();
+        for (raw, v) in map {
+            let name = raw.trim_start_matches('-');
+            let n = name;
+            let sd = &mut f.scale_down;
+            match name {
+                "scan-interval" => {
+                    f.scan_interval_ms = as_duration(n, v)?;
+                    if f.scan_interval_ms == 0 {
+                        return Err(bad(n, "a positive duration", v));
+                    }
+                }
+                "frequent-loops-enabled" => f.frequent_loops = as_bool(n, v)?,
+                "new-pod-scale-up-delay" => f.new_pod_scale_up_delay_ms = as_duration(n, v)?,
+                "expendable-pods-priority-cutoff" => {
+                    f.expendable_pods_priority_cutoff =
+                        i32::try_from(as_i64(n, v)?).map_err(|_| bad(n, "a 32-bit integer", v))?;
+                }
+                "estimator" => {
+                    if as_str(n, v)? != "binpacking" {
+                        return Err(bad(n, "binpacking (the only estimator)", v));
+                    }
+                }
+                "expander" => f.expander = as_str(n, v)?.to_string(),
+                "max-nodes-per-scaleup" => f.max_nodes_per_scaleup = as_u32(n, v)?,
+                "fastpath-binpacking-enabled" => f.fastpath_binpacking = as_bool(n, v)?,
+                "balance-similar-node-groups" => f.balance_similar_node_groups = as_bool(n, v)?,
+                "memory-difference-ratio" => f.similarity.memory_difference_ratio = as_ratio(n, v)?,
+                "max-allocatable-difference-ratio" => {
+                    f.similarity.max_allocatable_difference_ratio = as_ratio(n, v)?
+                }
+                "max-free-difference-ratio" => {
+                    f.similarity.max_free_difference_ratio = as_ratio(n, v)?
+                }
+                "balancing-ignore-label" => f.similarity.ignore_labels = as_list(n, v)?,
+                "balancing-label" => f.similarity.only_labels = as_list(n, v)?,
+                "max-nodes-total" => f.max_nodes_total = as_u32(n, v)?,
+                "cores-total" => f.cores_total = as_min_max(n, v)?,
+                "memory-total" => f.memory_total = as_min_max(n, v)?,
+                "gpu-total" => {
+                    // `<gpu_type>:<min>:<max>`, repeatable; limits are summed over types.
+                    let mut total: Option<(i64, i64)> = None;
+                    for item in as_list(n, v)? {
+                        let parts: Vec<&str> = item.split(':').collect();
+                        let nums = match parts.as_slice() {
+                            [_, lo, hi] => lo.parse::<i64>().ok().zip(hi.parse::<i64>().ok()),
+                            _ => None,
+                        };
+                        let Some((lo, hi)) = nums.filter(|(lo, hi)| 0 <= *lo && lo <= hi) else {
+                            return Err(bad(n, "<gpu_type>:<min>:<max>", v));
+                        };
+                        let (a, b) = total.unwrap_or((0, 0));
+                        total = Some((a + lo, b + hi));
+                    }
+                    f.gpu_total = total;
+                }
+                "max-node-provision-time" => f.max_node_provision_ms = as_duration(n, v)?,
+                "max-node-startup-time" => f.max_node_startup_ms = as_duration(n, v)?,
+                "initial-node-group-backoff-duration" => f.backoff.initial_ms = as_duration(n, v)?,
+                "max-node-group-backoff-duration" => f.backoff.max_ms = as_duration(n, v)?,
+                "node-group-backoff-reset-timeout" => f.backoff.reset_ms = as_duration(n, v)?,
+                "scale-up-from-zero" => f.scale_up_from_zero = as_bool(n, v)?,
+                "enforce-node-group-min-size" => f.enforce_node_group_min_size = as_bool(n, v)?,
+                "salvo-scale-up" => f.salvo_scale_up = as_bool(n, v)?,
+                "max-total-unready-percentage" => f.max_total_unready_percentage = as_ratio(n, v)?,
+                "ok-total-unready-count" => f.ok_total_unready_count = as_u32(n, v)?,
+                "scale-down-enabled" => f.scale_down_enabled = as_bool(n, v)?,
+                "scale-down-unneeded-time" => sd.unneeded_ms = as_duration(n, v)?,
+                "scale-down-unready-enabled" => sd.unready_enabled = as_bool(n, v)?,
+                "scale-down-unready-time" => sd.unready_ms = as_duration(n, v)?,
+                "scale-down-delay-after-add" => f.delay_after_add_ms = as_duration(n, v)?,
+                "scale-down-delay-after-delete" => f.delay_after_delete_ms = as_duration(n, v)?,
+                "scale-down-delay-after-failure" => f.delay_after_failure_ms = as_duration(n, v)?,
+                "scale-down-delay-type-local" => f.delay_type_local = as_bool(n, v)?,
+                "scale-down-utilization-threshold" => sd.utilization_threshold = as_ratio(n, v)?,
+                "scale-down-gpu-utilization-threshold" => {
+                    sd.gpu_utilization_threshold = as_ratio(n, v)?
+                }
+                "ignore-daemonsets-utilization" => {
+                    sd.ignore_daemonsets_utilization = as_bool(n, v)?
+                }
+                "ignore-mirror-pods-utilization" => {
+                    sd.ignore_mirror_pods_utilization = as_bool(n, v)?
+                }
+                "unremovable-node-recheck-timeout" => {
+                    sd.unremovable_recheck_ms = as_duration(n, v)?
+                }
+                "max-scale-down-parallelism" => sd.max_scale_down_parallelism = as_u32(n, v)?,
+                "max-drain-parallelism" => sd.max_drain_parallelism = as_u32(n, v)?,
+                "max-empty-bulk-delete" => sd.max_empty_bulk_delete = Some(as_u32(n, v)?),
+                "max-graceful-termination-sec" => {
+                    f.max_graceful_termination_ms = u64::from(as_u32(n, v)?) * 1000
+                }
+                "node-delete-delay-after-taint" => {
+                    f.node_delete_delay_after_taint_ms = as_duration(n, v)?
+                }
+                "skip-nodes-with-system-pods" => sd.skip_nodes_with_system_pods = as_bool(n, v)?,
+                "blocking-system-pod-distruption-timeout" => {
+                    sd.blocking_system_pod_ms = as_duration(n, v)?
+                }
+                "skip-nodes-with-local-storage" => {
+                    sd.skip_nodes_with_local_storage = as_bool(n, v)?
+                }
+                "skip-nodes-with-custom-controller-pods" => {
+                    sd.skip_nodes_with_custom_controller_pods = as_bool(n, v)?
+                }
+                "min-replica-count" => sd.min_replica_count = as_u32(n, v)?,
+                "cordon-node-before-terminating" => {
+                    f.cordon_node_before_terminating = as_bool(n, v)?
+                }
+                "max-bulk-soft-taint-count" => f.max_bulk_soft_taint_count = as_u32(n, v)?,
+                "node-info-cache-expire-time" => f.node_info_cache_expire_ms = as_duration(n, v)?,
+                "cloud-provider" => {
+                    if as_str(n, v)? != "aws" {
+                        return Err(bad(n, "aws (the simulator models the AWS provider)", v));
+                    }
+                }
+                "sim-loop-duration" => f.loop_duration_ms = Some(as_duration(n, v)?),
+                "sim-priority-expander-config" => {
+                    let Value::Object(m) = v else {
+                        return Err(bad(n, "a map of priority → list of node-group regexes", v));
+                    };
+                    for (k, list) in m {
+                        let p: i32 = k.trim().parse().map_err(|_| {
+                            format!(
+                                "spec.clusterAutoscaler.flags.{n}: priority {k:?} is not an integer"
+                            )
+                        })?;
+                        f.priority_config.insert(p, as_list(n, list)?);
+                    }
+                }
+                other => match INERT_FLAGS.iter().find(|(k, _)| *k == other) {
+                    Some((_, kind)) => {
+                        match kind {
+                            Kind::Duration => as_duration(n, v).map(drop),
+                            Kind::Bool => as_bool(n, v).map(drop),
+                            Kind::Int => as_i64(n, v).map(drop),
+                            Kind::Float => as_f64(n, v).map(drop),
+                            Kind::Str => as_str(n, v).map(drop),
+                        }?;
+                    }
+                    None => {
+                        return Err(format!(
+                            "spec.clusterAutoscaler.flags: unknown flag {raw:?} (not a cluster-autoscaler 1.36 flag the simulator knows; see docs/scenario.md)"
+                        ));
+                    }
+                },
+            }
+        }
+        f.scale_down.expendable_priority_cutoff = f.expendable_pods_priority_cutoff;
+        f.scale_down.scan_interval_ms = f.scan_interval_ms;
+        Ok(f)
+    }
+}
+
+// ---- timers ----------------------------------------------------------------------------------
+
+const T_WAKE: u64 = 1;
+const T_RUN: u64 = 2;
+const T_DELETE: u64 = 3;
+
+fn token(kind: u64, payload: u64) -> u64 {
+    (kind << 56) | (payload & ((1 << 56) - 1))
+}
+
+/// A node CA is deleting.
+#[derive(Clone, Debug)]
+struct Deleting {
+    group: usize,
+    drain: bool,
+    reason: &'static str,
+}
+
+/// A planned scale-up, computed with the cluster borrowed, executed afterwards.
+struct Plan {
+    option: expander::ExpansionOption,
+    chosen_by: &'static str,
+    considered: Vec<Value>,
+    split: Vec<(usize, u32)>,
+    pending: usize,
+}
+
+/// cluster-autoscaler as an [`Autoscaler`].
+pub struct ClusterAutoscaler {
+    pub flags: Flags,
+    chain: ExpanderChain,
+    groups: Vec<NodeGroup>,
+    by_name: BTreeMap<String, usize>,
+    catalog: Arc<Catalog>,
+    region: String,
+    state: ClusterState,
+    planner: Planner,
+    generation: u64,
+    running: bool,
+    loop_start: SimTime,
+    signal: bool,
+    last_refresh: Option<SimTime>,
+    force_refresh: bool,
+    last_scale_up: Option<SimTime>,
+    last_scale_down_delete: Option<SimTime>,
+    last_scale_down_fail: Option<SimTime>,
+    group_last_scale_up: Vec<Option<SimTime>>,
+    group_last_delete: Vec<Option<SimTime>>,
+    node_instance: BTreeMap<NodeId, InstanceId>,
+    instance_node: BTreeMap<InstanceId, NodeId>,
+    deleting: BTreeMap<NodeId, Deleting>,
+    /// Instances CA terminated itself (unregistered ones); their shutdown lowers the target.
+    terminating: BTreeSet<InstanceId>,
+    soft_tainted: BTreeSet<NodeId>,
+    counted: BTreeSet<PodId>,
+    last_no_scale_up: Option<(usize, String)>,
+    unhealthy: bool,
+    decisions: Vec<String>,
+}
+
+impl ClusterAutoscaler {
+    pub fn new(scenario: &Scenario) -> Result<Self, String> {
+        let spec = &scenario.spec.cluster_autoscaler;
+        let flags = Flags::from_scenario(&spec.flags)?;
+        let mut groups = Vec::new();
+        let mut by_name = BTreeMap::new();
+        for (i, g) in spec.node_groups.iter().enumerate() {
+            let ng = NodeGroup::from_spec(
+                i,
+                g,
+                &scenario.zones,
+                &scenario.region,
+                &scenario.catalog,
+                flags.max_node_provision_ms,
+            )?;
+            if by_name.insert(ng.name.clone(), groups.len()).is_some() {
+                return Err(format!(
+                    "spec.clusterAutoscaler.nodeGroups[{i}].name: duplicate node group {:?}",
+                    ng.name
+                ));
+            }
+            groups.push(ng);
+        }
+        let mut rules = PriorityRules::default();
+        for g in &groups {
+            if let Some(p) = g.priority {
+                rules.add(p, &[format!("^{}$", escape_regex(&g.name))])?;
+            }
+        }
+        for (p, list) in &flags.priority_config {
+            rules.add(*p, list).map_err(|e| {
+                format!("spec.clusterAutoscaler.flags.sim-priority-expander-config: {e}")
+            })?;
+        }
+        let chain = ExpanderChain::parse(&flags.expander, rules)?;
+        let n = groups.len();
+        Ok(ClusterAutoscaler {
+            state: ClusterState::new(n, flags.backoff),
+            flags,
+            chain,
+            groups,
+            by_name,
+            catalog: Arc::clone(&scenario.catalog),
+            region: scenario.region.clone(),
+            planner: Planner::default(),
+            generation: 0,
+            running: false,
+            loop_start: SimTime::ZERO,
+            signal: false,
+            last_refresh: None,
+            force_refresh: true,
+            last_scale_up: None,
+            last_scale_down_delete: None,
+            last_scale_down_fail: None,
+            group_last_scale_up: vec![None; n],
+            group_last_delete: vec![None; n],
+            node_instance: BTreeMap::new(),
+            instance_node: BTreeMap::new(),
+            deleting: BTreeMap::new(),
+            terminating: BTreeSet::new(),
+            soft_tainted: BTreeSet::new(),
+            counted: BTreeSet::new(),
+            last_no_scale_up: None,
+            unhealthy: false,
+            decisions: Vec::new(),
+        })
+    }
+
+    fn log(&mut self, now: SimTime, v: Value) {
+        let mut obj = json!({ "t_s": now.as_secs_f64() });
+        if let (Some(o), Value::Object(extra)) = (obj.as_object_mut(), v) {
+            o.extend(extra);
+        }
+        self.decisions.push(obj.to_string());
+    }
+
+    // ---- the loop ------------------------------------------------------------------------
+
+    fn start_loop(&mut self, ctx: &mut Ctx<'_>) {
+        self.running = true;
+        self.signal = false;
+        self.loop_start = ctx.now;
+        self.generation += 1;
+        let d = match self.flags.loop_duration_ms {
+            Some(d) => d,
+            None => {
+                // latency-calibration §3 stage 1c.
+                let median = if ctx.cluster.node_count() < 100 {
+                    1_000
+                } else {
+                    5_000
+                };
+                Dist::lognormal_ms(median, 0.6).sample(&mut *ctx.rng)
+            }
+        };
+        ctx.set_timer(ctx.now + d, token(T_RUN, self.generation));
+    }
+
+    fn end_loop(&mut self, ctx: &mut Ctx<'_>) {
+        self.running = false;
+        let productive = self.last_scale_up.is_some_and(|t| t >= self.loop_start)
+            || self
+                .last_scale_down_delete
+                .is_some_and(|t| t >= self.loop_start);
+        if self.flags.frequent_loops && (productive || self.signal) {
+            self.start_loop(ctx);
+        } else {
+            self.generation += 1;
+            ctx.set_timer(
+                ctx.now + self.flags.scan_interval_ms,
+                token(T_WAKE, self.generation),
+            );
+        }
+    }
+
+    /// One `RunOnce` (§2.2).
+    fn run_once(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let loop_start = self.loop_start;
+        if !self.flags.scale_up_from_zero && !ctx.cluster.nodes().any(|n| n.ready) {
+            return;
+        }
+        self.refresh_asgs(ctx);
+        self.update_readiness(ctx);
+        for g in &mut self.groups {
+            g.refresh_template(ctx.cluster, now, self.flags.node_info_cache_expire_ms);
+        }
+        self.update_requests(ctx);
+        self.remove_old_unregistered(ctx);
+        self.state.backoff.remove_stale(now);
+
+        let healthy = self.state.is_healthy(
+            self.flags.ok_total_unready_count,
+            self.flags.max_total_unready_percentage,
+        );
+        if healthy == self.unhealthy {
+            self.unhealthy = !healthy;
+            self.log(
+                now,
+                json!({"event": if healthy {"cluster-healthy"} else {"cluster-unhealthy"}}),
+            );
+        }
+        if !healthy {
+            return;
+        }
+        if self.flags.enforce_node_group_min_size {
+            for i in 0..self.groups.len() {
+                let g = &self.groups[i];
+                if g.exists && g.target < g.min_size {
+                    let (name, min) = (g.name.clone(), g.min_size);
+                    if ctx.set_desired_capacity(&name, min).is_ok() {
+                        self.groups[i].target = min;
+                        self.groups[i].last_set_desired_ms = Some(now.0);
+                    }
+                }
+            }
+        }
+
+        // Scale-up.
+        let mut scaled_up = false;
+        let mut all_new = false;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match self.plan_scale_up(ctx, loop_start) {
+                PlanResult::Nothing => break,
+                PlanResult::AllNew => {
+                    all_new = true;
+                    break;
+                }
+                PlanResult::Plan(plan) => {
+                    if self.execute_scale_up(ctx, plan) {
+                        scaled_up = true;
+                    }
+                    if !self.flags.salvo_scale_up || rounds >= self.groups.len() {
+                        break;
+                    }
+                }
+            }
+        }
+
+        // Scale-down: the planner always runs; actuation only outside cooldown (§4.1).
+        if self.flags.scale_down_enabled {
+            self.plan_scale_down(ctx);
+            self.update_soft_taints(ctx);
+            let cooldown = scaled_up || all_new || self.global_cooldown(now);
+            if !cooldown {
+                self.actuate_scale_down(ctx);
+            }
+        }
+    }
+
+    // ---- cloud-provider refresh and cluster state -----------------------------------------
+
+    /// `AwsManager.Refresh` (§5.3, §5.4): every 60 s (or after a deletion), re-read the ASGs;
+    /// a failed scaling activity newer than CA's last SetDesiredCapacity turns the missing
+    /// instances into `placeholder-cannot-be-fulfilled`: the group is backed off and its desired
+    /// capacity is put back to the instances it has.
+    fn refresh_asgs(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let due = self.force_refresh
+            || self
+                .last_refresh
+                .is_none_or(|t| now.since(t) >= ASG_REFRESH_MS);
+        if !due {
+            return;
+        }
+        self.force_refresh = false;
+        self.last_refresh = Some(now);
+        for i in 0..self.groups.len() {
+            if !self.groups[i].exists {
+                continue;
+            }
+            let Some(view) = ctx.describe_asg(&self.groups[i].name) else {
+                continue;
+            };
+            let g = &mut self.groups[i];
+            g.target = view.desired;
+            g.instances = view.instances.clone();
+            let missing = view.desired as usize > view.instances.len();
+            let failed = view
+                .last_failed_activity_ms
+                .is_some_and(|f| f >= g.last_set_desired_ms.unwrap_or(0));
+            if missing && failed {
+                let placeholders = view.desired as usize - view.instances.len();
+                let to = (view.instances.len() as u32).max(g.min_size);
+                let name = g.name.clone();
+                let backoff = self.state.register_failed_scale_up(i, now);
+                if ctx.set_desired_capacity(&name, to).is_ok() {
+                    self.groups[i].target = to;
+                    self.groups[i].last_set_desired_ms = Some(now.0);
+                }
+                self.log(
+                    now,
+                    json!({"event": "scale-up-failed", "group": name, "reason": "OutOfResources",
+                           "placeholders": placeholders, "target": to,
+                           "backoff_s": backoff / 1000}),
+                );
+            }
+        }
+        let groups = &self.groups;
+        self.terminating
+            .retain(|id| groups.iter().any(|g| g.instances.contains(id)));
+    }
+
+    fn group_of(&self, owner: &NodeOwner) -> Option<usize> {
+        match owner {
+            NodeOwner::NodeGroup(name) => self.by_name.get(name).copied(),
+            _ => None,
+        }
+    }
+
+    /// `updateReadinessStats` per group.
+    fn update_readiness(&mut self, ctx: &Ctx<'_>) {
+        let now = ctx.now;
+        let mut r = vec![Readiness::default(); self.groups.len()];
+        for n in ctx.cluster.nodes() {
+            let Some(g) = self.group_of(&n.owner) else {
+                continue;
+            };
+            if n.ready || n.deleting {
+                r[g].ready += 1;
+            } else if now.since(n.created_at) < self.flags.max_node_startup_ms {
+                r[g].not_started += 1;
+            } else {
+                r[g].unready += 1;
+            }
+        }
+        for (gi, g) in self.groups.iter().enumerate() {
+            for id in &g.instances {
+                if self.instance_node.contains_key(id) {
+                    continue;
+                }
+                let old = ctx.cloud.instance(*id).is_some_and(|v| {
+                    v.state.is_live()
+                        && now.0.saturating_sub(v.launched_at_ms) > g.max_node_provision_ms
+                });
+                if old {
+                    r[gi].long_unregistered += 1;
+                }
+            }
+        }
+        self.state.readiness = r;
+    }
+
+    /// `updateScaleRequests` (§3.7, §3.8): a timed-out scale-up backs the group off and, as in
+    /// 1.36, takes the outstanding increase back off the target.
+    fn update_requests(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let targets: Vec<u32> = self.groups.iter().map(|g| g.target).collect();
+        let state = &self.state;
+        let upcoming: Vec<u32> = (0..self.groups.len())
+            .map(|g| state.upcoming(g, targets[g], now))
+            .collect();
+        let outcomes = self
+            .state
+            .update_scale_requests(now, |g| upcoming.get(g).copied().unwrap_or(0));
+        for (g, outcome) in outcomes {
+            if let RequestOutcome::TimedOut { outstanding } = outcome {
+                let backoff = self.state.backoff.backoff(g, now);
+                let grp = &self.groups[g];
+                let to = grp.target.saturating_sub(outstanding).max(grp.min_size);
+                let name = grp.name.clone();
+                if ctx.set_desired_capacity(&name, to).is_ok() {
+                    self.groups[g].target = to;
+                    self.groups[g].last_set_desired_ms = Some(now.0);
+                }
+                self.log(
+                    now,
+                    json!({"event": "scale-up-failed", "group": name, "reason": "timeout",
+                           "outstanding": outstanding, "target": to, "backoff_s": backoff / 1000}),
+                );
+            }
+        }
+    }
+
+    /// `removeOldUnregisteredNodes` (§2.2 step 5): instances that never registered within
+    /// `max-node-provision-time` are terminated, min size respected.
+    fn remove_old_unregistered(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        for gi in 0..self.groups.len() {
+            let old: Vec<InstanceId> = {
+                let g = &self.groups[gi];
+                g.instances
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        !self.instance_node.contains_key(id)
+                            && !self.terminating.contains(id)
+                            && ctx.cloud.instance(*id).is_some_and(|v| {
+                                v.state.is_live()
+                                    && now.0.saturating_sub(v.launched_at_ms)
+                                        > g.max_node_provision_ms
+                            })
+                    })
+                    .collect()
+            };
+            for id in old {
+                let g = &self.groups[gi];
+                if g.target <= g.min_size {
+                    break;
+                }
+                let name = g.name.clone();
+                if ctx.terminate_instance_in_asg(id, true).is_ok() {
+                    // DeleteInstances decrements the cached size and forces a refresh (§5.5).
+                    self.terminating.insert(id);
+                    let g = &mut self.groups[gi];
+                    g.target = g.target.saturating_sub(1);
+                    self.force_refresh = true;
+                    self.log(
+                        now,
+                        json!({"event": "unregistered-node-removed", "group": name, "instance": id.to_string()}),
+                    );
+                }
+            }
+        }
+    }
+
+    // ---- scale-up --------------------------------------------------------------------------
+
+    fn plan_scale_up(&mut self, ctx: &mut Ctx<'_>, loop_start: SimTime) -> PlanResult {
+        let now = ctx.now;
+        let cluster: &Cluster = ctx.cluster;
+        let cutoff = self.flags.expendable_pods_priority_cutoff;
+        let mut pending: Vec<PodId> = cluster
+            .pending_pods()
+            .filter(|p| {
+                let pod = cluster.pod(*p);
+                pod.phase == PodPhase::Pending
+                    && pod.unschedulable_since.is_some()
+                    && pod.owner != OwnerKind::DaemonSet
+                    && pod.template.priority >= cutoff
+            })
+            .collect();
+        if pending.is_empty() {
+            return PlanResult::Nothing;
+        }
+        pending.sort_by_key(|p| {
+            let pod = cluster.pod(*p);
+            (
+                std::cmp::Reverse(pod.template.priority),
+                pod.created_at,
+                pod.id,
+            )
+        });
+        // Snapshot: Ready nodes plus one template node per upcoming node (§2.2 step 8).
+        let mut snap = Snapshot::from_cluster(cluster);
+        let mut upcoming_total = 0u32;
+        for (i, g) in self.groups.iter().enumerate() {
+            let u = self.state.upcoming(i, g.target, now);
+            upcoming_total += u;
+            snap.add_template_nodes(&g.template, &format!("upcoming-{}", g.name), u);
+        }
+        let groups = scale_up::equivalence_groups(cluster, &pending);
+        let (remaining, _absorbed) = scale_up::filter_out_schedulable(&mut snap, cluster, groups);
+        // filterOutYoungPods.
+        let delay = self.flags.new_pod_scale_up_delay_ms;
+        let remaining: Vec<PodGroup<'_>> = remaining
+            .into_iter()
+            .filter(|g| {
+                let extra = g
+                    .template
+                    .annotation(POD_SCALE_UP_DELAY)
+                    .and_then(|s| parse_duration(s).ok())
+                    .unwrap_or(0);
+                let d = delay.max(extra);
+                g.pods
+                    .first()
+                    .is_some_and(|p| cluster.pod(*p).created_at + d <= loop_start)
+            })
+            .collect();
+        let n_pending: usize = remaining.iter().map(|g| g.pods.len()).sum();
+        if n_pending == 0 {
+            return PlanResult::Nothing;
+        }
+        let ready_nodes = cluster.nodes().filter(|n| n.ready).count() as u32;
+        if self.flags.max_nodes_total > 0 && ready_nodes >= self.flags.max_nodes_total {
+            self.note_no_scale_up(now, n_pending, "MaxNodesTotalReached");
+            return PlanResult::Nothing;
+        }
+        // allPodsAreNew (§2.4).
+        let oldest = remaining
+            .iter()
+            .flat_map(|g| g.pods.iter())
+            .map(|p| cluster.pod(*p).created_at)
+            .min()
+            .unwrap_or(now);
+        let oldest_gpu = remaining
+            .iter()
+            .filter(|g| g.template.requests.get(NVIDIA_GPU) > 0)
+            .flat_map(|g| g.pods.iter())
+            .map(|p| cluster.pod(*p).created_at)
+            .min();
+        if oldest + NEW_POD_BUFFER_MS > loop_start
+            || oldest_gpu.is_some_and(|t| t + NEW_GPU_POD_BUFFER_MS > loop_start)
+        {
+            return PlanResult::AllNew;
+        }
+
+        // Cluster-wide limits (§3.2, §3.6).
+        let registered = cluster.node_count() as u32;
+        let cluster_left = if self.flags.max_nodes_total > 0 {
+            Some(
+                self.flags
+                    .max_nodes_total
+                    .saturating_sub(registered + upcoming_total),
+            )
+        } else {
+            None
+        };
+        let left = self.resources_left(cluster);
+
+        let mut considered = Vec::new();
+        let mut options = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let mut entry = json!({"group": g.name, "target": g.target, "max": g.max_size});
+            let reason = if !g.exists {
+                Some("NotCreated")
+            } else if self.state.backoff.is_backed_off(i, now) {
+                Some("BackedOff")
+            } else if g.target >= g.max_size {
+                Some("MaxSizeReached")
+            } else if left.max_new(&g.template) == 0 {
+                Some("MaxResourceLimitReached")
+            } else {
+                None
+            };
+            if let Some(r) = reason {
+                entry["skipped"] = json!(r);
+                considered.push(entry);
+                continue;
+            }
+            let fitting: Vec<&PodGroup<'_>> = remaining
+                .iter()
+                .filter(|pg| scale_up::fits_empty_template(pg.template, &g.template))
+                .collect();
+            if fitting.is_empty() {
+                entry["skipped"] = json!("NotTriggerScaleUp");
+                considered.push(entry);
+                continue;
+            }
+            let mut cap = g.max_size - g.target;
+            if self.flags.balance_similar_node_groups {
+                for j in self.similar_groups(i, now) {
+                    cap += self.groups[j].max_size - self.groups[j].target;
+                }
+            }
+            let mut limit = self.flags.max_nodes_per_scaleup.min(cap);
+            if let Some(c) = cluster_left {
+                limit = limit.min(c);
+            }
+            let est = scale_up::estimate(
+                &g.template,
+                &g.name,
+                &fitting,
+                &snap,
+                cluster,
+                limit,
+                self.flags.fastpath_binpacking,
+            );
+            entry["nodes"] = json!(est.node_count);
+            entry["pods"] = json!(est.pods.len());
+            considered.push(entry);
+            if est.node_count > 0 {
+                options.push(scale_up::option_from(i, g, est, cluster));
+            }
+        }
+        if options.is_empty() {
+            self.note_no_scale_up(now, n_pending, "NoNodeGroupCanHelp");
+            return PlanResult::Nothing;
+        }
+        let Some((best, chosen_by)) = self.chain.best_option(&options, &mut *ctx.rng) else {
+            self.note_no_scale_up(now, n_pending, "ExpanderFilteredAll");
+            return PlanResult::Nothing;
+        };
+        let option = options.swap_remove(best);
+        let gi = option.group;
+        let mut count = option.node_count;
+        if let Some(c) = cluster_left {
+            count = count.min(c);
+        }
+        count = count.min(left.max_new(&self.groups[gi].template));
+        let split = if self.flags.balance_similar_node_groups {
+            let mut members = vec![gi];
+            for j in self.similar_groups(gi, now) {
+                let tj = &self.groups[j].template;
+                // A similar group must be able to run the same pods (§3.5).
+                let same = remaining
+                    .iter()
+                    .filter(|pg| {
+                        scale_up::fits_empty_template(pg.template, &self.groups[gi].template)
+                    })
+                    .all(|pg| scale_up::fits_empty_template(pg.template, tj));
+                if same {
+                    members.push(j);
+                }
+            }
+            scale_up::balance(&self.groups, &members, count)
+        } else {
+            let g = &self.groups[gi];
+            vec![(gi, count.min(g.max_size - g.target))]
+        };
+        self.last_no_scale_up = None;
+        PlanResult::Plan(Plan {
+            option,
+            chosen_by,
+            considered,
+            split,
+            pending: n_pending,
+        })
+    }
+
+    fn note_no_scale_up(&mut self, now: SimTime, pods: usize, reason: &str) {
+        let key = (pods, reason.to_string());
+        if self.last_no_scale_up.as_ref() != Some(&key) {
+            self.last_no_scale_up = Some(key);
+            self.log(
+                now,
+                json!({"event": "no-scale-up", "reason": reason, "pods": pods}),
+            );
+        }
+    }
+
+    /// Groups similar to `gi` that are not backed off and below max (§3.5).
+    fn similar_groups(&self, gi: usize, now: SimTime) -> Vec<usize> {
+        let t = &self.groups[gi].template;
+        (0..self.groups.len())
+            .filter(|&j| {
+                j != gi
+                    && self.groups[j].exists
+                    && !self.state.backoff.is_backed_off(j, now)
+                    && self.groups[j].target < self.groups[j].max_size
+                    && self.flags.similarity.similar(t, &self.groups[j].template)
+            })
+            .collect()
+    }
+
+    fn resources_left(&self, cluster: &Cluster) -> ResourcesLeft {
+        let (mut cores_m, mut mem, mut gpus) = (0i64, 0i64, 0i64);
+        for g in &self.groups {
+            let n = i64::from(g.target);
+            cores_m += n * g.template.capacity.cpu_m;
+            mem += n * g.template.capacity.memory;
+            gpus += n * g.template.capacity.get(NVIDIA_GPU);
+        }
+        for node in cluster.nodes() {
+            if self.group_of(&node.owner).is_none() {
+                cores_m += node.capacity.cpu_m;
+                mem += node.capacity.memory;
+                gpus += node.capacity.get(NVIDIA_GPU);
+            }
+        }
+        ResourcesLeft {
+            cores_m: self.flags.cores_total.1 * 1000 - cores_m,
+            memory: self.flags.memory_total.1.saturating_mul(GIB) - mem,
+            gpus: self.flags.gpu_total.map(|(_, hi)| hi - gpus),
+        }
+    }
+
+    fn execute_scale_up(&mut self, ctx: &mut Ctx<'_>, plan: Plan) -> bool {
+        let now = ctx.now;
+        let mut done = Vec::new();
+        for &(g, delta) in &plan.split {
+            if delta == 0 {
+                continue;
+            }
+            let (name, from) = (self.groups[g].name.clone(), self.groups[g].target);
+            let to = from + delta;
+            match ctx.set_desired_capacity(&name, to) {
+                Ok(()) => {
+                    let grp = &mut self.groups[g];
+                    grp.target = to;
+                    grp.last_set_desired_ms = Some(now.0);
+                    let provision = grp.max_node_provision_ms;
+                    self.state.register_scale_up(g, delta, now, provision);
+                    self.group_last_scale_up[g] = Some(now);
+                    done.push(json!({"group": name, "from": from, "to": to}));
+                }
+                Err(e) => {
+                    // An IncreaseSize error is a failed scale-up (§3.8 source 1).
+                    let backoff = self.state.register_failed_scale_up(g, now);
+                    self.log(
+                        now,
+                        json!({"event": "scale-up-failed", "group": name, "reason": "CloudProviderError",
+                               "error": e.to_string(), "backoff_s": backoff / 1000}),
+                    );
+                }
+            }
+        }
+        if done.is_empty() {
+            return false;
+        }
+        self.last_scale_up = Some(now);
+        // Decision latency: pod marked Unschedulable → scale-up request, first time a pod is
+        // helped (the FAQ's SLO, §2.1).
+        let cluster: &Cluster = ctx.cluster;
+        let mut lat = Vec::new();
+        for p in &plan.option.pods {
+            if self.counted.insert(*p)
+                && let Some(since) = cluster.pod(*p).unschedulable_since
+            {
+                lat.push(now.since(since));
+            }
+        }
+        let mean = if lat.is_empty() {
+            0.0
+        } else {
+            lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1000.0
+        };
+        let max = lat.iter().copied().max().unwrap_or(0) as f64 / 1000.0;
+        let o = &plan.option;
+        self.log(
+            now,
+            json!({
+                "event": "scale-up",
+                "group": o.group_name,
+                "nodes": o.node_count,
+                "expander": self.flags.expander,
+                "chosen_by": plan.chosen_by,
+                "pods_pending": plan.pending,
+                "pods_helped": o.pods.len(),
+                "waste": expander::waste_score(o),
+                "groups": done,
+                "considered": plan.considered,
+                "decision_latency_s": {"pods": lat.len(), "mean": mean, "max": max},
+            }),
+        );
+        true
+    }
+
+    // ---- scale-down ------------------------------------------------------------------------
+
+    fn candidates(&self, ctx: &Ctx<'_>) -> Vec<Candidate> {
+        let now = ctx.now;
+        let mut out = Vec::new();
+        for n in ctx.cluster.nodes() {
+            let Some(g) = self.group_of(&n.owner) else {
+                continue;
+            };
+            if n.deleting || self.deleting.contains_key(&n.id) {
+                continue;
+            }
+            // NotStarted nodes are upcoming, not candidates (§2.2 step 8).
+            if !n.ready && now.since(n.created_at) < self.flags.max_node_startup_ms {
+                continue;
+            }
+            if self.groups[g].target <= self.groups[g].min_size {
+                continue;
+            }
+            out.push(Candidate {
+                node: n.id,
+                group: g,
+            });
+        }
+        out
+    }
+
+    fn plan_scale_down(&mut self, ctx: &Ctx<'_>) {
+        let candidates = self.candidates(ctx);
+        self.planner
+            .update(ctx.cluster, &candidates, &self.flags.scale_down, ctx.now);
+    }
+
+    /// Soft `DeletionCandidateOfClusterAutoscaler` taints on unneeded nodes, at most
+    /// `--max-bulk-soft-taint-count` new ones per loop; removed once a node is needed (§4.5).
+    fn update_soft_taints(&mut self, ctx: &mut Ctx<'_>) {
+        let stale: Vec<NodeId> = self
+            .soft_tainted
+            .iter()
+            .copied()
+            .filter(|n| !self.planner.unneeded.contains_key(n))
+            .collect();
+        for n in stale {
+            self.soft_tainted.remove(&n);
+            if let Some(node) = ctx.cluster.node_mut(n) {
+                node.taints.retain(|t| t.key != DELETION_CANDIDATE_TAINT);
+            }
+        }
+        let mut added = 0;
+        let unneeded: Vec<NodeId> = self.planner.unneeded.keys().copied().collect();
+        for n in unneeded {
+            if added >= self.flags.max_bulk_soft_taint_count {
+                break;
+            }
+            if self.soft_tainted.contains(&n) {
+                continue;
+            }
+            if let Some(node) = ctx.cluster.node_mut(n) {
+                node.taints.push(Taint::new(
+                    DELETION_CANDIDATE_TAINT,
+                    None,
+                    TaintEffect::PreferNoSchedule,
+                ));
+                self.soft_tainted.insert(n);
+                added += 1;
+            }
+        }
+    }
+
+    fn global_cooldown(&self, now: SimTime) -> bool {
+        if self.flags.delay_type_local {
+            return false;
+        }
+        let within = |t: Option<SimTime>, d: u64| t.is_some_and(|t| now < t + d);
+        within(self.last_scale_up, self.flags.delay_after_add_ms)
+            || within(self.last_scale_down_fail, self.flags.delay_after_failure_ms)
+            || within(
+                self.last_scale_down_delete,
+                self.flags.delay_after_delete_ms,
+            )
+    }
+
+    fn group_cooldown(&self, g: usize, now: SimTime) -> bool {
+        if !self.flags.delay_type_local {
+            return false;
+        }
+        let within = |t: Option<SimTime>, d: u64| t.is_some_and(|t| now < t + d);
+        within(self.group_last_scale_up[g], self.flags.delay_after_add_ms)
+            || within(self.group_last_delete[g], self.flags.delay_after_delete_ms)
+    }
+
+    /// `NodesToDelete` + budgets (§4.4, §4.5): empty nodes first up to the parallelism left,
+    /// then at most `--max-drain-parallelism` drains in flight; min sizes respected.
+    fn actuate_scale_down(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let s = &self.flags.scale_down;
+        let removable = self.planner.removable_now(s, now);
+        if removable.is_empty() {
+            return;
+        }
+        let in_progress = self.deleting.len() as u32;
+        let drains = self.deleting.values().filter(|d| d.drain).count() as u32;
+        let mut left = s.max_scale_down_parallelism.saturating_sub(in_progress);
+        let mut size: Vec<i64> = self.groups.iter().map(|g| i64::from(g.target)).collect();
+        for d in self.deleting.values() {
+            size[d.group] -= 1;
+        }
+        let mut chosen: Vec<(NodeId, usize, bool, f64, u64)> = Vec::new();
+        let mut empty_taken = 0u32;
+        for (node, u) in removable.iter().filter(|(_, u)| u.empty) {
+            if left == 0 || s.max_empty_bulk_delete.is_some_and(|m| empty_taken >= m) {
+                break;
+            }
+            let g = u.group;
+            if size[g] - 1 < i64::from(self.groups[g].min_size) || self.group_cooldown(g, now) {
+                continue;
+            }
+            size[g] -= 1;
+            left -= 1;
+            empty_taken += 1;
+            chosen.push((*node, g, false, u.utilization, now.since(u.since)));
+        }
+        let mut drain_left = left.min(s.max_drain_parallelism.saturating_sub(drains));
+        for (node, u) in removable.iter().filter(|(_, u)| !u.empty) {
+            if drain_left == 0 {
+                break;
+            }
+            let g = u.group;
+            if size[g] - 1 < i64::from(self.groups[g].min_size) || self.group_cooldown(g, now) {
+                continue;
+            }
+            size[g] -= 1;
+            drain_left -= 1;
+            chosen.push((*node, g, true, u.utilization, now.since(u.since)));
+        }
+        for (node, g, drain, util, unneeded_ms) in chosen {
+            let Some(n) = ctx.cluster.node_mut(node) else {
+                continue;
+            };
+            // Taint synchronously before anything is drained (§4.6 step 1).
+            n.taints.retain(|t| t.key != DELETION_CANDIDATE_TAINT);
+            n.taints.push(Taint::new(
+                TO_BE_DELETED_TAINT,
+                None,
+                TaintEffect::NoSchedule,
+            ));
+            if self.flags.cordon_node_before_terminating {
+                n.unschedulable = true;
+            }
+            let name = n.name.clone();
+            self.soft_tainted.remove(&node);
+            self.planner.forget(node);
+            let reason = if drain { "consolidation" } else { "emptiness" };
+            self.deleting.insert(
+                node,
+                Deleting {
+                    group: g,
+                    drain,
+                    reason,
+                },
+            );
+            self.last_scale_down_delete = Some(now);
+            self.group_last_delete[g] = Some(now);
+            ctx.set_timer(
+                now + self.flags.node_delete_delay_after_taint_ms,
+                token(T_DELETE, u64::from(node.0)),
+            );
+            let group = self.groups[g].name.clone();
+            self.log(
+                now,
+                json!({"event": "scale-down", "node": name, "group": group,
+                       "kind": if drain {"drain"} else {"empty"},
+                       "utilization": util, "unneeded_s": unneeded_ms / 1000}),
+            );
+        }
+    }
+
+    /// After `--node-delete-delay-after-taint`: an empty node that got pods meanwhile is given
+    /// back; otherwise the simulator drains it (grace capped at
+    /// `--max-graceful-termination-sec`) and terminates its instance in the ASG.
+    fn delete_after_taint(&mut self, ctx: &mut Ctx<'_>, node: NodeId) {
+        let Some(d) = self.deleting.get(&node).cloned() else {
+            return;
+        };
+        let Some(n) = ctx.cluster.node(node) else {
+            self.deleting.remove(&node);
+            return;
+        };
+        if !d.drain {
+            let cluster: &Cluster = ctx.cluster;
+            let got_pods = n.pods.iter().any(|p| {
+                let pod = cluster.pod(*p);
+                pod.is_active() && pod.owner != OwnerKind::DaemonSet && pod.owner != OwnerKind::Node
+            });
+            if got_pods {
+                let name = n.name.clone();
+                if let Some(n) = ctx.cluster.node_mut(node) {
+                    n.taints.retain(|t| t.key != TO_BE_DELETED_TAINT);
+                    n.unschedulable = false;
+                }
+                self.deleting.remove(&node);
+                self.log(
+                    ctx.now,
+                    json!({"event": "scale-down-aborted", "node": name, "reason": "pods arrived"}),
+                );
+                return;
+            }
+        }
+        ctx.delete_node_with_grace(node, d.reason, self.flags.max_graceful_termination_ms);
+    }
+}
+
+enum PlanResult {
+    Nothing,
+    AllNew,
+    Plan(Plan),
+}
+
+/// What `--cores-total` / `--memory-total` / `--gpu-total` leave (§3.2, §3.6).
+struct ResourcesLeft {
+    cores_m: i64,
+    memory: i64,
+    gpus: Option<i64>,
+}
+
+impl ResourcesLeft {
+    /// How many more nodes of `t` fit under the limits.
+    fn max_new(&self, t: &nodegroup::Template) -> u32 {
+        let per = |left: i64, each: i64| {
+            if each <= 0 {
+                u32::MAX
+            } else {
+                u32::try_from(left.max(0) / each).unwrap_or(u32::MAX)
+            }
+        };
+        let mut n = per(self.cores_m, t.capacity.cpu_m).min(per(self.memory, t.capacity.memory));
+        if let Some(g) = self.gpus {
+            n = n.min(per(g, t.capacity.get(NVIDIA_GPU)));
+        }
+        n
+    }
+}
+
+/// Escape regex metacharacters of a node-group name.
+fn escape_regex(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_punctuation() && c != '_' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Autoscaler for ClusterAutoscaler {
+    fn name(&self) -> &'static str {
+        "cluster-autoscaler"
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        for i in 0..self.groups.len() {
+            let spec = self.groups[i].asg_spec();
+            let name = spec.name.clone();
+            match ctx.create_asg(spec) {
+                Ok(()) => self.groups[i].exists = true,
+                Err(e) => {
+                    self.log(
+                        ctx.now,
+                        json!({"event": "node-group-error", "group": name, "error": e.to_string()}),
+                    );
+                }
+            }
+        }
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                json!({"group": g.name, "template": g.asg_template.instance_type,
+                       "template_zone": g.asg_template.zone, "min": g.min_size, "max": g.max_size,
+                       "capacity_type": g.capacity_type.as_str()})
+            })
+            .collect();
+        let f = &self.flags;
+        let cfg = json!({"event": "start", "expander": f.expander,
+            "scan_interval_s": f.scan_interval_ms / 1000, "frequent_loops": f.frequent_loops,
+            "balance_similar_node_groups": f.balance_similar_node_groups, "node_groups": groups});
+        self.log(ctx.now, cfg);
+        self.start_loop(ctx);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, tok: u64) {
+        let kind = tok >> 56;
+        let payload = tok & ((1 << 56) - 1);
+        match kind {
+            T_WAKE if payload == self.generation && !self.running => self.start_loop(ctx),
+            T_RUN if payload == self.generation && self.running => {
+                self.run_once(ctx);
+                self.end_loop(ctx);
+            }
+            T_DELETE => {
+                if let Ok(n) = u32::try_from(payload) {
+                    self.delete_after_taint(ctx, NodeId(n));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_pods_unschedulable(&mut self, ctx: &mut Ctx<'_>, _pods: &[PodId]) {
+        // The pod observer of frequent loops (§2.1): start now, or right after this iteration.
+        if !self.flags.frequent_loops {
+            return;
+        }
+        if self.running {
+            self.signal = true;
+        } else {
+            self.start_loop(ctx);
+        }
+    }
+
+    fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice) {
+        // A new ASG instance will register as a node of its group (the launch template's
+        // kubelet labels and taints).
+        if let Notice::AsgInstanceLaunched { asg, instance } = notice {
+            let Some(&g) = self.by_name.get(asg) else {
+                return;
+            };
+            let Some(itype) = ctx
+                .cloud
+                .instance(*instance)
+                .map(|v| v.pool.instance_type.clone())
+            else {
+                return;
+            };
+            if let Some(bp) =
+                self.groups[g].blueprint(*instance, &itype, &self.catalog, &self.region)
+            {
+                ctx.expect_node(*instance, bp);
+            }
+        }
+    }
+
+    fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent) {
+        match event {
+            NodeEvent::Registered => {
+                let Some(n) = ctx.cluster.node(node) else {
+                    return;
+                };
+                if self.group_of(&n.owner).is_none() {
+                    return;
+                }
+                if let Some(i) = n.instance {
+                    self.node_instance.insert(node, InstanceId(i));
+                    self.instance_node.insert(InstanceId(i), node);
+                }
+            }
+            NodeEvent::Ready => {}
+            NodeEvent::Deleted => {
+                if let Some(i) = self.node_instance.remove(&node) {
+                    self.instance_node.remove(&i);
+                }
+                // A node CA deleted: the simulator terminated its instance with the ASG's
+                // desired-capacity decrement (DeleteInstances, §5.5), so CA's cached size goes
+                // down and the next loop re-reads the group.
+                if let Some(d) = self.deleting.remove(&node) {
+                    let g = &mut self.groups[d.group];
+                    g.target = g.target.saturating_sub(1).max(g.min_size);
+                    self.force_refresh = true;
+                }
+                self.soft_tainted.remove(&node);
+                self.planner.forget(node);
+            }
+        }
+    }
+
+    fn decisions(&self) -> &[String] {
+        &self.decisions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(pairs: &[(&str, Value)]) -> Result<Flags, String> {
+        let m: BTreeMap<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Flags::from_scenario(&m)
+    }
+
+    #[test]
+    fn defaults_match_the_reference_table() {
+        let f = Flags::default();
+        assert_eq!(f.scan_interval_ms, 10_000);
+        assert!(f.frequent_loops);
+        assert_eq!(f.expander, "least-waste");
+        assert_eq!(f.max_node_provision_ms, 900_000);
+        assert_eq!(f.scale_down.unneeded_ms, 600_000);
+        assert_eq!(f.scale_down.unready_ms, 1_200_000);
+        assert_eq!(f.delay_after_add_ms, 600_000);
+        assert_eq!(f.delay_after_failure_ms, 180_000);
+        assert_eq!(f.scale_down.utilization_threshold, 0.5);
+        assert_eq!(f.scale_down.max_scale_down_parallelism, 10);
+        assert_eq!(f.scale_down.max_drain_parallelism, 1);
+        assert_eq!(f.max_graceful_termination_ms, 600_000);
+        assert_eq!(f.cores_total, (0, 320_000));
+        assert_eq!(f.memory_total, (0, 6_400_000));
+    }
+
+    #[test]
+    fn flags_parse_real_names_and_reject_unknown_ones() {
+        let f = flags(&[
+            ("scan-interval", json!("30s")),
+            ("--expander", json!("most-pods,random")),
+            ("scale-down-utilization-threshold", json!(0.65)),
+            ("cores-total", json!("0:64")),
+            ("balance-similar-node-groups", json!(true)),
+            ("max-graceful-termination-sec", json!(120)),
+            ("max-binpacking-time", json!("1m")),
+        ])
+        .expect("valid");
+        assert_eq!(f.scan_interval_ms, 30_000);
+        assert_eq!(f.scale_down.scan_interval_ms, 30_000);
+        assert_eq!(f.expander, "most-pods,random");
+        assert_eq!(f.scale_down.utilization_threshold, 0.65);
+        assert_eq!(f.cores_total, (0, 64));
+        assert!(f.balance_similar_node_groups);
+        assert_eq!(f.max_graceful_termination_ms, 120_000);
+        let e = flags(&[("scale-down-unneded-time", json!("5m"))]).unwrap_err();
+        assert!(e.contains("scale-down-unneded-time"), "{e}");
+        let e = flags(&[("scan-interval", json!(true))]).unwrap_err();
+        assert!(e.contains("flags.scan-interval"), "{e}");
+        assert!(flags(&[("cores-total", json!("9:3"))]).is_err());
+        assert!(flags(&[("estimator", json!("oldbinpacking"))]).is_err());
+    }
+
+    #[test]
+    fn escape_regex_escapes_dots() {
+        assert_eq!(escape_regex("ng.m5-large_a"), "ng\\.m5\\-large_a");
+    }
+}

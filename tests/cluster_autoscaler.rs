@@ -1,0 +1,705 @@
+//! cluster-autoscaler behaviour (reference/cluster-autoscaler.md): each test runs a small
+//! scenario (or, for drainability, the scale-down planner on a hand-built cluster) and checks a
+//! documented behaviour in the decision log or the run's outcome.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use autoscale_sim::cluster::scheduler::SchedulerSettings;
+use autoscale_sim::cluster::{
+    Cluster, IntOrPercent, Node, NodeId, NodeOwner, OwnerKind, Pdb, PodTemplate,
+};
+use autoscale_sim::cluster_autoscaler::Flags;
+use autoscale_sim::cluster_autoscaler::scale_down::{Blocker, Candidate, Planner};
+use autoscale_sim::engine::SimTime;
+use autoscale_sim::k8s::resources::Resources;
+use autoscale_sim::k8s::selector::LabelSelector;
+use autoscale_sim::run::{make_autoscaler, run};
+use autoscale_sim::workload::{AutoscalerKind, Scenario};
+use serde_json::Value;
+
+const MIN: f64 = 60.0;
+
+fn load(yaml: &str) -> Scenario {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(&path, yaml).expect("write scenario");
+    Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"))
+}
+
+/// Run under cluster-autoscaler; return the decision log and the pods' (bound_s) times.
+struct Outcome {
+    decisions: Vec<Value>,
+    unschedulable_at_end: u64,
+    peak_nodes: u64,
+    bound_s: Vec<Option<f64>>,
+}
+
+fn run_ca(sc: &Scenario) -> Outcome {
+    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let decisions = out
+        .sim
+        .decisions()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("decision lines are JSON"))
+        .collect();
+    Outcome {
+        decisions,
+        unschedulable_at_end: out.report.pods.unschedulable_at_end,
+        peak_nodes: out.report.nodes.peak,
+        bound_s: out
+            .sim
+            .cluster
+            .pods
+            .iter()
+            .map(|p| p.bound_at.map(|t| t.as_secs_f64()))
+            .collect(),
+    }
+}
+
+fn events<'a>(o: &'a Outcome, kind: &str) -> Vec<&'a Value> {
+    o.decisions.iter().filter(|e| e["event"] == kind).collect()
+}
+
+fn t(e: &Value) -> f64 {
+    e["t_s"].as_f64().expect("t_s")
+}
+
+/// A scenario document: `groups` and `flags` are YAML snippets under `clusterAutoscaler`,
+/// `timeline` under `spec`, `manifests` follow.
+fn scenario(
+    name: &str,
+    duration: &str,
+    flags: &str,
+    groups: &str,
+    timeline: &str,
+    extra_spec: &str,
+    manifests: &str,
+) -> String {
+    format!(
+        "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  seed: 3\n  duration: {duration}\n  region: us-east-1\n  autoscaler: cluster-autoscaler\n{extra_spec}  clusterAutoscaler:\n    flags: {{{flags}}}\n    nodeGroups:\n{groups}  timeline:\n{timeline}---\n{manifests}"
+    )
+}
+
+fn deployment(name: &str, replicas: u32, cpu: &str, mem: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n{extra_spec}      containers:\n        - {{name: c, image: nginx, resources: {{requests: {{cpu: \"{cpu}\", memory: {mem}}}}}}}\n"
+    )
+}
+
+// ---- scale-up ----------------------------------------------------------------------------
+
+/// §3.4: least-waste scores wasted CPU + wasted memory of the new nodes' capacity; 1 CPU / 1.5
+/// GiB pods waste far less memory on c5.xlarge (4 CPU / 8 GiB) than on r5.xlarge (32 GiB).
+#[test]
+fn least_waste_picks_the_group_with_the_least_wasted_cpu_and_memory() {
+    let yaml = scenario(
+        "least-waste",
+        "20m",
+        "expander: least-waste",
+        "      - {name: memory, instanceTypes: [r5.xlarge], maxSize: 10}\n      - {name: compute, instanceTypes: [c5.xlarge], maxSize: 10}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 8}\n",
+        "",
+        &deployment("web", 0, "1", "1536Mi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    let ups = events(&o, "scale-up");
+    let first = ups.first().expect("a scale-up");
+    assert_eq!(first["group"], "compute");
+    assert_eq!(first["chosen_by"], "least-waste");
+    let considered = first["considered"].as_array().expect("considered");
+    assert_eq!(considered.len(), 2, "both groups were options: {first}");
+    assert_eq!(o.unschedulable_at_end, 0);
+}
+
+/// §3.4: the priority expander keeps the options of the highest priority whose regexes match
+/// the group name — from the node groups' `priority` or from the priority ConfigMap rules.
+#[test]
+fn priority_expander_honours_its_rules() {
+    let groups = "      - {name: cheap, instanceTypes: [m5.xlarge], maxSize: 10, priority: 10}\n      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 10, priority: 50}\n";
+    let timeline = "    - at: 1m\n      scale: {deployment: web, replicas: 6}\n";
+    let web = deployment("web", 0, "1", "1Gi", "");
+    let by_group_priority = run_ca(&load(&scenario(
+        "prio",
+        "15m",
+        "expander: priority",
+        groups,
+        timeline,
+        "",
+        &web,
+    )));
+    let ups = events(&by_group_priority, "scale-up");
+    assert!(!ups.is_empty());
+    assert!(ups.iter().all(|e| e["group"] == "preferred"), "{ups:?}");
+    assert_eq!(ups[0]["chosen_by"], "priority");
+
+    // ConfigMap-style rules on top: priority 100 for names starting with "che".
+    let flags = "expander: priority, sim-priority-expander-config: {\"100\": [\"^che\"]}";
+    let by_rules = run_ca(&load(&scenario(
+        "prio-rules",
+        "15m",
+        flags,
+        groups,
+        timeline,
+        "",
+        &web,
+    )));
+    let ups = events(&by_rules, "scale-up");
+    assert!(!ups.is_empty());
+    assert!(ups.iter().all(|e| e["group"] == "cheap"), "{ups:?}");
+}
+
+/// §3.2: a group whose target is at its max size is not an option; the next loop's scale-up
+/// goes to another group.
+#[test]
+fn a_group_at_max_size_is_skipped() {
+    let yaml = scenario(
+        "at-max",
+        "20m",
+        "expander: priority",
+        "      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 2, priority: 50}\n      - {name: fallback, instanceTypes: [m5.xlarge], maxSize: 20, priority: 10}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 24}\n",
+        "",
+        &deployment("web", 0, "900m", "1Gi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    let ups = events(&o, "scale-up");
+    assert!(ups.len() >= 2, "{ups:?}");
+    assert_eq!(ups[0]["group"], "preferred");
+    assert_eq!(
+        ups[0]["groups"][0]["to"], 2,
+        "capped at max size: {}",
+        ups[0]
+    );
+    let later = ups[1];
+    assert_eq!(later["group"], "fallback");
+    let skipped = later["considered"]
+        .as_array()
+        .expect("considered")
+        .iter()
+        .find(|c| c["group"] == "preferred")
+        .expect("preferred considered");
+    assert_eq!(skipped["skipped"], "MaxSizeReached");
+    assert_eq!(o.unschedulable_at_end, 0);
+}
+
+/// §3.7 / §2.4: nodes requested but not Ready are injected as template nodes, so the pods they
+/// will host are not pending to CA and no second scale-up is made while they boot.
+#[test]
+fn upcoming_nodes_absorb_pending_pods() {
+    // 900m pods: 4 per m5.xlarge on the template (4000m) and on the real node (3920m).
+    let yaml = scenario(
+        "upcoming",
+        "20m",
+        "",
+        "      - {name: general, instanceTypes: [m5.xlarge], maxSize: 30}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 40}\n",
+        "",
+        &deployment("web", 0, "900m", "1Gi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    let ups = events(&o, "scale-up");
+    assert_eq!(ups.len(), 1, "one scale-up for the burst: {ups:?}");
+    assert_eq!(ups[0]["nodes"], 10);
+    // Pods stayed pending through several loops (10 s scan interval) while the nodes booted.
+    let last_bound = o.bound_s.iter().flatten().copied().fold(0.0, f64::max);
+    assert!(
+        last_bound - t(ups[0]) > 30.0,
+        "nodes boot for more than three loops: scale-up at {}, last bind at {last_bound}",
+        t(ups[0])
+    );
+    assert_eq!(o.unschedulable_at_end, 0);
+    assert_eq!(o.peak_nodes, 10);
+}
+
+/// §3.8 / §5.4: an ASG that cannot launch records a failed scaling activity; CA sees it at the
+/// next 60 s refresh, backs the group off and resets its desired capacity. Each new failure
+/// after the backoff expired doubles it: 5 → 10 → 20 → 30 minutes.
+#[test]
+fn backoff_doubles_after_failed_provisioning() {
+    let yaml = scenario(
+        "backoff",
+        "50m",
+        "",
+        "      - {name: spot, instanceTypes: [m5.xlarge], capacityType: spot, maxSize: 10}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 8}\n",
+        "  cloud:\n    capacity:\n      - {instanceTypes: [m5.xlarge], capacityType: spot}\n",
+        &deployment("web", 0, "1", "1Gi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    let fails = events(&o, "scale-up-failed");
+    let backoffs: Vec<u64> = fails
+        .iter()
+        .map(|e| e["backoff_s"].as_u64().expect("backoff"))
+        .collect();
+    assert_eq!(backoffs, vec![300, 600, 1200, 1800], "{fails:?}");
+    assert!(fails.iter().all(|e| e["reason"] == "OutOfResources"));
+    let ups = events(&o, "scale-up");
+    assert_eq!(ups.len(), fails.len());
+    for (up, fail) in ups.iter().zip(&fails) {
+        // Detected at the next ASG refresh: within a minute plus dispatch and a loop.
+        let detect = t(fail) - t(up);
+        assert!(detect > 0.0 && detect <= 100.0, "detected after {detect} s");
+    }
+    for (fail, next) in fails.iter().zip(ups.iter().skip(1)) {
+        let wait = t(next) - t(fail);
+        let backoff = fail["backoff_s"].as_f64().expect("backoff");
+        assert!(
+            wait >= backoff,
+            "retried after {wait} s, backoff {backoff} s"
+        );
+    }
+}
+
+// ---- scale-down --------------------------------------------------------------------------
+
+const DRAIN_MANIFESTS_TIMELINE: &str = "    - at: 5m\n      apply: {deployment: b}\n    - at: 15m\n      scale: {deployment: a, replicas: 1}\n    - at: 15m\n      scale: {deployment: b, replicas: 2}\n";
+
+fn drain_scenario(flags: &str) -> String {
+    let manifests = format!(
+        "{}---\n{}",
+        deployment("a", 4, "450m", "512Mi", ""),
+        deployment("b", 4, "450m", "512Mi", "")
+    );
+    scenario(
+        "unneeded",
+        "45m",
+        flags,
+        "      - {name: small, instanceTypes: [m5.large], maxSize: 10}\n",
+        DRAIN_MANIFESTS_TIMELINE,
+        "",
+        &manifests,
+    )
+}
+
+/// §4.2 / §4.4: at 15 min the first node falls to 23 % utilization (≤ 0.5) and its pod fits on
+/// the other node; it is drained only once it has been unneeded for
+/// `--scale-down-unneeded-time` (10 min, here also 5 min).
+#[test]
+fn a_node_under_the_threshold_is_removed_only_after_the_unneeded_time() {
+    for (flags, unneeded) in [
+        ("", 10.0 * MIN),
+        ("scale-down-unneeded-time: 5m", 5.0 * MIN),
+    ] {
+        let o = run_ca(&load(&drain_scenario(flags)));
+        let downs = events(&o, "scale-down");
+        assert_eq!(downs.len(), 1, "{downs:?}");
+        let d = downs[0];
+        assert_eq!(d["kind"], "drain");
+        assert!(d["utilization"].as_f64().expect("util") <= 0.5);
+        let at = t(d);
+        assert!(
+            at >= 15.0 * MIN + unneeded && at <= 15.0 * MIN + unneeded + 30.0,
+            "removed at {at} s, unneeded time {unneeded} s"
+        );
+        assert!(d["unneeded_s"].as_f64().expect("unneeded_s") >= unneeded);
+        assert_eq!(o.unschedulable_at_end, 0);
+    }
+}
+
+/// §4.1: no scale-down for `--scale-down-delay-after-add` (10 min) after a scale-up; the
+/// unneeded clock keeps running meanwhile.
+#[test]
+fn the_delay_after_add_blocks_scale_down_for_ten_minutes() {
+    let groups = "      - {name: ga, instanceTypes: [m5.large], maxSize: 5, labels: {role: a}}\n      - {name: gb, instanceTypes: [m5.large], maxSize: 5, labels: {role: b}}\n";
+    let timeline = "    - at: 2m\n      scale: {deployment: a, replicas: 0}\n    - at: 9m\n      apply: {deployment: b}\n";
+    let manifests = format!(
+        "{}---\n{}",
+        deployment("a", 2, "500m", "512Mi", "      nodeSelector: {role: a}\n"),
+        deployment("b", 2, "500m", "512Mi", "      nodeSelector: {role: b}\n")
+    );
+    let removal = |flags: &str| {
+        let o = run_ca(&load(&scenario(
+            "delay-after-add",
+            "40m",
+            flags,
+            groups,
+            timeline,
+            "",
+            &manifests,
+        )));
+        let last_up = events(&o, "scale-up")
+            .iter()
+            .filter(|e| e["group"] == "gb")
+            .map(|e| t(e))
+            .next()
+            .expect("gb scaled up");
+        let down = events(&o, "scale-down")
+            .into_iter()
+            .find(|e| e["group"] == "ga")
+            .map(t)
+            .expect("ga's empty node removed");
+        (last_up, down)
+    };
+    let (up, down) = removal("");
+    assert!(up > 9.0 * MIN && up < 10.0 * MIN, "gb scaled up at {up}");
+    assert!(
+        down >= up + 10.0 * MIN && down <= up + 10.0 * MIN + 30.0,
+        "ga's node (empty since 2m) removed at {down} s, scale-up at {up} s"
+    );
+    // Without the delay the node goes as soon as it has been unneeded for 10 minutes.
+    let (_, down0) = removal("scale-down-delay-after-add: 0s");
+    assert!(
+        (12.0 * MIN..13.0 * MIN).contains(&down0),
+        "without delay removed at {down0} s"
+    );
+}
+
+fn node(id: u32, cpu_m: i64, group: &str) -> Node {
+    let mut alloc = Resources::new(cpu_m, 8 << 30);
+    alloc.pods = 29;
+    Node {
+        id: NodeId(id),
+        name: format!("n{id}"),
+        labels: BTreeMap::from([("kubernetes.io/hostname".to_string(), format!("n{id}"))]),
+        taints: Vec::new(),
+        capacity: alloc.clone(),
+        allocatable: alloc,
+        requested: Resources::default(),
+        pods: Default::default(),
+        host_ports: Vec::new(),
+        images: Default::default(),
+        ready: true,
+        unschedulable: false,
+        deleting: false,
+        owner: NodeOwner::NodeGroup(group.into()),
+        instance: None,
+        created_at: SimTime::ZERO,
+        ready_at: Some(SimTime::ZERO),
+        last_pod_event: SimTime::ZERO,
+    }
+}
+
+fn pod_template(namespace: &str, app: &str, cpu_m: i64) -> Arc<PodTemplate> {
+    let mut r = Resources::new(cpu_m, 256 << 20);
+    r.pods = 1;
+    Arc::new(PodTemplate {
+        namespace: namespace.into(),
+        labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+        requests: r,
+        termination_grace_ms: 30_000,
+        ..Default::default()
+    })
+}
+
+/// Two nodes; n0 holds a kube-system pod (replicated, no PDB) at 5 % utilization, n1 has room.
+fn cluster_with_system_pod(pdb: bool) -> Cluster {
+    let mut c = Cluster::new(SchedulerSettings::default());
+    let n0 = c.add_node(node(0, 2000, "ng"));
+    let n1 = c.add_node(node(1, 2000, "ng"));
+    let now = SimTime::ZERO;
+    let sys = c.create_pod(
+        now,
+        "coredns-1".into(),
+        pod_template("kube-system", "coredns", 100),
+        OwnerKind::ReplicaSet,
+        0,
+        false,
+    );
+    c.bind(sys, n0, now);
+    c.mark_running(sys, now);
+    let web = c.create_pod(
+        now,
+        "web-1".into(),
+        pod_template("default", "web", 500),
+        OwnerKind::ReplicaSet,
+        1,
+        false,
+    );
+    c.bind(web, n1, now);
+    c.mark_running(web, now);
+    if pdb {
+        c.pdbs.push(Pdb {
+            name: "coredns".into(),
+            namespace: "kube-system".into(),
+            selector: LabelSelector {
+                match_labels: BTreeMap::from([("app".to_string(), "coredns".to_string())]),
+                match_expressions: Vec::new(),
+            },
+            min_available: None,
+            max_unavailable: Some(IntOrPercent::Int(1)),
+        });
+    }
+    c
+}
+
+/// §4.3: a kube-system pod with no PodDisruptionBudget blocks the removal of its node
+/// (`UnmovableKubeSystemPod`) — until it is older than
+/// `--blocking-system-pod-distruption-timeout` (1 h); with a PDB that allows a disruption the
+/// node is unneeded.
+#[test]
+fn a_kube_system_pod_without_a_pdb_blocks_scale_down() {
+    let s = Flags::default().scale_down;
+    let candidates = [Candidate {
+        node: NodeId(0),
+        group: 0,
+    }];
+    let t = SimTime(60_000);
+
+    let c = cluster_with_system_pod(false);
+    let mut p = Planner::default();
+    p.update(&c, &candidates, &s, t);
+    assert!(p.unneeded.is_empty());
+    assert_eq!(
+        p.unremovable.get(&NodeId(0)).map(|(_, b)| *b),
+        Some(Blocker::UnmovableKubeSystemPod)
+    );
+
+    let c = cluster_with_system_pod(true);
+    let mut p = Planner::default();
+    p.update(&c, &candidates, &s, t);
+    assert!(p.unneeded.contains_key(&NodeId(0)), "{:?}", p.unremovable);
+
+    let c = cluster_with_system_pod(false);
+    let mut p = Planner::default();
+    p.update(&c, &candidates, &s, SimTime(3_600_000 + 1));
+    assert!(p.unneeded.contains_key(&NodeId(0)), "{:?}", p.unremovable);
+}
+
+// ---- flags and start-up ------------------------------------------------------------------
+
+fn minimal(flags: &str) -> String {
+    scenario(
+        "flags",
+        "5m",
+        flags,
+        "      - {name: general, instanceTypes: [m5.xlarge], maxSize: 3}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 2}\n",
+        "",
+        &deployment("web", 0, "1", "1Gi", ""),
+    )
+}
+
+/// §3.4: the AWS provider has no pricing model, so cluster-autoscaler refuses to start with
+/// `--expander=price`; so does `run` (exit 2, message on stderr).
+#[test]
+fn the_price_expander_is_refused_on_aws() {
+    let sc = load(&minimal("expander: price"));
+    let err = make_autoscaler(AutoscalerKind::ClusterAutoscaler, &sc)
+        .err()
+        .expect("refused");
+    assert!(err.contains("Not implemented"), "{err}");
+    assert!(err.contains("price"), "{err}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("price.yaml");
+    std::fs::write(&path, minimal("expander: \"least-waste,price\"")).expect("write");
+    cargo_bin_cmd!("autoscale-sim")
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("Not implemented"));
+}
+
+/// §6: flags use the real names; an unknown flag is an error naming it.
+#[test]
+fn an_unknown_flag_is_an_error_naming_it() {
+    let sc = load(&minimal("scale-down-unneded-time: 5m"));
+    let err = make_autoscaler(AutoscalerKind::ClusterAutoscaler, &sc)
+        .err()
+        .expect("refused");
+    assert!(err.contains("scale-down-unneded-time"), "{err}");
+    let sc = load(&minimal(
+        "scale-down-unneeded-time: 5m, max-node-provision-time: 20m",
+    ));
+    assert!(make_autoscaler(AutoscalerKind::ClusterAutoscaler, &sc).is_ok());
+}
+
+// ---- shipped scenarios -------------------------------------------------------------------
+
+fn shipped(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Pod-weighted mean and max decision latency (pod Unschedulable → scale-up request) over a
+/// run's scale-ups, from the decision log.
+fn decision_latency(o: &Outcome) -> (usize, f64, f64) {
+    let (mut n, mut sum, mut max) = (0usize, 0.0, 0.0f64);
+    for e in events(o, "scale-up") {
+        let d = &e["decision_latency_s"];
+        let k = d["pods"].as_u64().expect("pods") as usize;
+        n += k;
+        sum += d["mean"].as_f64().expect("mean") * k as f64;
+        max = max.max(d["max"].as_f64().expect("max"));
+    }
+    (n, if n > 0 { sum / n as f64 } else { 0.0 }, max)
+}
+
+/// §2.1 / FAQ SLO: on clusters under 100 nodes, pod marked unschedulable → scale-up request
+/// stays ≤ 30 s. (The FAQ's ~5 s average is not reached with frequent loops: a burst is seen at
+/// once but skipped while its oldest pod is < 2 s old, and the next loop waits for the 10 s
+/// timer — see the report of this issue.)
+#[test]
+fn decision_latency_meets_the_faq_slo_on_small_clusters() {
+    for name in ["ca-spike.yaml", "ca-vs-karpenter.yaml", "ca-expanders.yaml"] {
+        let sc = shipped(name);
+        let o = run_ca(&sc);
+        assert!(o.peak_nodes < 100, "{name}: {} nodes", o.peak_nodes);
+        let (n, mean, max) = decision_latency(&o);
+        eprintln!("{name}: {n} pods, decision latency mean {mean:.1} s, max {max:.1} s");
+        assert!(n > 0, "{name}: no scale-up");
+        assert!(max <= 30.0, "{name}: max decision latency {max} s");
+        assert!(mean <= 15.0, "{name}: mean decision latency {mean} s");
+    }
+}
+
+/// Both autoscalers run on the comparison scenario (NodePools and node groups in one file).
+#[test]
+fn ca_vs_karpenter_runs_under_both_autoscalers() {
+    let sc = shipped("ca-vs-karpenter.yaml");
+    for kind in [AutoscalerKind::Karpenter, AutoscalerKind::ClusterAutoscaler] {
+        let out = run(&sc, kind, |_| {}).expect("runs");
+        assert_eq!(out.report.pods.unschedulable_at_end, 0, "{kind:?}");
+        assert!(out.report.nodes.launched > 0, "{kind:?}");
+    }
+}
+
+/// DESIGN §1.2: the same seed gives the same decisions.
+#[test]
+fn same_seed_gives_the_same_decision_log() {
+    let sc = shipped("ca-spike.yaml");
+    let a = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let b = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    assert!(!a.sim.decisions().is_empty());
+    assert_eq!(a.sim.decisions(), b.sim.decisions());
+}
+
+/// §3.5: with `--balance-similar-node-groups`, a scale-up is split across groups that differ
+/// only in zone, smallest first.
+#[test]
+fn balance_similar_node_groups_splits_a_scale_up_across_zonal_groups() {
+    let groups = "      - {name: a, instanceTypes: [m5.xlarge], zones: [us-east-1a], maxSize: 20}\n      - {name: b, instanceTypes: [m5.xlarge], zones: [us-east-1b], maxSize: 20}\n      - {name: c, instanceTypes: [m5.xlarge], zones: [us-east-1c], maxSize: 20}\n";
+    let timeline = "    - at: 1m\n      scale: {deployment: web, replicas: 36}\n";
+    let web = deployment("web", 0, "900m", "1Gi", "");
+    let o = run_ca(&load(&scenario(
+        "balance",
+        "15m",
+        "balance-similar-node-groups: true",
+        groups,
+        timeline,
+        "",
+        &web,
+    )));
+    let ups = events(&o, "scale-up");
+    let split: Vec<u64> = ups[0]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["to"].as_u64().expect("to") - g["from"].as_u64().expect("from"))
+        .collect();
+    assert_eq!(split, vec![3, 3, 3], "{}", ups[0]);
+    let o = run_ca(&load(&scenario(
+        "no-balance",
+        "15m",
+        "",
+        groups,
+        timeline,
+        "",
+        &web,
+    )));
+    assert_eq!(
+        events(&o, "scale-up")[0]["groups"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+/// §3.7 / §3.8: nodes that do not arrive within `max-node-provision-time` (here a per-group
+/// 3 minutes, against a 20-minute boot) time the scale-up out: the group is backed off and its
+/// target goes back down.
+#[test]
+fn max_node_provision_time_times_out_a_slow_scale_up() {
+    let yaml = scenario(
+        "timeout",
+        "20m",
+        "",
+        "      - {name: slow, instanceTypes: [m5.xlarge], maxSize: 10, maxNodeProvisionTime: 3m}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 4}\n",
+        "  cloud:\n    latency:\n      boot:\n        al2023: {constant: 20m}\n      slowTail: {probability: 0}\n",
+        &deployment("web", 0, "1", "1Gi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    let up = t(events(&o, "scale-up")[0]);
+    let fail = events(&o, "scale-up-failed")
+        .into_iter()
+        .next()
+        .expect("timed out");
+    assert_eq!(fail["reason"], "timeout");
+    assert_eq!(fail["backoff_s"], 300);
+    assert_eq!(fail["target"], 0);
+    let after = t(fail) - up;
+    assert!(
+        (180.0..=200.0).contains(&after),
+        "timed out {after} s after the scale-up"
+    );
+}
+
+/// The shipped cluster-autoscaler scenarios meet the `expect` thresholds set from their runs.
+#[test]
+fn shipped_ca_scenarios_meet_their_expectations() {
+    for name in [
+        "ca-spike.yaml",
+        "ca-vs-karpenter.yaml",
+        "ca-expanders.yaml",
+        "ca-expanders/most-pods.yaml",
+        "ca-expanders/least-nodes.yaml",
+        "ca-expanders/random.yaml",
+        "ca-expanders/priority.yaml",
+    ] {
+        let sc = shipped(name);
+        let checks = sc
+            .expect
+            .get("cluster-autoscaler")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !checks.is_empty(),
+            "{name} has cluster-autoscaler expectations"
+        );
+        let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+        for (key, th) in checks {
+            let v = out
+                .report
+                .value_at(&key)
+                .unwrap_or_else(|| panic!("{name}: no report value {key}"));
+            assert!(
+                th.min.is_none_or(|m| v >= m),
+                "{name}: {key} = {v} < {th:?}"
+            );
+            assert!(
+                th.max.is_none_or(|m| v <= m),
+                "{name}: {key} = {v} > {th:?}"
+            );
+        }
+    }
+}
+
+/// §3.6: `--max-nodes-total` caps the new-node count and, once that many nodes are Ready,
+/// stops scale-up altogether (`MaxNodesTotalReached`).
+#[test]
+fn max_nodes_total_caps_the_cluster() {
+    let yaml = scenario(
+        "max-total",
+        "15m",
+        "max-nodes-total: 3",
+        "      - {name: general, instanceTypes: [m5.xlarge], maxSize: 20}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 40}\n",
+        "",
+        &deployment("web", 0, "900m", "1Gi", ""),
+    );
+    let o = run_ca(&load(&yaml));
+    assert_eq!(o.peak_nodes, 3);
+    assert_eq!(events(&o, "scale-up")[0]["groups"][0]["to"], 3);
+    assert!(o.unschedulable_at_end > 0);
+    assert!(
+        events(&o, "no-scale-up")
+            .iter()
+            .any(|e| e["reason"] == "MaxNodesTotalReached")
+    );
+}
