@@ -174,26 +174,17 @@ impl<'s> Simulation<'s> {
         }
         // Unmanaged nodes from Node manifests exist, Ready, at time zero.
         for nd in &sc.nodes {
-            let node = Node {
-                id: NodeId(0),
-                name: nd.name.clone(),
-                labels: nd.labels.clone(),
-                taints: nd.taints.clone(),
-                capacity: nd.capacity.clone(),
-                allocatable: nd.allocatable.clone(),
-                requested: Resources::default(),
-                pods: BTreeSet::new(),
-                host_ports: Vec::new(),
-                images: BTreeSet::new(),
-                ready: true,
-                unschedulable: false,
-                deleting: false,
-                owner: NodeOwner::Unmanaged,
-                instance: None,
-                created_at: now,
-                ready_at: Some(now),
-                last_pod_event: now,
-            };
+            let node = Node::new(
+                nd.name.clone(),
+                nd.labels.clone(),
+                nd.taints.clone(),
+                nd.capacity.clone(),
+                nd.allocatable.clone(),
+                NodeOwner::Unmanaged,
+                None,
+                now,
+                true,
+            );
             let id = self.cluster.add_node(node);
             let itype = nd
                 .labels
@@ -313,26 +304,17 @@ impl<'s> Simulation<'s> {
         labels.insert(ZONE_KEY.into(), zone.to_string());
         labels.insert(CAPACITY_TYPE_KEY.into(), capacity_type.as_str().into());
         labels.insert(HOSTNAME_KEY.into(), name.clone());
-        let node = Node {
-            id: NodeId(0),
-            name: name.clone(),
+        let node = Node::new(
+            name.clone(),
             labels,
-            taints: s.taints.clone(),
+            s.taints.clone(),
             capacity,
             allocatable,
-            requested: Resources::default(),
-            pods: BTreeSet::new(),
-            host_ports: Vec::new(),
-            images: BTreeSet::new(),
-            ready: true,
-            unschedulable: false,
-            deleting: false,
-            owner: NodeOwner::Unmanaged,
-            instance: Some(instance.0),
-            created_at: now,
-            ready_at: Some(now),
-            last_pod_event: now,
-        };
+            NodeOwner::Unmanaged,
+            Some(instance.0),
+            now,
+            true,
+        );
         let id = self.cluster.add_node(node);
         self.instance_nodes.insert(instance, id);
         let price = self
@@ -817,26 +799,17 @@ impl<'s> Simulation<'s> {
         labels.insert(HOSTNAME_KEY.into(), bp.name.clone());
         let mut taints = bp.taints.clone();
         taints.extend(bp.startup_taints.iter().cloned());
-        let node = Node {
-            id: NodeId(0),
-            name: bp.name.clone(),
+        let node = Node::new(
+            bp.name.clone(),
             labels,
             taints,
-            capacity: bp.capacity.clone(),
-            allocatable: bp.allocatable.clone(),
-            requested: Resources::default(),
-            pods: BTreeSet::new(),
-            host_ports: Vec::new(),
-            images: BTreeSet::new(),
-            ready: false,
-            unschedulable: false,
-            deleting: false,
-            owner: bp.owner.clone(),
-            instance: Some(instance.0),
-            created_at: now,
-            ready_at: None,
-            last_pod_event: now,
-        };
+            bp.capacity.clone(),
+            bp.allocatable.clone(),
+            bp.owner.clone(),
+            Some(instance.0),
+            now,
+            false,
+        );
         let id = self.cluster.add_node(node);
         self.instance_nodes.insert(instance, id);
         if let Some(&rec) = self.instance_records.get(&instance) {

@@ -52,6 +52,42 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node object as it appears when its kubelet registers (or, for pre-existing capacity,
+    /// at time zero): no pods yet, schedulable, Ready or not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        labels: Labels,
+        taints: Vec<Taint>,
+        capacity: Resources,
+        allocatable: Resources,
+        owner: NodeOwner,
+        instance: Option<u32>,
+        now: SimTime,
+        ready: bool,
+    ) -> Node {
+        Node {
+            id: NodeId(0),
+            name,
+            labels,
+            taints,
+            capacity,
+            allocatable,
+            requested: Resources::default(),
+            pods: BTreeSet::new(),
+            host_ports: Vec::new(),
+            images: BTreeSet::new(),
+            ready,
+            unschedulable: false,
+            deleting: false,
+            owner,
+            instance,
+            created_at: now,
+            ready_at: ready.then_some(now),
+            last_pod_event: now,
+        }
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
     }

@@ -235,64 +235,6 @@ impl Topology {
                 .all(|i| !self.inverse[*i].3.contains(host))
     }
 
-    /// The hostname-keyed rules alone, against one candidate hostname: a quick rejection
-    /// before the full [`Topology::requirements_for`]. True = not ruled out.
-    pub fn host_ok(
-        &self,
-        namespace: &str,
-        labels: &Labels,
-        topo: &PodTopology,
-        host: &str,
-    ) -> bool {
-        let count = |kind: Kind, sel: &LabelSelector, skew: i64, md: Option<u32>| {
-            self.groups
-                .iter()
-                .find(|g| {
-                    g.kind == kind
-                        && g.key == HOSTNAME_KEY
-                        && g.namespace == namespace
-                        && g.max_skew == skew
-                        && g.min_domains == md
-                        && g.selector == *sel
-                })
-                .map(|g| {
-                    (
-                        g.counts.get(host).copied().unwrap_or(0),
-                        g.selects(namespace, labels),
-                    )
-                })
-        };
-        for c in topo
-            .spread
-            .iter()
-            .filter(|c| c.topology_key == HOSTNAME_KEY)
-        {
-            if let Some((n, me)) = count(
-                Kind::Spread,
-                &c.selector,
-                i64::from(c.max_skew),
-                c.min_domains,
-            ) && n + i64::from(me) > i64::from(c.max_skew)
-            {
-                return false;
-            }
-        }
-        for a in topo
-            .anti_affinity
-            .iter()
-            .filter(|a| a.topology_key == HOSTNAME_KEY)
-        {
-            if let Some((n, _)) = count(Kind::AntiAffinity, &a.selector, 0, None)
-                && n > 0
-            {
-                return false;
-            }
-        }
-        !self.inverse.iter().any(|(k, ns, sel, ds)| {
-            k == HOSTNAME_KEY && ns == namespace && ds.contains(host) && sel.matches(labels)
-        })
-    }
-
     /// The domains `pod` may take for each constrained key on a candidate whose requirements are
     /// `candidate` (hostname `host`). Returns requirements to add, or why it cannot go there.
     pub fn requirements_for(
