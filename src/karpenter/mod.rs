@@ -92,6 +92,33 @@ impl Settings {
     }
 }
 
+/// The zones of the subnets an EC2NodeClass selects (reference/karpenter.md §7): a term
+/// matches a subnet by `id`, or when every tag it names has that value (`*` = any value).
+/// Without declared subnets, every scenario zone has one subnet that every term matches.
+pub fn nodeclass_zones(scenario: &Scenario, nc: &EC2NodeClass) -> Vec<String> {
+    let subnets = &scenario.spec.subnets;
+    if subnets.is_empty() {
+        return scenario.zones.clone();
+    }
+    let selected = |s: &crate::workload::scenario::SubnetSpec| {
+        nc.spec.subnet_selector_terms.iter().any(|t| {
+            t.id.as_deref().is_some_and(|id| id == s.id)
+                || t.tags.as_ref().is_some_and(|tags| {
+                    !tags.is_empty()
+                        && tags
+                            .iter()
+                            .all(|(k, v)| s.tags.get(k).is_some_and(|sv| v == "*" || sv == v))
+                })
+        })
+    };
+    scenario
+        .zones
+        .iter()
+        .filter(|z| subnets.iter().any(|s| &s.zone == *z && selected(s)))
+        .cloned()
+        .collect()
+}
+
 /// Timer kinds (the high byte of a timer token; the rest is a NodeClaim index).
 const T_BATCH: u64 = 1;
 const T_REQUEUE: u64 = 2;
@@ -151,7 +178,13 @@ impl Karpenter {
         let settings = Settings::from_scenario(&scenario.spec.karpenter.settings)?;
         let mut classes = Vec::new();
         for (_, nc) in &scenario.nodeclasses {
-            let zones = scenario.zones.clone();
+            let zones = nodeclass_zones(scenario, nc);
+            if zones.is_empty() {
+                tracing::warn!(
+                    "EC2NodeClass {} selects no subnet: it is not Ready and its NodePools provision nothing",
+                    nc.name()
+                );
+            }
             classes.push(ClassInfo {
                 name: nc.name().to_string(),
                 types: Arc::new(instancetype::resolve(&scenario.catalog, Some(nc), &zones)),

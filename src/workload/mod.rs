@@ -660,6 +660,17 @@ impl Scenario {
             });
         }
 
+        for (i, sn) in spec.subnets.iter().enumerate() {
+            if !zones.contains(&sn.zone) {
+                return Err(err(
+                    &format!("spec.subnets[{i}].zone"),
+                    format!(
+                        "zone {:?} is not one of the scenario zones {zones:?}",
+                        sn.zone
+                    ),
+                ));
+            }
+        }
         // Static nodes and node groups name real instance types.
         for (i, s) in spec.static_nodes.iter().enumerate() {
             if catalog.get(&s.instance_type).is_none() {

@@ -54,6 +54,11 @@ pub struct ScenarioSpec {
     /// A fixed set of instances that exist from time zero (the `none` autoscaler's cluster).
     #[serde(default)]
     pub static_nodes: Vec<StaticNodes>,
+    /// The VPC's subnets, which EC2NodeClass `subnetSelectorTerms` select (by id or tags) to
+    /// decide the zones Karpenter launches into. Default: one subnet per scenario zone, matched
+    /// by every selector.
+    #[serde(default)]
+    pub subnets: Vec<SubnetSpec>,
     #[serde(default)]
     pub timeline: Vec<TimelineStep>,
     #[serde(default)]
@@ -239,6 +244,15 @@ pub struct StaticNodes {
     pub taints: Vec<crate::k8s::taints::Taint>,
     #[serde(default)]
     pub ami_family: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubnetSpec {
+    pub id: String,
+    pub zone: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
