@@ -292,3 +292,14 @@ fn validate_reports_every_bad_file_and_exits_2() {
     );
     assert!(lines[2].starts_with("error: empty.yaml: "), "{stderr}");
 }
+
+/// Flags only cluster-autoscaler reads are checked by `validate` too (by building it).
+#[test]
+fn unknown_cluster_autoscaler_flag_is_an_error_naming_it() {
+    fails_with(
+        "unknown-ca-flag.yaml",
+        "unknown-ca-flag.yaml",
+        Some("spec.clusterAutoscaler.flags"),
+        "unknown flag \"scan-intervall\"",
+    );
+}

@@ -239,6 +239,13 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
     for p in paths {
         match Scenario::load(p) {
             Ok(s) => {
+                // Settings that only the controllers read (cluster-autoscaler flags, Karpenter
+                // settings, scheduler scoring, capacity windows) are checked by building them.
+                if let Err(e) = check_controllers(&s) {
+                    eprintln!("error: {}: {e}", p.display());
+                    code = 2;
+                    continue;
+                }
                 if !quiet {
                     println!(
                         "ok  {} ({}: {} workloads, {} NodePools, {} node groups, {} timeline steps, {} trace jobs)",
@@ -259,6 +266,22 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
         }
     }
     code
+}
+
+/// Build every autoscaler the scenario configures, and the simulation, without running them.
+fn check_controllers(s: &Scenario) -> Result<(), String> {
+    let mut kinds = vec![AutoscalerKind::None];
+    if !s.nodepools.is_empty() {
+        kinds.push(AutoscalerKind::Karpenter);
+    }
+    if !s.spec.cluster_autoscaler.node_groups.is_empty() {
+        kinds.push(AutoscalerKind::ClusterAutoscaler);
+    }
+    for kind in kinds {
+        let a = autoscale_sim::run::make_autoscaler(kind, s)?;
+        autoscale_sim::sim::Simulation::new(s, a)?;
+    }
+    Ok(())
 }
 
 fn cmd_catalog(cmd: CatalogCommand) -> i32 {
