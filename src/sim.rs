@@ -52,7 +52,6 @@ enum Event {
 
 /// Per-node drain state of a node being deleted.
 struct Deletion {
-    reason: String,
     instance: Option<InstanceId>,
     /// Cap on evicted pods' grace periods (cluster-autoscaler `--max-graceful-termination-sec`).
     max_grace_ms: Option<u64>,
@@ -168,10 +167,7 @@ impl<'s> Simulation<'s> {
     pub fn start(&mut self) {
         let sc = self.scenario;
         let now = SimTime::ZERO;
-        for (i, pdb) in sc.pdbs.iter().enumerate() {
-            let _ = i;
-            self.cluster.pdbs.push(pdb.clone());
-        }
+        self.cluster.pdbs.extend(sc.pdbs.iter().cloned());
         // Unmanaged nodes from Node manifests exist, Ready, at time zero.
         for nd in &sc.nodes {
             let node = Node::new(
@@ -457,21 +453,13 @@ impl<'s> Simulation<'s> {
         reason: EndReason,
         max_grace_ms: Option<u64>,
     ) {
-        match self.cluster.begin_termination(pod, now, reason) {
-            Some(grace) => {
-                let grace = max_grace_ms.map_or(grace, |c| grace.min(c));
-                // Most pods exit well within their grace period; we take a tenth of it, at
-                // least a second ([assumption]: SIGTERM handling time is not modelled).
-                let d = (grace / 10).max(1000).min(grace.max(1000));
-                self.queue.schedule(now + d, Event::PodGone(pod));
-            }
-            None => {
-                // A pending pod ended at once.
-                let p = self.cluster.pod(pod);
-                if let Some(ControllerRef::Replicas(i)) = owner_ref(p.owner, p.owner_index) {
-                    let _ = i;
-                }
-            }
+        // A pending pod ends at once (None); a bound one leaves after its grace period.
+        if let Some(grace) = self.cluster.begin_termination(pod, now, reason) {
+            let grace = max_grace_ms.map_or(grace, |c| grace.min(c));
+            // Most pods exit well within their grace period; we take a tenth of it, at
+            // least a second ([assumption]: SIGTERM handling time is not modelled).
+            let d = (grace / 10).max(1000).min(grace.max(1000));
+            self.queue.schedule(now + d, Event::PodGone(pod));
         }
     }
 
@@ -870,7 +858,6 @@ impl<'s> Simulation<'s> {
         self.deletions.insert(
             node,
             Deletion {
-                reason,
                 instance,
                 max_grace_ms,
             },
@@ -912,7 +899,6 @@ impl<'s> Simulation<'s> {
         let Some(d) = self.deletions.remove(&node) else {
             return;
         };
-        let _ = d.reason;
         match d.instance {
             Some(i) => {
                 let [latency, spot, alloc] = self.rng.cloud();
@@ -945,7 +931,6 @@ impl<'s> Simulation<'s> {
                 self.deletions.insert(
                     node,
                     Deletion {
-                        reason: String::new(),
                         instance: None,
                         max_grace_ms: None,
                     },
@@ -1154,14 +1139,6 @@ fn mock_config(scenario: &Scenario, latency: LatencyModel) -> Result<MockConfig,
         spot,
         ..Default::default()
     })
-}
-
-fn owner_ref(kind: OwnerKind, idx: u32) -> Option<ControllerRef> {
-    match kind {
-        OwnerKind::ReplicaSet | OwnerKind::StatefulSet => Some(ControllerRef::Replicas(idx)),
-        OwnerKind::Job => Some(ControllerRef::Job(idx)),
-        _ => None,
-    }
 }
 
 fn sample_duration(d: &DurationDist, rng: &mut impl rand::Rng) -> u64 {

@@ -287,8 +287,6 @@ impl Karpenter {
             FleetOutcome::Failed { errors, .. } => (errors, None),
         };
         // Every unfulfillable-capacity error marks its offering unavailable for 3 minutes (§2).
-        let ct = self.claims[i].requirements.clone();
-        let _ = ct;
         for e in &errors {
             if e.code.is_capacity_error() {
                 let cap = launched
@@ -513,7 +511,7 @@ impl Autoscaler for Karpenter {
         }
     }
 
-    fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice) {
+    fn on_cloud_notice(&mut self, _ctx: &mut Ctx<'_>, notice: &Notice) {
         if let Notice::InstanceShuttingDown { instance, .. }
         | Notice::InstanceTerminated { instance, .. } = notice
             && let Some(&i) = self.by_instance.get(instance)
@@ -525,7 +523,6 @@ impl Autoscaler for Karpenter {
                 }
                 c.state = ClaimState::Deleted;
             }
-            let _ = ctx;
         }
     }
 

@@ -2,7 +2,7 @@
 //! build the scheduling inputs from cluster state, solve, and create NodeClaims.
 //! reference/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::autoscaler::Ctx;
@@ -453,7 +453,6 @@ impl Karpenter {
             })
             .collect();
         let result = sched.solve(&input);
-        let unschedulable = result.errors.len();
         for (_, d) in &result.decisions {
             let mut v = serde_json::to_value(d).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
@@ -462,7 +461,6 @@ impl Karpenter {
             self.log(now, v);
         }
         // Create the NodeClaims.
-        let mut created = 0;
         for claim in result.claims {
             let tpl = &templates[claim.template];
             let types = finalize_types(&claim, &tpl.all_types, &self.ice, now);
@@ -536,9 +534,7 @@ impl Karpenter {
             self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
             // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
             ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
-            created += 1;
         }
-        let _ = (created, unschedulable, BTreeMap::<u8, u8>::new());
         // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
         if !self.requeue_pending {
             self.requeue_pending = true;

@@ -404,7 +404,7 @@ impl<'a> Scheduler<'a> {
                 break;
             }
             let p = prefs.entry(*pid).or_insert_with(|| PodPrefs::new(t));
-            match self.add(*pid, t, p, name) {
+            match self.add(*pid, t, p) {
                 Ok((target, nodepool, existing_idx)) => {
                     errors.remove(pid);
                     last_len.clear();
@@ -472,7 +472,6 @@ impl<'a> Scheduler<'a> {
         pid: PodId,
         t: &Arc<PodTemplate>,
         p: &PodPrefs,
-        name: &str,
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let reqs = p.requirements(t);
         let topo = p.topology();
@@ -534,7 +533,6 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
-        let _ = name;
         if template_errors.is_empty() {
             template_errors.push("no NodePool is ready".into());
         }
@@ -568,18 +566,15 @@ impl<'a> Scheduler<'a> {
         e.requirements.compatible(reqs).map_err(|x| x.to_string())?;
         let host = e.name.clone();
         let node_reqs = Arc::clone(&e.requirements);
-        let extra = if topo.is_empty() && !self.topology_has_inverse() {
-            Requirements::new()
-        } else {
-            self.topology.requirements_for(
-                &t.namespace,
-                &t.labels,
-                reqs,
-                topo,
-                &node_reqs,
-                &host,
-            )?
-        };
+        // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
+        let extra = self.topology.requirements_for(
+            &t.namespace,
+            &t.labels,
+            reqs,
+            topo,
+            &node_reqs,
+            &host,
+        )?;
         // Existing nodes have fixed labels: extra requirements must hold for them, and a node
         // without the topology label cannot take the domain (Karpenter's `Compatible` with no
         // undefined keys, [core] scheduling/existingnode.go).
@@ -597,10 +592,6 @@ impl<'a> Scheduler<'a> {
             anti_affinity: &topo.anti_affinity,
         });
         Ok(())
-    }
-
-    fn topology_has_inverse(&self) -> bool {
-        true
     }
 
     /// Try to add the pod to planned claim `claim` (or a new one from template `ti`).
@@ -684,7 +675,7 @@ impl<'a> Scheduler<'a> {
         let mut merged = cur_reqs.clone();
         merged.add(reqs);
         // Topology.
-        if !topo.is_empty() || self.topology_has_inverse() {
+        {
             let extra = self.topology.requirements_for(
                 &t.namespace,
                 &t.labels,
@@ -793,8 +784,6 @@ impl<'a> Scheduler<'a> {
                 });
             }
         }
-        let c = claim.unwrap_or(self.claims.len() - 1);
-        let _ = &self.claims[c];
         Ok(())
     }
 

@@ -295,14 +295,17 @@ impl Scenario {
             let at_start = !deferred
                 .iter()
                 .any(|(k, n)| k == m.object.kind() && n == &m.name);
-            let conv = |meta, spec: &k8s_openapi::api::core::v1::PodSpec, prefix: &str| {
-                pod_template_from_api(meta, spec, &m.namespace, &priority_classes)
-                    .map(Arc::new)
-                    .map_err(|e| {
-                        let v = e.value.clone();
-                        m.error(&format!("{prefix}{}", e.field), e.message, v.as_deref())
-                    })
-            };
+            let conv =
+                |meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+                 spec: &k8s_openapi::api::core::v1::PodSpec,
+                 prefix: &str| {
+                    pod_template_from_api(meta, spec, &m.namespace, &priority_classes)
+                        .map(Arc::new)
+                        .map_err(|e| {
+                            let v = e.value.clone();
+                            m.error(&format!("{prefix}{}", e.field), e.message, v.as_deref())
+                        })
+                };
             let replicas = |r: Option<i32>, field: &str| -> Result<u32, LoadError> {
                 let r = r.unwrap_or(1);
                 u32::try_from(r).map_err(|_| {
@@ -323,69 +326,41 @@ impl Scenario {
                     source: m.source.clone(),
                 })
             };
+            let missing = |field: &str| m.error(field, "missing", None);
+            // The pod template of a controller (`spec.template`), converted.
+            let template_of = |t: &k8s_openapi::api::core::v1::PodTemplateSpec| {
+                let spec = t
+                    .spec
+                    .as_ref()
+                    .ok_or_else(|| missing("spec.template.spec"))?;
+                conv(t.metadata.as_ref(), spec, "spec.template.")
+            };
             match &m.object {
                 Object::Deployment(d) => {
-                    let s = d
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s
-                        .template
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
-                    let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
-                    let r = replicas(s.replicas, "spec.replicas")?;
-                    push(
-                        &mut workloads,
-                        WorkloadKind::Deployment { replicas: r },
-                        tpl,
-                    );
+                    let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
+                    let replicas = replicas(s.replicas, "spec.replicas")?;
+                    let tpl = template_of(&s.template)?;
+                    push(&mut workloads, WorkloadKind::Deployment { replicas }, tpl);
                 }
                 Object::StatefulSet(d) => {
-                    let s = d
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s
-                        .template
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
-                    let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
-                    let r = replicas(s.replicas, "spec.replicas")?;
-                    push(
-                        &mut workloads,
-                        WorkloadKind::StatefulSet { replicas: r },
-                        tpl,
-                    );
+                    let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
+                    let replicas = replicas(s.replicas, "spec.replicas")?;
+                    let tpl = template_of(&s.template)?;
+                    push(&mut workloads, WorkloadKind::StatefulSet { replicas }, tpl);
                 }
                 Object::DaemonSet(d) => {
-                    let s = d
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s
-                        .template
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
-                    let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
-                    push(&mut workloads, WorkloadKind::DaemonSet, tpl);
+                    let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
+                    push(
+                        &mut workloads,
+                        WorkloadKind::DaemonSet,
+                        template_of(&s.template)?,
+                    );
                 }
                 Object::Job(j) => {
-                    let s = j
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec", "missing", None))?;
-                    let t = s
-                        .template
-                        .spec
-                        .as_ref()
-                        .ok_or_else(|| m.error("spec.template.spec", "missing", None))?;
-                    let tpl = conv(s.template.metadata.as_ref(), t, "spec.template.")?;
+                    let s = j.spec.as_ref().ok_or_else(|| missing("spec"))?;
                     let completions = replicas(s.completions, "spec.completions")?;
                     let parallelism = replicas(s.parallelism, "spec.parallelism")?;
+                    let tpl = template_of(&s.template)?;
                     push(
                         &mut workloads,
                         WorkloadKind::Job {
