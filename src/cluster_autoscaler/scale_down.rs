@@ -408,20 +408,18 @@ fn dest_accepts(cluster: &Cluster, n: &Node, t: &PodTemplate) -> bool {
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub fn settings() -> ScaleDownSettings {
+/// cluster-autoscaler 1.36 flag defaults (reference/cluster-autoscaler.md §6).
+impl Default for ScaleDownSettings {
+    fn default() -> Self {
         ScaleDownSettings {
             utilization_threshold: 0.5,
             gpu_utilization_threshold: 0.5,
             ignore_daemonsets_utilization: false,
             ignore_mirror_pods_utilization: false,
-            unneeded_ms: 600_000,
-            unready_ms: 1_200_000,
+            unneeded_ms: 10 * 60_000,
+            unready_ms: 20 * 60_000,
             unready_enabled: true,
-            unremovable_recheck_ms: 300_000,
+            unremovable_recheck_ms: 5 * 60_000,
             skip_nodes_with_system_pods: true,
             blocking_system_pod_ms: 3_600_000,
             skip_nodes_with_local_storage: true,
@@ -433,6 +431,15 @@ mod tests {
             max_empty_bulk_delete: None,
             scan_interval_ms: 10_000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn settings() -> ScaleDownSettings {
+        ScaleDownSettings::default()
     }
 
     #[test]
