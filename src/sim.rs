@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rand_distr::{Distribution, Exp, LogNormal};
 
-use crate::autoscaler::{Autoscaler, Ctx, NodeBlueprint, NodeEvent};
+use crate::autoscaler::{Autoscaler, Ctx, DrainOptions, NodeBlueprint, NodeEvent};
 use crate::cloud::latency::LatencyModel;
 use crate::cloud::mock::MockEc2;
 use crate::cloud::{
@@ -33,6 +33,13 @@ use crate::workload::{Action, DurationDist, Scenario, WorkloadKind};
 pub const SAMPLE_EVERY_MS: u64 = 60_000;
 /// How often a blocked drain retries its evictions.
 const DRAIN_RETRY_MS: u64 = 5_000;
+/// Karpenter's terminator requeues every second and finishes no earlier than `MinDrainTime`
+/// after it started (reference/karpenter.md §6, §11).
+const TIERED_DRAIN_RETRY_MS: u64 = 1_000;
+const MIN_DRAIN_MS: u64 = 5_000;
+/// A pod terminating for longer than this no longer holds up a drain (§6, §11).
+const STUCK_TERMINATING_MS: u64 = 60_000;
+const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
 
 #[derive(Debug)]
 enum Event {
@@ -53,8 +60,8 @@ enum Event {
 /// Per-node drain state of a node being deleted.
 struct Deletion {
     instance: Option<InstanceId>,
-    /// Cap on evicted pods' grace periods (cluster-autoscaler `--max-graceful-termination-sec`).
-    max_grace_ms: Option<u64>,
+    opts: DrainOptions,
+    started: SimTime,
 }
 
 pub struct Simulation<'s> {
@@ -721,9 +728,10 @@ impl<'s> Simulation<'s> {
                     self.terminate_pod(now, p, EndReason::Deleted);
                 }
             }
-            Action::DriftNodeClass { .. } => {
-                // Drift is detected by Karpenter's disruption controller (the Karpenter issue);
-                // with other autoscalers an AMI change does nothing until nodes are replaced.
+            Action::DriftNodeClass { name } => {
+                // Only Karpenter reacts (drift, reference/karpenter.md §4.5); with other
+                // autoscalers an AMI change does nothing until nodes are replaced.
+                self.with_ctx(now, |a, ctx| a.on_nodeclass_changed(ctx, &name));
             }
         }
     }
@@ -827,14 +835,8 @@ impl<'s> Simulation<'s> {
     }
 
     /// Cordon, taint and drain a node, then terminate its instance. Evictions respect PDBs and
-    /// retry every few seconds; DaemonSet pods are left to go with the node.
-    fn begin_deletion(
-        &mut self,
-        now: SimTime,
-        node: NodeId,
-        reason: String,
-        max_grace_ms: Option<u64>,
-    ) {
+    /// retry every few seconds (every second for Karpenter's tiered drain).
+    fn begin_deletion(&mut self, now: SimTime, node: NodeId, reason: String, opts: DrainOptions) {
         if self.deletions.contains_key(&node) {
             return;
         }
@@ -843,11 +845,13 @@ impl<'s> Simulation<'s> {
         };
         n.unschedulable = true;
         n.deleting = true;
-        n.taints.push(Taint {
-            key: "karpenter.sh/disrupted".into(),
-            value: None,
-            effect: TaintEffect::NoSchedule,
-        });
+        if !n.taints.iter().any(|t| t.key == DISRUPTED_TAINT) {
+            n.taints.push(Taint {
+                key: DISRUPTED_TAINT.into(),
+                value: None,
+                effect: TaintEffect::NoSchedule,
+            });
+        }
         let instance = n.instance.map(InstanceId);
         self.recorder.count_disruption(&reason);
         if let Some(&rec) = self.node_records.get(&node) {
@@ -859,41 +863,52 @@ impl<'s> Simulation<'s> {
             node,
             Deletion {
                 instance,
-                max_grace_ms,
+                opts,
+                started: now,
             },
         );
         self.drain(now, node);
     }
 
+    /// One drain step: evict what may be evicted now; when nothing is left, terminate.
     fn drain(&mut self, now: SimTime, node: NodeId) {
-        if !self.deletions.contains_key(&node) {
+        let Some(d) = self.deletions.get(&node) else {
             return;
-        }
+        };
+        let (opts, started) = (d.opts, d.started);
         let Some(n) = self.cluster.node(node) else {
             self.deletions.remove(&node);
             return;
         };
         let pods: Vec<PodId> = n.pods.iter().copied().collect();
-        let cap = self.deletions.get(&node).and_then(|d| d.max_grace_ms);
-        let mut remaining = 0;
-        for p in pods {
-            let pod = self.cluster.pod(p);
-            if pod.owner == OwnerKind::DaemonSet || pod.phase == PodPhase::Terminating {
-                if pod.phase == PodPhase::Terminating {
-                    remaining += 1;
+        let remaining = if opts.tiered {
+            self.drain_tiered(now, &pods, opts)
+        } else {
+            let mut remaining = 0;
+            for p in pods {
+                let pod = self.cluster.pod(p);
+                if pod.owner == OwnerKind::DaemonSet || pod.phase == PodPhase::Terminating {
+                    if pod.phase == PodPhase::Terminating {
+                        remaining += 1;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if self.cluster.pdb_blocking(p).is_some() {
+                if self.cluster.pdb_blocking(p).is_some() {
+                    remaining += 1;
+                    continue;
+                }
+                self.terminate_pod_capped(now, p, EndReason::Evicted, opts.max_grace_ms);
                 remaining += 1;
-                continue;
             }
-            self.terminate_pod_capped(now, p, EndReason::Evicted, cap);
-            remaining += 1;
-        }
-        if remaining > 0 {
-            self.queue
-                .schedule(now + DRAIN_RETRY_MS, Event::Drain(node));
+            remaining
+        };
+        let (retry, min_end) = match opts.tiered {
+            true => (TIERED_DRAIN_RETRY_MS, started + MIN_DRAIN_MS),
+            false => (DRAIN_RETRY_MS, now),
+        };
+        if remaining > 0 || now < min_end {
+            let at = if remaining > 0 { now + retry } else { min_end };
+            self.queue.schedule(at, Event::Drain(node));
             return;
         }
         let Some(d) = self.deletions.remove(&node) else {
@@ -932,7 +947,8 @@ impl<'s> Simulation<'s> {
                     node,
                     Deletion {
                         instance: None,
-                        max_grace_ms: None,
+                        opts: DrainOptions::default(),
+                        started,
                     },
                 );
             }
@@ -948,6 +964,74 @@ impl<'s> Simulation<'s> {
                 self.with_ctx(now, |a, ctx| a.on_node_event(ctx, node, NodeEvent::Deleted));
             }
         }
+    }
+
+    /// Karpenter's terminator (reference/karpenter.md §6): the pods waiting for eviction are the
+    /// active ones that neither are static pods nor tolerate the disrupted taint nor have been
+    /// terminating for over a minute. They go in tiers — non-critical non-DaemonSet, non-critical
+    /// DaemonSet, critical non-DaemonSet, critical DaemonSet — each tier only once the previous
+    /// one is gone. `do-not-disrupt` pods are not evicted but still wait; PDBs are respected
+    /// until the `terminationGracePeriod` deadline, from which a pod is deleted so that its own
+    /// grace period ends by the deadline. Returns how many pods are still waiting.
+    fn drain_tiered(&mut self, now: SimTime, pods: &[PodId], opts: DrainOptions) -> usize {
+        let disrupted = Taint {
+            key: DISRUPTED_TAINT.into(),
+            value: None,
+            effect: TaintEffect::NoSchedule,
+        };
+        let mut waiting: Vec<(u8, PodId)> = Vec::new();
+        for &p in pods {
+            let pod = self.cluster.pod(p);
+            if pod.phase.is_terminal()
+                || pod.owner == OwnerKind::Node
+                || pod
+                    .template
+                    .tolerations
+                    .iter()
+                    .any(|t| t.tolerates(&disrupted))
+            {
+                continue;
+            }
+            if pod.phase == PodPhase::Terminating
+                && pod
+                    .terminating_since
+                    .is_some_and(|t| now.0.saturating_sub(t.0) > STUCK_TERMINATING_MS)
+            {
+                continue;
+            }
+            let critical = matches!(
+                pod.template.priority_class_name.as_deref(),
+                Some("system-cluster-critical" | "system-node-critical")
+            );
+            let ds = pod.owner == OwnerKind::DaemonSet;
+            waiting.push((u8::from(critical) * 2 + u8::from(ds), p));
+        }
+        let Some(tier) = waiting.iter().map(|(t, _)| *t).min() else {
+            return 0;
+        };
+        for &(t, p) in &waiting {
+            let pod = self.cluster.pod(p);
+            if pod.phase == PodPhase::Terminating {
+                continue;
+            }
+            let grace = pod.template.termination_grace_ms.max(1_000);
+            if let Some(deadline) = opts.deadline
+                && now.0 + grace >= deadline.0
+            {
+                // Past `deadline − grace`: deleted whatever blocks it, with what time is left.
+                let left = deadline.0.saturating_sub(now.0).max(1_000);
+                self.terminate_pod_capped(now, p, EndReason::Evicted, Some(left));
+                continue;
+            }
+            if t != tier
+                || crate::karpenter::disruption::pod_do_not_disrupt(pod, now)
+                || self.cluster.pdb_blocking(p).is_some()
+            {
+                continue;
+            }
+            self.terminate_pod_capped(now, p, EndReason::Evicted, opts.max_grace_ms);
+        }
+        waiting.len()
     }
 
     /// The DaemonSet controller deletes the pods of a node that is gone.
@@ -1021,8 +1105,8 @@ impl<'s> Simulation<'s> {
             self.blueprints.insert(instance, bp);
         }
         self.schedule_cloud_timers();
-        for (node, reason, max_grace_ms) in deletions {
-            self.begin_deletion(now, node, reason, max_grace_ms);
+        for (node, reason, opts) in deletions {
+            self.begin_deletion(now, node, reason, opts);
         }
         for n in notices {
             self.handle_notice(now, n);

@@ -2655,7 +2655,12 @@ fn ice_moves_the_launch_and_expires_after_three_minutes() {
     let sim = run(&l, 7 * 60_000);
     // first: m5.large ICEs, the same CreateFleet launches m5.xlarge; second (capacity is back
     // but the ICE cache still holds m5.large until ~3 min): m5.xlarge; third: m5.large again.
-    assert_eq!(launched_types(&sim), ["m5.xlarge", "m5.xlarge", "m5.large"]);
+    // (Consolidation later replaces the two m5.xlarge with cheaper m5.large: not this test's
+    // concern.)
+    assert_eq!(
+        launched_types(&sim)[..3],
+        ["m5.xlarge", "m5.xlarge", "m5.large"]
+    );
 }
 
 // §8 item 57 (another zone)

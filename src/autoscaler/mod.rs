@@ -31,6 +31,22 @@ pub struct NodeBlueprint {
     pub owner: NodeOwner,
 }
 
+/// How a node is drained before its instance is terminated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainOptions {
+    /// Cap on evicted pods' grace periods (cluster-autoscaler `--max-graceful-termination-sec`).
+    pub max_grace_ms: Option<u64>,
+    /// Karpenter's terminator (reference/karpenter.md §6): evict in tiers (non-critical
+    /// non-DaemonSet, non-critical DaemonSet, critical non-DaemonSet, critical DaemonSet),
+    /// leave `do-not-disrupt` pods in place (they still block), spare pods tolerating the
+    /// `karpenter.sh/disrupted` taint, and take at least `MinDrainTime`. Otherwise the drain
+    /// evicts every non-DaemonSet pod at once and leaves DaemonSet pods to go with the node.
+    pub tiered: bool,
+    /// `terminationGracePeriod` deadline: from `deadline − pod grace` a pod is deleted whatever
+    /// its PDBs and `do-not-disrupt` say (§6).
+    pub deadline: Option<SimTime>,
+}
+
 /// Everything an autoscaler may touch during one callback.
 pub struct Ctx<'a> {
     pub now: SimTime,
@@ -39,9 +55,9 @@ pub struct Ctx<'a> {
     pub recorder: &'a mut Recorder,
     pub(crate) timers: &'a mut Vec<(SimTime, u64)>,
     pub(crate) blueprints: &'a mut BTreeMap<InstanceId, NodeBlueprint>,
-    /// Nodes the autoscaler asked to delete (drain then terminate), with the reason and an
-    /// optional cap on the pods' termination grace period (ms).
-    pub(crate) deletions: &'a mut Vec<(NodeId, String, Option<u64>)>,
+    /// Nodes the autoscaler asked to delete (drain then terminate), with the reason and how
+    /// to drain them.
+    pub(crate) deletions: &'a mut Vec<(NodeId, String, DrainOptions)>,
     pub(crate) rng: &'a mut rand_chacha::ChaCha8Rng,
     pub(crate) cloud_rngs: CloudRngs<'a>,
     /// Notices returned synchronously by cloud calls, delivered after the callback.
@@ -61,14 +77,22 @@ impl Ctx<'_> {
 
     /// Cordon, drain and delete a node, then terminate its instance.
     pub fn delete_node(&mut self, node: NodeId, reason: &str) {
-        self.deletions.push((node, reason.to_string(), None));
+        self.drain_and_delete(node, reason, DrainOptions::default());
     }
 
     /// Like [`Ctx::delete_node`], with evicted pods' grace periods capped at `max_grace_ms`
     /// (cluster-autoscaler's `--max-graceful-termination-sec`).
     pub fn delete_node_with_grace(&mut self, node: NodeId, reason: &str, max_grace_ms: u64) {
-        self.deletions
-            .push((node, reason.to_string(), Some(max_grace_ms)));
+        let opts = DrainOptions {
+            max_grace_ms: Some(max_grace_ms),
+            ..DrainOptions::default()
+        };
+        self.drain_and_delete(node, reason, opts);
+    }
+
+    /// Drain a node as `opts` says, then terminate its instance.
+    pub fn drain_and_delete(&mut self, node: NodeId, reason: &str, opts: DrainOptions) {
+        self.deletions.push((node, reason.to_string(), opts));
     }
 
     pub fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng {
@@ -147,6 +171,8 @@ pub trait Autoscaler {
     fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice);
     /// A node was registered, became Ready, or was removed.
     fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent);
+    /// A timeline step changed an EC2NodeClass (its AMI): Karpenter's nodes using it drift.
+    fn on_nodeclass_changed(&mut self, _ctx: &mut Ctx<'_>, _nodeclass: &str) {}
     /// The decision log (one JSON object per line in `decisions.jsonl`).
     fn decisions(&self) -> &[String] {
         &[]

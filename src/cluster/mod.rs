@@ -43,6 +43,9 @@ pub struct Cluster {
     live_nodes: usize,
     /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
     totals: [i64; 4],
+    /// Bumped by every bind, pod end, termination and node change: lets a controller tell
+    /// that nothing changed since it last looked (Karpenter's consolidation state, §4.6).
+    pub changes: u64,
 }
 
 impl Cluster {
@@ -87,6 +90,7 @@ impl Cluster {
             bound_at: None,
             running_at: None,
             ended_at: None,
+            terminating_since: None,
             end_reason: None,
             replaces_evicted,
             queued: false,
@@ -106,6 +110,7 @@ impl Cluster {
 
     /// Bind a pending pod to a node (the binder's decision, or a DaemonSet pod's placement).
     pub fn bind(&mut self, pod: PodId, node: NodeId, now: SimTime) {
+        self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
         debug_assert_eq!(p.phase, PodPhase::Pending);
         p.phase = PodPhase::Starting;
@@ -150,6 +155,7 @@ impl Cluster {
         now: SimTime,
         reason: EndReason,
     ) -> Option<u64> {
+        self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
         match p.phase {
             PodPhase::Pending => {
@@ -159,6 +165,7 @@ impl Cluster {
             }
             PodPhase::Starting | PodPhase::Running => {
                 p.phase = PodPhase::Terminating;
+                p.terminating_since = Some(now);
                 p.end_reason = Some(reason);
                 let grace = p.template.termination_grace_ms;
                 if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
@@ -174,6 +181,7 @@ impl Cluster {
     /// Returns the controller that may need to create a replacement.
     pub fn end_pod(&mut self, pod: PodId, now: SimTime, phase: PodPhase) -> Option<ControllerRef> {
         debug_assert!(phase.is_terminal());
+        self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
         if p.phase.is_terminal() {
             return None;
@@ -221,6 +229,7 @@ impl Cluster {
     // ---- nodes ------------------------------------------------------------------------------
 
     pub fn add_node(&mut self, mut node: Node) -> NodeId {
+        self.changes += 1;
         let id = NodeId(self.nodes.len() as u32);
         node.id = id;
         self.totals[0] += node.requested.cpu_m;
@@ -267,6 +276,7 @@ impl Cluster {
     /// Remove a node object. Pods still bound to it are ended as evicted (a node that vanishes
     /// takes its pods with it, as when an instance is reclaimed); their controllers are returned.
     pub fn remove_node(&mut self, id: NodeId, now: SimTime) -> Vec<ControllerRef> {
+        self.changes += 1;
         let pods: Vec<PodId> = match self.node(id) {
             Some(n) => n.pods.iter().copied().collect(),
             None => return Vec::new(),

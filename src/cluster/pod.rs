@@ -200,6 +200,8 @@ pub struct Pod {
     pub bound_at: Option<SimTime>,
     pub running_at: Option<SimTime>,
     pub ended_at: Option<SimTime>,
+    /// When it began terminating (deletion or eviction of a bound pod).
+    pub terminating_since: Option<SimTime>,
     pub end_reason: Option<EndReason>,
     /// This pod replaces one that was evicted (its wait is counted as disruption cost).
     pub replaces_evicted: bool,

@@ -1,10 +1,15 @@
 //! Karpenter, as it runs on AWS: NodePools and EC2NodeClasses (`apis`), the instance types a
 //! NodeClass offers (`instancetype`), the provisioner with its batcher and scheduling
-//! simulation (`provisioning`, `scheduling`, `topology`), the launch (`launch`) and the
-//! NodeClaim lifecycle (`nodeclaim`). reference/karpenter.md.
+//! simulation (`provisioning`, `scheduling`, `topology`), the launch (`launch`), the
+//! NodeClaim lifecycle with expiration (`nodeclaim`), the disruption controller
+//! (`disruption`: emptiness, drift, consolidation, budgets) and interruption handling
+//! (`interruption`). Termination (the drain) runs in the simulation with Karpenter's drain
+//! options. reference/karpenter.md.
 
 pub mod apis;
+pub mod disruption;
 pub mod instancetype;
+pub mod interruption;
 pub mod launch;
 pub mod nodeclaim;
 pub mod provisioning;
@@ -126,6 +131,14 @@ const T_LAUNCH: u64 = 3;
 const T_LAUNCHED: u64 = 4;
 const T_REGISTRATION_TIMEOUT: u64 = 5;
 const T_STARTUP_TAINTS: u64 = 6;
+const T_EXPIRE: u64 = 7;
+const T_DISRUPTION: u64 = 8;
+const T_VALIDATE: u64 = 9;
+const T_ORCHESTRATION_TIMEOUT: u64 = 10;
+
+/// How long a node the provisioner placed pods on stays nominated: max(2 × batchMaxDuration,
+/// 10 s) = 20 s (reference/karpenter.md §11).
+const NOMINATION_WINDOW_MS: u64 = 20_000;
 
 fn token(kind: u64, payload: usize) -> u64 {
     (kind << 56) | payload as u64
@@ -134,6 +147,7 @@ fn token(kind: u64, payload: usize) -> u64 {
 /// One NodePool as the provisioner uses it.
 pub struct PoolInfo {
     pub nodepool: NodePool,
+    pub budgets: disruption::budgets::Budgets,
     /// Index into `Karpenter::classes`; None when the NodeClass does not exist (not Ready).
     pub class: Option<usize>,
 }
@@ -143,6 +157,9 @@ pub struct ClassInfo {
     pub name: String,
     pub zones: Vec<String>,
     pub types: Arc<Vec<InstanceTypeInfo>>,
+    /// Bumped when a timeline step changes the class (its AMI): NodeClaims launched from an
+    /// older generation drift (§4.5).
+    pub generation: u64,
 }
 
 pub struct Karpenter {
@@ -171,6 +188,9 @@ pub struct Karpenter {
     >,
     decisions: Vec<String>,
     next_claim: u64,
+    /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
+    pub(crate) nominated: BTreeMap<NodeId, SimTime>,
+    pub(crate) disruption: disruption::Controller,
 }
 
 impl Karpenter {
@@ -190,6 +210,7 @@ impl Karpenter {
                 types: Arc::new(instancetype::resolve(&scenario.catalog, Some(nc), &zones)),
                 zones,
                 nodeclass: Some(nc.clone()),
+                generation: 0,
             });
         }
         let mut pools = Vec::new();
@@ -204,8 +225,12 @@ impl Karpenter {
                     np.spec.template.spec.node_class_ref.name
                 );
             }
+            let budgets = disruption::budgets::Budgets::new(np).map_err(|e| {
+                format!("NodePool {}: spec.disruption.budgets: {e}", np.name())
+            })?;
             pools.push(PoolInfo {
                 nodepool: np.clone(),
+                budgets,
                 class,
             });
         }
@@ -231,6 +256,8 @@ impl Karpenter {
             node_cache: Default::default(),
             decisions: Vec::new(),
             next_claim: 0,
+            nominated: BTreeMap::new(),
+            disruption: disruption::Controller::new(&scenario.spec.karpenter.feature_gates)?,
         })
     }
 
@@ -256,14 +283,21 @@ impl Karpenter {
         }
         c.state = ClaimState::Deleting;
         c.deletion_reason = Some(reason.to_string());
+        // The finalizer's termination deadline: deletion + terminationGracePeriod (§6).
+        let c_deadline = c.termination_grace_ms.map(|g| ctx.now + g);
         let (node, instance) = (c.node, c.launched.as_ref().map(|l| l.instance));
         let name = c.name.clone();
         self.log(
             ctx.now,
             serde_json::json!({"event": "nodeclaim-deleted", "nodeclaim": name, "reason": reason}),
         );
+        let opts = crate::autoscaler::DrainOptions {
+            max_grace_ms: None,
+            tiered: true,
+            deadline: c_deadline,
+        };
         match (node, instance) {
-            (Some(n), _) => ctx.delete_node(n, reason),
+            (Some(n), _) => ctx.drain_and_delete(n, reason, opts),
             (None, Some(inst)) => ctx.terminate_instance(inst),
             (None, None) => self.claims[i].state = ClaimState::Deleted,
         }
@@ -448,6 +482,7 @@ impl Karpenter {
             .insert(apis::INITIALIZED_LABEL.into(), "true".into());
         c.state = ClaimState::Initialized;
         c.initialized_at = Some(ctx.now);
+        self.orchestrate(ctx, None);
     }
 }
 
@@ -456,7 +491,9 @@ impl Autoscaler for Karpenter {
         "karpenter"
     }
 
-    fn start(&mut self, _ctx: &mut Ctx<'_>) {}
+    fn start(&mut self, ctx: &mut Ctx<'_>) {
+        self.start_disruption(ctx);
+    }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, tok: u64) {
         let kind = tok >> 56;
@@ -474,6 +511,10 @@ impl Autoscaler for Karpenter {
                 }
             }
             T_LAUNCH => self.launch(ctx, i),
+            T_EXPIRE => self.expire(ctx, i),
+            T_DISRUPTION => self.disruption_pass(ctx, 0),
+            T_VALIDATE => self.validate_command(ctx),
+            T_ORCHESTRATION_TIMEOUT => self.orchestrate(ctx, Some(i as u64)),
             T_LAUNCHED => self.on_launched(ctx, i),
             T_REGISTRATION_TIMEOUT
                 if self
@@ -498,6 +539,10 @@ impl Autoscaler for Karpenter {
             }
             _ => {}
         }
+        // A launch failure or a liveness deletion may fail a disruption command (§4.8).
+        if matches!(kind, T_LAUNCH | T_LAUNCHED | T_REGISTRATION_TIMEOUT) {
+            self.orchestrate(ctx, None);
+        }
     }
 
     fn on_pods_unschedulable(&mut self, ctx: &mut Ctx<'_>, pods: &[PodId]) {
@@ -511,19 +556,31 @@ impl Autoscaler for Karpenter {
         }
     }
 
-    fn on_cloud_notice(&mut self, _ctx: &mut Ctx<'_>, notice: &Notice) {
-        if let Notice::InstanceShuttingDown { instance, .. }
-        | Notice::InstanceTerminated { instance, .. } = notice
-            && let Some(&i) = self.by_instance.get(instance)
-        {
-            let c = &mut self.claims[i];
-            if c.state != ClaimState::Deleted {
-                if c.state != ClaimState::Deleting {
-                    c.deletion_reason = Some("instance-terminated".into());
-                }
-                c.state = ClaimState::Deleted;
+    fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice) {
+        match notice {
+            Notice::SpotInterruptionWarning { instance } => self.spot_interrupted(ctx, *instance),
+            Notice::RebalanceRecommendation { instance } => {
+                self.rebalance_recommended(ctx, *instance)
             }
+            Notice::InstanceShuttingDown { instance, .. }
+            | Notice::InstanceTerminated { instance, .. } => {
+                if let Some(&i) = self.by_instance.get(instance) {
+                    let c = &mut self.claims[i];
+                    if c.state != ClaimState::Deleted {
+                        if c.state != ClaimState::Deleting {
+                            c.deletion_reason = Some("instance-terminated".into());
+                        }
+                        c.state = ClaimState::Deleted;
+                    }
+                    self.orchestrate(ctx, None);
+                }
+            }
+            _ => {}
         }
+    }
+
+    fn on_nodeclass_changed(&mut self, ctx: &mut Ctx<'_>, nodeclass: &str) {
+        self.nodeclass_changed(ctx, nodeclass);
     }
 
     fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent) {
@@ -570,6 +627,7 @@ impl Autoscaler for Karpenter {
             NodeEvent::Deleted => {
                 self.by_node.remove(&node);
                 self.claims[i].state = ClaimState::Deleted;
+                self.orchestrate(ctx, None);
             }
         }
     }

@@ -61,6 +61,18 @@ pub struct NodeClaim {
     pub node: Option<NodeId>,
     /// Why it is being deleted.
     pub deletion_reason: Option<String>,
+    /// `expireAfter` of its NodePool when it was created; None = Never (§3).
+    pub expire_after_ms: Option<u64>,
+    /// `terminationGracePeriod`: how long a drain may wait on PDBs and do-not-disrupt (§6).
+    pub termination_grace_ms: Option<u64>,
+    /// The NodePool template carries `karpenter.sh/do-not-disrupt: "true"` (§4.2).
+    pub do_not_disrupt: bool,
+    /// The EC2NodeClass generation it was launched from: older than the class's ⇒ drifted.
+    pub nodeclass_generation: u64,
+    /// When the drift check found it `Drifted` (§4.5).
+    pub drifted_at: Option<SimTime>,
+    /// A disruption command waits for its replacements before deleting it (§4.8).
+    pub marked_for_deletion: bool,
 }
 
 impl NodeClaim {

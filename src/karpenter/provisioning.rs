@@ -16,7 +16,7 @@ use crate::karpenter::apis::WELL_KNOWN_LABELS;
 use super::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use super::nodeclaim::{ClaimState, NodeClaim};
 use super::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, Scheduler, Template, finalize_types,
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
     instance_type_requirement, satisfies_min_values,
 };
 use super::{Karpenter, Settings, T_LAUNCH, T_REQUEUE, token};
@@ -271,7 +271,7 @@ impl Karpenter {
             r
         };
         for node in cluster.nodes() {
-            if node.deleting {
+            if self.is_leaving(node) {
                 continue;
             }
             let claim = self.claim_of_node(node.id);
@@ -364,27 +364,59 @@ impl Karpenter {
             .filter(|c| c.node == Some(node) && c.is_active())
     }
 
-    /// One provisioning round: solve over the provisionable pods and create NodeClaims.
-    pub(super) fn provision(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now;
-        let cluster = &*ctx.cluster;
-        let mut pods: Vec<PodId> = provisionable_pods(cluster);
-        // Plus the reschedulable pods of nodes being deleted (§1.2 item 3).
-        for node in cluster.nodes().filter(|n| n.deleting) {
-            for p in &node.pods {
+    /// The reschedulable pods of a node that is leaving (§1.2 item 3, §4.4): active pods not
+    /// owned by a DaemonSet or the node, and terminating StatefulSet pods (their replacement
+    /// keeps the name, so it needs the room).
+    pub(super) fn reschedulable_pods(cluster: &Cluster, node: &crate::cluster::Node) -> Vec<PodId> {
+        node.pods
+            .iter()
+            .copied()
+            .filter(|p| {
                 let pod = cluster.pod(*p);
-                let reschedulable = pod.owner != OwnerKind::DaemonSet
+                !matches!(pod.owner, OwnerKind::DaemonSet | OwnerKind::Node)
                     && (matches!(pod.phase, PodPhase::Starting | PodPhase::Running)
                         || (pod.phase == PodPhase::Terminating
-                            && pod.owner == OwnerKind::StatefulSet));
-                if reschedulable {
-                    pods.push(*p);
-                }
-            }
+                            && pod.owner == OwnerKind::StatefulSet))
+            })
+            .collect()
+    }
+
+    /// Is the node going away: deleting, or marked for deletion by a disruption command that
+    /// waits for its replacements (§4.8)?
+    pub(super) fn is_leaving(&self, node: &crate::cluster::Node) -> bool {
+        node.deleting
+            || self
+                .by_node
+                .get(&node.id)
+                .is_some_and(|i| self.claims[*i].marked_for_deletion)
+    }
+
+    /// What every simulation in one controller pass shares: the NodePools' templates and the
+    /// existing capacity (leaving nodes excluded).
+    pub(super) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
+        let (templates, daemon_ports) = self.templates(cluster, now);
+        let mut existing = self.existing_nodes(cluster);
+        // The scheduler's own order (initialized first, then by name), so that the indices it
+        // reports for placements on existing nodes are indices into this list.
+        existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        SolveBase {
+            templates,
+            daemon_ports,
+            existing,
         }
-        if pods.is_empty() {
-            return;
-        }
+    }
+
+    /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
+    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
+    pub(super) fn simulate(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+        base: &SolveBase,
+        mut pods: Vec<PodId>,
+        excluded: &BTreeSet<crate::cluster::NodeId>,
+        claim_prefix: String,
+    ) -> Simulated {
         // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
         pods.sort_by(|a, b| {
             let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
@@ -401,16 +433,23 @@ impl Karpenter {
                     pb.id,
                 ))
         });
-        let (mut templates, daemon_ports) = self.templates(cluster, now);
-        let existing = self.existing_nodes(cluster);
-        let ice = self.ice.clone();
-        let prefix = format!("batch{}", self.next_claim);
-        let mut sched = Scheduler::new(&mut templates, existing, &ice, now, prefix);
-        for (ti, ports) in daemon_ports.into_iter().enumerate() {
-            sched.set_daemon_host_ports(ti, ports);
+        pods.dedup();
+        let mut templates = base.templates.clone();
+        let existing: Vec<ExistingNode> = base
+            .existing
+            .iter()
+            .filter(|e| e.node.is_none_or(|n| !excluded.contains(&n)))
+            .cloned()
+            .collect();
+        let existing_meta: Vec<(Option<crate::cluster::NodeId>, bool)> =
+            existing.iter().map(|e| (e.node, e.initialized)).collect();
+        let ice = &self.ice;
+        let mut sched = Scheduler::new(&mut templates, existing, ice, now, claim_prefix);
+        for (ti, ports) in base.daemon_ports.iter().enumerate() {
+            sched.set_daemon_host_ports(ti, ports.clone());
         }
-        // Seed topology with the pods bound to existing nodes — only needed when some pod has
-        // topology rules (its own, or a bound pod's anti-affinity).
+        // Seed topology with the pods bound to the remaining nodes — only needed when some pod
+        // has topology rules (its own, or a bound pod's anti-affinity).
         let needs_topology = cluster.has_anti_affinity_pods()
             || pods.iter().any(|p| {
                 let t = &cluster.pod(*p).template;
@@ -420,16 +459,21 @@ impl Karpenter {
                     && t.preferred_affinity.is_empty()
                     && t.preferred_anti_affinity.is_empty())
             });
-        for node in cluster.nodes().filter(|n| needs_topology && !n.deleting) {
-            for p in &node.pods {
-                let pod = cluster.pod(*p);
-                if pod.is_active() {
-                    sched.record_existing(
-                        pod.namespace(),
-                        pod.labels(),
-                        &node.labels,
-                        &pod.template.anti_affinity,
-                    );
+        if needs_topology {
+            for node in cluster
+                .nodes()
+                .filter(|n| !self.is_leaving(n) && !excluded.contains(&n.id))
+            {
+                for p in &node.pods {
+                    let pod = cluster.pod(*p);
+                    if pod.is_active() {
+                        sched.record_existing(
+                            pod.namespace(),
+                            pod.labels(),
+                            &node.labels,
+                            &pod.template.anti_affinity,
+                        );
+                    }
                 }
             }
         }
@@ -453,87 +497,65 @@ impl Karpenter {
             })
             .collect();
         let result = sched.solve(&input);
-        for (_, d) in &result.decisions {
+        Simulated {
+            templates,
+            existing: existing_meta,
+            result,
+            input,
+        }
+    }
+
+    /// One provisioning round: solve over the provisionable pods and create NodeClaims.
+    pub(super) fn provision(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let cluster = &*ctx.cluster;
+        let mut pods: Vec<PodId> = provisionable_pods(cluster);
+        // Plus the reschedulable pods of nodes being deleted (§1.2 item 3).
+        for node in cluster.nodes().filter(|n| self.is_leaving(n)) {
+            pods.extend(Self::reschedulable_pods(cluster, node));
+        }
+        if pods.is_empty() {
+            return;
+        }
+        let base = self.solve_base(cluster, now);
+        let prefix = format!("batch{}", self.next_claim);
+        let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
+        for (_, d) in &sim.result.decisions {
             let mut v = serde_json::to_value(d).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("event".into(), "scheduled".into());
             }
             self.log(now, v);
         }
-        // Create the NodeClaims.
-        for claim in result.claims {
-            let tpl = &templates[claim.template];
-            let types = finalize_types(&claim, &tpl.all_types, &self.ice, now);
-            if types.is_empty() {
-                continue;
+        // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
+        // while (§4.2, nomination window 20 s).
+        for (_, e) in &sim.result.existing {
+            if let Some((Some(node), _)) = sim.existing.get(*e) {
+                self.nominated.insert(*node, now + super::NOMINATION_WINDOW_MS);
             }
-            // Truncating to the 600 cheapest types may break minValues: the NodeClaim is then
-            // dropped and its pods error (§1.9; [core] scheduling/scheduler.go
-            // `TruncateInstanceTypes`, MIN_VALUES_POLICY=Strict).
-            if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types) {
+        }
+        // Create the NodeClaims.
+        for claim in &sim.result.claims {
+            let tpl = &sim.templates[claim.template];
+            if let Err(why) = self.plan_claim(tpl, claim, now) {
                 for p in &claim.pods {
-                    let pod = input
+                    let pod = sim
+                        .input
                         .iter()
                         .find(|(id, _, _)| id == p)
                         .map(|(_, _, n)| n.clone())
                         .unwrap_or_default();
                     self.log(
                         now,
-                        serde_json::json!({"event": "scheduled", "pod": pod, "outcome": "unschedulable", "target": null, "nodepool": tpl.nodepool, "relaxed": [], "reason": format!("after truncating to {MAX_INSTANCE_TYPES} instance types: {why}")}),
+                        serde_json::json!({"event": "scheduled", "pod": pod, "outcome": "unschedulable", "target": null, "nodepool": tpl.nodepool, "relaxed": [], "reason": why}),
                     );
                 }
                 continue;
             }
-            let mut reqs = claim.requirements.clone();
-            reqs.add_requirement(instance_type_requirement(&types, &tpl.all_types));
-            // Narrow the capacity type to those the remaining offerings have.
-            let mut cts = BTreeSet::new();
-            for &i in &types {
-                for o in &tpl.all_types[i as usize].offerings {
-                    if super::instancetype::offering_compatible(o, &reqs) {
-                        cts.insert(o.capacity_type.as_str());
-                    }
-                }
-            }
-            reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
-            let pool = self
-                .pools
-                .iter()
-                .find(|p| p.nodepool.name() == tpl.nodepool);
-            let Some(pool) = pool else { continue };
-            let Some(class) = pool.class else { continue };
-            let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
-            self.next_claim += 1;
-            let mut labels = tpl.labels.clone();
-            labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
-            labels.insert(
-                super::apis::EC2NODECLASS_LABEL.into(),
-                self.classes[class].name.clone(),
-            );
-            self.claims.push(NodeClaim {
-                name: name.clone(),
-                nodepool: tpl.nodepool.clone(),
-                nodeclass: class,
-                requirements: reqs,
-                types,
-                requests: claim.requests.clone(),
-                labels,
-                taints: tpl.taints.clone(),
-                startup_taints: tpl.startup_taints.clone(),
-                state: ClaimState::Pending,
-                created_at: now,
-                launched: None,
-                launched_at: None,
-                registered_at: None,
-                initialized_at: None,
-                node: None,
-                deletion_reason: None,
-            });
-            let i = self.claims.len() - 1;
-            // `hostname` is the placeholder the `scheduled` events name as their target.
-            self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
-            // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
-            ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
+            let Ok((reqs, types)) = self.plan_claim(tpl, claim, now) else {
+                continue;
+            };
+            self.create_claim(ctx, tpl, claim, reqs, types);
         }
         // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
         if !self.requeue_pending {
@@ -541,4 +563,134 @@ impl Karpenter {
             ctx.set_timer(now + 10_000, token(T_REQUEUE, 0));
         }
     }
+
+    /// The requirements and instance types a planned NodeClaim is created with: its types
+    /// sorted by price, at most 600, minValues still met, capacity types narrowed to the
+    /// offerings left (§1.9). `Err` says why no NodeClaim can be made.
+    pub(super) fn plan_claim(
+        &self,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        now: SimTime,
+    ) -> Result<(Requirements, Vec<u32>), String> {
+        let types = finalize_types(claim, &tpl.all_types, &self.ice, now);
+        if types.is_empty() {
+            return Err("no instance type has an available offering".into());
+        }
+        // Truncating to the 600 cheapest types may break minValues: the NodeClaim is then
+        // dropped and its pods error (§1.9; [core] scheduling/scheduler.go
+        // `TruncateInstanceTypes`, MIN_VALUES_POLICY=Strict).
+        if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types) {
+            return Err(format!(
+                "after truncating to {MAX_INSTANCE_TYPES} instance types: {why}"
+            ));
+        }
+        let mut reqs = claim.requirements.clone();
+        reqs.add_requirement(instance_type_requirement(&types, &tpl.all_types));
+        narrow_capacity_types(&mut reqs, &types, &tpl.all_types);
+        Ok((reqs, types))
+    }
+
+    /// Create a NodeClaim for a planned one of `tpl`'s NodePool and schedule its launch.
+    pub(super) fn create_claim(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        reqs: Requirements,
+        types: Vec<u32>,
+    ) -> Option<usize> {
+        let now = ctx.now;
+        let pool = self
+            .pools
+            .iter()
+            .find(|p| p.nodepool.name() == tpl.nodepool)?;
+        let class = pool.class?;
+        let spec = &pool.nodepool.spec.template.spec;
+        let expire_after = match spec.expire_after {
+            crate::k8s::duration::NillableDuration::After(ms) => Some(ms),
+            crate::k8s::duration::NillableDuration::Never => None,
+        };
+        let termination_grace = spec.termination_grace_period.map(|d| d.as_millis());
+        let do_not_disrupt = pool
+            .nodepool
+            .spec
+            .template
+            .metadata
+            .annotations
+            .get(crate::cluster::pod::DO_NOT_DISRUPT)
+            .is_some_and(|v| v == "true");
+        let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
+        self.next_claim += 1;
+        let mut labels = tpl.labels.clone();
+        labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
+        labels.insert(
+            super::apis::EC2NODECLASS_LABEL.into(),
+            self.classes[class].name.clone(),
+        );
+        self.claims.push(NodeClaim {
+            name: name.clone(),
+            nodepool: tpl.nodepool.clone(),
+            nodeclass: class,
+            requirements: reqs,
+            types,
+            requests: claim.requests.clone(),
+            labels,
+            taints: tpl.taints.clone(),
+            startup_taints: tpl.startup_taints.clone(),
+            state: ClaimState::Pending,
+            created_at: now,
+            launched: None,
+            launched_at: None,
+            registered_at: None,
+            initialized_at: None,
+            node: None,
+            deletion_reason: None,
+            expire_after_ms: expire_after,
+            termination_grace_ms: termination_grace,
+            do_not_disrupt,
+            nodeclass_generation: self.classes[class].generation,
+            drifted_at: None,
+            marked_for_deletion: false,
+        });
+        let i = self.claims.len() - 1;
+        // `hostname` is the placeholder the `scheduled` events name as their target.
+        self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
+        // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
+        ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
+        if let Some(ms) = expire_after {
+            ctx.set_timer(now + ms, token(super::T_EXPIRE, i));
+        }
+        Some(i)
+    }
+}
+
+/// Narrow a NodeClaim's capacity types to those its remaining offerings have.
+pub(super) fn narrow_capacity_types(reqs: &mut Requirements, types: &[u32], all: &[InstanceTypeInfo]) {
+    let mut cts = BTreeSet::new();
+    for &i in types {
+        for o in &all[i as usize].offerings {
+            if super::instancetype::offering_compatible(o, reqs) {
+                cts.insert(o.capacity_type.as_str());
+            }
+        }
+    }
+    reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
+}
+
+/// Inputs shared by the simulations of one pass (see [`Karpenter::solve_base`]).
+pub struct SolveBase {
+    pub templates: Vec<Template>,
+    pub daemon_ports: Vec<Vec<HostPort>>,
+    /// In the scheduler's order.
+    pub existing: Vec<ExistingNode>,
+}
+
+/// One simulation's outcome.
+pub struct Simulated {
+    pub templates: Vec<Template>,
+    /// (node, initialized) of each existing node, indexed as `result.existing` reports.
+    pub existing: Vec<(Option<crate::cluster::NodeId>, bool)>,
+    pub result: super::scheduling::SolveResult,
+    pub input: Vec<(PodId, Arc<crate::cluster::PodTemplate>, String)>,
 }

@@ -29,6 +29,7 @@ pub fn is_ephemeral_taint(t: &Taint) -> bool {
 }
 
 /// One NodePool's NodeClaim template, ready for a solve.
+#[derive(Clone)]
 pub struct Template {
     pub nodepool: String,
     pub requirements: Requirements,
