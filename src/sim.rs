@@ -1266,6 +1266,7 @@ impl Simulation<'_> {
             ..Default::default()
         };
         let (mut sched, mut startup, mut replacement) = (Vec::new(), Vec::new(), Vec::new());
+        let mut recreated = 0u64;
         for p in &self.cluster.pods {
             // DaemonSet pods are placed by their controller, not scheduled: their zero waits
             // would only dilute the latency of the workload.
@@ -1287,6 +1288,9 @@ impl Simulation<'_> {
                 if p.replaces_evicted {
                     replacement.push(r - p.created_at);
                 }
+            }
+            if p.replaces_evicted {
+                recreated += 1;
             }
             match p.phase {
                 PodPhase::Evicted => pods.evicted += 1,
@@ -1333,6 +1337,8 @@ impl Simulation<'_> {
         nodes.node_hours = round(node_ms as f64 / 3_600_000.0, 4);
         let c = self.cloud.cost_usd(end.0);
         let (cpu, mem) = self.recorder.utilization();
+        let hours = (end.0 as f64 / 3_600_000.0).max(1e-9);
+        let (launched, terminated) = (nodes.launched, nodes.terminated);
         let d = &self.recorder.disruptions;
         let get = |k: &str| d.get(k).copied().unwrap_or(0);
         Report {
@@ -1358,7 +1364,13 @@ impl Simulation<'_> {
                 drift: get("drift"),
                 expiration: get("expiration"),
                 spot_interruptions: self.recorder.spot_interruptions,
+                interruption: get("interruption"),
                 evicted_pods: self.recorder.evicted_pods,
+                recreated_pods: recreated,
+                churn: Churn {
+                    launches_per_hour: round(launched as f64 / hours, 4),
+                    terminations_per_hour: round(terminated as f64 / hours, 4),
+                },
             },
         }
     }

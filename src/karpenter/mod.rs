@@ -225,9 +225,8 @@ impl Karpenter {
                     np.spec.template.spec.node_class_ref.name
                 );
             }
-            let budgets = disruption::budgets::Budgets::new(np).map_err(|e| {
-                format!("NodePool {}: spec.disruption.budgets: {e}", np.name())
-            })?;
+            let budgets = disruption::budgets::Budgets::new(np)
+                .map_err(|e| format!("NodePool {}: spec.disruption.budgets: {e}", np.name()))?;
             pools.push(PoolInfo {
                 nodepool: np.clone(),
                 budgets,

@@ -531,7 +531,8 @@ impl Karpenter {
         // while (§4.2, nomination window 20 s).
         for (_, e) in &sim.result.existing {
             if let Some((Some(node), _)) = sim.existing.get(*e) {
-                self.nominated.insert(*node, now + super::NOMINATION_WINDOW_MS);
+                self.nominated
+                    .insert(*node, now + super::NOMINATION_WINDOW_MS);
             }
         }
         // Create the NodeClaims.
@@ -666,7 +667,11 @@ impl Karpenter {
 }
 
 /// Narrow a NodeClaim's capacity types to those its remaining offerings have.
-pub(super) fn narrow_capacity_types(reqs: &mut Requirements, types: &[u32], all: &[InstanceTypeInfo]) {
+pub(super) fn narrow_capacity_types(
+    reqs: &mut Requirements,
+    types: &[u32],
+    all: &[InstanceTypeInfo],
+) {
     let mut cts = BTreeSet::new();
     for &i in types {
         for o in &all[i as usize].offerings {

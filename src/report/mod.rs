@@ -102,12 +102,28 @@ pub struct Utilization {
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct DisruptionReport {
+    /// Nodes removed by consolidation (multi- and single-node; cluster-autoscaler's drained
+    /// scale-downs too).
     pub consolidations: u64,
+    /// Empty nodes removed.
     pub emptiness: u64,
     pub drift: u64,
     pub expiration: u64,
+    /// Spot instances the cloud reclaimed.
     pub spot_interruptions: u64,
+    /// Nodes Karpenter deleted on an interruption event (spot warning, scheduled change…).
+    pub interruption: u64,
     pub evicted_pods: u64,
+    /// Pods created to replace evicted ones; their wait is `pods.replacement_startup_latency_s`.
+    pub recreated_pods: u64,
+    /// Node launches and terminations per simulated hour.
+    pub churn: Churn,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Churn {
+    pub launches_per_hour: f64,
+    pub terminations_per_hour: f64,
 }
 
 /// `report.json`. Keys are part of the contract (DESIGN §10): add, never rename without a

@@ -92,8 +92,18 @@ pub fn report_md(r: &Report) -> String {
     let d = &r.disruption;
     let _ = writeln!(
         s,
-        "| disruptions (consolidation / emptiness / drift / expiration / spot) | {} / {} / {} / {} / {} |",
-        d.consolidations, d.emptiness, d.drift, d.expiration, d.spot_interruptions
+        "| disruptions (consolidation / emptiness / drift / expiration / interruption) | {} / {} / {} / {} / {} |",
+        d.consolidations, d.emptiness, d.drift, d.expiration, d.interruption
+    );
+    let _ = writeln!(
+        s,
+        "| spot reclaimed · pods evicted · pods re-created | {} · {} · {} |",
+        d.spot_interruptions, d.evicted_pods, d.recreated_pods
+    );
+    let _ = writeln!(
+        s,
+        "| node churn (launches / terminations per hour) | {:.2} / {:.2} |",
+        d.churn.launches_per_hour, d.churn.terminations_per_hour
     );
     if !n.by_instance_type.is_empty() {
         let _ = writeln!(

@@ -121,9 +121,12 @@ fn field(f: &str, lo: u64, hi: u64, names: &[&str]) -> Result<u64, String> {
             // Month names count from 1 (lo = 1), day names from 0 (lo = 0).
             return Ok(i as u64 + lo);
         }
-        let n: u64 = v
-            .parse()
-            .map_err(|_| format!("{v:?} is not a number{}", if names.is_empty() { "" } else { " or a name" }))?;
+        let n: u64 = v.parse().map_err(|_| {
+            format!(
+                "{v:?} is not a number{}",
+                if names.is_empty() { "" } else { " or a name" }
+            )
+        })?;
         if n < lo || n > hi {
             return Err(format!("{n} is outside {lo}-{hi}"));
         }
@@ -186,7 +189,7 @@ fn month_and_day(day: u64) -> (u64, u64) {
 }
 
 fn is_leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 /// A NodePool's budgets with their schedules parsed once.

@@ -101,7 +101,26 @@ impl Karpenter {
     ) -> Result<Decision, String> {
         let now = ctx.now;
         let cluster = &*ctx.cluster;
-        let excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
+        let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
+        // v1.14: pods may not move onto a node still inside its own consolidateAfter window
+        // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
+        // the simulation altogether.
+        for (&node, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            if excluded.contains(&node) || !c.initialized() {
+                continue;
+            }
+            if let (Some(pool), Some(n)) = (
+                self.pools
+                    .iter()
+                    .position(|p| p.nodepool.name() == c.nodepool),
+                cluster.node(node),
+            ) && self.consolidation_enabled(pool)
+                && !self.consolidatable(pool, ci, n, now)
+            {
+                excluded.insert(node);
+            }
+        }
         let pending: BTreeSet<PodId> = provisionable_pods(cluster).into_iter().collect();
         let mut pods: Vec<PodId> = pending.iter().copied().collect();
         for c in cands {
@@ -285,7 +304,11 @@ impl Karpenter {
                     && c.blocked.is_none()
                     && self.consolidation_enabled(c.pool)
                     && underutilized_allowed(
-                        self.pools[c.pool].nodepool.spec.disruption.consolidation_policy,
+                        self.pools[c.pool]
+                            .nodepool
+                            .spec
+                            .disruption
+                            .consolidation_policy,
                     )
             })
             .collect()
@@ -350,8 +373,7 @@ impl Karpenter {
         budgets: &BTreeMap<(usize, DisruptionReason), u32>,
     ) -> (Option<Command>, bool) {
         let cands = self.consolidation_candidates(candidates);
-        let mut by_pool: BTreeMap<usize, std::collections::VecDeque<&Candidate>> =
-            BTreeMap::new();
+        let mut by_pool: BTreeMap<usize, std::collections::VecDeque<&Candidate>> = BTreeMap::new();
         for c in cands {
             by_pool.entry(c.pool).or_default().push_back(c);
         }
@@ -431,7 +453,9 @@ impl Karpenter {
         let again = self.decide(ctx, &base, &cands, false, multi)?;
         match (&command.decision, &again) {
             (Decision::Delete, Decision::Delete) => Ok(command.clone()),
-            (Decision::Replace(old), Decision::Replace(new)) if old.len() == 1 && new.len() == 1 => {
+            (Decision::Replace(old), Decision::Replace(new))
+                if old.len() == 1 && new.len() == 1 =>
+            {
                 let fresh: BTreeSet<&String> = new[0].type_names.iter().collect();
                 if old[0].type_names.iter().all(|n| fresh.contains(n)) {
                     Ok(command.clone())

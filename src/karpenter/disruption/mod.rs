@@ -176,7 +176,12 @@ pub fn pod_do_not_disrupt(pod: &Pod, now: SimTime) -> bool {
     if !matches!(pod.phase, PodPhase::Starting | PodPhase::Running) {
         return false;
     }
-    match pod.template.annotations.get(DO_NOT_DISRUPT).map(|s| s.as_str()) {
+    match pod
+        .template
+        .annotations
+        .get(DO_NOT_DISRUPT)
+        .map(|s| s.as_str())
+    {
         Some("true") => true,
         Some(d) => parse_duration(d).is_ok_and(|ms| {
             let since = pod.running_at.or(pod.bound_at).unwrap_or(pod.created_at);
@@ -261,13 +266,19 @@ impl Karpenter {
     }
 
     /// Is consolidation (emptiness included) enabled for this NodePool (§4.3)?
-    fn consolidation_enabled(&self, pool: usize) -> bool {
+    pub(super) fn consolidation_enabled(&self, pool: usize) -> bool {
         self.pools[pool].nodepool.spec.disruption.consolidate_after != NillableDuration::Never
     }
 
     /// Has the node been quiet for `consolidateAfter` since its last pod event or its
     /// initialization (§4.3)?
-    fn consolidatable(&self, pool: usize, claim: usize, node: &Node, now: SimTime) -> bool {
+    pub(super) fn consolidatable(
+        &self,
+        pool: usize,
+        claim: usize,
+        node: &Node,
+        now: SimTime,
+    ) -> bool {
         let NillableDuration::After(after) =
             self.pools[pool].nodepool.spec.disruption.consolidate_after
         else {
@@ -296,7 +307,10 @@ impl Karpenter {
             if node.deleting || self.nominated.get(&node_id).is_some_and(|t| *t > now) {
                 continue;
             }
-            let Some(pool) = self.pools.iter().position(|p| p.nodepool.name() == c.nodepool)
+            let Some(pool) = self
+                .pools
+                .iter()
+                .position(|p| p.nodepool.name() == c.nodepool)
             else {
                 continue;
             };
@@ -382,7 +396,10 @@ impl Karpenter {
             if c.initialized_at.is_none() || c.state == ClaimState::Deleted {
                 continue;
             }
-            let Some(pool) = self.pools.iter().position(|p| p.nodepool.name() == c.nodepool)
+            let Some(pool) = self
+                .pools
+                .iter()
+                .position(|p| p.nodepool.name() == c.nodepool)
             else {
                 continue;
             };
@@ -517,14 +534,20 @@ impl Karpenter {
                     serde_json::json!({"event": "disruption-cancelled", "method": method.as_str(), "nodeclaims": self.names(&command.candidates), "reason": why}),
                 );
                 // A failed validation falls through to the next method in the same pass.
-                let next = METHODS.iter().position(|m| *m == method).map_or(4, |i| i + 1);
+                let next = METHODS
+                    .iter()
+                    .position(|m| *m == method)
+                    .map_or(4, |i| i + 1);
                 self.disruption_pass(ctx, next);
             }
         }
     }
 
     fn names(&self, claims: &[usize]) -> Vec<String> {
-        claims.iter().map(|i| self.claims[*i].name.clone()).collect()
+        claims
+            .iter()
+            .map(|i| self.claims[*i].name.clone())
+            .collect()
     }
 
     /// Emptiness (§4.4): every empty, consolidatable candidate the `Empty` budget allows, in one
@@ -556,7 +579,7 @@ impl Karpenter {
             *b -= 1;
             chosen.push(c.claim);
         }
-        let cmd = (!chosen.is_empty()).then(|| Command {
+        let cmd = (!chosen.is_empty()).then_some(Command {
             method: Method::Emptiness,
             candidates: chosen,
             decision: Decision::Delete,
@@ -608,7 +631,13 @@ impl Karpenter {
     /// Log why a node was passed over, once per change of reason ("why didn't it consolidate
     /// this node?").
     pub(super) fn note_unconsolidatable(&mut self, now: SimTime, c: &Candidate, why: &str) {
-        if self.disruption.unconsolidatable.get(&c.claim).map(String::as_str) == Some(why) {
+        if self
+            .disruption
+            .unconsolidatable
+            .get(&c.claim)
+            .map(String::as_str)
+            == Some(why)
+        {
             return;
         }
         self.disruption
@@ -725,19 +754,24 @@ impl Karpenter {
     pub(super) fn orchestrate(&mut self, ctx: &mut Ctx<'_>, timeout_id: Option<u64>) {
         let in_flight = std::mem::take(&mut self.disruption.in_flight);
         for f in in_flight {
-            let failed = f
-                .replacements
-                .iter()
-                .any(|i| !self.claims[*i].is_active());
+            let failed = f.replacements.iter().any(|i| !self.claims[*i].is_active());
             let ready = f.replacements.iter().all(|i| self.claims[*i].initialized());
             if failed {
-                self.abort(ctx, &f.command, "a replacement NodeClaim was deleted before it initialized");
+                self.abort(
+                    ctx,
+                    &f.command,
+                    "a replacement NodeClaim was deleted before it initialized",
+                );
             } else if ready {
                 for &ci in &f.command.candidates {
                     self.delete_claim(ctx, ci, f.command.method.report_key());
                 }
             } else if timeout_id == Some(f.id) {
-                self.abort(ctx, &f.command, "replacements did not initialize within the command timeout");
+                self.abort(
+                    ctx,
+                    &f.command,
+                    "replacements did not initialize within the command timeout",
+                );
             } else {
                 self.disruption.in_flight.push(f);
             }
@@ -753,7 +787,11 @@ impl Karpenter {
         self.classes[ci].generation += 1;
         let generation = self.classes[ci].generation;
         let now = ctx.now;
-        for c in self.claims.iter_mut().filter(|c| c.nodeclass == ci && c.is_active()) {
+        for c in self
+            .claims
+            .iter_mut()
+            .filter(|c| c.nodeclass == ci && c.is_active())
+        {
             if c.nodeclass_generation < generation && c.drifted_at.is_none() {
                 let age = now.0.saturating_sub(c.created_at.0);
                 let next_check = c.created_at.0 + age.div_ceil(DRIFT_RECHECK_MS) * DRIFT_RECHECK_MS;
@@ -768,11 +806,84 @@ impl Karpenter {
 
     /// Nodes whose NodeClaims are candidates right now, by NodePool (for tests and reports).
     pub fn candidate_nodes(&self, cluster: &Cluster, now: SimTime) -> BTreeSet<NodeId> {
-        self.candidates(cluster, now).iter().map(|c| c.node).collect()
+        self.candidates(cluster, now)
+            .iter()
+            .map(|c| c.node)
+            .collect()
     }
 }
 
 /// Consolidation policy helpers.
 pub(crate) fn underutilized_allowed(policy: ConsolidationPolicy) -> bool {
     policy != ConsolidationPolicy::WhenEmpty
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cluster::PodTemplate;
+    use crate::cluster::scheduler::SchedulerSettings;
+
+    fn pod_with(cluster: &mut Cluster, deletion_cost: Option<&str>, priority: i32) -> PodId {
+        let mut t = PodTemplate {
+            priority,
+            ..Default::default()
+        };
+        if let Some(c) = deletion_cost {
+            t.annotations.insert(
+                "controller.kubernetes.io/pod-deletion-cost".into(),
+                c.into(),
+            );
+        }
+        cluster.create_pod(
+            SimTime(0),
+            "p".into(),
+            Arc::new(t),
+            OwnerKind::None,
+            0,
+            false,
+        )
+    }
+
+    // reference/karpenter.md §8 item 48.
+    #[test]
+    fn disruption_cost_rises_with_deletion_cost_and_priority_and_falls_with_negative_values() {
+        let mut c = Cluster::new(SchedulerSettings::default());
+        let base = pod_with(&mut c, None, 0);
+        let costly = pod_with(&mut c, Some("100000000"), 0);
+        let important = pod_with(&mut c, None, 100_000_000);
+        let cheap = pod_with(&mut c, Some("-100000000"), 0);
+        let low = pod_with(&mut c, None, -100_000_000);
+        let cost = |p: PodId| disruption_cost(&[c.pod(p)], 1.0);
+        assert_eq!(cost(base), 1.0);
+        assert!(cost(costly) > cost(base));
+        assert!(cost(important) > cost(base));
+        assert!(cost(cheap) < cost(base));
+        assert!(cost(low) < cost(base));
+        // Clamped to [-10, 10]; scaled by the lifetime left.
+        let huge = pod_with(&mut c, None, i32::MAX);
+        assert_eq!(eviction_cost(c.pod(huge)), 10.0);
+        assert_eq!(disruption_cost(&[c.pod(base)], 0.25), 0.25);
+    }
+
+    #[test]
+    fn do_not_disrupt_with_a_duration_lapses_after_it() {
+        let mut c = Cluster::new(SchedulerSettings::default());
+        let mut t = PodTemplate::default();
+        t.annotations.insert(DO_NOT_DISRUPT.into(), "5m".into());
+        let p = c.create_pod(
+            SimTime(0),
+            "p".into(),
+            Arc::new(t),
+            OwnerKind::None,
+            0,
+            false,
+        );
+        c.pod_mut(p).phase = PodPhase::Running;
+        c.pod_mut(p).running_at = Some(SimTime(0));
+        assert!(pod_do_not_disrupt(c.pod(p), SimTime(299_000)));
+        assert!(!pod_do_not_disrupt(c.pod(p), SimTime(300_000)));
+    }
 }

@@ -1,0 +1,918 @@
+//! Karpenter's disruption, expiration, interruption and termination, one test per behaviour
+//! vector of reference/karpenter.md §8 (items 34–48, 53, 54, 60), named for the behaviour.
+//! Scenarios use the real us-east-1 catalog with NodePools narrowed to a few instance types, so
+//! prices are known: c5.large $0.085 (1930m), c5.xlarge $0.17 (3920m), m5.large $0.096 (1930m),
+//! m5.xlarge $0.192.
+//!
+//! Most scenarios build nodes with "big" pods and then delete them, leaving the nodes empty or
+//! underutilized — as Karpenter's own tests create nodes directly.
+
+use std::collections::BTreeMap;
+
+use autoscale_sim::cluster::PodPhase;
+use autoscale_sim::karpenter::Karpenter;
+use autoscale_sim::sim::Simulation;
+use autoscale_sim::workload::Scenario;
+use serde_json::{Value, json};
+
+// ---- plumbing ------------------------------------------------------------------------------
+
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+fn spec(duration: &str, extra: Value) -> Value {
+    let mut s = json!({
+        "seed": 1,
+        "duration": duration,
+        "cloud": {"spot": {"interruptions": "none"}},
+    });
+    merge(&mut s, extra);
+    s
+}
+
+fn nodeclass() -> Value {
+    json!({
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": "default"},
+        "spec": {
+            "role": "KarpenterNodeRole-test",
+            "amiSelectorTerms": [{"alias": "al2023@latest"}],
+            "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "test"}}],
+            "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "test"}}],
+        },
+    })
+}
+
+/// A NodePool limited to `types` and `capacity` with this `disruption` block (and any other
+/// spec fields in `extra`).
+fn nodepool(
+    name: &str,
+    types: &[&str],
+    capacity: &[&str],
+    disruption: Value,
+    extra: Value,
+) -> Value {
+    let mut np = json!({
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {"spec": {
+                "requirements": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
+                ],
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            }},
+            "disruption": disruption,
+        },
+    });
+    merge(&mut np, extra);
+    np
+}
+
+fn pod_spec(cpu: &str, extra: Value) -> Value {
+    let mut s = json!({"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "256Mi"}}}]});
+    merge(&mut s, extra);
+    s
+}
+
+fn deployment(name: &str, replicas: u32, spec: Value, annotations: Value) -> Value {
+    deployment_kind("Deployment", name, replicas, spec, annotations)
+}
+
+fn deployment_kind(
+    kind: &str,
+    name: &str,
+    replicas: u32,
+    spec: Value,
+    annotations: Value,
+) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}, "annotations": annotations}, "spec": spec},
+        },
+    })
+}
+
+/// Required hostname anti-affinity with the pod's own app: one per node.
+fn one_per_node(app: &str) -> Value {
+    json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": "kubernetes.io/hostname"}
+    ]}}})
+}
+
+struct Loaded {
+    _dir: tempfile::TempDir,
+    sc: Scenario,
+}
+
+fn load(spec: Value, docs: &[Value]) -> Loaded {
+    let mut yaml = json!({
+        "apiVersion": "autoscale-sim/v1alpha1",
+        "kind": "Scenario",
+        "metadata": {"name": "disruption-vector"},
+        "spec": spec,
+    })
+    .to_string();
+    for d in docs {
+        yaml.push_str("\n---\n");
+        yaml.push_str(&d.to_string());
+    }
+    yaml.push('\n');
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(&path, &yaml).expect("write scenario");
+    let sc =
+        Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"));
+    Loaded { _dir: dir, sc }
+}
+
+fn start(l: &Loaded) -> Simulation<'_> {
+    let k = Karpenter::new(&l.sc).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
+    sim.start();
+    sim
+}
+
+fn run_to(sim: &mut Simulation<'_>, t_ms: u64) {
+    while let Some(t) = sim.step() {
+        if t.0 >= t_ms {
+            break;
+        }
+    }
+}
+
+fn run(l: &Loaded, t_ms: u64) -> Simulation<'_> {
+    let mut sim = start(l);
+    run_to(&mut sim, t_ms);
+    sim
+}
+
+#[allow(dead_code)]
+fn dump(sim: &Simulation<'_>) {
+    for l in sim.decisions() {
+        if !l.contains("\"scheduled\"") {
+            eprintln!("{l}");
+        }
+    }
+}
+
+fn events(sim: &Simulation<'_>, kind: &str) -> Vec<Value> {
+    sim.decisions()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .filter(|d| d["event"] == kind)
+        .collect()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Karpenter-owned nodes alive now, by NodePool.
+fn live_nodes(sim: &Simulation<'_>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for n in sim.cluster.nodes() {
+        if let Some(p) = n.label("karpenter.sh/nodepool") {
+            *out.entry(p.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+const M: u64 = 60_000;
+
+/// `n` m5.large nodes each holding one 1.5-CPU "big" pod (deleted at `delete_at`) and, with
+/// `small`, one 300m pod that stays.
+fn big_then_small(n: u32, small: bool, budget: &str, delete_at: &str) -> Vec<Value> {
+    let mut docs = vec![
+        nodeclass(),
+        nodepool(
+            "default",
+            &["m5.large"],
+            &["on-demand"],
+            json!({"budgets": [{"nodes": budget}]}),
+            json!({}),
+        ),
+        deployment("big", n, pod_spec("1500m", json!({})), json!({})),
+    ];
+    if small {
+        docs.push(deployment(
+            "small",
+            n,
+            pod_spec("300m", json!({})),
+            json!({}),
+        ));
+    }
+    let _ = delete_at;
+    docs
+}
+
+fn delete_big(at: &str) -> Value {
+    json!({"timeline": [{"at": at, "delete": {"deployment": "big"}}]})
+}
+
+// ---- emptiness and budgets ------------------------------------------------------------------
+
+// §8 item 34: 10 empty nodes, budget 30% ⇒ one command of 3; 100% ⇒ all; 0% ⇒ none.
+#[test]
+fn emptiness_deletes_as_many_empty_nodes_as_the_budget_allows_in_one_command() {
+    for (budget, expected) in [("30%", Some(3)), ("100%", Some(10)), ("0%", None)] {
+        let l = load(
+            spec("8m", delete_big("3m")),
+            &big_then_small(10, false, budget, "3m"),
+        );
+        let sim = run(&l, 6 * M);
+        let cmds = events(&sim, "disruption");
+        match expected {
+            Some(n) => {
+                let first = cmds
+                    .first()
+                    .unwrap_or_else(|| panic!("{budget}: no command"));
+                assert_eq!(first["method"], "emptiness", "{budget}");
+                assert_eq!(names(&first["nodeclaims"]).len(), n, "{budget}");
+            }
+            None => assert!(cmds.is_empty(), "{budget}: {cmds:?}"),
+        }
+    }
+}
+
+// §8 item 35: 10 nodes each with one small pod that all fit on one ⇒ multi-node deletes 3
+// under a 30% budget.
+#[test]
+fn multi_node_consolidation_deletes_the_budgeted_prefix_when_pods_fit_elsewhere() {
+    let l = load(
+        spec("8m", delete_big("3m")),
+        &big_then_small(10, true, "30%", "3m"),
+    );
+    let sim = run(&l, 6 * M);
+    let cmds = events(&sim, "disruption");
+    let first = cmds.first().expect("a command");
+    assert_eq!(first["method"], "multi-node-consolidation");
+    assert_eq!(first["decision"], "delete");
+    assert_eq!(names(&first["nodeclaims"]).len(), 3);
+}
+
+// §8 item 36: 10 NodePools × 3 empty nodes, budget 50% (1.5 rounds up to 2) ⇒ one command
+// deleting 2 per NodePool.
+#[test]
+fn percentage_budgets_round_up_per_nodepool() {
+    let mut docs = vec![nodeclass()];
+    for i in 0..10 {
+        let name = format!("pool{i}");
+        docs.push(nodepool(
+            &name,
+            &["m5.large"],
+            &["on-demand"],
+            json!({"budgets": [{"nodes": "50%"}]}),
+            json!({"spec": {"weight": 1}}),
+        ));
+        docs.push(deployment(
+            &format!("big{i}"),
+            3,
+            pod_spec(
+                "1500m",
+                json!({"nodeSelector": {"karpenter.sh/nodepool": name}}),
+            ),
+            json!({}),
+        ));
+    }
+    let timeline: Vec<Value> = (0..10)
+        .map(|i| json!({"at": "3m", "delete": {"deployment": format!("big{i}")}}))
+        .collect();
+    let l = load(spec("8m", json!({"timeline": timeline})), &docs);
+    let sim = run(&l, 6 * M);
+    let first = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a command");
+    assert_eq!(first["method"], "emptiness");
+    let claims = names(&first["nodeclaims"]);
+    assert_eq!(claims.len(), 20);
+    for i in 0..10 {
+        let p = format!("pool{i}-");
+        assert_eq!(
+            claims.iter().filter(|c| c.starts_with(&p)).count(),
+            2,
+            "{p}"
+        );
+    }
+}
+
+// §8 item 37: emptiness and consolidation wait 15 s before acting; the nodes exist meanwhile.
+#[test]
+fn commands_wait_fifteen_seconds_for_validation_before_acting() {
+    let l = load(
+        spec("8m", delete_big("3m")),
+        &big_then_small(4, false, "100%", "3m"),
+    );
+    let sim = run(&l, 6 * M);
+    let v = events(&sim, "disruption-validating");
+    let d = events(&sim, "disruption");
+    let (tv, td) = (
+        v[0]["t_s"].as_f64().unwrap_or(0.0),
+        d[0]["t_s"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        (td - tv - 15.0).abs() < 1e-6,
+        "validating at {tv}, acted at {td}"
+    );
+    let deleted = events(&sim, "nodeclaim-deleted");
+    assert!(
+        deleted
+            .iter()
+            .all(|e| e["t_s"].as_f64().unwrap_or(0.0) >= td)
+    );
+}
+
+// §8 item 38: a do-not-disrupt pod landing on the node during the 15 s wait cancels it.
+#[test]
+fn a_do_not_disrupt_pod_arriving_during_validation_cancels_the_command() {
+    let docs = |with_pod: Option<u64>| {
+        let mut d = big_then_small(1, false, "100%", "3m");
+        let mut tl = vec![json!({"at": "3m", "delete": {"deployment": "big"}})];
+        if let Some(at) = with_pod {
+            d.push(deployment(
+                "guard",
+                1,
+                pod_spec("100m", json!({})),
+                json!({"karpenter.sh/do-not-disrupt": "true"}),
+            ));
+            tl.push(json!({"at": format!("{at}ms"), "apply": {"deployment": "guard"}}));
+        }
+        (d, tl)
+    };
+    // Find when validation starts without the guard, then bring the guard in 1 s later.
+    let (d, tl) = docs(None);
+    let probe = load(spec("8m", json!({"timeline": tl})), &d);
+    let sim = run(&probe, 6 * M);
+    let tv = events(&sim, "disruption-validating")[0]["t_s"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let (d, tl) = docs(Some((tv * 1000.0) as u64 + 1_000));
+    let l = load(spec("8m", json!({"timeline": tl})), &d);
+    let sim = run(&l, 6 * M);
+    let cancelled = events(&sim, "disruption-cancelled");
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    assert!(events(&sim, "disruption").is_empty());
+    assert_eq!(live_nodes(&sim).values().sum::<usize>(), 1);
+}
+
+// ---- consolidation price rules -------------------------------------------------------------
+
+/// One spot node whose big pod leaves, so a small pod under-uses it.
+fn spot_underutilized(gate: bool, types: &[&str]) -> Loaded {
+    load(
+        spec(
+            "10m",
+            json!({
+                "karpenter": {"featureGates": {"SpotToSpotConsolidation": gate}},
+                "timeline": [{"at": "3m", "delete": {"deployment": "big"}}],
+            }),
+        ),
+        &[
+            nodeclass(),
+            nodepool("default", types, &["spot"], json!({}), json!({})),
+            deployment("big", 1, pod_spec("6", json!({})), json!({})),
+            deployment("small", 1, pod_spec("200m", json!({})), json!({})),
+        ],
+    )
+}
+
+fn big_spot_types() -> Vec<&'static str> {
+    vec![
+        "m5.2xlarge",
+        "m5.large",
+        "m5.xlarge",
+        "m5a.large",
+        "m5a.xlarge",
+        "m6i.large",
+        "m6i.xlarge",
+        "m6a.large",
+        "m6a.xlarge",
+        "c5.large",
+        "c5.xlarge",
+        "c5a.large",
+        "c5a.xlarge",
+        "c6i.large",
+        "c6i.xlarge",
+        "c6a.large",
+        "c6a.xlarge",
+        "r5.large",
+        "r5.xlarge",
+        "r6i.large",
+        "r6a.large",
+        "t3.large",
+        "t3a.large",
+        "m7i.large",
+        "c7i.large",
+    ]
+}
+
+// §8 item 39: no spot-to-spot replacement with the gate off; with it on, one with at least 15
+// cheaper spot types, truncated to the 15 cheapest; not with fewer than 15.
+#[test]
+fn spot_to_spot_consolidation_needs_the_gate_and_fifteen_cheaper_types() {
+    let types = big_spot_types();
+    let l = spot_underutilized(false, &types);
+    let sim = run(&l, 8 * M);
+    let why = events(&sim, "unconsolidatable");
+    assert!(
+        why.iter().any(|e| e["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("SpotToSpotConsolidation is disabled")),
+        "{why:?}"
+    );
+    assert!(events(&sim, "disruption").is_empty());
+
+    let l = spot_underutilized(true, &types);
+    let sim = run(&l, 8 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a spot-to-spot replace");
+    assert_eq!(cmd["decision"], "replace");
+    let created = events(&sim, "nodeclaim-created");
+    let replacement = created.last().expect("replacement claim");
+    assert!(replacement["instance_types"].as_u64().unwrap_or(0) <= 15);
+
+    let few = ["m5.2xlarge", "m5.large", "c5.large", "c6a.large"];
+    let l = spot_underutilized(true, &few);
+    let sim = run(&l, 8 * M);
+    assert!(events(&sim, "disruption").is_empty());
+    assert!(events(&sim, "unconsolidatable").iter().any(|e| {
+        e["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("needs 15 cheaper spot")
+    }));
+}
+
+// §8 item 40: an on-demand node is not replaced when no replacement is cheaper.
+#[test]
+fn on_demand_node_is_not_replaced_without_a_cheaper_type() {
+    let l = load(
+        spec("8m", delete_big("3m")),
+        &big_then_small(1, true, "100%", "3m"),
+    );
+    let sim = run(&l, 6 * M);
+    assert!(events(&sim, "disruption").is_empty());
+    assert!(events(&sim, "unconsolidatable").iter().any(|e| {
+        e["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no replacement is cheaper")
+    }));
+}
+
+// §8 item 41: three nodes merge into one cheaper node; two nodes are not merged into one of
+// their own type (a delete is preferred).
+#[test]
+fn three_nodes_merge_into_one_cheaper_node_but_not_into_their_own_type() {
+    // m5.large nodes ($0.096), each with a 1.2-CPU pod arriving 20 s apart (so each batch
+    // launches its own node): any two or all three fit one c5.xlarge ($0.17), cheaper than two
+    // ($0.192) or three ($0.288) m5.large. The binary search accepts 2, then 3. A scheduled
+    // budget of 0 for the first 5 minutes (cron at midnight, simulated time zero) holds
+    // consolidation until all three nodes are up.
+    let budgets = json!({"budgets": [
+        {"nodes": "100%"},
+        {"nodes": "0", "schedule": "0 0 * * *", "duration": "5m"},
+    ]});
+    let mut docs = vec![
+        nodeclass(),
+        nodepool(
+            "default",
+            &["m5.large", "c5.xlarge"],
+            &["on-demand"],
+            budgets,
+            json!({}),
+        ),
+    ];
+    let mut tl = Vec::new();
+    for i in 0..3 {
+        let name = format!("app{i}");
+        docs.push(deployment(
+            &name,
+            1,
+            pod_spec("1200m", json!({})),
+            json!({}),
+        ));
+        tl.push(json!({"at": format!("{}s", 60 + 20 * i), "apply": {"deployment": name}}));
+    }
+    let l = load(spec("12m", json!({"timeline": tl})), &docs);
+    let sim = run(&l, 10 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a merge");
+    assert!(
+        cmd["t_s"].as_f64().unwrap_or(0.0) >= 300.0,
+        "the scheduled budget held it"
+    );
+    assert_eq!(cmd["method"], "multi-node-consolidation");
+    assert_eq!(cmd["decision"], "replace");
+    assert_eq!(names(&cmd["nodeclaims"]).len(), 3);
+    assert_eq!(names(&cmd["replacement_instance_types"]), ["c5.xlarge"]);
+
+    // Three m5.large with a 300m pod each: merging all three into one m5.large is filtered out
+    // (same type, not cheaper); deleting two works.
+    let l = load(
+        spec("8m", delete_big("3m")),
+        &big_then_small(3, true, "100%", "3m"),
+    );
+    let sim = run(&l, 6 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a delete");
+    assert_eq!(cmd["decision"], "delete");
+    assert_eq!(names(&cmd["nodeclaims"]).len(), 2);
+}
+
+// §8 item 42: pods that fit on capacity Karpenter does not own let the node go; a pod that
+// fits nowhere keeps it.
+#[test]
+fn consolidation_deletes_when_pods_fit_on_unmanaged_capacity() {
+    let l = load(
+        spec(
+            "12m",
+            json!({
+                "staticNodes": [{"instanceType": "m5.xlarge", "count": 1}],
+                "timeline": [
+                    {"at": "1m", "apply": {"deployment": "app"}},
+                    {"at": "5m", "delete": {"deployment": "filler"}},
+                ],
+            }),
+        ),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large"],
+                &["on-demand"],
+                json!({}),
+                json!({}),
+            ),
+            deployment("filler", 1, pod_spec("3500m", json!({})), json!({})),
+            deployment("app", 1, pod_spec("1", json!({})), json!({})),
+        ],
+    );
+    let sim = run(&l, 10 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a delete");
+    assert_eq!(cmd["decision"], "delete");
+    assert!(live_nodes(&sim).is_empty(), "{:?}", live_nodes(&sim));
+    // The app pod runs on the static node.
+    let app = sim
+        .cluster
+        .pods
+        .iter()
+        .rev()
+        .find(|p| p.name.starts_with("app"))
+        .expect("app pod");
+    assert_eq!(app.phase, PodPhase::Running);
+}
+
+// §8 item 43: pods do not move onto a node still inside its consolidateAfter window.
+#[test]
+fn consolidation_does_not_target_nodes_inside_their_consolidate_after_window() {
+    // Two m5.large with a 300m pod each; consolidateAfter 5m. The small pods keep being
+    // quiet, but the nodes' last pod event is the big pods' deletion at 3m: until 8m neither
+    // is a candidate nor a destination.
+    let mut docs = big_then_small(2, true, "100%", "3m");
+    docs[1]["spec"]["disruption"]["consolidateAfter"] = json!("5m");
+    let l = load(spec("14m", delete_big("3m")), &docs);
+    let sim = run(&l, 12 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a delete after the window");
+    assert!(cmd["t_s"].as_f64().unwrap_or(0.0) >= 8.0 * 60.0, "{cmd}");
+}
+
+// §8 item 44: DaemonSet pods don't make a node non-empty; a terminating Deployment pod does
+// not either, a terminating StatefulSet pod does.
+#[test]
+fn emptiness_ignores_daemonset_and_terminating_deployment_pods_but_not_statefulset_ones() {
+    let long_grace = json!({"terminationGracePeriodSeconds": 3000});
+    for (kind, empty_early) in [("Deployment", true), ("StatefulSet", false)] {
+        let docs = vec![
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large"],
+                &["on-demand"],
+                json!({"budgets": [{"nodes": "100%"}]}),
+                json!({}),
+            ),
+            json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+                "spec": {"selector": {"matchLabels": {"ds": "agent"}},
+                         "template": {"metadata": {"labels": {"ds": "agent"}}, "spec": pod_spec("100m", json!({}))}},
+            }),
+            deployment_kind(
+                kind,
+                "big",
+                1,
+                pod_spec("1500m", long_grace.clone()),
+                json!({}),
+            ),
+        ];
+        let timeline = json!({"timeline": [{"at": "3m", "delete": {kind.to_lowercase(): "big"}}]});
+        let l = load(spec("20m", timeline), &docs);
+        let sim = run(&l, 10 * M);
+        let cmd = events(&sim, "disruption").into_iter().next();
+        // The pod takes 300 s (a tenth of its grace) to go: the node is empty before that only
+        // if the terminating pod does not count.
+        let early = cmd.as_ref().is_some_and(|c| {
+            c["method"] == "emptiness" && c["t_s"].as_f64().unwrap_or(0.0) < 400.0
+        });
+        assert_eq!(early, empty_early, "{kind}: {cmd:?}");
+    }
+}
+
+// ---- drift ----------------------------------------------------------------------------------
+
+fn drift_scenario(budget: &str, annotations: Value, tgp: Option<&str>) -> Loaded {
+    let extra = match tgp {
+        Some(t) => json!({"spec": {"template": {"spec": {"terminationGracePeriod": t}}}}),
+        None => json!({}),
+    };
+    load(
+        spec(
+            "60m",
+            json!({"timeline": [{"at": "5m", "driftNodeClass": "default"}]}),
+        ),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large"],
+                &["on-demand"],
+                json!({"budgets": [{"nodes": budget}]}),
+                extra,
+            ),
+            deployment(
+                "web",
+                4,
+                {
+                    let mut s = pod_spec("500m", json!({}));
+                    merge(&mut s, one_per_node("web"));
+                    s
+                },
+                annotations,
+            ),
+        ],
+    )
+}
+
+// §8 item 45: drifted nodes are replaced one per command under the budget, earliest first;
+// every node ends up replaced.
+#[test]
+fn drift_replaces_every_drifted_node_one_at_a_time_within_budget() {
+    let l = drift_scenario("25%", json!({}), None);
+    let mut sim = start(&l);
+    let mut max_disrupting = 0;
+    while let Some(t) = sim.step() {
+        let disrupting = sim
+            .cluster
+            .nodes()
+            .filter(|n| n.deleting || n.taints.iter().any(|t| t.key == "karpenter.sh/disrupted"))
+            .count();
+        max_disrupting = max_disrupting.max(disrupting);
+        if t.0 >= 55 * M {
+            break;
+        }
+    }
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 4, "{cmds:?}");
+    assert!(
+        cmds.iter()
+            .all(|c| c["method"] == "drift" && c["decision"] == "replace")
+    );
+    assert!(cmds.iter().all(|c| names(&c["nodeclaims"]).len() == 1));
+    assert_eq!(max_disrupting, 1, "25% of 4 nodes");
+    // The original four are gone; four new ones run the pods.
+    let live: Vec<String> = sim.cluster.nodes().map(|n| n.name.clone()).collect();
+    for c in &cmds {
+        assert!(!live.contains(&names(&c["nodeclaims"])[0]));
+    }
+    assert_eq!(live.len(), 4);
+}
+
+// §8 item 46: a do-not-disrupt pod blocks drift, unless the NodeClaim has a
+// terminationGracePeriod.
+#[test]
+fn do_not_disrupt_blocks_drift_unless_a_termination_grace_period_is_set() {
+    let dnd = json!({"karpenter.sh/do-not-disrupt": "true"});
+    let l = drift_scenario("100%", dnd.clone(), None);
+    let sim = run(&l, 55 * M);
+    assert!(events(&sim, "disruption").is_empty());
+    let l = drift_scenario("100%", dnd, Some("10m"));
+    let sim = run(&l, 55 * M);
+    assert!(!events(&sim, "disruption").is_empty());
+}
+
+// ---- budget accounting ----------------------------------------------------------------------
+
+// §8 item 47 and the check: a 10% budget never lets more than 10% (rounded up) of the
+// NodePool's initialized nodes be disrupting, checked at every event.
+#[test]
+fn a_ten_percent_budget_never_has_more_than_ten_percent_disrupting() {
+    let l = load(
+        spec("40m", delete_big("5m")),
+        &big_then_small(20, true, "10%", "5m"),
+    );
+    let mut sim = start(&l);
+    let mut saw_disruption = false;
+    while let Some(t) = sim.step() {
+        let nodes: Vec<_> = sim
+            .cluster
+            .nodes()
+            .filter(|n| n.label("karpenter.sh/initialized") == Some("true"))
+            .collect();
+        let disrupting = nodes
+            .iter()
+            .filter(|n| n.deleting || n.taints.iter().any(|t| t.key == "karpenter.sh/disrupted"))
+            .count();
+        saw_disruption |= disrupting > 0;
+        let allowed = (nodes.len() * 10).div_ceil(100);
+        assert!(
+            disrupting <= allowed.max(1),
+            "at {t:?}: {disrupting} of {} disrupting",
+            nodes.len()
+        );
+        if t.0 >= 38 * M {
+            break;
+        }
+    }
+    assert!(saw_disruption);
+    assert!(live_nodes(&sim).values().sum::<usize>() < 20);
+}
+
+// ---- expiration, consolidateAfter ---------------------------------------------------------------
+
+// §8 item 53: an expired NodeClaim is deleted exactly expireAfter after its creation, whatever
+// the budget; consolidateAfter counts from the last pod event.
+#[test]
+fn expiration_deletes_the_nodeclaim_at_exactly_expire_after_ignoring_budgets() {
+    let l = load(
+        spec("30m", json!({})),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large"],
+                &["on-demand"],
+                json!({"budgets": [{"nodes": "0"}]}),
+                json!({"spec": {"template": {"spec": {"expireAfter": "10m"}}}}),
+            ),
+            deployment("web", 1, pod_spec("500m", json!({})), json!({})),
+        ],
+    );
+    let sim = run(&l, 25 * M);
+    let created = events(&sim, "nodeclaim-created");
+    let expired = events(&sim, "expired");
+    assert!(!expired.is_empty());
+    let t0 = created[0]["t_s"].as_f64().unwrap_or(0.0);
+    assert!((expired[0]["t_s"].as_f64().unwrap_or(0.0) - t0 - 600.0).abs() < 1e-6);
+    assert_eq!(expired[0]["nodeclaim"], created[0]["nodeclaim"]);
+    // The pod's replacement came from the normal provisioning loop.
+    assert!(created.len() >= 2);
+}
+
+#[test]
+fn emptiness_waits_for_consolidate_after_since_the_last_pod_event() {
+    let mut docs = big_then_small(1, false, "100%", "3m");
+    docs[1]["spec"]["disruption"]["consolidateAfter"] = json!("4m");
+    let l = load(spec("15m", delete_big("3m")), &docs);
+    let sim = run(&l, 12 * M);
+    let v = events(&sim, "disruption-validating");
+    let t = v.first().expect("emptiness")["t_s"].as_f64().unwrap_or(0.0);
+    // The pod left a few seconds after 3m; 4 minutes later, at the next 10 s pass.
+    assert!((7.0 * 60.0..7.0 * 60.0 + 20.0).contains(&t), "{t}");
+}
+
+// ---- termination ----------------------------------------------------------------------------
+
+// §8 item 54: the drain evicts non-critical pods before system-*-critical ones, leaves pods
+// tolerating the disrupted taint, and takes at least 5 s.
+#[test]
+fn drain_evicts_non_critical_pods_before_critical_ones() {
+    let critical = json!({"priorityClassName": "system-cluster-critical"});
+    let tolerant =
+        json!({"tolerations": [{"key": "karpenter.sh/disrupted", "operator": "Exists"}]});
+    let l = load(
+        spec("20m", json!({})),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.xlarge"],
+                &["on-demand"],
+                json!({"consolidateAfter": "Never"}),
+                json!({"spec": {"template": {"spec": {"expireAfter": "5m"}}}}),
+            ),
+            deployment(
+                "app",
+                1,
+                pod_spec("200m", json!({"terminationGracePeriodSeconds": 60})),
+                json!({}),
+            ),
+            deployment("dns", 1, pod_spec("200m", critical), json!({})),
+            deployment("tolerant", 1, pod_spec("200m", tolerant), json!({})),
+        ],
+    );
+    let sim = run(&l, 8 * M);
+    let first = |name: &str| {
+        sim.cluster
+            .pods
+            .iter()
+            .find(|p| p.name.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let (app, dns, tol) = (first("app"), first("dns"), first("tolerant"));
+    let app_end = app.ended_at.expect("app evicted");
+    let dns_start = dns.terminating_since.expect("dns evicted");
+    assert!(
+        dns_start >= app_end,
+        "critical evicted at {dns_start:?} before app ended {app_end:?}"
+    );
+    // The tolerant pod is never evicted: it stays until the node goes.
+    assert_eq!(tol.terminating_since, None);
+}
+
+// ---- interruption ----------------------------------------------------------------------------
+
+// §8 item 60: a spot interruption warning deletes the NodeClaim at once and marks the offering
+// unavailable, so the replacement launches elsewhere.
+#[test]
+fn spot_interruption_deletes_the_nodeclaim_and_avoids_the_offering() {
+    let l = load(
+        spec(
+            "40m",
+            json!({"cloud": {"spot": {"interruptions": {"perHour": 6.0}}}}),
+        ),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large", "m5a.large", "c5.large", "c6a.large"],
+                &["spot"],
+                json!({"consolidateAfter": "Never"}),
+                json!({}),
+            ),
+            deployment("web", 1, pod_spec("500m", json!({})), json!({})),
+        ],
+    );
+    let sim = run(&l, 38 * M);
+    let interrupted = events(&sim, "interruption");
+    let warn = interrupted
+        .iter()
+        .find(|e| e["kind"] == "spot_interrupted")
+        .expect("a spot interruption in 40 minutes at 6/h");
+    let t = warn["t_s"].as_f64().unwrap_or(0.0);
+    let deleted = events(&sim, "nodeclaim-deleted");
+    assert!(deleted.iter().any(|d| d["nodeclaim"] == warn["nodeclaim"]
+        && d["reason"] == "interruption"
+        && d["t_s"].as_f64() == Some(t)));
+    // The next launch within 3 minutes does not use the interrupted (type, zone) offering.
+    let launched = events(&sim, "launched");
+    let lost = launched
+        .iter()
+        .find(|l| l["nodeclaim"] == warn["nodeclaim"])
+        .expect("launch");
+    if let Some(next) = launched.iter().find(|l| {
+        let lt = l["t_s"].as_f64().unwrap_or(0.0);
+        lt > t && lt < t + 180.0
+    }) {
+        assert!(
+            next["instance_type"] != lost["instance_type"] || next["zone"] != lost["zone"],
+            "{next} reuses {lost}"
+        );
+    }
+}
