@@ -738,6 +738,9 @@ impl<'s> Simulation<'s> {
 
     fn handle_notice(&mut self, now: SimTime, notice: Notice) {
         match &notice {
+            // Counted at the two-minute warning: Karpenter may terminate the instance itself
+            // before EC2 reclaims it.
+            Notice::SpotInterruptionWarning { .. } => self.recorder.spot_interruptions += 1,
             Notice::NodeRegistered { instance } => {
                 if let Some(bp) = self.blueprints.remove(instance) {
                     self.register_node(now, *instance, bp);
@@ -750,9 +753,6 @@ impl<'s> Simulation<'s> {
             }
             Notice::InstanceShuttingDown { instance, reason } => {
                 let spot = *reason == TerminationReason::SpotReclaimed;
-                if spot {
-                    self.recorder.spot_interruptions += 1;
-                }
                 self.blueprints.remove(instance);
                 if let Some(&rec) = self.instance_records.get(instance) {
                     let r = &mut self.recorder.nodes[rec];

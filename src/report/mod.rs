@@ -142,6 +142,47 @@ pub struct Report {
     pub disruption: DisruptionReport,
 }
 
+/// Every numeric leaf of `report.json`, as a dotted path (`pods.startup_latency_s.p99`).
+pub fn numeric_keys() -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Number(_) => {
+                out.insert(prefix.to_string());
+            }
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(v, &p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let r = Report {
+        schema_version: SCHEMA_VERSION,
+        scenario: String::new(),
+        autoscaler: String::new(),
+        seed: 0,
+        duration_s: 0,
+        pods: PodsReport::default(),
+        nodes: NodesReport::default(),
+        cost: CostReport::default(),
+        utilization: Utilization::default(),
+        disruption: DisruptionReport::default(),
+    };
+    let mut out = std::collections::BTreeSet::new();
+    if let Ok(v) = serde_json::to_value(&r) {
+        walk(&v, "", &mut out);
+    }
+    out.remove("schema_version");
+    out.remove("seed");
+    out
+}
+
 impl Report {
     /// The numeric value at a dotted path (`pods.startup_latency_s.p99`), for `expect`/`check`.
     pub fn value_at(&self, path: &str) -> Option<f64> {

@@ -22,6 +22,10 @@ use super::{Candidate, Command, Method, underutilized_allowed};
 
 /// Multi-node consolidation looks at no more than this many candidates (§4.6).
 pub const MAX_MULTI_NODE_CANDIDATES: usize = 100;
+/// [simulator] Single-node consolidation simulates at most this many candidates per pass,
+/// resuming after the last one next pass: the stand-in for Karpenter's 3-minute timeout,
+/// which a wall clock would make nondeterministic (§4.6).
+pub const MAX_SINGLE_NODE_SIMULATIONS: usize = 20;
 /// Spot-to-spot single-node consolidation needs this many cheaper spot types (§4.6).
 pub const MIN_SPOT_TO_SPOT_TYPES: usize = 15;
 
@@ -390,7 +394,25 @@ impl Karpenter {
         }
         let base = self.solve_base(ctx.cluster, ctx.now);
         let mut budget_blocked = false;
+        // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run
+        // go first next time).
+        let start = self.disruption.single_cursor % order.len();
+        order.rotate_left(start);
+        // How many candidates earlier capped passes already tried in this cluster state: once
+        // every candidate has been tried, the method has found nothing (and may be memoized).
+        let state = (ctx.cluster.changes, self.claims.len());
+        if self.disruption.single_scanned.0 != state {
+            self.disruption.single_scanned = (state, 0);
+        }
+        let total = order.len();
+        let mut simulated = 0;
         for c in order {
+            if simulated == MAX_SINGLE_NODE_SIMULATIONS {
+                self.disruption.single_cursor = start + simulated;
+                self.disruption.single_scanned.1 += simulated;
+                let unfinished = self.disruption.single_scanned.1 < total;
+                return (None, budget_blocked || unfinished);
+            }
             if budgets
                 .get(&(c.pool, DisruptionReason::Underutilized))
                 .copied()
@@ -400,6 +422,7 @@ impl Karpenter {
                 budget_blocked = true;
                 continue;
             }
+            simulated += 1;
             match self.decide(ctx, &base, &[c], false, false) {
                 Ok(decision) => {
                     return (

@@ -119,6 +119,10 @@ pub struct Controller {
     memo: BTreeMap<Method, ((u64, usize, usize), SimTime)>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<usize, String>,
+    /// Where single-node consolidation resumes after a pass that hit its simulation cap.
+    pub(super) single_cursor: usize,
+    /// (cluster changes, NodeClaims) and how many single-node candidates were tried in it.
+    pub(super) single_scanned: ((u64, usize), usize),
     started: bool,
 }
 
@@ -422,17 +426,57 @@ impl Karpenter {
         out
     }
 
+    /// What Karpenter's consolidation state tracks, cheaply: cluster changes, NodeClaims, and
+    /// how many NodeClaims have passed their consolidateAfter (the `Consolidatable` condition
+    /// flipping is a state change too, §4.3).
+    fn consolidation_state(&self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
+        let mut consolidatable = 0;
+        for (&node, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            if !c.initialized() {
+                continue;
+            }
+            if let (Some(pool), Some(n)) = (
+                self.pools
+                    .iter()
+                    .position(|p| p.nodepool.name() == c.nodepool),
+                cluster.node(node),
+            ) && self.consolidatable(pool, ci, n, now)
+            {
+                consolidatable += 1;
+            }
+        }
+        (cluster.changes, self.claims.len(), consolidatable)
+    }
+
     /// One pass of the disruption loop, from method `from` on (§4.1).
     pub(super) fn disruption_pass(&mut self, ctx: &mut Ctx<'_>, from: usize) {
         let now = ctx.now;
         // Drop expired nominations.
         self.nominated.retain(|_, until| *until > now);
+        let state = self.consolidation_state(ctx.cluster, now);
+        // Nothing changed since every method last found nothing: skip the pass without
+        // building the candidates (§4.6 memo; drift has its own check below).
+        let drift_pending = self
+            .claims
+            .iter()
+            .any(|c| c.drifted_at.is_some_and(|t| t <= now) && c.is_active());
+        let memo_holds = |m: &Method| {
+            self.disruption
+                .memo
+                .get(m)
+                .is_some_and(|(s, at)| *s == state && now.0 < at.0 + CONSOLIDATED_MEMO_MS)
+        };
+        if !drift_pending
+            && METHODS[from.min(METHODS.len())..]
+                .iter()
+                .filter(|m| **m != Method::Drift)
+                .all(memo_holds)
+        {
+            ctx.set_timer(now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+            return;
+        }
         let candidates = self.candidates(ctx.cluster, now);
-        let state = (
-            ctx.cluster.changes,
-            self.claims.len(),
-            candidates.iter().filter(|c| c.consolidatable).count(),
-        );
         for &method in &METHODS[from.min(METHODS.len())..] {
             if let Some((s, at)) = self.disruption.memo.get(&method)
                 && *s == state
