@@ -13,6 +13,7 @@ use autoscale_sim::workload::{AutoscalerKind, Scenario};
 const DETERMINISTIC_FILES: &[&str] = &[
     "report.json",
     "report.md",
+    "report.html",
     "pods.csv",
     "nodes.csv",
     "timeseries.csv",

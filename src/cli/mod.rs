@@ -1,6 +1,9 @@
 //! Command-line parsing and the commands. Exit codes: 0 success, 1 a check failed, 2 bad input
 //! or usage (DESIGN §11).
 
+mod check;
+mod compare;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +38,16 @@ enum AutoscalerArg {
     None,
 }
 
+impl AutoscalerArg {
+    fn kind(self) -> AutoscalerKind {
+        match self {
+            AutoscalerArg::Karpenter => AutoscalerKind::Karpenter,
+            AutoscalerArg::ClusterAutoscaler => AutoscalerKind::ClusterAutoscaler,
+            AutoscalerArg::None => AutoscalerKind::None,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and write its reports.
@@ -46,9 +59,54 @@ enum Command {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Override a field of the Scenario (`spec.duration=2h`) or of a manifest
+        /// (`NodePool/default:spec.disruption.consolidateAfter=5m`); VALUE is YAML. Repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+    },
+    /// Run a scenario under every autoscaler it configures (or its variants) and compare them.
+    Compare {
+        scenario: PathBuf,
+        /// A file of manifests that replace those of the same kind and name (a NodePool
+        /// variant). Repeatable; the base scenario runs first.
+        #[arg(long = "variant", value_name = "FILE")]
+        variants: Vec<PathBuf>,
+        /// The autoscaler of the --variant runs (default: the scenario's).
+        #[arg(long, value_enum)]
+        autoscaler: Option<AutoscalerArg>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a Scenario or manifest field in every run (as `run --set`). Repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory: one report directory per run, and compare.md/.json/.html.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+    },
+    /// Run scenarios and check their `expect` thresholds and a baseline (exit 1 on failure).
+    Check {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Baseline reports: DIR/<scenario>/<autoscaler>/report.json.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// How much worse than the baseline a value may get, in percent.
+        #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+        tolerance: f64,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write each run's report.json and report.md into the --baseline directory instead of
+        /// comparing with it.
+        #[arg(long)]
+        update_baseline: bool,
+        /// Also write each run's full reports into DIR/<scenario>/<autoscaler>/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Check scenarios without running them.
     Validate {
@@ -112,8 +170,45 @@ pub fn main() -> i32 {
             scenario,
             autoscaler,
             seed,
+            set,
             out,
-        } => cmd_run(&scenario, autoscaler, seed, &out, cli.quiet),
+        } => cmd_run(&scenario, autoscaler, seed, &set, &out, cli.quiet),
+        Command::Compare {
+            scenario,
+            variants,
+            autoscaler,
+            seed,
+            set,
+            out,
+        } => compare::cmd_compare(
+            compare::CompareArgs {
+                scenario,
+                variants,
+                autoscaler: autoscaler.map(AutoscalerArg::kind),
+                seed,
+                set,
+                out,
+            },
+            cli.quiet,
+        ),
+        Command::Check {
+            scenarios,
+            baseline,
+            tolerance,
+            junit,
+            update_baseline,
+            out,
+        } => check::cmd_check(
+            check::CheckArgs {
+                scenarios,
+                baseline,
+                tolerance,
+                junit,
+                update_baseline,
+                out,
+            },
+            cli.quiet,
+        ),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Completions { shell } => {
@@ -137,22 +232,26 @@ fn cmd_run(
     path: &Path,
     autoscaler: Option<AutoscalerArg>,
     seed: Option<u64>,
+    set: &[String],
     out: &Path,
     quiet: bool,
 ) -> i32 {
-    let mut scenario = match Scenario::load(path) {
+    let overrides = match compare::overrides(set) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let opts = autoscale_sim::workload::set::LoadOptions {
+        variants: Vec::new(),
+        overrides,
+    };
+    let mut scenario = match Scenario::load_with(path, &opts) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     if let Some(s) = seed {
         scenario.seed = s;
     }
-    let kind = match autoscaler {
-        Some(AutoscalerArg::Karpenter) => AutoscalerKind::Karpenter,
-        Some(AutoscalerArg::ClusterAutoscaler) => AutoscalerKind::ClusterAutoscaler,
-        Some(AutoscalerArg::None) => AutoscalerKind::None,
-        None => scenario.default_autoscaler,
-    };
+    let kind = autoscaler.map_or(scenario.default_autoscaler, AutoscalerArg::kind);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(scenario.duration_ms / 1000);
         b.set_style(

@@ -2,7 +2,12 @@
 //! [`Report`] computed from them at the end, and the writers for `report.json`, `report.md`
 //! and the CSV files.
 
+pub mod compare;
+pub mod expect;
+pub mod html;
 mod recorder;
+pub mod svg;
+pub mod view;
 mod writers;
 
 use std::collections::BTreeMap;
@@ -10,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use recorder::{NodeRecord, Recorder, Sample};
-pub use writers::{RunMeta, write_outputs, write_outputs_with_decisions};
+pub use writers::{RunMeta, report_json, report_md, write_outputs, write_outputs_with_decisions};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

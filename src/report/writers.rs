@@ -1,4 +1,4 @@
-//! Writers for `report.json`, `report.md`, `timeseries.csv`, `pods.csv`, `nodes.csv` and
+//! Writers for `report.json`, `report.md`, `report.html`, `timeseries.csv`, `pods.csv`, `nodes.csv` and
 //! `run-meta.json`. Everything is written to a temporary directory first and renamed into
 //! place, so a failed run never leaves half-written outputs.
 
@@ -261,6 +261,16 @@ pub fn write_outputs_with_decisions(
     let mut files: Vec<(&str, String)> = vec![
         ("report.json", report_json(report)),
         ("report.md", report_md(report)),
+        (
+            "report.html",
+            super::html::report_html(&super::view::RunView::new(
+                &report.autoscaler,
+                report,
+                samples,
+                nodes,
+                cluster,
+            )),
+        ),
         ("timeseries.csv", timeseries_csv(samples)),
         ("pods.csv", pods_csv(cluster)),
         ("nodes.csv", nodes_csv(nodes)),

@@ -253,7 +253,11 @@ fn yaml_error(e: &serde_saphyr::Error, text: &str) -> (Option<u64>, Option<Strin
     (Some(line), Some(field).filter(|p| !p.is_empty()), msg)
 }
 
-fn parse_doc<T: DeserializeOwned>(file: &Path, start: u64, text: &str) -> Result<T, LoadError> {
+pub(crate) fn parse_doc<T: DeserializeOwned>(
+    file: &Path,
+    start: u64,
+    text: &str,
+) -> Result<T, LoadError> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
         let (line, field, msg) = yaml_error(&e, text);
         LoadError::new(
@@ -299,7 +303,7 @@ struct PriorityClassDoc {
     value: i32,
 }
 
-fn dispatch(
+pub(crate) fn dispatch(
     file: &Path,
     start: u64,
     text: &str,
@@ -542,6 +546,25 @@ pub fn read_scenario(path: &Path) -> Result<RawScenario, LoadError> {
         text,
         manifests: r.manifests,
     })
+}
+
+/// Read a file of manifests only (a `compare --variant`): the same documents a scenario file may
+/// hold, less the Scenario document and includes.
+pub fn read_manifests(path: &Path) -> Result<Vec<Manifest>, LoadError> {
+    let mut r = Reader {
+        scenario: None,
+        manifests: Vec::new(),
+        visited: BTreeSet::new(),
+    };
+    r.read_file(path, None)?;
+    if let Some((_, source, _)) = r.scenario {
+        return Err(LoadError::at(
+            &source,
+            Some("kind"),
+            "a Scenario document in a file of manifests (a variant replaces manifests only; change the Scenario with --set)",
+        ));
+    }
+    Ok(r.manifests)
 }
 
 /// A rough outline of a YAML document: where each key and sequence item starts and the path it

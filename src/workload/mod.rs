@@ -3,6 +3,7 @@
 
 pub mod load;
 pub mod scenario;
+pub mod set;
 pub mod traces;
 
 use std::collections::BTreeMap;
@@ -157,6 +158,13 @@ impl Scenario {
     /// Read, parse and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, LoadError> {
         let raw = load::read_scenario(path)?;
+        Self::from_raw(raw)
+    }
+
+    /// [`Scenario::load`] with `compare --variant` manifests and `--set` overrides applied to
+    /// the parsed documents before validation.
+    pub fn load_with(path: &Path, opts: &set::LoadOptions) -> Result<Scenario, LoadError> {
+        let raw = set::apply(load::read_scenario(path)?, opts)?;
         Self::from_raw(raw)
     }
 
