@@ -511,7 +511,9 @@ impl Karpenter {
         let cluster = &*ctx.cluster;
         let mut pods: Vec<PodId> = provisionable_pods(cluster);
         // Plus the reschedulable pods of nodes being deleted (§1.2 item 3).
-        for node in cluster.nodes().filter(|n| self.is_leaving(n)) {
+        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
+        // their pods count once the node is deleted.
+        for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
         if pods.is_empty() {

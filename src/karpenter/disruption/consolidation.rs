@@ -130,7 +130,9 @@ impl Karpenter {
         for c in cands {
             pods.extend(c.reschedulable.iter().copied());
         }
-        for node in cluster.nodes().filter(|n| self.is_leaving(n)) {
+        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
+        // their pods count once the node is deleted.
+        for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
         let sim = self.simulate(cluster, now, base, pods, &excluded, "consolidation".into());
