@@ -56,7 +56,11 @@ fn underutilized_consolidation_costs_less_than_when_empty_and_keeps_its_budget()
         // Nodes disrupting before the count dropped still count against the budget of the
         // count they were chosen from: compare with the budget of total + disrupting.
         let allowed = ((total.max(d)) * 10).div_ceil(100).max(1);
-        assert!(d <= allowed, "{d} of {total} nodes disrupting at {:?}", sim.now());
+        assert!(
+            d <= allowed,
+            "{d} of {total} nodes disrupting at {:?}",
+            sim.now()
+        );
         if d > worst.1 {
             worst = (total, d);
         }
@@ -82,8 +86,7 @@ fn underutilized_consolidation_costs_less_than_when_empty_and_keeps_its_budget()
 // drift-rollout.yaml: every original node is replaced, never more than 20 % at once.
 #[test]
 fn drift_rollout_replaces_the_fleet_within_its_twenty_percent_budget() {
-    let text =
-        std::fs::read_to_string(scenario("scenarios/drift-rollout.yaml")).expect("shipped");
+    let text = std::fs::read_to_string(scenario("scenarios/drift-rollout.yaml")).expect("shipped");
     let report = run_text(&text, |sim| {
         let (total, d) = disrupting(sim);
         let allowed = (total.max(d) * 20).div_ceil(100).max(1);

@@ -18,7 +18,7 @@ use crate::karpenter::scheduling::{
     PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
 };
 
-use super::{Candidate, Command, Method, underutilized_allowed};
+use super::{BudgetLedger, Candidate, Command, Method, underutilized_allowed};
 
 /// Multi-node consolidation looks at no more than this many candidates (§4.6).
 pub const MAX_MULTI_NODE_CANDIDATES: usize = 100;
@@ -328,23 +328,13 @@ impl Karpenter {
         candidates: &[Candidate],
         budgets: &BTreeMap<(usize, DisruptionReason), u32>,
     ) -> (Option<Command>, bool) {
-        let mut left: BTreeMap<usize, u32> = BTreeMap::new();
-        let mut budget_blocked = false;
-        let mut cands = Vec::new();
-        for c in self.consolidation_candidates(candidates) {
-            let b = left.entry(c.pool).or_insert_with(|| {
-                budgets
-                    .get(&(c.pool, DisruptionReason::Underutilized))
-                    .copied()
-                    .unwrap_or(0)
-            });
-            if *b == 0 {
-                budget_blocked = true;
-                continue;
-            }
-            *b -= 1;
-            cands.push(c);
-        }
+        let mut ledger = BudgetLedger::new(budgets, DisruptionReason::Underutilized);
+        let cands: Vec<&Candidate> = self
+            .consolidation_candidates(candidates)
+            .into_iter()
+            .filter(|c| ledger.take(c.pool))
+            .collect();
+        let budget_blocked = ledger.blocked;
         if cands.len() < 2 {
             return (None, budget_blocked);
         }

@@ -212,6 +212,44 @@ pub fn disruption_cost(pods: &[&Pod], lifetime_remaining: f64) -> f64 {
     pods.iter().map(|p| eviction_cost(p)).sum::<f64>() * lifetime_remaining.clamp(0.0, 1.0)
 }
 
+/// What is left of each NodePool's budget for one reason while a method picks candidates
+/// (each pick takes one slot, §4.7).
+pub(super) struct BudgetLedger<'b> {
+    budgets: &'b BTreeMap<(usize, DisruptionReason), u32>,
+    reason: DisruptionReason,
+    left: BTreeMap<usize, u32>,
+    /// Some candidate was refused for want of budget.
+    pub blocked: bool,
+}
+
+impl<'b> BudgetLedger<'b> {
+    pub(super) fn new(
+        budgets: &'b BTreeMap<(usize, DisruptionReason), u32>,
+        reason: DisruptionReason,
+    ) -> Self {
+        BudgetLedger {
+            budgets,
+            reason,
+            left: BTreeMap::new(),
+            blocked: false,
+        }
+    }
+
+    /// Take one slot of `pool`'s budget, if any is left.
+    pub(super) fn take(&mut self, pool: usize) -> bool {
+        let b = self
+            .left
+            .entry(pool)
+            .or_insert_with(|| self.budgets.get(&(pool, self.reason)).copied().unwrap_or(0));
+        if *b == 0 {
+            self.blocked = true;
+            return false;
+        }
+        *b -= 1;
+        true
+    }
+}
+
 /// PDB allowances computed once per pass: (pdb index → disruptions allowed now).
 struct PdbTable {
     allowed: Vec<i64>,
@@ -269,6 +307,11 @@ impl Karpenter {
         }
     }
 
+    /// Index of the NodePool named `name` in `pools`.
+    pub(super) fn pool_index(&self, name: &str) -> Option<usize> {
+        self.pools.iter().position(|p| p.nodepool.name() == name)
+    }
+
     /// Is consolidation (emptiness included) enabled for this NodePool (§4.3)?
     pub(super) fn consolidation_enabled(&self, pool: usize) -> bool {
         self.pools[pool].nodepool.spec.disruption.consolidate_after != NillableDuration::Never
@@ -311,11 +354,7 @@ impl Karpenter {
             if node.deleting || self.nominated.get(&node_id).is_some_and(|t| *t > now) {
                 continue;
             }
-            let Some(pool) = self
-                .pools
-                .iter()
-                .position(|p| p.nodepool.name() == c.nodepool)
-            else {
+            let Some(pool) = self.pool_index(&c.nodepool) else {
                 continue;
             };
             let Some(l) = &c.launched else { continue };
@@ -400,11 +439,7 @@ impl Karpenter {
             if c.initialized_at.is_none() || c.state == ClaimState::Deleted {
                 continue;
             }
-            let Some(pool) = self
-                .pools
-                .iter()
-                .position(|p| p.nodepool.name() == c.nodepool)
-            else {
+            let Some(pool) = self.pool_index(&c.nodepool) else {
                 continue;
             };
             total[pool] += 1;
@@ -528,7 +563,7 @@ impl Karpenter {
         let result = match method {
             Method::Emptiness => {
                 // Keep the candidates still empty, consolidatable, unblocked and in budget.
-                let mut left: BTreeMap<usize, u32> = BTreeMap::new();
+                let mut ledger = BudgetLedger::new(&budgets, DisruptionReason::Empty);
                 let keep: Vec<usize> = command
                     .candidates
                     .iter()
@@ -539,20 +574,7 @@ impl Karpenter {
                                 && c.is_empty()
                                 && c.consolidatable
                                 && c.blocked.is_none()
-                                && {
-                                    let b = left.entry(c.pool).or_insert_with(|| {
-                                        budgets
-                                            .get(&(c.pool, DisruptionReason::Empty))
-                                            .copied()
-                                            .unwrap_or(0)
-                                    });
-                                    if *b > 0 {
-                                        *b -= 1;
-                                        true
-                                    } else {
-                                        false
-                                    }
-                                }
+                                && ledger.take(c.pool)
                         })
                     })
                     .collect();
@@ -601,28 +623,19 @@ impl Karpenter {
         candidates: &[Candidate],
         budgets: &BTreeMap<(usize, DisruptionReason), u32>,
     ) -> (Option<Command>, bool) {
-        let mut left: BTreeMap<usize, u32> = BTreeMap::new();
+        let mut ledger = BudgetLedger::new(budgets, DisruptionReason::Empty);
         let mut chosen = Vec::new();
-        let mut budget_blocked = false;
         for c in candidates.iter().filter(|c| {
             c.is_empty()
                 && c.consolidatable
                 && c.blocked.is_none()
                 && self.consolidation_enabled(c.pool)
         }) {
-            let b = left.entry(c.pool).or_insert_with(|| {
-                budgets
-                    .get(&(c.pool, DisruptionReason::Empty))
-                    .copied()
-                    .unwrap_or(0)
-            });
-            if *b == 0 {
-                budget_blocked = true;
-                continue;
+            if ledger.take(c.pool) {
+                chosen.push(c.claim);
             }
-            *b -= 1;
-            chosen.push(c.claim);
         }
+        let budget_blocked = ledger.blocked;
         let cmd = (!chosen.is_empty()).then_some(Command {
             method: Method::Emptiness,
             candidates: chosen,
