@@ -286,7 +286,7 @@ pub fn normalized_label_key(key: &str) -> &str {
 }
 
 /// The requirement on one label key (module docs for the representation).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Requirement {
     key: String,
     complement: bool,

@@ -2,7 +2,7 @@
 //! onto NodeClaims planned in this batch, then onto new NodeClaims from the NodePools in weight
 //! order, relaxing preferences on failure. reference/karpenter.md §1.3–§1.9.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::cluster::pod::{HOSTNAME_KEY, HostPort, PodTemplate, WhenUnsatisfiable};
@@ -14,8 +14,8 @@ use crate::k8s::selector::Labels;
 use crate::k8s::taints::{Taint, TaintEffect};
 use crate::karpenter::apis::WELL_KNOWN_LABELS;
 
-use super::instancetype::{INSTANCE_TYPE, IceCache, InstanceTypeInfo};
-use super::topology::{Placed, PodTopology, Topology, known_domains};
+use super::instancetype::{CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, ZONE};
+use super::topology::{DomId, KeyId, Placed, PodRules, PodTopology, Topology};
 
 /// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
 pub fn is_ephemeral_taint(t: &Taint) -> bool {
@@ -91,28 +91,6 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
                     .keys()
                     .all(|k| a.get(k) + b.get(k) + c.get(k) <= cap.get(k))
             }))
-}
-
-/// The envelope of a set of a template's types (see [`PlannedClaim::envelope`]).
-fn envelope(tpl: &Template, types: &[u32]) -> Resources {
-    let mut env = Resources::default();
-    let zero = Resources::default();
-    for &i in types {
-        let pos = tpl.types.binary_search(&i).unwrap_or(0);
-        let a = &tpl.all_types[i as usize].allocatable;
-        let ov = tpl.daemon_overhead.get(pos).unwrap_or(&zero);
-        env.cpu_m = env.cpu_m.max(a.cpu_m - ov.cpu_m);
-        env.memory = env.memory.max(a.memory - ov.memory);
-        env.pods = env.pods.max(a.pods - ov.pods);
-        env.ephemeral_storage = env
-            .ephemeral_storage
-            .max(a.ephemeral_storage - ov.ephemeral_storage);
-        for (k, v) in &a.extended {
-            let e = env.extended.entry(k.clone()).or_insert(0);
-            *e = (*e).max(v - ov.get(k));
-        }
-    }
-    env
 }
 
 /// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
@@ -286,6 +264,152 @@ pub fn satisfies_min_values(
     Ok(())
 }
 
+/// A template's instance types as dense columns, built on the first placement that needs them
+/// in a solve. A pod committed to a NodeClaim re-filters the claim's surviving types; with this
+/// table that costs four integer comparisons and a bit test per type, because requirement and
+/// offering checks are computed once per distinct requirement and cached for the solve (the
+/// types, the ICE cache and the time do not change during a solve).
+struct TypeTable {
+    /// Per `all_types` index (only the template's types are filled): allocatable − DaemonSet
+    /// overhead as [cpu, memory, pods, ephemeral storage].
+    room: Vec<[i64; 4]>,
+    /// The DaemonSet overhead has extended resources: fit with [`fits_sum`] instead.
+    exact: Vec<bool>,
+    /// The allocatable has extended resources (the envelope must cover them).
+    extended: Vec<bool>,
+    /// Bit set over `all_types` of the types whose requirement on the key intersects it.
+    /// Probed only, never iterated (DESIGN §1.2).
+    req_ok: HashMap<Requirement, Vec<u64>>,
+    /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
+    offer_ok: HashMap<(Option<Requirement>, Option<Requirement>), Vec<u64>>,
+}
+
+fn bit(set: &[u64], i: u32) -> bool {
+    set[(i / 64) as usize] & (1u64 << (i % 64)) != 0
+}
+
+impl TypeTable {
+    fn new(tpl: &Template) -> Self {
+        let n = tpl.all_types.len();
+        let mut room = vec![[0i64; 4]; n];
+        let mut exact = vec![false; n];
+        let mut extended = vec![false; n];
+        for &i in &tpl.types {
+            let a = &tpl.all_types[i as usize].allocatable;
+            let ov = overhead(tpl, i);
+            room[i as usize] = [
+                a.cpu_m - ov.cpu_m,
+                a.memory - ov.memory,
+                a.pods - ov.pods,
+                a.ephemeral_storage - ov.ephemeral_storage,
+            ];
+            exact[i as usize] = !ov.extended.is_empty();
+            extended[i as usize] = !a.extended.is_empty();
+        }
+        TypeTable {
+            room,
+            exact,
+            extended,
+            req_ok: HashMap::new(),
+            offer_ok: HashMap::new(),
+        }
+    }
+
+    fn bits(tpl: &Template, ok: impl Fn(&InstanceTypeInfo) -> bool) -> Vec<u64> {
+        let mut set = vec![0u64; tpl.all_types.len().div_ceil(64)];
+        for &i in &tpl.types {
+            if ok(&tpl.all_types[i as usize]) {
+                set[(i / 64) as usize] |= 1u64 << (i % 64);
+            }
+        }
+        set
+    }
+
+    /// `mask &= ` the types whose requirement on `r`'s key intersects `r` (or who have none).
+    fn and_requirement(&mut self, tpl: &Template, r: &Requirement, mask: &mut [u64]) {
+        if !self.req_ok.contains_key(r) {
+            let set = Self::bits(tpl, |it| {
+                it.requirements
+                    .get(r.key())
+                    .is_none_or(|a| a.has_intersection(r))
+            });
+            self.req_ok.insert(r.clone(), set);
+        }
+        if let Some(set) = self.req_ok.get(r) {
+            mask.iter_mut().zip(set).for_each(|(m, s)| *m &= s);
+        }
+    }
+
+    /// `mask &= ` the types with an available offering under `reqs`.
+    fn and_offering(
+        &mut self,
+        tpl: &Template,
+        reqs: &Requirements,
+        ice: &IceCache,
+        now: SimTime,
+        mask: &mut [u64],
+    ) {
+        let key = (reqs.get(ZONE).cloned(), reqs.get(CAPACITY_TYPE).cloned());
+        let set = self.offer_ok.entry(key).or_insert_with_key(|(z, ct)| {
+            Self::bits(tpl, |it| {
+                it.has_offering_in(z.as_ref(), ct.as_ref(), ice, now)
+            })
+        });
+        mask.iter_mut().zip(set.iter()).for_each(|(m, s)| *m &= s);
+    }
+
+    /// Whether a pod total of `total` fits type `i` with the template's DaemonSet overhead
+    /// (`fits_sum(total, overhead, 0, allocatable)`).
+    fn fits(&self, tpl: &Template, total: &Resources, i: u32) -> bool {
+        let r = &self.room[i as usize];
+        if total.cpu_m > r[0]
+            || total.memory > r[1]
+            || total.pods > r[2]
+            || total.ephemeral_storage > r[3]
+        {
+            return false;
+        }
+        if total.extended.is_empty() && !self.exact[i as usize] {
+            return true;
+        }
+        fits_sum(
+            total,
+            overhead(tpl, i),
+            &Resources::default(),
+            &tpl.all_types[i as usize].allocatable,
+        )
+    }
+
+    /// The envelope of a set of the template's types (see [`PlannedClaim::envelope`]).
+    fn envelope(&self, tpl: &Template, types: &[u32]) -> Resources {
+        let mut env = Resources::default();
+        for &i in types {
+            let r = &self.room[i as usize];
+            env.cpu_m = env.cpu_m.max(r[0]);
+            env.memory = env.memory.max(r[1]);
+            env.pods = env.pods.max(r[2]);
+            env.ephemeral_storage = env.ephemeral_storage.max(r[3]);
+            if self.extended[i as usize] {
+                let ov = overhead(tpl, i);
+                for (k, v) in &tpl.all_types[i as usize].allocatable.extended {
+                    let e = env.extended.entry(k.clone()).or_insert(0);
+                    *e = (*e).max(v - ov.get(k));
+                }
+            }
+        }
+        env
+    }
+}
+
+/// The DaemonSet overhead of one of the template's types.
+fn overhead(tpl: &Template, i: u32) -> &Resources {
+    static ZERO: std::sync::OnceLock<Resources> = std::sync::OnceLock::new();
+    let pos = tpl.types.binary_search(&i).unwrap_or(0);
+    tpl.daemon_overhead
+        .get(pos)
+        .unwrap_or_else(|| ZERO.get_or_init(Resources::default))
+}
+
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
     pub existing: Vec<ExistingNode>,
@@ -293,15 +417,22 @@ pub struct Scheduler<'a> {
     pub now: SimTime,
     pub topology: Topology,
     claims: Vec<PlannedClaim>,
+    /// Interned hostname of each planned claim.
+    claim_hosts: Vec<DomId>,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
-    topology_keys: BTreeSet<String>,
+    /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
+    /// type), with their interned ids.
+    topology_keys: Vec<(String, KeyId)>,
     /// Per template: host ports of the DaemonSets that will run on its new NodeClaims.
     daemon_host_ports: Vec<Vec<HostPort>>,
     /// Planned claims by (pods, index): the emptiest first (§1.3 step 2).
     order: BTreeSet<(usize, usize)>,
-    /// The hostname rules of the pod being placed.
-    host_rules: super::topology::HostRules,
+    /// Per template, built on first use.
+    tables: Vec<Option<TypeTable>>,
+    /// Reused buffers of the type filter.
+    scratch_types: Vec<u32>,
+    scratch_mask: Vec<u64>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -322,10 +453,7 @@ impl<'a> Scheduler<'a> {
         let mut topology = Topology::default();
         let mut keys = BTreeSet::new();
         for t in templates.iter() {
-            for key in [
-                super::instancetype::ZONE,
-                super::instancetype::CAPACITY_TYPE,
-            ] {
+            for key in [ZONE, CAPACITY_TYPE] {
                 keys.insert(key.to_string());
                 let mut vals = BTreeSet::new();
                 for &i in &t.types {
@@ -347,6 +475,14 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
+        let topology_keys = keys
+            .into_iter()
+            .map(|k| {
+                let id = topology.key_id(&k);
+                (k, id)
+            })
+            .collect();
+        let tables = templates.iter().map(|_| None).collect();
         Scheduler {
             templates,
             existing,
@@ -354,12 +490,15 @@ impl<'a> Scheduler<'a> {
             now,
             topology,
             claims: Vec::new(),
+            claim_hosts: Vec::new(),
             claim_prefix,
             any_prefer_no_schedule,
-            topology_keys: keys,
+            topology_keys,
             daemon_host_ports: Vec::new(),
             order: BTreeSet::new(),
-            host_rules: Default::default(),
+            tables,
+            scratch_types: Vec::new(),
+            scratch_mask: Vec::new(),
         }
     }
 
@@ -475,46 +614,62 @@ impl<'a> Scheduler<'a> {
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let reqs = p.requirements(t);
         let topo = p.topology();
-        let mut why: Vec<String> = Vec::new();
+        let rules = self.topology.resolve(&t.namespace, &t.labels, &topo);
+        let pod = Pod {
+            t,
+            reqs: &reqs,
+            topo: &topo,
+            rules: &rules,
+            prefer_ok: p.tolerate_prefer_no_schedule,
+        };
         // 1. Existing nodes.
         for idx in 0..self.existing.len() {
-            match self.try_existing(idx, t, p, &reqs, &topo) {
-                Ok(()) => {
-                    let e = &self.existing[idx];
-                    return Ok((
-                        e.name.clone(),
-                        e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
-                        Some(idx),
-                    ));
-                }
-                Err(e) => {
-                    if why.len() < 3 {
-                        why.push(e);
-                    }
-                }
-            }
-        }
-        // 2. Claims planned in this batch, fewest pods first.
-        self.host_rules = self.topology.host_rules(&t.namespace, &t.labels, &topo);
-        let order: Vec<usize> = self.order.iter().map(|(_, c)| *c).collect();
-        for c in order {
-            if let Ok(()) = self.try_claim(Some(c), self.claims[c].template, t, p, &reqs, &topo) {
-                let n = self.claims[c].pods.len();
-                self.order.remove(&(n, c));
-                self.order.insert((n + 1, c));
-                self.claims[c].pods.push(pid);
-                let claim = &self.claims[c];
+            if self.try_existing(idx, &pod).is_ok() {
+                let e = &self.existing[idx];
                 return Ok((
-                    claim.hostname.clone(),
-                    Some(self.templates[claim.template].nodepool.clone()),
-                    None,
+                    e.name.clone(),
+                    e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
+                    Some(idx),
                 ));
             }
+        }
+        // 2. Claims planned in this batch, fewest pods first. Cheap rejections first: a pod
+        // tries every planned claim, so a claim that cannot take it must say so at once.
+        let tolerated: Vec<bool> = self
+            .templates
+            .iter()
+            .map(|tpl| tolerates(t, &tpl.taints, pod.prefer_ok, |_| false).is_ok())
+            .collect();
+        let order = std::mem::take(&mut self.order);
+        let mut taken = None;
+        for &(n, c) in &order {
+            if self.claim_rejects(c, &pod, &tolerated) {
+                continue;
+            }
+            if self
+                .try_claim(Some(c), self.claims[c].template, &pod)
+                .is_ok()
+            {
+                taken = Some((n, c));
+                break;
+            }
+        }
+        self.order = order;
+        if let Some((n, c)) = taken {
+            self.order.remove(&(n, c));
+            self.order.insert((n + 1, c));
+            self.claims[c].pods.push(pid);
+            let claim = &self.claims[c];
+            return Ok((
+                claim.hostname.clone(),
+                Some(self.templates[claim.template].nodepool.clone()),
+                None,
+            ));
         }
         // 3. A new claim from the first template that can host the pod.
         let mut template_errors = Vec::new();
         for ti in 0..self.templates.len() {
-            match self.try_claim(None, ti, t, p, &reqs, &topo) {
+            match self.try_claim(None, ti, &pod) {
                 Ok(()) => {
                     if let Some(c) = self.claims.last_mut() {
                         c.pods.push(pid);
@@ -539,21 +694,14 @@ impl<'a> Scheduler<'a> {
         Err(template_errors.join("; "))
     }
 
-    fn try_existing(
-        &mut self,
-        idx: usize,
-        t: &Arc<PodTemplate>,
-        p: &PodPrefs,
-        reqs: &Requirements,
-        topo: &PodTopology,
-    ) -> Result<(), String> {
+    fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> Result<(), String> {
+        let t = pod.t;
         let e = &self.existing[idx];
         let initialized = e.initialized;
-        let startup = e.startup_taints.clone();
-        tolerates(t, &e.taints, p.tolerate_prefer_no_schedule, |x| {
+        tolerates(t, &e.taints, pod.prefer_ok, |x| {
             !initialized
                 && (is_ephemeral_taint(x)
-                    || startup
+                    || e.startup_taints
                         .iter()
                         .any(|s| s.key == x.key && s.effect == x.effect))
         })?;
@@ -563,22 +711,22 @@ impl<'a> Scheduler<'a> {
         if !t.requests.fits_in(&e.available) {
             return Err(format!("{} lacks resources", e.name));
         }
-        e.requirements.compatible(reqs).map_err(|x| x.to_string())?;
-        let host = e.name.clone();
-        let node_reqs = Arc::clone(&e.requirements);
+        e.requirements
+            .compatible(pod.reqs)
+            .map_err(|x| x.to_string())?;
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
+        let host_id = self.topology.host_id(&e.name);
         let extra = self.topology.requirements_for(
-            &t.namespace,
-            &t.labels,
-            reqs,
-            topo,
-            &node_reqs,
-            &host,
+            pod.rules,
+            pod.reqs,
+            &e.requirements,
+            &e.name,
+            host_id,
         )?;
         // Existing nodes have fixed labels: extra requirements must hold for them, and a node
         // without the topology label cannot take the domain (Karpenter's `Compatible` with no
         // undefined keys, [core] scheduling/existingnode.go).
-        if node_reqs.compatible(&extra).is_err() {
+        if e.requirements.compatible(&extra).is_err() {
             return Err("topology".into());
         }
         let e = &mut self.existing[idx];
@@ -589,176 +737,178 @@ impl<'a> Scheduler<'a> {
             namespace: &t.namespace,
             labels: &t.labels,
             domains: &domains,
-            anti_affinity: &topo.anti_affinity,
+            anti_affinity: &pod.topo.anti_affinity,
         });
         Ok(())
     }
 
-    /// Try to add the pod to planned claim `claim` (or a new one from template `ti`).
-    fn try_claim(
-        &mut self,
-        claim: Option<usize>,
-        ti: usize,
-        t: &Arc<PodTemplate>,
-        p: &PodPrefs,
-        reqs: &Requirements,
-        topo: &PodTopology,
-    ) -> Result<(), String> {
-        let tpl = &self.templates[ti];
-        tolerates(t, &tpl.taints, p.tolerate_prefer_no_schedule, |_| false)?;
-        // Cheap rejections first: a pod tries every planned claim, so a claim that cannot take
-        // it must say so without cloning anything.
-        if let Some(c) = claim {
-            let pc = &self.claims[c];
-            if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
-                return Err("host port conflict".into());
-            }
-            if !fits_sum(
+    /// Whether planned claim `c` certainly cannot take the pod: a template taint it does not
+    /// tolerate, a host port in use, no surviving type with room, or a hostname topology rule.
+    /// Each is a rejection `try_claim` would also make.
+    fn claim_rejects(&self, c: usize, pod: &Pod<'_>, tolerated: &[bool]) -> bool {
+        let pc = &self.claims[c];
+        let t = pod.t;
+        !tolerated[pc.template]
+            || t.host_ports.iter().any(|hp| pc.host_ports.contains(hp))
+            || !fits_sum(
                 &pc.requests,
                 &t.requests,
                 &Resources::default(),
                 &pc.envelope,
-            ) {
-                return Err("no remaining instance type fits".into());
+            )
+            || (!pod.rules.host_rules_empty()
+                && !self
+                    .topology
+                    .host_allows(pod.rules, Some(self.claim_hosts[c])))
+    }
+
+    /// Try to add the pod to planned claim `claim` (which passed [`Scheduler::claim_rejects`])
+    /// or to a new one from template `ti`.
+    fn try_claim(&mut self, claim: Option<usize>, ti: usize, pod: &Pod<'_>) -> Result<(), String> {
+        let t = pod.t;
+        let mut new_types = Vec::new();
+        let mut new_host = String::new();
+        if claim.is_none() {
+            let tpl = &self.templates[ti];
+            tolerates(t, &tpl.taints, pod.prefer_ok, |_| false)?;
+            if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
+                return Err("NodePool node limit reached".into());
             }
-            if !self.host_rules.is_empty()
-                && !self.topology.host_allows(&self.host_rules, &pc.hostname)
-            {
-                return Err("topology on the NodeClaim's hostname".into());
+            new_types = tpl
+                .types
+                .iter()
+                .copied()
+                .filter(|i| match &tpl.remaining {
+                    Some(rem) => tpl.all_types[*i as usize].capacity.fits_in(rem),
+                    None => true,
+                })
+                .collect();
+            if new_types.is_empty() {
+                return Err("NodePool limits exceeded by every instance type".into());
+            }
+            new_host = format!("{}-{}", self.claim_prefix, self.claims.len());
+            let daemon_ports = self.daemon_host_ports.get(ti).map_or(&[][..], |v| v);
+            if t.host_ports.iter().any(|hp| daemon_ports.contains(hp)) {
+                return Err("host port conflict with a DaemonSet".into());
             }
         }
-        let (cur_reqs, cur_types, cur_requests, host, ports) = match claim {
+        let (cur_reqs, host, host_id) = match claim {
             Some(c) => {
                 let pc = &self.claims[c];
                 (
-                    pc.requirements.clone(),
-                    Vec::new(),
-                    pc.requests.clone(),
-                    pc.hostname.clone(),
-                    pc.host_ports.clone(),
+                    &pc.requirements,
+                    pc.hostname.as_str(),
+                    Some(self.claim_hosts[c]),
                 )
             }
-            None => {
-                if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
-                    return Err("NodePool node limit reached".into());
-                }
-                let types: Vec<u32> = tpl
-                    .types
-                    .iter()
-                    .copied()
-                    .filter(|i| match &tpl.remaining {
-                        Some(rem) => tpl.all_types[*i as usize].capacity.fits_in(rem),
-                        None => true,
-                    })
-                    .collect();
-                if types.is_empty() {
-                    return Err("NodePool limits exceeded by every instance type".into());
-                }
-                let host = format!("{}-{}", self.claim_prefix, self.claims.len());
-                let daemon_ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
-                if t.host_ports.iter().any(|hp| daemon_ports.contains(hp)) {
-                    return Err("host port conflict with a DaemonSet".into());
-                }
-                (
-                    tpl.requirements.clone(),
-                    types,
-                    Resources::default(),
-                    host,
-                    daemon_ports,
-                )
-            }
+            None => (
+                &self.templates[ti].requirements,
+                new_host.as_str(),
+                self.topology.host_id(&new_host),
+            ),
         };
         // Requirements.
         cur_reqs
-            .compatible_allowing_undefined(reqs, WELL_KNOWN_LABELS)
+            .compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS)
             .map_err(|e| format!("incompatible requirements: {e}"))?;
+        // Topology: the claim's requirements and the pod's allow a domain exactly when their
+        // intersection does, so the merge waits until the topology passes.
+        let extra = self
+            .topology
+            .requirements_for(pod.rules, pod.reqs, cur_reqs, host, host_id)?;
         let mut merged = cur_reqs.clone();
-        merged.add(reqs);
-        // Topology.
-        {
-            let extra = self.topology.requirements_for(
-                &t.namespace,
-                &t.labels,
-                reqs,
-                topo,
-                &merged,
-                &host,
-            )?;
-            merged.add(&extra);
-        }
-        let tpl = &self.templates[ti];
-        let mut total = cur_requests.clone();
-        total.add(&t.requests);
-        let all = &tpl.all_types;
+        merged.add(pod.reqs);
+        merged.add(&extra);
         // Only the keys whose requirement changed can rule a type out: against the claim's
         // current requirements, or for a new claim against the template's (its types were
         // filtered by those already).
-        let changed: Vec<&str> = merged
-            .keys()
-            .filter(|k| cur_reqs.get(k) != merged.get(k))
+        let changed: Vec<&Requirement> = merged
+            .iter()
+            .filter(|r| cur_reqs.get(r.key()) != Some(*r))
             .collect();
         let offering_keys_changed = changed
             .iter()
-            .any(|k| *k == super::instancetype::ZONE || *k == super::instancetype::CAPACITY_TYPE);
-        let overhead_of = |i: u32| -> &Resources {
-            let pos = tpl.types.binary_search(&i).unwrap_or(0);
-            &tpl.daemon_overhead[pos]
+            .any(|r| r.key() == ZONE || r.key() == CAPACITY_TYPE);
+        let mut total = match claim {
+            Some(c) => self.claims[c].requests.clone(),
+            None => Resources::default(),
         };
+        total.add(&t.requests);
+        let tpl = &self.templates[ti];
+        let table = self.tables[ti].get_or_insert_with(|| TypeTable::new(tpl));
+        let mut mask = std::mem::take(&mut self.scratch_mask);
+        let masked = !changed.is_empty();
+        if masked {
+            mask.clear();
+            mask.resize(tpl.all_types.len().div_ceil(64), !0u64);
+            for r in &changed {
+                table.and_requirement(tpl, r, &mut mask);
+            }
+            if offering_keys_changed {
+                table.and_offering(tpl, &merged, self.ice, self.now, &mut mask);
+            }
+        }
         let source: &[u32] = match claim {
             Some(c) => &self.claims[c].types,
-            None => &cur_types,
+            None => &new_types,
         };
-        let zero = Resources::default();
-        let remaining: Vec<u32> = source
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let it = &all[i as usize];
-                let ov = overhead_of(i);
-                fits_sum(&total, ov, &zero, &it.allocatable)
-                    && changed
-                        .iter()
-                        .all(|k| match (it.requirements.get(k), merged.get(k)) {
-                            (Some(a), Some(b)) => a.has_intersection(b),
-                            _ => true,
-                        })
-                    && (!offering_keys_changed || it.has_offering(&merged, self.ice, self.now))
-            })
-            .collect();
+        let mut remaining = std::mem::take(&mut self.scratch_types);
+        remaining.clear();
+        remaining.extend(
+            source
+                .iter()
+                .copied()
+                .filter(|&i| (!masked || bit(&mask, i)) && table.fits(tpl, &total, i)),
+        );
+        self.scratch_mask = mask;
         if remaining.is_empty() {
+            self.scratch_types = remaining;
             return Err(if claim.is_none() {
                 "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)".to_string()
             } else {
                 "no remaining instance type fits".to_string()
             });
         }
-        satisfies_min_values(&merged, all, &remaining)?;
+        if let Err(e) = satisfies_min_values(&merged, &tpl.all_types, &remaining) {
+            self.scratch_types = remaining;
+            return Err(e);
+        }
         // Commit.
-        let mut ports = ports;
-        ports.extend(t.host_ports.iter().cloned());
-        let domains = known_domains(&merged, &host, &self.topology_keys);
-        self.topology.record(&Placed {
-            namespace: &t.namespace,
-            labels: &t.labels,
-            domains: &domains,
-            anti_affinity: &topo.anti_affinity,
-        });
+        let host_id = match claim {
+            Some(c) => self.claim_hosts[c],
+            None => self.topology.intern_host(&new_host),
+        };
+        let mut domains = vec![(self.topology.host_key(), host_id)];
+        for (k, id) in &self.topology_keys {
+            if let Some(r) = merged.get(k)
+                && !r.is_complement()
+                && r.values().len() == 1
+                && let Some(v) = r.values().iter().next()
+            {
+                domains.push((*id, self.topology.domain_id(*id, v)));
+            }
+        }
+        self.topology
+            .record_ids(&t.namespace, &t.labels, &domains, &pod.topo.anti_affinity);
+        let table = self.tables[ti].as_ref();
         match claim {
             Some(c) => {
-                // A stale envelope is still an upper bound; refresh it when the set halves.
-                let envelope = if remaining.len() * 2 < self.claims[c].types.len() {
-                    envelope(&self.templates[ti], &remaining)
-                } else {
-                    self.claims[c].envelope.clone()
-                };
                 let pc = &mut self.claims[c];
+                // A stale envelope is still an upper bound; refresh it when the set halves.
+                if remaining.len() * 2 < pc.types.len()
+                    && let Some(table) = table
+                {
+                    pc.envelope = table.envelope(&self.templates[ti], &remaining);
+                }
                 pc.requirements = merged;
-                pc.types = remaining;
+                self.scratch_types = std::mem::replace(&mut pc.types, remaining);
                 pc.requests = total;
-                pc.host_ports = ports;
-                pc.envelope = envelope;
+                pc.host_ports.extend(t.host_ports.iter().cloned());
             }
             None => {
+                let envelope = table
+                    .map(|tb| tb.envelope(&self.templates[ti], &remaining))
+                    .unwrap_or_default();
                 // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
                 let tpl = &mut self.templates[ti];
                 if let Some(rem) = tpl.remaining.as_mut() {
@@ -771,10 +921,11 @@ impl<'a> Scheduler<'a> {
                 if let Some(n) = tpl.remaining_nodes.as_mut() {
                     *n -= 1;
                 }
-                let envelope = envelope(&self.templates[ti], &remaining);
+                let mut ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
+                ports.extend(t.host_ports.iter().cloned());
                 self.claims.push(PlannedClaim {
                     template: ti,
-                    hostname: host,
+                    hostname: new_host,
                     requirements: merged,
                     pods: Vec::new(),
                     requests: total,
@@ -782,6 +933,7 @@ impl<'a> Scheduler<'a> {
                     host_ports: ports,
                     envelope,
                 });
+                self.claim_hosts.push(host_id);
             }
         }
         Ok(())
@@ -790,6 +942,16 @@ impl<'a> Scheduler<'a> {
     pub fn claims(&self) -> &[PlannedClaim] {
         &self.claims
     }
+}
+
+/// The pod being placed, as one attempt sees it.
+struct Pod<'p> {
+    t: &'p PodTemplate,
+    /// Node selector ∧ the node-affinity terms in force.
+    reqs: &'p Requirements,
+    topo: &'p PodTopology,
+    rules: &'p PodRules,
+    prefer_ok: bool,
 }
 
 /// After the solve: the instance-type requirement a NodeClaim carries — its types sorted by

@@ -2,16 +2,31 @@
 //! anti-affinity over zone, hostname, capacity type or any label, counted over existing nodes
 //! and the NodeClaims planned so far in this batch. reference/karpenter.md §1.7.
 //!
-//! A placement asks [`Topology::requirements_for`] which domains the pod may take on a candidate
-//! (an existing node with fixed labels, or a planned NodeClaim whose requirements may still
-//! allow several zones); the answer narrows the candidate's requirements. After the placement,
-//! [`Topology::record`] counts the pod in every group that selects it.
+//! A placement first resolves the pod's constraints to groups once ([`Topology::resolve`]), then
+//! asks [`Topology::requirements_for`] which domains the pod may take on each candidate (an
+//! existing node with fixed labels, or a planned NodeClaim whose requirements may still allow
+//! several zones); the answer narrows the candidate's requirements. After the placement,
+//! [`Topology::record`] (or [`Topology::record_ids`]) counts the pod in every group that
+//! selects it.
+//!
+//! Label keys and domain values are interned to small integers, so that the per-candidate
+//! checks (a pod tries every planned NodeClaim) are array lookups rather than string hashing.
+//! Interned ids never reach output: every ordering that does (the first candidate domain, ties
+//! between equally loaded domains, error messages) follows the domain strings.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::cluster::pod::{HOSTNAME_KEY, PodAffinityTerm, TopologySpread};
 use crate::k8s::requirements::{Requirement, Requirements};
 use crate::k8s::selector::{LabelSelector, Labels};
+
+/// An interned label key.
+pub type KeyId = usize;
+/// An interned value of one key (a domain: a zone, a hostname, …).
+pub type DomId = u32;
+
+/// The hostname key is interned first.
+const HOST: KeyId = 0;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -20,23 +35,105 @@ enum Kind {
     AntiAffinity,
 }
 
+/// One label key: its interned values and the known domains (the universe).
+#[derive(Clone, Debug)]
+struct KeyDomains {
+    name: String,
+    /// Only probed, never iterated into output (DESIGN §1.2).
+    ids: HashMap<String, DomId>,
+    names: Vec<String>,
+    /// Known domain values, in string order (the order Karpenter's sets iterate in).
+    universe: Vec<DomId>,
+    in_universe: Vec<bool>,
+}
+
+impl KeyDomains {
+    fn new(name: &str) -> Self {
+        KeyDomains {
+            name: name.to_string(),
+            ids: HashMap::new(),
+            names: Vec::new(),
+            universe: Vec::new(),
+            in_universe: Vec::new(),
+        }
+    }
+
+    fn intern(&mut self, value: &str) -> DomId {
+        if let Some(&d) = self.ids.get(value) {
+            return d;
+        }
+        let d = self.names.len() as DomId;
+        self.names.push(value.to_string());
+        self.in_universe.push(false);
+        self.ids.insert(value.to_string(), d);
+        d
+    }
+
+    fn add_universe(&mut self, d: DomId) {
+        if self.in_universe[d as usize] {
+            return;
+        }
+        self.in_universe[d as usize] = true;
+        let names = &self.names;
+        let pos = self
+            .universe
+            .partition_point(|&x| names[x as usize] < names[d as usize]);
+        self.universe.insert(pos, d);
+    }
+
+    fn name_of(&self, d: DomId) -> &str {
+        &self.names[d as usize]
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Group {
     #[allow(dead_code)] // kept for Debug output of groups
     kind: Kind,
-    key: String,
+    key: KeyId,
     namespace: String,
     selector: LabelSelector,
     max_skew: i64,
     min_domains: Option<u32>,
-    /// Matching pods per domain. Only probed and summed, never iterated into output, so a
-    /// hash map is safe here (DESIGN §1.2).
-    counts: HashMap<String, i64>,
+    /// Matching pods per domain of `key` (indexed by domain id; absent = 0).
+    counts: Vec<i64>,
+    /// Matching pods over all domains.
+    total: i64,
 }
 
 impl Group {
     fn selects(&self, namespace: &str, labels: &Labels) -> bool {
         self.namespace == namespace && self.selector.matches(labels)
+    }
+
+    fn count(&self, d: DomId) -> i64 {
+        self.counts.get(d as usize).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, d: DomId) {
+        let i = d as usize;
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+    }
+}
+
+/// Anti-affinity declared by placed pods: an incoming pod the selector matches may not enter
+/// `domains` (the symmetric rule).
+#[derive(Clone, Debug)]
+struct Inverse {
+    key: KeyId,
+    namespace: String,
+    selector: LabelSelector,
+    /// Indexed by domain id.
+    domains: Vec<bool>,
+}
+
+impl Inverse {
+    fn contains(&self, d: DomId) -> bool {
+        self.domains.get(d as usize).copied().unwrap_or(false)
     }
 }
 
@@ -64,77 +161,180 @@ impl PodTopology {
     }
 }
 
-/// A pod's hostname rules resolved to groups: (group, most matching pods allowed already on
-/// the host) and the inverse anti-affinity entries that select the pod.
-#[derive(Default, Debug)]
-pub struct HostRules {
-    limits: Vec<(usize, i64)>,
-    inverse: Vec<usize>,
+#[derive(Clone, Debug)]
+struct Rule {
+    group: usize,
+    key: KeyId,
+    /// Whether the group selects the pod itself.
+    self_match: bool,
 }
 
-impl HostRules {
+/// A pod's constraints resolved to groups for one placement attempt (see
+/// [`Topology::resolve`]). Valid until the next [`Topology::record`].
+#[derive(Clone, Debug, Default)]
+pub struct PodRules {
+    spread: Vec<Rule>,
+    affinity: Vec<Rule>,
+    anti_affinity: Vec<Rule>,
+    /// Entries of the placed pods' anti-affinity that select the pod.
+    inverse: Vec<usize>,
+    /// Hostname rules as (group, most matching pods allowed already on the host).
+    host_limits: Vec<(usize, i64)>,
+    /// Hostname-keyed entries of `inverse`.
+    host_inverse: Vec<usize>,
+}
+
+impl PodRules {
+    /// No constraint of the pod's own, and no placed pod's anti-affinity selects it.
     pub fn is_empty(&self) -> bool {
-        self.limits.is_empty() && self.inverse.is_empty()
+        self.spread.is_empty()
+            && self.affinity.is_empty()
+            && self.anti_affinity.is_empty()
+            && self.inverse.is_empty()
+    }
+
+    /// No hostname rule: every host passes [`Topology::host_allows`].
+    pub fn host_rules_empty(&self) -> bool {
+        self.host_limits.is_empty() && self.host_inverse.is_empty()
     }
 }
 
-#[derive(Default)]
+/// A placed pod as [`Topology`] keeps it: namespace, labels, interned domains.
+#[derive(Clone, Debug)]
+struct PlacedPod {
+    namespace: String,
+    labels: Labels,
+    doms: Vec<(KeyId, DomId)>,
+}
+
+#[derive(Clone, Debug)]
 pub struct Topology {
+    /// Interned keys; the hostname key is [`HOST`].
+    keys: Vec<KeyDomains>,
+    /// Only probed (DESIGN §1.2).
+    key_ids: HashMap<String, KeyId>,
     groups: Vec<Group>,
-    /// Known domain values per key (zones of NodePools and existing nodes, …).
-    universe: BTreeMap<String, BTreeSet<String>>,
-    /// (key, namespace, selector, domains) of anti-affinity declared by placed pods: an
-    /// incoming pod they select may not enter those domains (the symmetric rule).
-    inverse: Vec<(String, String, LabelSelector, BTreeSet<String>)>,
+    inverse: Vec<Inverse>,
     /// Every pod placed so far, kept to seed groups created later.
-    placed: Vec<(String, Labels, Labels)>,
+    placed: Vec<PlacedPod>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            keys: vec![KeyDomains::new(HOSTNAME_KEY)],
+            key_ids: HashMap::from([(HOSTNAME_KEY.to_string(), HOST)]),
+            groups: Vec::new(),
+            inverse: Vec::new(),
+            placed: Vec::new(),
+        }
+    }
 }
 
 impl Topology {
+    /// The id of a label key, interning it.
+    pub fn key_id(&mut self, key: &str) -> KeyId {
+        if let Some(&k) = self.key_ids.get(key) {
+            return k;
+        }
+        let k = self.keys.len();
+        self.keys.push(KeyDomains::new(key));
+        self.key_ids.insert(key.to_string(), k);
+        k
+    }
+
+    /// The id of a value of `key`, interning it.
+    pub fn domain_id(&mut self, key: KeyId, value: &str) -> DomId {
+        self.keys[key].intern(value)
+    }
+
+    /// The id of a hostname, if any pod or rule has named it.
+    pub fn host_id(&self, host: &str) -> Option<DomId> {
+        self.keys[HOST].ids.get(host).copied()
+    }
+
+    /// The id of a hostname, interning it.
+    pub fn intern_host(&mut self, host: &str) -> DomId {
+        self.keys[HOST].intern(host)
+    }
+
+    /// The key id of the hostname key.
+    pub fn host_key(&self) -> KeyId {
+        HOST
+    }
+
     /// Register the domain values a key can take (from NodePools and their instance types).
     pub fn add_universe(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
-        self.universe
-            .entry(key.to_string())
-            .or_default()
-            .extend(values);
+        let k = self.key_id(key);
+        for v in values {
+            let d = self.keys[k].intern(&v);
+            self.keys[k].add_universe(d);
+        }
     }
 
     /// Count a pod that exists before the batch (bound to an existing node) or was placed.
     pub fn record(&mut self, p: &Placed<'_>) {
-        for g in &mut self.groups {
-            if g.selects(p.namespace, p.labels)
-                && let Some(d) = p.domains.get(&g.key)
-            {
-                *g.counts.entry(d.clone()).or_insert(0) += 1;
-            }
-        }
-        for term in p.anti_affinity {
-            if let Some(d) = p.domains.get(&term.topology_key) {
-                match self.inverse.iter_mut().find(|(k, ns, sel, _)| {
-                    k == &term.topology_key && ns == p.namespace && sel == &term.selector
-                }) {
-                    Some((_, _, _, ds)) => {
-                        ds.insert(d.clone());
-                    }
-                    None => self.inverse.push((
-                        term.topology_key.clone(),
-                        p.namespace.to_string(),
-                        term.selector.clone(),
-                        BTreeSet::from([d.clone()]),
-                    )),
-                }
-            }
-        }
+        let mut doms = Vec::with_capacity(p.domains.len());
         for (k, v) in p.domains {
-            if k != HOSTNAME_KEY {
-                self.universe
-                    .entry(k.clone())
-                    .or_default()
-                    .insert(v.clone());
+            let key = self.key_id(k);
+            let d = self.keys[key].intern(v);
+            doms.push((key, d));
+        }
+        self.record_ids(p.namespace, p.labels, &doms, p.anti_affinity);
+    }
+
+    /// [`Topology::record`] with the domains already interned: (key, value) pairs, at most one
+    /// per key.
+    pub fn record_ids(
+        &mut self,
+        namespace: &str,
+        labels: &Labels,
+        doms: &[(KeyId, DomId)],
+        anti_affinity: &[PodAffinityTerm],
+    ) {
+        let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
+        for g in &mut self.groups {
+            if let Some(d) = dom_of(g.key)
+                && g.selects(namespace, labels)
+            {
+                g.add(d);
             }
         }
-        self.placed
-            .push((p.namespace.to_string(), p.labels.clone(), p.domains.clone()));
+        for term in anti_affinity {
+            let Some(&key) = self.key_ids.get(&term.topology_key) else {
+                continue;
+            };
+            let Some(d) = dom_of(key) else { continue };
+            let i = match self.inverse.iter().position(|e| {
+                e.key == key && e.namespace == namespace && e.selector == term.selector
+            }) {
+                Some(i) => i,
+                None => {
+                    self.inverse.push(Inverse {
+                        key,
+                        namespace: namespace.to_string(),
+                        selector: term.selector.clone(),
+                        domains: Vec::new(),
+                    });
+                    self.inverse.len() - 1
+                }
+            };
+            let ds = &mut self.inverse[i].domains;
+            if ds.len() <= d as usize {
+                ds.resize(d as usize + 1, false);
+            }
+            ds[d as usize] = true;
+        }
+        for &(k, d) in doms {
+            if k != HOST {
+                self.keys[k].add_universe(d);
+            }
+        }
+        self.placed.push(PlacedPod {
+            namespace: namespace.to_string(),
+            labels: labels.clone(),
+            doms: doms.to_vec(),
+        });
     }
 
     fn group(
@@ -146,6 +346,7 @@ impl Topology {
         skew: i64,
         min_domains: Option<u32>,
     ) -> usize {
+        let key = self.key_id(key);
         // Groups are few: a linear scan with field comparison beats formatting a key.
         if let Some(i) = self.groups.iter().position(|g| {
             g.kind == kind
@@ -159,119 +360,29 @@ impl Topology {
         }
         let mut g = Group {
             kind,
-            key: key.to_string(),
+            key,
             namespace: ns.to_string(),
             selector: sel.clone(),
             max_skew: skew,
             min_domains,
-            counts: HashMap::new(),
+            counts: Vec::new(),
+            total: 0,
         };
-        for (pns, labels, domains) in &self.placed {
-            if g.selects(pns, labels)
-                && let Some(d) = domains.get(key)
+        for p in &self.placed {
+            if let Some((_, d)) = p.doms.iter().find(|(k, _)| *k == key)
+                && g.selects(&p.namespace, &p.labels)
             {
-                *g.counts.entry(d.clone()).or_insert(0) += 1;
+                g.add(*d);
             }
         }
         self.groups.push(g);
         self.groups.len() - 1
     }
 
-    /// The hostname-keyed rules of a pod, resolved to groups once per placement attempt, so
-    /// that rejecting a candidate claim costs a few map lookups ([`Topology::host_allows`]).
-    pub fn host_rules(&self, namespace: &str, labels: &Labels, topo: &PodTopology) -> HostRules {
-        let mut r = HostRules::default();
-        let find = |kind: Kind, sel: &LabelSelector, skew: i64, md: Option<u32>| {
-            self.groups.iter().position(|g| {
-                g.kind == kind
-                    && g.key == HOSTNAME_KEY
-                    && g.namespace == namespace
-                    && g.max_skew == skew
-                    && g.min_domains == md
-                    && g.selector == *sel
-            })
-        };
-        for c in topo
-            .spread
-            .iter()
-            .filter(|c| c.topology_key == HOSTNAME_KEY)
-        {
-            if let Some(gi) = find(
-                Kind::Spread,
-                &c.selector,
-                i64::from(c.max_skew),
-                c.min_domains,
-            ) {
-                let me = i64::from(self.groups[gi].selects(namespace, labels));
-                r.limits.push((gi, i64::from(c.max_skew) - me));
-            }
-        }
-        for a in topo
-            .anti_affinity
-            .iter()
-            .filter(|a| a.topology_key == HOSTNAME_KEY)
-        {
-            if let Some(gi) = find(Kind::AntiAffinity, &a.selector, 0, None) {
-                r.limits.push((gi, 0));
-            }
-        }
-        for (i, (k, ns, sel, _)) in self.inverse.iter().enumerate() {
-            if k == HOSTNAME_KEY && ns == namespace && sel.matches(labels) {
-                r.inverse.push(i);
-            }
-        }
-        r
-    }
-
-    /// Whether `host` passes the pod's hostname rules (see [`Topology::host_rules`]).
-    pub fn host_allows(&self, rules: &HostRules, host: &str) -> bool {
-        rules
-            .limits
-            .iter()
-            .all(|(gi, max)| self.groups[*gi].counts.get(host).copied().unwrap_or(0) <= *max)
-            && rules
-                .inverse
-                .iter()
-                .all(|i| !self.inverse[*i].3.contains(host))
-    }
-
-    /// The domains `pod` may take for each constrained key on a candidate whose requirements are
-    /// `candidate` (hostname `host`). Returns requirements to add, or why it cannot go there.
-    pub fn requirements_for(
-        &mut self,
-        namespace: &str,
-        labels: &Labels,
-        pod_reqs: &Requirements,
-        topo: &PodTopology,
-        candidate: &Requirements,
-        host: &str,
-    ) -> Result<Requirements, String> {
-        let mut out = Requirements::new();
-        if topo.is_empty()
-            && !self
-                .inverse
-                .iter()
-                .any(|(_, ns, sel, _)| ns == namespace && sel.matches(labels))
-        {
-            return Ok(out);
-        }
-        // Candidate domains for a key: the candidate's allowed values ∩ the pod's own ∩ known.
-        // A candidate that does not constrain the key (a NodePool without a zone requirement)
-        // allows every known domain: Karpenter reads an undefined key as `Exists` (§1.7;
-        // [core] pkg/scheduling/requirements.go `Get`).
-        let allowed = |this: &Self, key: &str, extra: &Requirements| -> BTreeSet<String> {
-            this.universe
-                .get(key)
-                .into_iter()
-                .flatten()
-                .filter(|d| {
-                    candidate.get(key).is_none_or(|r| r.has(d))
-                        && pod_reqs.get(key).is_none_or(|r| r.has(d))
-                        && extra.get(key).is_none_or(|r| r.has(d))
-                })
-                .cloned()
-                .collect()
-        };
+    /// Resolve a pod's constraints to groups (creating the groups it needs), once per
+    /// placement attempt: the candidates it then tries cost array lookups.
+    pub fn resolve(&mut self, namespace: &str, labels: &Labels, topo: &PodTopology) -> PodRules {
+        let mut r = PodRules::default();
         for c in &topo.spread {
             let gi = self.group(
                 Kind::Spread,
@@ -282,56 +393,15 @@ impl Topology {
                 c.min_domains,
             );
             let g = &self.groups[gi];
-            let self_match = i64::from(g.selects(namespace, labels));
-            if c.topology_key == HOSTNAME_KEY {
-                // A new node can always be created: the global minimum is 0 (§1.7).
-                let n = g.counts.get(host).copied().unwrap_or(0);
-                if n + self_match > g.max_skew {
-                    return Err(format!(
-                        "topology spread on {HOSTNAME_KEY}: maxSkew {} reached on {host}",
-                        g.max_skew
-                    ));
-                }
-                continue;
+            let self_match = g.selects(namespace, labels);
+            if g.key == HOST {
+                r.host_limits.push((gi, g.max_skew - i64::from(self_match)));
             }
-            // Global minimum over the domains the pod could take anywhere.
-            let pod_domains: Vec<String> = self
-                .universe
-                .get(&c.topology_key)
-                .into_iter()
-                .flatten()
-                .filter(|d| pod_reqs.get(&c.topology_key).is_none_or(|r| r.has(d)))
-                .cloned()
-                .collect();
-            let g = &self.groups[gi];
-            let mut min = pod_domains
-                .iter()
-                .map(|d| g.counts.get(d).copied().unwrap_or(0))
-                .min()
-                .unwrap_or(0);
-            if let Some(md) = g.min_domains
-                && (pod_domains.len() as u32) < md
-            {
-                min = 0;
-            }
-            let cands = allowed(self, &c.topology_key, &out);
-            let g = &self.groups[gi];
-            let best = cands
-                .iter()
-                .map(|d| (g.counts.get(d).copied().unwrap_or(0), d))
-                .filter(|(n, _)| n + self_match - min <= g.max_skew)
-                .min();
-            match best {
-                Some((_, d)) => {
-                    out.add_requirement(Requirement::in_values(&c.topology_key, [d.as_str()]))
-                }
-                None => {
-                    return Err(format!(
-                        "topology spread on {}: no domain within maxSkew {} (candidates {:?})",
-                        c.topology_key, g.max_skew, cands
-                    ));
-                }
-            }
+            r.spread.push(Rule {
+                group: gi,
+                key: g.key,
+                self_match,
+            });
         }
         for term in &topo.affinity {
             let gi = self.group(
@@ -343,42 +413,11 @@ impl Topology {
                 None,
             );
             let g = &self.groups[gi];
-            let any_match = g.counts.values().any(|n| *n > 0);
-            let self_match = g.selects(namespace, labels);
-            if term.topology_key == HOSTNAME_KEY {
-                if g.counts.get(host).copied().unwrap_or(0) > 0 || (!any_match && self_match) {
-                    continue;
-                }
-                return Err(format!(
-                    "pod affinity on {HOSTNAME_KEY}: no matching pod on {host}"
-                ));
-            }
-            let cands = allowed(self, &term.topology_key, &out);
-            let g = &self.groups[gi];
-            let with: Vec<&String> = cands
-                .iter()
-                .filter(|d| g.counts.get(*d).copied().unwrap_or(0) > 0)
-                .collect();
-            let pick: Option<&String> = if !with.is_empty() {
-                None
-            } else if !any_match && self_match {
-                // Bootstrap: the first pod of a self-selecting group picks one domain.
-                cands.iter().next()
-            } else {
-                return Err(format!(
-                    "pod affinity on {}: no domain holds a matching pod",
-                    term.topology_key
-                ));
-            };
-            match pick {
-                Some(d) => {
-                    out.add_requirement(Requirement::in_values(&term.topology_key, [d.as_str()]))
-                }
-                None => out.add_requirement(Requirement::in_values(
-                    &term.topology_key,
-                    with.iter().map(|s| s.as_str()),
-                )),
-            }
+            r.affinity.push(Rule {
+                group: gi,
+                key: g.key,
+                self_match: g.selects(namespace, labels),
+            });
         }
         for term in &topo.anti_affinity {
             let gi = self.group(
@@ -390,67 +429,337 @@ impl Topology {
                 None,
             );
             let g = &self.groups[gi];
-            if term.topology_key == HOSTNAME_KEY {
-                if g.counts.get(host).copied().unwrap_or(0) > 0 {
+            if g.key == HOST {
+                r.host_limits.push((gi, 0));
+            }
+            r.anti_affinity.push(Rule {
+                group: gi,
+                key: g.key,
+                self_match: false,
+            });
+        }
+        for (i, e) in self.inverse.iter().enumerate() {
+            if e.namespace == namespace && e.selector.matches(labels) {
+                r.inverse.push(i);
+                if e.key == HOST {
+                    r.host_inverse.push(i);
+                }
+            }
+        }
+        r
+    }
+
+    /// Whether a host passes the pod's hostname rules: the same verdict as the hostname checks
+    /// of [`Topology::requirements_for`], for the cheap rejection of a candidate NodeClaim.
+    pub fn host_allows(&self, rules: &PodRules, host: Option<DomId>) -> bool {
+        rules
+            .host_limits
+            .iter()
+            .all(|(gi, max)| host.map_or(0, |h| self.groups[*gi].count(h)) <= *max)
+            && rules
+                .host_inverse
+                .iter()
+                .all(|i| host.is_none_or(|h| !self.inverse[*i].contains(h)))
+    }
+
+    /// The domains the pod may take for each constrained key on a candidate whose requirements
+    /// are `candidate` (hostname `host`, interned as `host_id` if known). Returns requirements
+    /// to add, or why it cannot go there.
+    ///
+    /// `candidate` may leave out the pod's own requirements: a domain is allowed when both
+    /// allow it, which is what their intersection allows.
+    pub fn requirements_for(
+        &self,
+        rules: &PodRules,
+        pod_reqs: &Requirements,
+        candidate: &Requirements,
+        host: &str,
+        host_id: Option<DomId>,
+    ) -> Result<Requirements, String> {
+        let mut out = Requirements::new();
+        if rules.is_empty() {
+            return Ok(out);
+        }
+        let on_host = |g: &Group| host_id.map_or(0, |h| g.count(h));
+        for rule in &rules.spread {
+            let g = &self.groups[rule.group];
+            let self_match = i64::from(rule.self_match);
+            if rule.key == HOST {
+                // A new node can always be created: the global minimum is 0 (§1.7).
+                if on_host(g) + self_match > g.max_skew {
+                    return Err(format!(
+                        "topology spread on {HOSTNAME_KEY}: maxSkew {} reached on {host}",
+                        g.max_skew
+                    ));
+                }
+                continue;
+            }
+            let kd = &self.keys[rule.key];
+            // Global minimum over the domains the pod could take anywhere.
+            let pod_r = pod_reqs.get(&kd.name);
+            let mut pod_domains = 0u32;
+            let mut min: Option<i64> = None;
+            for &d in &kd.universe {
+                if pod_r.is_none_or(|r| r.has(kd.name_of(d))) {
+                    pod_domains += 1;
+                    let n = g.count(d);
+                    min = Some(min.map_or(n, |m: i64| m.min(n)));
+                }
+            }
+            let mut min = min.unwrap_or(0);
+            if let Some(md) = g.min_domains
+                && pod_domains < md
+            {
+                min = 0;
+            }
+            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            // The least loaded allowed domain within maxSkew; ties go to the first by name.
+            let mut best: Option<(i64, DomId)> = None;
+            for d in allowed.iter() {
+                let n = g.count(d);
+                if n + self_match - min <= g.max_skew && best.is_none_or(|(b, _)| n < b) {
+                    best = Some((n, d));
+                }
+            }
+            match best {
+                Some((_, d)) => {
+                    let r = Requirement::in_values(&kd.name, [kd.name_of(d)]);
+                    out.add_requirement(r);
+                }
+                None => {
+                    let cands: BTreeSet<&str> = allowed.iter().map(|d| kd.name_of(d)).collect();
+                    return Err(format!(
+                        "topology spread on {}: no domain within maxSkew {} (candidates {:?})",
+                        kd.name, g.max_skew, cands
+                    ));
+                }
+            }
+        }
+        for rule in &rules.affinity {
+            let g = &self.groups[rule.group];
+            let any_match = g.total > 0;
+            if rule.key == HOST {
+                if on_host(g) > 0 || (!any_match && rule.self_match) {
+                    continue;
+                }
+                return Err(format!(
+                    "pod affinity on {HOSTNAME_KEY}: no matching pod on {host}"
+                ));
+            }
+            let kd = &self.keys[rule.key];
+            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            let r = if allowed.iter().any(|d| g.count(d) > 0) {
+                let with = allowed.iter().filter(|&d| g.count(d) > 0);
+                Requirement::in_values(&kd.name, with.map(|d| kd.name_of(d)))
+            } else if !any_match && rule.self_match {
+                // Bootstrap: the first pod of a self-selecting group picks one domain (none
+                // allowed: the empty set).
+                Requirement::in_values(&kd.name, allowed.iter().take(1).map(|d| kd.name_of(d)))
+            } else {
+                return Err(format!(
+                    "pod affinity on {}: no domain holds a matching pod",
+                    kd.name
+                ));
+            };
+            out.add_requirement(r);
+        }
+        for rule in &rules.anti_affinity {
+            let g = &self.groups[rule.group];
+            if rule.key == HOST {
+                if on_host(g) > 0 {
                     return Err(format!(
                         "pod anti-affinity on {HOSTNAME_KEY}: a matching pod is on {host}"
                     ));
                 }
                 continue;
             }
-            let cands = allowed(self, &term.topology_key, &out);
-            let g = &self.groups[gi];
-            let free: Vec<&String> = cands
-                .iter()
-                .filter(|d| g.counts.get(*d).copied().unwrap_or(0) == 0)
-                .collect();
-            if free.is_empty() {
+            let kd = &self.keys[rule.key];
+            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            if !allowed.iter().any(|d| g.count(d) == 0) {
                 return Err(format!(
                     "pod anti-affinity on {}: every candidate domain holds a matching pod",
-                    term.topology_key
+                    kd.name
                 ));
             }
-            out.add_requirement(Requirement::in_values(
-                &term.topology_key,
-                free.iter().map(|s| s.as_str()),
-            ));
+            let free = allowed.iter().filter(|&d| g.count(d) == 0);
+            let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
+            out.add_requirement(r);
         }
         // The symmetric rule: placed pods' anti-affinity that selects this pod.
-        for (key, ns, sel, domains) in &self.inverse {
-            if ns != namespace || !sel.matches(labels) {
-                continue;
-            }
-            if key == HOSTNAME_KEY {
-                if domains.contains(host) {
+        for &i in &rules.inverse {
+            let e = &self.inverse[i];
+            if e.key == HOST {
+                if host_id.is_some_and(|h| e.contains(h)) {
                     return Err(format!("pod anti-affinity of a placed pod forbids {host}"));
                 }
                 continue;
             }
-            let cands = allowed(self, key, &out);
-            let free: Vec<&String> = cands.iter().filter(|d| !domains.contains(*d)).collect();
-            if free.is_empty() {
+            let kd = &self.keys[e.key];
+            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            if !allowed.iter().any(|d| !e.contains(d)) {
                 return Err(format!(
-                    "pod anti-affinity of placed pods forbids every candidate {key}"
+                    "pod anti-affinity of placed pods forbids every candidate {}",
+                    kd.name
                 ));
             }
-            out.add_requirement(Requirement::in_values(key, free.iter().map(|s| s.as_str())));
+            let free = allowed.iter().filter(|&d| !e.contains(d));
+            let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
+            out.add_requirement(r);
         }
         Ok(out)
     }
 }
 
-/// The single-valued domains of a candidate after placement, for [`Topology::record`].
-pub fn known_domains(reqs: &Requirements, host: &str, keys: &BTreeSet<String>) -> Labels {
-    let mut out = Labels::new();
-    out.insert(HOSTNAME_KEY.to_string(), host.to_string());
-    for k in keys {
-        if let Some(r) = reqs.get(k)
-            && !r.is_complement()
-            && r.values().len() == 1
-            && let Some(v) = r.values().iter().next()
-        {
-            out.insert(k.clone(), v.clone());
+/// Candidate domains for a key: the known ones that the candidate, the pod and the requirements
+/// derived so far all allow. A candidate that does not constrain the key (a NodePool without a
+/// zone requirement) allows every known domain: Karpenter reads an undefined key as `Exists`
+/// (§1.7; [core] pkg/scheduling/requirements.go `Get`).
+struct Allowed<'a> {
+    kd: &'a KeyDomains,
+    reqs: [Option<&'a Requirement>; 3],
+}
+
+impl<'a> Allowed<'a> {
+    fn new(
+        kd: &'a KeyDomains,
+        candidate: &'a Requirements,
+        pod: &'a Requirements,
+        extra: &'a Requirements,
+    ) -> Self {
+        Allowed {
+            kd,
+            reqs: [
+                candidate.get(&kd.name),
+                pod.get(&kd.name),
+                extra.get(&kd.name),
+            ],
         }
     }
-    out
+
+    /// In string order.
+    fn iter(&self) -> impl Iterator<Item = DomId> + '_ {
+        self.kd.universe.iter().copied().filter(|&d| {
+            let v = self.kd.name_of(d);
+            self.reqs.iter().flatten().all(|r| r.has(v))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(k: &str, v: &str) -> Labels {
+        Labels::from([(k.to_string(), v.to_string())])
+    }
+
+    const ZONE: &str = "topology.kubernetes.io/zone";
+
+    fn zone_spread(app: &str) -> PodTopology {
+        PodTopology {
+            spread: vec![TopologySpread {
+                max_skew: 1,
+                topology_key: ZONE.into(),
+                when_unsatisfiable: crate::cluster::pod::WhenUnsatisfiable::DoNotSchedule,
+                selector: LabelSelector {
+                    match_labels: labels("app", app),
+                    match_expressions: vec![],
+                },
+                min_domains: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn universe_iterates_in_string_order_whatever_the_interning_order() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["c".to_string(), "a".to_string()]);
+        t.add_universe(ZONE, ["b".to_string(), "a".to_string()]);
+        let k = t.key_id(ZONE);
+        let names: Vec<&str> = t.keys[k]
+            .universe
+            .iter()
+            .map(|d| t.keys[k].name_of(*d))
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn zone_spread_picks_least_loaded_zone_breaking_ties_by_name() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["z2".to_string(), "z1".to_string(), "z3".to_string()]);
+        let l = labels("app", "web");
+        let topo = zone_spread("web");
+        let rules = t.resolve("default", &l, &topo);
+        let none = Requirements::new();
+        let r = t.requirements_for(&rules, &none, &none, "h", None);
+        assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z1")));
+        t.record(&Placed {
+            namespace: "default",
+            labels: &l,
+            domains: &labels(ZONE, "z1"),
+            anti_affinity: &[],
+        });
+        let rules = t.resolve("default", &l, &topo);
+        let r = t.requirements_for(&rules, &none, &none, "h", None);
+        assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z2")));
+    }
+
+    #[test]
+    fn groups_created_after_placements_count_them() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["z1".to_string(), "z2".to_string()]);
+        let l = labels("app", "web");
+        for _ in 0..2 {
+            t.record(&Placed {
+                namespace: "default",
+                labels: &l,
+                domains: &labels(ZONE, "z1"),
+                anti_affinity: &[],
+            });
+        }
+        let rules = t.resolve("default", &l, &zone_spread("web"));
+        let only_z1 = Requirements::from_labels(&labels(ZONE, "z1"));
+        let none = Requirements::new();
+        // z1 holds 2, z2 holds 0: another pod in z1 would make the skew 3.
+        assert!(
+            t.requirements_for(&rules, &none, &only_z1, "h", None)
+                .is_err()
+        );
+        assert!(t.requirements_for(&rules, &none, &none, "h", None).is_ok());
+    }
+
+    #[test]
+    fn hostname_anti_affinity_rejects_a_host_with_a_matching_pod() {
+        let mut t = Topology::default();
+        let l = labels("app", "db");
+        let anti = vec![PodAffinityTerm {
+            selector: LabelSelector {
+                match_labels: l.clone(),
+                match_expressions: vec![],
+            },
+            topology_key: HOSTNAME_KEY.into(),
+            weight: 0,
+        }];
+        let topo = PodTopology {
+            anti_affinity: anti.clone(),
+            ..Default::default()
+        };
+        let h = t.intern_host("node-a");
+        let key = t.host_key();
+        t.record_ids("default", &l, &[(key, h)], &anti);
+        let rules = t.resolve("default", &l, &topo);
+        assert!(!t.host_allows(&rules, Some(h)));
+        assert!(t.host_allows(&rules, None));
+        let none = Requirements::new();
+        assert!(
+            t.requirements_for(&rules, &none, &none, "node-a", Some(h))
+                .is_err()
+        );
+        assert!(
+            t.requirements_for(&rules, &none, &none, "node-b", None)
+                .is_ok()
+        );
+    }
 }
