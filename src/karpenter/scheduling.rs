@@ -71,7 +71,8 @@ pub struct PlannedClaim {
     pub requirements: Requirements,
     pub pods: Vec<PodId>,
     pub requests: Resources,
-    /// Indices into the template's `all_types` that still fit every pod.
+    /// Indices into the template's `all_types` that still fit every pod (in the template's
+    /// order; filled in when the solve ends).
     pub types: Vec<u32>,
     pub host_ports: Vec<HostPort>,
     /// Component-wise maximum of (allocatable − DaemonSet overhead) over `types`: a pod whose
@@ -216,21 +217,30 @@ impl PodPrefs {
     }
 }
 
+/// The first taint the pod does not tolerate (skipping `ignore`d ones and, when allowed,
+/// PreferNoSchedule ones).
+fn untolerated<'x>(
+    t: &PodTemplate,
+    taints: &'x [Taint],
+    prefer_ok: bool,
+    ignore: impl Fn(&Taint) -> bool,
+) -> Option<&'x Taint> {
+    taints.iter().find(|taint| {
+        let skipped = ignore(taint) || (prefer_ok && taint.effect == TaintEffect::PreferNoSchedule);
+        !skipped && !t.tolerations.iter().any(|tol| tol.tolerates(taint))
+    })
+}
+
 fn tolerates(
     t: &PodTemplate,
     taints: &[Taint],
     prefer_ok: bool,
     ignore: impl Fn(&Taint) -> bool,
 ) -> Result<(), String> {
-    for taint in taints {
-        if ignore(taint) || (prefer_ok && taint.effect == TaintEffect::PreferNoSchedule) {
-            continue;
-        }
-        if !t.tolerations.iter().any(|tol| tol.tolerates(taint)) {
-            return Err(format!("did not tolerate taint {taint}"));
-        }
+    match untolerated(t, taints, prefer_ok, ignore) {
+        Some(taint) => Err(format!("did not tolerate taint {taint}")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether the surviving types still cover every `minValues` (§1.4).
@@ -265,8 +275,9 @@ pub fn satisfies_min_values(
 }
 
 /// A template's instance types as dense columns, built on the first placement that needs them
-/// in a solve. A pod committed to a NodeClaim re-filters the claim's surviving types; with this
-/// table that costs four integer comparisons and a bit test per type, because requirement and
+/// in a solve. A planned claim keeps its surviving types as a bit set over `all_types`; a pod
+/// committed to it narrows the set by walking, per resource, only the types whose room lies
+/// between the old and the new total (the types are pre-sorted by room), and requirement and
 /// offering checks are computed once per distinct requirement and cached for the solve (the
 /// types, the ICE cache and the time do not change during a solve).
 struct TypeTable {
@@ -277,8 +288,16 @@ struct TypeTable {
     exact: Vec<bool>,
     /// The allocatable has extended resources (the envelope must cover them).
     extended: Vec<bool>,
-    /// Bit set over `all_types` of the types whose requirement on the key intersects it.
-    /// Probed only, never iterated (DESIGN §1.2).
+    any_exact: bool,
+    any_extended: bool,
+    /// The template's types as a set.
+    all: Vec<u64>,
+    /// Per resource: the template's types as (room, index), by room.
+    by_room: [Vec<(i64, u32)>; 4],
+    /// Words of a type bit set.
+    words: usize,
+    /// Bit set of the types whose requirement on the key intersects it. Probed only, never
+    /// iterated (DESIGN §1.2).
     req_ok: HashMap<Requirement, Vec<u64>>,
     /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
     offer_ok: HashMap<(Option<Requirement>, Option<Requirement>), Vec<u64>>,
@@ -286,6 +305,23 @@ struct TypeTable {
 
 fn bit(set: &[u64], i: u32) -> bool {
     set[(i / 64) as usize] & (1u64 << (i % 64)) != 0
+}
+
+fn set_bit(set: &mut [u64], i: u32) {
+    set[(i / 64) as usize] |= 1u64 << (i % 64);
+}
+
+fn clear_bit(set: &mut [u64], i: u32) {
+    set[(i / 64) as usize] &= !(1u64 << (i % 64));
+}
+
+fn count(set: &[u64]) -> usize {
+    set.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+/// The four core resources of a request, in the order of [`TypeTable::room`].
+fn core(r: &Resources) -> [i64; 4] {
+    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
 }
 
 impl TypeTable {
@@ -297,19 +333,33 @@ impl TypeTable {
         for &i in &tpl.types {
             let a = &tpl.all_types[i as usize].allocatable;
             let ov = overhead(tpl, i);
-            room[i as usize] = [
-                a.cpu_m - ov.cpu_m,
-                a.memory - ov.memory,
-                a.pods - ov.pods,
-                a.ephemeral_storage - ov.ephemeral_storage,
-            ];
+            let (a, o) = (core(a), core(ov));
+            room[i as usize] = [a[0] - o[0], a[1] - o[1], a[2] - o[2], a[3] - o[3]];
             exact[i as usize] = !ov.extended.is_empty();
-            extended[i as usize] = !a.extended.is_empty();
+            extended[i as usize] = !tpl.all_types[i as usize].allocatable.extended.is_empty();
+        }
+        let by_room = std::array::from_fn(|j| {
+            let mut v: Vec<(i64, u32)> = tpl
+                .types
+                .iter()
+                .map(|&i| (room[i as usize][j], i))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let mut all = vec![0u64; n.div_ceil(64)];
+        for &i in &tpl.types {
+            set_bit(&mut all, i);
         }
         TypeTable {
+            any_exact: exact.iter().any(|x| *x),
+            any_extended: extended.iter().any(|x| *x),
+            all,
             room,
             exact,
             extended,
+            by_room,
+            words: n.div_ceil(64),
             req_ok: HashMap::new(),
             offer_ok: HashMap::new(),
         }
@@ -319,54 +369,50 @@ impl TypeTable {
         let mut set = vec![0u64; tpl.all_types.len().div_ceil(64)];
         for &i in &tpl.types {
             if ok(&tpl.all_types[i as usize]) {
-                set[(i / 64) as usize] |= 1u64 << (i % 64);
+                set_bit(&mut set, i);
             }
         }
         set
     }
 
-    /// `mask &= ` the types whose requirement on `r`'s key intersects `r` (or who have none).
-    fn and_requirement(&mut self, tpl: &Template, r: &Requirement, mask: &mut [u64]) {
+    /// `set &= ` the types whose requirement on `r`'s key intersects `r` (or who have none).
+    fn and_requirement(&mut self, tpl: &Template, r: &Requirement, set: &mut [u64]) {
         if !self.req_ok.contains_key(r) {
-            let set = Self::bits(tpl, |it| {
+            let ok = Self::bits(tpl, |it| {
                 it.requirements
                     .get(r.key())
                     .is_none_or(|a| a.has_intersection(r))
             });
-            self.req_ok.insert(r.clone(), set);
+            self.req_ok.insert(r.clone(), ok);
         }
-        if let Some(set) = self.req_ok.get(r) {
-            mask.iter_mut().zip(set).for_each(|(m, s)| *m &= s);
+        if let Some(ok) = self.req_ok.get(r) {
+            set.iter_mut().zip(ok).for_each(|(m, s)| *m &= s);
         }
     }
 
-    /// `mask &= ` the types with an available offering under `reqs`.
+    /// `set &= ` the types with an available offering under `reqs`.
     fn and_offering(
         &mut self,
         tpl: &Template,
         reqs: &Requirements,
         ice: &IceCache,
         now: SimTime,
-        mask: &mut [u64],
+        set: &mut [u64],
     ) {
         let key = (reqs.get(ZONE).cloned(), reqs.get(CAPACITY_TYPE).cloned());
-        let set = self.offer_ok.entry(key).or_insert_with_key(|(z, ct)| {
+        let ok = self.offer_ok.entry(key).or_insert_with_key(|(z, ct)| {
             Self::bits(tpl, |it| {
                 it.has_offering_in(z.as_ref(), ct.as_ref(), ice, now)
             })
         });
-        mask.iter_mut().zip(set.iter()).for_each(|(m, s)| *m &= s);
+        set.iter_mut().zip(ok.iter()).for_each(|(m, s)| *m &= s);
     }
 
     /// Whether a pod total of `total` fits type `i` with the template's DaemonSet overhead
     /// (`fits_sum(total, overhead, 0, allocatable)`).
     fn fits(&self, tpl: &Template, total: &Resources, i: u32) -> bool {
-        let r = &self.room[i as usize];
-        if total.cpu_m > r[0]
-            || total.memory > r[1]
-            || total.pods > r[2]
-            || total.ephemeral_storage > r[3]
-        {
+        let (r, need) = (&self.room[i as usize], core(total));
+        if (0..4).any(|j| need[j] > r[j]) {
             return false;
         }
         if total.extended.is_empty() && !self.exact[i as usize] {
@@ -380,20 +426,97 @@ impl TypeTable {
         )
     }
 
-    /// The envelope of a set of the template's types (see [`PlannedClaim::envelope`]).
-    fn envelope(&self, tpl: &Template, types: &[u32]) -> Resources {
-        let mut env = Resources::default();
-        for &i in types {
-            let r = &self.room[i as usize];
-            env.cpu_m = env.cpu_m.max(r[0]);
-            env.memory = env.memory.max(r[1]);
-            env.pods = env.pods.max(r[2]);
-            env.ephemeral_storage = env.ephemeral_storage.max(r[3]);
-            if self.extended[i as usize] {
-                let ov = overhead(tpl, i);
-                for (k, v) in &tpl.all_types[i as usize].allocatable.extended {
-                    let e = env.extended.entry(k.clone()).or_insert(0);
-                    *e = (*e).max(v - ov.get(k));
+    /// The set of `source`'s types (all the template's when `None`) that `mask` allows (if
+    /// any) and that fit a pod total of `total`.
+    fn new_set(
+        &self,
+        tpl: &Template,
+        source: Option<&[u32]>,
+        total: &Resources,
+        mask: Option<&[u64]>,
+        set: &mut Vec<u64>,
+    ) {
+        set.clear();
+        match source {
+            None => set.extend_from_slice(&self.all),
+            Some(types) => {
+                set.resize(self.words, 0);
+                for &i in types {
+                    set_bit(set, i);
+                }
+            }
+        }
+        if let Some(m) = mask {
+            set.iter_mut().zip(m).for_each(|(s, m)| *s &= m);
+        }
+        let nothing = Resources {
+            cpu_m: i64::MIN,
+            memory: i64::MIN,
+            ephemeral_storage: i64::MIN,
+            pods: i64::MIN,
+            extended: BTreeMap::new(),
+        };
+        self.narrow(tpl, set, &nothing, total);
+    }
+
+    /// Narrow a claim's set from pod total `old` to `new`. Every type in it fits `old`
+    /// already, so only the types whose room lies in `[old, new)` for some resource can drop
+    /// out; extended resources, when in play, are checked type by type.
+    fn narrow(&self, tpl: &Template, set: &mut [u64], old: &Resources, new: &Resources) {
+        let (o, n) = (core(old), core(new));
+        for j in 0..4 {
+            if n[j] <= o[j] {
+                continue;
+            }
+            let list = &self.by_room[j];
+            let start = list.partition_point(|(r, _)| *r < o[j]);
+            for &(r, i) in &list[start..] {
+                if r >= n[j] {
+                    break;
+                }
+                clear_bit(set, i);
+            }
+        }
+        if !new.extended.is_empty() || self.any_exact {
+            for &i in &tpl.types {
+                if bit(set, i) && !self.fits(tpl, new, i) {
+                    clear_bit(set, i);
+                }
+            }
+        }
+    }
+
+    /// The types of a set, in the template's order.
+    fn list(&self, tpl: &Template, set: &[u64], out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(tpl.types.iter().copied().filter(|&i| bit(set, i)));
+    }
+
+    /// The envelope of a set of the template's types (see [`PlannedClaim::envelope`]): per
+    /// resource, the room of the roomiest type of the set (at least 0).
+    fn envelope(&self, tpl: &Template, set: &[u64]) -> Resources {
+        let ceil: [i64; 4] = std::array::from_fn(|j| {
+            self.by_room[j]
+                .iter()
+                .rev()
+                .find(|(_, i)| bit(set, *i))
+                .map_or(0, |(r, _)| (*r).max(0))
+        });
+        let mut env = Resources {
+            cpu_m: ceil[0],
+            memory: ceil[1],
+            pods: ceil[2],
+            ephemeral_storage: ceil[3],
+            extended: BTreeMap::new(),
+        };
+        if self.any_extended {
+            for &i in &tpl.types {
+                if bit(set, i) && self.extended[i as usize] {
+                    let ov = overhead(tpl, i);
+                    for (k, v) in &tpl.all_types[i as usize].allocatable.extended {
+                        let e = env.extended.entry(k.clone()).or_insert(0);
+                        *e = (*e).max(v - ov.get(k));
+                    }
                 }
             }
         }
@@ -410,6 +533,28 @@ fn overhead(tpl: &Template, i: u32) -> &Resources {
         .unwrap_or_else(|| ZERO.get_or_init(Resources::default))
 }
 
+/// What the solve keeps per planned claim besides [`PlannedClaim`]: what the loop over claims
+/// reads for its cheap rejections, and the surviving types as a bit set (the claim's `types`
+/// list is filled in when the solve ends).
+struct ClaimState {
+    template: usize,
+    /// Interned hostname.
+    host: DomId,
+    types: Vec<u64>,
+    /// envelope − requests: a pod requesting more of a resource fits no surviving type.
+    slack: [i64; 4],
+    /// The envelope or the requests have extended resources: check with [`fits_sum`].
+    slack_exact: bool,
+}
+
+impl ClaimState {
+    fn set_slack(&mut self, requests: &Resources, envelope: &Resources) {
+        let (e, r) = (core(envelope), core(requests));
+        self.slack = [e[0] - r[0], e[1] - r[1], e[2] - r[2], e[3] - r[3]];
+        self.slack_exact = !envelope.extended.is_empty() || !requests.extended.is_empty();
+    }
+}
+
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
     pub existing: Vec<ExistingNode>,
@@ -417,8 +562,8 @@ pub struct Scheduler<'a> {
     pub now: SimTime,
     pub topology: Topology,
     claims: Vec<PlannedClaim>,
-    /// Interned hostname of each planned claim.
-    claim_hosts: Vec<DomId>,
+    /// Parallel to `claims`.
+    claim_state: Vec<ClaimState>,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
@@ -426,13 +571,15 @@ pub struct Scheduler<'a> {
     topology_keys: Vec<(String, KeyId)>,
     /// Per template: host ports of the DaemonSets that will run on its new NodeClaims.
     daemon_host_ports: Vec<Vec<HostPort>>,
-    /// Planned claims by (pods, index): the emptiest first (§1.3 step 2).
-    order: BTreeSet<(usize, usize)>,
+    /// Planned claims by pod count, each bucket in index order: the emptiest first, then the
+    /// oldest (§1.3 step 2).
+    order: Vec<Vec<usize>>,
     /// Per template, built on first use.
     tables: Vec<Option<TypeTable>>,
     /// Reused buffers of the type filter.
-    scratch_types: Vec<u32>,
+    scratch_set: Vec<u64>,
     scratch_mask: Vec<u64>,
+    scratch_list: Vec<u32>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -490,15 +637,16 @@ impl<'a> Scheduler<'a> {
             now,
             topology,
             claims: Vec::new(),
-            claim_hosts: Vec::new(),
+            claim_state: Vec::new(),
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys,
             daemon_host_ports: Vec::new(),
-            order: BTreeSet::new(),
+            order: Vec::new(),
             tables,
-            scratch_types: Vec::new(),
+            scratch_set: Vec::new(),
             scratch_mask: Vec::new(),
+            scratch_list: Vec::new(),
         }
     }
 
@@ -597,6 +745,16 @@ impl<'a> Scheduler<'a> {
                 ));
             }
         }
+        // The claims' surviving types, from their bit sets.
+        for (claim, state) in self.claims.iter_mut().zip(&self.claim_state) {
+            if let Some(table) = &self.tables[claim.template] {
+                table.list(
+                    &self.templates[claim.template],
+                    &state.types,
+                    &mut claim.types,
+                );
+            }
+        }
         SolveResult {
             claims: self.claims,
             existing: existing_out,
@@ -624,7 +782,7 @@ impl<'a> Scheduler<'a> {
         };
         // 1. Existing nodes.
         for idx in 0..self.existing.len() {
-            if self.try_existing(idx, &pod).is_ok() {
+            if self.try_existing(idx, &pod) {
                 let e = &self.existing[idx];
                 return Ok((
                     e.name.clone(),
@@ -642,22 +800,26 @@ impl<'a> Scheduler<'a> {
             .collect();
         let order = std::mem::take(&mut self.order);
         let mut taken = None;
-        for &(n, c) in &order {
-            if self.claim_rejects(c, &pod, &tolerated) {
-                continue;
-            }
-            if self
-                .try_claim(Some(c), self.claims[c].template, &pod)
-                .is_ok()
-            {
-                taken = Some((n, c));
-                break;
+        'claims: for (n, bucket) in order.iter().enumerate() {
+            for &c in bucket {
+                if self.claim_rejects(c, &pod, &tolerated) {
+                    continue;
+                }
+                if self
+                    .try_claim(Some(c), self.claim_state[c].template, &pod)
+                    .is_ok()
+                {
+                    taken = Some((n, c));
+                    break 'claims;
+                }
             }
         }
         self.order = order;
         if let Some((n, c)) = taken {
-            self.order.remove(&(n, c));
-            self.order.insert((n + 1, c));
+            if let Ok(pos) = self.order[n].binary_search(&c) {
+                self.order[n].remove(pos);
+            }
+            self.order_insert(n + 1, c);
             self.claims[c].pods.push(pid);
             let claim = &self.claims[c];
             return Ok((
@@ -675,7 +837,7 @@ impl<'a> Scheduler<'a> {
                         c.pods.push(pid);
                     }
                     let last = self.claims.len() - 1;
-                    self.order.insert((1, last));
+                    self.order_insert(1, last);
                     let claim = self
                         .claims
                         .last()
@@ -694,40 +856,51 @@ impl<'a> Scheduler<'a> {
         Err(template_errors.join("; "))
     }
 
-    fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> Result<(), String> {
+    /// Place the pod on existing node `idx` if it fits there. Why not is not kept (the pod
+    /// goes on to planned and new NodeClaims), so a rejection builds no message.
+    /// File claim `c` under `n` pods.
+    fn order_insert(&mut self, n: usize, c: usize) {
+        if self.order.len() <= n {
+            self.order.resize(n + 1, Vec::new());
+        }
+        let bucket = &mut self.order[n];
+        let pos = bucket.partition_point(|x| *x < c);
+        bucket.insert(pos, c);
+    }
+
+    fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> bool {
         let t = pod.t;
         let e = &self.existing[idx];
         let initialized = e.initialized;
-        tolerates(t, &e.taints, pod.prefer_ok, |x| {
+        let blocked = untolerated(t, &e.taints, pod.prefer_ok, |x| {
             !initialized
                 && (is_ephemeral_taint(x)
                     || e.startup_taints
                         .iter()
                         .any(|s| s.key == x.key && s.effect == x.effect))
-        })?;
-        if t.host_ports.iter().any(|hp| e.host_ports.contains(hp)) {
-            return Err(format!("host port conflict on {}", e.name));
+        });
+        if blocked.is_some()
+            || t.host_ports.iter().any(|hp| e.host_ports.contains(hp))
+            || !t.requests.fits_in(&e.available)
+            || !e
+                .requirements
+                .is_compatible_allowing_undefined(pod.reqs, &[])
+        {
+            return false;
         }
-        if !t.requests.fits_in(&e.available) {
-            return Err(format!("{} lacks resources", e.name));
-        }
-        e.requirements
-            .compatible(pod.reqs)
-            .map_err(|x| x.to_string())?;
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
         let host_id = self.topology.host_id(&e.name);
-        let extra = self.topology.requirements_for(
-            pod.rules,
-            pod.reqs,
-            &e.requirements,
-            &e.name,
-            host_id,
-        )?;
+        let Ok(extra) =
+            self.topology
+                .requirements_for(pod.rules, pod.reqs, &e.requirements, host_id)
+        else {
+            return false;
+        };
         // Existing nodes have fixed labels: extra requirements must hold for them, and a node
         // without the topology label cannot take the domain (Karpenter's `Compatible` with no
         // undefined keys, [core] scheduling/existingnode.go).
-        if e.requirements.compatible(&extra).is_err() {
-            return Err("topology".into());
+        if !e.requirements.is_compatible_allowing_undefined(&extra, &[]) {
+            return false;
         }
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
@@ -739,34 +912,44 @@ impl<'a> Scheduler<'a> {
             domains: &domains,
             anti_affinity: &pod.topo.anti_affinity,
         });
-        Ok(())
+        true
     }
 
     /// Whether planned claim `c` certainly cannot take the pod: a template taint it does not
     /// tolerate, a host port in use, no surviving type with room, or a hostname topology rule.
     /// Each is a rejection `try_claim` would also make.
     fn claim_rejects(&self, c: usize, pod: &Pod<'_>, tolerated: &[bool]) -> bool {
-        let pc = &self.claims[c];
+        let cs = &self.claim_state[c];
         let t = pod.t;
-        !tolerated[pc.template]
-            || t.host_ports.iter().any(|hp| pc.host_ports.contains(hp))
-            || !fits_sum(
+        let fits = if cs.slack_exact || !t.requests.extended.is_empty() {
+            let pc = &self.claims[c];
+            fits_sum(
                 &pc.requests,
                 &t.requests,
                 &Resources::default(),
                 &pc.envelope,
             )
+        } else {
+            let need = core(&t.requests);
+            (0..4).all(|j| need[j] <= cs.slack[j])
+        };
+        !tolerated[cs.template]
+            || !fits
+            || (!t.host_ports.is_empty()
+                && t.host_ports
+                    .iter()
+                    .any(|hp| self.claims[c].host_ports.contains(hp)))
             || (!pod.rules.host_rules_empty()
-                && !self
-                    .topology
-                    .host_allows(pod.rules, Some(self.claim_hosts[c])))
+                && !self.topology.host_allows(pod.rules, Some(cs.host)))
     }
 
     /// Try to add the pod to planned claim `claim` (which passed [`Scheduler::claim_rejects`])
-    /// or to a new one from template `ti`.
+    /// or to a new one from template `ti`. A planned claim's rejection is not worded (the pod
+    /// just tries the next claim), so its error is empty; a new claim's names the reason.
     fn try_claim(&mut self, claim: Option<usize>, ti: usize, pod: &Pod<'_>) -> Result<(), String> {
         let t = pod.t;
-        let mut new_types = Vec::new();
+        // A new claim's candidate types: the template's, within the NodePool's limits.
+        let mut new_types: Option<Vec<u32>> = None;
         let mut new_host = String::new();
         if claim.is_none() {
             let tpl = &self.templates[ti];
@@ -774,16 +957,18 @@ impl<'a> Scheduler<'a> {
             if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
                 return Err("NodePool node limit reached".into());
             }
-            new_types = tpl
-                .types
-                .iter()
-                .copied()
-                .filter(|i| match &tpl.remaining {
-                    Some(rem) => tpl.all_types[*i as usize].capacity.fits_in(rem),
-                    None => true,
-                })
-                .collect();
-            if new_types.is_empty() {
+            if let Some(rem) = &tpl.remaining {
+                let within: Vec<u32> = tpl
+                    .types
+                    .iter()
+                    .copied()
+                    .filter(|i| tpl.all_types[*i as usize].capacity.fits_in(rem))
+                    .collect();
+                if within.is_empty() {
+                    return Err("NodePool limits exceeded by every instance type".into());
+                }
+                new_types = Some(within);
+            } else if tpl.types.is_empty() {
                 return Err("NodePool limits exceeded by every instance type".into());
             }
             new_host = format!("{}-{}", self.claim_prefix, self.claims.len());
@@ -792,47 +977,68 @@ impl<'a> Scheduler<'a> {
                 return Err("host port conflict with a DaemonSet".into());
             }
         }
-        let (cur_reqs, host, host_id) = match claim {
-            Some(c) => {
-                let pc = &self.claims[c];
-                (
-                    &pc.requirements,
-                    pc.hostname.as_str(),
-                    Some(self.claim_hosts[c]),
-                )
-            }
+        let (cur_reqs, host_id) = match claim {
+            Some(c) => (&self.claims[c].requirements, Some(self.claim_state[c].host)),
             None => (
                 &self.templates[ti].requirements,
-                new_host.as_str(),
                 self.topology.host_id(&new_host),
             ),
         };
         // Requirements.
-        cur_reqs
-            .compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS)
-            .map_err(|e| format!("incompatible requirements: {e}"))?;
-        // Topology: the claim's requirements and the pod's allow a domain exactly when their
-        // intersection does, so the merge waits until the topology passes.
-        let extra = self
+        if claim.is_none() {
+            cur_reqs
+                .compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS)
+                .map_err(|e| format!("incompatible requirements: {e}"))?;
+        } else if !cur_reqs.is_compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS) {
+            return Err(String::new());
+        }
+        // Topology, against the claim's requirements and the pod's separately: a domain passes
+        // both exactly when it passes their intersection (the requirements property test
+        // `intersection_membership_is_conjunction`), so nothing is merged until it passes.
+        let extra = match self
             .topology
-            .requirements_for(pod.rules, pod.reqs, cur_reqs, host, host_id)?;
-        let mut merged = cur_reqs.clone();
-        merged.add(pod.reqs);
-        merged.add(&extra);
+            .requirements_for(pod.rules, pod.reqs, cur_reqs, host_id)
+        {
+            Ok(extra) => extra,
+            Err(why) if claim.is_none() => {
+                return Err(self.topology.reject_message(&why, &new_host));
+            }
+            Err(_) => return Err(String::new()),
+        };
+        // The claim's requirements ∧ the pod's ∧ the topology's, copied only when that changes
+        // them (most pods add nothing to a claim that already holds their zone).
+        let mut merged: Option<Requirements> = None;
+        for r in pod.reqs.iter().chain(extra.iter()) {
+            let base = merged.as_ref().unwrap_or(cur_reqs);
+            let same = match base.get(r.key()) {
+                Some(e) => r.intersection(e) == *e,
+                None => false,
+            };
+            if !same {
+                merged
+                    .get_or_insert_with(|| cur_reqs.clone())
+                    .add_requirement(r.clone());
+            }
+        }
+        let reqs_now = merged.as_ref().unwrap_or(cur_reqs);
         // Only the keys whose requirement changed can rule a type out: against the claim's
         // current requirements, or for a new claim against the template's (its types were
         // filtered by those already).
-        let changed: Vec<&Requirement> = merged
-            .iter()
-            .filter(|r| cur_reqs.get(r.key()) != Some(*r))
-            .collect();
+        let changed: Vec<&Requirement> = match &merged {
+            Some(m) => m
+                .iter()
+                .filter(|r| cur_reqs.get(r.key()) != Some(*r))
+                .collect(),
+            None => Vec::new(),
+        };
         let offering_keys_changed = changed
             .iter()
             .any(|r| r.key() == ZONE || r.key() == CAPACITY_TYPE);
-        let mut total = match claim {
+        let old_total = match claim {
             Some(c) => self.claims[c].requests.clone(),
             None => Resources::default(),
         };
+        let mut total = old_total.clone();
         total.add(&t.requests);
         let tpl = &self.templates[ti];
         let table = self.tables[ti].get_or_insert_with(|| TypeTable::new(tpl));
@@ -840,47 +1046,58 @@ impl<'a> Scheduler<'a> {
         let masked = !changed.is_empty();
         if masked {
             mask.clear();
-            mask.resize(tpl.all_types.len().div_ceil(64), !0u64);
+            mask.resize(table.words, !0u64);
             for r in &changed {
                 table.and_requirement(tpl, r, &mut mask);
             }
             if offering_keys_changed {
-                table.and_offering(tpl, &merged, self.ice, self.now, &mut mask);
+                table.and_offering(tpl, reqs_now, self.ice, self.now, &mut mask);
             }
         }
-        let source: &[u32] = match claim {
-            Some(c) => &self.claims[c].types,
-            None => &new_types,
-        };
-        let mut remaining = std::mem::take(&mut self.scratch_types);
-        remaining.clear();
-        remaining.extend(
-            source
-                .iter()
-                .copied()
-                .filter(|&i| (!masked || bit(&mask, i)) && table.fits(tpl, &total, i)),
-        );
+        let mut set = std::mem::take(&mut self.scratch_set);
+        match claim {
+            Some(c) => {
+                set.clear();
+                set.extend_from_slice(&self.claim_state[c].types);
+                if masked {
+                    set.iter_mut().zip(&mask).for_each(|(s, m)| *s &= m);
+                }
+                table.narrow(tpl, &mut set, &old_total, &total);
+            }
+            None => {
+                let mask = masked.then_some(&mask[..]);
+                table.new_set(tpl, new_types.as_deref(), &total, mask, &mut set);
+            }
+        }
         self.scratch_mask = mask;
-        if remaining.is_empty() {
-            self.scratch_types = remaining;
+        let table = &*table;
+        let left = count(&set);
+        if left == 0 {
+            self.scratch_set = set;
             return Err(if claim.is_none() {
                 "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)".to_string()
             } else {
-                "no remaining instance type fits".to_string()
+                String::new()
             });
         }
-        if let Err(e) = satisfies_min_values(&merged, &tpl.all_types, &remaining) {
-            self.scratch_types = remaining;
-            return Err(e);
+        if reqs_now.has_min_values() {
+            let mut list = std::mem::take(&mut self.scratch_list);
+            table.list(tpl, &set, &mut list);
+            let ok = satisfies_min_values(reqs_now, &tpl.all_types, &list);
+            self.scratch_list = list;
+            if let Err(e) = ok {
+                self.scratch_set = set;
+                return Err(e);
+            }
         }
         // Commit.
         let host_id = match claim {
-            Some(c) => self.claim_hosts[c],
+            Some(c) => self.claim_state[c].host,
             None => self.topology.intern_host(&new_host),
         };
         let mut domains = vec![(self.topology.host_key(), host_id)];
         for (k, id) in &self.topology_keys {
-            if let Some(r) = merged.get(k)
+            if let Some(r) = reqs_now.get(k)
                 && !r.is_complement()
                 && r.values().len() == 1
                 && let Some(v) = r.values().iter().next()
@@ -890,30 +1107,31 @@ impl<'a> Scheduler<'a> {
         }
         self.topology
             .record_ids(&t.namespace, &t.labels, &domains, &pod.topo.anti_affinity);
-        let table = self.tables[ti].as_ref();
         match claim {
             Some(c) => {
+                let cs = &mut self.claim_state[c];
                 let pc = &mut self.claims[c];
                 // A stale envelope is still an upper bound; refresh it when the set halves.
-                if remaining.len() * 2 < pc.types.len()
-                    && let Some(table) = table
-                {
-                    pc.envelope = table.envelope(&self.templates[ti], &remaining);
+                if left * 2 < count(&cs.types) {
+                    pc.envelope = table.envelope(tpl, &set);
                 }
-                pc.requirements = merged;
-                self.scratch_types = std::mem::replace(&mut pc.types, remaining);
+                self.scratch_set = std::mem::replace(&mut cs.types, set);
+                if let Some(m) = merged {
+                    pc.requirements = m;
+                }
                 pc.requests = total;
                 pc.host_ports.extend(t.host_ports.iter().cloned());
+                cs.set_slack(&pc.requests, &pc.envelope);
             }
             None => {
-                let envelope = table
-                    .map(|tb| tb.envelope(&self.templates[ti], &remaining))
-                    .unwrap_or_default();
+                let requirements =
+                    merged.unwrap_or_else(|| self.templates[ti].requirements.clone());
+                let envelope = table.envelope(tpl, &set);
                 // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
                 let tpl = &mut self.templates[ti];
                 if let Some(rem) = tpl.remaining.as_mut() {
                     let mut max = Resources::default();
-                    for &i in &remaining {
+                    for &i in tpl.types.iter().filter(|&&i| bit(&set, i)) {
                         max.max_with(&tpl.all_types[i as usize].capacity);
                     }
                     rem.sub(&max);
@@ -923,17 +1141,25 @@ impl<'a> Scheduler<'a> {
                 }
                 let mut ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
                 ports.extend(t.host_ports.iter().cloned());
+                let mut state = ClaimState {
+                    template: ti,
+                    host: host_id,
+                    types: set,
+                    slack: [0; 4],
+                    slack_exact: false,
+                };
+                state.set_slack(&total, &envelope);
+                self.claim_state.push(state);
                 self.claims.push(PlannedClaim {
                     template: ti,
                     hostname: new_host,
-                    requirements: merged,
+                    requirements,
                     pods: Vec::new(),
                     requests: total,
-                    types: remaining,
+                    types: Vec::new(),
                     host_ports: ports,
                     envelope,
                 });
-                self.claim_hosts.push(host_id);
             }
         }
         Ok(())

@@ -199,6 +199,34 @@ impl PodRules {
     }
 }
 
+/// Why a pod cannot take any allowed domain on a candidate. Cheap to build: a pod is rejected
+/// by many candidates, and only some callers word the reason ([`Topology::reject_message`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// Hostname spread: maxSkew of the group reached on the host.
+    HostSpread {
+        group: usize,
+    },
+    /// No allowed domain of the key within maxSkew; `candidates` were allowed.
+    Spread {
+        group: usize,
+        key: KeyId,
+        candidates: Vec<DomId>,
+    },
+    HostAffinity,
+    Affinity {
+        key: KeyId,
+    },
+    HostAntiAffinity,
+    AntiAffinity {
+        key: KeyId,
+    },
+    HostInverse,
+    Inverse {
+        key: KeyId,
+    },
+}
+
 /// A placed pod as [`Topology`] keeps it: namespace, labels, interned domains.
 #[derive(Clone, Debug)]
 struct PlacedPod {
@@ -379,6 +407,47 @@ impl Topology {
         self.groups.len() - 1
     }
 
+    /// The reason of a [`Reject`] on candidate host `host`, in words.
+    pub fn reject_message(&self, r: &Reject, host: &str) -> String {
+        match r {
+            Reject::HostSpread { group } => format!(
+                "topology spread on {HOSTNAME_KEY}: maxSkew {} reached on {host}",
+                self.groups[*group].max_skew
+            ),
+            Reject::Spread {
+                group,
+                key,
+                candidates,
+            } => {
+                let kd = &self.keys[*key];
+                let cands: BTreeSet<&str> = candidates.iter().map(|d| kd.name_of(*d)).collect();
+                format!(
+                    "topology spread on {}: no domain within maxSkew {} (candidates {:?})",
+                    kd.name, self.groups[*group].max_skew, cands
+                )
+            }
+            Reject::HostAffinity => {
+                format!("pod affinity on {HOSTNAME_KEY}: no matching pod on {host}")
+            }
+            Reject::Affinity { key } => format!(
+                "pod affinity on {}: no domain holds a matching pod",
+                self.keys[*key].name
+            ),
+            Reject::HostAntiAffinity => {
+                format!("pod anti-affinity on {HOSTNAME_KEY}: a matching pod is on {host}")
+            }
+            Reject::AntiAffinity { key } => format!(
+                "pod anti-affinity on {}: every candidate domain holds a matching pod",
+                self.keys[*key].name
+            ),
+            Reject::HostInverse => format!("pod anti-affinity of a placed pod forbids {host}"),
+            Reject::Inverse { key } => format!(
+                "pod anti-affinity of placed pods forbids every candidate {}",
+                self.keys[*key].name
+            ),
+        }
+    }
+
     /// Resolve a pod's constraints to groups (creating the groups it needs), once per
     /// placement attempt: the candidates it then tries cost array lookups.
     pub fn resolve(&mut self, namespace: &str, labels: &Labels, topo: &PodTopology) -> PodRules {
@@ -463,8 +532,8 @@ impl Topology {
     }
 
     /// The domains the pod may take for each constrained key on a candidate whose requirements
-    /// are `candidate` (hostname `host`, interned as `host_id` if known). Returns requirements
-    /// to add, or why it cannot go there.
+    /// are `candidate` (hostname interned as `host_id`, if known). Returns requirements to add,
+    /// or why it cannot go there.
     ///
     /// `candidate` may leave out the pod's own requirements: a domain is allowed when both
     /// allow it, which is what their intersection allows.
@@ -473,9 +542,8 @@ impl Topology {
         rules: &PodRules,
         pod_reqs: &Requirements,
         candidate: &Requirements,
-        host: &str,
         host_id: Option<DomId>,
-    ) -> Result<Requirements, String> {
+    ) -> Result<Requirements, Reject> {
         let mut out = Requirements::new();
         if rules.is_empty() {
             return Ok(out);
@@ -487,10 +555,7 @@ impl Topology {
             if rule.key == HOST {
                 // A new node can always be created: the global minimum is 0 (§1.7).
                 if on_host(g) + self_match > g.max_skew {
-                    return Err(format!(
-                        "topology spread on {HOSTNAME_KEY}: maxSkew {} reached on {host}",
-                        g.max_skew
-                    ));
+                    return Err(Reject::HostSpread { group: rule.group });
                 }
                 continue;
             }
@@ -527,11 +592,11 @@ impl Topology {
                     out.add_requirement(r);
                 }
                 None => {
-                    let cands: BTreeSet<&str> = allowed.iter().map(|d| kd.name_of(d)).collect();
-                    return Err(format!(
-                        "topology spread on {}: no domain within maxSkew {} (candidates {:?})",
-                        kd.name, g.max_skew, cands
-                    ));
+                    return Err(Reject::Spread {
+                        group: rule.group,
+                        key: rule.key,
+                        candidates: allowed.iter().collect(),
+                    });
                 }
             }
         }
@@ -542,9 +607,7 @@ impl Topology {
                 if on_host(g) > 0 || (!any_match && rule.self_match) {
                     continue;
                 }
-                return Err(format!(
-                    "pod affinity on {HOSTNAME_KEY}: no matching pod on {host}"
-                ));
+                return Err(Reject::HostAffinity);
             }
             let kd = &self.keys[rule.key];
             let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
@@ -556,10 +619,7 @@ impl Topology {
                 // allowed: the empty set).
                 Requirement::in_values(&kd.name, allowed.iter().take(1).map(|d| kd.name_of(d)))
             } else {
-                return Err(format!(
-                    "pod affinity on {}: no domain holds a matching pod",
-                    kd.name
-                ));
+                return Err(Reject::Affinity { key: rule.key });
             };
             out.add_requirement(r);
         }
@@ -567,19 +627,14 @@ impl Topology {
             let g = &self.groups[rule.group];
             if rule.key == HOST {
                 if on_host(g) > 0 {
-                    return Err(format!(
-                        "pod anti-affinity on {HOSTNAME_KEY}: a matching pod is on {host}"
-                    ));
+                    return Err(Reject::HostAntiAffinity);
                 }
                 continue;
             }
             let kd = &self.keys[rule.key];
             let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
             if !allowed.iter().any(|d| g.count(d) == 0) {
-                return Err(format!(
-                    "pod anti-affinity on {}: every candidate domain holds a matching pod",
-                    kd.name
-                ));
+                return Err(Reject::AntiAffinity { key: rule.key });
             }
             let free = allowed.iter().filter(|&d| g.count(d) == 0);
             let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
@@ -590,17 +645,14 @@ impl Topology {
             let e = &self.inverse[i];
             if e.key == HOST {
                 if host_id.is_some_and(|h| e.contains(h)) {
-                    return Err(format!("pod anti-affinity of a placed pod forbids {host}"));
+                    return Err(Reject::HostInverse);
                 }
                 continue;
             }
             let kd = &self.keys[e.key];
             let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
             if !allowed.iter().any(|d| !e.contains(d)) {
-                return Err(format!(
-                    "pod anti-affinity of placed pods forbids every candidate {}",
-                    kd.name
-                ));
+                return Err(Reject::Inverse { key: e.key });
             }
             let free = allowed.iter().filter(|&d| !e.contains(d));
             let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
@@ -693,7 +745,7 @@ mod tests {
         let topo = zone_spread("web");
         let rules = t.resolve("default", &l, &topo);
         let none = Requirements::new();
-        let r = t.requirements_for(&rules, &none, &none, "h", None);
+        let r = t.requirements_for(&rules, &none, &none, None);
         assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z1")));
         t.record(&Placed {
             namespace: "default",
@@ -702,7 +754,7 @@ mod tests {
             anti_affinity: &[],
         });
         let rules = t.resolve("default", &l, &topo);
-        let r = t.requirements_for(&rules, &none, &none, "h", None);
+        let r = t.requirements_for(&rules, &none, &none, None);
         assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z2")));
     }
 
@@ -723,11 +775,17 @@ mod tests {
         let only_z1 = Requirements::from_labels(&labels(ZONE, "z1"));
         let none = Requirements::new();
         // z1 holds 2, z2 holds 0: another pod in z1 would make the skew 3.
-        assert!(
-            t.requirements_for(&rules, &none, &only_z1, "h", None)
-                .is_err()
+        let err = t.requirements_for(&rules, &none, &only_z1, None);
+        let words = err.map_err(|r| t.reject_message(&r, "h"));
+        assert_eq!(
+            words,
+            Err(
+                "topology spread on topology.kubernetes.io/zone: no domain within maxSkew 1 \
+                 (candidates {\"z1\"})"
+                    .to_string()
+            )
         );
-        assert!(t.requirements_for(&rules, &none, &none, "h", None).is_ok());
+        assert!(t.requirements_for(&rules, &none, &none, None).is_ok());
     }
 
     #[test]
@@ -753,13 +811,11 @@ mod tests {
         assert!(!t.host_allows(&rules, Some(h)));
         assert!(t.host_allows(&rules, None));
         let none = Requirements::new();
-        assert!(
-            t.requirements_for(&rules, &none, &none, "node-a", Some(h))
-                .is_err()
+        let err = t.requirements_for(&rules, &none, &none, Some(h));
+        assert_eq!(
+            err.map_err(|r| t.reject_message(&r, "node-a")),
+            Err("pod anti-affinity on kubernetes.io/hostname: a matching pod is on node-a".into())
         );
-        assert!(
-            t.requirements_for(&rules, &none, &none, "node-b", None)
-                .is_ok()
-        );
+        assert!(t.requirements_for(&rules, &none, &none, None).is_ok());
     }
 }
