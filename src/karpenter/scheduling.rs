@@ -2,10 +2,13 @@
 //! onto NodeClaims planned in this batch, then onto new NodeClaims from the NodePools in weight
 //! order, relaxing preferences on failure. reference/karpenter.md §1.3–§1.9.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::cluster::pod::{HOSTNAME_KEY, HostPort, PodTemplate, WhenUnsatisfiable};
+use crate::cluster::pod::{
+    HOSTNAME_KEY, HostPort, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable,
+};
 use crate::cluster::{NodeId, PodId};
 use crate::engine::SimTime;
 use crate::k8s::requirements::{Requirement, Requirements};
@@ -15,7 +18,7 @@ use crate::k8s::taints::{Taint, TaintEffect};
 use crate::karpenter::apis::WELL_KNOWN_LABELS;
 
 use super::instancetype::{CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, ZONE};
-use super::topology::{DomId, KeyId, Placed, PodRules, PodTopology, Topology};
+use super::topology::{DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView};
 
 /// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
 pub fn is_ephemeral_taint(t: &Taint) -> bool {
@@ -113,51 +116,75 @@ pub struct SolveResult {
     pub decisions: Vec<(PodId, Decision)>,
 }
 
-/// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect).
+/// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect). Borrowed from the
+/// pod's template; copied only where an order or a filter differs from the template's.
 #[derive(Clone, Debug)]
-struct PodPrefs {
+struct PodPrefs<'p> {
     /// Required node-affinity terms still allowed (OR); only the first is used.
-    required_terms: Vec<Requirements>,
+    required_terms: &'p [Requirements],
     /// Preferred node-affinity terms, heaviest first; the first is treated as required.
-    preferred_terms: Vec<Requirements>,
-    topo: PodTopology,
+    preferred_terms: Cow<'p, [(i32, Requirements)]>,
+    /// DoNotSchedule spreads, pod affinity and pod anti-affinity.
+    spread: Cow<'p, [TopologySpread]>,
+    affinity: &'p [PodAffinityTerm],
+    anti_affinity: &'p [PodAffinityTerm],
     /// Preferred pod (anti-)affinity and ScheduleAnyway spreads, treated as required until relaxed.
-    preferred_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
-    preferred_anti_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
-    schedule_anyway: Vec<crate::cluster::pod::TopologySpread>,
+    preferred_affinity: Cow<'p, [PodAffinityTerm]>,
+    preferred_anti_affinity: Cow<'p, [PodAffinityTerm]>,
+    schedule_anyway: Cow<'p, [TopologySpread]>,
     tolerate_prefer_no_schedule: bool,
     relaxed: Vec<String>,
 }
 
-impl PodPrefs {
-    fn new(t: &PodTemplate) -> Self {
-        let mut preferred: Vec<(i32, Requirements)> = t.preferred_terms.clone();
-        preferred.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
-        let mut pa = t.preferred_affinity.clone();
-        pa.sort_by_key(|a| std::cmp::Reverse(a.weight));
-        let mut paa = t.preferred_anti_affinity.clone();
-        paa.sort_by_key(|a| std::cmp::Reverse(a.weight));
-        PodPrefs {
-            required_terms: t.required_terms.clone(),
-            preferred_terms: preferred.into_iter().map(|(_, r)| r).collect(),
-            topo: PodTopology {
-                spread: t
-                    .spread
-                    .iter()
-                    .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
-                    .cloned()
-                    .collect(),
-                affinity: t.affinity.clone(),
-                anti_affinity: t.anti_affinity.clone(),
-            },
-            preferred_affinity: pa,
-            preferred_anti_affinity: paa,
-            schedule_anyway: t
-                .spread
+/// The elements of `items` sorted by `key` (stable), borrowed when already in that order.
+fn sorted_by<T: Clone, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> Cow<'_, [T]> {
+    if items.is_sorted_by_key(&key) {
+        Cow::Borrowed(items)
+    } else {
+        let mut v = items.to_vec();
+        v.sort_by_key(key);
+        Cow::Owned(v)
+    }
+}
+
+/// The spreads with `when`, borrowed when that is all of them.
+fn spreads(t: &PodTemplate, when: WhenUnsatisfiable) -> Cow<'_, [TopologySpread]> {
+    if t.spread.iter().all(|s| s.when_unsatisfiable == when) {
+        Cow::Borrowed(&t.spread)
+    } else {
+        Cow::Owned(
+            t.spread
                 .iter()
-                .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway)
+                .filter(|s| s.when_unsatisfiable == when)
                 .cloned()
                 .collect(),
+        )
+    }
+}
+
+/// Drop the first element (the caller checked there is one).
+fn drop_first<T: Clone>(items: &mut Cow<'_, [T]>) {
+    match items {
+        Cow::Borrowed(s) => *s = s.get(1..).unwrap_or_default(),
+        Cow::Owned(v) => {
+            v.remove(0);
+        }
+    }
+}
+
+impl<'p> PodPrefs<'p> {
+    fn new(t: &'p PodTemplate) -> Self {
+        PodPrefs {
+            required_terms: &t.required_terms,
+            preferred_terms: sorted_by(&t.preferred_terms, |(w, _)| std::cmp::Reverse(*w)),
+            spread: spreads(t, WhenUnsatisfiable::DoNotSchedule),
+            affinity: &t.affinity,
+            anti_affinity: &t.anti_affinity,
+            preferred_affinity: sorted_by(&t.preferred_affinity, |a| std::cmp::Reverse(a.weight)),
+            preferred_anti_affinity: sorted_by(&t.preferred_anti_affinity, |a| {
+                std::cmp::Reverse(a.weight)
+            }),
+            schedule_anyway: spreads(t, WhenUnsatisfiable::ScheduleAnyway),
             tolerate_prefer_no_schedule: false,
             relaxed: Vec::new(),
         }
@@ -169,41 +196,42 @@ impl PodPrefs {
         if let Some(first) = self.required_terms.first() {
             r.add(first);
         }
-        if let Some(p) = self.preferred_terms.first() {
+        if let Some((_, p)) = self.preferred_terms.first() {
             r.add(p);
         }
         r
     }
 
-    fn topology(&self) -> PodTopology {
-        let mut t = self.topo.clone();
-        t.affinity.extend(self.preferred_affinity.iter().cloned());
-        t.anti_affinity
-            .extend(self.preferred_anti_affinity.iter().cloned());
-        t.spread.extend(self.schedule_anyway.iter().cloned());
-        t
+    /// The pod's topology now: its required constraints, then the preferences still treated
+    /// as required.
+    fn topology(&self) -> TopologyView<'_> {
+        TopologyView {
+            spread: [&self.spread, &self.schedule_anyway],
+            affinity: [self.affinity, &self.preferred_affinity],
+            anti_affinity: [self.anti_affinity, &self.preferred_anti_affinity],
+        }
     }
 
     /// Relax one preference, in Karpenter's order. False when nothing is left to relax.
     fn relax(&mut self, any_prefer_no_schedule: bool) -> bool {
         if self.required_terms.len() > 1 {
-            self.required_terms.remove(0);
+            self.required_terms = &self.required_terms[1..];
             self.relaxed
                 .push("dropped a required node-affinity term".into());
         } else if !self.preferred_affinity.is_empty() {
-            self.preferred_affinity.remove(0);
+            drop_first(&mut self.preferred_affinity);
             self.relaxed
                 .push("dropped a preferred pod-affinity term".into());
         } else if !self.preferred_anti_affinity.is_empty() {
-            self.preferred_anti_affinity.remove(0);
+            drop_first(&mut self.preferred_anti_affinity);
             self.relaxed
                 .push("dropped a preferred pod-anti-affinity term".into());
         } else if !self.preferred_terms.is_empty() {
-            self.preferred_terms.remove(0);
+            drop_first(&mut self.preferred_terms);
             self.relaxed
                 .push("dropped a preferred node-affinity term".into());
         } else if !self.schedule_anyway.is_empty() {
-            self.schedule_anyway.remove(0);
+            drop_first(&mut self.schedule_anyway);
             self.relaxed
                 .push("dropped a ScheduleAnyway topology spread".into());
         } else if any_prefer_no_schedule && !self.tolerate_prefer_no_schedule {
@@ -545,6 +573,8 @@ struct ClaimState {
     slack: [i64; 4],
     /// The envelope or the requests have extended resources: check with [`fits_sum`].
     slack_exact: bool,
+    /// Topology domains its requirements allow (cleared when they change).
+    masks: DomainMasks,
 }
 
 impl ClaimState {
@@ -564,6 +594,11 @@ pub struct Scheduler<'a> {
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
+    /// Topology domains allowed by each existing node's and each template's requirements.
+    existing_masks: Vec<DomainMasks>,
+    template_masks: Vec<DomainMasks>,
+    /// The resolved topology rules of the pod being placed (kept for their buffers).
+    rules: PodRules,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
@@ -630,6 +665,8 @@ impl<'a> Scheduler<'a> {
             })
             .collect();
         let tables = templates.iter().map(|_| None).collect();
+        let existing_masks = vec![DomainMasks::default(); existing.len()];
+        let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
             existing,
@@ -638,6 +675,9 @@ impl<'a> Scheduler<'a> {
             topology,
             claims: Vec::new(),
             claim_state: Vec::new(),
+            existing_masks,
+            template_masks,
+            rules: PodRules::default(),
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys,
@@ -772,17 +812,30 @@ impl<'a> Scheduler<'a> {
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let reqs = p.requirements(t);
         let topo = p.topology();
-        let rules = self.topology.resolve(&t.namespace, &t.labels, &topo);
+        let mut rules = std::mem::take(&mut self.rules);
+        self.topology
+            .resolve(&mut rules, &t.namespace, &t.labels, topo, &reqs);
         let pod = Pod {
             t,
             reqs: &reqs,
-            topo: &topo,
+            topo,
             rules: &rules,
             prefer_ok: p.tolerate_prefer_no_schedule,
         };
+        let placed = self.place(pid, &pod);
+        self.rules = rules;
+        placed
+    }
+
+    fn place(
+        &mut self,
+        pid: PodId,
+        pod: &Pod<'_>,
+    ) -> Result<(String, Option<String>, Option<usize>), String> {
+        let t = pod.t;
         // 1. Existing nodes.
         for idx in 0..self.existing.len() {
-            if self.try_existing(idx, &pod) {
+            if self.try_existing(idx, pod) {
                 let e = &self.existing[idx];
                 return Ok((
                     e.name.clone(),
@@ -800,13 +853,19 @@ impl<'a> Scheduler<'a> {
             .collect();
         let order = std::mem::take(&mut self.order);
         let mut taken = None;
-        'claims: for (n, bucket) in order.iter().enumerate() {
+        // A hostname rule that every claim breaks (a pod anti-affine to a pod on each) skips the
+        // loop: each claim would reject the pod.
+        let blocked = !pod.rules.host_rules_empty()
+            && self
+                .topology
+                .blocks_every_claim(pod.rules, self.claims.len());
+        'claims: for (n, bucket) in order.iter().enumerate().filter(|_| !blocked) {
             for &c in bucket {
-                if self.claim_rejects(c, &pod, &tolerated) {
+                if self.claim_rejects(c, pod, &tolerated) {
                     continue;
                 }
                 if self
-                    .try_claim(Some(c), self.claim_state[c].template, &pod)
+                    .try_claim(Some(c), self.claim_state[c].template, pod)
                     .is_ok()
                 {
                     taken = Some((n, c));
@@ -831,7 +890,7 @@ impl<'a> Scheduler<'a> {
         // 3. A new claim from the first template that can host the pod.
         let mut template_errors = Vec::new();
         for ti in 0..self.templates.len() {
-            match self.try_claim(None, ti, &pod) {
+            match self.try_claim(None, ti, pod) {
                 Ok(()) => {
                     if let Some(c) = self.claims.last_mut() {
                         c.pods.push(pid);
@@ -890,9 +949,10 @@ impl<'a> Scheduler<'a> {
         }
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
         let host_id = self.topology.host_id(&e.name);
+        let masks = &mut self.existing_masks[idx];
         let Ok(extra) =
             self.topology
-                .requirements_for(pod.rules, pod.reqs, &e.requirements, host_id)
+                .requirements_for(pod.rules, pod.reqs, &e.requirements, masks, host_id)
         else {
             return false;
         };
@@ -905,13 +965,9 @@ impl<'a> Scheduler<'a> {
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
         e.host_ports.extend(t.host_ports.iter().cloned());
-        let domains = Arc::clone(&e.labels);
-        self.topology.record(&Placed {
-            namespace: &t.namespace,
-            labels: &t.labels,
-            domains: &domains,
-            anti_affinity: &pod.topo.anti_affinity,
-        });
+        let domains = self.topology.domain_ids(&e.labels);
+        self.topology
+            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
         true
     }
 
@@ -977,10 +1033,14 @@ impl<'a> Scheduler<'a> {
                 return Err("host port conflict with a DaemonSet".into());
             }
         }
-        let (cur_reqs, host_id) = match claim {
-            Some(c) => (&self.claims[c].requirements, Some(self.claim_state[c].host)),
+        let (cur_reqs, masks, host_id) = match claim {
+            Some(c) => {
+                let cs = &mut self.claim_state[c];
+                (&self.claims[c].requirements, &mut cs.masks, Some(cs.host))
+            }
             None => (
                 &self.templates[ti].requirements,
+                &mut self.template_masks[ti],
                 self.topology.host_id(&new_host),
             ),
         };
@@ -997,7 +1057,7 @@ impl<'a> Scheduler<'a> {
         // `intersection_membership_is_conjunction`), so nothing is merged until it passes.
         let extra = match self
             .topology
-            .requirements_for(pod.rules, pod.reqs, cur_reqs, host_id)
+            .requirements_for(pod.rules, pod.reqs, cur_reqs, masks, host_id)
         {
             Ok(extra) => extra,
             Err(why) if claim.is_none() => {
@@ -1093,7 +1153,7 @@ impl<'a> Scheduler<'a> {
         // Commit.
         let host_id = match claim {
             Some(c) => self.claim_state[c].host,
-            None => self.topology.intern_host(&new_host),
+            None => self.topology.intern_claim_host(&new_host),
         };
         let mut domains = vec![(self.topology.host_key(), host_id)];
         for (k, id) in &self.topology_keys {
@@ -1106,7 +1166,7 @@ impl<'a> Scheduler<'a> {
             }
         }
         self.topology
-            .record_ids(&t.namespace, &t.labels, &domains, &pod.topo.anti_affinity);
+            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
         match claim {
             Some(c) => {
                 let cs = &mut self.claim_state[c];
@@ -1118,6 +1178,7 @@ impl<'a> Scheduler<'a> {
                 self.scratch_set = std::mem::replace(&mut cs.types, set);
                 if let Some(m) = merged {
                     pc.requirements = m;
+                    cs.masks.clear();
                 }
                 pc.requests = total;
                 pc.host_ports.extend(t.host_ports.iter().cloned());
@@ -1147,6 +1208,7 @@ impl<'a> Scheduler<'a> {
                     types: set,
                     slack: [0; 4],
                     slack_exact: false,
+                    masks: DomainMasks::default(),
                 };
                 state.set_slack(&total, &envelope);
                 self.claim_state.push(state);
@@ -1175,7 +1237,7 @@ struct Pod<'p> {
     t: &'p PodTemplate,
     /// Node selector ∧ the node-affinity terms in force.
     reqs: &'p Requirements,
-    topo: &'p PodTopology,
+    topo: TopologyView<'p>,
     rules: &'p PodRules,
     prefer_ok: bool,
 }

@@ -9,12 +9,14 @@
 //! [`Topology::record`] (or [`Topology::record_ids`]) counts the pod in every group that
 //! selects it.
 //!
-//! Label keys and domain values are interned to small integers, so that the per-candidate
-//! checks (a pod tries every planned NodeClaim) are array lookups rather than string hashing.
-//! Interned ids never reach output: every ordering that does (the first candidate domain, ties
-//! between equally loaded domains, error messages) follows the domain strings.
+//! Label keys, domain values and pods' (namespace, labels) are interned to small integers, so
+//! that the per-candidate checks (a pod tries every planned NodeClaim) are array lookups and bit
+//! operations rather than string hashing, and a selector is evaluated once per distinct label
+//! set. Interned ids never reach output: every ordering that does (the first candidate domain,
+//! ties between equally loaded domains, error messages) follows the domain strings.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 
 use crate::cluster::pod::{HOSTNAME_KEY, PodAffinityTerm, TopologySpread};
 use crate::k8s::requirements::{Requirement, Requirements};
@@ -24,9 +26,14 @@ use crate::k8s::selector::{LabelSelector, Labels};
 pub type KeyId = usize;
 /// An interned value of one key (a domain: a zone, a hostname, …).
 pub type DomId = u32;
+/// An interned (namespace, labels) of a pod.
+pub type KindId = usize;
 
 /// The hostname key is interned first.
 const HOST: KeyId = 0;
+
+/// Keys with at most this many values use bit masks for their domains.
+const MASK_BITS: usize = 64;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -45,6 +52,8 @@ struct KeyDomains {
     /// Known domain values, in string order (the order Karpenter's sets iterate in).
     universe: Vec<DomId>,
     in_universe: Vec<bool>,
+    /// The universe as a bit set, while every value id fits in [`MASK_BITS`].
+    universe_mask: u64,
 }
 
 impl KeyDomains {
@@ -55,6 +64,7 @@ impl KeyDomains {
             names: Vec::new(),
             universe: Vec::new(),
             in_universe: Vec::new(),
+            universe_mask: 0,
         }
     }
 
@@ -74,6 +84,9 @@ impl KeyDomains {
             return;
         }
         self.in_universe[d as usize] = true;
+        if (d as usize) < MASK_BITS {
+            self.universe_mask |= 1 << d;
+        }
         let names = &self.names;
         let pos = self
             .universe
@@ -83,6 +96,46 @@ impl KeyDomains {
 
     fn name_of(&self, d: DomId) -> &str {
         &self.names[d as usize]
+    }
+
+    /// Every value id fits in a mask.
+    fn small(&self) -> bool {
+        self.names.len() <= MASK_BITS
+    }
+
+    /// The known domains `r` allows, as a mask (`None` allows all); for small keys.
+    fn mask(&self, r: Option<&Requirement>) -> u64 {
+        match r {
+            None => self.universe_mask,
+            Some(r) => self
+                .universe
+                .iter()
+                .filter(|&&d| r.has(self.name_of(d)))
+                .fold(0, |m, &d| m | (1 << d)),
+        }
+    }
+}
+
+/// Whether a group or an inverse entry selects each pod kind: 0 unknown, 1 no, 2 yes.
+#[derive(Clone, Debug, Default)]
+struct SelectsCache(Vec<u8>);
+
+impl SelectsCache {
+    fn get(
+        &mut self,
+        kinds: &[(String, Labels)],
+        k: KindId,
+        namespace: &str,
+        selector: &LabelSelector,
+    ) -> bool {
+        if self.0.len() <= k {
+            self.0.resize(k + 1, 0);
+        }
+        if self.0[k] == 0 {
+            let (ns, labels) = &kinds[k];
+            self.0[k] = 1 + u8::from(namespace == ns && selector.matches(labels));
+        }
+        self.0[k] == 2
     }
 }
 
@@ -99,11 +152,14 @@ struct Group {
     counts: Vec<i64>,
     /// Matching pods over all domains.
     total: i64,
+    /// Planned claims' hosts with a matching pod (hostname groups).
+    claim_hosts_hit: usize,
+    selects: SelectsCache,
 }
 
 impl Group {
-    fn selects(&self, namespace: &str, labels: &Labels) -> bool {
-        self.namespace == namespace && self.selector.matches(labels)
+    fn selects(&mut self, kinds: &[(String, Labels)], k: KindId) -> bool {
+        self.selects.get(kinds, k, &self.namespace, &self.selector)
     }
 
     fn count(&self, d: DomId) -> i64 {
@@ -129,6 +185,7 @@ struct Inverse {
     selector: LabelSelector,
     /// Indexed by domain id.
     domains: Vec<bool>,
+    selects: SelectsCache,
 }
 
 impl Inverse {
@@ -159,6 +216,23 @@ impl PodTopology {
     pub fn is_empty(&self) -> bool {
         self.spread.is_empty() && self.affinity.is_empty() && self.anti_affinity.is_empty()
     }
+
+    pub fn view(&self) -> TopologyView<'_> {
+        TopologyView {
+            spread: [&self.spread, &[]],
+            affinity: [&self.affinity, &[]],
+            anti_affinity: [&self.anti_affinity, &[]],
+        }
+    }
+}
+
+/// A pod's constraints for one attempt without copying them: each kind as two lists, taken in
+/// order (its required constraints, then the preferences still treated as required).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TopologyView<'a> {
+    pub spread: [&'a [TopologySpread]; 2],
+    pub affinity: [&'a [PodAffinityTerm]; 2],
+    pub anti_affinity: [&'a [PodAffinityTerm]; 2],
 }
 
 #[derive(Clone, Debug)]
@@ -167,17 +241,20 @@ struct Rule {
     key: KeyId,
     /// Whether the group selects the pod itself.
     self_match: bool,
+    /// The known domains the pod's own requirements allow (small keys only).
+    pod_mask: u64,
 }
 
 /// A pod's constraints resolved to groups for one placement attempt (see
 /// [`Topology::resolve`]). Valid until the next [`Topology::record`].
 #[derive(Clone, Debug, Default)]
 pub struct PodRules {
+    kind: KindId,
     spread: Vec<Rule>,
     affinity: Vec<Rule>,
     anti_affinity: Vec<Rule>,
-    /// Entries of the placed pods' anti-affinity that select the pod.
-    inverse: Vec<usize>,
+    /// Entries of the placed pods' anti-affinity that select the pod, with the pod's mask.
+    inverse: Vec<(usize, u64)>,
     /// Hostname rules as (group, most matching pods allowed already on the host).
     host_limits: Vec<(usize, i64)>,
     /// Hostname-keyed entries of `inverse`.
@@ -196,6 +273,43 @@ impl PodRules {
     /// No hostname rule: every host passes [`Topology::host_allows`].
     pub fn host_rules_empty(&self) -> bool {
         self.host_limits.is_empty() && self.host_inverse.is_empty()
+    }
+
+    /// The pod's interned (namespace, labels), for [`Topology::record_ids`].
+    pub fn kind(&self) -> KindId {
+        self.kind
+    }
+}
+
+/// A candidate's allowed domains per key, as masks (see [`Topology::requirements_for`]),
+/// cached while its requirements do not change; [`DomainMasks::clear`] when they do.
+#[derive(Clone, Debug, Default)]
+pub struct DomainMasks {
+    /// (key, universe size when computed, mask).
+    entries: Vec<(KeyId, usize, u64)>,
+}
+
+impl DomainMasks {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn get(&mut self, key: KeyId, kd: &KeyDomains, candidate: &Requirements) -> u64 {
+        // The universe only grows: an unchanged size is an unchanged universe.
+        let size = kd.universe.len();
+        match self.entries.iter_mut().find(|e| e.0 == key) {
+            Some(e) if e.1 == size => e.2,
+            Some(e) => {
+                e.1 = size;
+                e.2 = kd.mask(candidate.get(&kd.name));
+                e.2
+            }
+            None => {
+                let m = kd.mask(candidate.get(&kd.name));
+                self.entries.push((key, size, m));
+                m
+            }
+        }
     }
 }
 
@@ -227,24 +341,24 @@ pub enum Reject {
     },
 }
 
-/// A placed pod as [`Topology`] keeps it: namespace, labels, interned domains.
-#[derive(Clone, Debug)]
-struct PlacedPod {
-    namespace: String,
-    labels: Labels,
-    doms: Vec<(KeyId, DomId)>,
-}
-
 #[derive(Clone, Debug)]
 pub struct Topology {
     /// Interned keys; the hostname key is [`HOST`].
     keys: Vec<KeyDomains>,
     /// Only probed (DESIGN §1.2).
     key_ids: HashMap<String, KeyId>,
+    /// Interned (namespace, labels) of pods.
+    kinds: Vec<(String, Labels)>,
+    /// Kinds by a hash of (namespace, labels); only probed.
+    kind_ids: HashMap<u64, Vec<KindId>>,
     groups: Vec<Group>,
     inverse: Vec<Inverse>,
-    /// Every pod placed so far, kept to seed groups created later.
-    placed: Vec<PlacedPod>,
+    /// Every pod placed so far, kept to seed groups created later: (kind, its domains as a
+    /// range of `placed_doms`).
+    placed: Vec<(KindId, usize, usize)>,
+    placed_doms: Vec<(KeyId, DomId)>,
+    /// Per hostname id: whether it is a claim planned in this batch.
+    claim_host: Vec<bool>,
 }
 
 impl Default for Topology {
@@ -252,9 +366,13 @@ impl Default for Topology {
         Topology {
             keys: vec![KeyDomains::new(HOSTNAME_KEY)],
             key_ids: HashMap::from([(HOSTNAME_KEY.to_string(), HOST)]),
+            kinds: Vec::new(),
+            kind_ids: HashMap::new(),
             groups: Vec::new(),
             inverse: Vec::new(),
             placed: Vec::new(),
+            placed_doms: Vec::new(),
+            claim_host: Vec::new(),
         }
     }
 }
@@ -281,14 +399,52 @@ impl Topology {
         self.keys[HOST].ids.get(host).copied()
     }
 
-    /// The id of a hostname, interning it.
-    pub fn intern_host(&mut self, host: &str) -> DomId {
-        self.keys[HOST].intern(host)
+    /// The id of a new planned claim's hostname, interning it (before any pod is recorded on
+    /// it).
+    pub fn intern_claim_host(&mut self, host: &str) -> DomId {
+        let d = self.keys[HOST].intern(host);
+        if self.claim_host.len() <= d as usize {
+            self.claim_host.resize(d as usize + 1, false);
+        }
+        self.claim_host[d as usize] = true;
+        d
+    }
+
+    fn is_claim_host(&self, d: DomId) -> bool {
+        self.claim_host.get(d as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether a hostname rule of the pod rejects every one of the `claims` planned claims:
+    /// one that allows no matching pod on the host, in a group with a matching pod on each.
+    pub fn blocks_every_claim(&self, rules: &PodRules, claims: usize) -> bool {
+        rules
+            .host_limits
+            .iter()
+            .any(|&(gi, max)| max <= 0 && self.groups[gi].claim_hosts_hit >= claims)
     }
 
     /// The key id of the hostname key.
     pub fn host_key(&self) -> KeyId {
         HOST
+    }
+
+    /// The id of a pod's (namespace, labels), interning it.
+    pub fn kind_id(&mut self, namespace: &str, labels: &Labels) -> KindId {
+        let mut h = std::hash::DefaultHasher::new();
+        namespace.hash(&mut h);
+        labels.hash(&mut h);
+        let hash = h.finish();
+        if let Some(ids) = self.kind_ids.get(&hash)
+            && let Some(&k) = ids
+                .iter()
+                .find(|&&k| self.kinds[k].0 == namespace && self.kinds[k].1 == *labels)
+        {
+            return k;
+        }
+        let k = self.kinds.len();
+        self.kinds.push((namespace.to_string(), labels.clone()));
+        self.kind_ids.entry(hash).or_default().push(k);
+        k
     }
 
     /// Register the domain values a key can take (from NodePools and their instance types).
@@ -302,47 +458,61 @@ impl Topology {
 
     /// Count a pod that exists before the batch (bound to an existing node) or was placed.
     pub fn record(&mut self, p: &Placed<'_>) {
-        let mut doms = Vec::with_capacity(p.domains.len());
-        for (k, v) in p.domains {
+        let doms = self.domain_ids(p.domains);
+        let kind = self.kind_id(p.namespace, p.labels);
+        self.record_ids(kind, &doms, [p.anti_affinity, &[]]);
+    }
+
+    /// A node's labels as interned (key, value) pairs.
+    pub fn domain_ids(&mut self, labels: &Labels) -> Vec<(KeyId, DomId)> {
+        let mut doms = Vec::with_capacity(labels.len());
+        for (k, v) in labels {
             let key = self.key_id(k);
             let d = self.keys[key].intern(v);
             doms.push((key, d));
         }
-        self.record_ids(p.namespace, p.labels, &doms, p.anti_affinity);
+        doms
     }
 
-    /// [`Topology::record`] with the domains already interned: (key, value) pairs, at most one
-    /// per key.
+    /// [`Topology::record`] with the pod and its domains already interned: (key, value) pairs,
+    /// at most one per key.
     pub fn record_ids(
         &mut self,
-        namespace: &str,
-        labels: &Labels,
+        kind: KindId,
         doms: &[(KeyId, DomId)],
-        anti_affinity: &[PodAffinityTerm],
+        anti_affinity: [&[PodAffinityTerm]; 2],
     ) {
         let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
         for g in &mut self.groups {
             if let Some(d) = dom_of(g.key)
-                && g.selects(namespace, labels)
+                && g.selects(&self.kinds, kind)
             {
+                if g.key == HOST
+                    && g.count(d) == 0
+                    && self.claim_host.get(d as usize).copied().unwrap_or(false)
+                {
+                    g.claim_hosts_hit += 1;
+                }
                 g.add(d);
             }
         }
-        for term in anti_affinity {
+        for term in anti_affinity.into_iter().flatten() {
             let Some(&key) = self.key_ids.get(&term.topology_key) else {
                 continue;
             };
             let Some(d) = dom_of(key) else { continue };
+            let namespace = &self.kinds[kind].0;
             let i = match self.inverse.iter().position(|e| {
-                e.key == key && e.namespace == namespace && e.selector == term.selector
+                e.key == key && e.namespace == *namespace && e.selector == term.selector
             }) {
                 Some(i) => i,
                 None => {
                     self.inverse.push(Inverse {
                         key,
-                        namespace: namespace.to_string(),
+                        namespace: namespace.clone(),
                         selector: term.selector.clone(),
                         domains: Vec::new(),
+                        selects: SelectsCache::default(),
                     });
                     self.inverse.len() - 1
                 }
@@ -358,11 +528,9 @@ impl Topology {
                 self.keys[k].add_universe(d);
             }
         }
-        self.placed.push(PlacedPod {
-            namespace: namespace.to_string(),
-            labels: labels.clone(),
-            doms: doms.to_vec(),
-        });
+        let start = self.placed_doms.len();
+        self.placed_doms.extend_from_slice(doms);
+        self.placed.push((kind, start, self.placed_doms.len()));
     }
 
     fn group(
@@ -395,12 +563,17 @@ impl Topology {
             min_domains,
             counts: Vec::new(),
             total: 0,
+            claim_hosts_hit: 0,
+            selects: SelectsCache::default(),
         };
-        for p in &self.placed {
-            if let Some((_, d)) = p.doms.iter().find(|(k, _)| *k == key)
-                && g.selects(&p.namespace, &p.labels)
+        for &(k, start, end) in &self.placed {
+            if let Some(&(_, d)) = self.placed_doms[start..end].iter().find(|(x, _)| *x == key)
+                && g.selects(&self.kinds, k)
             {
-                g.add(*d);
+                if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
+                    g.claim_hosts_hit += 1;
+                }
+                g.add(d);
             }
         }
         self.groups.push(g);
@@ -448,31 +621,57 @@ impl Topology {
         }
     }
 
-    /// Resolve a pod's constraints to groups (creating the groups it needs), once per
-    /// placement attempt: the candidates it then tries cost array lookups.
-    pub fn resolve(&mut self, namespace: &str, labels: &Labels, topo: &PodTopology) -> PodRules {
-        let mut r = PodRules::default();
-        for c in &topo.spread {
+    fn rule(&mut self, group: usize, kind: KindId, pod_reqs: &Requirements) -> Rule {
+        let key = self.groups[group].key;
+        let kd = &self.keys[key];
+        let pod_mask = if key != HOST && kd.small() {
+            kd.mask(pod_reqs.get(&kd.name))
+        } else {
+            0
+        };
+        Rule {
+            group,
+            key,
+            self_match: self.groups[group].selects(&self.kinds, kind),
+            pod_mask,
+        }
+    }
+
+    /// Resolve a pod's constraints to groups (creating the groups it needs) into `r`, once
+    /// per placement attempt: the candidates it then tries cost array lookups.
+    pub fn resolve(
+        &mut self,
+        r: &mut PodRules,
+        namespace: &str,
+        labels: &Labels,
+        topo: TopologyView<'_>,
+        pod_reqs: &Requirements,
+    ) {
+        let kind = self.kind_id(namespace, labels);
+        r.kind = kind;
+        r.spread.clear();
+        r.affinity.clear();
+        r.anti_affinity.clear();
+        r.inverse.clear();
+        r.host_limits.clear();
+        r.host_inverse.clear();
+        for c in topo.spread.into_iter().flatten() {
+            let skew = i64::from(c.max_skew);
             let gi = self.group(
                 Kind::Spread,
                 &c.topology_key,
                 namespace,
                 &c.selector,
-                i64::from(c.max_skew),
+                skew,
                 c.min_domains,
             );
-            let g = &self.groups[gi];
-            let self_match = g.selects(namespace, labels);
-            if g.key == HOST {
-                r.host_limits.push((gi, g.max_skew - i64::from(self_match)));
+            let rule = self.rule(gi, kind, pod_reqs);
+            if rule.key == HOST {
+                r.host_limits.push((gi, skew - i64::from(rule.self_match)));
             }
-            r.spread.push(Rule {
-                group: gi,
-                key: g.key,
-                self_match,
-            });
+            r.spread.push(rule);
         }
-        for term in &topo.affinity {
+        for term in topo.affinity.into_iter().flatten() {
             let gi = self.group(
                 Kind::Affinity,
                 &term.topology_key,
@@ -481,14 +680,10 @@ impl Topology {
                 0,
                 None,
             );
-            let g = &self.groups[gi];
-            r.affinity.push(Rule {
-                group: gi,
-                key: g.key,
-                self_match: g.selects(namespace, labels),
-            });
+            let rule = self.rule(gi, kind, pod_reqs);
+            r.affinity.push(rule);
         }
-        for term in &topo.anti_affinity {
+        for term in topo.anti_affinity.into_iter().flatten() {
             let gi = self.group(
                 Kind::AntiAffinity,
                 &term.topology_key,
@@ -497,25 +692,26 @@ impl Topology {
                 0,
                 None,
             );
-            let g = &self.groups[gi];
-            if g.key == HOST {
+            let rule = self.rule(gi, kind, pod_reqs);
+            if rule.key == HOST {
                 r.host_limits.push((gi, 0));
             }
-            r.anti_affinity.push(Rule {
-                group: gi,
-                key: g.key,
-                self_match: false,
-            });
+            r.anti_affinity.push(rule);
         }
-        for (i, e) in self.inverse.iter().enumerate() {
-            if e.namespace == namespace && e.selector.matches(labels) {
-                r.inverse.push(i);
+        for (i, e) in self.inverse.iter_mut().enumerate() {
+            if e.selects.get(&self.kinds, kind, &e.namespace, &e.selector) {
+                let kd = &self.keys[e.key];
+                let pod_mask = if e.key != HOST && kd.small() {
+                    kd.mask(pod_reqs.get(&kd.name))
+                } else {
+                    0
+                };
+                r.inverse.push((i, pod_mask));
                 if e.key == HOST {
                     r.host_inverse.push(i);
                 }
             }
         }
-        r
     }
 
     /// Whether a host passes the pod's hostname rules: the same verdict as the hostname checks
@@ -531,9 +727,42 @@ impl Topology {
                 .all(|i| host.is_none_or(|h| !self.inverse[*i].contains(h)))
     }
 
-    /// The domains the pod may take for each constrained key on a candidate whose requirements
-    /// are `candidate` (hostname interned as `host_id`, if known). Returns requirements to add,
-    /// or why it cannot go there.
+    /// The domains of key `key` a pod may take on a candidate: the known ones that the
+    /// candidate, the pod and the requirements derived so far (`out`, mirrored by `out_masks`
+    /// for small keys) all allow. A candidate that does not constrain the key (a NodePool
+    /// without a zone requirement) allows every known domain: Karpenter reads an undefined key
+    /// as `Exists` (§1.7; [core] pkg/scheduling/requirements.go `Get`).
+    #[allow(clippy::too_many_arguments)]
+    fn allowed<'x>(
+        &'x self,
+        key: KeyId,
+        pod_mask: u64,
+        pod_reqs: &'x Requirements,
+        candidate: &'x Requirements,
+        masks: &mut DomainMasks,
+        out: &'x Requirements,
+        out_masks: &[(KeyId, u64)],
+    ) -> Allowed<'x> {
+        let kd = &self.keys[key];
+        let how = if kd.small() {
+            let out_mask = out_masks
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .fold(!0, |m, (_, x)| m & x);
+            How::Mask(masks.get(key, kd, candidate) & pod_mask & out_mask)
+        } else {
+            How::Requirements([
+                candidate.get(&kd.name),
+                pod_reqs.get(&kd.name),
+                out.get(&kd.name),
+            ])
+        };
+        Allowed { kd, how }
+    }
+
+    /// The domains `pod` may take for each constrained key on a candidate whose requirements
+    /// are `candidate` (with its mask cache `masks`; hostname interned as `host_id`, if known).
+    /// Returns requirements to add, or why it cannot go there.
     ///
     /// `candidate` may leave out the pod's own requirements: a domain is allowed when both
     /// allow it, which is what their intersection allows.
@@ -542,12 +771,15 @@ impl Topology {
         rules: &PodRules,
         pod_reqs: &Requirements,
         candidate: &Requirements,
+        masks: &mut DomainMasks,
         host_id: Option<DomId>,
     ) -> Result<Requirements, Reject> {
         let mut out = Requirements::new();
         if rules.is_empty() {
             return Ok(out);
         }
+        // `out` as masks, per small key.
+        let mut out_masks: Vec<(KeyId, u64)> = Vec::new();
         let on_host = |g: &Group| host_id.map_or(0, |h| g.count(h));
         for rule in &rules.spread {
             let g = &self.groups[rule.group];
@@ -562,14 +794,19 @@ impl Topology {
             let kd = &self.keys[rule.key];
             // Global minimum over the domains the pod could take anywhere.
             let pod_r = pod_reqs.get(&kd.name);
+            let pod_allows = |d: DomId| {
+                if kd.small() {
+                    rule.pod_mask & (1 << d) != 0
+                } else {
+                    pod_r.is_none_or(|r| r.has(kd.name_of(d)))
+                }
+            };
             let mut pod_domains = 0u32;
             let mut min: Option<i64> = None;
-            for &d in &kd.universe {
-                if pod_r.is_none_or(|r| r.has(kd.name_of(d))) {
-                    pod_domains += 1;
-                    let n = g.count(d);
-                    min = Some(min.map_or(n, |m: i64| m.min(n)));
-                }
+            for &d in kd.universe.iter().filter(|&&d| pod_allows(d)) {
+                pod_domains += 1;
+                let n = g.count(d);
+                min = Some(min.map_or(n, |m: i64| m.min(n)));
             }
             let mut min = min.unwrap_or(0);
             if let Some(md) = g.min_domains
@@ -577,7 +814,15 @@ impl Topology {
             {
                 min = 0;
             }
-            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
             // The least loaded allowed domain within maxSkew; ties go to the first by name.
             let mut best: Option<(i64, DomId)> = None;
             for d in allowed.iter() {
@@ -586,19 +831,14 @@ impl Topology {
                     best = Some((n, d));
                 }
             }
-            match best {
-                Some((_, d)) => {
-                    let r = Requirement::in_values(&kd.name, [kd.name_of(d)]);
-                    out.add_requirement(r);
-                }
-                None => {
-                    return Err(Reject::Spread {
-                        group: rule.group,
-                        key: rule.key,
-                        candidates: allowed.iter().collect(),
-                    });
-                }
-            }
+            let Some((_, d)) = best else {
+                return Err(Reject::Spread {
+                    group: rule.group,
+                    key: rule.key,
+                    candidates: allowed.iter().collect(),
+                });
+            };
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &[d]);
         }
         for rule in &rules.affinity {
             let g = &self.groups[rule.group];
@@ -610,18 +850,25 @@ impl Topology {
                 return Err(Reject::HostAffinity);
             }
             let kd = &self.keys[rule.key];
-            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
-            let r = if allowed.iter().any(|d| g.count(d) > 0) {
-                let with = allowed.iter().filter(|&d| g.count(d) > 0);
-                Requirement::in_values(&kd.name, with.map(|d| kd.name_of(d)))
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
+            let domains: Vec<DomId> = if allowed.iter().any(|d| g.count(d) > 0) {
+                allowed.iter().filter(|&d| g.count(d) > 0).collect()
             } else if !any_match && rule.self_match {
                 // Bootstrap: the first pod of a self-selecting group picks one domain (none
                 // allowed: the empty set).
-                Requirement::in_values(&kd.name, allowed.iter().take(1).map(|d| kd.name_of(d)))
+                allowed.iter().take(1).collect()
             } else {
                 return Err(Reject::Affinity { key: rule.key });
             };
-            out.add_requirement(r);
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &domains);
         }
         for rule in &rules.anti_affinity {
             let g = &self.groups[rule.group];
@@ -632,16 +879,23 @@ impl Topology {
                 continue;
             }
             let kd = &self.keys[rule.key];
-            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
             if !allowed.iter().any(|d| g.count(d) == 0) {
                 return Err(Reject::AntiAffinity { key: rule.key });
             }
-            let free = allowed.iter().filter(|&d| g.count(d) == 0);
-            let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
-            out.add_requirement(r);
+            let free: Vec<DomId> = allowed.iter().filter(|&d| g.count(d) == 0).collect();
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &free);
         }
         // The symmetric rule: placed pods' anti-affinity that selects this pod.
-        for &i in &rules.inverse {
+        for &(i, pod_mask) in &rules.inverse {
             let e = &self.inverse[i];
             if e.key == HOST {
                 if host_id.is_some_and(|h| e.contains(h)) {
@@ -650,50 +904,63 @@ impl Topology {
                 continue;
             }
             let kd = &self.keys[e.key];
-            let allowed = Allowed::new(kd, candidate, pod_reqs, &out);
+            let allowed = self.allowed(
+                e.key, pod_mask, pod_reqs, candidate, masks, &out, &out_masks,
+            );
             if !allowed.iter().any(|d| !e.contains(d)) {
                 return Err(Reject::Inverse { key: e.key });
             }
-            let free = allowed.iter().filter(|&d| !e.contains(d));
-            let r = Requirement::in_values(&kd.name, free.map(|d| kd.name_of(d)));
-            out.add_requirement(r);
+            let free: Vec<DomId> = allowed.iter().filter(|&d| !e.contains(d)).collect();
+            add_domains(&mut out, &mut out_masks, kd, e.key, &free);
         }
         Ok(out)
     }
 }
 
-/// Candidate domains for a key: the known ones that the candidate, the pod and the requirements
-/// derived so far all allow. A candidate that does not constrain the key (a NodePool without a
-/// zone requirement) allows every known domain: Karpenter reads an undefined key as `Exists`
-/// (§1.7; [core] pkg/scheduling/requirements.go `Get`).
-struct Allowed<'a> {
-    kd: &'a KeyDomains,
-    reqs: [Option<&'a Requirement>; 3],
+/// `out ∧= key In domains`, and its mask when the key is small.
+fn add_domains(
+    out: &mut Requirements,
+    out_masks: &mut Vec<(KeyId, u64)>,
+    kd: &KeyDomains,
+    key: KeyId,
+    domains: &[DomId],
+) {
+    if kd.small() {
+        let m = domains.iter().fold(0u64, |m, d| m | (1 << d));
+        out_masks.push((key, m));
+    }
+    let values = domains.iter().map(|&d| kd.name_of(d));
+    out.add_requirement(Requirement::in_values(&kd.name, values));
 }
 
-impl<'a> Allowed<'a> {
-    fn new(
-        kd: &'a KeyDomains,
-        candidate: &'a Requirements,
-        pod: &'a Requirements,
-        extra: &'a Requirements,
-    ) -> Self {
-        Allowed {
-            kd,
-            reqs: [
-                candidate.get(&kd.name),
-                pod.get(&kd.name),
-                extra.get(&kd.name),
-            ],
-        }
-    }
+/// How [`Allowed`] decides.
+enum How<'a> {
+    /// Bit per domain id (every value of the key is below [`MASK_BITS`]).
+    Mask(u64),
+    /// Each requirement present must allow the domain's value.
+    Requirements([Option<&'a Requirement>; 3]),
+}
 
+/// The allowed domains of a key (see [`Topology::allowed`]).
+struct Allowed<'a> {
+    kd: &'a KeyDomains,
+    how: How<'a>,
+}
+
+impl Allowed<'_> {
     /// In string order.
     fn iter(&self) -> impl Iterator<Item = DomId> + '_ {
-        self.kd.universe.iter().copied().filter(|&d| {
-            let v = self.kd.name_of(d);
-            self.reqs.iter().flatten().all(|r| r.has(v))
-        })
+        self.kd
+            .universe
+            .iter()
+            .copied()
+            .filter(|&d| match &self.how {
+                How::Mask(m) => m & (1 << d) != 0,
+                How::Requirements(reqs) => {
+                    let v = self.kd.name_of(d);
+                    reqs.iter().flatten().all(|r| r.has(v))
+                }
+            })
     }
 }
 
@@ -706,6 +973,12 @@ mod tests {
     }
 
     const ZONE: &str = "topology.kubernetes.io/zone";
+
+    fn resolve(t: &mut Topology, l: &Labels, topo: &PodTopology) -> PodRules {
+        let mut rules = PodRules::default();
+        t.resolve(&mut rules, "default", l, topo.view(), &Requirements::new());
+        rules
+    }
 
     fn zone_spread(app: &str) -> PodTopology {
         PodTopology {
@@ -743,9 +1016,9 @@ mod tests {
         t.add_universe(ZONE, ["z2".to_string(), "z1".to_string(), "z3".to_string()]);
         let l = labels("app", "web");
         let topo = zone_spread("web");
-        let rules = t.resolve("default", &l, &topo);
+        let rules = resolve(&mut t, &l, &topo);
         let none = Requirements::new();
-        let r = t.requirements_for(&rules, &none, &none, None);
+        let r = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None);
         assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z1")));
         t.record(&Placed {
             namespace: "default",
@@ -753,8 +1026,8 @@ mod tests {
             domains: &labels(ZONE, "z1"),
             anti_affinity: &[],
         });
-        let rules = t.resolve("default", &l, &topo);
-        let r = t.requirements_for(&rules, &none, &none, None);
+        let rules = resolve(&mut t, &l, &topo);
+        let r = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None);
         assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z2")));
     }
 
@@ -771,11 +1044,11 @@ mod tests {
                 anti_affinity: &[],
             });
         }
-        let rules = t.resolve("default", &l, &zone_spread("web"));
+        let rules = resolve(&mut t, &l, &zone_spread("web"));
         let only_z1 = Requirements::from_labels(&labels(ZONE, "z1"));
         let none = Requirements::new();
         // z1 holds 2, z2 holds 0: another pod in z1 would make the skew 3.
-        let err = t.requirements_for(&rules, &none, &only_z1, None);
+        let err = t.requirements_for(&rules, &none, &only_z1, &mut DomainMasks::default(), None);
         let words = err.map_err(|r| t.reject_message(&r, "h"));
         assert_eq!(
             words,
@@ -785,7 +1058,32 @@ mod tests {
                     .to_string()
             )
         );
-        assert!(t.requirements_for(&rules, &none, &none, None).is_ok());
+        assert!(
+            t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn keys_with_more_values_than_a_mask_holds_give_the_same_answers() {
+        for n in [3, 70] {
+            let mut t = Topology::default();
+            t.add_universe("rack", (0..n).map(|i| format!("r{i:02}")));
+            let l = labels("app", "web");
+            let mut topo = zone_spread("web");
+            topo.spread[0].topology_key = "rack".into();
+            let rules = resolve(&mut t, &l, &topo);
+            let candidate =
+                Requirements::from_iter([Requirement::in_values("rack", ["r02", "r01"])]);
+            let none = Requirements::new();
+            let mut masks = DomainMasks::default();
+            let r = t.requirements_for(&rules, &none, &candidate, &mut masks, None);
+            assert_eq!(
+                r.map(|r| r.labels()),
+                Ok(labels("rack", "r01")),
+                "{n} racks"
+            );
+        }
     }
 
     #[test]
@@ -804,18 +1102,27 @@ mod tests {
             anti_affinity: anti.clone(),
             ..Default::default()
         };
-        let h = t.intern_host("node-a");
+        let h = t.intern_claim_host("node-a");
         let key = t.host_key();
-        t.record_ids("default", &l, &[(key, h)], &anti);
-        let rules = t.resolve("default", &l, &topo);
+        let kind = t.kind_id("default", &l);
+        t.record_ids(kind, &[(key, h)], [&anti, &[]]);
+        let rules = resolve(&mut t, &l, &topo);
         assert!(!t.host_allows(&rules, Some(h)));
         assert!(t.host_allows(&rules, None));
+        // The only planned claim holds a matching pod: no claim can take the pod.
+        assert!(t.blocks_every_claim(&rules, 1));
+        let other = t.intern_claim_host("node-b");
+        assert!(t.host_allows(&rules, Some(other)));
+        assert!(!t.blocks_every_claim(&rules, 2));
         let none = Requirements::new();
-        let err = t.requirements_for(&rules, &none, &none, Some(h));
+        let err = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), Some(h));
         assert_eq!(
             err.map_err(|r| t.reject_message(&r, "node-a")),
             Err("pod anti-affinity on kubernetes.io/hostname: a matching pod is on node-a".into())
         );
-        assert!(t.requirements_for(&rules, &none, &none, None).is_ok());
+        assert!(
+            t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None)
+                .is_ok()
+        );
     }
 }
