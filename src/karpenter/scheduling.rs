@@ -38,7 +38,8 @@ pub struct Template {
     pub labels: Labels,
     pub taints: Vec<Taint>,
     pub startup_taints: Vec<Taint>,
-    /// The NodeClass's instance types (shared), and the ones this NodePool may use.
+    /// The NodeClass's instance types (shared), and the ones this NodePool may use (indices
+    /// into `all_types`, ascending and distinct: the overhead lookup binary-searches them).
     pub all_types: Arc<Vec<InstanceTypeInfo>>,
     pub types: Vec<u32>,
     /// DaemonSet overhead per entry of `types` (same order).
