@@ -286,7 +286,7 @@ pub fn normalized_label_key(key: &str) -> &str {
 }
 
 /// The requirement on one label key (module docs for the representation).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Requirement {
     key: String,
     complement: bool,
@@ -814,6 +814,23 @@ impl Requirements {
             });
         }
         self.intersects(incoming)
+    }
+
+    /// Whether [`Requirements::compatible_allowing_undefined`] succeeds, without building the
+    /// error: the hot path of trying a pod against many planned NodeClaims.
+    pub fn is_compatible_allowing_undefined(
+        &self,
+        incoming: &Requirements,
+        allow_undefined: &[&str],
+    ) -> bool {
+        incoming.by_key.iter().all(|(key, r)| {
+            allow_undefined.contains(&key.as_str())
+                || self.by_key.contains_key(key)
+                || matches!(
+                    r.operator(),
+                    NodeSelectorOperator::NotIn | NodeSelectorOperator::DoesNotExist
+                )
+        }) && self.intersects_ok(incoming)
     }
 
     /// Karpenter's `Intersects`: for every key defined on both sides, some value must satisfy
@@ -1586,6 +1603,26 @@ mod tests {
             let node = label.map(|l| labels(&[("k", l)])).unwrap_or_default();
             let expected = exprs.iter().all(|(op, vals)| k8s_match(*op, vals, label));
             prop_assert_eq!(r.matches_labels(&node), expected);
+        }
+
+        #[test]
+        fn compatible_fast_path_agrees_with_compatible(
+            a in proptest::collection::vec((proptest::sample::select(vec!["k", "j", "u"]), arb_expr()), 0..4),
+            b in proptest::collection::vec((proptest::sample::select(vec!["k", "j", "u"]), arb_expr()), 0..4),
+        ) {
+            let build = |exprs: &[(&str, (NodeSelectorOperator, Vec<String>))]| -> Requirements {
+                exprs
+                    .iter()
+                    .map(|(key, (op, vals))| Requirement::new(key, *op, vals).unwrap())
+                    .collect()
+            };
+            let (ra, rb) = (build(&a), build(&b));
+            for allow in [&[][..], &["u"][..]] {
+                prop_assert_eq!(
+                    ra.is_compatible_allowing_undefined(&rb, allow),
+                    ra.compatible_allowing_undefined(&rb, allow).is_ok()
+                );
+            }
         }
     }
 }

@@ -44,9 +44,23 @@ pub struct InstanceTypeInfo {
 impl InstanceTypeInfo {
     /// Whether some available offering matches `reqs` (zone and capacity type).
     pub fn has_offering(&self, reqs: &Requirements, ice: &IceCache, now: SimTime) -> bool {
-        self.offerings
-            .iter()
-            .any(|o| offering_compatible(o, reqs) && ice.available(&self.name, o, now))
+        self.has_offering_in(reqs.get(ZONE), reqs.get(CAPACITY_TYPE), ice, now)
+    }
+
+    /// [`InstanceTypeInfo::has_offering`] given only the two requirements it reads (the zone
+    /// and capacity-type requirements; `None` = unconstrained), so callers can cache it.
+    pub fn has_offering_in(
+        &self,
+        zone: Option<&Requirement>,
+        capacity_type: Option<&Requirement>,
+        ice: &IceCache,
+        now: SimTime,
+    ) -> bool {
+        self.offerings.iter().any(|o| {
+            zone.is_none_or(|r| r.has(&o.zone))
+                && capacity_type.is_none_or(|r| r.has(o.capacity_type.as_str()))
+                && ice.available(&self.name, o, now)
+        })
     }
 
     /// Cheapest available offering compatible with `reqs`.

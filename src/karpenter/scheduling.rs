@@ -2,10 +2,13 @@
 //! onto NodeClaims planned in this batch, then onto new NodeClaims from the NodePools in weight
 //! order, relaxing preferences on failure. reference/karpenter.md §1.3–§1.9.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::cluster::pod::{HOSTNAME_KEY, HostPort, PodTemplate, WhenUnsatisfiable};
+use crate::cluster::pod::{
+    HOSTNAME_KEY, HostPort, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable,
+};
 use crate::cluster::{NodeId, PodId};
 use crate::engine::SimTime;
 use crate::k8s::requirements::{Requirement, Requirements};
@@ -14,8 +17,8 @@ use crate::k8s::selector::Labels;
 use crate::k8s::taints::{Taint, TaintEffect};
 use crate::karpenter::apis::WELL_KNOWN_LABELS;
 
-use super::instancetype::{INSTANCE_TYPE, IceCache, InstanceTypeInfo};
-use super::topology::{Placed, PodTopology, Topology, known_domains};
+use super::instancetype::{CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, ZONE};
+use super::topology::{DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView};
 
 /// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
 pub fn is_ephemeral_taint(t: &Taint) -> bool {
@@ -36,7 +39,8 @@ pub struct Template {
     pub labels: Labels,
     pub taints: Vec<Taint>,
     pub startup_taints: Vec<Taint>,
-    /// The NodeClass's instance types (shared), and the ones this NodePool may use.
+    /// The NodeClass's instance types (shared), and the ones this NodePool may use (indices
+    /// into `all_types`, ascending and distinct: the overhead lookup binary-searches them).
     pub all_types: Arc<Vec<InstanceTypeInfo>>,
     pub types: Vec<u32>,
     /// DaemonSet overhead per entry of `types` (same order).
@@ -72,7 +76,8 @@ pub struct PlannedClaim {
     pub requirements: Requirements,
     pub pods: Vec<PodId>,
     pub requests: Resources,
-    /// Indices into the template's `all_types` that still fit every pod.
+    /// Indices into the template's `all_types` that still fit every pod (in the template's
+    /// order; filled in when the solve ends).
     pub types: Vec<u32>,
     pub host_ports: Vec<HostPort>,
     /// Component-wise maximum of (allocatable − DaemonSet overhead) over `types`: a pod whose
@@ -94,28 +99,6 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
             }))
 }
 
-/// The envelope of a set of a template's types (see [`PlannedClaim::envelope`]).
-fn envelope(tpl: &Template, types: &[u32]) -> Resources {
-    let mut env = Resources::default();
-    let zero = Resources::default();
-    for &i in types {
-        let pos = tpl.types.binary_search(&i).unwrap_or(0);
-        let a = &tpl.all_types[i as usize].allocatable;
-        let ov = tpl.daemon_overhead.get(pos).unwrap_or(&zero);
-        env.cpu_m = env.cpu_m.max(a.cpu_m - ov.cpu_m);
-        env.memory = env.memory.max(a.memory - ov.memory);
-        env.pods = env.pods.max(a.pods - ov.pods);
-        env.ephemeral_storage = env
-            .ephemeral_storage
-            .max(a.ephemeral_storage - ov.ephemeral_storage);
-        for (k, v) in &a.extended {
-            let e = env.extended.entry(k.clone()).or_insert(0);
-            *e = (*e).max(v - ov.get(k));
-        }
-    }
-    env
-}
-
 /// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Decision {
@@ -135,51 +118,75 @@ pub struct SolveResult {
     pub decisions: Vec<(PodId, Decision)>,
 }
 
-/// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect).
+/// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect). Borrowed from the
+/// pod's template; copied only where an order or a filter differs from the template's.
 #[derive(Clone, Debug)]
-struct PodPrefs {
+struct PodPrefs<'p> {
     /// Required node-affinity terms still allowed (OR); only the first is used.
-    required_terms: Vec<Requirements>,
+    required_terms: &'p [Requirements],
     /// Preferred node-affinity terms, heaviest first; the first is treated as required.
-    preferred_terms: Vec<Requirements>,
-    topo: PodTopology,
+    preferred_terms: Cow<'p, [(i32, Requirements)]>,
+    /// DoNotSchedule spreads, pod affinity and pod anti-affinity.
+    spread: Cow<'p, [TopologySpread]>,
+    affinity: &'p [PodAffinityTerm],
+    anti_affinity: &'p [PodAffinityTerm],
     /// Preferred pod (anti-)affinity and ScheduleAnyway spreads, treated as required until relaxed.
-    preferred_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
-    preferred_anti_affinity: Vec<crate::cluster::pod::PodAffinityTerm>,
-    schedule_anyway: Vec<crate::cluster::pod::TopologySpread>,
+    preferred_affinity: Cow<'p, [PodAffinityTerm]>,
+    preferred_anti_affinity: Cow<'p, [PodAffinityTerm]>,
+    schedule_anyway: Cow<'p, [TopologySpread]>,
     tolerate_prefer_no_schedule: bool,
     relaxed: Vec<String>,
 }
 
-impl PodPrefs {
-    fn new(t: &PodTemplate) -> Self {
-        let mut preferred: Vec<(i32, Requirements)> = t.preferred_terms.clone();
-        preferred.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
-        let mut pa = t.preferred_affinity.clone();
-        pa.sort_by_key(|a| std::cmp::Reverse(a.weight));
-        let mut paa = t.preferred_anti_affinity.clone();
-        paa.sort_by_key(|a| std::cmp::Reverse(a.weight));
-        PodPrefs {
-            required_terms: t.required_terms.clone(),
-            preferred_terms: preferred.into_iter().map(|(_, r)| r).collect(),
-            topo: PodTopology {
-                spread: t
-                    .spread
-                    .iter()
-                    .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
-                    .cloned()
-                    .collect(),
-                affinity: t.affinity.clone(),
-                anti_affinity: t.anti_affinity.clone(),
-            },
-            preferred_affinity: pa,
-            preferred_anti_affinity: paa,
-            schedule_anyway: t
-                .spread
+/// The elements of `items` sorted by `key` (stable), borrowed when already in that order.
+fn sorted_by<T: Clone, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> Cow<'_, [T]> {
+    if items.is_sorted_by_key(&key) {
+        Cow::Borrowed(items)
+    } else {
+        let mut v = items.to_vec();
+        v.sort_by_key(key);
+        Cow::Owned(v)
+    }
+}
+
+/// The spreads with `when`, borrowed when that is all of them.
+fn spreads(t: &PodTemplate, when: WhenUnsatisfiable) -> Cow<'_, [TopologySpread]> {
+    if t.spread.iter().all(|s| s.when_unsatisfiable == when) {
+        Cow::Borrowed(&t.spread)
+    } else {
+        Cow::Owned(
+            t.spread
                 .iter()
-                .filter(|s| s.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway)
+                .filter(|s| s.when_unsatisfiable == when)
                 .cloned()
                 .collect(),
+        )
+    }
+}
+
+/// Drop the first element (the caller checked there is one).
+fn drop_first<T: Clone>(items: &mut Cow<'_, [T]>) {
+    match items {
+        Cow::Borrowed(s) => *s = s.get(1..).unwrap_or_default(),
+        Cow::Owned(v) => {
+            v.remove(0);
+        }
+    }
+}
+
+impl<'p> PodPrefs<'p> {
+    fn new(t: &'p PodTemplate) -> Self {
+        PodPrefs {
+            required_terms: &t.required_terms,
+            preferred_terms: sorted_by(&t.preferred_terms, |(w, _)| std::cmp::Reverse(*w)),
+            spread: spreads(t, WhenUnsatisfiable::DoNotSchedule),
+            affinity: &t.affinity,
+            anti_affinity: &t.anti_affinity,
+            preferred_affinity: sorted_by(&t.preferred_affinity, |a| std::cmp::Reverse(a.weight)),
+            preferred_anti_affinity: sorted_by(&t.preferred_anti_affinity, |a| {
+                std::cmp::Reverse(a.weight)
+            }),
+            schedule_anyway: spreads(t, WhenUnsatisfiable::ScheduleAnyway),
             tolerate_prefer_no_schedule: false,
             relaxed: Vec::new(),
         }
@@ -191,41 +198,42 @@ impl PodPrefs {
         if let Some(first) = self.required_terms.first() {
             r.add(first);
         }
-        if let Some(p) = self.preferred_terms.first() {
+        if let Some((_, p)) = self.preferred_terms.first() {
             r.add(p);
         }
         r
     }
 
-    fn topology(&self) -> PodTopology {
-        let mut t = self.topo.clone();
-        t.affinity.extend(self.preferred_affinity.iter().cloned());
-        t.anti_affinity
-            .extend(self.preferred_anti_affinity.iter().cloned());
-        t.spread.extend(self.schedule_anyway.iter().cloned());
-        t
+    /// The pod's topology now: its required constraints, then the preferences still treated
+    /// as required.
+    fn topology(&self) -> TopologyView<'_> {
+        TopologyView {
+            spread: [&self.spread, &self.schedule_anyway],
+            affinity: [self.affinity, &self.preferred_affinity],
+            anti_affinity: [self.anti_affinity, &self.preferred_anti_affinity],
+        }
     }
 
     /// Relax one preference, in Karpenter's order. False when nothing is left to relax.
     fn relax(&mut self, any_prefer_no_schedule: bool) -> bool {
         if self.required_terms.len() > 1 {
-            self.required_terms.remove(0);
+            self.required_terms = &self.required_terms[1..];
             self.relaxed
                 .push("dropped a required node-affinity term".into());
         } else if !self.preferred_affinity.is_empty() {
-            self.preferred_affinity.remove(0);
+            drop_first(&mut self.preferred_affinity);
             self.relaxed
                 .push("dropped a preferred pod-affinity term".into());
         } else if !self.preferred_anti_affinity.is_empty() {
-            self.preferred_anti_affinity.remove(0);
+            drop_first(&mut self.preferred_anti_affinity);
             self.relaxed
                 .push("dropped a preferred pod-anti-affinity term".into());
         } else if !self.preferred_terms.is_empty() {
-            self.preferred_terms.remove(0);
+            drop_first(&mut self.preferred_terms);
             self.relaxed
                 .push("dropped a preferred node-affinity term".into());
         } else if !self.schedule_anyway.is_empty() {
-            self.schedule_anyway.remove(0);
+            drop_first(&mut self.schedule_anyway);
             self.relaxed
                 .push("dropped a ScheduleAnyway topology spread".into());
         } else if any_prefer_no_schedule && !self.tolerate_prefer_no_schedule {
@@ -239,21 +247,30 @@ impl PodPrefs {
     }
 }
 
+/// The first taint the pod does not tolerate (skipping `ignore`d ones and, when allowed,
+/// PreferNoSchedule ones).
+fn untolerated<'x>(
+    t: &PodTemplate,
+    taints: &'x [Taint],
+    prefer_ok: bool,
+    ignore: impl Fn(&Taint) -> bool,
+) -> Option<&'x Taint> {
+    taints.iter().find(|taint| {
+        let skipped = ignore(taint) || (prefer_ok && taint.effect == TaintEffect::PreferNoSchedule);
+        !skipped && !t.tolerations.iter().any(|tol| tol.tolerates(taint))
+    })
+}
+
 fn tolerates(
     t: &PodTemplate,
     taints: &[Taint],
     prefer_ok: bool,
     ignore: impl Fn(&Taint) -> bool,
 ) -> Result<(), String> {
-    for taint in taints {
-        if ignore(taint) || (prefer_ok && taint.effect == TaintEffect::PreferNoSchedule) {
-            continue;
-        }
-        if !t.tolerations.iter().any(|tol| tol.tolerates(taint)) {
-            return Err(format!("did not tolerate taint {taint}"));
-        }
+    match untolerated(t, taints, prefer_ok, ignore) {
+        Some(taint) => Err(format!("did not tolerate taint {taint}")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether the surviving types still cover every `minValues` (§1.4).
@@ -287,6 +304,289 @@ pub fn satisfies_min_values(
     Ok(())
 }
 
+/// A template's instance types as dense columns, built on the first placement that needs them
+/// in a solve. A planned claim keeps its surviving types as a bit set over `all_types`; a pod
+/// committed to it narrows the set by walking, per resource, only the types whose room lies
+/// between the old and the new total (the types are pre-sorted by room), and requirement and
+/// offering checks are computed once per distinct requirement and cached for the solve (the
+/// types, the ICE cache and the time do not change during a solve).
+struct TypeTable {
+    /// Per `all_types` index (only the template's types are filled): allocatable − DaemonSet
+    /// overhead as [cpu, memory, pods, ephemeral storage].
+    room: Vec<[i64; 4]>,
+    /// The DaemonSet overhead has extended resources: fit with [`fits_sum`] instead.
+    exact: Vec<bool>,
+    /// The allocatable has extended resources (the envelope must cover them).
+    extended: Vec<bool>,
+    any_exact: bool,
+    any_extended: bool,
+    /// The template's types as a set.
+    all: Vec<u64>,
+    /// Per resource: the template's types as (room, index), by room.
+    by_room: [Vec<(i64, u32)>; 4],
+    /// Words of a type bit set.
+    words: usize,
+    /// Bit set of the types whose requirement on the key intersects it. Probed only, never
+    /// iterated (DESIGN §1.2).
+    req_ok: HashMap<Requirement, Vec<u64>>,
+    /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
+    offer_ok: HashMap<(Option<Requirement>, Option<Requirement>), Vec<u64>>,
+}
+
+fn bit(set: &[u64], i: u32) -> bool {
+    set[(i / 64) as usize] & (1u64 << (i % 64)) != 0
+}
+
+fn set_bit(set: &mut [u64], i: u32) {
+    set[(i / 64) as usize] |= 1u64 << (i % 64);
+}
+
+fn clear_bit(set: &mut [u64], i: u32) {
+    set[(i / 64) as usize] &= !(1u64 << (i % 64));
+}
+
+fn count(set: &[u64]) -> usize {
+    set.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+/// The four core resources of a request, in the order of [`TypeTable::room`].
+fn core(r: &Resources) -> [i64; 4] {
+    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
+}
+
+impl TypeTable {
+    fn new(tpl: &Template) -> Self {
+        let n = tpl.all_types.len();
+        let mut room = vec![[0i64; 4]; n];
+        let mut exact = vec![false; n];
+        let mut extended = vec![false; n];
+        for &i in &tpl.types {
+            let a = &tpl.all_types[i as usize].allocatable;
+            let ov = overhead(tpl, i);
+            let (a, o) = (core(a), core(ov));
+            room[i as usize] = [a[0] - o[0], a[1] - o[1], a[2] - o[2], a[3] - o[3]];
+            exact[i as usize] = !ov.extended.is_empty();
+            extended[i as usize] = !tpl.all_types[i as usize].allocatable.extended.is_empty();
+        }
+        let by_room = std::array::from_fn(|j| {
+            let mut v: Vec<(i64, u32)> = tpl
+                .types
+                .iter()
+                .map(|&i| (room[i as usize][j], i))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let mut all = vec![0u64; n.div_ceil(64)];
+        for &i in &tpl.types {
+            set_bit(&mut all, i);
+        }
+        TypeTable {
+            any_exact: exact.iter().any(|x| *x),
+            any_extended: extended.iter().any(|x| *x),
+            all,
+            room,
+            exact,
+            extended,
+            by_room,
+            words: n.div_ceil(64),
+            req_ok: HashMap::new(),
+            offer_ok: HashMap::new(),
+        }
+    }
+
+    fn bits(tpl: &Template, ok: impl Fn(&InstanceTypeInfo) -> bool) -> Vec<u64> {
+        let mut set = vec![0u64; tpl.all_types.len().div_ceil(64)];
+        for &i in &tpl.types {
+            if ok(&tpl.all_types[i as usize]) {
+                set_bit(&mut set, i);
+            }
+        }
+        set
+    }
+
+    /// `set &= ` the types whose requirement on `r`'s key intersects `r` (or who have none).
+    fn and_requirement(&mut self, tpl: &Template, r: &Requirement, set: &mut [u64]) {
+        if !self.req_ok.contains_key(r) {
+            let ok = Self::bits(tpl, |it| {
+                it.requirements
+                    .get(r.key())
+                    .is_none_or(|a| a.has_intersection(r))
+            });
+            self.req_ok.insert(r.clone(), ok);
+        }
+        if let Some(ok) = self.req_ok.get(r) {
+            set.iter_mut().zip(ok).for_each(|(m, s)| *m &= s);
+        }
+    }
+
+    /// `set &= ` the types with an available offering under `reqs`.
+    fn and_offering(
+        &mut self,
+        tpl: &Template,
+        reqs: &Requirements,
+        ice: &IceCache,
+        now: SimTime,
+        set: &mut [u64],
+    ) {
+        let key = (reqs.get(ZONE).cloned(), reqs.get(CAPACITY_TYPE).cloned());
+        let ok = self.offer_ok.entry(key).or_insert_with_key(|(z, ct)| {
+            Self::bits(tpl, |it| {
+                it.has_offering_in(z.as_ref(), ct.as_ref(), ice, now)
+            })
+        });
+        set.iter_mut().zip(ok.iter()).for_each(|(m, s)| *m &= s);
+    }
+
+    /// Whether a pod total of `total` fits type `i` with the template's DaemonSet overhead
+    /// (`fits_sum(total, overhead, 0, allocatable)`).
+    fn fits(&self, tpl: &Template, total: &Resources, i: u32) -> bool {
+        let (r, need) = (&self.room[i as usize], core(total));
+        if (0..4).any(|j| need[j] > r[j]) {
+            return false;
+        }
+        if total.extended.is_empty() && !self.exact[i as usize] {
+            return true;
+        }
+        fits_sum(
+            total,
+            overhead(tpl, i),
+            &Resources::default(),
+            &tpl.all_types[i as usize].allocatable,
+        )
+    }
+
+    /// The set of `source`'s types (all the template's when `None`) that `mask` allows (if
+    /// any) and that fit a pod total of `total`.
+    fn new_set(
+        &self,
+        tpl: &Template,
+        source: Option<&[u32]>,
+        total: &Resources,
+        mask: Option<&[u64]>,
+        set: &mut Vec<u64>,
+    ) {
+        set.clear();
+        match source {
+            None => set.extend_from_slice(&self.all),
+            Some(types) => {
+                set.resize(self.words, 0);
+                for &i in types {
+                    set_bit(set, i);
+                }
+            }
+        }
+        if let Some(m) = mask {
+            set.iter_mut().zip(m).for_each(|(s, m)| *s &= m);
+        }
+        let nothing = Resources {
+            cpu_m: i64::MIN,
+            memory: i64::MIN,
+            ephemeral_storage: i64::MIN,
+            pods: i64::MIN,
+            extended: BTreeMap::new(),
+        };
+        self.narrow(tpl, set, &nothing, total);
+    }
+
+    /// Narrow a claim's set from pod total `old` to `new`. Every type in it fits `old`
+    /// already, so only the types whose room lies in `[old, new)` for some resource can drop
+    /// out; extended resources, when in play, are checked type by type.
+    fn narrow(&self, tpl: &Template, set: &mut [u64], old: &Resources, new: &Resources) {
+        let (o, n) = (core(old), core(new));
+        for j in 0..4 {
+            if n[j] <= o[j] {
+                continue;
+            }
+            let list = &self.by_room[j];
+            let start = list.partition_point(|(r, _)| *r < o[j]);
+            for &(r, i) in &list[start..] {
+                if r >= n[j] {
+                    break;
+                }
+                clear_bit(set, i);
+            }
+        }
+        if !new.extended.is_empty() || self.any_exact {
+            for &i in &tpl.types {
+                if bit(set, i) && !self.fits(tpl, new, i) {
+                    clear_bit(set, i);
+                }
+            }
+        }
+    }
+
+    /// The types of a set, in the template's order.
+    fn list(&self, tpl: &Template, set: &[u64], out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(tpl.types.iter().copied().filter(|&i| bit(set, i)));
+    }
+
+    /// The envelope of a set of the template's types (see [`PlannedClaim::envelope`]): per
+    /// resource, the room of the roomiest type of the set (at least 0).
+    fn envelope(&self, tpl: &Template, set: &[u64]) -> Resources {
+        let ceil: [i64; 4] = std::array::from_fn(|j| {
+            self.by_room[j]
+                .iter()
+                .rev()
+                .find(|(_, i)| bit(set, *i))
+                .map_or(0, |(r, _)| (*r).max(0))
+        });
+        let mut env = Resources {
+            cpu_m: ceil[0],
+            memory: ceil[1],
+            pods: ceil[2],
+            ephemeral_storage: ceil[3],
+            extended: BTreeMap::new(),
+        };
+        if self.any_extended {
+            for &i in &tpl.types {
+                if bit(set, i) && self.extended[i as usize] {
+                    let ov = overhead(tpl, i);
+                    for (k, v) in &tpl.all_types[i as usize].allocatable.extended {
+                        let e = env.extended.entry(k.clone()).or_insert(0);
+                        *e = (*e).max(v - ov.get(k));
+                    }
+                }
+            }
+        }
+        env
+    }
+}
+
+/// The DaemonSet overhead of one of the template's types.
+fn overhead(tpl: &Template, i: u32) -> &Resources {
+    static ZERO: std::sync::OnceLock<Resources> = std::sync::OnceLock::new();
+    let pos = tpl.types.binary_search(&i).unwrap_or(0);
+    tpl.daemon_overhead
+        .get(pos)
+        .unwrap_or_else(|| ZERO.get_or_init(Resources::default))
+}
+
+/// What the solve keeps per planned claim besides [`PlannedClaim`]: what the loop over claims
+/// reads for its cheap rejections, and the surviving types as a bit set (the claim's `types`
+/// list is filled in when the solve ends).
+struct ClaimState {
+    template: usize,
+    /// Interned hostname.
+    host: DomId,
+    types: Vec<u64>,
+    /// envelope − requests: a pod requesting more of a resource fits no surviving type.
+    slack: [i64; 4],
+    /// The envelope or the requests have extended resources: check with [`fits_sum`].
+    slack_exact: bool,
+    /// Topology domains its requirements allow (cleared when they change).
+    masks: DomainMasks,
+}
+
+impl ClaimState {
+    fn set_slack(&mut self, requests: &Resources, envelope: &Resources) {
+        let (e, r) = (core(envelope), core(requests));
+        self.slack = [e[0] - r[0], e[1] - r[1], e[2] - r[2], e[3] - r[3]];
+        self.slack_exact = !envelope.extended.is_empty() || !requests.extended.is_empty();
+    }
+}
+
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
     pub existing: Vec<ExistingNode>,
@@ -294,15 +594,29 @@ pub struct Scheduler<'a> {
     pub now: SimTime,
     pub topology: Topology,
     claims: Vec<PlannedClaim>,
+    /// Parallel to `claims`.
+    claim_state: Vec<ClaimState>,
+    /// Topology domains allowed by each existing node's and each template's requirements.
+    existing_masks: Vec<DomainMasks>,
+    template_masks: Vec<DomainMasks>,
+    /// The resolved topology rules of the pod being placed (kept for their buffers).
+    rules: PodRules,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
-    topology_keys: BTreeSet<String>,
+    /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
+    /// type), with their interned ids.
+    topology_keys: Vec<(String, KeyId)>,
     /// Per template: host ports of the DaemonSets that will run on its new NodeClaims.
     daemon_host_ports: Vec<Vec<HostPort>>,
-    /// Planned claims by (pods, index): the emptiest first (§1.3 step 2).
-    order: BTreeSet<(usize, usize)>,
-    /// The hostname rules of the pod being placed.
-    host_rules: super::topology::HostRules,
+    /// Planned claims by pod count, each bucket in index order: the emptiest first, then the
+    /// oldest (§1.3 step 2).
+    order: Vec<Vec<usize>>,
+    /// Per template, built on first use.
+    tables: Vec<Option<TypeTable>>,
+    /// Reused buffers of the type filter.
+    scratch_set: Vec<u64>,
+    scratch_mask: Vec<u64>,
+    scratch_list: Vec<u32>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -323,10 +637,7 @@ impl<'a> Scheduler<'a> {
         let mut topology = Topology::default();
         let mut keys = BTreeSet::new();
         for t in templates.iter() {
-            for key in [
-                super::instancetype::ZONE,
-                super::instancetype::CAPACITY_TYPE,
-            ] {
+            for key in [ZONE, CAPACITY_TYPE] {
                 keys.insert(key.to_string());
                 let mut vals = BTreeSet::new();
                 for &i in &t.types {
@@ -348,6 +659,16 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
+        let topology_keys = keys
+            .into_iter()
+            .map(|k| {
+                let id = topology.key_id(&k);
+                (k, id)
+            })
+            .collect();
+        let tables = templates.iter().map(|_| None).collect();
+        let existing_masks = vec![DomainMasks::default(); existing.len()];
+        let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
             existing,
@@ -355,12 +676,19 @@ impl<'a> Scheduler<'a> {
             now,
             topology,
             claims: Vec::new(),
+            claim_state: Vec::new(),
+            existing_masks,
+            template_masks,
+            rules: PodRules::default(),
             claim_prefix,
             any_prefer_no_schedule,
-            topology_keys: keys,
+            topology_keys,
             daemon_host_ports: Vec::new(),
-            order: BTreeSet::new(),
-            host_rules: Default::default(),
+            order: Vec::new(),
+            tables,
+            scratch_set: Vec::new(),
+            scratch_mask: Vec::new(),
+            scratch_list: Vec::new(),
         }
     }
 
@@ -459,6 +787,16 @@ impl<'a> Scheduler<'a> {
                 ));
             }
         }
+        // The claims' surviving types, from their bit sets.
+        for (claim, state) in self.claims.iter_mut().zip(&self.claim_state) {
+            if let Some(table) = &self.tables[claim.template] {
+                table.list(
+                    &self.templates[claim.template],
+                    &state.types,
+                    &mut claim.types,
+                );
+            }
+        }
         SolveResult {
             claims: self.claims,
             existing: existing_out,
@@ -476,52 +814,91 @@ impl<'a> Scheduler<'a> {
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let reqs = p.requirements(t);
         let topo = p.topology();
-        let mut why: Vec<String> = Vec::new();
+        let mut rules = std::mem::take(&mut self.rules);
+        self.topology
+            .resolve(&mut rules, &t.namespace, &t.labels, topo, &reqs);
+        let pod = Pod {
+            t,
+            reqs: &reqs,
+            topo,
+            rules: &rules,
+            prefer_ok: p.tolerate_prefer_no_schedule,
+        };
+        let placed = self.place(pid, &pod);
+        self.rules = rules;
+        placed
+    }
+
+    fn place(
+        &mut self,
+        pid: PodId,
+        pod: &Pod<'_>,
+    ) -> Result<(String, Option<String>, Option<usize>), String> {
+        let t = pod.t;
         // 1. Existing nodes.
         for idx in 0..self.existing.len() {
-            match self.try_existing(idx, t, p, &reqs, &topo) {
-                Ok(()) => {
-                    let e = &self.existing[idx];
-                    return Ok((
-                        e.name.clone(),
-                        e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
-                        Some(idx),
-                    ));
+            if self.try_existing(idx, pod) {
+                let e = &self.existing[idx];
+                return Ok((
+                    e.name.clone(),
+                    e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
+                    Some(idx),
+                ));
+            }
+        }
+        // 2. Claims planned in this batch, fewest pods first. Cheap rejections first: a pod
+        // tries every planned claim, so a claim that cannot take it must say so at once.
+        let tolerated: Vec<bool> = self
+            .templates
+            .iter()
+            .map(|tpl| tolerates(t, &tpl.taints, pod.prefer_ok, |_| false).is_ok())
+            .collect();
+        let order = std::mem::take(&mut self.order);
+        let mut taken = None;
+        // A hostname rule that every claim breaks (a pod anti-affine to a pod on each) skips the
+        // loop: each claim would reject the pod.
+        let blocked = !pod.rules.host_rules_empty()
+            && self
+                .topology
+                .blocks_every_claim(pod.rules, self.claims.len());
+        'claims: for (n, bucket) in order.iter().enumerate().filter(|_| !blocked) {
+            for &c in bucket {
+                if self.claim_rejects(c, pod, &tolerated) {
+                    continue;
                 }
-                Err(e) => {
-                    if why.len() < 3 {
-                        why.push(e);
-                    }
+                if self
+                    .try_claim(Some(c), self.claim_state[c].template, pod)
+                    .is_ok()
+                {
+                    taken = Some((n, c));
+                    break 'claims;
                 }
             }
         }
-        // 2. Claims planned in this batch, fewest pods first.
-        self.host_rules = self.topology.host_rules(&t.namespace, &t.labels, &topo);
-        let order: Vec<usize> = self.order.iter().map(|(_, c)| *c).collect();
-        for c in order {
-            if let Ok(()) = self.try_claim(Some(c), self.claims[c].template, t, p, &reqs, &topo) {
-                let n = self.claims[c].pods.len();
-                self.order.remove(&(n, c));
-                self.order.insert((n + 1, c));
-                self.claims[c].pods.push(pid);
-                let claim = &self.claims[c];
-                return Ok((
-                    claim.hostname.clone(),
-                    Some(self.templates[claim.template].nodepool.clone()),
-                    None,
-                ));
+        self.order = order;
+        if let Some((n, c)) = taken {
+            if let Ok(pos) = self.order[n].binary_search(&c) {
+                self.order[n].remove(pos);
             }
+            self.order_insert(n + 1, c);
+            self.claims[c].pods.push(pid);
+            let claim = &self.claims[c];
+            return Ok((
+                claim.hostname.clone(),
+                Some(self.templates[claim.template].nodepool.clone()),
+                None,
+            ));
         }
         // 3. A new claim from the first template that can host the pod.
         let mut template_errors = Vec::new();
         for ti in 0..self.templates.len() {
-            match self.try_claim(None, ti, t, p, &reqs, &topo) {
+            match self.try_claim(None, ti, pod) {
                 Ok(()) => {
                     if let Some(c) = self.claims.last_mut() {
                         c.pods.push(pid);
                     }
                     let last = self.claims.len() - 1;
-                    self.order.insert((1, last));
+                    self.order_insert(1, last);
                     let claim = self
                         .claims
                         .last()
@@ -540,231 +917,284 @@ impl<'a> Scheduler<'a> {
         Err(template_errors.join("; "))
     }
 
-    fn try_existing(
-        &mut self,
-        idx: usize,
-        t: &Arc<PodTemplate>,
-        p: &PodPrefs,
-        reqs: &Requirements,
-        topo: &PodTopology,
-    ) -> Result<(), String> {
+    /// Place the pod on existing node `idx` if it fits there. Why not is not kept (the pod
+    /// goes on to planned and new NodeClaims), so a rejection builds no message.
+    /// File claim `c` under `n` pods.
+    fn order_insert(&mut self, n: usize, c: usize) {
+        if self.order.len() <= n {
+            self.order.resize(n + 1, Vec::new());
+        }
+        let bucket = &mut self.order[n];
+        let pos = bucket.partition_point(|x| *x < c);
+        bucket.insert(pos, c);
+    }
+
+    fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> bool {
+        let t = pod.t;
         let e = &self.existing[idx];
         let initialized = e.initialized;
-        let startup = e.startup_taints.clone();
-        tolerates(t, &e.taints, p.tolerate_prefer_no_schedule, |x| {
+        let blocked = untolerated(t, &e.taints, pod.prefer_ok, |x| {
             !initialized
                 && (is_ephemeral_taint(x)
-                    || startup
+                    || e.startup_taints
                         .iter()
                         .any(|s| s.key == x.key && s.effect == x.effect))
-        })?;
-        if t.host_ports.iter().any(|hp| e.host_ports.contains(hp)) {
-            return Err(format!("host port conflict on {}", e.name));
+        });
+        if blocked.is_some()
+            || t.host_ports.iter().any(|hp| e.host_ports.contains(hp))
+            || !t.requests.fits_in(&e.available)
+            || !e
+                .requirements
+                .is_compatible_allowing_undefined(pod.reqs, &[])
+        {
+            return false;
         }
-        if !t.requests.fits_in(&e.available) {
-            return Err(format!("{} lacks resources", e.name));
-        }
-        e.requirements.compatible(reqs).map_err(|x| x.to_string())?;
-        let host = e.name.clone();
-        let node_reqs = Arc::clone(&e.requirements);
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
-        let extra = self.topology.requirements_for(
-            &t.namespace,
-            &t.labels,
-            reqs,
-            topo,
-            &node_reqs,
-            &host,
-        )?;
+        let host_id = self.topology.host_id(&e.name);
+        let masks = &mut self.existing_masks[idx];
+        let Ok(extra) =
+            self.topology
+                .requirements_for(pod.rules, pod.reqs, &e.requirements, masks, host_id)
+        else {
+            return false;
+        };
         // Existing nodes have fixed labels: extra requirements must hold for them, and a node
         // without the topology label cannot take the domain (Karpenter's `Compatible` with no
         // undefined keys, [core] scheduling/existingnode.go).
-        if node_reqs.compatible(&extra).is_err() {
-            return Err("topology".into());
+        if !e.requirements.is_compatible_allowing_undefined(&extra, &[]) {
+            return false;
         }
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
         e.host_ports.extend(t.host_ports.iter().cloned());
-        let domains = Arc::clone(&e.labels);
-        self.topology.record(&Placed {
-            namespace: &t.namespace,
-            labels: &t.labels,
-            domains: &domains,
-            anti_affinity: &topo.anti_affinity,
-        });
-        Ok(())
+        let domains = self.topology.domain_ids(&e.labels);
+        self.topology
+            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+        true
     }
 
-    /// Try to add the pod to planned claim `claim` (or a new one from template `ti`).
-    fn try_claim(
-        &mut self,
-        claim: Option<usize>,
-        ti: usize,
-        t: &Arc<PodTemplate>,
-        p: &PodPrefs,
-        reqs: &Requirements,
-        topo: &PodTopology,
-    ) -> Result<(), String> {
-        let tpl = &self.templates[ti];
-        tolerates(t, &tpl.taints, p.tolerate_prefer_no_schedule, |_| false)?;
-        // Cheap rejections first: a pod tries every planned claim, so a claim that cannot take
-        // it must say so without cloning anything.
-        if let Some(c) = claim {
+    /// Whether planned claim `c` certainly cannot take the pod: a template taint it does not
+    /// tolerate, a host port in use, no surviving type with room, or a hostname topology rule.
+    /// Each is a rejection `try_claim` would also make.
+    fn claim_rejects(&self, c: usize, pod: &Pod<'_>, tolerated: &[bool]) -> bool {
+        let cs = &self.claim_state[c];
+        let t = pod.t;
+        let fits = if cs.slack_exact || !t.requests.extended.is_empty() {
             let pc = &self.claims[c];
-            if t.host_ports.iter().any(|hp| pc.host_ports.contains(hp)) {
-                return Err("host port conflict".into());
-            }
-            if !fits_sum(
+            fits_sum(
                 &pc.requests,
                 &t.requests,
                 &Resources::default(),
                 &pc.envelope,
-            ) {
-                return Err("no remaining instance type fits".into());
+            )
+        } else {
+            let need = core(&t.requests);
+            (0..4).all(|j| need[j] <= cs.slack[j])
+        };
+        !tolerated[cs.template]
+            || !fits
+            || (!t.host_ports.is_empty()
+                && t.host_ports
+                    .iter()
+                    .any(|hp| self.claims[c].host_ports.contains(hp)))
+            || (!pod.rules.host_rules_empty()
+                && !self.topology.host_allows(pod.rules, Some(cs.host)))
+    }
+
+    /// Try to add the pod to planned claim `claim` (which passed [`Scheduler::claim_rejects`])
+    /// or to a new one from template `ti`. A planned claim's rejection is not worded (the pod
+    /// just tries the next claim), so its error is empty; a new claim's names the reason.
+    fn try_claim(&mut self, claim: Option<usize>, ti: usize, pod: &Pod<'_>) -> Result<(), String> {
+        let t = pod.t;
+        // A new claim's candidate types: the template's, within the NodePool's limits.
+        let mut new_types: Option<Vec<u32>> = None;
+        let mut new_host = String::new();
+        if claim.is_none() {
+            let tpl = &self.templates[ti];
+            tolerates(t, &tpl.taints, pod.prefer_ok, |_| false)?;
+            if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
+                return Err("NodePool node limit reached".into());
             }
-            if !self.host_rules.is_empty()
-                && !self.topology.host_allows(&self.host_rules, &pc.hostname)
-            {
-                return Err("topology on the NodeClaim's hostname".into());
-            }
-        }
-        let (cur_reqs, cur_types, cur_requests, host, ports) = match claim {
-            Some(c) => {
-                let pc = &self.claims[c];
-                (
-                    pc.requirements.clone(),
-                    Vec::new(),
-                    pc.requests.clone(),
-                    pc.hostname.clone(),
-                    pc.host_ports.clone(),
-                )
-            }
-            None => {
-                if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
-                    return Err("NodePool node limit reached".into());
-                }
-                let types: Vec<u32> = tpl
+            if let Some(rem) = &tpl.remaining {
+                let within: Vec<u32> = tpl
                     .types
                     .iter()
                     .copied()
-                    .filter(|i| match &tpl.remaining {
-                        Some(rem) => tpl.all_types[*i as usize].capacity.fits_in(rem),
-                        None => true,
-                    })
+                    .filter(|i| tpl.all_types[*i as usize].capacity.fits_in(rem))
                     .collect();
-                if types.is_empty() {
+                if within.is_empty() {
                     return Err("NodePool limits exceeded by every instance type".into());
                 }
-                let host = format!("{}-{}", self.claim_prefix, self.claims.len());
-                let daemon_ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
-                if t.host_ports.iter().any(|hp| daemon_ports.contains(hp)) {
-                    return Err("host port conflict with a DaemonSet".into());
-                }
-                (
-                    tpl.requirements.clone(),
-                    types,
-                    Resources::default(),
-                    host,
-                    daemon_ports,
-                )
+                new_types = Some(within);
+            } else if tpl.types.is_empty() {
+                return Err("NodePool limits exceeded by every instance type".into());
             }
+            new_host = format!("{}-{}", self.claim_prefix, self.claims.len());
+            let daemon_ports = self.daemon_host_ports.get(ti).map_or(&[][..], |v| v);
+            if t.host_ports.iter().any(|hp| daemon_ports.contains(hp)) {
+                return Err("host port conflict with a DaemonSet".into());
+            }
+        }
+        let (cur_reqs, masks, host_id) = match claim {
+            Some(c) => {
+                let cs = &mut self.claim_state[c];
+                (&self.claims[c].requirements, &mut cs.masks, Some(cs.host))
+            }
+            None => (
+                &self.templates[ti].requirements,
+                &mut self.template_masks[ti],
+                self.topology.host_id(&new_host),
+            ),
         };
         // Requirements.
-        cur_reqs
-            .compatible_allowing_undefined(reqs, WELL_KNOWN_LABELS)
-            .map_err(|e| format!("incompatible requirements: {e}"))?;
-        let mut merged = cur_reqs.clone();
-        merged.add(reqs);
-        // Topology.
-        {
-            let extra = self.topology.requirements_for(
-                &t.namespace,
-                &t.labels,
-                reqs,
-                topo,
-                &merged,
-                &host,
-            )?;
-            merged.add(&extra);
+        if claim.is_none() {
+            cur_reqs
+                .compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS)
+                .map_err(|e| format!("incompatible requirements: {e}"))?;
+        } else if !cur_reqs.is_compatible_allowing_undefined(pod.reqs, WELL_KNOWN_LABELS) {
+            return Err(String::new());
         }
-        let tpl = &self.templates[ti];
-        let mut total = cur_requests.clone();
-        total.add(&t.requests);
-        let all = &tpl.all_types;
+        // Topology, against the claim's requirements and the pod's separately: a domain passes
+        // both exactly when it passes their intersection (the requirements property test
+        // `intersection_membership_is_conjunction`), so nothing is merged until it passes.
+        let extra = match self
+            .topology
+            .requirements_for(pod.rules, pod.reqs, cur_reqs, masks, host_id)
+        {
+            Ok(extra) => extra,
+            Err(why) if claim.is_none() => {
+                return Err(self.topology.reject_message(&why, &new_host));
+            }
+            Err(_) => return Err(String::new()),
+        };
+        // The claim's requirements ∧ the pod's ∧ the topology's, copied only when that changes
+        // them (most pods add nothing to a claim that already holds their zone).
+        let mut merged: Option<Requirements> = None;
+        for r in pod.reqs.iter().chain(extra.iter()) {
+            let base = merged.as_ref().unwrap_or(cur_reqs);
+            let same = match base.get(r.key()) {
+                Some(e) => r.intersection(e) == *e,
+                None => false,
+            };
+            if !same {
+                merged
+                    .get_or_insert_with(|| cur_reqs.clone())
+                    .add_requirement(r.clone());
+            }
+        }
+        let reqs_now = merged.as_ref().unwrap_or(cur_reqs);
         // Only the keys whose requirement changed can rule a type out: against the claim's
         // current requirements, or for a new claim against the template's (its types were
         // filtered by those already).
-        let changed: Vec<&str> = merged
-            .keys()
-            .filter(|k| cur_reqs.get(k) != merged.get(k))
-            .collect();
+        let changed: Vec<&Requirement> = match &merged {
+            Some(m) => m
+                .iter()
+                .filter(|r| cur_reqs.get(r.key()) != Some(*r))
+                .collect(),
+            None => Vec::new(),
+        };
         let offering_keys_changed = changed
             .iter()
-            .any(|k| *k == super::instancetype::ZONE || *k == super::instancetype::CAPACITY_TYPE);
-        let overhead_of = |i: u32| -> &Resources {
-            let pos = tpl.types.binary_search(&i).unwrap_or(0);
-            &tpl.daemon_overhead[pos]
+            .any(|r| r.key() == ZONE || r.key() == CAPACITY_TYPE);
+        let old_total = match claim {
+            Some(c) => self.claims[c].requests.clone(),
+            None => Resources::default(),
         };
-        let source: &[u32] = match claim {
-            Some(c) => &self.claims[c].types,
-            None => &cur_types,
-        };
-        let zero = Resources::default();
-        let remaining: Vec<u32> = source
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let it = &all[i as usize];
-                let ov = overhead_of(i);
-                fits_sum(&total, ov, &zero, &it.allocatable)
-                    && changed
-                        .iter()
-                        .all(|k| match (it.requirements.get(k), merged.get(k)) {
-                            (Some(a), Some(b)) => a.has_intersection(b),
-                            _ => true,
-                        })
-                    && (!offering_keys_changed || it.has_offering(&merged, self.ice, self.now))
-            })
-            .collect();
-        if remaining.is_empty() {
+        let mut total = old_total.clone();
+        total.add(&t.requests);
+        let tpl = &self.templates[ti];
+        let table = self.tables[ti].get_or_insert_with(|| TypeTable::new(tpl));
+        let mut mask = std::mem::take(&mut self.scratch_mask);
+        let masked = !changed.is_empty();
+        if masked {
+            mask.clear();
+            mask.resize(table.words, !0u64);
+            for r in &changed {
+                table.and_requirement(tpl, r, &mut mask);
+            }
+            if offering_keys_changed {
+                table.and_offering(tpl, reqs_now, self.ice, self.now, &mut mask);
+            }
+        }
+        let mut set = std::mem::take(&mut self.scratch_set);
+        match claim {
+            Some(c) => {
+                set.clear();
+                set.extend_from_slice(&self.claim_state[c].types);
+                if masked {
+                    set.iter_mut().zip(&mask).for_each(|(s, m)| *s &= m);
+                }
+                table.narrow(tpl, &mut set, &old_total, &total);
+            }
+            None => {
+                let mask = masked.then_some(&mask[..]);
+                table.new_set(tpl, new_types.as_deref(), &total, mask, &mut set);
+            }
+        }
+        self.scratch_mask = mask;
+        let table = &*table;
+        let left = count(&set);
+        if left == 0 {
+            self.scratch_set = set;
             return Err(if claim.is_none() {
                 "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)".to_string()
             } else {
-                "no remaining instance type fits".to_string()
+                String::new()
             });
         }
-        satisfies_min_values(&merged, all, &remaining)?;
+        if reqs_now.has_min_values() {
+            let mut list = std::mem::take(&mut self.scratch_list);
+            table.list(tpl, &set, &mut list);
+            let ok = satisfies_min_values(reqs_now, &tpl.all_types, &list);
+            self.scratch_list = list;
+            if let Err(e) = ok {
+                self.scratch_set = set;
+                return Err(e);
+            }
+        }
         // Commit.
-        let mut ports = ports;
-        ports.extend(t.host_ports.iter().cloned());
-        let domains = known_domains(&merged, &host, &self.topology_keys);
-        self.topology.record(&Placed {
-            namespace: &t.namespace,
-            labels: &t.labels,
-            domains: &domains,
-            anti_affinity: &topo.anti_affinity,
-        });
+        let host_id = match claim {
+            Some(c) => self.claim_state[c].host,
+            None => self.topology.intern_claim_host(&new_host),
+        };
+        let mut domains = vec![(self.topology.host_key(), host_id)];
+        for (k, id) in &self.topology_keys {
+            if let Some(r) = reqs_now.get(k)
+                && !r.is_complement()
+                && r.values().len() == 1
+                && let Some(v) = r.values().iter().next()
+            {
+                domains.push((*id, self.topology.domain_id(*id, v)));
+            }
+        }
+        self.topology
+            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
         match claim {
             Some(c) => {
-                // A stale envelope is still an upper bound; refresh it when the set halves.
-                let envelope = if remaining.len() * 2 < self.claims[c].types.len() {
-                    envelope(&self.templates[ti], &remaining)
-                } else {
-                    self.claims[c].envelope.clone()
-                };
+                let cs = &mut self.claim_state[c];
                 let pc = &mut self.claims[c];
-                pc.requirements = merged;
-                pc.types = remaining;
+                // A stale envelope is still an upper bound; refresh it when the set halves.
+                if left * 2 < count(&cs.types) {
+                    pc.envelope = table.envelope(tpl, &set);
+                }
+                self.scratch_set = std::mem::replace(&mut cs.types, set);
+                if let Some(m) = merged {
+                    pc.requirements = m;
+                    cs.masks.clear();
+                }
                 pc.requests = total;
-                pc.host_ports = ports;
-                pc.envelope = envelope;
+                pc.host_ports.extend(t.host_ports.iter().cloned());
+                cs.set_slack(&pc.requests, &pc.envelope);
             }
             None => {
+                let requirements =
+                    merged.unwrap_or_else(|| self.templates[ti].requirements.clone());
+                let envelope = table.envelope(tpl, &set);
                 // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
                 let tpl = &mut self.templates[ti];
                 if let Some(rem) = tpl.remaining.as_mut() {
                     let mut max = Resources::default();
-                    for &i in &remaining {
+                    for &i in tpl.types.iter().filter(|&&i| bit(&set, i)) {
                         max.max_with(&tpl.all_types[i as usize].capacity);
                     }
                     rem.sub(&max);
@@ -772,14 +1202,25 @@ impl<'a> Scheduler<'a> {
                 if let Some(n) = tpl.remaining_nodes.as_mut() {
                     *n -= 1;
                 }
-                let envelope = envelope(&self.templates[ti], &remaining);
+                let mut ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();
+                ports.extend(t.host_ports.iter().cloned());
+                let mut state = ClaimState {
+                    template: ti,
+                    host: host_id,
+                    types: set,
+                    slack: [0; 4],
+                    slack_exact: false,
+                    masks: DomainMasks::default(),
+                };
+                state.set_slack(&total, &envelope);
+                self.claim_state.push(state);
                 self.claims.push(PlannedClaim {
                     template: ti,
-                    hostname: host,
-                    requirements: merged,
+                    hostname: new_host,
+                    requirements,
                     pods: Vec::new(),
                     requests: total,
-                    types: remaining,
+                    types: Vec::new(),
                     host_ports: ports,
                     envelope,
                 });
@@ -791,6 +1232,16 @@ impl<'a> Scheduler<'a> {
     pub fn claims(&self) -> &[PlannedClaim] {
         &self.claims
     }
+}
+
+/// The pod being placed, as one attempt sees it.
+struct Pod<'p> {
+    t: &'p PodTemplate,
+    /// Node selector ∧ the node-affinity terms in force.
+    reqs: &'p Requirements,
+    topo: TopologyView<'p>,
+    rules: &'p PodRules,
+    prefer_ok: bool,
 }
 
 /// After the solve: the instance-type requirement a NodeClaim carries — its types sorted by
