@@ -1023,9 +1023,7 @@ impl<'s> Simulation<'s> {
                 self.terminate_pod_capped(now, p, EndReason::Evicted, Some(left));
                 continue;
             }
-            if t != tier
-                || crate::karpenter::disruption::pod_do_not_disrupt(pod, now)
-                || self.cluster.pdb_blocking(p).is_some()
+            if t != tier || pod.do_not_disrupt_active(now) || self.cluster.pdb_blocking(p).is_some()
             {
                 continue;
             }

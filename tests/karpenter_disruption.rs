@@ -203,9 +203,9 @@ fn live_nodes(sim: &Simulation<'_>) -> BTreeMap<String, usize> {
 
 const M: u64 = 60_000;
 
-/// `n` m5.large nodes each holding one 1.5-CPU "big" pod (deleted at `delete_at`) and, with
-/// `small`, one 300m pod that stays.
-fn big_then_small(n: u32, small: bool, budget: &str, delete_at: &str) -> Vec<Value> {
+/// `n` m5.large nodes each holding one 1.5-CPU "big" pod (deleted by a [`delete_big`] step)
+/// and, with `small`, one 300m pod that stays.
+fn big_then_small(n: u32, small: bool, budget: &str) -> Vec<Value> {
     let mut docs = vec![
         nodeclass(),
         nodepool(
@@ -225,7 +225,6 @@ fn big_then_small(n: u32, small: bool, budget: &str, delete_at: &str) -> Vec<Val
             json!({}),
         ));
     }
-    let _ = delete_at;
     docs
 }
 
@@ -241,7 +240,7 @@ fn emptiness_deletes_as_many_empty_nodes_as_the_budget_allows_in_one_command() {
     for (budget, expected) in [("30%", Some(3)), ("100%", Some(10)), ("0%", None)] {
         let l = load(
             spec("8m", delete_big("3m")),
-            &big_then_small(10, false, budget, "3m"),
+            &big_then_small(10, false, budget),
         );
         let sim = run(&l, 6 * M);
         let cmds = events(&sim, "disruption");
@@ -264,7 +263,7 @@ fn emptiness_deletes_as_many_empty_nodes_as_the_budget_allows_in_one_command() {
 fn multi_node_consolidation_deletes_the_budgeted_prefix_when_pods_fit_elsewhere() {
     let l = load(
         spec("8m", delete_big("3m")),
-        &big_then_small(10, true, "30%", "3m"),
+        &big_then_small(10, true, "30%"),
     );
     let sim = run(&l, 6 * M);
     let cmds = events(&sim, "disruption");
@@ -325,7 +324,7 @@ fn percentage_budgets_round_up_per_nodepool() {
 fn commands_wait_fifteen_seconds_for_validation_before_acting() {
     let l = load(
         spec("8m", delete_big("3m")),
-        &big_then_small(4, false, "100%", "3m"),
+        &big_then_small(4, false, "100%"),
     );
     let sim = run(&l, 6 * M);
     let v = events(&sim, "disruption-validating");
@@ -350,7 +349,7 @@ fn commands_wait_fifteen_seconds_for_validation_before_acting() {
 #[test]
 fn a_do_not_disrupt_pod_arriving_during_validation_cancels_the_command() {
     let docs = |with_pod: Option<u64>| {
-        let mut d = big_then_small(1, false, "100%", "3m");
+        let mut d = big_then_small(1, false, "100%");
         let mut tl = vec![json!({"at": "3m", "delete": {"deployment": "big"}})];
         if let Some(at) = with_pod {
             d.push(deployment(
@@ -475,7 +474,7 @@ fn spot_to_spot_consolidation_needs_the_gate_and_fifteen_cheaper_types() {
 fn on_demand_node_is_not_replaced_without_a_cheaper_type() {
     let l = load(
         spec("8m", delete_big("3m")),
-        &big_then_small(1, true, "100%", "3m"),
+        &big_then_small(1, true, "100%"),
     );
     let sim = run(&l, 6 * M);
     assert!(events(&sim, "disruption").is_empty());
@@ -540,7 +539,7 @@ fn three_nodes_merge_into_one_cheaper_node_but_not_into_their_own_type() {
     // (same type, not cheaper); deleting two works.
     let l = load(
         spec("8m", delete_big("3m")),
-        &big_then_small(3, true, "100%", "3m"),
+        &big_then_small(3, true, "100%"),
     );
     let sim = run(&l, 6 * M);
     let cmd = events(&sim, "disruption")
@@ -603,7 +602,7 @@ fn consolidation_does_not_target_nodes_inside_their_consolidate_after_window() {
     // Two m5.large with a 300m pod each; consolidateAfter 5m. The small pods keep being
     // quiet, but the nodes' last pod event is the big pods' deletion at 3m: until 8m neither
     // is a candidate nor a destination.
-    let mut docs = big_then_small(2, true, "100%", "3m");
+    let mut docs = big_then_small(2, true, "100%");
     docs[1]["spec"]["disruption"]["consolidateAfter"] = json!("5m");
     let l = load(spec("14m", delete_big("3m")), &docs);
     let sim = run(&l, 12 * M);
@@ -745,7 +744,7 @@ fn do_not_disrupt_blocks_drift_unless_a_termination_grace_period_is_set() {
 fn a_ten_percent_budget_never_has_more_than_ten_percent_disrupting() {
     let l = load(
         spec("40m", delete_big("5m")),
-        &big_then_small(20, true, "10%", "5m"),
+        &big_then_small(20, true, "10%"),
     );
     let mut sim = start(&l);
     let mut saw_disruption = false;
@@ -807,7 +806,7 @@ fn expiration_deletes_the_nodeclaim_at_exactly_expire_after_ignoring_budgets() {
 
 #[test]
 fn emptiness_waits_for_consolidate_after_since_the_last_pod_event() {
-    let mut docs = big_then_small(1, false, "100%", "3m");
+    let mut docs = big_then_small(1, false, "100%");
     docs[1]["spec"]["disruption"]["consolidateAfter"] = json!("4m");
     let l = load(spec("15m", delete_big("3m")), &docs);
     let sim = run(&l, 12 * M);

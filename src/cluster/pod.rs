@@ -228,4 +228,26 @@ impl Pod {
     pub fn namespace(&self) -> &str {
         &self.template.namespace
     }
+
+    /// Does the pod carry an active `karpenter.sh/do-not-disrupt` (reference/karpenter.md §4.2):
+    /// `"true"`, or a duration still running since the pod started? Invalid values are
+    /// ignored; terminal and terminating pods never block.
+    pub fn do_not_disrupt_active(&self, now: SimTime) -> bool {
+        if !matches!(self.phase, PodPhase::Starting | PodPhase::Running) {
+            return false;
+        }
+        match self
+            .template
+            .annotations
+            .get(DO_NOT_DISRUPT)
+            .map(String::as_str)
+        {
+            Some("true") => true,
+            Some(d) => crate::k8s::duration::parse_duration(d).is_ok_and(|ms| {
+                let since = self.running_at.or(self.bound_at).unwrap_or(self.created_at);
+                now.0.saturating_sub(since.0) < ms
+            }),
+            None => false,
+        }
+    }
 }

@@ -11,13 +11,12 @@
 pub mod budgets;
 mod consolidation;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::autoscaler::Ctx;
-use crate::cluster::pod::DO_NOT_DISRUPT;
 use crate::cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase};
 use crate::engine::SimTime;
-use crate::k8s::duration::{NillableDuration, parse_duration};
+use crate::k8s::duration::NillableDuration;
 use crate::k8s::taints::{Taint, TaintEffect};
 
 use super::apis::{ConsolidationPolicy, DisruptionReason};
@@ -164,34 +163,12 @@ pub struct Candidate {
     pub drifted_at: Option<SimTime>,
     /// v1.14 ordering key: price / (1 + Σ max(0, eviction cost)) (§4.6).
     pub savings_per_disruption: f64,
-    pub disruption_cost: f64,
     pub name: String,
 }
 
 impl Candidate {
     pub fn is_empty(&self) -> bool {
         self.reschedulable.is_empty()
-    }
-}
-
-/// Does `pod` carry an active `karpenter.sh/do-not-disrupt` (§4.2): `"true"`, or a duration
-/// still running since the pod started. Terminal and terminating pods never block.
-pub fn pod_do_not_disrupt(pod: &Pod, now: SimTime) -> bool {
-    if !matches!(pod.phase, PodPhase::Starting | PodPhase::Running) {
-        return false;
-    }
-    match pod
-        .template
-        .annotations
-        .get(DO_NOT_DISRUPT)
-        .map(|s| s.as_str())
-    {
-        Some("true") => true,
-        Some(d) => parse_duration(d).is_ok_and(|ms| {
-            let since = pod.running_at.or(pod.bound_at).unwrap_or(pod.created_at);
-            now.0.saturating_sub(since.0) < ms
-        }),
-        None => false,
     }
 }
 
@@ -208,6 +185,8 @@ pub fn eviction_cost(pod: &Pod) -> f64 {
 }
 
 /// `DisruptionCost` of a node: Σ eviction cost of its pods × lifetime remaining (§3, §4.6).
+/// v1.0–v1.13 ordered consolidation candidates by it; v1.14, which we follow, orders by
+/// savings per unit of eviction cost, so only the formula (§8 item 48) is kept.
 pub fn disruption_cost(pods: &[&Pod], lifetime_remaining: f64) -> f64 {
     pods.iter().map(|p| eviction_cost(p)).sum::<f64>() * lifetime_remaining.clamp(0.0, 1.0)
 }
@@ -369,7 +348,7 @@ impl Karpenter {
                 if blocked.is_some() {
                     continue;
                 }
-                if pod_do_not_disrupt(pod, now) {
+                if pod.do_not_disrupt_active(now) {
                     blocked = Some(format!(
                         "pod {}/{} has karpenter.sh/do-not-disrupt",
                         pod.namespace(),
@@ -392,9 +371,6 @@ impl Karpenter {
                 }
             }
             let reschedulable = Self::reschedulable_pods(cluster, node);
-            let lifetime = c.expire_after_ms.map_or(1.0, |e| {
-                (e as f64 - (now.0 - c.created_at.0) as f64) / e.max(1) as f64
-            });
             let evict_sum: f64 = pods.iter().map(|p| eviction_cost(p).max(0.0)).sum();
             out.push(Candidate {
                 claim: ci,
@@ -408,7 +384,6 @@ impl Karpenter {
                 blocked,
                 drifted_at: c.drifted_at.filter(|t| *t <= now),
                 savings_per_disruption: l.price / (1.0 + evict_sum),
-                disruption_cost: disruption_cost(&pods, lifetime),
                 name: c.name.clone(),
             });
         }
@@ -860,14 +835,6 @@ impl Karpenter {
             serde_json::json!({"event": "nodeclass-changed", "nodeclass": name}),
         );
     }
-
-    /// Nodes whose NodeClaims are candidates right now, by NodePool (for tests and reports).
-    pub fn candidate_nodes(&self, cluster: &Cluster, now: SimTime) -> BTreeSet<NodeId> {
-        self.candidates(cluster, now)
-            .iter()
-            .map(|c| c.node)
-            .collect()
-    }
 }
 
 /// Consolidation policy helpers.
@@ -881,6 +848,7 @@ mod tests {
 
     use super::*;
     use crate::cluster::PodTemplate;
+    use crate::cluster::pod::DO_NOT_DISRUPT;
     use crate::cluster::scheduler::SchedulerSettings;
 
     fn pod_with(cluster: &mut Cluster, deletion_cost: Option<&str>, priority: i32) -> PodId {
@@ -940,7 +908,7 @@ mod tests {
         );
         c.pod_mut(p).phase = PodPhase::Running;
         c.pod_mut(p).running_at = Some(SimTime(0));
-        assert!(pod_do_not_disrupt(c.pod(p), SimTime(299_000)));
-        assert!(!pod_do_not_disrupt(c.pod(p), SimTime(300_000)));
+        assert!(c.pod(p).do_not_disrupt_active(SimTime(299_000)));
+        assert!(!c.pod(p).do_not_disrupt_active(SimTime(300_000)));
     }
 }
