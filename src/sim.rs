@@ -733,6 +733,10 @@ impl<'s> Simulation<'s> {
                 // autoscalers an AMI change does nothing until nodes are replaced.
                 self.with_ctx(now, |a, ctx| a.on_nodeclass_changed(ctx, &name));
             }
+            Action::ApplyNodePools { nodepools, .. } => {
+                // Only Karpenter has NodePools; cluster-autoscaler's node groups are fixed.
+                self.with_ctx(now, |a, ctx| a.on_nodepools_applied(ctx, &nodepools));
+            }
         }
     }
 

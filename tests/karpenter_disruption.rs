@@ -122,6 +122,11 @@ struct Loaded {
 }
 
 fn load(spec: Value, docs: &[Value]) -> Loaded {
+    load_with_files(spec, docs, &[])
+}
+
+/// [`load`] with more files beside the scenario (e.g. a timeline `applyFile`), as JSON documents.
+fn load_with_files(spec: Value, docs: &[Value], files: &[(&str, &[Value])]) -> Loaded {
     let mut yaml = json!({
         "apiVersion": "autoscale-sim/v1alpha1",
         "kind": "Scenario",
@@ -135,6 +140,10 @@ fn load(spec: Value, docs: &[Value]) -> Loaded {
     }
     yaml.push('\n');
     let dir = tempfile::tempdir().expect("temp dir");
+    for (name, docs) in files {
+        let text: Vec<String> = docs.iter().map(Value::to_string).collect();
+        std::fs::write(dir.path().join(name), text.join("\n---\n")).expect("write file");
+    }
     let path = dir.path().join("scenario.yaml");
     std::fs::write(&path, &yaml).expect("write scenario");
     let sc =
@@ -734,6 +743,170 @@ fn do_not_disrupt_blocks_drift_unless_a_termination_grace_period_is_set() {
     let l = drift_scenario("100%", dnd, Some("10m"));
     let sim = run(&l, 55 * M);
     assert!(!events(&sim, "disruption").is_empty());
+}
+
+/// Four m5.large nodes, one web pod each, and NodePool `default` replaced at each `at` by
+/// the given versions (a timeline `applyFile` per version).
+fn nodepool_change(versions: &[(&str, Value)]) -> Loaded {
+    nodepool_change_with(versions, Vec::new())
+}
+
+/// [`nodepool_change`] with more timeline steps.
+fn nodepool_change_with(versions: &[(&str, Value)], steps: Vec<Value>) -> Loaded {
+    let base = nodepool(
+        "default",
+        &["m5.large"],
+        &["on-demand"],
+        json!({"budgets": [{"nodes": "100%"}]}),
+        json!({}),
+    );
+    let mut timeline: Vec<Value> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, (at, _))| json!({"at": at, "applyFile": format!("nodepool-v{i}.yaml")}))
+        .collect();
+    timeline.extend(steps);
+    let files: Vec<(String, Vec<Value>)> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, (_, patch))| {
+            let mut np = base.clone();
+            merge(&mut np, patch.clone());
+            (format!("nodepool-v{i}.yaml"), vec![np])
+        })
+        .collect();
+    let file_refs: Vec<(&str, &[Value])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let mut web = pod_spec("500m", json!({}));
+    merge(&mut web, one_per_node("web"));
+    load_with_files(
+        spec("40m", json!({"timeline": timeline})),
+        &[
+            nodeclass(),
+            base.clone(),
+            deployment("web", 4, web, json!({})),
+        ],
+        &file_refs,
+    )
+}
+
+fn template_labels(labels: Value) -> Value {
+    json!({"spec": {"template": {"metadata": {"labels": labels}}}})
+}
+
+// §4.5: a change of the NodePool template's hashed fields (here a label) drifts every
+// NodeClaim of the NodePool; they are replaced, and the new nodes carry the new label.
+#[test]
+fn a_nodepool_template_change_drifts_its_nodes_and_replaces_them() {
+    let l = nodepool_change(&[("6m", template_labels(json!({"team": "web"})))]);
+    let sim = run(&l, 39 * M);
+    let applied = events(&sim, "nodepool-applied");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0]["changed"], json!(["template"]));
+    assert_eq!(applied[0]["drifted_nodeclaims"], 4);
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 4, "{cmds:?}");
+    for c in &cmds {
+        assert_eq!(c["method"], "drift");
+        assert_eq!(c["drift_reason"], "NodePoolDrifted");
+        // Found at the 10-minute check (created at about 0 s; checks every 5 min).
+        let t = c["t_s"].as_f64().unwrap_or(0.0);
+        assert!(
+            t >= 600.0,
+            "drift acted at {t} s, before the check after the change"
+        );
+    }
+    let nodes: Vec<_> = sim.cluster.nodes().collect();
+    assert_eq!(nodes.len(), 4);
+    assert!(nodes.iter().all(|n| n.label("team") == Some("web")));
+}
+
+// §4.5: requirements are not hashed; a NodeClaim drifts only when its labels no longer meet
+// them. Widening the instance types drifts nothing; narrowing them away from m5.large drifts
+// every node, which come back as m5.xlarge (dearer, so consolidation does not act first).
+#[test]
+fn a_nodepool_requirement_change_drifts_only_nodes_that_no_longer_match() {
+    let types = |t: &[&str]| {
+        json!({"spec": {"template": {"spec": {"requirements": [
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": t},
+            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        ]}}}})
+    };
+    let l = nodepool_change(&[("6m", types(&["m5.large", "c5.large"]))]);
+    let sim = run(&l, 39 * M);
+    let applied = events(&sim, "nodepool-applied");
+    assert_eq!(applied[0]["changed"], json!(["requirements"]));
+    assert_eq!(applied[0]["drifted_nodeclaims"], 0);
+    // (c5.large is cheaper, so consolidation may replace nodes; drift must not.)
+    assert!(
+        events(&sim, "disruption")
+            .iter()
+            .all(|c| c["method"] != "drift")
+    );
+
+    let l = nodepool_change(&[("6m", types(&["m5.xlarge"]))]);
+    let sim = run(&l, 39 * M);
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 4, "{cmds:?}");
+    assert!(
+        cmds.iter()
+            .all(|c| c["drift_reason"] == "RequirementsDrifted"),
+        "{cmds:?}"
+    );
+    let types: Vec<_> = sim
+        .cluster
+        .nodes()
+        .map(|n| {
+            n.label("node.kubernetes.io/instance-type")
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types, vec!["m5.xlarge"; 4]);
+}
+
+// §4.5: budgets, weight and limits are not part of the hash: changing them drifts nothing, and
+// the new budget takes effect at once (here a 0 budget stops a NodeClass drift).
+#[test]
+fn a_nodepool_budget_change_takes_effect_without_drifting_nodes() {
+    let l = nodepool_change(&[(
+        "1m",
+        json!({"spec": {"weight": 10, "disruption": {"budgets": [{"nodes": "0"}]}}}),
+    )]);
+    let sim = run(&l, 39 * M);
+    let applied = events(&sim, "nodepool-applied");
+    assert_eq!(applied[0]["changed"], json!(["disruption", "weight"]));
+    assert_eq!(applied[0]["drifted_nodeclaims"], 0);
+    assert!(events(&sim, "disruption").is_empty());
+
+    // The same budget change, then an AMI change: drifted, but the budget allows nothing.
+    let l = nodepool_change_with(
+        &[(
+            "1m",
+            json!({"spec": {"disruption": {"budgets": [{"nodes": "0"}]}}}),
+        )],
+        vec![json!({"at": "2m", "driftNodeClass": "default"})],
+    );
+    let sim = run(&l, 39 * M);
+    assert_eq!(events(&sim, "nodeclass-changed").len(), 1);
+    assert!(events(&sim, "disruption").is_empty());
+}
+
+// §4.5: the hash compares values: a template changed and changed back before the next drift
+// check is no drift.
+#[test]
+fn a_nodepool_changed_back_before_the_drift_check_does_not_drift() {
+    let l = nodepool_change(&[
+        ("6m", template_labels(json!({"team": "web"}))),
+        ("7m", json!({})),
+    ]);
+    let sim = run(&l, 39 * M);
+    let applied = events(&sim, "nodepool-applied");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[1]["changed"], json!(["template"]));
+    assert!(events(&sim, "disruption").is_empty());
 }
 
 // ---- budget accounting ----------------------------------------------------------------------

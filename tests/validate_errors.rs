@@ -235,6 +235,36 @@ fn timeline_scale_of_an_unknown_deployment_is_rejected() {
 }
 
 #[test]
+fn timeline_apply_file_that_does_not_exist_is_named() {
+    fails_with(
+        "apply-file-missing.yaml",
+        "apply-file-missing.yaml:11",
+        Some("spec.timeline[0].applyFile"),
+        "apply-file/nodepool-v3.yaml: no such file",
+    );
+}
+
+#[test]
+fn timeline_apply_file_may_hold_only_nodepools() {
+    fails_with(
+        "apply-file-not-nodepool.yaml",
+        "apply-file/deployment.yaml:3",
+        Some("Deployment/web: kind"),
+        "a timeline applyFile may hold NodePools only, not a Deployment",
+    );
+}
+
+#[test]
+fn timeline_applied_nodepool_is_validated_at_its_own_line() {
+    fails_with(
+        "apply-file-bad-nodepool.yaml",
+        "apply-file/nodepool-bad.yaml:11",
+        Some("NodePool/default: spec.template.spec.requirements[0].operator"),
+        "unknown operator \"Equals\"",
+    );
+}
+
+#[test]
 fn expect_key_must_be_a_report_key() {
     fails_with(
         "unknown-expect-key.yaml",

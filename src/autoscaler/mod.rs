@@ -15,6 +15,7 @@ use crate::engine::SimTime;
 use crate::k8s::resources::Resources;
 use crate::k8s::selector::Labels;
 use crate::k8s::taints::Taint;
+use crate::karpenter::apis::NodePool;
 use crate::report::Recorder;
 
 /// What a launched instance becomes when its kubelet registers: the node object the launcher
@@ -173,6 +174,9 @@ pub trait Autoscaler {
     fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent);
     /// A timeline step changed an EC2NodeClass (its AMI): Karpenter's nodes using it drift.
     fn on_nodeclass_changed(&mut self, _ctx: &mut Ctx<'_>, _nodeclass: &str) {}
+    /// A timeline step applied NodePools (`kubectl apply -f`): Karpenter's nodes whose
+    /// NodePool template changed drift.
+    fn on_nodepools_applied(&mut self, _ctx: &mut Ctx<'_>, _nodepools: &[NodePool]) {}
     /// The decision log (one JSON object per line in `decisions.jsonl`).
     fn decisions(&self) -> &[String] {
         &[]

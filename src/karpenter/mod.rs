@@ -8,6 +8,7 @@
 
 pub mod apis;
 pub mod disruption;
+pub mod drift;
 pub mod instancetype;
 pub mod interruption;
 pub mod launch;
@@ -150,6 +151,18 @@ pub struct PoolInfo {
     pub budgets: disruption::budgets::Budgets,
     /// Index into `Karpenter::classes`; None when the NodeClass does not exist (not Ready).
     pub class: Option<usize>,
+    /// The hashed template fields; NodeClaims created from another value drift (§4.5).
+    pub template: Arc<drift::StaticTemplate>,
+}
+
+/// Weight descending; ties by name descending (§1.6).
+fn sort_pools(pools: &mut [PoolInfo]) {
+    pools.sort_by(|a, b| {
+        b.nodepool
+            .weight()
+            .cmp(&a.nodepool.weight())
+            .then_with(|| b.nodepool.name().cmp(a.nodepool.name()))
+    });
 }
 
 pub struct ClassInfo {
@@ -231,15 +244,10 @@ impl Karpenter {
                 nodepool: np.clone(),
                 budgets,
                 class,
+                template: drift::StaticTemplate::of(np),
             });
         }
-        // Weight descending; ties by name descending (§1.6).
-        pools.sort_by(|a, b| {
-            b.nodepool
-                .weight()
-                .cmp(&a.nodepool.weight())
-                .then_with(|| b.nodepool.name().cmp(a.nodepool.name()))
-        });
+        sort_pools(&mut pools);
         Ok(Karpenter {
             settings,
             pools,
@@ -582,6 +590,10 @@ impl Autoscaler for Karpenter {
         self.nodeclass_changed(ctx, nodeclass);
     }
 
+    fn on_nodepools_applied(&mut self, ctx: &mut Ctx<'_>, nodepools: &[NodePool]) {
+        self.apply_nodepools(ctx, nodepools);
+    }
+
     fn on_node_event(&mut self, ctx: &mut Ctx<'_>, node: NodeId, event: NodeEvent) {
         let instance = ctx
             .cluster
@@ -612,6 +624,9 @@ impl Autoscaler for Karpenter {
                     n.labels
                         .insert(apis::REGISTERED_LABEL.into(), "true".into());
                 }
+                // Its first drift check: the NodePool or NodeClass may have changed since it
+                // was created (§4.5).
+                self.refresh_drift(ctx.cluster, ctx.now, i);
             }
             NodeEvent::Ready => {
                 if self.claims[i].startup_taints.is_empty() {

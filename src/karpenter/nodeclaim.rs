@@ -69,8 +69,11 @@ pub struct NodeClaim {
     pub do_not_disrupt: bool,
     /// The EC2NodeClass generation it was launched from: older than the class's ⇒ drifted.
     pub nodeclass_generation: u64,
-    /// When the drift check found it `Drifted` (§4.5).
+    /// Its NodePool's hashed template fields when it was created (§4.5).
+    pub template: std::sync::Arc<super::drift::StaticTemplate>,
+    /// When the drift check found it `Drifted` (§4.5), and why.
     pub drifted_at: Option<SimTime>,
+    pub drift_reason: Option<super::drift::DriftReason>,
     /// A disruption command waits for its replacements before deleting it (§4.8).
     pub marked_for_deletion: bool,
 }

@@ -653,7 +653,9 @@ impl Karpenter {
             termination_grace_ms: termination_grace,
             do_not_disrupt,
             nodeclass_generation: self.classes[class].generation,
+            template: Arc::clone(&pool.template),
             drifted_at: None,
+            drift_reason: None,
             marked_for_deletion: false,
         });
         let i = self.claims.len() - 1;

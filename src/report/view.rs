@@ -195,6 +195,7 @@ pub fn timeline_steps(scenario: &Scenario) -> Vec<Step> {
                 Action::Apply { workload, .. } => format!("apply {}", name(*workload)),
                 Action::Delete { workload } => format!("delete {}", name(*workload)),
                 Action::DriftNodeClass { name } => format!("drift EC2NodeClass {name}"),
+                Action::ApplyNodePools { file, .. } => format!("apply NodePools from {file}"),
             },
         })
         .collect();

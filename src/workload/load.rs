@@ -561,7 +561,7 @@ pub fn read_manifests(path: &Path) -> Result<Vec<Manifest>, LoadError> {
         return Err(LoadError::at(
             &source,
             Some("kind"),
-            "a Scenario document in a file of manifests (a variant replaces manifests only; change the Scenario with --set)",
+            "a Scenario document in a file of manifests (a variant or a timeline applyFile holds manifests only; change the Scenario with --set)",
         ));
     }
     Ok(r.manifests)

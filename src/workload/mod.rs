@@ -80,6 +80,12 @@ pub enum Action {
     Delete { workload: usize },
     /// Change the EC2NodeClass's AMI: Karpenter nodes using it drift.
     DriftNodeClass { name: String },
+    /// Apply NodePools from a file (`kubectl apply -f`): each replaces the NodePool of its name,
+    /// or is created.
+    ApplyNodePools {
+        file: String,
+        nodepools: Vec<NodePool>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -442,6 +448,7 @@ impl Scenario {
                 step.apply.is_some(),
                 step.delete.is_some(),
                 step.drift_node_class.is_some(),
+                step.apply_file.is_some(),
             ]
             .iter()
             .filter(|b| **b)
@@ -450,7 +457,7 @@ impl Scenario {
                 return Err(err(
                     &f,
                     format!(
-                        "needs exactly one action (scale, apply, delete or driftNodeClass), found {actions}"
+                        "needs exactly one action (scale, apply, delete, driftNodeClass or applyFile), found {actions}"
                     ),
                 ));
             }
@@ -506,6 +513,8 @@ impl Scenario {
                         ));
                     }
                     Action::DriftNodeClass { name: nc.clone() }
+                } else if let Some(file) = &step.apply_file {
+                    applied_nodepools(&base_dir, file, &format!("{f}.applyFile"), &err)?
                 } else {
                     unreachable!("exactly one action checked above")
                 };
@@ -735,6 +744,51 @@ impl Scenario {
             traces,
         })
     }
+}
+
+/// A timeline `applyFile` step: the NodePools of `file` (relative to the scenario's folder),
+/// validated as the scenario's own are. Only NodePools: workloads change through `scale` /
+/// `apply` / `delete`, and an EC2NodeClass through `driftNodeClass`.
+fn applied_nodepools(
+    base_dir: &Path,
+    file: &str,
+    field: &str,
+    err: &dyn Fn(&str, String) -> LoadError,
+) -> Result<Action, LoadError> {
+    let path = base_dir.join(file);
+    if !path.is_file() {
+        return Err(err(
+            field,
+            format!("cannot read {}: no such file", path.display()),
+        ));
+    }
+    let manifests = load::read_manifests(&path)?;
+    let mut nodepools: Vec<NodePool> = Vec::new();
+    for m in &manifests {
+        let Object::NodePool(np) = &m.object else {
+            return Err(m.error(
+                "kind",
+                format!(
+                    "a timeline applyFile may hold NodePools only, not a {} (workloads change with scale/apply/delete, an EC2NodeClass with driftNodeClass)",
+                    m.object.kind()
+                ),
+                None,
+            ));
+        };
+        np.validate().map_err(|e| api_error(m, &e))?;
+        if nodepools.iter().any(|p| p.name() == np.name()) {
+            return Err(m.error(
+                "metadata.name",
+                format!("NodePool {:?} appears twice in this file", np.name()),
+                None,
+            ));
+        }
+        nodepools.push((**np).clone());
+    }
+    Ok(Action::ApplyNodePools {
+        file: file.to_string(),
+        nodepools,
+    })
 }
 
 /// A NodePool / EC2NodeClass that breaks the API's rules: located at its first violation; the

@@ -279,6 +279,10 @@ pub struct TimelineStep {
     pub delete: Option<ObjectRef>,
     #[serde(default)]
     pub drift_node_class: Option<String>,
+    /// A file of NodePool manifests applied now, as `kubectl apply -f` would (relative to the
+    /// scenario file).
+    #[serde(default)]
+    pub apply_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,8 +32,6 @@ pub const VALIDATION_DELAY_MS: u64 = 15_000;
 /// A method that found nothing is skipped until the cluster changes or this much time passes
 /// (§4.6 "Consolidated memo").
 pub const CONSOLIDATED_MEMO_MS: u64 = 5 * 60_000;
-/// How often the drift check looks at a NodeClaim (§4.5).
-pub const DRIFT_RECHECK_MS: u64 = 5 * 60_000;
 /// Orchestration timeout for a command's replacements: clamp(80 ms × commands, 10 min, 1 h)
 /// (§4.8); with few commands in flight, 10 minutes.
 pub const COMMAND_TIMEOUT_MS: u64 = 10 * 60_000;
@@ -126,6 +124,11 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// A NodePool or NodeClass changed: what every method last found no longer holds.
+    pub(crate) fn forget(&mut self) {
+        self.memo.clear();
+    }
+
     pub fn new(gates: &BTreeMap<String, bool>) -> Result<Controller, String> {
         let mut c = Controller::default();
         for (k, v) in gates {
@@ -705,9 +708,7 @@ impl Karpenter {
             .filter_map(|i| self.claims[*i].node)
             .filter_map(|n| ctx.cluster.node(n).map(|n| n.name.clone()))
             .collect();
-        self.log(
-            now,
-            serde_json::json!({
+        let mut event = serde_json::json!({
                 "event": "disruption",
                 "method": command.method.as_str(),
                 "reason": command.method.reason().as_str(),
@@ -717,8 +718,17 @@ impl Karpenter {
                 "replacement_instance_types": types,
                 "price_before": price_before,
                 "price_after": price_after,
-            }),
-        );
+        });
+        // Which drift check found it (§4.5).
+        if command.method == Method::Drift
+            && let Some(r) = command
+                .candidates
+                .first()
+                .and_then(|&i| self.claims[i].drift_reason)
+        {
+            event["drift_reason"] = r.as_str().into();
+        }
+        self.log(now, event);
         for &ci in &command.candidates {
             self.disruption.unconsolidatable.remove(&ci);
             let c = &mut self.claims[ci];
@@ -808,32 +818,6 @@ impl Karpenter {
                 self.disruption.in_flight.push(f);
             }
         }
-    }
-
-    /// An EC2NodeClass changed (a timeline `driftNodeClass` step): its NodeClaims launched
-    /// before now are found drifted at their next 5-minute drift check (§4.5).
-    pub(super) fn nodeclass_changed(&mut self, ctx: &mut Ctx<'_>, name: &str) {
-        let Some(ci) = self.classes.iter().position(|c| c.name == name) else {
-            return;
-        };
-        self.classes[ci].generation += 1;
-        let generation = self.classes[ci].generation;
-        let now = ctx.now;
-        for c in self
-            .claims
-            .iter_mut()
-            .filter(|c| c.nodeclass == ci && c.is_active())
-        {
-            if c.nodeclass_generation < generation && c.drifted_at.is_none() {
-                let age = now.0.saturating_sub(c.created_at.0);
-                let next_check = c.created_at.0 + age.div_ceil(DRIFT_RECHECK_MS) * DRIFT_RECHECK_MS;
-                c.drifted_at = Some(SimTime(next_check));
-            }
-        }
-        self.log(
-            now,
-            serde_json::json!({"event": "nodeclass-changed", "nodeclass": name}),
-        );
     }
 }
 
