@@ -744,6 +744,34 @@ fn node_limit_blocks_the_third_node_in_a_later_round() {
     assert_never_scheduled(&sim, "third");
 }
 
+/// Limits bind only the resources they name (§1.8 `filterByRemainingResources`): a cpu or GPU
+/// limit leaves types with GPUs or EFA interfaces (g5.12xlarge and up) launchable.
+#[test]
+fn limits_ignore_extended_resources_they_do_not_name() {
+    for limits in [json!({"cpu": "1000"}), json!({"nvidia.com/gpu": "64"})] {
+        let l = load(
+            spec(None, "1m"),
+            &[
+                nodeclass(None),
+                patched(
+                    nodepool(
+                        "gpu",
+                        json!([req("karpenter.k8s.aws/instance-family", "In", &["g5"])]),
+                    ),
+                    json!({"spec": {"limits": limits}}),
+                ),
+                bare_pod(
+                    "train",
+                    json!({}),
+                    pod_spec(json!({"cpu": "40", "memory": "100Gi", "nvidia.com/gpu": "4"})),
+                ),
+            ],
+        );
+        let sim = run(&l, 60_000);
+        assert_eq!(launched_types(&sim), ["g5.12xlarge"], "limits {limits}");
+    }
+}
+
 // =============================================================================================
 // §8 items 7–9: DaemonSets
 // =============================================================================================

@@ -213,7 +213,8 @@ impl Karpenter {
                         rem.set(k, v - used.get(k));
                     }
                 }
-                // Unlimited resources stay unlimited.
+                // Unlimited resources stay unlimited, extended ones (GPUs, EFA, …) included: a
+                // type's capacity is compared only with the resources the limits name (§1.8).
                 let mut lim = Resources {
                     cpu_m: i64::MAX / 4,
                     memory: i64::MAX / 4,
@@ -221,6 +222,11 @@ impl Karpenter {
                     pods: i64::MAX / 4,
                     ..Default::default()
                 };
+                for &i in &types {
+                    for k in class.types[i as usize].capacity.extended.keys() {
+                        lim.extended.entry(k.clone()).or_insert(i64::MAX / 4);
+                    }
+                }
                 for k in np.spec.limits.keys() {
                     if k != "nodes" {
                         lim.set(k, rem.get(k));
