@@ -22,7 +22,7 @@ const MAX_TYPES: usize = 25;
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:800px;color:#222;padding:0 12px}\
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:3px}\
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}\
-td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}.better{color:#1a7f37}.worse{color:#c62828}\
+td:first-child,th:first-child,.text{text-align:left}th{background:#f4f4f4}.better{color:#1a7f37}.worse{color:#c62828}\
 .note{color:#666;font-size:13px}svg{display:block;margin:8px 0;max-width:100%;height:auto}";
 
 fn page(title: &str, body: &str) -> String {
@@ -419,12 +419,12 @@ pub fn compare_html(c: &Comparison, views: &[RunView]) -> String {
     if !c.capacity.is_empty() {
         let _ = writeln!(
             o,
-            "<h2>Time to capacity</h2>\n<p class=\"note\">From each timeline step until no pod is pending; <i>never</i>: pods were still pending at the end.</p>\n<table><tr><th>at</th><th>step</th>{head}</tr>"
+            "<h2>Time to capacity</h2>\n<p class=\"note\">From each timeline step until no pod is pending; <i>never</i>: pods were still pending at the end.</p>\n<table><tr><th>at</th><th class=\"text\">step</th>{head}</tr>"
         );
         for row in c.capacity.iter().take(MAX_STEP_ROWS) {
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td>{}</td>",
+                "<tr><td>{}</td><td class=\"text\">{}</td>",
                 fmt_time(row.at_s),
                 esc(&row.step)
             );
@@ -459,11 +459,19 @@ pub fn compare_html(c: &Comparison, views: &[RunView]) -> String {
         "<h2>Nodes</h2>\n{}",
         over_runs("Nodes", "nodes", &|s| s.nodes as f64)
     );
-    let _ = writeln!(
-        o,
-        "{}",
-        over_runs("Spot nodes", "nodes", &|s| s.nodes_spot as f64)
-    );
+    // A flat zero line with fractional ticks says less than a sentence.
+    if views
+        .iter()
+        .any(|v| v.samples.iter().any(|s| s.nodes_spot > 0))
+    {
+        let _ = writeln!(
+            o,
+            "{}",
+            over_runs("Spot nodes", "nodes", &|s| s.nodes_spot as f64)
+        );
+    } else {
+        let _ = writeln!(o, "<p class=\"note\">No run had a spot node.</p>");
+    }
     let _ = writeln!(
         o,
         "<h2>Pods</h2>\n{}",
@@ -599,6 +607,42 @@ mod tests {
         assert!(h.contains("consolidation"));
         assert!(h.contains("disruption.consolidations"));
         assert!(h.contains("scale web to 30 at 2m"));
+    }
+
+    fn compare_page(views: &[RunView]) -> String {
+        let runs = views
+            .iter()
+            .map(|v| crate::report::compare::RunInfo {
+                label: v.label.clone(),
+                autoscaler: v.label.clone(),
+                variant: None,
+                dir: v.label.clone(),
+            })
+            .collect();
+        compare_html(&crate::report::compare::build("demo", runs, views), views)
+    }
+
+    #[test]
+    fn compare_page_draws_the_spot_chart_only_when_a_run_had_spot_nodes() {
+        let with_spot = view();
+        let mut no_spot = view();
+        no_spot.label = "cluster-autoscaler".into();
+        for s in &mut no_spot.samples {
+            s.nodes_spot = 0;
+        }
+        let h = compare_page(&[with_spot, no_spot.clone()]);
+        assert!(h.contains("aria-label=\"Spot nodes\""));
+        assert!(!h.contains("No run had a spot node."));
+        let h = compare_page(&[no_spot]);
+        assert!(!h.contains("aria-label=\"Spot nodes\""));
+        assert!(h.contains("No run had a spot node."));
+    }
+
+    #[test]
+    fn compare_page_left_aligns_the_step_names_and_explains_the_markers() {
+        let h = compare_page(&[view()]);
+        assert!(h.contains("<td class=\"text\">scale web to 30</td>"), "{h}");
+        assert!(h.contains("timeline step (hover for it)"));
     }
 
     #[test]

@@ -274,6 +274,16 @@ impl XyChart {
             );
             lx += 24.0 + 6.5 * name.chars().count() as f64;
         }
+        // The dotted markers get a legend entry too: without it they read as grid lines.
+        if !self.markers.is_empty() {
+            let _ = write!(
+                o,
+                r##"<line x1="{}" y1="28" x2="{}" y2="28" stroke="#555" stroke-dasharray="2 3"/><text x="{}" y="32">timeline step (hover for it)</text>"##,
+                c(lx),
+                c(lx + 12.0),
+                c(lx + 16.0)
+            );
+        }
         // Grid and y axis.
         for t in &y_ticks {
             let y = sy(*t);
