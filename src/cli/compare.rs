@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use autoscale_sim::report::compare::{self, RunInfo};
 use autoscale_sim::report::html::compare_html;
 use autoscale_sim::report::view::RunView;
-use autoscale_sim::report::{report_json, report_md, write_outputs_with_decisions};
+use autoscale_sim::report::{report_json, report_md, write_run};
 use autoscale_sim::workload::set::{LoadOptions, Override};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
@@ -49,16 +49,8 @@ pub(super) fn execute(
         b.finish_and_clear();
     }
     if let Some(out) = out {
-        write_outputs_with_decisions(
-            out,
-            &output.report,
-            &output.meta,
-            &output.sim.recorder.samples,
-            &output.sim.recorder.nodes,
-            &output.sim.cluster,
-            output.sim.decisions(),
-        )
-        .map_err(|e| format!("cannot write reports to {}: {e}", out.display()))?;
+        write_run(out, scenario, &output)
+            .map_err(|e| format!("cannot write reports to {}: {e}", out.display()))?;
     }
     if !quiet {
         eprintln!(

@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use autoscale_sim::catalog::Catalog;
 use autoscale_sim::catalog::allocatable::{AmiFamily, default_node_resources};
-use autoscale_sim::report::write_outputs_with_decisions;
+use autoscale_sim::report::write_run;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
 #[derive(Parser)]
@@ -273,15 +273,7 @@ fn cmd_run(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Err(e) = write_outputs_with_decisions(
-        out,
-        &output.report,
-        &output.meta,
-        &output.sim.recorder.samples,
-        &output.sim.recorder.nodes,
-        &output.sim.cluster,
-        output.sim.decisions(),
-    ) {
+    if let Err(e) = write_run(out, &scenario, &output) {
         return fail(format!("cannot write reports to {}: {e}", out.display()));
     }
     if !quiet {

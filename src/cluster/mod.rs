@@ -31,6 +31,9 @@ pub struct Cluster {
     pub pods: Vec<Pod>,
     nodes: Vec<Option<Node>>,
     node_names: BTreeMap<String, NodeId>,
+    /// The name of every node ever added, by id: reports name the node a finished pod ran on
+    /// after the node is gone.
+    names_by_id: Vec<String>,
     pub replica_sets: Vec<ReplicaController>,
     pub jobs: Vec<JobController>,
     pub daemonsets: Vec<DaemonSetController>,
@@ -237,6 +240,7 @@ impl Cluster {
         self.totals[2] += node.requested.memory;
         self.totals[3] += node.allocatable.memory;
         self.node_names.insert(node.name.clone(), id);
+        self.names_by_id.push(node.name.clone());
         self.nodes.push(Some(node));
         self.live_nodes += 1;
         id
@@ -248,6 +252,11 @@ impl Cluster {
 
     pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// The name of node `id`, live or removed.
+    pub fn node_name(&self, id: NodeId) -> Option<&str> {
+        self.names_by_id.get(id.0 as usize).map(String::as_str)
     }
 
     pub fn node_by_name(&self, name: &str) -> Option<&Node> {
@@ -421,5 +430,35 @@ pub fn terminal_phase(reason: EndReason) -> PodPhase {
     match reason {
         EndReason::Deleted => PodPhase::Deleted,
         EndReason::Evicted => PodPhase::Evicted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_node_keeps_its_name_for_the_reports() {
+        let mut c = Cluster::default();
+        let node = |name: &str| {
+            Node::new(
+                name.into(),
+                Labels::new(),
+                Vec::new(),
+                Resources::default(),
+                Resources::default(),
+                NodeOwner::Unmanaged,
+                None,
+                SimTime(0),
+                true,
+            )
+        };
+        let a = c.add_node(node("ip-10-0-0-1"));
+        let b = c.add_node(node("ip-10-0-0-2"));
+        c.remove_node(a, SimTime(1_000));
+        assert!(c.node(a).is_none());
+        assert_eq!(c.node_name(a), Some("ip-10-0-0-1"));
+        assert_eq!(c.node_name(b), Some("ip-10-0-0-2"));
+        assert_eq!(c.node_name(NodeId(7)), None);
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use recorder::{NodeRecord, Recorder, Sample};
-pub use writers::{RunMeta, report_json, report_md, write_outputs, write_outputs_with_decisions};
+pub use writers::{RunMeta, report_json, report_md, write_outputs, write_run};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

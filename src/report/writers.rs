@@ -173,8 +173,7 @@ fn pods_csv(cluster: &Cluster) -> String {
     for p in &cluster.pods {
         let node = p
             .node
-            .and_then(|n| cluster.node(n).map(|n| n.name.clone()))
-            .or_else(|| p.node.map(|n| format!("node-{}", n.0)))
+            .and_then(|n| cluster.node_name(n))
             .unwrap_or_default();
         let reason = if p.bound_at.is_none() {
             p.unschedulable_reason.clone().unwrap_or_default()
@@ -245,14 +244,44 @@ pub fn write_outputs(
     nodes: &[NodeRecord],
     cluster: &Cluster,
 ) -> io::Result<()> {
-    write_outputs_with_decisions(out, report, meta, samples, nodes, cluster, &[])
+    let view = super::view::RunView::new(&report.autoscaler, report, samples, nodes, cluster);
+    write_files(out, report, meta, &view, samples, nodes, cluster, &[])
 }
 
-/// [`write_outputs`] plus the autoscaler's `decisions.jsonl`.
-pub fn write_outputs_with_decisions(
+/// Every output of one run of `scenario`: [`write_outputs`] plus the autoscaler's
+/// `decisions.jsonl` and the timeline steps marked on `report.html`'s charts.
+pub fn write_run(
+    out: &Path,
+    scenario: &crate::workload::Scenario,
+    output: &crate::run::RunOutput<'_>,
+) -> io::Result<()> {
+    let sim = &output.sim;
+    let view = super::view::RunView::new(
+        &output.report.autoscaler,
+        &output.report,
+        &sim.recorder.samples,
+        &sim.recorder.nodes,
+        &sim.cluster,
+    )
+    .with_steps(scenario);
+    write_files(
+        out,
+        &output.report,
+        &output.meta,
+        &view,
+        &sim.recorder.samples,
+        &sim.recorder.nodes,
+        &sim.cluster,
+        sim.decisions(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_files(
     out: &Path,
     report: &Report,
     meta: &RunMeta,
+    view: &super::view::RunView,
     samples: &[Sample],
     nodes: &[NodeRecord],
     cluster: &Cluster,
@@ -261,16 +290,7 @@ pub fn write_outputs_with_decisions(
     let mut files: Vec<(&str, String)> = vec![
         ("report.json", report_json(report)),
         ("report.md", report_md(report)),
-        (
-            "report.html",
-            super::html::report_html(&super::view::RunView::new(
-                &report.autoscaler,
-                report,
-                samples,
-                nodes,
-                cluster,
-            )),
-        ),
+        ("report.html", super::html::report_html(view)),
         ("timeseries.csv", timeseries_csv(samples)),
         ("pods.csv", pods_csv(cluster)),
         ("nodes.csv", nodes_csv(nodes)),

@@ -1148,8 +1148,15 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use std::io::Write;
 
+    /// A trace shipped in the repository (`data/traces`, the openb pod list).
+    fn shipped(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data/traces")
+            .join(rel)
+    }
+
     /// The shared data folder beside the checkout (`../shared/data/traces`), or
-    /// `$AUTOSCALE_SIM_DATA_DIR/traces`.
+    /// `$AUTOSCALE_SIM_DATA_DIR/traces`: the Azure traces, too large to ship.
     fn data(rel: &str) -> PathBuf {
         let base = std::env::var_os("AUTOSCALE_SIM_DATA_DIR")
             .map(PathBuf::from)
@@ -1482,7 +1489,7 @@ mod tests {
     #[test]
     fn openb_real_file_counts_and_totals() {
         let jobs = read(
-            &data("alibaba-gpu-v2023-openb/openb_pod_list_default.csv"),
+            &shipped("alibaba-gpu-v2023-openb/openb_pod_list_default.csv"),
             TraceFormat::Openb,
         )
         .unwrap();
@@ -1852,7 +1859,7 @@ mod tests {
         println!("read_trace(azure-vm, v1.dev.txt): 259,159 jobs, best of 5: {best:?}");
         let start = std::time::Instant::now();
         let jobs = read(
-            &data("alibaba-gpu-v2023-openb/openb_pod_list_default.csv"),
+            &shipped("alibaba-gpu-v2023-openb/openb_pod_list_default.csv"),
             TraceFormat::Openb,
         )
         .unwrap();
