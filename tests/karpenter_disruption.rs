@@ -909,6 +909,422 @@ fn a_nodepool_changed_back_before_the_drift_check_does_not_drift() {
     assert!(events(&sim, "disruption").is_empty());
 }
 
+/// The NodeClaim launched `n`-th (0-based), by its `launched` event.
+fn launched_claim(sim: &Simulation<'_>, n: usize) -> String {
+    events(sim, "launched")
+        .get(n)
+        .and_then(|e| e["nodeclaim"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no launch #{n}"))
+}
+
+const TYPE: &str = "node.kubernetes.io/instance-type";
+
+fn tainted_disrupted(n: &autoscale_sim::cluster::Node) -> bool {
+    n.taints.iter().any(|t| t.key == "karpenter.sh/disrupted")
+}
+
+// §8 item 45 "a drift replacement may consist of several NodeClaims": one m5.2xlarge holds
+// three 1.5-CPU pods; the NodePool narrowed to m5.large (one such pod each) makes a single
+// drift command with three replacements, and the old node is deleted only once all three are
+// initialized.
+#[test]
+fn a_drift_replacement_may_be_several_nodeclaims_and_waits_for_all_to_initialize() {
+    let np = |types: &[&str]| {
+        nodepool(
+            "default",
+            types,
+            &["on-demand"],
+            json!({"budgets": [{"nodes": "100%"}]}),
+            json!({}),
+        )
+    };
+    let narrowed = [np(&["m5.large"])];
+    let l = load_with_files(
+        spec(
+            "40m",
+            json!({"timeline": [{"at": "6m", "applyFile": "narrow.yaml"}]}),
+        ),
+        &[
+            nodeclass(),
+            np(&["m5.2xlarge"]),
+            deployment("web", 3, pod_spec("1500m", json!({})), json!({})),
+        ],
+        &[("narrow.yaml", &narrowed)],
+    );
+    let mut sim = start(&l);
+    let mut seen_old = false;
+    // (initialized, all) m5.large nodes when the m5.2xlarge first starts going.
+    let mut at_deletion = None;
+    // Some moment with the replacements launched but not all initialized, the old node intact.
+    let mut waited = false;
+    while let Some(t) = sim.step() {
+        let old = sim
+            .cluster
+            .nodes()
+            .find(|n| n.label(TYPE) == Some("m5.2xlarge"));
+        let small: Vec<_> = sim
+            .cluster
+            .nodes()
+            .filter(|n| n.label(TYPE) == Some("m5.large"))
+            .collect();
+        let init = small
+            .iter()
+            .filter(|n| n.label("karpenter.sh/initialized") == Some("true"))
+            .count();
+        match old {
+            Some(o) if !o.deleting => {
+                seen_old = true;
+                waited |= !small.is_empty() && init < 3;
+            }
+            _ if seen_old && at_deletion.is_none() => at_deletion = Some((init, small.len())),
+            _ => {}
+        }
+        if t.0 >= 38 * M {
+            break;
+        }
+    }
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    assert_eq!(cmds[0]["method"], "drift");
+    assert_eq!(cmds[0]["decision"], "replace");
+    assert_eq!(names(&cmds[0]["nodeclaims"]).len(), 1);
+    assert_eq!(
+        names(&cmds[0]["replacement_instance_types"]),
+        ["m5.large"; 3]
+    );
+    let t_cmd = cmds[0]["t_s"].as_f64().unwrap_or(0.0);
+    let created_after = events(&sim, "nodeclaim-created")
+        .iter()
+        .filter(|e| e["t_s"].as_f64().unwrap_or(0.0) >= t_cmd)
+        .count();
+    assert_eq!(created_after, 3);
+    assert!(events(&sim, "disruption-failed").is_empty());
+    assert!(waited, "the replacements were never seen launching");
+    assert_eq!(at_deletion, Some((3, 3)), "(initialized, m5.large nodes)");
+    let pods_running = sim
+        .cluster
+        .pods
+        .iter()
+        .filter(|p| p.phase == PodPhase::Running)
+        .count();
+    assert_eq!(pods_running, 3);
+}
+
+// §8 item 45 "failed replacement untaints the node" (§4.8 step 4): the NodePool narrowed to
+// m5.xlarge while m5.xlarge on-demand has no capacity; the drift replacement's launch fails,
+// the command fails, and the candidate loses its disrupted taint and keeps its pod. Once the
+// capacity is back the drift goes through.
+#[test]
+fn a_failed_drift_replacement_untaints_the_candidate_and_keeps_it() {
+    let np = |types: &[&str]| {
+        nodepool(
+            "default",
+            types,
+            &["on-demand"],
+            json!({"budgets": [{"nodes": "100%"}]}),
+            json!({}),
+        )
+    };
+    let narrowed = [np(&["m5.xlarge"])];
+    let l = load_with_files(
+        spec(
+            "40m",
+            json!({
+                "cloud": {"capacity": [{"instanceTypes": ["m5.xlarge"], "capacityType": "on-demand", "from": "6m", "until": "25m"}]},
+                "timeline": [{"at": "6m", "applyFile": "narrow.yaml"}],
+            }),
+        ),
+        &[
+            nodeclass(),
+            np(&["m5.large"]),
+            deployment("web", 1, pod_spec("500m", json!({})), json!({})),
+        ],
+        &[("narrow.yaml", &narrowed)],
+    );
+    let mut sim = start(&l);
+    let mut checked = false;
+    let mut was_tainted = false;
+    while let Some(t) = sim.step() {
+        let node = sim
+            .cluster
+            .nodes()
+            .find(|n| n.label(TYPE) == Some("m5.large"));
+        was_tainted |= node.is_some_and(tainted_disrupted);
+        if !checked && !events(&sim, "disruption-failed").is_empty() {
+            checked = true;
+            let node = node.expect("the candidate is still there");
+            assert!(!tainted_disrupted(node), "still tainted: {:?}", node.taints);
+            assert!(!node.deleting);
+            let web = sim
+                .cluster
+                .pods
+                .iter()
+                .find(|p| p.name.starts_with("web"))
+                .expect("web pod");
+            assert_eq!(web.phase, PodPhase::Running);
+            assert_eq!(web.node, Some(node.id));
+        }
+        if t.0 >= 38 * M {
+            break;
+        }
+    }
+    assert!(checked, "no disruption-failed event");
+    assert!(was_tainted, "the command never tainted the candidate");
+    let failed = events(&sim, "disruption-failed");
+    assert_eq!(failed[0]["method"], "drift");
+    let candidate = launched_claim(&sim, 0);
+    assert_eq!(
+        names(&failed[0]["nodeclaims"]),
+        std::slice::from_ref(&candidate)
+    );
+    // It failed because the replacement's launch did.
+    let t_fail = failed[0]["t_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        events(&sim, "launch-failed")
+            .iter()
+            .any(|e| e["t_s"].as_f64().unwrap_or(f64::MAX) <= t_fail),
+        "{failed:?}"
+    );
+    // Not deleted while m5.xlarge had no capacity; replaced after.
+    let deleted = events(&sim, "nodeclaim-deleted");
+    let gone = deleted
+        .iter()
+        .find(|d| d["nodeclaim"] == candidate.as_str())
+        .expect("replaced once the capacity came back");
+    assert!(gone["t_s"].as_f64().unwrap_or(0.0) >= 25.0 * 60.0, "{gone}");
+    let types: Vec<_> = sim.cluster.nodes().filter_map(|n| n.label(TYPE)).collect();
+    assert_eq!(types, ["m5.xlarge"]);
+}
+
+// §8 item 45 "continue to next candidate if pods can't reschedule": the NodePool drops
+// us-east-1a, drifting the node there first (10 min); its pod must stay in us-east-1a, so drift
+// passes it over (`unconsolidatable`) and replaces the later-drifted (AMI, 15 min) other node.
+#[test]
+fn drift_skips_a_candidate_whose_pods_cannot_reschedule_and_replaces_the_next() {
+    let zones = |z: &[&str]| {
+        let mut np = nodepool(
+            "default",
+            &["m5.large"],
+            &["on-demand"],
+            json!({"budgets": [{"nodes": "100%"}]}),
+            json!({}),
+        );
+        if !z.is_empty() {
+            np["spec"]["template"]["spec"]["requirements"]
+                .as_array_mut()
+                .expect("requirements")
+                .push(json!({"key": "topology.kubernetes.io/zone", "operator": "In", "values": z}));
+        }
+        np
+    };
+    let in_zone = |z: &str| {
+        pod_spec(
+            "1500m",
+            json!({"nodeSelector": {"topology.kubernetes.io/zone": z}}),
+        )
+    };
+    let narrowed = [zones(&["us-east-1b", "us-east-1c"])];
+    let l = load_with_files(
+        spec(
+            "40m",
+            json!({"timeline": [
+                {"at": "6m", "applyFile": "zones.yaml"},
+                {"at": "11m", "driftNodeClass": "default"},
+            ]}),
+        ),
+        &[
+            nodeclass(),
+            zones(&[]),
+            deployment("pinned", 1, in_zone("us-east-1a"), json!({})),
+            deployment("other", 1, in_zone("us-east-1b"), json!({})),
+        ],
+        &[("zones.yaml", &narrowed)],
+    );
+    let sim = run(&l, 38 * M);
+    let launched = events(&sim, "launched");
+    let claim_in = |z: &str| {
+        launched
+            .iter()
+            .find(|e| e["zone"] == z)
+            .and_then(|e| e["nodeclaim"].as_str().map(String::from))
+            .unwrap_or_else(|| panic!("no launch in {z}"))
+    };
+    let (stuck, movable) = (claim_in("us-east-1a"), claim_in("us-east-1b"));
+    let skipped: Vec<_> = events(&sim, "unconsolidatable")
+        .into_iter()
+        .filter(|e| e["nodeclaim"] == stuck.as_str())
+        .collect();
+    assert!(
+        skipped.iter().any(|e| e["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("could not be rescheduled")),
+        "{skipped:?}"
+    );
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    assert_eq!(cmds[0]["method"], "drift");
+    assert_eq!(names(&cmds[0]["nodeclaims"]), [movable]);
+    // The skipped node drifted first and stays, with its pod.
+    assert!(
+        cmds[0]["t_s"].as_f64().unwrap_or(0.0) >= 15.0 * 60.0,
+        "{}",
+        cmds[0]
+    );
+    let pinned = sim
+        .cluster
+        .pods
+        .iter()
+        .find(|p| p.name.starts_with("pinned"))
+        .expect("pinned pod");
+    assert_eq!(pinned.phase, PodPhase::Running);
+    let node = sim.cluster.node(pinned.node.expect("bound")).expect("node");
+    assert_eq!(
+        node.label("topology.kubernetes.io/zone"),
+        Some("us-east-1a")
+    );
+    assert!(!node.deleting && !tainted_disrupted(node));
+}
+
+// §8 item 45 "empty drifted nodes before non-empty": with emptiness off (consolidateAfter
+// Never), the empty node drifted later (7 min) is still taken before the non-empty one drifted
+// earlier (5 min), once a scheduled zero budget lifts at 10 min.
+#[test]
+fn drift_takes_empty_drifted_nodes_before_non_empty_ones() {
+    let budgets = json!({
+        "consolidateAfter": "Never",
+        "budgets": [
+            {"nodes": "100%"},
+            {"nodes": "0", "schedule": "0 0 * * *", "duration": "10m"},
+        ],
+    });
+    let l = load(
+        spec(
+            "40m",
+            json!({"timeline": [
+                {"at": "2m", "apply": {"deployment": "gone"}},
+                {"at": "4m", "delete": {"deployment": "gone"}},
+                {"at": "5m", "driftNodeClass": "default"},
+            ]}),
+        ),
+        &[
+            nodeclass(),
+            nodepool("default", &["m5.large"], &["on-demand"], budgets, json!({})),
+            deployment("keep", 1, pod_spec("1500m", json!({})), json!({})),
+            deployment("gone", 1, pod_spec("1500m", json!({})), json!({})),
+        ],
+    );
+    let sim = run(&l, 38 * M);
+    let (busy, empty) = (launched_claim(&sim, 0), launched_claim(&sim, 1));
+    let cmds = events(&sim, "disruption");
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(cmds.iter().all(|c| c["method"] == "drift"));
+    assert!(
+        cmds[0]["t_s"].as_f64().unwrap_or(0.0) >= 600.0,
+        "{}",
+        cmds[0]
+    );
+    assert_eq!(names(&cmds[0]["nodeclaims"]), [empty]);
+    assert_eq!(cmds[0]["decision"], "delete");
+    assert_eq!(names(&cmds[1]["nodeclaims"]), [busy]);
+    assert_eq!(cmds[1]["decision"], "replace");
+}
+
+// §8 item 42 "won't delete if pods would need an uninitialized node": node A's small pod fits
+// only on node C, which a startup taint keeps uninitialized for 10 minutes. A is not
+// consolidated until C is initialized; then A is deleted and the pod moves to C.
+#[test]
+fn consolidation_waits_while_pods_would_need_an_uninitialized_node() {
+    let other = nodepool(
+        "other",
+        &["m5.large"],
+        &["on-demand"],
+        json!({}),
+        json!({"spec": {"template": {
+            "metadata": {"labels": {"team": "other"}},
+            "spec": {"startupTaints": [{"key": "example.com/agent", "effect": "NoSchedule"}]},
+        }}}),
+    );
+    let l = load(
+        spec(
+            "30m",
+            json!({
+                "karpenter": {"settings": {"startupTaintRemoval": "10m"}},
+                "timeline": [
+                    {"at": "3m", "delete": {"deployment": "big"}},
+                    {"at": "3m", "apply": {"deployment": "c"}},
+                ],
+            }),
+        ),
+        &[
+            nodeclass(),
+            nodepool(
+                "default",
+                &["m5.large"],
+                &["on-demand"],
+                json!({}),
+                json!({"spec": {"weight": 10}}),
+            ),
+            other,
+            deployment("big", 1, pod_spec("1500m", json!({})), json!({})),
+            deployment("small", 1, pod_spec("300m", json!({})), json!({})),
+            deployment(
+                "c",
+                1,
+                pod_spec("1500m", json!({"nodeSelector": {"team": "other"}})),
+                json!({}),
+            ),
+        ],
+    );
+    let mut sim = start(&l);
+    let mut c_initialized = None;
+    while let Some(t) = sim.step() {
+        if c_initialized.is_none()
+            && sim.cluster.nodes().any(|n| {
+                n.label("team") == Some("other")
+                    && n.label("karpenter.sh/initialized") == Some("true")
+            })
+        {
+            c_initialized = Some(t.0 as f64 / 1000.0);
+        }
+        if t.0 >= 28 * M {
+            break;
+        }
+    }
+    let c_init = c_initialized.expect("C initialized");
+    assert!(c_init >= 13.0 * 60.0, "C initialized at {c_init} s");
+    let a = launched_claim(&sim, 0);
+    let why: Vec<_> = events(&sim, "unconsolidatable")
+        .into_iter()
+        .filter(|e| e["nodeclaim"] == a.as_str())
+        .collect();
+    let uninit = why
+        .iter()
+        .find(|e| {
+            e["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("would schedule against an uninitialized node")
+        })
+        .unwrap_or_else(|| panic!("{why:?}"));
+    assert!(uninit["t_s"].as_f64().unwrap_or(0.0) < c_init);
+    let cmds = events(&sim, "disruption");
+    let cmd = cmds.first().expect("A consolidated after C initialized");
+    assert!(cmd["t_s"].as_f64().unwrap_or(0.0) >= c_init, "{cmd}");
+    assert_eq!(cmd["decision"], "delete");
+    assert_eq!(names(&cmd["nodeclaims"]), [a]);
+    let small = sim
+        .cluster
+        .pods
+        .iter()
+        .rev()
+        .find(|p| p.name.starts_with("small"))
+        .expect("small pod");
+    assert_eq!(small.phase, PodPhase::Running);
+    let host = sim.cluster.node(small.node.expect("bound")).expect("node");
+    assert_eq!(host.label("team"), Some("other"));
+}
+
 // ---- budget accounting ----------------------------------------------------------------------
 
 // §8 item 47 and the check: a 10% budget never lets more than 10% (rounded up) of the
