@@ -436,6 +436,8 @@ pub fn terminal_phase(reason: EndReason) -> PodPhase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::resources::Resources;
+    use crate::k8s::selector::Labels;
 
     #[test]
     fn a_removed_node_keeps_its_name_for_the_reports() {
