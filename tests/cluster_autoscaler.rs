@@ -214,6 +214,32 @@ fn upcoming_nodes_absorb_pending_pods() {
     assert_eq!(o.peak_nodes, 10);
 }
 
+/// §3.3: the binpacking estimator checks pods against the template nodes with the scheduler's
+/// predicates, required pod anti-affinity included: six replicas that must not share a
+/// hostname need six new nodes although all six would fit on one m5.xlarge.
+#[test]
+fn required_hostname_anti_affinity_gives_one_new_node_per_replica() {
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            - labelSelector: {matchLabels: {app: web}}\n              topologyKey: kubernetes.io/hostname\n";
+    let nodes_for = |extra: &str| {
+        let yaml = scenario(
+            "anti-affinity",
+            "10m",
+            "",
+            "      - {name: general, instanceTypes: [m5.xlarge], maxSize: 10}\n",
+            "    - at: 1m\n      scale: {deployment: web, replicas: 6}\n",
+            "",
+            &deployment("web", 0, "250m", "256Mi", extra),
+        );
+        let o = run_ca(&load(&yaml));
+        let ups = events(&o, "scale-up");
+        assert_eq!(ups.len(), 1, "one scale-up: {ups:?}");
+        assert_eq!(o.unschedulable_at_end, 0);
+        (ups[0]["nodes"].as_u64().expect("nodes"), o.peak_nodes)
+    };
+    assert_eq!(nodes_for(anti), (6, 6));
+    assert_eq!(nodes_for(""), (1, 1));
+}
+
 /// §3.8 / §5.4: an ASG that cannot launch records a failed scaling activity; CA sees it at the
 /// next 60 s refresh, backs the group off and resets its desired capacity. Each new failure
 /// after the backoff expired doubles it: 5 → 10 → 20 → 30 minutes.
