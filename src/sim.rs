@@ -879,10 +879,10 @@ impl<'s> Simulation<'s> {
     /// disruption it was counted as did not happen. A pending `Drain` event finds nothing.
     fn abort_drain(&mut self, now: SimTime, node: NodeId) {
         // Once the instance is being terminated (`instance: None`) there is nothing to undo.
-        if !self
+        if self
             .deletions
             .get(&node)
-            .is_some_and(|d| d.instance.is_some())
+            .is_none_or(|d| d.instance.is_none())
         {
             return;
         }

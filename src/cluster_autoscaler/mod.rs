@@ -1638,6 +1638,8 @@ mod tests {
         assert_eq!(f.scale_down.max_scale_down_parallelism, 10);
         assert_eq!(f.scale_down.max_drain_parallelism, 1);
         assert_eq!(f.max_graceful_termination_ms, 600_000);
+        assert_eq!(f.max_pod_eviction_ms, 120_000);
+        assert_eq!(f.scale_down.unremovable_recheck_ms, 300_000);
         assert_eq!(f.cores_total, (0, 320_000));
         assert_eq!(f.memory_total, (0, 6_400_000));
     }
