@@ -874,6 +874,32 @@ impl<'s> Simulation<'s> {
         self.drain(now, node);
     }
 
+    /// The autoscaler gave up on a drain (cluster-autoscaler's `--max-pod-eviction-time`,
+    /// reference/cluster-autoscaler.md §4.6 step 6): the node is uncordoned and stays; the
+    /// disruption it was counted as did not happen. A pending `Drain` event finds nothing.
+    fn abort_drain(&mut self, now: SimTime, node: NodeId) {
+        // Once the instance is being terminated (`instance: None`) there is nothing to undo.
+        if self
+            .deletions
+            .get(&node)
+            .is_none_or(|d| d.instance.is_none())
+        {
+            return;
+        }
+        self.deletions.remove(&node);
+        if let Some(n) = self.cluster.node_mut(node) {
+            n.unschedulable = false;
+            n.deleting = false;
+            n.taints.retain(|t| t.key != DISRUPTED_TAINT);
+        }
+        if let Some(&rec) = self.node_records.get(&node)
+            && let Some(reason) = self.recorder.nodes[rec].termination_reason.take()
+        {
+            self.recorder.uncount_disruption(&reason);
+        }
+        self.request_pass(now);
+    }
+
     /// One drain step: evict what may be evicted now; when nothing is left, terminate.
     fn drain(&mut self, now: SimTime, node: NodeId) {
         let Some(d) = self.deletions.get(&node) else {
@@ -1053,6 +1079,7 @@ impl<'s> Simulation<'s> {
     fn with_ctx(&mut self, now: SimTime, f: impl FnOnce(&mut dyn Autoscaler, &mut Ctx<'_>)) {
         let mut timers = Vec::new();
         let mut deletions = Vec::new();
+        let mut aborted_drains = Vec::new();
         let mut new_blueprints = BTreeMap::new();
         let mut notices = Vec::new();
         {
@@ -1069,6 +1096,7 @@ impl<'s> Simulation<'s> {
                 timers: &mut timers,
                 blueprints: &mut new_blueprints,
                 deletions: &mut deletions,
+                aborted_drains: &mut aborted_drains,
                 rng,
                 cloud_rngs: CloudRngs {
                     latency,
@@ -1107,6 +1135,9 @@ impl<'s> Simulation<'s> {
             self.blueprints.insert(instance, bp);
         }
         self.schedule_cloud_timers();
+        for node in aborted_drains {
+            self.abort_drain(now, node);
+        }
         for (node, reason, opts) in deletions {
             self.begin_deletion(now, node, reason, opts);
         }

@@ -214,6 +214,32 @@ fn upcoming_nodes_absorb_pending_pods() {
     assert_eq!(o.peak_nodes, 10);
 }
 
+/// §3.3: the binpacking estimator checks pods against the template nodes with the scheduler's
+/// predicates, required pod anti-affinity included: six replicas that must not share a
+/// hostname need six new nodes although all six would fit on one m5.xlarge.
+#[test]
+fn required_hostname_anti_affinity_gives_one_new_node_per_replica() {
+    let anti = "      affinity:\n        podAntiAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            - labelSelector: {matchLabels: {app: web}}\n              topologyKey: kubernetes.io/hostname\n";
+    let nodes_for = |extra: &str| {
+        let yaml = scenario(
+            "anti-affinity",
+            "10m",
+            "",
+            "      - {name: general, instanceTypes: [m5.xlarge], maxSize: 10}\n",
+            "    - at: 1m\n      scale: {deployment: web, replicas: 6}\n",
+            "",
+            &deployment("web", 0, "250m", "256Mi", extra),
+        );
+        let o = run_ca(&load(&yaml));
+        let ups = events(&o, "scale-up");
+        assert_eq!(ups.len(), 1, "one scale-up: {ups:?}");
+        assert_eq!(o.unschedulable_at_end, 0);
+        (ups[0]["nodes"].as_u64().expect("nodes"), o.peak_nodes)
+    };
+    assert_eq!(nodes_for(anti), (6, 6));
+    assert_eq!(nodes_for(""), (1, 1));
+}
+
 /// §3.8 / §5.4: an ASG that cannot launch records a failed scaling activity; CA sees it at the
 /// next 60 s refresh, backs the group off and resets its desired capacity. Each new failure
 /// after the backoff expired doubles it: 5 → 10 → 20 → 30 minutes.
@@ -345,6 +371,89 @@ fn the_delay_after_add_blocks_scale_down_for_ten_minutes() {
         (12.0 * MIN..13.0 * MIN).contains(&down0),
         "without delay removed at {down0} s"
     );
+}
+
+/// A drain that a PodDisruptionBudget holds up: N2 runs `b` (4 × 450m of 1930m); `a` (2 × 250m,
+/// a 30 GiB image, PDB maxUnavailable 1) gets its own node N1 at 2 min. At 10 min `b` shrinks
+/// to 3, so N1 (26 %) is unneeded and its pods fit on N2. Draining N1 evicts one `a` pod; its
+/// replacement pulls the image on N2 for minutes, and until it runs the PDB refuses the second
+/// eviction.
+fn pdb_blocked_drain_scenario(flags: &str) -> String {
+    let a = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata:\n      labels: {app: a}\n      annotations: {autoscale-sim/image-size: 30Gi}\n    spec:\n      containers:\n        - {name: c, image: big, resources: {requests: {cpu: 250m, memory: 256Mi}}}\n";
+    let pdb = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: a}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: a}}\n";
+    let manifests = format!(
+        "{}---\n{a}---\n{pdb}",
+        deployment("b", 4, "450m", "512Mi", "")
+    );
+    scenario(
+        "pdb-blocked-drain",
+        "70m",
+        flags,
+        "      - {name: small, instanceTypes: [m5.large], maxSize: 10}\n",
+        "    - at: 2m\n      apply: {deployment: a}\n    - at: 10m\n      scale: {deployment: b, replicas: 3}\n",
+        "",
+        &manifests,
+    )
+}
+
+/// §4.6 step 3 and 6 (`--max-pod-eviction-time`, 2 min, §6): a drain whose evictions a PDB
+/// keeps refusing fails after the eviction time — `ScaleDownFailed`, the node is untainted and
+/// kept, the pod already evicted stays evicted — and the node is considered again after the
+/// 5-minute recheck timeout (§7) and drained later, once the PDB allows it. With a longer
+/// eviction time the same drain just waits.
+#[test]
+fn a_drain_blocked_by_a_pdb_fails_after_the_max_pod_eviction_time() {
+    let sc = load(&pdb_blocked_drain_scenario(""));
+    let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let decisions: Vec<Value> = out
+        .sim
+        .decisions()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let of =
+        |kind: &str| -> Vec<&Value> { decisions.iter().filter(|e| e["event"] == kind).collect() };
+    let downs = of("scale-down");
+    let failed = of("scale-down-failed");
+    let first = downs.first().expect("the unneeded node is drained");
+    assert_eq!(first["kind"], "drain");
+    let f = failed.first().expect("the blocked drain fails");
+    assert_eq!(f["node"], first["node"]);
+    // Taint delay (5 s) + eviction time (120 s) after the decision.
+    let waited = t(f) - t(first);
+    assert!(
+        (124.0..=126.0).contains(&waited),
+        "failed {waited} s after the decision"
+    );
+    let stuck = f["pods"].as_array().expect("pods");
+    assert_eq!(
+        stuck.len(),
+        1,
+        "one `a` pod was evicted, the other held: {f}"
+    );
+    assert!(
+        stuck[0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("default/a-"))
+    );
+    // The node came back into service and was drained again later, successfully.
+    let again = downs
+        .iter()
+        .find(|e| e["node"] == first["node"] && t(e) > t(f))
+        .expect("the node is drained again once the PDB allows it");
+    // Not looked at for the 5-minute recheck timeout, then a fresh 10-minute unneeded clock.
+    assert!(t(again) >= t(f) + 15.0 * MIN, "drained again at {again}");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    // The aborted drain is not counted as a disruption; the successful one is.
+    assert_eq!(out.report.disruption.consolidations, 1);
+    assert_eq!(out.report.pods.unschedulable_at_end, 0);
+
+    // With `--max-pod-eviction-time` 30m the first drain waits for the PDB and succeeds.
+    let o = run_ca(&load(&pdb_blocked_drain_scenario(
+        "max-pod-eviction-time: 30m",
+    )));
+    assert!(events(&o, "scale-down-failed").is_empty());
+    assert_eq!(events(&o, "scale-down").len(), 1);
 }
 
 fn node(id: u32, cpu_m: i64, group: &str) -> Node {

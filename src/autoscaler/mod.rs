@@ -59,6 +59,8 @@ pub struct Ctx<'a> {
     /// Nodes the autoscaler asked to delete (drain then terminate), with the reason and how
     /// to drain them.
     pub(crate) deletions: &'a mut Vec<(NodeId, String, DrainOptions)>,
+    /// Drains the autoscaler gave up on: the node goes back into service.
+    pub(crate) aborted_drains: &'a mut Vec<NodeId>,
     pub(crate) rng: &'a mut rand_chacha::ChaCha8Rng,
     pub(crate) cloud_rngs: CloudRngs<'a>,
     /// Notices returned synchronously by cloud calls, delivered after the callback.
@@ -94,6 +96,13 @@ impl Ctx<'_> {
     /// Drain a node as `opts` says, then terminate its instance.
     pub fn drain_and_delete(&mut self, node: NodeId, reason: &str, opts: DrainOptions) {
         self.deletions.push((node, reason.to_string(), opts));
+    }
+
+    /// Give up on a drain that has not finished: stop evicting (pods already evicted stay
+    /// gone), uncordon the node and leave it running. Ignored once the instance is being
+    /// terminated. cluster-autoscaler's eviction timeout (reference/cluster-autoscaler.md §4.6).
+    pub fn abort_drain(&mut self, node: NodeId) {
+        self.aborted_drains.push(node);
     }
 
     pub fn rng(&mut self) -> &mut rand_chacha::ChaCha8Rng {

@@ -16,9 +16,13 @@
 //! ## What is simplified
 //! - Required pod *affinity* is not simulated in CA's own scheduling simulations (anti-affinity
 //!   and `DoNotSchedule` spread are); pods needing it are assumed to fit.
-//! - A drain blocked by a PDB is retried by the simulator until it succeeds; CA's
-//!   `--max-pod-eviction-time` abort (§4.6 step 6) is not modelled (nodes whose pods are blocked
-//!   by a PDB are not chosen in the first place).
+//! - A drain retries blocked evictions every 5 s (CA: every 10 s) until
+//!   `--max-pod-eviction-time` (2 min) after it began; then it fails as in §4.6 step 6: the node
+//!   is untainted and uncordoned, pods already evicted stay evicted, and the node is not
+//!   considered again for `--unremovable-node-recheck-timeout` (5 min, the FAQ's "extra 5
+//!   minutes" after a failed removal, §7). As in CA, an asynchronous drain failure does not
+//!   start `--scale-down-delay-after-failure`, which only a synchronous `StartDeletion` error
+//!   sets (there is none in the simulator).
 //! - `--scale-down-simulation-timeout`, `--max-binpacking-time`,
 //!   `--max-nodegroup-binpacking-duration`, `--parallel-scale-up` and the other wall-clock or
 //!   concurrency flags are accepted and checked but change nothing: a simulated loop has no
@@ -102,6 +106,8 @@ pub struct Flags {
     pub delay_after_failure_ms: u64,
     pub delay_type_local: bool,
     pub max_graceful_termination_ms: u64,
+    /// `--max-pod-eviction-time`: how long a drain retries evictions before it fails (§4.6).
+    pub max_pod_eviction_ms: u64,
     pub node_delete_delay_after_taint_ms: u64,
     pub cordon_node_before_terminating: bool,
     pub max_bulk_soft_taint_count: u32,
@@ -149,6 +155,7 @@ impl Default for Flags {
             delay_after_failure_ms: 3 * 60_000,
             delay_type_local: false,
             max_graceful_termination_ms: 600_000,
+            max_pod_eviction_ms: 120_000,
             node_delete_delay_after_taint_ms: 5_000,
             cordon_node_before_terminating: true,
             max_bulk_soft_taint_count: 10,
@@ -167,7 +174,6 @@ const INERT_FLAGS: &[(&str, Kind)] = &[
     ("parallel-scale-up", Kind::Bool),
     ("salvo-scale-up-budget", Kind::Duration),
     ("scale-down-simulation-timeout", Kind::Duration),
-    ("max-pod-eviction-time", Kind::Duration),
     ("node-deletion-delay-timeout", Kind::Duration),
     ("node-deletion-batcher-interval", Kind::Duration),
     ("daemonset-eviction-for-empty-nodes", Kind::Bool),
@@ -372,6 +378,7 @@ impl Flags {
                 "max-graceful-termination-sec" => {
                     f.max_graceful_termination_ms = u64::from(as_u32(n, v)?) * 1000
                 }
+                "max-pod-eviction-time" => f.max_pod_eviction_ms = as_duration(n, v)?,
                 "node-delete-delay-after-taint" => {
                     f.node_delete_delay_after_taint_ms = as_duration(n, v)?
                 }
@@ -439,6 +446,7 @@ impl Flags {
 const T_WAKE: u64 = 1;
 const T_RUN: u64 = 2;
 const T_DELETE: u64 = 3;
+const T_EVICTION_DEADLINE: u64 = 4;
 
 fn token(kind: u64, payload: u64) -> u64 {
     (kind << 56) | (payload & ((1 << 56) - 1))
@@ -1373,6 +1381,59 @@ impl ClusterAutoscaler {
             }
         }
         ctx.delete_node_with_grace(node, d.reason, self.flags.max_graceful_termination_ms);
+        if d.drain {
+            // Evictions are retried until `--max-pod-eviction-time` (§4.6 step 3).
+            ctx.set_timer(
+                ctx.now + self.flags.max_pod_eviction_ms,
+                token(T_EVICTION_DEADLINE, u64::from(node.0)),
+            );
+        }
+    }
+
+    /// `--max-pod-eviction-time` after a drain began: if a pod is still not evicted (its PDB
+    /// allowed no disruption the whole time), the drain fails — `AbortNodeDeletion` /
+    /// `CleanUpAndRecordFailedScaleDownEvent` (§4.6 step 6): the `ToBeDeletedByClusterAutoscaler`
+    /// taint goes, the node is uncordoned and kept, and the next loop judges it afresh.
+    fn check_eviction_deadline(&mut self, ctx: &mut Ctx<'_>, node: NodeId) {
+        if !self.deleting.get(&node).is_some_and(|d| d.drain) {
+            return;
+        }
+        let Some(n) = ctx.cluster.node(node) else {
+            return;
+        };
+        let cluster: &Cluster = ctx.cluster;
+        let stuck: Vec<String> = n
+            .pods
+            .iter()
+            .map(|p| cluster.pod(*p))
+            .filter(|p| {
+                p.is_active() && p.phase != PodPhase::Terminating && p.owner != OwnerKind::DaemonSet
+            })
+            .map(|p| format!("{}/{}", p.namespace(), p.name))
+            .collect();
+        if stuck.is_empty() {
+            // Every pod was evicted: what is left is waiting for them to terminate.
+            return;
+        }
+        let name = n.name.clone();
+        ctx.abort_drain(node);
+        if let Some(n) = ctx.cluster.node_mut(node) {
+            n.taints.retain(|t| t.key != TO_BE_DELETED_TAINT);
+            n.unschedulable = false;
+        }
+        let d = self.deleting.remove(&node);
+        let group = d.map(|d| self.groups[d.group].name.clone());
+        // FAQ: after a failed attempt to remove a node CA waits an extra 5 minutes before
+        // considering it again (§4.6, §7: the unremovable-node recheck timeout).
+        let recheck = ctx.now + self.flags.scale_down.unremovable_recheck_ms;
+        self.planner
+            .unremovable
+            .insert(node, (recheck, scale_down::Blocker::RecentlyUnremovable));
+        self.log(
+            ctx.now,
+            json!({"event": "scale-down-failed", "node": name, "group": group,
+                   "reason": "pods not evicted within max-pod-eviction-time", "pods": stuck}),
+        );
     }
 }
 
@@ -1467,6 +1528,11 @@ impl Autoscaler for ClusterAutoscaler {
             T_DELETE => {
                 if let Ok(n) = u32::try_from(payload) {
                     self.delete_after_taint(ctx, NodeId(n));
+                }
+            }
+            T_EVICTION_DEADLINE => {
+                if let Ok(n) = u32::try_from(payload) {
+                    self.check_eviction_deadline(ctx, NodeId(n));
                 }
             }
             _ => {}
@@ -1572,6 +1638,8 @@ mod tests {
         assert_eq!(f.scale_down.max_scale_down_parallelism, 10);
         assert_eq!(f.scale_down.max_drain_parallelism, 1);
         assert_eq!(f.max_graceful_termination_ms, 600_000);
+        assert_eq!(f.max_pod_eviction_ms, 120_000);
+        assert_eq!(f.scale_down.unremovable_recheck_ms, 300_000);
         assert_eq!(f.cores_total, (0, 320_000));
         assert_eq!(f.memory_total, (0, 6_400_000));
     }

@@ -51,6 +51,8 @@ pub enum Blocker {
     NotEnoughPdb,
     MinReplicasReached,
     NoPlaceToMovePods,
+    /// Its removal failed: looked at again only after the recheck timeout (§4.6, §7).
+    RecentlyUnremovable,
 }
 
 impl Blocker {
@@ -64,6 +66,7 @@ impl Blocker {
             Blocker::NotEnoughPdb => "NotEnoughPdb",
             Blocker::MinReplicasReached => "MinReplicasReached",
             Blocker::NoPlaceToMovePods => "NoPlaceToMovePods",
+            Blocker::RecentlyUnremovable => "RecentlyUnremovable",
         }
     }
 }

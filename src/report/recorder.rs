@@ -79,4 +79,14 @@ impl Recorder {
     pub fn count_disruption(&mut self, reason: &str) {
         *self.disruptions.entry(reason.to_string()).or_insert(0) += 1;
     }
+
+    /// Take back a disruption that did not happen (an aborted drain).
+    pub fn uncount_disruption(&mut self, reason: &str) {
+        if let Some(n) = self.disruptions.get_mut(reason) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.disruptions.remove(reason);
+            }
+        }
+    }
 }
