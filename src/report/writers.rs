@@ -192,7 +192,7 @@ fn pods_csv(cluster: &Cluster) -> String {
             secs(p.running_at),
             secs(p.ended_at),
             p.phase.as_str(),
-            csv_field(&node),
+            csv_field(node),
             p.template.requests.cpu_m,
             p.template.requests.memory / (1 << 20),
             p.replaces_evicted,

@@ -1843,30 +1843,4 @@ mod tests {
         );
         assert_eq!(jobs.iter().map(|j| j.cpu_m).sum::<i64>(), 1_004_674_000);
     }
-
-    /// `cargo test --release -- --ignored --nocapture read_azure_dev_timing`
-    #[test]
-    #[ignore]
-    fn read_azure_dev_timing() {
-        let path = data("azure-vm-v1-binned/v1.dev.txt");
-        let mut best = std::time::Duration::MAX;
-        for _ in 0..5 {
-            let start = std::time::Instant::now();
-            let jobs = read(&path, TraceFormat::AzureVm).unwrap();
-            best = best.min(start.elapsed());
-            assert_eq!(jobs.len(), 259_159);
-        }
-        println!("read_trace(azure-vm, v1.dev.txt): 259,159 jobs, best of 5: {best:?}");
-        let start = std::time::Instant::now();
-        let jobs = read(
-            &shipped("alibaba-gpu-v2023-openb/openb_pod_list_default.csv"),
-            TraceFormat::Openb,
-        )
-        .unwrap();
-        println!(
-            "read_trace(openb): {} jobs in {:?}",
-            jobs.len(),
-            start.elapsed()
-        );
-    }
 }
