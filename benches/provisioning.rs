@@ -49,6 +49,7 @@ pub fn fake_instance_types(n: usize) -> Vec<InstanceTypeInfo> {
                 for ct in [CapacityType::Spot, CapacityType::OnDemand] {
                     offerings.push(Offering {
                         zone: z.to_string(),
+                        zone_id: format!("{z}-id"),
                         capacity_type: ct,
                         price,
                     });
@@ -172,6 +173,7 @@ pub fn template(types: Arc<Vec<InstanceTypeInfo>>) -> Template {
         daemon_overhead: vec![Resources::default(); n],
         remaining: None,
         remaining_nodes: None,
+        no_types_reason: None,
     }
 }
 

@@ -177,9 +177,11 @@ impl<'s> Simulation<'s> {
         self.cluster.pdbs.extend(sc.pdbs.iter().cloned());
         // Unmanaged nodes from Node manifests exist, Ready, at time zero.
         for nd in &sc.nodes {
+            let mut labels = nd.labels.clone();
+            add_system_labels(&mut labels, sc.catalog.region());
             let node = Node::new(
                 nd.name.clone(),
-                nd.labels.clone(),
+                labels,
                 nd.taints.clone(),
                 nd.capacity.clone(),
                 nd.allocatable.clone(),
@@ -307,6 +309,7 @@ impl<'s> Simulation<'s> {
         labels.insert(ZONE_KEY.into(), zone.to_string());
         labels.insert(CAPACITY_TYPE_KEY.into(), capacity_type.as_str().into());
         labels.insert(HOSTNAME_KEY.into(), name.clone());
+        add_system_labels(&mut labels, self.scenario.catalog.region());
         let node = Node::new(
             name.clone(),
             labels,
@@ -797,6 +800,7 @@ impl<'s> Simulation<'s> {
             view.pool.instance_type.clone(),
         );
         labels.insert(HOSTNAME_KEY.into(), bp.name.clone());
+        add_system_labels(&mut labels, self.scenario.catalog.region());
         let mut taints = bp.taints.clone();
         taints.extend(bp.startup_taints.iter().cloned());
         let node = Node::new(
@@ -1107,6 +1111,9 @@ impl<'s> Simulation<'s> {
             };
             f(self.autoscaler.as_mut(), &mut ctx);
         }
+        if self.cluster.take_node_relaxed() {
+            self.request_pass(now);
+        }
         for (at, token) in timers {
             self.queue.schedule(at, Event::Autoscaler(token));
         }
@@ -1273,6 +1280,41 @@ fn sample_duration(d: &DurationDist, rng: &mut impl rand::Rng) -> u64 {
 }
 
 /// Convert the catalog's plain resource vector into a resource list.
+/// Labels every EKS node carries besides its launcher's: the region and zone id (kubelet and
+/// the AWS cloud controller, from instance metadata), and the deprecated beta aliases the
+/// kubelet still sets next to the stable keys (`beta.kubernetes.io/arch|os|instance-type`,
+/// `failure-domain.beta.kubernetes.io/zone|region`; kubernetes:
+/// pkg/kubelet/kubelet_node_status.go `initialNode`). Older Helm charts select on the aliases.
+/// Labels already present are kept.
+fn add_system_labels(labels: &mut crate::k8s::selector::Labels, region: &str) {
+    const ALIASES: [(&str, &str); 5] = [
+        ("kubernetes.io/arch", "beta.kubernetes.io/arch"),
+        ("kubernetes.io/os", "beta.kubernetes.io/os"),
+        (
+            "node.kubernetes.io/instance-type",
+            "beta.kubernetes.io/instance-type",
+        ),
+        (ZONE_KEY, "failure-domain.beta.kubernetes.io/zone"),
+        (
+            "topology.kubernetes.io/region",
+            "failure-domain.beta.kubernetes.io/region",
+        ),
+    ];
+    if !labels.contains_key("topology.kubernetes.io/region") {
+        labels.insert("topology.kubernetes.io/region".into(), region.into());
+    }
+    if let Some(zone) = labels.get(ZONE_KEY).cloned() {
+        labels
+            .entry("topology.k8s.aws/zone-id".into())
+            .or_insert_with(|| crate::cloud::zones::zone_id(&zone));
+    }
+    for (stable, beta) in ALIASES {
+        if let Some(v) = labels.get(stable).cloned() {
+            labels.entry(beta.into()).or_insert(v);
+        }
+    }
+}
+
 pub fn res_to_resources(r: &crate::catalog::allocatable::Res) -> Resources {
     let mut out = Resources {
         cpu_m: r.cpu_m,

@@ -478,6 +478,7 @@ fn unit_template(types: Arc<Vec<InstanceTypeInfo>>) -> Template {
         daemon_overhead: vec![Resources::default(); n],
         remaining: None,
         remaining_nodes: None,
+        no_types_reason: None,
     }
 }
 
@@ -1927,8 +1928,9 @@ fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
         .unwrap_or(0);
     let ct_allowed = |ct: &str| {
         let np_ct = case.nodepool.iter().find(|(k, _, _)| *k == CAPACITY_TYPE);
-        // No capacity-type requirement on the NodePool: on-demand (our default, §8 item 57).
-        let np_ok = np_ct.map_or(ct == "on-demand", |(_, op, v)| {
+        // No capacity-type requirement on the NodePool: every capacity type (nothing defaults
+        // it in Karpenter v1; docs/model/karpenter-provisioning.md "Capacity type").
+        let np_ok = np_ct.is_none_or(|(_, op, v)| {
             satisfies(
                 &BTreeMap::from([(CAPACITY_TYPE.to_string(), ct.to_string())]),
                 CAPACITY_TYPE,
@@ -2669,11 +2671,15 @@ fn ice_moves_the_launch_and_expires_after_three_minutes() {
             nodeclass(None),
             nodepool(
                 "default",
-                json!([req(
-                    "node.kubernetes.io/instance-type",
-                    "In",
-                    &["m5.large", "m5.xlarge"]
-                )]),
+                json!([
+                    req(
+                        "node.kubernetes.io/instance-type",
+                        "In",
+                        &["m5.large", "m5.xlarge"]
+                    ),
+                    // The capacity window is on-demand.
+                    req(CAPACITY_TYPE, "In", &["on-demand"]),
+                ]),
             ),
             pod("first"),
             pod("second"),
@@ -2703,7 +2709,10 @@ fn ice_in_one_zone_launches_in_another() {
             nodeclass(None),
             nodepool(
                 "default",
-                json!([req("node.kubernetes.io/instance-type", "In", &["m5.large"])]),
+                json!([
+                    req("node.kubernetes.io/instance-type", "In", &["m5.large"]),
+                    req(CAPACITY_TYPE, "In", &["on-demand"]),
+                ]),
             ),
             bare_pod("app", json!({}), cpu_mem("1", "1Gi")),
         ],
@@ -2729,11 +2738,15 @@ fn ice_on_the_larger_type_launches_smaller_ones() {
             nodeclass(None),
             nodepool(
                 "default",
-                json!([req(
-                    "node.kubernetes.io/instance-type",
-                    "In",
-                    &["m5.large", "m5.xlarge"]
-                )]),
+                json!([
+                    req(
+                        "node.kubernetes.io/instance-type",
+                        "In",
+                        &["m5.large", "m5.xlarge"]
+                    ),
+                    // The capacity window is on-demand.
+                    req(CAPACITY_TYPE, "In", &["on-demand"]),
+                ]),
             ),
             deployment(
                 "web",
@@ -2782,14 +2795,21 @@ fn spot_ice_falls_back_to_on_demand() {
     assert_eq!(l[0]["capacity_type"], "on-demand");
 }
 
-// §8 item 57 (capacity-type default and preference)
+// §8 item 57 (capacity-type preference). Karpenter v1 defaults nothing: a NodePool without a
+// `karpenter.sh/capacity-type` requirement allows every capacity type and launches spot first
+// (karpenter.sh docs, Concepts → NodePools → "Capacity Type"; AWS provider
+// pkg/providers/instance/instance.go `getCapacityType`; docs/model/karpenter-provisioning.md).
 #[test]
-fn capacity_type_defaults_to_on_demand_and_prefers_spot_when_flexible() {
+fn a_nodepool_without_a_capacity_type_requirement_launches_spot_first() {
     for (reqs, expect) in [
-        (json!([]), "on-demand"),
+        (json!([]), "spot"),
         (
             json!([req(CAPACITY_TYPE, "In", &["spot", "on-demand"])]),
             "spot",
+        ),
+        (
+            json!([req(CAPACITY_TYPE, "In", &["on-demand"])]),
+            "on-demand",
         ),
     ] {
         let l = load(

@@ -86,6 +86,19 @@ impl AmiFamily {
         }
     }
 
+    /// The device whose volume holds the kubelet's root dir, so its size is the node's
+    /// ephemeral storage (Karpenter AWS provider pkg/providers/amifamily/*.go
+    /// `EphemeralBlockDevice`): the root volume on AL2 and AL2023, Bottlerocket's data volume,
+    /// Windows' root. Custom AMIs have none the provider knows.
+    pub fn ephemeral_block_device(self) -> Option<&'static str> {
+        match self {
+            AmiFamily::AL2 | AmiFamily::AL2023 => Some("/dev/xvda"),
+            AmiFamily::Bottlerocket => Some("/dev/xvdb"),
+            AmiFamily::Windows => Some("/dev/sda1"),
+            AmiFamily::Custom => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AmiFamily::AL2 => "AL2",

@@ -10,6 +10,7 @@
 
 pub mod latency;
 pub mod mock;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::engine::SimTime;
+use crate::k8s::taints::Taint;
 
 pub use controllers::{DaemonSetController, IntOrPercent, JobController, Pdb, ReplicaController};
 pub use node::{Node, NodeId, NodeOwner};
@@ -49,6 +50,8 @@ pub struct Cluster {
     /// Bumped by every bind, pod end, termination and node change: lets a controller tell
     /// that nothing changed since it last looked (Karpenter's consolidation state, §4.6).
     pub changes: u64,
+    /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
+    node_relaxed: bool,
 }
 
 impl Cluster {
@@ -252,6 +255,39 @@ impl Cluster {
 
     pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// Remove the taints `drop` selects from node `id`; true when any went. A node that loses
+    /// a taint may now take pods the binder rejected, so their next pass is requested (see
+    /// [`Cluster::take_node_relaxed`]).
+    pub fn untaint(&mut self, id: NodeId, drop: impl Fn(&Taint) -> bool) -> bool {
+        let Some(n) = self.node_mut(id) else {
+            return false;
+        };
+        let before = n.taints.len();
+        n.taints.retain(|t| !drop(t));
+        let removed = n.taints.len() != before;
+        self.node_relaxed |= removed;
+        removed
+    }
+
+    /// Mark node `id` schedulable again (`kubectl uncordon`).
+    pub fn uncordon(&mut self, id: NodeId) {
+        if let Some(n) = self.node_mut(id)
+            && n.unschedulable
+        {
+            n.unschedulable = false;
+            self.node_relaxed = true;
+        }
+    }
+
+    /// Whether a node lost a taint or was uncordoned since the last call. kube-scheduler moves
+    /// unschedulable pods back to its active queue on such a Node update (the queueing hints of
+    /// its TaintToleration and NodeUnschedulable plugins, kubernetes:
+    /// pkg/scheduler/framework/plugins/tainttoleration/taint_toleration.go
+    /// `isSchedulableAfterNodeChange`); the driver requests a scheduling pass when this is true.
+    pub fn take_node_relaxed(&mut self) -> bool {
+        std::mem::take(&mut self.node_relaxed)
     }
 
     /// The name of node `id`, live or removed.

@@ -46,7 +46,7 @@ pub enum Reject {
 }
 
 impl Reject {
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             Reject::NotReady => "node(s) were not ready".into(),
             Reject::Unschedulable => "node(s) were unschedulable".into(),
@@ -101,13 +101,10 @@ impl Cluster {
                     .any(|r| r.matches_labels(&node.labels)))
     }
 
-    fn static_filter(&self, t: &PodTemplate, node: &Node) -> Result<(), Reject> {
-        if !node.ready {
-            return Err(Reject::NotReady);
-        }
-        if node.unschedulable || node.deleting {
-            return Err(Reject::Unschedulable);
-        }
+    /// Whether the node's taints and labels admit the pod at all, whatever it has free: the
+    /// TaintToleration and NodeAffinity filters. An autoscaler that launched a node for a pod
+    /// the node does not admit has disagreed with kube-scheduler.
+    pub fn node_admits(t: &PodTemplate, node: &Node) -> Result<(), Reject> {
         let untolerated = node.taints.iter().any(|taint| {
             taint.effect != TaintEffect::PreferNoSchedule
                 && !t.tolerations.iter().any(|tol| tol.tolerates(taint))
@@ -118,6 +115,17 @@ impl Cluster {
         if !Self::node_matches_affinity(t, node) {
             return Err(Reject::NodeAffinity);
         }
+        Ok(())
+    }
+
+    fn static_filter(&self, t: &PodTemplate, node: &Node) -> Result<(), Reject> {
+        if !node.ready {
+            return Err(Reject::NotReady);
+        }
+        if node.unschedulable || node.deleting {
+            return Err(Reject::Unschedulable);
+        }
+        Self::node_admits(t, node)?;
         if let Some(r) = node
             .requested
             .first_exceeded(&t.requests, &node.allocatable)

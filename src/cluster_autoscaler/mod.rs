@@ -1216,9 +1216,8 @@ impl ClusterAutoscaler {
             .collect();
         for n in stale {
             self.soft_tainted.remove(&n);
-            if let Some(node) = ctx.cluster.node_mut(n) {
-                node.taints.retain(|t| t.key != DELETION_CANDIDATE_TAINT);
-            }
+            ctx.cluster
+                .untaint(n, |t| t.key == DELETION_CANDIDATE_TAINT);
         }
         let mut added = 0;
         let unneeded: Vec<NodeId> = self.planner.unneeded.keys().copied().collect();
@@ -1368,10 +1367,8 @@ impl ClusterAutoscaler {
             });
             if got_pods {
                 let name = n.name.clone();
-                if let Some(n) = ctx.cluster.node_mut(node) {
-                    n.taints.retain(|t| t.key != TO_BE_DELETED_TAINT);
-                    n.unschedulable = false;
-                }
+                ctx.cluster.untaint(node, |t| t.key == TO_BE_DELETED_TAINT);
+                ctx.cluster.uncordon(node);
                 self.deleting.remove(&node);
                 self.log(
                     ctx.now,
@@ -1417,10 +1414,8 @@ impl ClusterAutoscaler {
         }
         let name = n.name.clone();
         ctx.abort_drain(node);
-        if let Some(n) = ctx.cluster.node_mut(node) {
-            n.taints.retain(|t| t.key != TO_BE_DELETED_TAINT);
-            n.unschedulable = false;
-        }
+        ctx.cluster.untaint(node, |t| t.key == TO_BE_DELETED_TAINT);
+        ctx.cluster.uncordon(node);
         let d = self.deleting.remove(&node);
         let group = d.map(|d| self.groups[d.group].name.clone());
         // FAQ: after a failed attempt to remove a node CA waits an extra 5 minutes before

@@ -111,6 +111,23 @@ fn node_selector_terms(
         .iter()
         .enumerate()
         .map(|(i, t)| {
+            // `Gte`/`Lte` are Karpenter's NodePool operators; the Kubernetes API refuses them in
+            // a pod's node affinity (kubernetes: pkg/apis/core/validation/validation.go
+            // `validateNodeSelectorRequirement`), so a pod using them never exists.
+            for (j, e) in t.match_expressions.iter().flatten().enumerate() {
+                if !matches!(
+                    e.operator.as_str(),
+                    "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt"
+                ) {
+                    return Err(FieldError::new(
+                        format!("{field}[{i}].matchExpressions[{j}].operator"),
+                        format!(
+                            "Unsupported value: {:?}: supported values: \"DoesNotExist\", \"Exists\", \"Gt\", \"In\", \"Lt\", \"NotIn\"",
+                            e.operator
+                        ),
+                    ));
+                }
+            }
             Requirements::from_node_selector_term(t).map_err(|e| {
                 FieldError::new(format!("{field}[{i}].matchExpressions"), e.to_string())
             })

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::catalog::allocatable::{AmiFamily, KubeletSettings, node_resources};
 use crate::catalog::{Arch, Catalog};
 use crate::cloud::CapacityType;
+use crate::cloud::zones::zone_id;
 use crate::engine::SimTime;
 use crate::k8s::requirements::{Requirement, Requirements};
 use crate::k8s::resources::Resources;
@@ -18,6 +19,8 @@ use crate::sim::res_to_resources;
 pub const ZONE: &str = "topology.kubernetes.io/zone";
 pub const CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
 pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
+pub const ZONE_ID: &str = "topology.k8s.aws/zone-id";
+pub const REGION: &str = "topology.kubernetes.io/region";
 
 /// Insufficient-capacity TTL: 3 minutes (reference/karpenter.md §2 "Unavailable-offerings").
 pub const ICE_TTL_MS: u64 = 3 * 60_000;
@@ -25,6 +28,8 @@ pub const ICE_TTL_MS: u64 = 3 * 60_000;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Offering {
     pub zone: String,
+    /// The zone's id (`use1-az1`): offerings answer `topology.k8s.aws/zone-id` requirements too.
+    pub zone_id: String,
     pub capacity_type: CapacityType,
     pub price: f64,
 }
@@ -44,23 +49,15 @@ pub struct InstanceTypeInfo {
 impl InstanceTypeInfo {
     /// Whether some available offering matches `reqs` (zone and capacity type).
     pub fn has_offering(&self, reqs: &Requirements, ice: &IceCache, now: SimTime) -> bool {
-        self.has_offering_in(reqs.get(ZONE), reqs.get(CAPACITY_TYPE), ice, now)
+        self.has_offering_in(&OfferingKeys::of(reqs), ice, now)
     }
 
-    /// [`InstanceTypeInfo::has_offering`] given only the two requirements it reads (the zone
-    /// and capacity-type requirements; `None` = unconstrained), so callers can cache it.
-    pub fn has_offering_in(
-        &self,
-        zone: Option<&Requirement>,
-        capacity_type: Option<&Requirement>,
-        ice: &IceCache,
-        now: SimTime,
-    ) -> bool {
-        self.offerings.iter().any(|o| {
-            zone.is_none_or(|r| r.has(&o.zone))
-                && capacity_type.is_none_or(|r| r.has(o.capacity_type.as_str()))
-                && ice.available(&self.name, o, now)
-        })
+    /// [`InstanceTypeInfo::has_offering`] given only the requirements it reads, so callers can
+    /// cache it.
+    pub fn has_offering_in(&self, keys: &OfferingKeys, ice: &IceCache, now: SimTime) -> bool {
+        self.offerings
+            .iter()
+            .any(|o| keys.allows(o) && ice.available(&self.name, o, now))
     }
 
     /// Cheapest available offering compatible with `reqs`.
@@ -72,8 +69,38 @@ impl InstanceTypeInfo {
     }
 }
 
+/// The requirements an offering answers: zone, zone id and capacity type (`None` =
+/// unconstrained). Karpenter's offerings carry exactly these keys (AWS provider
+/// pkg/providers/instancetype/offering/provider.go).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OfferingKeys {
+    pub zone: Option<Requirement>,
+    pub zone_id: Option<Requirement>,
+    pub capacity_type: Option<Requirement>,
+}
+
+impl OfferingKeys {
+    pub fn of(reqs: &Requirements) -> OfferingKeys {
+        OfferingKeys {
+            zone: reqs.get(ZONE).cloned(),
+            zone_id: reqs.get(ZONE_ID).cloned(),
+            capacity_type: reqs.get(CAPACITY_TYPE).cloned(),
+        }
+    }
+
+    pub fn allows(&self, o: &Offering) -> bool {
+        self.zone.as_ref().is_none_or(|r| r.has(&o.zone))
+            && self.zone_id.as_ref().is_none_or(|r| r.has(&o.zone_id))
+            && self
+                .capacity_type
+                .as_ref()
+                .is_none_or(|r| r.has(o.capacity_type.as_str()))
+    }
+}
+
 pub fn offering_compatible(o: &Offering, reqs: &Requirements) -> bool {
     reqs.get(ZONE).is_none_or(|r| r.has(&o.zone))
+        && reqs.get(ZONE_ID).is_none_or(|r| r.has(&o.zone_id))
         && reqs
             .get(CAPACITY_TYPE)
             .is_none_or(|r| r.has(o.capacity_type.as_str()))
@@ -156,26 +183,113 @@ pub fn kubelet_settings(nc: &EC2NodeClass) -> KubeletSettings {
     }
 }
 
-/// Ephemeral-storage capacity from the NodeClass (§1.5): RAID0 instance store, else the root
-/// volume from `blockDeviceMappings`, else the AMI default.
-fn ephemeral_bytes(nc: Option<&EC2NodeClass>, ami: AmiFamily, local_nvme_gb: Option<u64>) -> i64 {
+/// Ephemeral-storage capacity from the NodeClass (§1.5; AWS provider
+/// pkg/providers/instancetype/types.go `ephemeralStorage`): the RAID0 instance store; else the
+/// mapping marked `rootVolume`; else, for a Custom AMI, the last mapping, and for the other
+/// families the mapping of the family's ephemeral device (`/dev/xvda` on AL2023, `/dev/xvdb`
+/// on Bottlerocket) — a second, larger volume listed last does not count; else the AMI
+/// default.
+pub fn ephemeral_bytes(
+    nc: Option<&EC2NodeClass>,
+    ami: AmiFamily,
+    local_nvme_gb: Option<u64>,
+) -> i64 {
+    let size_of = |m: &crate::karpenter::apis::BlockDeviceMapping| {
+        m.ebs
+            .as_ref()
+            .and_then(|e| e.volume_size.as_ref())
+            .map(|q| q.to_units_ceil())
+    };
     if let Some(nc) = nc {
         if nc.spec.instance_store_policy.is_some()
             && let Some(gb) = local_nvme_gb
         {
             return (gb as i64) * 1_000_000_000;
         }
-        let root = nc
-            .root_volume()
-            .or_else(|| nc.spec.block_device_mappings.last());
-        if let Some(size) = root
-            .and_then(|m| m.ebs.as_ref())
-            .and_then(|e| e.volume_size.as_ref())
-        {
-            return size.to_units_ceil();
+        let mappings = &nc.spec.block_device_mappings;
+        if let Some(size) = nc.root_volume().and_then(size_of) {
+            return size;
+        }
+        let chosen = match ami.ephemeral_block_device() {
+            None => mappings.last(),
+            Some(device) => mappings
+                .iter()
+                .find(|m| m.device_name.as_deref() == Some(device)),
+        };
+        if let Some(size) = chosen.and_then(size_of) {
+            return size;
         }
     }
     ami.default_ephemeral_storage_bytes()
+}
+
+/// An instance type's requirements as Karpenter's AWS provider builds them
+/// (pkg/providers/instancetype/types.go `computeRequirements`): the type's own labels, the
+/// zones and zone ids of the NodeClass's subnets, the region, the capacity types it is sold
+/// as, tenancy `default`, and `DoesNotExist` for every other well-known label the type has no
+/// value for (no GPU, no local NVMe, no capacity reservation, no Windows build, …). Defining
+/// every well-known key is what keeps Karpenter's view and the node's labels in agreement: a
+/// pod requiring `instance-local-nvme Exists` must not be planned onto a type without NVMe,
+/// whose node would then refuse it (docs/model/karpenter-provisioning.md "Instance-type
+/// labels").
+pub fn type_requirements(
+    it: &crate::catalog::InstanceType,
+    region: &str,
+    zones: &[String],
+) -> Requirements {
+    use crate::karpenter::apis::{INSTANCE_TENANCY_LABEL, NODEPOOL_LABEL, WELL_KNOWN_LABELS};
+    let mut reqs = Requirements::from_labels(&it.labels());
+    reqs.add_requirement(Requirement::in_values(
+        ZONE,
+        zones.iter().map(String::as_str),
+    ));
+    let ids: Vec<String> = zones.iter().map(|z| zone_id(z)).collect();
+    reqs.add_requirement(Requirement::in_values(
+        ZONE_ID,
+        ids.iter().map(String::as_str),
+    ));
+    reqs.add_requirement(Requirement::in_values(REGION, [region]));
+    let cts: &[&str] = if it.has_spot() {
+        &["on-demand", "spot"]
+    } else {
+        &["on-demand"]
+    };
+    reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts.iter().copied()));
+    // Dedicated tenancy is not simulated: every instance is `default`.
+    reqs.add_requirement(Requirement::in_values(INSTANCE_TENANCY_LABEL, ["default"]));
+    for key in WELL_KNOWN_LABELS {
+        if *key != NODEPOOL_LABEL && !reqs.has(key) {
+            reqs.add_requirement(Requirement::does_not_exist(key));
+        }
+    }
+    reqs
+}
+
+/// Compatibility (§2 "Implicit filters"): no a1 with AL2023; no arm64 Windows.
+fn ami_runs_on(ami: AmiFamily, it: &crate::catalog::InstanceType) -> bool {
+    !((ami == AmiFamily::AL2023 && it.family == "a1")
+        || (ami == AmiFamily::Windows && it.arch == Arch::Arm64))
+}
+
+/// The catalog types a NodeClass's AMI family cannot run, with their requirements: never
+/// offered, but named when they are the reason a NodePool has no instance type.
+pub fn ami_excluded(
+    catalog: &Catalog,
+    nc: Option<&EC2NodeClass>,
+    zones: &[String],
+) -> Vec<(String, Requirements)> {
+    let ami = catalog_ami(nc.map_or(ApiAmiFamily::Al2023, |n| n.effective_ami_family()));
+    catalog
+        .types()
+        .iter()
+        .filter(|it| !ami_runs_on(ami, it))
+        .map(|it| {
+            (
+                it.name.clone(),
+                type_requirements(it, catalog.region(), zones),
+            )
+        })
+        .collect()
 }
 
 /// Resolve every catalog type for a NodeClass (or the defaults when `nc` is None) in `zones`.
@@ -189,10 +303,7 @@ pub fn resolve(
     let kubelet = nc.map(kubelet_settings).unwrap_or_default();
     let mut out = Vec::with_capacity(catalog.len());
     for it in catalog.types() {
-        // Compatibility (§2 "Implicit filters"): no a1 with AL2023; no arm64 Windows.
-        if (ami == AmiFamily::AL2023 && it.family == "a1")
-            || (ami == AmiFamily::Windows && it.arch == Arch::Arm64)
-        {
+        if !ami_runs_on(ami, it) {
             continue;
         }
         let storage = ephemeral_bytes(nc, ami, it.local_nvme_gb);
@@ -207,30 +318,23 @@ pub fn resolve(
         };
         let mut offerings = Vec::new();
         for z in zones {
+            let zone_id = zone_id(z);
             offerings.push(Offering {
                 zone: z.clone(),
+                zone_id: zone_id.clone(),
                 capacity_type: CapacityType::OnDemand,
                 price: it.od_usd_per_hour,
             });
             if let Some(p) = it.spot_price() {
                 offerings.push(Offering {
                     zone: z.clone(),
+                    zone_id,
                     capacity_type: CapacityType::Spot,
                     price: p,
                 });
             }
         }
-        let mut requirements = Requirements::from_labels(&it.labels());
-        requirements.add_requirement(Requirement::in_values(
-            ZONE,
-            zones.iter().map(String::as_str),
-        ));
-        let cts: Vec<&str> = if it.has_spot() {
-            vec!["on-demand", "spot"]
-        } else {
-            vec!["on-demand"]
-        };
-        requirements.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
+        let requirements = type_requirements(it, catalog.region(), zones);
         let mut capacity = res_to_resources(&res.capacity);
         capacity.pods = res.capacity.pods;
         let allocatable = res_to_resources(&res.allocatable);
@@ -282,6 +386,7 @@ mod tests {
         let mut ice = IceCache::default();
         let o = Offering {
             zone: "z".into(),
+            zone_id: "z-az1".into(),
             capacity_type: CapacityType::Spot,
             price: 1.0,
         };

@@ -44,6 +44,11 @@ pub struct Settings {
     /// Simulator knob: how long one Solve takes (latency-calibration §3 stage 1d: LN(0.3 s, 0.5));
     /// we use the median, the scatter being negligible next to the launch.
     pub solve_ms: u64,
+    /// `MIN_VALUES_POLICY=BestEffort`: a NodeClaim whose types cannot meet a requirement's
+    /// `minValues` is still created, with minValues relaxed to what is left (and the NodeClaim
+    /// annotated `karpenter.sh/nodeclaim-min-values-relaxed`); `Strict` (default) rejects the
+    /// NodePool for the pod (§1.4; karpenter: pkg/operator/options/options.go).
+    pub min_values_best_effort: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +59,7 @@ impl Default for Settings {
             ignore_preferences: false,
             startup_taint_removal_ms: 5_000,
             solve_ms: 300,
+            min_values_best_effort: false,
         }
     }
 }
@@ -87,9 +93,20 @@ impl Settings {
                         }
                     }
                 }
+                "minValuesPolicy" => {
+                    out.min_values_best_effort = match v.as_str() {
+                        Some("Strict") => false,
+                        Some("BestEffort") => true,
+                        _ => {
+                            return Err(format!(
+                                "spec.karpenter.settings.minValuesPolicy: expected Strict or BestEffort, got {v}"
+                            ));
+                        }
+                    }
+                }
                 other => {
                     return Err(format!(
-                        "spec.karpenter.settings: unknown setting {other:?} (expected batchIdleDuration, batchMaxDuration, preferencePolicy, startupTaintRemoval, solveDuration)"
+                        "spec.karpenter.settings: unknown setting {other:?} (expected batchIdleDuration, batchMaxDuration, minValuesPolicy, preferencePolicy, startupTaintRemoval, solveDuration)"
                     ));
                 }
             }
@@ -170,6 +187,8 @@ pub struct ClassInfo {
     pub name: String,
     pub zones: Vec<String>,
     pub types: Arc<Vec<InstanceTypeInfo>>,
+    /// Catalog types its AMI family cannot run (named in "no instance type" reasons).
+    pub ami_excluded: Vec<(String, crate::k8s::requirements::Requirements)>,
     /// Bumped when a timeline step changes the class (its AMI): NodeClaims launched from an
     /// older generation drift (§4.5).
     pub generation: u64,
@@ -187,6 +206,20 @@ pub struct Karpenter {
     last_request_ct: BTreeMap<usize, crate::cloud::CapacityType>,
     by_instance: BTreeMap<InstanceId, usize>,
     pub(crate) by_node: BTreeMap<NodeId, usize>,
+    /// Per NodePool: (its requirements, NodeClass index, NodeClass generation, the NodeClass's
+    /// types those requirements allow), reused across provisioning rounds and simulations.
+    #[allow(clippy::type_complexity)]
+    compatible_cache: std::cell::RefCell<
+        BTreeMap<
+            String,
+            (
+                crate::k8s::requirements::Requirements,
+                usize,
+                u64,
+                Arc<Vec<u32>>,
+            ),
+        >,
+    >,
     /// Per node: (label count, labels, requirements), reused across provisioning rounds.
     #[allow(clippy::type_complexity)]
     pub(crate) node_cache: std::cell::RefCell<
@@ -203,6 +236,10 @@ pub struct Karpenter {
     next_claim: u64,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
+    /// The NodeClaim each pod was last planned onto as a new NodeClaim: a pod still pending
+    /// once that NodeClaim's node is up, and refused by it, is a disagreement with
+    /// kube-scheduler ([`Karpenter::check_refused_pods`]).
+    planned_on: BTreeMap<PodId, usize>,
     pub(crate) disruption: disruption::Controller,
 }
 
@@ -221,6 +258,7 @@ impl Karpenter {
             classes.push(ClassInfo {
                 name: nc.name().to_string(),
                 types: Arc::new(instancetype::resolve(&scenario.catalog, Some(nc), &zones)),
+                ami_excluded: instancetype::ami_excluded(&scenario.catalog, Some(nc), &zones),
                 zones,
                 nodeclass: Some(nc.clone()),
                 generation: 0,
@@ -261,9 +299,11 @@ impl Karpenter {
             by_instance: BTreeMap::new(),
             by_node: BTreeMap::new(),
             node_cache: Default::default(),
+            compatible_cache: Default::default(),
             decisions: Vec::new(),
             next_claim: 0,
             nominated: BTreeMap::new(),
+            planned_on: BTreeMap::new(),
             disruption: disruption::Controller::new(&scenario.spec.karpenter.feature_gates)?,
         })
     }
@@ -533,14 +573,12 @@ impl Autoscaler for Karpenter {
             }
             T_STARTUP_TAINTS => {
                 if let Some(n) = self.claims.get(i).and_then(|c| c.node) {
-                    let startup = self.claims[i].startup_taints.clone();
-                    if let Some(node) = ctx.cluster.node_mut(n) {
-                        node.taints.retain(|t| {
-                            !startup
-                                .iter()
-                                .any(|s| s.key == t.key && s.effect == t.effect)
-                        });
-                    }
+                    let startup = &self.claims[i].startup_taints;
+                    ctx.cluster.untaint(n, |t| {
+                        startup
+                            .iter()
+                            .any(|s| s.key == t.key && s.effect == t.effect)
+                    });
                     self.initialize(ctx, i);
                 }
             }
@@ -619,8 +657,9 @@ impl Autoscaler for Karpenter {
                 c.registered_at = Some(ctx.now);
                 self.by_node.insert(node, i);
                 // Registration: drop the unregistered taint, mark the node registered (§3).
+                ctx.cluster
+                    .untaint(node, |t| t.key == nodeclaim::UNREGISTERED_TAINT);
                 if let Some(n) = ctx.cluster.node_mut(node) {
-                    n.taints.retain(|t| t.key != nodeclaim::UNREGISTERED_TAINT);
                     n.labels
                         .insert(apis::REGISTERED_LABEL.into(), "true".into());
                 }

@@ -144,19 +144,21 @@ impl Karpenter {
                 continue;
             }
             let class = &self.classes[ci];
-            let Ok(mut reqs) = np.template_requirements() else {
+            // Nothing defaults `karpenter.sh/capacity-type` in v1: a NodePool that says nothing is
+            // compatible with every capacity type its offerings have, so launches go spot first
+            // (docs/model/karpenter-provisioning.md "Capacity type"; the AWS provider's
+            // `getCapacityType` in pkg/providers/instance/instance.go).
+            let Ok(reqs) = np.template_requirements() else {
                 continue;
             };
-            // Karpenter defaults the capacity type to on-demand when a NodePool says nothing.
-            if !reqs.has(CAPACITY_TYPE) {
-                reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["on-demand"]));
-            }
-            let types: Vec<u32> = (0..class.types.len() as u32)
-                .filter(|&i| {
-                    let it = &class.types[i as usize];
-                    // Availability is judged now: an ICE entry lapses after its 3 minutes (§2).
-                    it.requirements.intersects_ok(&reqs) && it.has_offering(&reqs, &self.ice, now)
-                })
+            // The types the NodePool's requirements allow change only with the NodePool or the
+            // NodeClass: cached. Availability is judged now: an ICE entry lapses after its 3
+            // minutes (§2).
+            let compatible = self.compatible_types(np.name(), ci, &reqs);
+            let types: Vec<u32> = compatible
+                .iter()
+                .copied()
+                .filter(|&i| class.types[i as usize].has_offering(&reqs, &self.ice, now))
                 .collect();
             let spec = &np.spec.template.spec;
             let (daemon_overhead, ports) =
@@ -235,7 +237,9 @@ impl Karpenter {
                 let any_resource = np.spec.limits.keys().any(|k| k != "nodes");
                 (any_resource.then_some(lim), rem_nodes)
             };
+            let no_types_reason = types.is_empty().then(|| self.why_no_types(ci, &reqs));
             out.push(Template {
+                no_types_reason,
                 nodepool: np.name().to_string(),
                 requirements: reqs,
                 labels: np.spec.template.metadata.labels.clone(),
@@ -250,6 +254,119 @@ impl Karpenter {
             daemon_ports.push(ports);
         }
         (out, daemon_ports)
+    }
+
+    /// Pods planned onto a NodeClaim whose node is now up but whose taints or labels refuse
+    /// them. Karpenter's view of a NodeClaim and the node it becomes must agree (every
+    /// instance type defines every well-known label; NodeClaims carry their requirement
+    /// labels), so this should never happen; if it does, it is a simulator bug that would
+    /// otherwise show as a loop of launches, and it is logged loudly once per pod and claim
+    /// (`nodeclaim-refused-pod` in decisions.jsonl, and a warning).
+    fn check_refused_pods(&mut self, cluster: &Cluster, now: SimTime, pods: &[PodId]) {
+        for &p in pods {
+            let Some(i) = self.planned_on.get(&p).copied() else {
+                continue;
+            };
+            let c = &self.claims[i];
+            let Some(node) = c.node.and_then(|n| cluster.node(n)) else {
+                continue;
+            };
+            if !c.initialized() || node.deleting {
+                continue;
+            }
+            let pod = cluster.pod(p);
+            if let Err(why) = Cluster::node_admits(&pod.template, node) {
+                let (pod_name, claim_name) =
+                    (format!("{}/{}", pod.namespace(), pod.name), c.name.clone());
+                tracing::warn!(
+                    "simulator bug: NodeClaim {claim_name} was launched for pod {pod_name}, whose node refuses it ({})",
+                    why.describe()
+                );
+                self.log(now, serde_json::json!({"event": "nodeclaim-refused-pod", "pod": pod_name, "nodeclaim": claim_name, "reason": why.describe()}));
+                self.planned_on.remove(&p);
+            }
+        }
+    }
+
+    /// The types of NodeClass `ci` whose requirements intersect NodePool `pool`'s `reqs`,
+    /// computed once per (requirements, NodeClass generation).
+    fn compatible_types(&self, pool: &str, ci: usize, reqs: &Requirements) -> Arc<Vec<u32>> {
+        let class = &self.classes[ci];
+        if let Some((r, c, g, types)) = self.compatible_cache.borrow().get(pool)
+            && *c == ci
+            && *g == class.generation
+            && r == reqs
+        {
+            return Arc::clone(types);
+        }
+        let types: Arc<Vec<u32>> = Arc::new(
+            (0..class.types.len() as u32)
+                .filter(|&i| class.types[i as usize].requirements.intersects_ok(reqs))
+                .collect(),
+        );
+        self.compatible_cache.borrow_mut().insert(
+            pool.to_string(),
+            (reqs.clone(), ci, class.generation, Arc::clone(&types)),
+        );
+        types
+    }
+
+    /// Why NodeClass `ci` offers a NodePool with requirements `reqs` no instance type: the
+    /// filter that removed the last one, in Karpenter's order — the AMI family (types it
+    /// cannot run are never offered), each NodePool requirement, then availability (the
+    /// subnets' zones, capacity types, the insufficient-capacity cache).
+    fn why_no_types(&self, ci: usize, reqs: &Requirements) -> String {
+        let class = &self.classes[ci];
+        let ami = class
+            .nodeclass
+            .as_ref()
+            .map_or(crate::karpenter::apis::AmiFamily::Al2023, |n| {
+                n.effective_ami_family()
+            });
+        if class.zones.is_empty() {
+            return format!(
+                "EC2NodeClass {} selects no subnet, so it offers no instance type",
+                class.name
+            );
+        }
+        let mut left: Vec<&InstanceTypeInfo> = class.types.iter().collect();
+        for r in reqs.iter() {
+            left.retain(|it| {
+                it.requirements
+                    .get(r.key())
+                    .is_none_or(|a| a.has_intersection(r))
+            });
+            if left.is_empty() {
+                let mut why = format!(
+                    "no instance type of EC2NodeClass {} ({}) satisfies the NodePool requirement {r}",
+                    class.name,
+                    ami.as_str()
+                );
+                let blocked: Vec<&str> = class
+                    .ami_excluded
+                    .iter()
+                    .filter(|(_, tr)| tr.intersects_ok(reqs))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if let Some(first) = blocked.first() {
+                    why.push_str(&format!(
+                        "; {} type(s) that would ({first}, …) cannot run the AMI family {}",
+                        blocked.len(),
+                        ami.as_str()
+                    ));
+                }
+                return why;
+            }
+        }
+        let cts = reqs
+            .get(CAPACITY_TYPE)
+            .map_or_else(|| "any".to_string(), ToString::to_string);
+        format!(
+            "none of the {} instance types matching the NodePool has an available offering \
+             (zones {}; capacity types {cts}; an offering out of capacity stays unavailable for 3 minutes)",
+            left.len(),
+            class.zones.join(", "),
+        )
     }
 
     /// Existing capacity for the simulation: live nodes not being deleted, and launched
@@ -328,6 +445,10 @@ impl Karpenter {
             let mut labels = c.labels.clone();
             labels.extend(it.requirements.labels());
             labels.insert(super::instancetype::ZONE.into(), l.zone.clone());
+            labels.insert(
+                super::instancetype::ZONE_ID.into(),
+                crate::cloud::zones::zone_id(&l.zone),
+            );
             labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
             labels.insert(crate::cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
             let mut available = it.allocatable.clone();
@@ -451,6 +572,7 @@ impl Karpenter {
             existing.iter().map(|e| (e.node, e.initialized)).collect();
         let ice = &self.ice;
         let mut sched = Scheduler::new(&mut templates, existing, ice, now, claim_prefix);
+        sched.min_values_best_effort = self.settings.min_values_best_effort;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
         }
@@ -525,6 +647,7 @@ impl Karpenter {
         if pods.is_empty() {
             return;
         }
+        self.check_refused_pods(cluster, now, &pods);
         let base = self.solve_base(cluster, now);
         let prefix = format!("batch{}", self.next_claim);
         let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
@@ -589,7 +712,9 @@ impl Karpenter {
         // Truncating to the 600 cheapest types may break minValues: the NodeClaim is then
         // dropped and its pods error (§1.9; [core] scheduling/scheduler.go
         // `TruncateInstanceTypes`, MIN_VALUES_POLICY=Strict).
-        if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types) {
+        if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types)
+            && !self.settings.min_values_best_effort
+        {
             return Err(format!(
                 "after truncating to {MAX_INSTANCE_TYPES} instance types: {why}"
             ));
@@ -632,6 +757,7 @@ impl Karpenter {
         let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
         self.next_claim += 1;
         let mut labels = tpl.labels.clone();
+        labels.extend(custom_labels(&reqs));
         labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
         labels.insert(
             super::apis::EC2NODECLASS_LABEL.into(),
@@ -665,8 +791,23 @@ impl Karpenter {
             marked_for_deletion: false,
         });
         let i = self.claims.len() - 1;
+        for &p in &claim.pods {
+            self.planned_on.insert(p, i);
+        }
         // `hostname` is the placeholder the `scheduled` events name as their target.
-        self.log(now, serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()}));
+        let mut event = serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()});
+        // BestEffort: the NodeClaim is annotated when its types do not meet minValues.
+        if self.settings.min_values_best_effort
+            && satisfies_min_values(
+                &self.claims[i].requirements,
+                &tpl.all_types,
+                &self.claims[i].types,
+            )
+            .is_err()
+        {
+            event["min_values_relaxed"] = serde_json::Value::Bool(true);
+        }
+        self.log(now, event);
         // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
         ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
         if let Some(ms) = expire_after {
@@ -674,6 +815,23 @@ impl Karpenter {
         }
         Some(i)
     }
+}
+
+/// The labels a NodeClaim gets when it is created from its requirements' user-defined keys:
+/// one concrete value for each (`team In [ml]` → `team: ml`; `team Exists` → some value), so
+/// that the in-flight NodeClaim already answers pods selecting them and the provisioner does
+/// not launch another node for them while it boots. Well-known keys are left to the instance
+/// type chosen at launch. Karpenter: pkg/controllers/provisioning/scheduling/nodeclaimtemplate.go
+/// `resolveCustomLabelsFromRequirements`; docs/model/karpenter-provisioning.md "NodeClaim labels".
+pub(super) fn custom_labels(reqs: &Requirements) -> Vec<(String, String)> {
+    reqs.iter()
+        .filter(|r| {
+            let k = r.key();
+            !super::apis::WELL_KNOWN_LABELS.contains(&k)
+                && super::apis::restricted_label_reason(k).is_none()
+        })
+        .filter_map(|r| r.any_value().map(|v| (r.key().to_string(), v)))
+        .collect()
 }
 
 /// Narrow a NodeClaim's capacity types to those its remaining offerings have.

@@ -11,13 +11,15 @@ use crate::cluster::pod::{
 };
 use crate::cluster::{NodeId, PodId};
 use crate::engine::SimTime;
-use crate::k8s::requirements::{Requirement, Requirements};
+use crate::k8s::requirements::{NodeSelectorOperator, Requirement, Requirements};
 use crate::k8s::resources::Resources;
 use crate::k8s::selector::Labels;
 use crate::k8s::taints::{Taint, TaintEffect};
 use crate::karpenter::apis::WELL_KNOWN_LABELS;
 
-use super::instancetype::{CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, ZONE};
+use super::instancetype::{
+    CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
+};
 use super::topology::{DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView};
 
 /// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
@@ -48,6 +50,9 @@ pub struct Template {
     /// `spec.limits − Σ capacity of the NodePool's nodes`; None = unlimited (§1.8).
     pub remaining: Option<Resources>,
     pub remaining_nodes: Option<i64>,
+    /// Why `types` is empty, naming the filter that removed the last type (None when it is
+    /// not empty).
+    pub no_types_reason: Option<String>,
 }
 
 /// A node (or in-flight NodeClaim) that exists before this batch.
@@ -330,7 +335,7 @@ struct TypeTable {
     /// iterated (DESIGN §1.2).
     req_ok: HashMap<Requirement, Vec<u64>>,
     /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
-    offer_ok: HashMap<(Option<Requirement>, Option<Requirement>), Vec<u64>>,
+    offer_ok: HashMap<OfferingKeys, Vec<u64>>,
 }
 
 fn bit(set: &[u64], i: u32) -> bool {
@@ -429,12 +434,11 @@ impl TypeTable {
         now: SimTime,
         set: &mut [u64],
     ) {
-        let key = (reqs.get(ZONE).cloned(), reqs.get(CAPACITY_TYPE).cloned());
-        let ok = self.offer_ok.entry(key).or_insert_with_key(|(z, ct)| {
-            Self::bits(tpl, |it| {
-                it.has_offering_in(z.as_ref(), ct.as_ref(), ice, now)
-            })
-        });
+        let key = OfferingKeys::of(reqs);
+        let ok = self
+            .offer_ok
+            .entry(key)
+            .or_insert_with_key(|keys| Self::bits(tpl, |it| it.has_offering_in(keys, ice, now)));
         set.iter_mut().zip(ok.iter()).for_each(|(m, s)| *m &= s);
     }
 
@@ -563,6 +567,22 @@ fn overhead(tpl: &Template, i: u32) -> &Resources {
         .unwrap_or_else(|| ZERO.get_or_init(Resources::default))
 }
 
+/// The values `key` takes over a template's instance types, narrowed by its NodePool's
+/// requirement on the key.
+fn type_domains(t: &Template, key: &str) -> BTreeSet<String> {
+    let mut vals = BTreeSet::new();
+    for &i in &t.types {
+        if let Some(r) = t.all_types[i as usize].requirements.get(key) {
+            for v in r.values() {
+                if !r.is_complement() && t.requirements.get(key).is_none_or(|tr| tr.has(v)) {
+                    vals.insert(v.clone());
+                }
+            }
+        }
+    }
+    vals
+}
+
 /// What the solve keeps per planned claim besides [`PlannedClaim`]: what the loop over claims
 /// reads for its cheap rejections, and the surviving types as a bit set (the claim's `types`
 /// list is filled in when the solve ends).
@@ -593,6 +613,8 @@ pub struct Scheduler<'a> {
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
+    /// `minValuesPolicy: BestEffort`: unmet minValues do not reject a NodeClaim.
+    pub min_values_best_effort: bool,
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
@@ -634,22 +656,30 @@ impl<'a> Scheduler<'a> {
                 .iter()
                 .any(|x| x.effect == TaintEffect::PreferNoSchedule)
         });
+        // The universe of domains per key (Karpenter's `buildDomainGroups`, §1.7): zone and
+        // capacity type from the NodePools' instance types narrowed by the NodePools, and every
+        // key a NodePool's requirements or labels give `In` values for (a custom label such as
+        // `capacity-spread In [1,2,3,4]` makes those values domains); plus the values existing
+        // nodes carry. Other keys the instance types define are added per solve, when a pod's
+        // rules use them ([`Scheduler::solve`]).
         let mut topology = Topology::default();
         let mut keys = BTreeSet::new();
         for t in templates.iter() {
             for key in [ZONE, CAPACITY_TYPE] {
                 keys.insert(key.to_string());
-                let mut vals = BTreeSet::new();
-                for &i in &t.types {
-                    if let Some(r) = t.all_types[i as usize].requirements.get(key) {
-                        for v in r.values() {
-                            if t.requirements.get(key).is_none_or(|tr| tr.has(v)) {
-                                vals.insert(v.clone());
-                            }
-                        }
-                    }
+                topology.add_universe(key, type_domains(t, key));
+            }
+            for r in t.requirements.iter() {
+                if r.operator() == NodeSelectorOperator::In && !keys.contains(r.key()) {
+                    topology.add_universe(r.key(), r.values().iter().cloned());
                 }
-                topology.add_universe(key, vals);
+            }
+        }
+        for t in templates.iter() {
+            for r in t.requirements.iter() {
+                if r.operator() == NodeSelectorOperator::In {
+                    keys.insert(r.key().to_string());
+                }
             }
         }
         for e in &existing {
@@ -675,6 +705,7 @@ impl<'a> Scheduler<'a> {
             ice,
             now,
             topology,
+            min_values_best_effort: false,
             claims: Vec::new(),
             claim_state: Vec::new(),
             existing_masks,
@@ -719,7 +750,52 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Run the simulation over `pods` (already in Karpenter's order).
+    /// Keep only the topology keys some rule of this solve can read, registering the domains of
+    /// keys only the instance types define (instance type, architecture, …) when a pod's rules
+    /// use them. Recording a placement then looks at no key nobody counts.
+    fn prepare_topology_keys(&mut self, pods: &[(PodId, Arc<PodTemplate>, String)]) {
+        let mut used: BTreeSet<&str> = BTreeSet::new();
+        for (_, t, _) in pods {
+            used.extend(t.spread.iter().map(|s| s.topology_key.as_str()));
+            for term in t
+                .affinity
+                .iter()
+                .chain(&t.anti_affinity)
+                .chain(&t.preferred_affinity)
+                .chain(&t.preferred_anti_affinity)
+            {
+                used.insert(term.topology_key.as_str());
+            }
+        }
+        let inverse = self.topology.inverse_keys();
+        let mut keep = Vec::new();
+        for (k, id) in std::mem::take(&mut self.topology_keys) {
+            if used.contains(k.as_str()) || inverse.contains(&id) {
+                keep.push((k, id));
+            }
+        }
+        for key in used {
+            if key == HOSTNAME_KEY || keep.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            for t in self.templates.iter() {
+                let values = type_domains(t, key);
+                self.topology.add_universe(key, values);
+            }
+            for e in &self.existing {
+                if let Some(v) = e.labels.get(key) {
+                    self.topology.add_universe(key, [v.clone()]);
+                }
+            }
+            let id = self.topology.key_id(key);
+            keep.push((key.to_string(), id));
+        }
+        keep.sort();
+        self.topology_keys = keep;
+    }
+
     pub fn solve(mut self, pods: &[(PodId, Arc<PodTemplate>, String)]) -> SolveResult {
+        self.prepare_topology_keys(pods);
         let mut prefs: BTreeMap<PodId, PodPrefs> = BTreeMap::new();
         let mut queue: std::collections::VecDeque<usize> = (0..pods.len()).collect();
         let mut last_len: BTreeMap<usize, usize> = BTreeMap::new();
@@ -1023,11 +1099,17 @@ impl<'a> Scheduler<'a> {
                     .filter(|i| tpl.all_types[*i as usize].capacity.fits_in(rem))
                     .collect();
                 if within.is_empty() {
-                    return Err("NodePool limits exceeded by every instance type".into());
+                    return Err(match &tpl.no_types_reason {
+                        Some(why) => why.clone(),
+                        None => "NodePool limits exceeded by every instance type".into(),
+                    });
                 }
                 new_types = Some(within);
             } else if tpl.types.is_empty() {
-                return Err("NodePool limits exceeded by every instance type".into());
+                return Err(tpl
+                    .no_types_reason
+                    .clone()
+                    .unwrap_or_else(|| "the NodePool has no instance type".into()));
             }
             new_host = format!("{}-{}", self.claim_prefix, self.claims.len());
             let daemon_ports = self.daemon_host_ports.get(ti).map_or(&[][..], |v| v);
@@ -1095,7 +1177,7 @@ impl<'a> Scheduler<'a> {
         };
         let offering_keys_changed = changed
             .iter()
-            .any(|r| r.key() == ZONE || r.key() == CAPACITY_TYPE);
+            .any(|r| r.key() == ZONE || r.key() == ZONE_ID || r.key() == CAPACITY_TYPE);
         let old_total = match claim {
             Some(c) => self.claims[c].requests.clone(),
             None => Resources::default(),
@@ -1136,13 +1218,27 @@ impl<'a> Scheduler<'a> {
         let left = count(&set);
         if left == 0 {
             self.scratch_set = set;
-            return Err(if claim.is_none() {
-                "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)".to_string()
-            } else {
-                String::new()
-            });
+            if claim.is_some() {
+                return Err(String::new());
+            }
+            // Name the pod's requirement that no type of the NodePool meets, if one alone does
+            // it (a hardware label the NodePool's types lack, an instance family it excludes).
+            let table = &mut *self.tables[ti].get_or_insert_with(|| TypeTable::new(tpl));
+            for r in &changed {
+                let mut one = table.all.clone();
+                table.and_requirement(tpl, r, &mut one);
+                if count(&one) == 0 {
+                    return Err(format!(
+                        "no instance type of the NodePool satisfies the pod's requirement {r}"
+                    ));
+                }
+            }
+            return Err(
+                "no instance type satisfies the pod's requirements and resources (with DaemonSet overhead)"
+                    .to_string(),
+            );
         }
-        if reqs_now.has_min_values() {
+        if reqs_now.has_min_values() && !self.min_values_best_effort {
             let mut list = std::mem::take(&mut self.scratch_list);
             table.list(tpl, &set, &mut list);
             let ok = satisfies_min_values(reqs_now, &tpl.all_types, &list);

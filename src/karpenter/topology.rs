@@ -447,6 +447,11 @@ impl Topology {
         k
     }
 
+    /// The keys of the inverse anti-affinity entries (bound pods' required anti-affinity).
+    pub fn inverse_keys(&self) -> Vec<KeyId> {
+        self.inverse.iter().map(|e| e.key).collect()
+    }
+
     /// Register the domain values a key can take (from NodePools and their instance types).
     pub fn add_universe(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
         let k = self.key_id(key);

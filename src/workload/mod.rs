@@ -414,10 +414,12 @@ impl Scenario {
                 Object::Node(n) => nodes.push(node_def(m, n)?),
                 Object::NodePool(np) => {
                     np.validate().map_err(|e| api_error(m, &e))?;
+                    unsupported_nodepool(m, np)?;
                     nodepools.push((m.source.clone(), (**np).clone()));
                 }
                 Object::NodeClass(nc) => {
                     nc.validate().map_err(|e| api_error(m, &e))?;
+                    unsupported_nodeclass(m, nc)?;
                     nodeclasses.push((m.source.clone(), (**nc).clone()));
                 }
                 Object::PriorityClass { .. } => {}
@@ -776,6 +778,7 @@ fn applied_nodepools(
             ));
         };
         np.validate().map_err(|e| api_error(m, &e))?;
+        unsupported_nodepool(m, np)?;
         if nodepools.iter().any(|p| p.name() == np.name()) {
             return Err(m.error(
                 "metadata.name",
@@ -793,6 +796,51 @@ fn applied_nodepools(
 
 /// A NodePool / EC2NodeClass that breaks the API's rules: located at its first violation; the
 /// message lists them all.
+/// A valid NodePool the simulator cannot run faithfully is refused, never accepted and
+/// ignored: static NodePools (`spec.replicas`, Karpenter's alpha `StaticCapacity` gate) keep a
+/// fixed count of nodes outside provisioning and disruption, which is not modelled.
+fn unsupported_nodepool(
+    m: &Manifest,
+    np: &crate::karpenter::apis::NodePool,
+) -> Result<(), LoadError> {
+    if np.is_static() {
+        return Err(m.error(
+            "spec.replicas",
+            "static NodePools (spec.replicas, the StaticCapacity feature gate) are not simulated; \
+             remove spec.replicas, or give the fixed nodes as spec.staticNodes of the Scenario",
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Windows AMI families need Windows prices (license included) and Windows node overheads,
+/// which the catalog does not carry: refused rather than priced and sized as Linux.
+fn unsupported_nodeclass(
+    m: &Manifest,
+    nc: &crate::karpenter::apis::EC2NodeClass,
+) -> Result<(), LoadError> {
+    use crate::karpenter::apis::AmiFamily as F;
+    let family = nc.effective_ami_family();
+    if matches!(family, F::Windows2019 | F::Windows2022 | F::Windows2025) {
+        let field = if nc.spec.ami_family.is_some() {
+            "spec.amiFamily"
+        } else {
+            "spec.amiSelectorTerms"
+        };
+        return Err(m.error(
+            field,
+            format!(
+                "{} is not simulated: the catalog has no Windows prices or Windows node overheads \
+                 (use al2023, al2 or bottlerocket)",
+                family.as_str()
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 fn api_error(m: &Manifest, e: &crate::karpenter::apis::ApiError) -> LoadError {
     match e.violations.split_first() {
         Some((first, rest)) => {

@@ -779,10 +779,10 @@ impl Karpenter {
         for &ci in &command.candidates {
             let c = &mut self.claims[ci];
             c.marked_for_deletion = false;
-            if let Some(node) = c.node.and_then(|n| ctx.cluster.node_mut(n))
-                && !node.deleting
+            if let Some(n) = c.node
+                && ctx.cluster.node(n).is_some_and(|node| !node.deleting)
             {
-                node.taints.retain(|t| t.key != DISRUPTED_TAINT);
+                ctx.cluster.untaint(n, |t| t.key == DISRUPTED_TAINT);
             }
         }
         self.log(
