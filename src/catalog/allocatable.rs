@@ -1,4 +1,4 @@
-//! Karpenter's AWS capacity and allocatable formulas (reference/karpenter.md §1.5).
+//! Karpenter's AWS capacity and allocatable formulas (docs/model/karpenter.md §1.5).
 //!
 //! `allocatable = capacity − (kube-reserved + system-reserved + eviction threshold)`, with
 //! memory capacity already reduced for the arm64 CMA region and the VM overhead. The float
@@ -18,7 +18,7 @@ pub const KI: i64 = 1024;
 pub const MI: i64 = 1024 * KI;
 pub const GI: i64 = 1024 * MI;
 
-/// Default VM memory overhead (`VM_MEMORY_OVERHEAD_PERCENT`, reference/karpenter.md §1.5).
+/// Default VM memory overhead (`VM_MEMORY_OVERHEAD_PERCENT`, docs/model/karpenter.md §1.5).
 pub const DEFAULT_VM_MEMORY_OVERHEAD_PERCENT: f64 = 0.075;
 /// Default root/data volume, and so ephemeral-storage capacity, of the Linux AMI families.
 pub const DEFAULT_EPHEMERAL_STORAGE_BYTES: i64 = 20 * GI;
@@ -44,7 +44,7 @@ const CPU_TIERS: [(i64, i64, f64); 4] = [
     (4000, 1 << 31, 0.0025),
 ];
 
-/// The EC2NodeClass AMI family, as far as allocatable is concerned (reference/karpenter.md §7).
+/// The EC2NodeClass AMI family, as far as allocatable is concerned (docs/model/karpenter.md §7).
 #[allow(clippy::upper_case_acronyms)]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -72,7 +72,7 @@ impl AmiFamily {
     }
 
     /// Kube-reserved memory is computed from the ENI-limited pods even when `maxPods`
-    /// overrides the pod count (reference/karpenter.md §1.5, §8 item 59).
+    /// overrides the pod count (docs/model/karpenter.md §1.5, §8 item 59).
     pub fn uses_eni_limited_memory_overhead(self) -> bool {
         matches!(self, AmiFamily::AL2 | AmiFamily::AL2023 | AmiFamily::Custom)
     }
@@ -228,7 +228,7 @@ pub struct NodeResources {
     pub allocatable: Res,
 }
 
-/// Capacity, overheads and allocatable of `it` (reference/karpenter.md §1.5).
+/// Capacity, overheads and allocatable of `it` (docs/model/karpenter.md §1.5).
 ///
 /// `ephemeral_storage_bytes` is the node's ephemeral-storage capacity, which the caller derives
 /// from `blockDeviceMappings`, `instanceStorePolicy: RAID0` or the AMI default
@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn m5_xlarge_overheads_match_karpenter_test() {
-        // reference/karpenter.md §8 item 58.
+        // docs/model/karpenter.md §8 item 58.
         let r = al2023(&ty("m5.xlarge"));
         assert_eq!(r.kube_reserved.cpu_m, 80);
         assert_eq!(r.kube_reserved.memory, 893 * MI);
@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn t3_large_max_pods_10_reserves_by_family() {
-        // reference/karpenter.md §8 item 59: 11·35+255 vs 11·10+255.
+        // docs/model/karpenter.md §8 item 59: 11·35+255 vs 11·10+255.
         let t3 = ty("t3.large");
         let k = KubeletSettings {
             max_pods: Some(10),
@@ -853,23 +853,11 @@ mod tests {
     }
 
     /// Every row of data/ec2-instance-types.csv (all 1,363, priced or not) against its
-    /// alloc_* columns. The data folder is `$AUTOSCALE_SIM_DATA_DIR` or `../shared/data`
-    /// next to the crate; the test is skipped, with a note, when neither exists.
+    /// alloc_* columns (Karpenter's generated instance-type docs).
     #[test]
     fn every_source_row_matches_karpenter_allocatable_columns() {
-        let dir = std::env::var_os("AUTOSCALE_SIM_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-            });
-        let path = dir.join("ec2-instance-types.csv");
-        if !path.is_file() {
-            println!(
-                "skipped: {} not found (set AUTOSCALE_SIM_DATA_DIR)",
-                path.display()
-            );
-            return;
-        }
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ec2-instance-types.csv");
         let rows = crate::catalog::build::read_source_types(&path).expect("source parses");
         let mut mismatches = Vec::new();
         for s in &rows {

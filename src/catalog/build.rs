@@ -1,4 +1,4 @@
-//! Builds `catalogs/aws/<region>/` from the extracted data in `data/` (DESIGN §5).
+//! Builds `catalogs/aws/<region>/` from the extracted data in `data/` (docs/design.md §5).
 //!
 //! Inputs: `ec2-instance-types.csv` (Karpenter's generated instance-type page),
 //! `ec2-on-demand-prices.csv` (Karpenter's static price tables) and `spot-advisor.csv`
@@ -17,7 +17,7 @@ use super::{CatalogError, INSTANCE_TYPES_FILE, InstanceType, read_csv, write_ins
 pub const CATALOG_REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
 
 /// Region whose price table Karpenter falls back to when a region has no static table
-/// (reference/karpenter.md §2 "Prices").
+/// (docs/model/karpenter.md §2 "Prices").
 pub const FALLBACK_PRICE_REGION: &str = "us-east-1";
 
 const TYPES_FILE: &str = "ec2-instance-types.csv";
@@ -28,8 +28,7 @@ const INDEX_FILE: &str = "INDEX.md";
 const KARPENTER_LICENSE_FILE: &str = "LICENSE-karpenter-Apache-2.0.txt";
 
 /// The command that regenerates the catalogs, as documented in every `SOURCE.md`.
-pub const BUILD_COMMAND: &str =
-    "autoscale-sim catalog build --data ../shared/data --out catalogs/aws";
+pub const BUILD_COMMAND: &str = "autoscale-sim catalog build --data data --out catalogs/aws";
 
 /// What [`build_catalogs`] wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +144,7 @@ pub fn build_catalogs(
 }
 
 /// Karpenter's static tables cover us-east-1 and GovCloud (USD) and cn-north-1 (CNY); any
-/// other region starts from the us-east-1 table (reference/karpenter.md §2 "Prices").
+/// other region starts from the us-east-1 table (docs/model/karpenter.md §2 "Prices").
 fn price_table_region<'a>(
     region: &'a str,
     prices: &BTreeMap<String, BTreeMap<String, f64>>,
@@ -177,7 +176,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CatalogError> {
     })
 }
 
-const SOURCE_COLUMNS: [&str; 32] = [
+const SOURCE_COLUMNS: [&str; 34] = [
     "instance_type",
     "family",
     "category",
@@ -208,8 +207,10 @@ const SOURCE_COLUMNS: [&str; 32] = [
     "res_aws_neuron",
     "res_aws_neuroncore",
     "res_efa",
-    // Read but not carried into the catalog; listed so a renamed column fails loudly.
     "ebs_bandwidth_mbps",
+    "cpu_sustained_clock_mhz",
+    "encryption_in_transit",
+    // Read but not carried into the catalog; listed so a renamed column fails loudly.
     "res_pod_eni",
 ];
 
@@ -247,8 +248,12 @@ pub(crate) fn read_source_types(path: &Path) -> Result<Vec<SourceType>, CatalogE
             local_nvme_gb: r.opt_parse("local_nvme_gb", "an integer GB or empty")?,
             network_bandwidth_mbps: r
                 .opt_parse("network_bandwidth_mbps", "an integer Mbit/s or empty")?,
+            ebs_bandwidth_mbps: r.opt_parse("ebs_bandwidth_mbps", "an integer Mbit/s or empty")?,
             hypervisor: r.str("hypervisor").to_string(),
             cpu_manufacturer: r.nonempty("cpu_manufacturer")?,
+            cpu_sustained_clock_mhz: r
+                .opt_parse("cpu_sustained_clock_mhz", "an integer MHz or empty")?,
+            encryption_in_transit: r.opt_parse("encryption_in_transit", "true, false or empty")?,
             capability_flex: r.bool("capability_flex")?,
             eni_pods: r.parse("pods", "a pod count")?,
             res_nvidia_gpu: r.count("res_nvidia_gpu")?,
@@ -423,7 +428,7 @@ fn source_md(
         let _ = writeln!(
             m,
             "* On-demand prices: Karpenter's static {} table (USD per hour). Karpenter has no static table for\n  \
-             {region} and starts from the {} table until the Pricing API answers (reference/karpenter.md §2 \"Prices\").",
+             {region} and starts from the {} table until the Pricing API answers (docs/model/karpenter.md §2 \"Prices\").",
             s.price_region, s.price_region
         );
     }
@@ -452,7 +457,8 @@ fn source_md(
     let _ = writeln!(
         m,
         "`name`…`capability_flex` are Karpenter's instance-type labels (memory in MiB, `local_nvme_gb` in decimal\n\
-         GB, `network_bandwidth_mbps` in Mbit/s, empty = absent; `hypervisor` empty = bare metal). `eni_pods` is the\n\
+         GB, `network_bandwidth_mbps` and `ebs_bandwidth_mbps` in Mbit/s, `cpu_sustained_clock_mhz` in MHz, empty =\n\
+         absent; `hypervisor` empty = bare metal; `encryption_in_transit` true/false). `eni_pods` is the\n\
          ENI-limited max pods (the page's `pods`). `res_*` are extended-resource capacities (nvidia.com/gpu,\n\
          amd.com/gpu, aws.amazon.com/neuron, aws.amazon.com/neuroncore, vpc.amazonaws.com/efa). `od_usd_per_hour`\n\
          has 6 decimals. `spot_savings_pct` (integer percent) and `interruption_bucket` (0 `<5%`, 1 `5-10%`,\n\

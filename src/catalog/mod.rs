@@ -1,4 +1,4 @@
-//! The EC2 instance catalog the simulator ships (DESIGN §5).
+//! The EC2 instance catalog the simulator ships (docs/design.md §5).
 //!
 //! One CSV per region under `catalogs/aws/<region>/instance-types.csv`, built from `data/` by
 //! [`build::build_catalogs`]. The default region's catalog is compiled into the binary so a
@@ -27,8 +27,15 @@ pub const DEFAULT_CATALOG_ROOT: &str = "catalogs/aws";
 /// The us-east-1 catalog as built by `autoscale-sim catalog build`.
 const EMBEDDED_US_EAST_1: &str = include_str!("../../catalogs/aws/us-east-1/instance-types.csv");
 
+/// Columns a catalog may leave out (catalogs written before they were added): read as empty.
+pub const OPTIONAL_COLUMNS: [&str; 3] = [
+    "ebs_bandwidth_mbps",
+    "cpu_sustained_clock_mhz",
+    "encryption_in_transit",
+];
+
 /// Columns of `instance-types.csv`, in file order.
-pub const COLUMNS: [&str; 30] = [
+pub const COLUMNS: [&str; 33] = [
     "name",
     "family",
     "category",
@@ -47,8 +54,11 @@ pub const COLUMNS: [&str; 30] = [
     "accelerator_manufacturer",
     "local_nvme_gb",
     "network_bandwidth_mbps",
+    "ebs_bandwidth_mbps",
     "hypervisor",
     "cpu_manufacturer",
+    "cpu_sustained_clock_mhz",
+    "encryption_in_transit",
     "capability_flex",
     "eni_pods",
     "res_nvidia_gpu",
@@ -63,10 +73,10 @@ pub const COLUMNS: [&str; 30] = [
 
 /// Monthly interruption probability per Spot Advisor bucket: the bucket midpoints
 /// (`<5%`, `5-10%`, `10-15%`, `15-20%`, `>20%` → 25 % is an assumption).
-/// reference/latency-calibration.md "Spot interruption model".
+/// docs/model/latency.md "Spot interruption model".
 pub const INTERRUPTION_BUCKET_MONTHLY_PROBABILITY: [f64; 5] = [0.025, 0.075, 0.125, 0.175, 0.25];
 
-/// Hours in the "month" the Advisor frequency refers to (reference/latency-calibration.md).
+/// Hours in the "month" the Advisor frequency refers to (docs/model/latency.md).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -177,11 +187,18 @@ pub struct InstanceType {
     /// Total instance-store size in decimal GB (EC2 `TotalSizeInGB`); None = no NVMe.
     pub local_nvme_gb: Option<u64>,
     pub network_bandwidth_mbps: Option<u64>,
+    /// EBS-optimized maximum bandwidth, Mbit/s (`instance-ebs-bandwidth`).
+    pub ebs_bandwidth_mbps: Option<u64>,
     /// `nitro`, `xen`, or empty for bare metal (Karpenter labels it with the empty value).
     pub hypervisor: String,
     pub cpu_manufacturer: String,
+    /// Sustained clock speed, MHz (`instance-cpu-sustained-clock-speed-mhz`).
+    pub cpu_sustained_clock_mhz: Option<u64>,
+    /// Network encryption in transit supported (`instance-encryption-in-transit-supported`);
+    /// None when the catalog does not say.
+    pub encryption_in_transit: Option<bool>,
     pub capability_flex: bool,
-    /// ENI-limited max pods `ENIs × (IPv4 per ENI − 1) + 2` (reference/karpenter.md §1.5).
+    /// ENI-limited max pods `ENIs × (IPv4 per ENI − 1) + 2` (docs/model/karpenter.md §1.5).
     pub eni_pods: u32,
     pub res_nvidia_gpu: u32,
     pub res_amd_gpu: u32,
@@ -202,7 +219,7 @@ impl InstanceType {
         self.spot_savings_pct.is_some()
     }
 
-    /// Spot price = on-demand × (1 − savings) (DESIGN §5); None without Advisor data.
+    /// Spot price = on-demand × (1 − savings) (docs/design.md §5); None without Advisor data.
     pub fn spot_price(&self) -> Option<f64> {
         self.spot_savings_pct
             .map(|s| self.od_usd_per_hour * (1.0 - f64::from(s) / 100.0))
@@ -245,6 +262,15 @@ impl InstanceType {
         aws("capability-flex", self.capability_flex.to_string());
         if let Some(v) = self.network_bandwidth_mbps {
             aws("network-bandwidth", v.to_string());
+        }
+        if let Some(v) = self.ebs_bandwidth_mbps {
+            aws("ebs-bandwidth", v.to_string());
+        }
+        if let Some(v) = self.cpu_sustained_clock_mhz {
+            aws("cpu-sustained-clock-speed-mhz", v.to_string());
+        }
+        if let Some(v) = self.encryption_in_transit {
+            aws("encryption-in-transit-supported", v.to_string());
         }
         if let Some(v) = self.local_nvme_gb {
             aws("local-nvme", v.to_string());
@@ -297,8 +323,11 @@ impl InstanceType {
             opt(&self.accelerator_manufacturer),
             opt(&self.local_nvme_gb),
             opt(&self.network_bandwidth_mbps),
+            opt(&self.ebs_bandwidth_mbps),
             self.hypervisor.clone(),
             self.cpu_manufacturer.clone(),
+            opt(&self.cpu_sustained_clock_mhz),
+            opt(&self.encryption_in_transit),
             self.capability_flex.to_string(),
             self.eni_pods.to_string(),
             self.res_nvidia_gpu.to_string(),
@@ -321,7 +350,7 @@ pub fn bucket_monthly_probability(bucket: u8) -> Option<f64> {
 }
 
 /// Constant hazard per ms that gives monthly interruption probability `p`:
-/// `λ = −ln(1 − p) / 730 h` (reference/latency-calibration.md "Spot interruption model").
+/// `λ = −ln(1 − p) / 730 h` (docs/model/latency.md "Spot interruption model").
 /// None unless `0 ≤ p < 1`.
 pub fn hazard_per_ms(p: f64) -> Option<f64> {
     if !(0.0..1.0).contains(&p) {
@@ -505,6 +534,11 @@ pub(crate) fn read_csv<T>(
     let headers = rdr.headers().map_err(csv_err)?.clone();
     let mut idx = Vec::with_capacity(columns.len());
     for c in columns {
+        if OPTIONAL_COLUMNS.contains(c) && !headers.iter().any(|h| h == *c) {
+            // Absent optional column: every cell reads as empty.
+            idx.push(usize::MAX);
+            continue;
+        }
         let i =
             headers
                 .iter()
@@ -673,8 +707,12 @@ fn parse_instance_types(text: &str, file: &str) -> Result<Vec<InstanceType>, Cat
             local_nvme_gb: r.opt_parse("local_nvme_gb", "an integer GB or empty")?,
             network_bandwidth_mbps: r
                 .opt_parse("network_bandwidth_mbps", "an integer Mbit/s or empty")?,
+            ebs_bandwidth_mbps: r.opt_parse("ebs_bandwidth_mbps", "an integer Mbit/s or empty")?,
             hypervisor: r.str("hypervisor").to_string(),
             cpu_manufacturer: r.nonempty("cpu_manufacturer")?,
+            cpu_sustained_clock_mhz: r
+                .opt_parse("cpu_sustained_clock_mhz", "an integer MHz or empty")?,
+            encryption_in_transit: r.opt_parse("encryption_in_transit", "true, false or empty")?,
             capability_flex: r.bool("capability_flex")?,
             eni_pods: r.parse("eni_pods", "a pod count")?,
             res_nvidia_gpu: r.count("res_nvidia_gpu")?,
@@ -716,6 +754,9 @@ pub(crate) mod tests {
             accelerator_manufacturer: None,
             local_nvme_gb: None,
             network_bandwidth_mbps: Some(750),
+            ebs_bandwidth_mbps: Some(4750),
+            cpu_sustained_clock_mhz: Some(3100),
+            encryption_in_transit: Some(false),
             hypervisor: "nitro".to_string(),
             cpu_manufacturer: "intel".to_string(),
             capability_flex: false,
@@ -765,7 +806,7 @@ pub(crate) mod tests {
 
     #[test]
     fn m5_large_spot_matches_advisor_row() {
-        // reference/latency-calibration.md §2.2: m5.large us-east-1 `15-20%` / 66 %.
+        // docs/model/latency.md §2.2: m5.large us-east-1 `15-20%` / 66 %.
         let c = Catalog::embedded("us-east-1").expect("embedded catalog parses");
         let m5 = c.get("m5.large").expect("m5.large present");
         assert_eq!(m5.spot_savings_pct, Some(66));
@@ -969,6 +1010,9 @@ pub(crate) mod tests {
                 accelerator_manufacturer: accel.as_ref().and(manuf),
                 local_nvme_gb: nvme,
                 network_bandwidth_mbps: bw,
+                ebs_bandwidth_mbps: None,
+                cpu_sustained_clock_mhz: None,
+                encryption_in_transit: None,
                 hypervisor,
                 cpu_manufacturer: "amd".into(),
                 capability_flex: flex,
