@@ -1,4 +1,4 @@
-//! Karpenter's scheduling benchmark, rebuilt for our solver (reference/karpenter.md §9):
+//! Karpenter's scheduling benchmark, rebuilt for our solver (docs/model/karpenter.md §9):
 //! 400 fake instance types (type i: i+1 vCPU, 2(i+1) GiB, 10(i+1) pods; 100m / 10Mi overhead,
 //! price 0.1 per vCPU + 0.1 per GiB, spot and on-demand in three zones) and a "diverse" pod mix:
 //! ⅕ generic, ⅕ zonal spread (maxSkew 1), ⅕ hostname spread, ⅕ zonal self-affinity, ⅕ hostname

@@ -1,8 +1,7 @@
-//! Reading the workload traces: the shipped Alibaba openb pod list, and the binned Azure VM
-//! trace from the shared data folder (`../shared/data`, or `$AUTOSCALE_SIM_DATA_DIR`) when it is
-//! there. Run: `cargo bench --bench traces`.
+//! Reading the workload traces shipped in `data/traces`: the Alibaba openb pod list and the
+//! binned Azure VM trace. Run: `cargo bench --bench traces`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use autoscale_sim::workload::traces::{TraceFormat, TraceOptions, read_trace};
 use rand::SeedableRng;
@@ -26,16 +25,10 @@ fn read_openb_pod_list(bencher: divan::Bencher) {
     bencher.bench_local(|| divan::black_box(read(&path, TraceFormat::Openb)));
 }
 
-/// 259,159 VMs (`v1.dev.txt`); skipped when the shared data folder is absent.
+/// 259,159 VMs (`v1.dev.txt`, in `data/traces`).
 #[divan::bench(sample_count = 5)]
 fn read_azure_vm_dev(bencher: divan::Bencher) {
-    let base = std::env::var_os("AUTOSCALE_SIM_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let path = base.join("traces/azure-vm-v1-binned/v1.dev.txt");
-    if !path.is_file() {
-        eprintln!("skipped: {} not found", path.display());
-        return;
-    }
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/traces/azure-vm-v1-binned/v1.dev.txt");
     bencher.bench_local(|| divan::black_box(read(&path, TraceFormat::AzureVm)));
 }

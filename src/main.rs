@@ -1,4 +1,4 @@
-//! The `autoscale-sim` command line (DESIGN §11). Files and the wall clock live here, at the edge.
+//! The `autoscale-sim` command line (docs/design.md §11). Files and the wall clock live here, at the edge.
 
 mod cli;
 

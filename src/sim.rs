@@ -34,7 +34,7 @@ pub const SAMPLE_EVERY_MS: u64 = 60_000;
 /// How often a blocked drain retries its evictions.
 const DRAIN_RETRY_MS: u64 = 5_000;
 /// Karpenter's terminator requeues every second and finishes no earlier than `MinDrainTime`
-/// after it started (reference/karpenter.md §6, §11).
+/// after it started (docs/model/karpenter.md §6, §11).
 const TIERED_DRAIN_RETRY_MS: u64 = 1_000;
 const MIN_DRAIN_MS: u64 = 5_000;
 /// A pod terminating for longer than this no longer holds up a drain (§6, §11).
@@ -442,7 +442,7 @@ impl<'s> Simulation<'s> {
     }
 
     fn pod_created(&mut self, now: SimTime, pod: PodId) {
-        // Stage 0: kube-scheduler takes the pod into its queue (latency-calibration §3).
+        // Stage 0: kube-scheduler takes the pod into its queue (docs/model/latency.md §3).
         let d = self
             .latency
             .unschedulable_mark
@@ -732,7 +732,7 @@ impl<'s> Simulation<'s> {
                 }
             }
             Action::DriftNodeClass { name } => {
-                // Only Karpenter reacts (drift, reference/karpenter.md §4.5); with other
+                // Only Karpenter reacts (drift, docs/model/karpenter.md §4.5); with other
                 // autoscalers an AMI change does nothing until nodes are replaced.
                 self.with_ctx(now, |a, ctx| a.on_nodeclass_changed(ctx, &name));
             }
@@ -879,7 +879,7 @@ impl<'s> Simulation<'s> {
     }
 
     /// The autoscaler gave up on a drain (cluster-autoscaler's `--max-pod-eviction-time`,
-    /// reference/cluster-autoscaler.md §4.6 step 6): the node is uncordoned and stays; the
+    /// docs/model/cluster-autoscaler.md §4.6 step 6): the node is uncordoned and stays; the
     /// disruption it was counted as did not happen. A pending `Drain` event finds nothing.
     fn abort_drain(&mut self, now: SimTime, node: NodeId) {
         // Once the instance is being terminated (`instance: None`) there is nothing to undo.
@@ -1000,7 +1000,7 @@ impl<'s> Simulation<'s> {
         }
     }
 
-    /// Karpenter's terminator (reference/karpenter.md §6): the pods waiting for eviction are the
+    /// Karpenter's terminator (docs/model/karpenter.md §6): the pods waiting for eviction are the
     /// active ones that neither are static pods nor tolerate the disrupted taint nor have been
     /// terminating for over a minute. They go in tiers — non-critical non-DaemonSet, non-critical
     /// DaemonSet, critical non-DaemonSet, critical DaemonSet — each tier only once the previous
@@ -1197,7 +1197,7 @@ impl<'s> Simulation<'s> {
 }
 
 /// The mock EC2's pools from the catalog: every type in every scenario zone, on-demand, plus spot
-/// where the Spot Advisor has data (DESIGN §5).
+/// where the Spot Advisor has data (docs/design.md §5).
 fn mock_config(scenario: &Scenario, latency: LatencyModel) -> Result<MockConfig, String> {
     use crate::workload::scenario::Interruptions;
     let mut pools = Vec::new();
@@ -1332,7 +1332,7 @@ pub fn res_to_resources(r: &crate::catalog::allocatable::Res) -> Resources {
 }
 
 impl Simulation<'_> {
-    /// The report of a finished run (DESIGN §10).
+    /// The report of a finished run (docs/design.md §10).
     pub fn report(&self, autoscaler: &str) -> crate::report::Report {
         use crate::report::*;
         let end = self.end;

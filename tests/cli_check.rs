@@ -1,5 +1,5 @@
 //! `autoscale-sim check` through the CLI: `expect` thresholds, baselines within a tolerance,
-//! `--update-baseline`, JUnit XML, and the exit codes 0 / 1 / 2 (DESIGN §11).
+//! `--update-baseline`, JUnit XML, and the exit codes 0 / 1 / 2 (docs/design.md §11).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `autoscale-sim compare` and the HTML reports through the CLI (DESIGN §10, §11).
+//! `autoscale-sim compare` and the HTML reports through the CLI (docs/design.md §10, §11).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! `run --set PATH=VALUE` through the CLI: overrides of the Scenario and of manifests before
-//! validation, and bad paths as exit 2 naming the path (DESIGN §11).
+//! validation, and bad paths as exit 2 naming the path (docs/design.md §11).
 
 use std::path::{Path, PathBuf};
 

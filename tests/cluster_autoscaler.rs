@@ -1,4 +1,4 @@
-//! cluster-autoscaler behaviour (reference/cluster-autoscaler.md): each test runs a small
+//! cluster-autoscaler behaviour (docs/model/cluster-autoscaler.md): each test runs a small
 //! scenario (or, for drainability, the scale-down planner on a hand-built cluster) and checks a
 //! documented behaviour in the decision log or the run's outcome.
 
@@ -670,7 +670,7 @@ fn ca_vs_karpenter_runs_under_both_autoscalers() {
     }
 }
 
-/// DESIGN §1.2: the same seed gives the same decisions.
+/// docs/design.md §1.2: the same seed gives the same decisions.
 #[test]
 fn same_seed_gives_the_same_decision_log() {
     let sc = shipped("ca-spike.yaml");

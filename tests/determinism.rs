@@ -1,4 +1,4 @@
-//! Determinism (DESIGN §1.2): one scenario and one seed give byte-identical outputs, through the
+//! Determinism (docs/design.md §1.2): one scenario and one seed give byte-identical outputs, through the
 //! library and through the CLI; another seed gives another run.
 
 use std::fs;

@@ -1,5 +1,5 @@
 //! Karpenter's disruption, expiration, interruption and termination, one test per behaviour
-//! vector of reference/karpenter.md §8 (items 34–48, 53, 54, 60), named for the behaviour.
+//! vector of docs/model/karpenter.md §8 (items 34–48, 53, 54, 60), named for the behaviour.
 //! Scenarios use the real us-east-1 catalog with NodePools narrowed to a few instance types, so
 //! prices are known: c5.large $0.085 (1930m), c5.xlarge $0.17 (3920m), m5.large $0.096 (1930m),
 //! m5.xlarge $0.192.

@@ -1,4 +1,4 @@
-//! Karpenter's provisioning against the behaviour vectors of reference/karpenter.md §8 (items
+//! Karpenter's provisioning against the behaviour vectors of docs/model/karpenter.md §8 (items
 //! 1–33, 49–52, 55–59; the item number is in a comment on each test), plus the instance-choice
 //! check of issue 3 (`launched_type_is_cheapest_compatible_offering`).
 //!
@@ -406,7 +406,7 @@ fn assert_never_scheduled(sim: &Simulation<'_>, prefix: &str) {
 const CSV_HEADER: &str = "name,family,category,generation,size,arch,os,vcpu,memory_mib,gpu_count,gpu_name,gpu_manufacturer,gpu_memory_mib,accelerator_count,accelerator_name,accelerator_manufacturer,local_nvme_gb,network_bandwidth_mbps,hypervisor,cpu_manufacturer,capability_flex,eni_pods,res_nvidia_gpu,res_amd_gpu,res_aws_neuron,res_aws_neuroncore,res_efa,od_usd_per_hour,spot_savings_pct,interruption_bucket";
 
 /// The smallest `memory_mib` whose memory capacity after the 7.5 % VM overhead is `target_mib`
-/// (amd64), so a generated type has exactly the fake's memory (reference/karpenter.md §1.5).
+/// (amd64), so a generated type has exactly the fake's memory (docs/model/karpenter.md §1.5).
 fn mib_for_capacity(target_mib: u64) -> u64 {
     (target_mib..2 * target_mib + 2)
         .find(|&m| {
@@ -1904,13 +1904,13 @@ struct Offer {
     ty: String,
     ct: &'static str,
     price: f64,
-    /// Price-capacity-optimized depth: 4 − Spot Advisor bucket (DESIGN §5 mock).
+    /// Price-capacity-optimized depth: 4 − Spot Advisor bucket (docs/design.md §5 mock).
     score: f64,
     exotic: bool,
 }
 
 /// The independent brute force of issue 3: every compatible, fitting, available offering of the
-/// catalog for this case, after Karpenter's launch filters (reference/karpenter.md §2).
+/// catalog for this case, after Karpenter's launch filters (docs/model/karpenter.md §2).
 /// Returns the expected capacity type and price.
 fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
     let (cpu_m, mem) = (

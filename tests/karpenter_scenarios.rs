@@ -1,5 +1,5 @@
 //! The shipped disruption scenarios, run whole: what a day of consolidation saves, and the
-//! budget holding at every event (issue "Karpenter disruption", reference/karpenter.md §4).
+//! budget holding at every event (issue "Karpenter disruption", docs/model/karpenter.md §4).
 
 use std::path::Path;
 

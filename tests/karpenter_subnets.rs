@@ -1,5 +1,5 @@
 //! EC2NodeClass `subnetSelectorTerms` choose the zones Karpenter launches into
-//! (reference/karpenter.md §7: subnets → `status.subnets` → the zones where offerings exist).
+//! (docs/model/karpenter.md §7: subnets → `status.subnets` → the zones where offerings exist).
 
 use std::io::Write;
 

@@ -1,5 +1,5 @@
 //! The narrow interface through which an autoscaler sees and acts on the simulated world
-//! (DESIGN §2): read the cluster, request and terminate instances, cordon/drain/delete nodes,
+//! (docs/design.md §2): read the cluster, request and terminate instances, cordon/drain/delete nodes,
 //! and set timers. Neither autoscaler may read the other's state or the mock's hidden truth.
 
 pub mod none;
@@ -37,7 +37,7 @@ pub struct NodeBlueprint {
 pub struct DrainOptions {
     /// Cap on evicted pods' grace periods (cluster-autoscaler `--max-graceful-termination-sec`).
     pub max_grace_ms: Option<u64>,
-    /// Karpenter's terminator (reference/karpenter.md §6): evict in tiers (non-critical
+    /// Karpenter's terminator (docs/model/karpenter.md §6): evict in tiers (non-critical
     /// non-DaemonSet, non-critical DaemonSet, critical non-DaemonSet, critical DaemonSet),
     /// leave `do-not-disrupt` pods in place (they still block), spare pods tolerating the
     /// `karpenter.sh/disrupted` taint, and take at least `MinDrainTime`. Otherwise the drain
@@ -100,7 +100,7 @@ impl Ctx<'_> {
 
     /// Give up on a drain that has not finished: stop evicting (pods already evicted stay
     /// gone), uncordon the node and leave it running. Ignored once the instance is being
-    /// terminated. cluster-autoscaler's eviction timeout (reference/cluster-autoscaler.md §4.6).
+    /// terminated. cluster-autoscaler's eviction timeout (docs/model/cluster-autoscaler.md §4.6).
     pub fn abort_drain(&mut self, node: NodeId) {
         self.aborted_drains.push(node);
     }

@@ -1,4 +1,4 @@
-//! `autoscale-sim check` (DESIGN §11): run scenarios, judge each run by the scenario's `expect`
+//! `autoscale-sim check` (docs/design.md §11): run scenarios, judge each run by the scenario's `expect`
 //! thresholds and against a baseline `report.json`, print a table, write JUnit XML. Exit 0 when
 //! everything passed, 1 when a threshold or the baseline failed, 2 on bad input.
 //!

@@ -1,4 +1,4 @@
-//! `autoscale-sim compare` (DESIGN §10, §11): one scenario under every autoscaler it configures,
+//! `autoscale-sim compare` (docs/design.md §10, §11): one scenario under every autoscaler it configures,
 //! or the base scenario and each `--variant`, each run's reports in `OUT/<label>/`, and the
 //! side-by-side `compare.md`, `compare.json` and `compare.html` in `OUT/`.
 

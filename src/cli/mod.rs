@@ -1,5 +1,5 @@
 //! Command-line parsing and the commands. Exit codes: 0 success, 1 a check failed, 2 bad input
-//! or usage (DESIGN §11).
+//! or usage (docs/design.md §11).
 
 mod check;
 mod compare;
@@ -135,9 +135,9 @@ enum CatalogCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Build `catalogs/aws/<region>/` from the shared data folder.
+    /// Build `catalogs/aws/<region>/` from the data folder (`data/` in the repository).
     Build {
-        #[arg(long, default_value = "../shared/data")]
+        #[arg(long, default_value = "data")]
         data: PathBuf,
         #[arg(long, default_value = "catalogs/aws")]
         out: PathBuf,

@@ -1,7 +1,7 @@
 //! The launch-latency model: one distribution per stage between "pod Pending" and "pod Running"
-//! and for instance termination, with the defaults of reference/latency-calibration.md §3.
+//! and for instance termination, with the defaults of docs/model/latency.md §3.
 //!
-//! Scenario overrides live under `spec.cloud.latency` (DESIGN §4), camelCase stage names, each a
+//! Scenario overrides live under `spec.cloud.latency` (docs/design.md §4), camelCase stage names, each a
 //! distribution written as `{lognormal: {median: 1.2s, sigma: 0.35}}`, `{constant: 2s}`,
 //! `{uniform: {min: 0.1s, max: 1s}}` or `{exponential: {mean: 10m}}`. Stages not given keep
 //! their defaults; an unknown stage is an error that lists the known ones. Durations are Go
@@ -149,7 +149,7 @@ impl From<Dist> for DistRepr {
     }
 }
 
-/// Stage 4 — guest start → kubelet registered, by AMI family (latency-calibration §3).
+/// Stage 4 — guest start → kubelet registered, by AMI family (docs/model/latency.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct BootLatency {
@@ -157,7 +157,7 @@ pub struct BootLatency {
     pub al2023: Dist,
     /// Low confidence in the reference.
     pub bottlerocket: Dist,
-    /// "~5 min by default" to a Ready Windows node (hackernoon, latency-calibration §1.5
+    /// "~5 min by default" to a Ready Windows node (hackernoon, docs/model/latency.md §1.5
     /// "Tails"), minus stages 3 and 5 ⇒ median 280 s; sigma as AL2 [assumption].
     pub windows: Dist,
     /// [assumption]: custom AMIs today are mostly built on AL2023, so its values.
@@ -189,7 +189,7 @@ impl BootLatency {
 }
 
 /// Stage 5t — with `probability` add `extra` before registration (CNI/SELinux/CIS tails;
-/// weight 0.03 is an [assumption] of latency-calibration §3).
+/// weight 0.03 is an [assumption] of docs/model/latency.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, try_from = "SlowTailRepr")]
 pub struct SlowTail {
@@ -244,7 +244,7 @@ impl Default for SlowTail {
     }
 }
 
-/// One distribution per stage (reference/latency-calibration.md §3; stage numbers in brackets).
+/// One distribution per stage (docs/model/latency.md §3; stage numbers in brackets).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct LatencyModel {
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn lognormal_sample_median_and_p90_match_parameters() {
-        // latency-calibration §3: p90 ≈ m·e^{1.2816 s}; LN(1.2 s, 0.35) → 1.2 / 1.88 s.
+        // docs/model/latency.md §3: p90 ≈ m·e^{1.2816 s}; LN(1.2 s, 0.35) → 1.2 / 1.88 s.
         let d = Dist::lognormal_ms(1200, 0.35);
         let mut r = rng();
         let mut xs: Vec<u64> = (0..20_000).map(|_| d.sample(&mut r)).collect();
@@ -547,7 +547,7 @@ mod tests {
 
     #[test]
     fn slow_tail_hits_about_three_percent() {
-        // latency-calibration §3 stage 5t: prob 0.03 add U(60 s, 600 s).
+        // docs/model/latency.md §3 stage 5t: prob 0.03 add U(60 s, 600 s).
         let m = LatencyModel::default();
         let mut r = rng();
         let n = 20_000;
@@ -569,7 +569,7 @@ mod tests {
         let before = r.clone();
         assert_eq!(m.sample_image_pull(&mut r, 0), 0);
         assert_eq!(r, before, "size 0 must not draw");
-        // 1 GiB: 0.5 + LN(15, 0.5) s → median 15.5 s (latency-calibration §3 stage 6p).
+        // 1 GiB: 0.5 + LN(15, 0.5) s → median 15.5 s (docs/model/latency.md §3 stage 6p).
         let one = median(
             (0..4001)
                 .map(|_| m.sample_image_pull(&mut r, 1 << 30))

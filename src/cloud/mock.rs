@@ -1,4 +1,4 @@
-//! The mock EC2 (DESIGN §6): pools with prices, capacity scores and insufficient-capacity
+//! The mock EC2 (docs/design.md §6): pools with prices, capacity scores and insufficient-capacity
 //! windows; CreateFleet `instant` for Karpenter; Auto Scaling groups for cluster-autoscaler;
 //! launch-latency stages; spot interruptions; per-second billing.
 //!
@@ -22,8 +22,8 @@ use super::{
 };
 
 /// CreateFleet takes at most this many instance types; Karpenter truncates to the 60 cheapest
-/// types and sends one override per type × zone (reference/karpenter.md §2 steps 2 and 5, §10).
-/// DESIGN §6 says "at most 60 overrides"; with one zone the two agree, with several zones
+/// types and sends one override per type × zone (docs/model/karpenter.md §2 steps 2 and 5, §10).
+/// docs/design.md §6 says "at most 60 overrides"; with one zone the two agree, with several zones
 /// Karpenter's own request has up to 60 × zones overrides, so we bound distinct types.
 pub const MAX_FLEET_OVERRIDES: usize = 60;
 
@@ -277,7 +277,7 @@ impl MockEc2 {
         id
     }
 
-    /// Spot interruption from a constant hazard (latency-calibration "Spot interruption model"):
+    /// Spot interruption from a constant hazard (docs/model/latency.md "Spot interruption model"):
     /// reclaim at `t = launch + Exp(λ)`, notice at `t − 2 min`, rebalance recommendation with
     /// probability q at `notice − Exp(lead mean)`, else together with the notice. Times before
     /// the launch are clamped to it.
@@ -439,7 +439,7 @@ impl MockEc2 {
         asg
     }
 
-    /// The ASG's next activity, after the dispatch stage (latency-calibration §3 stage 2b).
+    /// The ASG's next activity, after the dispatch stage (docs/model/latency.md §3 stage 2b).
     fn schedule_dispatch(&mut self, asg: &str, now: u64, latency: &mut ChaCha8Rng) {
         let at = now.saturating_add(self.latency.asg_dispatch.sample(latency));
         self.schedule(at, CloudTimer::AsgDispatch(asg.to_string()));
@@ -501,7 +501,7 @@ impl MockEc2 {
     /// lowest price; exact ties are drawn uniformly from `alloc` — spot prices differ per zone
     /// on AWS, so exact ties are an artefact of our per-type price table and request order
     /// would pile every launch into the first zone (Karpenter's KWOK provider also draws among
-    /// equal-price offerings, reference/karpenter.md §10).
+    /// equal-price offerings, docs/model/karpenter.md §10).
     fn price_capacity_optimized(
         &self,
         available: &[usize],
@@ -727,7 +727,7 @@ fn cmp_key(a: (f64, f64), b: (f64, f64)) -> std::cmp::Ordering {
 }
 
 impl Cloud for MockEc2 {
-    /// CreateFleet `instant`, one instance (reference/karpenter.md §2 step 5, §10). The API
+    /// CreateFleet `instant`, one instance (docs/model/karpenter.md §2 step 5, §10). The API
     /// latency is drawn first, whatever the outcome. Capacity is decided at `now_ms`.
     ///
     /// Ranking: `LowestPrice` by price, `Prioritized` by priority, `PriceCapacityOptimized` by
@@ -1413,7 +1413,7 @@ mod tests {
         [A, B, C].iter().map(|z| pool(t, z, ct, price)).collect()
     }
 
-    // ---- CreateFleet (reference/karpenter.md §2, §10) ----
+    // ---- CreateFleet (docs/model/karpenter.md §2, §10) ----
 
     #[test]
     fn create_fleet_rejects_more_than_60_instance_types() {
@@ -1644,7 +1644,7 @@ mod tests {
         assert!((0.26..0.34).contains(&frac), "{frac}");
     }
 
-    // ---- Instance life (latency-calibration §3 stages 2a–5) ----
+    // ---- Instance life (docs/model/latency.md §3 stages 2a–5) ----
 
     #[test]
     fn instance_lifecycle_notices_follow_latency_stages() {
@@ -1783,7 +1783,7 @@ mod tests {
         );
     }
 
-    // ---- Billing (DESIGN §6; EC2 bills running only, per second, 60 s minimum) ----
+    // ---- Billing (docs/design.md §6; EC2 bills running only, per second, 60 s minimum) ----
 
     #[test]
     fn billing_is_per_second_from_running_with_60_second_minimum() {
@@ -2176,7 +2176,7 @@ mod tests {
         assert_ne!(v.instances[0], victim);
     }
 
-    // ---- Spot (latency-calibration "Spot interruption model", §2.1) ----
+    // ---- Spot (docs/model/latency.md "Spot interruption model", §2.1) ----
 
     fn spot_cfg(per_hour: f64, rebalance: f64, correlation: f64) -> MockConfig {
         let mut cfg = config(vec![PoolSpec {
@@ -2373,7 +2373,7 @@ mod tests {
         );
     }
 
-    // ---- Determinism (DESIGN §1.2) ----
+    // ---- Determinism (docs/design.md §1.2) ----
 
     fn scripted_run(seed: u64) -> (Vec<(u64, Notice)>, Vec<InstanceView>, CostBreakdown) {
         let mut pools = three_zone_pools("m5.large", OD, 0.096);

@@ -1,12 +1,12 @@
 //! The cloud as the autoscalers see it: the `Cloud` trait (CreateFleet for Karpenter, Auto
 //! Scaling groups for cluster-autoscaler, TerminateInstances, billing) and the types shared by the
-//! mock EC2 (`mock`) and, later, the live driver (DESIGN §6, §14).
+//! mock EC2 (`mock`) and, later, the live driver (docs/design.md §6, §14).
 //!
 //! Sans-IO: nothing here reads a clock or owns randomness. Every call carries `now_ms`; the
 //! implementation asks for timers through [`Cloud::take_timers`] and the engine feeds them back
 //! through [`Cloud::on_timer`] at the requested time. What the outside world may observe comes
 //! back as [`Notice`]s at the time it happens; hidden truth (e.g. when a spot instance will be
-//! reclaimed) stays inside the implementation (DESIGN §2).
+//! reclaimed) stays inside the implementation (docs/design.md §2).
 
 pub mod latency;
 pub mod mock;
@@ -55,7 +55,7 @@ impl fmt::Display for CapacityType {
     }
 }
 
-/// The EC2NodeClass AMI family (boot latency, latency-calibration §3 stage 4; allocatable).
+/// The EC2NodeClass AMI family (boot latency, docs/model/latency.md §3 stage 4; allocatable).
 pub use crate::catalog::allocatable::AmiFamily;
 
 /// One capacity pool: an (instance type, zone, capacity type) offering.
@@ -97,7 +97,7 @@ pub struct PoolSpec {
     pub key: PoolKey,
     pub price_per_hour: f64,
     /// Spot interruption hazard, per hour (the lead derives it from the Advisor bucket:
-    /// `λ = −ln(1 − p) / 730 h`, latency-calibration "Spot interruption model"). Ignored for
+    /// `λ = −ln(1 − p) / 730 h`, docs/model/latency.md "Spot interruption model"). Ignored for
     /// on-demand pools.
     pub interruption_per_hour: f64,
     /// Relative spot capacity availability for price-capacity-optimized; higher = more capacity.
@@ -105,7 +105,7 @@ pub struct PoolSpec {
     /// between "similar" pools.
     pub capacity_score: f64,
     /// Probability that one launch attempt into this pool fails with insufficient capacity, on
-    /// top of ICE windows. AWS publishes no such rate; latency-calibration §3 "Spot launch" asks
+    /// top of ICE windows. AWS publishes no such rate; docs/model/latency.md §3 "Spot launch" asks
     /// for a per-pool parameter defaulting to 0 (then no random draw is made).
     pub ice_probability: f64,
 }
@@ -123,7 +123,7 @@ impl PoolSpec {
 }
 
 /// An insufficient-capacity window: every matching pool fails launches during
-/// `[from_ms, until_ms)` (DESIGN §4 `spec.cloud.capacity`).
+/// `[from_ms, until_ms)` (docs/design.md §4 `spec.cloud.capacity`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IceWindow {
     /// Empty = all instance types.
@@ -144,7 +144,7 @@ impl IceWindow {
     }
 }
 
-/// Spot interruption settings (latency-calibration "Spot interruption model", §2.1).
+/// Spot interruption settings (docs/model/latency.md "Spot interruption model", §2.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpotSettings {
     /// `spec.cloud.spot.interruptions: none` turns this off.
@@ -152,12 +152,12 @@ pub struct SpotSettings {
     /// `{perHour: x}` replaces every pool's hazard.
     pub override_per_hour: Option<f64>,
     /// Probability that a rebalance recommendation precedes the interruption notice, else it
-    /// arrives together with it. 0.5 is an [assumption] of latency-calibration.
+    /// arrives together with it. 0.5 is an [assumption] of docs/model/latency.md.
     pub rebalance_probability: f64,
     /// Mean of the exponential lead of the rebalance recommendation before the notice:
-    /// 10 min, an [assumption] of latency-calibration ("no public distribution").
+    /// 10 min, an [assumption] of docs/model/latency.md ("no public distribution").
     pub rebalance_lead_mean_ms: u64,
-    /// Interruption notice lead: two minutes (AWS docs, latency-calibration §2.1).
+    /// Interruption notice lead: two minutes (AWS docs, docs/model/latency.md §2.1).
     pub warning_lead_ms: u64,
     /// When an instance of a pool is reclaimed, each other live instance of that pool is
     /// reclaimed with it (same notice time, same reclaim time) with this probability.
@@ -199,10 +199,10 @@ impl Default for AsgSettings {
 /// Billing rule. AWS: "You are not billed for any instance usage while an instance is not in the
 /// running state … you stop incurring charges … as soon as its state changes to shutting-down"
 /// (EC2 user guide, "Troubleshoot instance termination" and the instance-lifecycle table:
-/// pending not billed); per-second billing with a 60-second minimum (DESIGN §6).
+/// pending not billed); per-second billing with a 60-second minimum (docs/design.md §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingSettings {
-    /// Bill from `pending` instead of `running` (DESIGN §6 says "from launch"; AWS bills from
+    /// Bill from `pending` instead of `running` (docs/design.md §6 says "from launch"; AWS bills from
     /// running). Default false = AWS's rule.
     pub from_pending: bool,
     pub minimum_ms: u64,
@@ -235,7 +235,7 @@ pub struct LaunchSpec {
     pub tags: BTreeMap<String, String>,
 }
 
-/// CreateFleet allocation strategies Karpenter uses (reference/karpenter.md §2, step 5).
+/// CreateFleet allocation strategies Karpenter uses (docs/model/karpenter.md §2, step 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllocationStrategy {
     /// On-demand default: cheapest available override; ties by request order.
@@ -254,7 +254,7 @@ pub enum AllocationStrategy {
 pub struct FleetOverride {
     pub instance_type: String,
     pub zone: String,
-    /// Karpenter sets Priority = price (reference/karpenter.md §2); lower = preferred.
+    /// Karpenter sets Priority = price (docs/model/karpenter.md §2); lower = preferred.
     pub priority: f64,
 }
 
@@ -322,7 +322,7 @@ impl FleetErrorCode {
     }
 
     /// Karpenter treats both capacity kinds as "unfulfillable capacity" and marks the offering
-    /// unavailable for 3 min (reference/karpenter.md §2).
+    /// unavailable for 3 min (docs/model/karpenter.md §2).
     pub fn is_capacity_error(&self) -> bool {
         matches!(
             self,
@@ -485,7 +485,7 @@ pub struct CostBreakdown {
     pub spot_usd: f64,
 }
 
-/// The seeded streams a cloud call may draw from, one per subsystem (DESIGN §1.2), so a new
+/// The seeded streams a cloud call may draw from, one per subsystem (docs/design.md §1.2), so a new
 /// latency draw never shifts the spot or allocation draws.
 pub struct CloudRngs<'a> {
     /// `Stream::Latency`: API latency, ASG dispatch, boot stages, termination.

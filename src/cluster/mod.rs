@@ -1,5 +1,5 @@
 //! The simulated Kubernetes cluster: pods, nodes, workload controllers, PDBs and the
-//! kube-scheduler binder (DESIGN §7).
+//! kube-scheduler binder (docs/design.md §7).
 //!
 //! `Cluster` is plain state plus the rules that change it; it never schedules events itself.
 //! `crate::sim` calls it and turns what changed into future events (pod start, pod end, …).

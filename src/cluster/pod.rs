@@ -129,7 +129,7 @@ impl PodTemplate {
         self.annotation(DO_NOT_DISRUPT) == Some("true")
     }
 
-    /// `system-node-critical` / `system-cluster-critical`, drained last (reference/karpenter.md §6).
+    /// `system-node-critical` / `system-cluster-critical`, drained last (docs/model/karpenter.md §6).
     pub fn is_critical(&self) -> bool {
         matches!(
             self.priority_class_name.as_deref(),
@@ -229,7 +229,7 @@ impl Pod {
         &self.template.namespace
     }
 
-    /// Does the pod carry an active `karpenter.sh/do-not-disrupt` (reference/karpenter.md §4.2):
+    /// Does the pod carry an active `karpenter.sh/do-not-disrupt` (docs/model/karpenter.md §4.2):
     /// `"true"`, or a duration still running since the pod started? Invalid values are
     /// ignored; terminal and terminating pods never block.
     pub fn do_not_disrupt_active(&self, now: SimTime) -> bool {

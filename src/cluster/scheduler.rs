@@ -1,4 +1,4 @@
-//! The kube-scheduler binder: filter, score, bind (DESIGN §7).
+//! The kube-scheduler binder: filter, score, bind (docs/design.md §7).
 //!
 //! One *pass* tries every queued pending pod, highest priority first then oldest (the active
 //! queue's order), against every schedulable node. Filters: taints, node selector and required

@@ -1,4 +1,4 @@
-//! The cluster-state registry (reference/cluster-autoscaler.md §3.7, §3.8): per node group, the
+//! The cluster-state registry (docs/model/cluster-autoscaler.md §3.7, §3.8): per node group, the
 //! readiness of its registered nodes, the scale-up requests still in flight, the "upcoming"
 //! nodes that keep the same capacity from being requested twice, and the exponential backoff
 //! of groups whose scale-ups failed.

@@ -1,4 +1,4 @@
-//! Expanders: which node group to grow when several could help (reference/cluster-autoscaler.md
+//! Expanders: which node group to grow when several could help (docs/model/cluster-autoscaler.md
 //! §3.4). `--expander` is a comma-separated chain; each filter narrows the options, the first
 //! time exactly one is left it wins, and whatever remains at the end goes to `random`.
 
@@ -83,7 +83,7 @@ pub struct ExpanderChain {
 /// `cloudprovider.ErrNotImplemented` ("Not implemented"), §3.4.
 pub const PRICE_ON_AWS_ERROR: &str = "Failed to create autoscaler: Not implemented \
      (--expander=price needs the cloud provider's pricing model; the AWS provider's Pricing() \
-     returns ErrNotImplemented, so cluster-autoscaler refuses to start; reference/cluster-autoscaler.md §3.4)";
+     returns ErrNotImplemented, so cluster-autoscaler refuses to start; docs/model/cluster-autoscaler.md §3.4)";
 
 impl ExpanderChain {
     /// Parse `--expander` as `ExpanderStrategyFromStrings` does: each name once, nothing after

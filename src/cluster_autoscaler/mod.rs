@@ -1,4 +1,4 @@
-//! cluster-autoscaler 1.36 on AWS (reference/cluster-autoscaler.md): node groups backed by Auto
+//! cluster-autoscaler 1.36 on AWS (docs/model/cluster-autoscaler.md): node groups backed by Auto
 //! Scaling groups (`nodegroup`), the cluster-state registry with upcoming nodes and backoff
 //! (`clusterstate`), scale-up with equivalence groups, the binpacking estimator and balancing
 //! (`scale_up`), expanders (`expander`) and scale-down (`scale_down`). This file holds the flags
@@ -9,7 +9,7 @@
 //! iteration, as `time.After` in the real loop) or, with `--frequent-loops-enabled` (default
 //! true, as in 1.35+), immediately after a productive iteration or when a pod becomes
 //! Unschedulable (a signal that arrives while an iteration runs is buffered and starts the next
-//! one at once). An iteration takes time (latency-calibration §3 stage 1c: `LN(1 s, 0.6)` under
+//! one at once). An iteration takes time (docs/model/latency.md §3 stage 1c: `LN(1 s, 0.6)` under
 //! 100 nodes, `LN(5 s, 0.6)` above; simulator flag `sim-loop-duration` fixes it); its decisions
 //! take effect at its end, and "too young" pod checks use its start.
 //!
@@ -588,7 +588,7 @@ impl ClusterAutoscaler {
         let d = match self.flags.loop_duration_ms {
             Some(d) => d,
             None => {
-                // latency-calibration §3 stage 1c.
+                // docs/model/latency.md §3 stage 1c.
                 let median = if ctx.cluster.node_count() < 100 {
                     1_000
                 } else {

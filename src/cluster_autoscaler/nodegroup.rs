@@ -1,4 +1,4 @@
-//! Node groups: on AWS each is an Auto Scaling group (reference/cluster-autoscaler.md §5.1), and
+//! Node groups: on AWS each is an Auto Scaling group (docs/model/cluster-autoscaler.md §5.1), and
 //! the template node CA believes a new member of the group would be (§3.1, §5.2).
 //!
 //! Two template sources, as in CA's `MixedNodeInfosProcessor`:

@@ -1,4 +1,4 @@
-//! Scale-down (reference/cluster-autoscaler.md §4): which nodes are unneeded (utilization at or
+//! Scale-down (docs/model/cluster-autoscaler.md §4): which nodes are unneeded (utilization at or
 //! below the threshold and every pod that must move has somewhere to go), how long they have
 //! been, which pods block removal (§4.3), and which unneeded nodes may be deleted now (§4.4,
 //! §4.5: empty nodes in bulk, one drain at a time, min sizes).
@@ -411,7 +411,7 @@ fn dest_accepts(cluster: &Cluster, n: &Node, t: &PodTemplate) -> bool {
     true
 }
 
-/// cluster-autoscaler 1.36 flag defaults (reference/cluster-autoscaler.md §6).
+/// cluster-autoscaler 1.36 flag defaults (docs/model/cluster-autoscaler.md §6).
 impl Default for ScaleDownSettings {
     fn default() -> Self {
         ScaleDownSettings {

@@ -1,4 +1,4 @@
-//! Scale-up (reference/cluster-autoscaler.md §2.4, §3.2–§3.6): CA's own snapshot of the cluster
+//! Scale-up (docs/model/cluster-autoscaler.md §2.4, §3.2–§3.6): CA's own snapshot of the cluster
 //! (Ready nodes plus one template node per upcoming node), the filter that drops pending pods
 //! that fit there, equivalence groups, the first-fit-decreasing binpacking estimator per node
 //! group template, and the split of a scale-up across similar node groups.

@@ -2,7 +2,7 @@
 //!
 //! Nothing here knows about Kubernetes. The simulation (`crate::sim`) owns one [`EventQueue`]
 //! of its own event type and one [`RngStreams`], and advances [`SimTime`] only by popping events.
-//! There is no wall clock anywhere in the core (DESIGN §1.2).
+//! There is no wall clock anywhere in the core (docs/design.md §1.2).
 
 mod queue;
 mod rng;

@@ -2,7 +2,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// The named random streams. One per subsystem, so adding a draw in one place never shifts the
-/// draws of another (DESIGN §1.2).
+/// draws of another (docs/design.md §1.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stream {
     /// Workload: generator arrivals and durations, trace jitter.

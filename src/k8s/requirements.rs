@@ -1,4 +1,4 @@
-//! Node-selector requirements with Karpenter's set semantics (reference/karpenter.md §1.4, §1.7,
+//! Node-selector requirements with Karpenter's set semantics (docs/model/karpenter.md §1.4, §1.7,
 //! §7; behaviour read from kubernetes-sigs/karpenter `pkg/scheduling/requirement.go` and
 //! `requirements.go`).
 //!

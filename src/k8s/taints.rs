@@ -227,7 +227,7 @@ impl Toleration {
 
 /// The first taint (in the given order) that no toleration tolerates. With
 /// `ignore_prefer_no_schedule`, `PreferNoSchedule` taints never block (kube-scheduler's filter
-/// ignores them; Karpenter tolerates them when relaxing preferences, reference/karpenter.md §1.7).
+/// ignores them; Karpenter tolerates them when relaxing preferences, docs/model/karpenter.md §1.7).
 pub fn tolerates_all<'a>(
     tolerations: &[Toleration],
     taints: &'a [Taint],

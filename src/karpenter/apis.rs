@@ -1,5 +1,5 @@
 //! Karpenter's CRDs as the simulator reads them: `karpenter.sh/v1` NodePool and
-//! `karpenter.k8s.aws/v1` EC2NodeClass (reference/karpenter.md §1, §4, §7; field list and
+//! `karpenter.k8s.aws/v1` EC2NodeClass (docs/model/karpenter.md §1, §4, §7; field list and
 //! validation rules read from kubernetes-sigs/karpenter `pkg/apis/v1` and
 //! aws/karpenter-provider-aws `pkg/apis/v1` + CRDs at v1.14.1).
 //!
@@ -182,7 +182,7 @@ macro_rules! string_enum {
 }
 
 string_enum! {
-    /// Which nodes consolidation may disrupt (reference/karpenter.md §4.3).
+    /// Which nodes consolidation may disrupt (docs/model/karpenter.md §4.3).
     #[derive(Default)]
     pub enum ConsolidationPolicy ("consolidation policy") {
         WhenEmpty = "WhenEmpty",
@@ -195,7 +195,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// Disruption methods a budget can apply to (reference/karpenter.md §4.7).
+    /// Disruption methods a budget can apply to (docs/model/karpenter.md §4.7).
     pub enum DisruptionReason ("disruption reason") {
         Underutilized = "Underutilized",
         Empty = "Empty",
@@ -204,7 +204,7 @@ string_enum! {
 }
 
 string_enum! {
-    /// EC2NodeClass `amiFamily` (reference/karpenter.md §7).
+    /// EC2NodeClass `amiFamily` (docs/model/karpenter.md §7).
     pub enum AmiFamily ("AMI family") {
         Al2 = "AL2",
         Al2023 = "AL2023",
@@ -255,7 +255,7 @@ string_enum! {
 string_enum! {
     pub enum InterfaceType ("network interface type") {
         Interface = "interface",
-        /// Does not count towards ENI-limited pods (reference/karpenter.md §1.5).
+        /// Does not count towards ENI-limited pods (docs/model/karpenter.md §1.5).
         EfaOnly = "efa-only",
     }
 }
@@ -508,7 +508,7 @@ pub enum BudgetNodes {
     Percent(u8),
 }
 
-/// 720h (reference/karpenter.md §11).
+/// 720h (docs/model/karpenter.md §11).
 pub const DEFAULT_EXPIRE_AFTER_MS: u64 = 720 * 3_600_000;
 pub const DEFAULT_BUDGET_NODES: &str = "10%";
 pub const MAX_REQUIREMENTS: usize = 100;
@@ -1771,7 +1771,7 @@ mod tests {
     use super::*;
     use crate::k8s::taints::TaintEffect;
 
-    /// The getting-started NodePool and EC2NodeClass (reference/karpenter.md §2; aws
+    /// The getting-started NodePool and EC2NodeClass (docs/model/karpenter.md §2; aws
     /// website v1.14 getting-started step 12), with the variables filled in.
     const GETTING_STARTED_NODEPOOL: &str = r#"
 apiVersion: karpenter.sh/v1

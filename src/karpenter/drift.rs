@@ -1,4 +1,4 @@
-//! The NodeClaim drift check (reference/karpenter.md §4.5) and the two changes that cause drift
+//! The NodeClaim drift check (docs/model/karpenter.md §4.5) and the two changes that cause drift
 //! in a scenario: a timeline `applyFile` of NodePools (`kubectl apply -f`) and a timeline
 //! `driftNodeClass` (a new AMI).
 //!

@@ -2,7 +2,7 @@
 //! capacity, allocatable under the NodeClass's kubelet settings, and offerings (zone × capacity
 //! type × price). Availability of an offering also depends on the insufficient-capacity cache
 //! ([`IceCache`]), consulted at use time.
-//! reference/karpenter.md §1.4, §1.5, §2 "Selection criteria", §7.
+//! docs/model/karpenter.md §1.4, §1.5, §2 "Selection criteria", §7.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
 pub const ZONE_ID: &str = "topology.k8s.aws/zone-id";
 pub const REGION: &str = "topology.kubernetes.io/region";
 
-/// Insufficient-capacity TTL: 3 minutes (reference/karpenter.md §2 "Unavailable-offerings").
+/// Insufficient-capacity TTL: 3 minutes (docs/model/karpenter.md §2 "Unavailable-offerings").
 pub const ICE_TTL_MS: u64 = 3 * 60_000;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn default_nodeclass_allocatable_matches_karpenter_docs_for_m5_large() {
-        // reference/karpenter.md §1.5 worked example.
+        // docs/model/karpenter.md §1.5 worked example.
         let cat = Catalog::embedded("us-east-1").expect("embedded catalog");
         let zones = vec!["us-east-1a".to_string()];
         let types = resolve(&cat, None, &zones);

@@ -1,4 +1,4 @@
-//! Interruption handling on AWS (reference/karpenter.md §5) and expiration (§3): forceful
+//! Interruption handling on AWS (docs/model/karpenter.md §5) and expiration (§3): forceful
 //! deletions that take no disruption budget and ignore `do-not-disrupt`. No replacement is
 //! launched ahead; the displaced pods are provisioned for in the next batch, in parallel with
 //! the drain.

@@ -1,5 +1,5 @@
 //! The AWS provider's launch: from a NodeClaim's instance-type options to one CreateFleet
-//! request. reference/karpenter.md §2 (filters in order, the 60 cheapest, capacity-type
+//! request. docs/model/karpenter.md §2 (filters in order, the 60 cheapest, capacity-type
 //! preference, overrides per type × zone, allocation strategy).
 
 use crate::cloud::{AllocationStrategy, CapacityType, FleetOverride, FleetRequest, LaunchSpec};

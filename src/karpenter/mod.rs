@@ -4,7 +4,7 @@
 //! NodeClaim lifecycle with expiration (`nodeclaim`), the disruption controller
 //! (`disruption`: emptiness, drift, consolidation, budgets) and interruption handling
 //! (`interruption`). Termination (the drain) runs in the simulation with Karpenter's drain
-//! options. reference/karpenter.md.
+//! options. docs/model/karpenter.md.
 
 pub mod apis;
 pub mod disruption;
@@ -32,7 +32,7 @@ use apis::{EC2NodeClass, NodePool};
 use instancetype::{IceCache, InstanceTypeInfo};
 use nodeclaim::{ClaimState, NodeClaim};
 
-/// Operator settings (reference/karpenter.md §11), from `spec.karpenter.settings`.
+/// Operator settings (docs/model/karpenter.md §11), from `spec.karpenter.settings`.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub batch_idle_ms: u64,
@@ -41,7 +41,7 @@ pub struct Settings {
     pub ignore_preferences: bool,
     /// Simulator knob: how long after Ready the agent that owns a startup taint removes it.
     pub startup_taint_removal_ms: u64,
-    /// Simulator knob: how long one Solve takes (latency-calibration §3 stage 1d: LN(0.3 s, 0.5));
+    /// Simulator knob: how long one Solve takes (docs/model/latency.md §3 stage 1d: LN(0.3 s, 0.5));
     /// we use the median, the scatter being negligible next to the launch.
     pub solve_ms: u64,
     /// `MIN_VALUES_POLICY=BestEffort`: a NodeClaim whose types cannot meet a requirement's
@@ -115,7 +115,7 @@ impl Settings {
     }
 }
 
-/// The zones of the subnets an EC2NodeClass selects (reference/karpenter.md §7): a term
+/// The zones of the subnets an EC2NodeClass selects (docs/model/karpenter.md §7): a term
 /// matches a subnet by `id`, or when every tag it names has that value (`*` = any value).
 /// Without declared subnets, every scenario zone has one subnet that every term matches.
 pub fn nodeclass_zones(scenario: &Scenario, nc: &EC2NodeClass) -> Vec<String> {
@@ -155,7 +155,7 @@ const T_VALIDATE: u64 = 9;
 const T_ORCHESTRATION_TIMEOUT: u64 = 10;
 
 /// How long a node the provisioner placed pods on stays nominated: max(2 × batchMaxDuration,
-/// 10 s) = 20 s (reference/karpenter.md §11).
+/// 10 s) = 20 s (docs/model/karpenter.md §11).
 const NOMINATION_WINDOW_MS: u64 = 20_000;
 
 fn token(kind: u64, payload: usize) -> u64 {

@@ -1,5 +1,5 @@
 //! NodeClaims and their lifecycle: Launched → Registered → Initialized, with the liveness
-//! timeouts. reference/karpenter.md §3.
+//! timeouts. docs/model/karpenter.md §3.
 
 use crate::cloud::{CapacityType, InstanceId};
 use crate::cluster::NodeId;

@@ -1,6 +1,6 @@
 //! The provisioner: which pods are provisionable, the batcher, and one provisioning round —
 //! build the scheduling inputs from cluster state, solve, and create NodeClaims.
-//! reference/karpenter.md §1.1, §1.2, §1.8, §1.9.
+//! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -808,7 +808,7 @@ impl Karpenter {
             event["min_values_relaxed"] = serde_json::Value::Bool(true);
         }
         self.log(now, event);
-        // The claim is launched once the solve is done (latency-calibration §3 stage 1d).
+        // The claim is launched once the solve is done (docs/model/latency.md §3 stage 1d).
         ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
         if let Some(ms) = expire_after {
             ctx.set_timer(now + ms, token(super::T_EXPIRE, i));

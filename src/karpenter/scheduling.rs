@@ -1,6 +1,6 @@
 //! Karpenter's scheduling simulation (`Solve`): pack the pending pods onto existing nodes, then
 //! onto NodeClaims planned in this batch, then onto new NodeClaims from the NodePools in weight
-//! order, relaxing preferences on failure. reference/karpenter.md §1.3–§1.9.
+//! order, relaxing preferences on failure. docs/model/karpenter.md §1.3–§1.9.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -332,7 +332,7 @@ struct TypeTable {
     /// Words of a type bit set.
     words: usize,
     /// Bit set of the types whose requirement on the key intersects it. Probed only, never
-    /// iterated (DESIGN §1.2).
+    /// iterated (docs/design.md §1.2).
     req_ok: HashMap<Requirement, Vec<u64>>,
     /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
     offer_ok: HashMap<OfferingKeys, Vec<u64>>,

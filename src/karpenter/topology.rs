@@ -1,6 +1,6 @@
 //! Topology in Karpenter's scheduling simulation: spread constraints, pod affinity and pod
 //! anti-affinity over zone, hostname, capacity type or any label, counted over existing nodes
-//! and the NodeClaims planned so far in this batch. reference/karpenter.md §1.7.
+//! and the NodeClaims planned so far in this batch. docs/model/karpenter.md §1.7.
 //!
 //! A placement first resolves the pod's constraints to groups once ([`Topology::resolve`]), then
 //! asks [`Topology::requirements_for`] which domains the pod may take on each candidate (an
@@ -46,7 +46,7 @@ enum Kind {
 #[derive(Clone, Debug)]
 struct KeyDomains {
     name: String,
-    /// Only probed, never iterated into output (DESIGN §1.2).
+    /// Only probed, never iterated into output (docs/design.md §1.2).
     ids: HashMap<String, DomId>,
     names: Vec<String>,
     /// Known domain values, in string order (the order Karpenter's sets iterate in).
@@ -345,7 +345,7 @@ pub enum Reject {
 pub struct Topology {
     /// Interned keys; the hostname key is [`HOST`].
     keys: Vec<KeyDomains>,
-    /// Only probed (DESIGN §1.2).
+    /// Only probed (docs/design.md §1.2).
     key_ids: HashMap<String, KeyId>,
     /// Interned (namespace, labels) of pods.
     kinds: Vec<(String, Labels)>,

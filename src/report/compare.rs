@@ -1,4 +1,4 @@
-//! Side-by-side figures of several runs of one scenario (DESIGN §10): `compare.md` and
+//! Side-by-side figures of several runs of one scenario (docs/design.md §10): `compare.md` and
 //! `compare.json`; `compare.html` is drawn by [`crate::report::html`].
 
 use std::fmt::Write as _;

@@ -1,4 +1,4 @@
-//! `report.html` and `compare.html` (DESIGN §10): one self-contained page each, no scripts and
+//! `report.html` and `compare.html` (docs/design.md §10): one self-contained page each, no scripts and
 //! no network; the charts are inline SVG from [`crate::report::svg`]. Deterministic: the same
 //! run gives the same bytes (no timestamps, fixed number formats, sorted maps).
 

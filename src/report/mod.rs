@@ -1,4 +1,4 @@
-//! What a run reports (DESIGN §10): the [`Recorder`] that streams facts during the run, the
+//! What a run reports (docs/design.md §10): the [`Recorder`] that streams facts during the run, the
 //! [`Report`] computed from them at the end, and the writers for `report.json`, `report.md`
 //! and the CSV files.
 
@@ -131,7 +131,7 @@ pub struct Churn {
     pub terminations_per_hour: f64,
 }
 
-/// `report.json`. Keys are part of the contract (DESIGN §10): add, never rename without a
+/// `report.json`. Keys are part of the contract (docs/design.md §10): add, never rename without a
 /// `schema_version` bump.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {

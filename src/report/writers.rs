@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cluster::Cluster;
 use crate::report::{NodeRecord, Report, Sample};
 
-/// Wall-clock facts about a run: never in `report.json` (DESIGN §10).
+/// Wall-clock facts about a run: never in `report.json` (docs/design.md §10).
 #[derive(Clone, Debug, Serialize)]
 pub struct RunMeta {
     pub scenario: String,

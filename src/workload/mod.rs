@@ -1,5 +1,5 @@
 //! The workload side of a scenario: the scenario file, its manifests, the timeline, generators
-//! and traces, validated into a [`Scenario`] the simulation can run (DESIGN §4).
+//! and traces, validated into a [`Scenario`] the simulation can run (docs/design.md §4).
 
 pub mod load;
 pub mod scenario;

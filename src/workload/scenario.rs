@@ -1,4 +1,4 @@
-//! The `kind: Scenario` document (DESIGN §4) as serde structs. Unknown fields are errors here
+//! The `kind: Scenario` document (docs/design.md §4) as serde structs. Unknown fields are errors here
 //! (unlike in Kubernetes manifests, which the API server would prune).
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! `--set PATH=VALUE` overrides and `compare --variant` manifests, applied to the parsed
-//! documents of a scenario before it is validated (DESIGN §11, §13).
+//! documents of a scenario before it is validated (docs/design.md §11, §13).
 //!
 //! An override names the Scenario document (`spec.duration=2h`) or one manifest by kind and
 //! name (`NodePool/default:spec.disruption.consolidateAfter=5m`, `Deployment/ns/web:…`). The

@@ -1,4 +1,4 @@
-//! Workload trace readers (DESIGN §4 "Trace formats").
+//! Workload trace readers (docs/design.md §4 "Trace formats").
 //!
 //! Three on-disk formats become one list of [`TraceJob`]s, sorted by `(arrival_ms, name)`:
 //!
@@ -1155,13 +1155,9 @@ mod tests {
             .join(rel)
     }
 
-    /// The shared data folder beside the checkout (`../shared/data/traces`), or
-    /// `$AUTOSCALE_SIM_DATA_DIR/traces`: the Azure traces, too large to ship.
+    /// A trace in the repository's `data/traces` (the Azure VM trace).
     fn data(rel: &str) -> PathBuf {
-        let base = std::env::var_os("AUTOSCALE_SIM_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-        base.join("traces").join(rel)
+        shipped(rel)
     }
 
     fn rng() -> ChaCha8Rng {

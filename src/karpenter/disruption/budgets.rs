@@ -1,4 +1,4 @@
-//! Disruption budgets (reference/karpenter.md §4.7): which budgets are active at a simulated
+//! Disruption budgets (docs/model/karpenter.md §4.7): which budgets are active at a simulated
 //! time (cron `schedule` + `duration`), and how many nodes of a NodePool may be disrupted now
 //! for a reason.
 //!

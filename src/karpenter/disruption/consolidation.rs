@@ -1,4 +1,4 @@
-//! Consolidation (reference/karpenter.md §4.6): simulate removing candidates, decide between
+//! Consolidation (docs/model/karpenter.md §4.6): simulate removing candidates, decide between
 //! delete and replace, apply the price rules (worst launch price strictly lower, spot pinning,
 //! spot-to-spot behind its feature gate, no same-type merges), and the multi-node binary
 //! search and single-node round robin.

@@ -1,4 +1,4 @@
-//! Karpenter's disruption controller (reference/karpenter.md §4): every 10 s, try the methods
+//! Karpenter's disruption controller (docs/model/karpenter.md §4): every 10 s, try the methods
 //! in order — emptiness, drift, multi-node consolidation, single-node consolidation — and act
 //! on the first that produces a command. Emptiness and consolidation commands wait 15 s and
 //! are re-validated; a command with replacements waits for them to initialize before its
@@ -856,7 +856,7 @@ mod tests {
         )
     }
 
-    // reference/karpenter.md §8 item 48.
+    // docs/model/karpenter.md §8 item 48.
     #[test]
     fn disruption_cost_rises_with_deletion_cost_and_priority_and_falls_with_negative_values() {
         let mut c = Cluster::new(SchedulerSettings::default());
