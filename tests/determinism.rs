@@ -160,3 +160,29 @@ fn cli_seed_flag_changes_the_run() {
         "--seed 1234 simulated the same run as the scenario's seed"
     );
 }
+
+// A second run into the same --out replaces the set: the Karpenter run's decisions.jsonl does
+// not survive a run (no autoscaler) that writes none.
+#[test]
+fn a_second_run_into_the_same_out_leaves_no_stale_output() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    for scenario in [
+        "scenarios/examples/startup-taints.yaml",
+        "scenarios/static-cluster.yaml",
+    ] {
+        cargo_bin_cmd!("autoscale-sim")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--quiet", "run", scenario, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    assert!(out.join("report.json").is_file());
+    assert!(
+        !out.join("decisions.jsonl").exists(),
+        "decisions.jsonl of the first run survived"
+    );
+    let report = std::fs::read_to_string(out.join("report.json")).expect("report");
+    assert!(report.contains("\"autoscaler\": \"none\""), "{report}");
+}

@@ -234,8 +234,9 @@ pub fn report_json(r: &Report) -> String {
     s
 }
 
-/// Write every output into `out` atomically (a sibling temp dir renamed into place file by
-/// file after all were written).
+/// Write every output into `out`: all are written into a temp dir inside it first and renamed
+/// into place only when every one was written (a failed write leaves the earlier set), then
+/// the outputs of an earlier run that this one does not write are removed.
 pub fn write_outputs(
     out: &Path,
     report: &Report,
@@ -317,5 +318,24 @@ fn write_files(
         fs::rename(tmp.join(name), out.join(name))?;
     }
     fs::remove_dir_all(&tmp)?;
+    // An output an earlier run wrote and this one does not (a `decisions.jsonl` of another
+    // autoscaler) goes, so the directory never mixes two runs.
+    for name in RUN_OUTPUTS {
+        if !files.iter().any(|(n, _)| *n == name) && out.join(name).is_file() {
+            fs::remove_file(out.join(name))?;
+        }
+    }
     Ok(())
 }
+
+/// Every file a run may write into its `--out` directory.
+pub const RUN_OUTPUTS: [&str; 8] = [
+    "report.json",
+    "report.md",
+    "report.html",
+    "timeseries.csv",
+    "pods.csv",
+    "nodes.csv",
+    "run-meta.json",
+    "decisions.jsonl",
+];
