@@ -1,8 +1,10 @@
 //! Property tests of the simulation's invariants (ARCHITECTURE.md "Invariants") over random
 //! small scenarios: random static nodes (some spot, reclaimed at a high rate), Deployments with
 //! scheduling constraints, Jobs, a Poisson generator, a DaemonSet, timeline steps, a PDB and
-//! insufficient-capacity windows. Each scenario is written as YAML, loaded with
-//! `Scenario::load` and stepped event by event; the invariants are checked after every step.
+//! insufficient-capacity windows — under no autoscaler, Karpenter (one NodePool, consolidating
+//! empty or underutilized nodes) or cluster-autoscaler (one node group), drawn per case. Each
+//! scenario is written as YAML, loaded with `Scenario::load` and stepped event by event; the
+//! invariants are checked after every step.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -110,8 +112,52 @@ struct Ice {
     len_min: u32,
 }
 
+/// Which autoscaler drives the generated cluster, and how it is set up.
+#[derive(Clone, Debug)]
+enum Auto {
+    None,
+    /// One NodePool over `TYPES`: capacity types (None = unconstrained), and whether it
+    /// consolidates underutilized nodes (else only empty ones).
+    Karpenter {
+        capacity_type: Option<&'static str>,
+        underutilized: bool,
+    },
+    /// One node group of `TYPES[0..2]` up to `max` nodes.
+    ClusterAutoscaler {
+        spot: bool,
+        max: u32,
+    },
+}
+
+impl Auto {
+    fn name(&self) -> &'static str {
+        match self {
+            Auto::None => "none",
+            Auto::Karpenter { .. } => "karpenter",
+            Auto::ClusterAutoscaler { .. } => "cluster-autoscaler",
+        }
+    }
+}
+
+fn auto() -> impl Strategy<Value = Auto> {
+    prop_oneof![
+        1 => Just(Auto::None),
+        1 => (
+            prop::option::of(select(&["spot", "on-demand"][..])),
+            prop::bool::ANY,
+        )
+            .prop_map(|(capacity_type, underutilized)| Auto::Karpenter {
+                capacity_type,
+                underutilized,
+            }),
+        1 => (prop::bool::ANY, 1u32..=6)
+            .prop_map(|(spot, max)| Auto::ClusterAutoscaler { spot, max }),
+    ]
+}
+
 #[derive(Clone, Debug)]
 struct Spec {
+    autoscaler: Auto,
     seed: u64,
     duration_min: u32,
     nodes: Vec<NodeGroup>,
@@ -263,7 +309,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(step(), 0..=4),
         prop::option::weighted(0.4, (0usize..2, 0u32..=6)),
         (interruptions, 0.0f64..1.0),
-        prop::collection::vec(ice(), 0..=2),
+        (prop::collection::vec(ice(), 0..=2), auto()),
     )
         .prop_map(
             |(
@@ -276,8 +322,9 @@ fn spec() -> impl Strategy<Value = Spec> {
                 steps,
                 pdb,
                 (interruptions, correlation),
-                ice,
+                (ice, autoscaler),
             )| Spec {
+                autoscaler,
                 seed,
                 duration_min,
                 nodes,
@@ -310,7 +357,22 @@ fn render(s: &Spec) -> String {
         "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: prop}}\nspec:"
     );
     let _ = writeln!(w, "  seed: {}\n  duration: {}m", s.seed, s.duration_min);
-    let _ = writeln!(w, "  region: us-east-1\n  autoscaler: none");
+    let _ = writeln!(
+        w,
+        "  region: us-east-1\n  autoscaler: {}",
+        s.autoscaler.name()
+    );
+    if let Auto::ClusterAutoscaler { spot, max } = s.autoscaler {
+        let _ = writeln!(
+            w,
+            "  clusterAutoscaler:\n    nodeGroups:\n      - {{name: g1, instanceTypes: [{}, {}], capacityType: {}, zones: [{}, {}], maxSize: {max}}}",
+            TYPES[0],
+            TYPES[1],
+            if spot { "spot" } else { "on-demand" },
+            ZONES[0],
+            ZONES[1],
+        );
+    }
     let _ = writeln!(w, "  cloud:\n    spot:");
     match s.interruptions {
         Interruptions::None => {
@@ -500,7 +562,42 @@ fn render(s: &Spec) -> String {
             "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: pdb}}\nspec:\n  minAvailable: {min}\n  selector: {{matchLabels: {{app: d{d}}}}}"
         );
     }
+    if let Auto::Karpenter {
+        capacity_type,
+        underutilized,
+    } = s.autoscaler
+    {
+        karpenter_docs(w, capacity_type, underutilized);
+    }
     y
+}
+
+/// The NodePool and EC2NodeClass of a Karpenter spec.
+fn karpenter_docs(w: &mut String, capacity_type: Option<&str>, underutilized: bool) {
+    let _ = write!(
+        w,
+        "---\napiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {{name: default}}\nspec:\n  template:\n    spec:\n      requirements:\n        - {{key: node.kubernetes.io/instance-type, operator: In, values: [{}]}}\n",
+        TYPES.join(", ")
+    );
+    if let Some(ct) = capacity_type {
+        let _ = writeln!(
+            w,
+            "        - {{key: karpenter.sh/capacity-type, operator: In, values: [{ct}]}}"
+        );
+    }
+    let _ = writeln!(
+        w,
+        "      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}\n  disruption:\n    consolidationPolicy: {}\n    consolidateAfter: 1m",
+        if underutilized {
+            "WhenEmptyOrUnderutilized"
+        } else {
+            "WhenEmpty"
+        }
+    );
+    let _ = writeln!(
+        w,
+        "---\napiVersion: karpenter.k8s.aws/v1\nkind: EC2NodeClass\nmetadata: {{name: default}}\nspec:\n  role: KarpenterNodeRole-prop\n  amiSelectorTerms: [{{alias: al2023@latest}}]\n  subnetSelectorTerms: [{{tags: {{karpenter.sh/discovery: prop}}}}]\n  securityGroupSelectorTerms: [{{tags: {{karpenter.sh/discovery: prop}}}}]"
+    );
 }
 
 /// Write the scenario to a temp dir and load it. The YAML comes back for failure messages.
@@ -525,7 +622,8 @@ fn drive<'s>(
     sc: &'s Scenario,
     mut check: impl FnMut(&Simulation<'s>, SimTime) -> Result<(), String>,
 ) -> Result<Simulation<'s>, String> {
-    let autoscaler = make_autoscaler(AutoscalerKind::None, sc)?;
+    let kind = sc.spec.autoscaler.unwrap_or(AutoscalerKind::None);
+    let autoscaler = make_autoscaler(kind, sc)?;
     let mut sim = Simulation::new(sc, autoscaler)?;
     sim.start();
     check(&sim, SimTime::ZERO)?;
@@ -840,7 +938,7 @@ proptest! {
         let mut prev = Vec::new();
         let sim = drive(&sc, |sim, _| check_pods(sim, &mut prev)).map_err(|e| fail(&yaml, e))?;
         // The report agrees with the pod table.
-        let r = sim.report("none");
+        let r = sim.report(s.autoscaler.name());
         prop_assert_eq!(r.pods.created, sim.cluster.pods.len() as u64);
     }
 
@@ -858,7 +956,7 @@ proptest! {
         let (sc, yaml) = load(&s);
         let a = drive(&sc, |_, _| Ok(())).map_err(|e| fail(&yaml, e))?;
         let b = drive(&sc, |_, _| Ok(())).map_err(|e| fail(&yaml, e))?;
-        let (ra, rb) = (a.report("none"), b.report("none"));
+        let (ra, rb) = (a.report(s.autoscaler.name()), b.report(s.autoscaler.name()));
         let ja = serde_json::to_string(&ra).map_err(|e| fail(&yaml, e.to_string()))?;
         let jb = serde_json::to_string(&rb).map_err(|e| fail(&yaml, e.to_string()))?;
         prop_assert_eq!(ja, jb, "reports differ\n{}", yaml);
@@ -990,6 +1088,10 @@ struct Coverage {
     evictions: u32,
     all_instances_gone: u32,
     succeeded: u32,
+    /// Cases where Karpenter / cluster-autoscaler launched a node, and where either removed one.
+    karpenter_launched: u32,
+    ca_launched: u32,
+    autoscaler_removed: u32,
 }
 
 #[test]
@@ -1000,8 +1102,22 @@ fn generated_scenarios_exercise_the_interesting_paths() {
         let s = spec().new_tree(&mut runner).expect("a spec").current();
         let (sc, _) = load(&s);
         let sim = drive(&sc, |_, _| Ok(())).expect("runs");
-        let r = sim.report("none");
+        let r = sim.report(s.autoscaler.name());
         c.cases += 1;
+        let launched_by = |prefix: &str| {
+            sim.recorder
+                .nodes
+                .iter()
+                .any(|n| n.owner.starts_with(prefix))
+        };
+        c.karpenter_launched += u32::from(launched_by("nodepool/"));
+        c.ca_launched += u32::from(launched_by("nodegroup/"));
+        c.autoscaler_removed += u32::from(sim.recorder.nodes.iter().any(|n| {
+            !n.owner.starts_with("unmanaged")
+                && n.termination_reason
+                    .as_deref()
+                    .is_some_and(|r| !r.contains("spot"))
+        }));
         c.bound += u32::from(r.pods.scheduled > 0);
         c.unschedulable += u32::from(r.pods.unschedulable_at_end > 0);
         c.spot_reclaims += u32::from(r.disruption.spot_interruptions > 0);
@@ -1016,4 +1132,8 @@ fn generated_scenarios_exercise_the_interesting_paths() {
     assert!(c.evictions > 0, "{c:?}");
     assert!(c.succeeded > 0, "{c:?}");
     assert!(c.all_instances_gone > 0, "{c:?}");
+    // The invariants are checked under each autoscaler, not only the static cluster.
+    assert!(c.karpenter_launched >= c.cases / 8, "{c:?}");
+    assert!(c.ca_launched >= c.cases / 8, "{c:?}");
+    assert!(c.autoscaler_removed > 0, "{c:?}");
 }
