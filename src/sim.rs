@@ -39,7 +39,6 @@ const TIERED_DRAIN_RETRY_MS: u64 = 1_000;
 const MIN_DRAIN_MS: u64 = 5_000;
 /// A pod terminating for longer than this no longer holds up a drain (§6, §11).
 const STUCK_TERMINATING_MS: u64 = 60_000;
-const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
 
 #[derive(Debug)]
 enum Event {
@@ -853,9 +852,11 @@ impl<'s> Simulation<'s> {
         };
         n.unschedulable = true;
         n.deleting = true;
-        if !n.taints.iter().any(|t| t.key == DISRUPTED_TAINT) {
+        if let Some(key) = opts.taint
+            && !n.taints.iter().any(|t| t.key == key)
+        {
             n.taints.push(Taint {
-                key: DISRUPTED_TAINT.into(),
+                key: key.into(),
                 value: None,
                 effect: TaintEffect::NoSchedule,
             });
@@ -890,11 +891,13 @@ impl<'s> Simulation<'s> {
         {
             return;
         }
-        self.deletions.remove(&node);
+        let taint = self.deletions.remove(&node).and_then(|d| d.opts.taint);
         if let Some(n) = self.cluster.node_mut(node) {
             n.unschedulable = false;
             n.deleting = false;
-            n.taints.retain(|t| t.key != DISRUPTED_TAINT);
+            if let Some(key) = taint {
+                n.taints.retain(|t| t.key != key);
+            }
         }
         if let Some(&rec) = self.node_records.get(&node)
             && let Some(reason) = self.recorder.nodes[rec].termination_reason.take()
@@ -1008,11 +1011,11 @@ impl<'s> Simulation<'s> {
     /// until the `terminationGracePeriod` deadline, from which a pod is deleted so that its own
     /// grace period ends by the deadline. Returns how many pods are still waiting.
     fn drain_tiered(&mut self, now: SimTime, pods: &[PodId], opts: DrainOptions) -> usize {
-        let disrupted = Taint {
-            key: DISRUPTED_TAINT.into(),
+        let disrupted = opts.taint.map(|key| Taint {
+            key: key.into(),
             value: None,
             effect: TaintEffect::NoSchedule,
-        };
+        });
         let mut waiting: Vec<(u8, PodId)> = Vec::new();
         for &p in pods {
             let pod = self.cluster.pod(p);
@@ -1022,7 +1025,7 @@ impl<'s> Simulation<'s> {
                     .template
                     .tolerations
                     .iter()
-                    .any(|t| t.tolerates(&disrupted))
+                    .any(|t| disrupted.as_ref().is_some_and(|d| t.tolerates(d)))
             {
                 continue;
             }
@@ -1087,10 +1090,7 @@ impl<'s> Simulation<'s> {
         let mut new_blueprints = BTreeMap::new();
         let mut notices = Vec::new();
         {
-            let own = match self.autoscaler.name() {
-                "cluster-autoscaler" => Stream::ClusterAutoscaler,
-                _ => Stream::Karpenter,
-            };
+            let own = self.autoscaler.rng_stream();
             let [rng, latency, spot, alloc] = self.rng.own_and_cloud(own);
             let mut ctx = Ctx {
                 now,

@@ -812,3 +812,32 @@ fn max_nodes_total_caps_the_cluster() {
             .any(|e| e["reason"] == "MaxNodesTotalReached")
     );
 }
+
+// cluster-autoscaler marks the nodes it deletes with its own `ToBeDeletedByClusterAutoscaler`
+// taint (cluster-autoscaler: utils/taints/taints.go); Karpenter's `karpenter.sh/disrupted` is
+// Karpenter's alone and never appears on a node group's node.
+#[test]
+fn scale_down_taints_nodes_with_its_own_taint_not_karpenters() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ca-spike.yaml");
+    let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let autoscaler = make_autoscaler(AutoscalerKind::ClusterAutoscaler, &sc).expect("ca");
+    let mut sim = autoscale_sim::sim::Simulation::new(&sc, autoscaler).expect("sim");
+    sim.start();
+    let mut tainted_seen = 0;
+    while sim.step().is_some() {
+        for n in sim.cluster.nodes() {
+            assert!(
+                !n.taints.iter().any(|t| t.key == "karpenter.sh/disrupted"),
+                "{} carries karpenter.sh/disrupted",
+                n.name
+            );
+            if n.taints
+                .iter()
+                .any(|t| t.key == "ToBeDeletedByClusterAutoscaler")
+            {
+                tainted_seen += 1;
+            }
+        }
+    }
+    assert!(tainted_seen > 0, "ca-spike scaled nothing down");
+}

@@ -46,6 +46,11 @@ pub struct DrainOptions {
     /// `terminationGracePeriod` deadline: from `deadline − pod grace` a pod is deleted whatever
     /// its PDBs and `do-not-disrupt` say (§6).
     pub deadline: Option<SimTime>,
+    /// The key of the `NoSchedule` taint the deleting controller puts on the node for its
+    /// drain (Karpenter's `karpenter.sh/disrupted`), removed again if the drain is given up;
+    /// the tiered drain spares pods that tolerate it. None: the controller taints the node
+    /// itself, if at all (cluster-autoscaler's `ToBeDeletedByClusterAutoscaler`).
+    pub taint: Option<&'static str>,
 }
 
 /// Everything an autoscaler may touch during one callback.
@@ -172,6 +177,8 @@ impl Ctx<'_> {
 /// A node autoscaler (Karpenter, cluster-autoscaler, or none).
 pub trait Autoscaler {
     fn name(&self) -> &'static str;
+    /// The random stream its callbacks draw from (`Ctx::rng`).
+    fn rng_stream(&self) -> crate::engine::Stream;
     /// Called once at time zero.
     fn start(&mut self, ctx: &mut Ctx<'_>);
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, token: u64);

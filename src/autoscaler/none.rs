@@ -12,6 +12,10 @@ impl Autoscaler for NoAutoscaler {
     fn name(&self) -> &'static str {
         "none"
     }
+    /// It draws nothing; the stream is named only because every autoscaler has one.
+    fn rng_stream(&self) -> crate::engine::Stream {
+        crate::engine::Stream::Karpenter
+    }
     fn start(&mut self, _ctx: &mut Ctx<'_>) {}
     fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _token: u64) {}
     fn on_pods_unschedulable(&mut self, _ctx: &mut Ctx<'_>, _pods: &[PodId]) {}

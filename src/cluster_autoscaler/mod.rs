@@ -1480,6 +1480,10 @@ impl Autoscaler for ClusterAutoscaler {
         "cluster-autoscaler"
     }
 
+    fn rng_stream(&self) -> crate::engine::Stream {
+        crate::engine::Stream::ClusterAutoscaler
+    }
+
     fn start(&mut self, ctx: &mut Ctx<'_>) {
         for i in 0..self.groups.len() {
             let spec = self.groups[i].asg_spec();

@@ -342,6 +342,7 @@ impl Karpenter {
             max_grace_ms: None,
             tiered: true,
             deadline: c_deadline,
+            taint: Some(disruption::DISRUPTED_TAINT),
         };
         match (node, instance) {
             (Some(n), _) => ctx.drain_and_delete(n, reason, opts),
@@ -536,6 +537,10 @@ impl Karpenter {
 impl Autoscaler for Karpenter {
     fn name(&self) -> &'static str {
         "karpenter"
+    }
+
+    fn rng_stream(&self) -> crate::engine::Stream {
+        crate::engine::Stream::Karpenter
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) {
