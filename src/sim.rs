@@ -1287,19 +1287,6 @@ fn sample_duration(d: &DurationDist, rng: &mut impl rand::Rng) -> u64 {
 /// pkg/kubelet/kubelet_node_status.go `initialNode`). Older Helm charts select on the aliases.
 /// Labels already present are kept.
 fn add_system_labels(labels: &mut crate::k8s::selector::Labels, region: &str) {
-    const ALIASES: [(&str, &str); 5] = [
-        ("kubernetes.io/arch", "beta.kubernetes.io/arch"),
-        ("kubernetes.io/os", "beta.kubernetes.io/os"),
-        (
-            "node.kubernetes.io/instance-type",
-            "beta.kubernetes.io/instance-type",
-        ),
-        (ZONE_KEY, "failure-domain.beta.kubernetes.io/zone"),
-        (
-            "topology.kubernetes.io/region",
-            "failure-domain.beta.kubernetes.io/region",
-        ),
-    ];
     if !labels.contains_key("topology.kubernetes.io/region") {
         labels.insert("topology.kubernetes.io/region".into(), region.into());
     }
@@ -1308,7 +1295,7 @@ fn add_system_labels(labels: &mut crate::k8s::selector::Labels, region: &str) {
             .entry("topology.k8s.aws/zone-id".into())
             .or_insert_with(|| crate::cloud::zones::zone_id(&zone));
     }
-    for (stable, beta) in ALIASES {
+    for (beta, stable) in crate::k8s::requirements::NORMALIZED_LABELS {
         if let Some(v) = labels.get(stable).cloned() {
             labels.entry(beta.into()).or_insert(v);
         }

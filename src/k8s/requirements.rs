@@ -259,8 +259,9 @@ fn check_values(
     }
 }
 
-/// Deprecated label keys Karpenter translates to their stable names (`v1.NormalizedLabels`).
-const NORMALIZED_LABELS: [(&str, &str); 5] = [
+/// Deprecated label keys Karpenter translates to their stable names (`v1.NormalizedLabels`);
+/// the kubelet still sets each next to its stable key.
+pub const NORMALIZED_LABELS: [(&str, &str); 5] = [
     (
         "failure-domain.beta.kubernetes.io/zone",
         "topology.kubernetes.io/zone",

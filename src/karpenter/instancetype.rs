@@ -89,21 +89,35 @@ impl OfferingKeys {
     }
 
     pub fn allows(&self, o: &Offering) -> bool {
-        self.zone.as_ref().is_none_or(|r| r.has(&o.zone))
-            && self.zone_id.as_ref().is_none_or(|r| r.has(&o.zone_id))
-            && self
-                .capacity_type
-                .as_ref()
-                .is_none_or(|r| r.has(o.capacity_type.as_str()))
+        offering_allowed(
+            o,
+            self.zone.as_ref(),
+            self.zone_id.as_ref(),
+            self.capacity_type.as_ref(),
+        )
     }
 }
 
 pub fn offering_compatible(o: &Offering, reqs: &Requirements) -> bool {
-    reqs.get(ZONE).is_none_or(|r| r.has(&o.zone))
-        && reqs.get(ZONE_ID).is_none_or(|r| r.has(&o.zone_id))
-        && reqs
-            .get(CAPACITY_TYPE)
-            .is_none_or(|r| r.has(o.capacity_type.as_str()))
+    offering_allowed(
+        o,
+        reqs.get(ZONE),
+        reqs.get(ZONE_ID),
+        reqs.get(CAPACITY_TYPE),
+    )
+}
+
+/// Whether offering `o` meets the zone, zone-id and capacity-type requirements (None =
+/// unconstrained).
+fn offering_allowed(
+    o: &Offering,
+    zone: Option<&Requirement>,
+    zone_id: Option<&Requirement>,
+    capacity_type: Option<&Requirement>,
+) -> bool {
+    zone.is_none_or(|r| r.has(&o.zone))
+        && zone_id.is_none_or(|r| r.has(&o.zone_id))
+        && capacity_type.is_none_or(|r| r.has(o.capacity_type.as_str()))
 }
 
 /// Karpenter's unavailable-offerings cache: `(type, zone, capacity type)` → expiry.

@@ -77,32 +77,22 @@ impl Settings {
                         parse_duration(s).map_err(|e| format!("spec.karpenter.settings.{k}: {e}"))
                     })
             };
+            let policy = |v: &serde_json::Value, (off, on): (&str, &str)| match v.as_str() {
+                Some(x) if x == off => Ok(false),
+                Some(x) if x == on => Ok(true),
+                _ => Err(format!(
+                    "spec.karpenter.settings.{k}: expected {off} or {on}, got {v}"
+                )),
+            };
             match k.as_str() {
                 "batchIdleDuration" => out.batch_idle_ms = dur(v)?,
                 "batchMaxDuration" => out.batch_max_ms = dur(v)?,
                 "startupTaintRemoval" => out.startup_taint_removal_ms = dur(v)?,
                 "solveDuration" => out.solve_ms = dur(v)?,
-                "preferencePolicy" => {
-                    out.ignore_preferences = match v.as_str() {
-                        Some("Respect") => false,
-                        Some("Ignore") => true,
-                        _ => {
-                            return Err(format!(
-                                "spec.karpenter.settings.preferencePolicy: expected Respect or Ignore, got {v}"
-                            ));
-                        }
-                    }
-                }
+                // Two-valued policies: (value meaning false, value meaning true).
+                "preferencePolicy" => out.ignore_preferences = policy(v, ("Respect", "Ignore"))?,
                 "minValuesPolicy" => {
-                    out.min_values_best_effort = match v.as_str() {
-                        Some("Strict") => false,
-                        Some("BestEffort") => true,
-                        _ => {
-                            return Err(format!(
-                                "spec.karpenter.settings.minValuesPolicy: expected Strict or BestEffort, got {v}"
-                            ));
-                        }
-                    }
+                    out.min_values_best_effort = policy(v, ("Strict", "BestEffort"))?;
                 }
                 other => {
                     return Err(format!(

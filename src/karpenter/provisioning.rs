@@ -263,6 +263,9 @@ impl Karpenter {
     /// otherwise show as a loop of launches, and it is logged loudly once per pod and claim
     /// (`nodeclaim-refused-pod` in decisions.jsonl, and a warning).
     fn check_refused_pods(&mut self, cluster: &Cluster, now: SimTime, pods: &[PodId]) {
+        // A pod that was bound or ended needs no watching: the map holds pending pods only.
+        self.planned_on
+            .retain(|p, _| cluster.pod(*p).phase == PodPhase::Pending);
         for &p in pods {
             let Some(i) = self.planned_on.get(&p).copied() else {
                 continue;

@@ -669,16 +669,14 @@ impl<'a> Scheduler<'a> {
                 keys.insert(key.to_string());
                 topology.add_universe(key, type_domains(t, key));
             }
+            // Zone and capacity type stay narrowed by the instance types, as above.
             for r in t.requirements.iter() {
-                if r.operator() == NodeSelectorOperator::In && !keys.contains(r.key()) {
-                    topology.add_universe(r.key(), r.values().iter().cloned());
-                }
-            }
-        }
-        for t in templates.iter() {
-            for r in t.requirements.iter() {
-                if r.operator() == NodeSelectorOperator::In {
+                if r.operator() == NodeSelectorOperator::In
+                    && r.key() != ZONE
+                    && r.key() != CAPACITY_TYPE
+                {
                     keys.insert(r.key().to_string());
+                    topology.add_universe(r.key(), r.values().iter().cloned());
                 }
             }
         }
