@@ -4,19 +4,18 @@
 //! replayed against a simulated cluster and a simulated EC2, driven by Karpenter's or
 //! cluster-autoscaler's decisions, reporting cost and pod latency.
 //!
-//! Start reading at [`sim::Simulation`] (the event loop), then [`cluster`] (pods, nodes and the
-//! kube-scheduler binder), [`cloud`] (the mock EC2) and [`workload`] (the scenario format).
-//! `ARCHITECTURE.md` at the repository root is the map.
+//! The simulator is a workspace of layer crates (`crates/`); this package is the command line
+//! and re-exports each layer under the module name it has always had, so that
+//! `autoscale_sim::karpenter::apis::NodePool` names what it did before the split. Start
+//! reading at [`sim::Simulation`] (the event loop). `ARCHITECTURE.md` at the repository root
+//! is the map.
 
-pub mod autoscaler;
-pub mod catalog;
-pub mod cloud;
-pub mod cluster;
-pub mod cluster_autoscaler;
-pub mod engine;
-pub mod k8s;
-pub mod karpenter;
-pub mod report;
-pub mod run;
-pub mod sim;
-pub mod workload;
+pub use asim_cluster as cluster;
+pub use asim_cluster::autoscaler;
+pub use asim_cluster_autoscaler as cluster_autoscaler;
+pub use asim_core::{catalog, cloud, engine, k8s};
+pub use asim_karpenter as karpenter;
+pub use asim_report as report;
+pub use asim_sim as sim;
+pub use asim_sim::run;
+pub use asim_workload as workload;

@@ -152,7 +152,7 @@ fn load_with_files(spec: Value, docs: &[Value], files: &[(&str, &[Value])]) -> L
 }
 
 fn start(l: &Loaded) -> Simulation<'_> {
-    let k = Karpenter::new(&l.sc).unwrap_or_else(|e| panic!("{e}"));
+    let k = Karpenter::new(&l.sc.karpenter).unwrap_or_else(|e| panic!("{e}"));
     let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     sim

@@ -43,7 +43,7 @@ fn refused(text: &str) -> String {
 /// Run a scenario's text under Karpenter: its report and decision log.
 fn run(text: &str) -> (Report, Vec<Value>) {
     let sc = load(text).unwrap_or_else(|e| panic!("{e}"));
-    let k = Karpenter::new(&sc).unwrap_or_else(|e| panic!("{e}"));
+    let k = Karpenter::new(&sc.karpenter).unwrap_or_else(|e| panic!("{e}"));
     let mut sim = Simulation::new(&sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     while sim.step().is_some() {}
@@ -512,10 +512,11 @@ fn min_values_best_effort_relaxes_min_values_that_strict_refuses() {
         "  karpenter:\n    settings: {minValuesPolicy: Sometimes}\n",
         &[NODECLASS],
     );
-    let sc = load(&bad).expect("settings are read by the autoscaler");
-    let err = Karpenter::new(&sc).err().expect("refused");
+    // Refused when the scenario is loaded, with the line of the setting.
+    let err = load(&bad).err().expect("refused").to_string();
     assert!(
-        err.contains("minValuesPolicy: expected Strict or BestEffort"),
+        err.contains("spec.karpenter.settings.minValuesPolicy")
+            && err.contains("expected Strict or BestEffort"),
         "{err}"
     );
 }

@@ -235,7 +235,7 @@ fn load(spec: Value, docs: &[Value]) -> Loaded {
 }
 
 fn start(l: &Loaded) -> Simulation<'_> {
-    let k = Karpenter::new(&l.sc).unwrap_or_else(|e| panic!("{e}\n{}", l.yaml));
+    let k = Karpenter::new(&l.sc.karpenter).unwrap_or_else(|e| panic!("{e}\n{}", l.yaml));
     let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     sim

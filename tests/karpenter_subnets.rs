@@ -58,7 +58,7 @@ fn launched_zones(text: &str) -> Vec<String> {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .expect("write");
     let sc = Scenario::load(&path).expect("scenario loads");
-    let k = Karpenter::new(&sc).expect("karpenter");
+    let k = Karpenter::new(&sc.karpenter).expect("karpenter");
     let mut sim = Simulation::new(&sc, Box::new(k)).expect("sim");
     sim.run(|_| {});
     let mut zones: Vec<String> = sim.recorder.nodes.iter().map(|n| n.zone.clone()).collect();

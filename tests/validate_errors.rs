@@ -328,8 +328,8 @@ fn validate_reports_every_bad_file_and_exits_2() {
 fn unknown_cluster_autoscaler_flag_is_an_error_naming_it() {
     fails_with(
         "unknown-ca-flag.yaml",
-        "unknown-ca-flag.yaml",
-        Some("spec.clusterAutoscaler.flags"),
+        "unknown-ca-flag.yaml:7",
+        Some("spec.clusterAutoscaler.flags.scan-intervall"),
         "unknown flag \"scan-intervall\"",
     );
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use autoscale_sim::report::compare::{self, RunInfo};
 use autoscale_sim::report::html::compare_html;
 use autoscale_sim::report::view::RunView;
-use autoscale_sim::report::{report_json, report_md, write_run};
+use autoscale_sim::report::{report_json, report_md};
+use autoscale_sim::run::write_run;
 use autoscale_sim::workload::set::{LoadOptions, Override};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
@@ -65,7 +66,7 @@ pub(super) fn execute(
         &output.sim.recorder.nodes,
         &output.sim.cluster,
     )
-    .with_steps(scenario);
+    .with_steps(scenario.timeline_steps());
     Ok(Executed {
         view,
         report_json: report_json(&output.report),

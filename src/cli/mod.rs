@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use autoscale_sim::catalog::Catalog;
 use autoscale_sim::catalog::allocatable::{AmiFamily, default_node_resources};
-use autoscale_sim::report::write_run;
+use autoscale_sim::run::write_run;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
 #[derive(Parser)]

@@ -1,0 +1,473 @@
+//! Scale-down (docs/model/cluster-autoscaler.md §4): which nodes are unneeded (utilization at or
+//! below the threshold and every pod that must move has somewhere to go), how long they have
+//! been, which pods block removal (§4.3), and which unneeded nodes may be deleted now (§4.4,
+//! §4.5: empty nodes in bulk, one drain at a time, min sizes).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use asim_cluster::pod::{HOSTNAME_KEY, SAFE_TO_EVICT};
+use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase, PodTemplate};
+use asim_core::engine::SimTime;
+use asim_core::k8s::resources::{NVIDIA_GPU, Resources};
+
+use super::nodegroup::{TO_BE_DELETED_TAINT, matches_affinity, tolerates};
+
+/// Annotation listing the local volumes that may be lost (§4.3).
+pub const SAFE_TO_EVICT_LOCAL_VOLUMES: &str =
+    "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes";
+
+/// The scale-down flags the planner needs.
+#[derive(Clone, Debug)]
+pub struct ScaleDownSettings {
+    pub utilization_threshold: f64,
+    pub gpu_utilization_threshold: f64,
+    pub ignore_daemonsets_utilization: bool,
+    pub ignore_mirror_pods_utilization: bool,
+    pub unneeded_ms: u64,
+    pub unready_ms: u64,
+    pub unready_enabled: bool,
+    pub unremovable_recheck_ms: u64,
+    pub skip_nodes_with_system_pods: bool,
+    pub blocking_system_pod_ms: u64,
+    pub skip_nodes_with_local_storage: bool,
+    pub skip_nodes_with_custom_controller_pods: bool,
+    pub min_replica_count: u32,
+    pub expendable_priority_cutoff: i32,
+    pub max_scale_down_parallelism: u32,
+    pub max_drain_parallelism: u32,
+    /// `--max-empty-bulk-delete` (removed from 1.33); caps empty deletions if given.
+    pub max_empty_bulk_delete: Option<u32>,
+    /// Loop interval for the unneeded-nodes limit.
+    pub scan_interval_ms: u64,
+}
+
+/// Why a pod keeps its node (§4.3), or why a node is not removable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Blocker {
+    NotReplicated,
+    UnmovableKubeSystemPod,
+    NotSafeToEvictAnnotation,
+    LocalStorageRequested,
+    NotEnoughPdb,
+    MinReplicasReached,
+    NoPlaceToMovePods,
+    /// Its removal failed: looked at again only after the recheck timeout (§4.6, §7).
+    RecentlyUnremovable,
+}
+
+impl Blocker {
+    /// CA's `UnremovableReason` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Blocker::NotReplicated => "NotReplicated",
+            Blocker::UnmovableKubeSystemPod => "UnmovableKubeSystemPod",
+            Blocker::NotSafeToEvictAnnotation => "NotSafeToEvictAnnotation",
+            Blocker::LocalStorageRequested => "LocalStorageRequested",
+            Blocker::NotEnoughPdb => "NotEnoughPdb",
+            Blocker::MinReplicasReached => "MinReplicasReached",
+            Blocker::NoPlaceToMovePods => "NoPlaceToMovePods",
+            Blocker::RecentlyUnremovable => "RecentlyUnremovable",
+        }
+    }
+}
+
+/// What draining does with one pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    /// Goes with the node (DaemonSet, mirror, terminal, terminating, expendable).
+    Skip,
+    /// Evicted, needs a place on another node.
+    Move,
+}
+
+/// The drainability rules in their order (`simulator/drainability/rules`, §4.3).
+pub fn drainability(
+    pod: &Pod,
+    cluster: &Cluster,
+    s: &ScaleDownSettings,
+    now: SimTime,
+) -> Result<Drain, Blocker> {
+    let t = &pod.template;
+    // Mirror pods, long-terminating and terminal pods stay out of it.
+    if pod.owner == OwnerKind::Node || !pod.is_active() || pod.phase == PodPhase::Terminating {
+        return Ok(Drain::Skip);
+    }
+    if pod.owner == OwnerKind::DaemonSet {
+        return Ok(Drain::Skip);
+    }
+    // Expendable pods never block (§2.4 / §4.3); they are evicted without a new place.
+    if t.priority < s.expendable_priority_cutoff {
+        return Ok(Drain::Skip);
+    }
+    // safe-to-evict: "true" overrides the controller, kube-system and local-storage rules.
+    let safe = t.annotation(SAFE_TO_EVICT) == Some("true");
+    if !safe {
+        let replicated = match pod.owner {
+            OwnerKind::ReplicaSet | OwnerKind::StatefulSet | OwnerKind::Job => true,
+            OwnerKind::None => false,
+            // Other controller kinds only with --skip-nodes-with-custom-controller-pods=false.
+            _ => !s.skip_nodes_with_custom_controller_pods,
+        };
+        if !replicated {
+            return Err(Blocker::NotReplicated);
+        }
+        if s.skip_nodes_with_system_pods
+            && t.namespace == "kube-system"
+            && !has_pdb(pod, cluster)
+            && now.since(pod.created_at) < s.blocking_system_pod_ms
+        {
+            return Err(Blocker::UnmovableKubeSystemPod);
+        }
+    }
+    if t.annotation(SAFE_TO_EVICT) == Some("false") {
+        return Err(Blocker::NotSafeToEvictAnnotation);
+    }
+    if !safe
+        && s.skip_nodes_with_local_storage
+        && t.local_storage
+        && t.annotation(SAFE_TO_EVICT_LOCAL_VOLUMES)
+            .is_none_or(|v| v.trim().is_empty())
+    {
+        return Err(Blocker::LocalStorageRequested);
+    }
+    if cluster.pdb_blocking(pod.id).is_some() {
+        return Err(Blocker::NotEnoughPdb);
+    }
+    if s.min_replica_count > 0
+        && matches!(pod.owner, OwnerKind::ReplicaSet | OwnerKind::StatefulSet)
+        && cluster
+            .replica_sets
+            .get(pod.owner_index as usize)
+            .is_some_and(|rc| rc.replicas < s.min_replica_count)
+    {
+        return Err(Blocker::MinReplicasReached);
+    }
+    Ok(Drain::Move)
+}
+
+fn has_pdb(pod: &Pod, cluster: &Cluster) -> bool {
+    cluster
+        .pdbs
+        .iter()
+        .any(|p| p.namespace == pod.template.namespace && p.selector.matches(pod.labels()))
+}
+
+/// `utilization.Calculate` (§4.2): the higher of CPU and memory requests over allocatable;
+/// GPU nodes use GPU utilization only. Returns (utilization, is_gpu_node).
+pub fn utilization(node: &Node, cluster: &Cluster, s: &ScaleDownSettings) -> (f64, bool) {
+    let gpus = node.allocatable.get(NVIDIA_GPU);
+    let mut requested = node.requested.clone();
+    let mut alloc = node.allocatable.clone();
+    let ignore = |p: &Pod| {
+        (s.ignore_daemonsets_utilization && p.owner == OwnerKind::DaemonSet)
+            || (s.ignore_mirror_pods_utilization && p.owner == OwnerKind::Node)
+    };
+    if s.ignore_daemonsets_utilization || s.ignore_mirror_pods_utilization {
+        for p in &node.pods {
+            let pod = cluster.pod(*p);
+            if ignore(pod) {
+                requested.sub(&pod.template.requests);
+                alloc.sub(&pod.template.requests);
+            }
+        }
+    }
+    let frac = |r: i64, a: i64| if a > 0 { r as f64 / a as f64 } else { 0.0 };
+    if gpus > 0 {
+        return (frac(requested.get(NVIDIA_GPU), alloc.get(NVIDIA_GPU)), true);
+    }
+    (
+        frac(requested.cpu_m, alloc.cpu_m).max(frac(requested.memory, alloc.memory)),
+        false,
+    )
+}
+
+/// A destination for pods moved off a node being removed (scale-down simulation).
+#[derive(Clone, Debug)]
+struct Dest {
+    id: NodeId,
+    free: Resources,
+}
+
+/// A node found unneeded in the last pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unneeded {
+    pub since: SimTime,
+    pub group: usize,
+    pub empty: bool,
+    pub ready: bool,
+    pub utilization: f64,
+}
+
+/// The planner's memory between loops (`unneeded.Nodes`, the unremovable-node cache).
+#[derive(Clone, Debug, Default)]
+pub struct Planner {
+    pub unneeded: BTreeMap<NodeId, Unneeded>,
+    /// Nodes found unremovable because of their pods, and when to look again (§4.4).
+    pub unremovable: BTreeMap<NodeId, (SimTime, Blocker)>,
+}
+
+/// A candidate under the threshold: utilization, readiness, and its pods to move or a blocker.
+type Evaluated = (Candidate, f64, bool, Result<Vec<PodId>, Blocker>);
+
+/// One removal candidate: a node of an autoscaled group not already at min size.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    pub node: NodeId,
+    pub group: usize,
+}
+
+impl Planner {
+    /// `UpdateClusterState`: re-evaluate every candidate; the unneeded clock of a node that
+    /// stays unneeded keeps running, one that is not unneeded this pass drops out. Candidates
+    /// are taken empty first, then previously unneeded, then the rest; at most
+    /// `unneeded_limit` nodes are accepted. Pods of accepted nodes are placed on the remaining
+    /// nodes, so a later candidate only counts what is left (§4.5 FAQ example).
+    pub fn update(
+        &mut self,
+        cluster: &Cluster,
+        candidates: &[Candidate],
+        s: &ScaleDownSettings,
+        now: SimTime,
+    ) {
+        self.unremovable.retain(|_, (at, _)| *at > now);
+        let limit = self.unneeded_limit(s);
+        // Per candidate: pods to move or a blocker.
+        let mut evaluated: Vec<Evaluated> = Vec::new();
+        for &c in candidates {
+            let Some(node) = cluster.node(c.node) else {
+                continue;
+            };
+            if self.unremovable.contains_key(&c.node) {
+                continue;
+            }
+            if !node.ready && !s.unready_enabled {
+                continue;
+            }
+            let (u, gpu) = utilization(node, cluster, s);
+            let threshold = if gpu {
+                s.gpu_utilization_threshold
+            } else {
+                s.utilization_threshold
+            };
+            if u > threshold {
+                continue;
+            }
+            let mut to_move = Vec::new();
+            let mut blocked = None;
+            for p in &node.pods {
+                match drainability(cluster.pod(*p), cluster, s, now) {
+                    Ok(Drain::Move) => to_move.push(*p),
+                    Ok(Drain::Skip) => {}
+                    Err(b) => {
+                        blocked = Some(b);
+                        break;
+                    }
+                }
+            }
+            let r = match blocked {
+                Some(b) => Err(b),
+                None => Ok(to_move),
+            };
+            evaluated.push((c, u, node.ready, r));
+        }
+        // Empty first, then previously unneeded, then the rest (node order).
+        evaluated.sort_by_key(|(c, _, _, r)| {
+            let empty = matches!(r, Ok(v) if v.is_empty());
+            (!empty, !self.unneeded.contains_key(&c.node), c.node)
+        });
+
+        let mut dests: Vec<Dest> = cluster
+            .nodes()
+            .filter(|n| n.schedulable() && !n.taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT))
+            .map(|n| Dest {
+                id: n.id,
+                free: n.free(),
+            })
+            .collect();
+        let mut removed: BTreeSet<NodeId> = BTreeSet::new();
+        let mut next: BTreeMap<NodeId, Unneeded> = BTreeMap::new();
+        for (c, u, ready, r) in evaluated {
+            if next.len() >= limit {
+                break;
+            }
+            let to_move = match r {
+                Err(b) => {
+                    self.unremovable
+                        .insert(c.node, (now + s.unremovable_recheck_ms, b));
+                    continue;
+                }
+                Ok(v) => v,
+            };
+            let empty = to_move.is_empty();
+            if !empty && !place_all(cluster, c.node, &to_move, &mut dests, &removed) {
+                self.unremovable.insert(
+                    c.node,
+                    (now + s.unremovable_recheck_ms, Blocker::NoPlaceToMovePods),
+                );
+                continue;
+            }
+            removed.insert(c.node);
+            let since = self.unneeded.get(&c.node).map_or(now, |x| x.since);
+            next.insert(
+                c.node,
+                Unneeded {
+                    since,
+                    group: c.group,
+                    empty,
+                    ready,
+                    utilization: u,
+                },
+            );
+        }
+        self.unneeded = next;
+    }
+
+    /// `unneededNodesLimit`: min(unneeded + 2N, N × unneeded-time / loop + N), N = parallelism.
+    fn unneeded_limit(&self, s: &ScaleDownSettings) -> usize {
+        let n = s.max_scale_down_parallelism as usize;
+        let limit = self.unneeded.len() + 2 * n;
+        let loop_ms = s.scan_interval_ms.max(1);
+        let u = s.unneeded_ms.max(loop_ms);
+        let upper = n * (u / loop_ms) as usize + n;
+        limit.min(upper).max(1)
+    }
+
+    /// Unneeded nodes whose time has come (10 min, or the unready time for unready nodes).
+    pub fn removable_now(&self, s: &ScaleDownSettings, now: SimTime) -> Vec<(NodeId, Unneeded)> {
+        self.unneeded
+            .iter()
+            .filter(|(_, u)| {
+                let need = if u.ready { s.unneeded_ms } else { s.unready_ms };
+                now.since(u.since) >= need
+            })
+            .map(|(n, u)| (*n, u.clone()))
+            .collect()
+    }
+
+    pub fn forget(&mut self, node: NodeId) {
+        self.unneeded.remove(&node);
+        self.unremovable.remove(&node);
+    }
+}
+
+/// Can every pod in `pods` go to some other node (not `from`, not an already removed one)?
+/// On success the destinations' free space is consumed.
+fn place_all(
+    cluster: &Cluster,
+    from: NodeId,
+    pods: &[PodId],
+    dests: &mut [Dest],
+    removed: &BTreeSet<NodeId>,
+) -> bool {
+    let mut trial: Vec<(usize, &PodTemplate)> = Vec::new();
+    let mut ok = true;
+    for &p in pods {
+        let t = &cluster.pod(p).template;
+        let found = dests.iter().position(|d| {
+            d.id != from
+                && !removed.contains(&d.id)
+                && t.requests.fits_in(&d.free)
+                && cluster
+                    .node(d.id)
+                    .is_some_and(|n| dest_accepts(cluster, n, t))
+        });
+        match found {
+            Some(i) => {
+                dests[i].free.sub(&t.requests);
+                trial.push((i, t));
+            }
+            None => {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if !ok {
+        for (i, t) in trial {
+            dests[i].free.add(&t.requests);
+        }
+    }
+    ok
+}
+
+/// Taints, node affinity, host ports and hostname anti-affinity on a real destination node.
+fn dest_accepts(cluster: &Cluster, n: &Node, t: &PodTemplate) -> bool {
+    if !tolerates(t, &n.taints) || !matches_affinity(t, &n.labels) {
+        return false;
+    }
+    if t.host_ports.iter().any(|hp| n.host_port_in_use(hp)) {
+        return false;
+    }
+    for term in &t.anti_affinity {
+        if term.topology_key == HOSTNAME_KEY
+            && n.pods.iter().any(|p| {
+                let o = cluster.pod(*p);
+                o.is_active() && o.namespace() == t.namespace && term.selector.matches(o.labels())
+            })
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// cluster-autoscaler 1.36 flag defaults (docs/model/cluster-autoscaler.md §6).
+impl Default for ScaleDownSettings {
+    fn default() -> Self {
+        ScaleDownSettings {
+            utilization_threshold: 0.5,
+            gpu_utilization_threshold: 0.5,
+            ignore_daemonsets_utilization: false,
+            ignore_mirror_pods_utilization: false,
+            unneeded_ms: 10 * 60_000,
+            unready_ms: 20 * 60_000,
+            unready_enabled: true,
+            unremovable_recheck_ms: 5 * 60_000,
+            skip_nodes_with_system_pods: true,
+            blocking_system_pod_ms: 3_600_000,
+            skip_nodes_with_local_storage: true,
+            skip_nodes_with_custom_controller_pods: true,
+            min_replica_count: 0,
+            expendable_priority_cutoff: -10,
+            max_scale_down_parallelism: 10,
+            max_drain_parallelism: 1,
+            max_empty_bulk_delete: None,
+            scan_interval_ms: 10_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn settings() -> ScaleDownSettings {
+        ScaleDownSettings::default()
+    }
+
+    #[test]
+    fn unneeded_limit_follows_parallelism() {
+        let p = Planner::default();
+        assert_eq!(p.unneeded_limit(&settings()), 20);
+    }
+
+    #[test]
+    fn removable_needs_the_unneeded_time_and_more_when_unready() {
+        let mut p = Planner::default();
+        let u = |ready| Unneeded {
+            since: SimTime(0),
+            group: 0,
+            empty: true,
+            ready,
+            utilization: 0.0,
+        };
+        p.unneeded.insert(NodeId(1), u(true));
+        p.unneeded.insert(NodeId(2), u(false));
+        let s = settings();
+        assert!(p.removable_now(&s, SimTime(599_999)).is_empty());
+        let r = p.removable_now(&s, SimTime(600_000));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, NodeId(1));
+        assert_eq!(p.removable_now(&s, SimTime(1_200_000)).len(), 2);
+    }
+}

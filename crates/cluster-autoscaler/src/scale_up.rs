@@ -1,0 +1,800 @@
+//! Scale-up (docs/model/cluster-autoscaler.md §2.4, §3.2–§3.6): CA's own snapshot of the cluster
+//! (Ready nodes plus one template node per upcoming node), the filter that drops pending pods
+//! that fit there, equivalence groups, the first-fit-decreasing binpacking estimator per node
+//! group template, and the split of a scale-up across similar node groups.
+//!
+//! Predicates checked in these simulations: taints/tolerations, node selector and required node
+//! affinity, resources, host ports, `DoNotSchedule` topology spread and required pod
+//! anti-affinity. Required pod *affinity* is not simulated (a pod that needs it is assumed to
+//! fit) — one of the simplifications listed in the module docs of `mod.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use asim_cluster::pod::{HOSTNAME_KEY, HostPort, PodAffinityTerm, TopologySpread};
+use asim_cluster::{Cluster, NodeId, OwnerKind, PodId, PodTemplate};
+use asim_core::k8s::resources::Resources;
+use asim_core::k8s::selector::Labels;
+use asim_core::k8s::taints::Taint;
+
+use super::expander::ExpansionOption;
+use super::nodegroup::{NodeGroup, Template, matches_affinity, tolerates};
+
+/// One node of CA's simulated snapshot: a real node, an upcoming template node, or a new
+/// template node added by the estimator.
+#[derive(Clone, Debug)]
+pub struct SimNode<'a> {
+    /// The `kubernetes.io/hostname` domain (unique per simulated node).
+    pub hostname: String,
+    pub labels: &'a Labels,
+    pub taints: &'a [Taint],
+    pub allocatable: &'a Resources,
+    pub used: Resources,
+    pub ports: Vec<HostPort>,
+    pub real: Option<NodeId>,
+    /// An estimator node that received at least one pending pod.
+    pub has_pods: bool,
+}
+
+impl SimNode<'_> {
+    fn domain(&self, key: &str) -> Option<&str> {
+        if key == HOSTNAME_KEY {
+            Some(&self.hostname)
+        } else {
+            self.labels.get(key).map(String::as_str)
+        }
+    }
+}
+
+/// CA's cluster snapshot for one loop.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot<'a> {
+    pub nodes: Vec<SimNode<'a>>,
+    /// Pending pods placed in this simulation: (node index, template).
+    placements: Vec<(usize, &'a PodTemplate)>,
+}
+
+impl<'a> Snapshot<'a> {
+    /// Ready, schedulable real nodes (the nodes kube-scheduler could use).
+    pub fn from_cluster(cluster: &'a Cluster) -> Snapshot<'a> {
+        let nodes = cluster
+            .nodes()
+            .filter(|n| n.schedulable())
+            .map(|n| SimNode {
+                hostname: Cluster::hostname(n).to_string(),
+                labels: &n.labels,
+                taints: &n.taints,
+                allocatable: &n.allocatable,
+                used: n.requested.clone(),
+                ports: n.host_ports.clone(),
+                real: Some(n.id),
+                has_pods: false,
+            })
+            .collect();
+        Snapshot {
+            nodes,
+            placements: Vec::new(),
+        }
+    }
+
+    /// Add `count` template nodes named `{prefix}-{i}` (upcoming or estimator nodes).
+    pub fn add_template_nodes(&mut self, t: &'a Template, prefix: &str, count: u32) {
+        for i in 0..count {
+            self.nodes.push(template_node(t, format!("{prefix}-{i}")));
+        }
+    }
+
+    fn place(&mut self, node: usize, t: &'a PodTemplate, topo: &mut Topology<'a>) {
+        let n = &mut self.nodes[node];
+        n.used.add(&t.requests);
+        n.ports.extend(t.host_ports.iter().cloned());
+        n.has_pods = true;
+        topo.placed(t, n);
+        self.placements.push((node, t));
+    }
+}
+
+fn template_node(t: &Template, hostname: String) -> SimNode<'_> {
+    SimNode {
+        hostname,
+        labels: &t.labels,
+        taints: &t.taints,
+        allocatable: &t.allocatable,
+        used: t.daemonset.clone(),
+        ports: Vec::new(),
+        real: None,
+        has_pods: false,
+    }
+}
+
+/// Pending pods that are equivalent for scheduling: same owner and same spec (`Arc` identity
+/// of the template), in priority order (§3.3 "equivalence groups").
+#[derive(Clone, Debug)]
+pub struct PodGroup<'a> {
+    pub template: &'a Arc<PodTemplate>,
+    pub pods: Vec<PodId>,
+}
+
+/// Group `pods` (already in the order CA processes them) into equivalence groups, ordered by
+/// their first pod.
+pub fn equivalence_groups<'a>(cluster: &'a Cluster, pods: &[PodId]) -> Vec<PodGroup<'a>> {
+    let mut index: BTreeMap<(OwnerKind, u32, usize), usize> = BTreeMap::new();
+    let mut out: Vec<PodGroup<'a>> = Vec::new();
+    for &p in pods {
+        let pod = cluster.pod(p);
+        let key = (
+            pod.owner,
+            pod.owner_index,
+            Arc::as_ptr(&pod.template) as usize,
+        );
+        match index.get(&key) {
+            Some(&i) => out[i].pods.push(p),
+            None => {
+                index.insert(key, out.len());
+                out.push(PodGroup {
+                    template: &pod.template,
+                    pods: vec![p],
+                });
+            }
+        }
+    }
+    out
+}
+
+// ---- topology: spread constraints and anti-affinity -------------------------------------------
+
+struct Spread<'a> {
+    c: &'a TopologySpread,
+    counts: BTreeMap<String, i64>,
+    self_match: bool,
+}
+
+struct Anti<'a> {
+    term: &'a PodAffinityTerm,
+    domains: BTreeSet<String>,
+    self_match: bool,
+}
+
+/// Domain counts for one equivalence group's `DoNotSchedule` spread constraints and required
+/// anti-affinity terms, from the real cluster plus this simulation's placements.
+struct Topology<'a> {
+    namespace: &'a str,
+    spread: Vec<Spread<'a>>,
+    anti: Vec<Anti<'a>>,
+}
+
+impl<'a> Topology<'a> {
+    fn is_empty(&self) -> bool {
+        self.spread.is_empty() && self.anti.is_empty()
+    }
+
+    fn new(t: &'a PodTemplate, cluster: &Cluster, snap: &Snapshot<'a>) -> Topology<'a> {
+        use asim_cluster::pod::WhenUnsatisfiable;
+        let mut topo = Topology {
+            namespace: &t.namespace,
+            spread: t
+                .spread
+                .iter()
+                .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+                .map(|c| Spread {
+                    c,
+                    counts: BTreeMap::new(),
+                    self_match: c.selector.matches(&t.labels),
+                })
+                .collect(),
+            anti: t
+                .anti_affinity
+                .iter()
+                .map(|term| Anti {
+                    term,
+                    domains: BTreeSet::new(),
+                    self_match: term.selector.matches(&t.labels),
+                })
+                .collect(),
+        };
+        if topo.is_empty() {
+            return topo;
+        }
+        // Real pods, by their node's domain. Spread counts only nodes the pod could use
+        // (nodeAffinityPolicy: Honor).
+        for node in cluster.nodes() {
+            for s in &mut topo.spread {
+                if node.deleting || !matches_affinity(t, &node.labels) {
+                    continue;
+                }
+                let Some(d) = node.labels.get(&s.c.topology_key) else {
+                    continue;
+                };
+                let n = node
+                    .pods
+                    .iter()
+                    .filter(|p| {
+                        let p = cluster.pod(**p);
+                        p.is_active()
+                            && p.namespace() == t.namespace
+                            && s.c.selector.matches(p.labels())
+                    })
+                    .count() as i64;
+                *s.counts.entry(d.clone()).or_insert(0) += n;
+            }
+            for a in &mut topo.anti {
+                let Some(d) = node.labels.get(&a.term.topology_key) else {
+                    continue;
+                };
+                let hit = node.pods.iter().any(|p| {
+                    let p = cluster.pod(*p);
+                    p.is_active()
+                        && p.namespace() == t.namespace
+                        && a.term.selector.matches(p.labels())
+                });
+                if hit {
+                    a.domains.insert(d.clone());
+                }
+            }
+        }
+        // Simulated nodes are domains too; earlier placements count.
+        for n in &snap.nodes {
+            topo.add_domain(t, n);
+        }
+        for &(i, placed) in &snap.placements {
+            if placed.namespace != t.namespace {
+                continue;
+            }
+            let n = &snap.nodes[i];
+            for s in &mut topo.spread {
+                if s.c.selector.matches(&placed.labels)
+                    && let Some(d) = n.domain(&s.c.topology_key)
+                {
+                    *s.counts.entry(d.to_string()).or_insert(0) += 1;
+                }
+            }
+            for a in &mut topo.anti {
+                if a.term.selector.matches(&placed.labels)
+                    && let Some(d) = n.domain(&a.term.topology_key)
+                {
+                    a.domains.insert(d.to_string());
+                }
+            }
+        }
+        topo
+    }
+
+    /// A node joins the snapshot: its domain is eligible for spreading.
+    fn add_domain(&mut self, t: &PodTemplate, n: &SimNode<'_>) {
+        if !matches_affinity(t, n.labels) {
+            return;
+        }
+        for s in &mut self.spread {
+            if let Some(d) = n.domain(&s.c.topology_key) {
+                s.counts.entry(d.to_string()).or_insert(0);
+            }
+        }
+    }
+
+    fn allows(&self, n: &SimNode<'_>) -> bool {
+        for s in &self.spread {
+            let Some(d) = n.domain(&s.c.topology_key) else {
+                return false;
+            };
+            let min = s.counts.values().copied().min().unwrap_or(0);
+            let count = s.counts.get(d).copied().unwrap_or(0);
+            if count + i64::from(s.self_match) - min > i64::from(s.c.max_skew) {
+                return false;
+            }
+        }
+        for a in &self.anti {
+            if let Some(d) = n.domain(&a.term.topology_key)
+                && a.domains.contains(d)
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn placed(&mut self, t: &PodTemplate, n: &SimNode<'_>) {
+        if t.namespace != self.namespace {
+            return;
+        }
+        for s in &mut self.spread {
+            if s.self_match
+                && let Some(d) = n.domain(&s.c.topology_key)
+            {
+                *s.counts.entry(d.to_string()).or_insert(0) += 1;
+            }
+        }
+        for a in &mut self.anti {
+            if a.self_match
+                && let Some(d) = n.domain(&a.term.topology_key)
+            {
+                a.domains.insert(d.to_string());
+            }
+        }
+    }
+}
+
+/// The node-local predicates: taints, node affinity, resources, host ports.
+pub fn fits_static(t: &PodTemplate, n: &SimNode<'_>) -> bool {
+    tolerates(t, n.taints)
+        && matches_affinity(t, n.labels)
+        && n.used.fits_with(&t.requests, n.allocatable)
+        && !t.host_ports.iter().any(|hp| n.ports.contains(hp))
+}
+
+fn fits(t: &PodTemplate, n: &SimNode<'_>, topo: &Topology<'_>) -> bool {
+    fits_static(t, n) && (topo.is_empty() || topo.allows(n))
+}
+
+/// `FilterOutSchedulable` (§2.4): place pending pods, highest priority first, on the snapshot's
+/// free space (real nodes and upcoming template nodes); return the groups of pods that do not
+/// fit and how many pods did.
+pub fn filter_out_schedulable<'a>(
+    snap: &mut Snapshot<'a>,
+    cluster: &'a Cluster,
+    groups: Vec<PodGroup<'a>>,
+) -> (Vec<PodGroup<'a>>, usize) {
+    let mut remaining = Vec::new();
+    let mut absorbed = 0;
+    for g in groups {
+        let t: &'a PodTemplate = g.template;
+        let mut topo = Topology::new(t, cluster, snap);
+        let simple = topo.is_empty();
+        // For simple pods a node that rejected one copy rejects the next (space only shrinks).
+        let mut cursor = 0;
+        let mut left = Vec::new();
+        for k in 0..g.pods.len() {
+            let start = if simple { cursor } else { 0 };
+            let found = (start..snap.nodes.len()).find(|&j| fits(t, &snap.nodes[j], &topo));
+            match found {
+                Some(j) => {
+                    snap.place(j, t, &mut topo);
+                    absorbed += 1;
+                    cursor = j;
+                }
+                None => {
+                    // Identical pods fail identically: the rest of the group stays pending.
+                    left.extend_from_slice(&g.pods[k..]);
+                    break;
+                }
+            }
+        }
+        if !left.is_empty() {
+            remaining.push(PodGroup {
+                template: g.template,
+                pods: left,
+            });
+        }
+    }
+    (remaining, absorbed)
+}
+
+/// What the estimator found for one node group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// New nodes that received at least one pod.
+    pub node_count: u32,
+    pub pods: Vec<PodId>,
+}
+
+/// `BinpackingNodeEstimator.Estimate` (§3.3): first-fit decreasing onto fresh copies of
+/// `template`, adding at most `limit` nodes. Pod groups are ordered by
+/// `cpu/alloc_cpu + mem/alloc_mem` of the template, largest first. For each pod: any node
+/// added so far; else the last added node; else a new node — unless the last added node is
+/// still empty, in which case the pod cannot fit a fresh node and estimation for it stops.
+/// With `fastpath`, the last group packs one node and extrapolates `ceil(pods / per_node)`.
+pub fn estimate<'a>(
+    template: &'a Template,
+    group_name: &str,
+    groups: &[&PodGroup<'a>],
+    base: &Snapshot<'a>,
+    cluster: &'a Cluster,
+    limit: u32,
+    fastpath: bool,
+) -> Estimate {
+    let alloc = &template.allocatable;
+    let score = |t: &PodTemplate| {
+        let f = |r: i64, a: i64| if a > 0 { r as f64 / a as f64 } else { 0.0 };
+        f(t.requests.cpu_m, alloc.cpu_m) + f(t.requests.memory, alloc.memory)
+    };
+    let mut ordered: Vec<&&PodGroup<'a>> = groups.iter().collect();
+    ordered.sort_by(|a, b| score(b.template).total_cmp(&score(a.template)));
+
+    let mut snap = base.clone();
+    let first_new = snap.nodes.len();
+    let mut added = 0u32;
+    let mut last: Option<usize> = None;
+    let mut helped = Vec::new();
+    let n_groups = ordered.len();
+    for (gi, g) in ordered.into_iter().enumerate() {
+        let t: &'a PodTemplate = g.template;
+        let mut topo = Topology::new(t, cluster, &snap);
+        let simple = topo.is_empty();
+        // Existing new nodes first, first fit; stop at the first pod that fits none.
+        let mut k = 0;
+        let mut cursor = first_new;
+        while k < g.pods.len() {
+            let start = if simple { cursor } else { first_new };
+            let Some(j) = (start..snap.nodes.len()).find(|&j| fits(t, &snap.nodes[j], &topo))
+            else {
+                break;
+            };
+            snap.place(j, t, &mut topo);
+            helped.push(g.pods[k]);
+            cursor = j;
+            k += 1;
+        }
+        let rest = &g.pods[k..];
+        if fastpath && gi + 1 == n_groups && simple && !rest.is_empty() {
+            // Pack one fresh node, then extrapolate.
+            if added >= limit {
+                continue;
+            }
+            let mut probe = template_node(template, format!("template-{group_name}-fast"));
+            let mut per_node = 0usize;
+            while per_node < rest.len() && fits_static(t, &probe) {
+                probe.used.add(&t.requests);
+                probe.ports.extend(t.host_ports.iter().cloned());
+                per_node += 1;
+            }
+            if per_node == 0 {
+                continue;
+            }
+            let want = rest.len().div_ceil(per_node) as u32;
+            let nodes = want.min(limit - added);
+            added += nodes;
+            let n_pods = (nodes as usize * per_node).min(rest.len());
+            helped.extend_from_slice(&rest[..n_pods]);
+            continue;
+        }
+        for &p in rest {
+            if let Some(l) = last
+                && fits(t, &snap.nodes[l], &topo)
+            {
+                snap.place(l, t, &mut topo);
+                helped.push(p);
+                continue;
+            }
+            if last.is_some_and(|l| !snap.nodes[l].has_pods) {
+                break;
+            }
+            if added >= limit {
+                break;
+            }
+            let node = template_node(template, format!("template-{group_name}-{added}"));
+            topo.add_domain(t, &node);
+            snap.nodes.push(node);
+            added += 1;
+            let l = snap.nodes.len() - 1;
+            last = Some(l);
+            if !fits(t, &snap.nodes[l], &topo) {
+                break;
+            }
+            snap.place(l, t, &mut topo);
+            helped.push(p);
+        }
+    }
+    let with_pods = snap.nodes[first_new..]
+        .iter()
+        .filter(|n| n.has_pods)
+        .count() as u32;
+    let fast_nodes = added - (snap.nodes.len() - first_new) as u32;
+    Estimate {
+        node_count: with_pods + fast_nodes,
+        pods: helped,
+    }
+}
+
+/// Can a pod of this group run on a fresh node of `template` (static predicates only)?
+pub fn fits_empty_template(t: &PodTemplate, template: &Template) -> bool {
+    let n = template_node(template, "probe".into());
+    fits_static(t, &n)
+}
+
+/// Build the expansion option of one group from its estimate.
+pub fn option_from(
+    group: usize,
+    g: &NodeGroup,
+    est: Estimate,
+    cluster: &Cluster,
+) -> ExpansionOption {
+    let (mut cpu, mut mem) = (0i64, 0i64);
+    for p in &est.pods {
+        let r = &cluster.pod(*p).template.requests;
+        cpu += r.cpu_m;
+        mem += r.memory;
+    }
+    ExpansionOption {
+        group,
+        group_name: g.name.clone(),
+        node_count: est.node_count,
+        pods: est.pods,
+        requested_cpu_m: cpu,
+        requested_memory: mem,
+        node_cpu_m: g.template.capacity.cpu_m,
+        node_memory: g.template.capacity.memory,
+    }
+}
+
+// ---- balancing similar node groups (§3.5) ----------------------------------------------------
+
+/// Ratios and label rules of `IsCloudProviderNodeInfoSimilar` with the AWS comparator.
+#[derive(Clone, Debug)]
+pub struct Similarity {
+    pub memory_difference_ratio: f64,
+    pub max_allocatable_difference_ratio: f64,
+    pub max_free_difference_ratio: f64,
+    /// `--balancing-ignore-label` values (added to the built-in ignored labels).
+    pub ignore_labels: Vec<String>,
+    /// `--balancing-label`: if set, compare only these labels.
+    pub only_labels: Vec<String>,
+}
+
+/// Labels that never make two groups dissimilar on AWS (`aws_nodegroups.go` plus the
+/// generic hostname / zone / region / kops ones).
+pub const AWS_IGNORED_LABELS: &[&str] = &[
+    "kubernetes.io/hostname",
+    "topology.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/region",
+    "beta.kubernetes.io/fluentd-ds-ready",
+    "kops.k8s.io/instancegroup",
+    "alpha.eksctl.io/instance-id",
+    "alpha.eksctl.io/nodegroup-name",
+    "eks.amazonaws.com/nodegroup",
+    "k8s.amazonaws.com/eniConfig",
+    "lifecycle",
+    "topology.ebs.csi.aws.com/zone",
+    "topology.k8s.aws/zone-id",
+];
+
+fn within(a: i64, b: i64, ratio: f64) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    if hi <= 0 {
+        return lo == hi;
+    }
+    (hi - lo) as f64 / hi as f64 <= ratio
+}
+
+fn resource_names(a: &Resources, b: &Resources) -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = ["cpu", "memory", "pods", "ephemeral-storage"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    s.extend(a.extended.keys().cloned());
+    s.extend(b.extended.keys().cloned());
+    s
+}
+
+impl Similarity {
+    /// Are the two templates "similar" (§3.5)?
+    pub fn similar(&self, a: &Template, b: &Template) -> bool {
+        for r in resource_names(&a.capacity, &b.capacity) {
+            let (x, y) = (a.capacity.get(&r), b.capacity.get(&r));
+            let ok = if r == "memory" {
+                within(x, y, self.memory_difference_ratio)
+            } else {
+                x == y
+            };
+            if !ok {
+                return false;
+            }
+        }
+        let (fa, fb) = (a.free(), b.free());
+        for r in resource_names(&a.allocatable, &b.allocatable) {
+            if !within(
+                a.allocatable.get(&r),
+                b.allocatable.get(&r),
+                self.max_allocatable_difference_ratio,
+            ) || !within(fa.get(&r), fb.get(&r), self.max_free_difference_ratio)
+            {
+                return false;
+            }
+        }
+        let keep = |k: &str| {
+            if self.only_labels.is_empty() {
+                !AWS_IGNORED_LABELS.contains(&k) && !self.ignore_labels.iter().any(|i| i == k)
+            } else {
+                self.only_labels.iter().any(|i| i == k)
+            }
+        };
+        let la: BTreeMap<&String, &String> = a.labels.iter().filter(|(k, _)| keep(k)).collect();
+        let lb: BTreeMap<&String, &String> = b.labels.iter().filter(|(k, _)| keep(k)).collect();
+        la == lb
+    }
+}
+
+/// `BalanceScaleUpBetweenGroups`: hand `delta` nodes one at a time to the group with the
+/// smallest (target + already assigned), skipping groups at max; ties by the given order.
+/// Returns (group, nodes added) for groups that get at least one node.
+pub fn balance(groups: &[NodeGroup], members: &[usize], delta: u32) -> Vec<(usize, u32)> {
+    let mut size: Vec<(usize, u32, u32)> = members
+        .iter()
+        .map(|&g| (g, groups[g].target, groups[g].max_size))
+        .collect();
+    // Sorted by current size, stable on the given order.
+    size.sort_by_key(|&(_, s, _)| s);
+    let mut add = vec![0u32; size.len()];
+    for _ in 0..delta {
+        let pick = (0..size.len())
+            .filter(|&i| size[i].1 + add[i] < size[i].2)
+            .min_by_key(|&i| (size[i].1 + add[i], i));
+        match pick {
+            Some(i) => add[i] += 1,
+            None => break,
+        }
+    }
+    size.iter()
+        .zip(add)
+        .filter(|(_, a)| *a > 0)
+        .map(|(&(g, _, _), a)| (g, a))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asim_cluster::pod::PodTemplate;
+
+    fn template(cpu_m: i64, mem: i64) -> Template {
+        let mut alloc = Resources::new(cpu_m, mem);
+        alloc.pods = 110;
+        Template {
+            instance_type: "x".into(),
+            zone: "z".into(),
+            labels: Labels::new(),
+            taints: Vec::new(),
+            capacity: alloc.clone(),
+            allocatable: alloc,
+            daemonset: Resources::default(),
+            source: super::super::nodegroup::TemplateSource::Asg,
+        }
+    }
+
+    fn pod_template(cpu_m: i64, mem: i64) -> Arc<PodTemplate> {
+        let mut r = Resources::new(cpu_m, mem);
+        r.pods = 1;
+        Arc::new(PodTemplate {
+            namespace: "default".into(),
+            requests: r,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn estimator_packs_first_fit_decreasing_onto_template_nodes() {
+        let cluster = Cluster::default();
+        let t = template(4000, 16 << 30);
+        let big = pod_template(3000, 1 << 30);
+        let small = pod_template(500, 1 << 30);
+        let big_pods: Vec<PodId> = (0..3).map(PodId).collect();
+        let small_pods: Vec<PodId> = (3..9).map(PodId).collect();
+        let g_small = PodGroup {
+            template: &small,
+            pods: small_pods,
+        };
+        let g_big = PodGroup {
+            template: &big,
+            pods: big_pods,
+        };
+        let base = Snapshot::default();
+        // Small first in the input; FFD packs the 3-CPU pods first, then two 0.5-CPU pods fill
+        // each node's last CPU: 3 nodes hold 3 big + 6 small.
+        let est = estimate(&t, "g", &[&g_small, &g_big], &base, &cluster, 100, false);
+        assert_eq!(est.node_count, 3);
+        assert_eq!(est.pods.len(), 9);
+    }
+
+    #[test]
+    fn estimator_respects_the_node_limit() {
+        let cluster = Cluster::default();
+        let t = template(1000, 16 << 30);
+        let p = pod_template(1000, 1 << 30);
+        let g = PodGroup {
+            template: &p,
+            pods: (0..10).map(PodId).collect(),
+        };
+        let est = estimate(&t, "g", &[&g], &Snapshot::default(), &cluster, 4, false);
+        assert_eq!(est.node_count, 4);
+        assert_eq!(est.pods.len(), 4);
+    }
+
+    #[test]
+    fn estimator_gives_up_on_pods_larger_than_a_fresh_node() {
+        let cluster = Cluster::default();
+        let t = template(1000, 16 << 30);
+        let p = pod_template(2000, 1 << 30);
+        let g = PodGroup {
+            template: &p,
+            pods: (0..10).map(PodId).collect(),
+        };
+        let est = estimate(&t, "g", &[&g], &Snapshot::default(), &cluster, 100, false);
+        assert_eq!(est, Estimate::default());
+    }
+
+    #[test]
+    fn fastpath_extrapolates_from_one_packed_node() {
+        let cluster = Cluster::default();
+        let t = template(4000, 16 << 30);
+        let p = pod_template(1000, 1 << 30);
+        let g = PodGroup {
+            template: &p,
+            pods: (0..10).map(PodId).collect(),
+        };
+        let est = estimate(&t, "g", &[&g], &Snapshot::default(), &cluster, 100, true);
+        assert_eq!(est.node_count, 3);
+        assert_eq!(est.pods.len(), 10);
+    }
+
+    #[test]
+    fn filter_absorbs_pods_onto_upcoming_template_nodes() {
+        let cluster = Cluster::default();
+        let t = template(2000, 16 << 30);
+        let p = pod_template(1000, 1 << 30);
+        let g = PodGroup {
+            template: &p,
+            pods: (0..5).map(PodId).collect(),
+        };
+        let mut snap = Snapshot::default();
+        snap.add_template_nodes(&t, "upcoming", 2);
+        let (left, absorbed) = filter_out_schedulable(&mut snap, &cluster, vec![g]);
+        assert_eq!(absorbed, 4);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].pods, vec![PodId(4)]);
+    }
+
+    #[test]
+    fn balance_levels_groups_smallest_first_and_skips_full_ones() {
+        let cat = asim_core::catalog::Catalog::embedded("us-east-1").expect("catalog");
+        let zones: Vec<String> = vec!["us-east-1a".into()];
+        let mk = |name: &str, target: u32, max: u32| {
+            let spec = crate::config::NodeGroupSpec {
+                name: name.into(),
+                instance_types: vec!["m5.large".into()],
+                capacity_type: "on-demand".into(),
+                zones: zones.clone(),
+                min_size: 0,
+                max_size: max,
+                labels: Default::default(),
+                taints: Vec::new(),
+                max_node_provision_time: None,
+                ami_family: None,
+                priority: None,
+            };
+            let mut g = NodeGroup::from_spec(0, &spec, &zones, "us-east-1", &cat, 1).expect("ok");
+            g.target = target;
+            g
+        };
+        let groups = vec![mk("a", 3, 10), mk("b", 1, 10), mk("c", 0, 1)];
+        let out = balance(&groups, &[0, 1, 2], 5);
+        // c gets 1 (to its max), b rises to 3, a and b then share the rest.
+        let total: u32 = out.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 5);
+        let get = |g: usize| out.iter().find(|(x, _)| *x == g).map_or(0, |(_, n)| *n);
+        assert_eq!(get(2), 1);
+        assert_eq!(get(1), 3);
+        assert_eq!(get(0), 1);
+    }
+
+    #[test]
+    fn similarity_ignores_zone_but_not_other_labels() {
+        let s = Similarity {
+            memory_difference_ratio: 0.015,
+            max_allocatable_difference_ratio: 0.05,
+            max_free_difference_ratio: 0.05,
+            ignore_labels: Vec::new(),
+            only_labels: Vec::new(),
+        };
+        let mut a = template(4000, 16 << 30);
+        let mut b = template(4000, (16 << 30) - (100 << 20));
+        a.labels
+            .insert("topology.kubernetes.io/zone".into(), "a".into());
+        b.labels
+            .insert("topology.kubernetes.io/zone".into(), "b".into());
+        assert!(s.similar(&a, &b));
+        b.labels.insert("team".into(), "x".into());
+        assert!(!s.similar(&a, &b));
+        let c = template(8000, 16 << 30);
+        assert!(!s.similar(&a, &c));
+    }
+}

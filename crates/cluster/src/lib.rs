@@ -1,0 +1,504 @@
+//! The simulated Kubernetes cluster: pods, nodes, workload controllers, PDBs and the
+//! kube-scheduler binder (docs/design.md §7).
+//!
+//! `Cluster` is plain state plus the rules that change it; it never schedules events itself.
+//! `asim_sim` calls it and turns what changed into future events (pod start, pod end, …).
+
+pub mod autoscaler;
+pub mod controllers;
+pub mod node;
+pub mod pod;
+pub mod pod_spec;
+pub mod scheduler;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use asim_core::engine::SimTime;
+use asim_core::k8s::taints::Taint;
+
+pub use controllers::{DaemonSetController, IntOrPercent, JobController, Pdb, ReplicaController};
+pub use node::{Node, NodeId, NodeOwner};
+pub use pod::{EndReason, OwnerKind, Pod, PodId, PodPhase, PodTemplate};
+
+/// Index of a controller in the cluster's tables.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ControllerRef {
+    Replicas(u32),
+    Job(u32),
+    DaemonSet(u32),
+}
+
+#[derive(Default)]
+pub struct Cluster {
+    pub pods: Vec<Pod>,
+    nodes: Vec<Option<Node>>,
+    node_names: BTreeMap<String, NodeId>,
+    /// The name of every node ever added, by id: reports name the node a finished pod ran on
+    /// after the node is gone.
+    names_by_id: Vec<String>,
+    pub replica_sets: Vec<ReplicaController>,
+    pub jobs: Vec<JobController>,
+    pub daemonsets: Vec<DaemonSetController>,
+    pub pdbs: Vec<Pdb>,
+    /// Pods not bound to a node, in creation order.
+    pending: BTreeSet<PodId>,
+    /// Bound pods with required pod anti-affinity (for the symmetric anti-affinity check).
+    anti_affinity_pods: BTreeSet<PodId>,
+    pub scheduler_settings: scheduler::SchedulerSettings,
+    live_nodes: usize,
+    /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
+    totals: [i64; 4],
+    /// Bumped by every bind, pod end, termination and node change: lets a controller tell
+    /// that nothing changed since it last looked (Karpenter's consolidation state, §4.6).
+    pub changes: u64,
+    /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
+    node_relaxed: bool,
+}
+
+impl Cluster {
+    pub fn new(scheduler_settings: scheduler::SchedulerSettings) -> Self {
+        Cluster {
+            scheduler_settings,
+            ..Default::default()
+        }
+    }
+
+    // ---- pods -------------------------------------------------------------------------------
+
+    pub fn pod(&self, id: PodId) -> &Pod {
+        &self.pods[id.0 as usize]
+    }
+
+    pub fn pod_mut(&mut self, id: PodId) -> &mut Pod {
+        &mut self.pods[id.0 as usize]
+    }
+
+    pub fn create_pod(
+        &mut self,
+        now: SimTime,
+        name: String,
+        template: Arc<PodTemplate>,
+        owner: OwnerKind,
+        owner_index: u32,
+        replaces_evicted: bool,
+    ) -> PodId {
+        let id = PodId(self.pods.len() as u32);
+        self.pods.push(Pod {
+            id,
+            name,
+            template,
+            owner,
+            owner_index,
+            created_at: now,
+            phase: PodPhase::Pending,
+            node: None,
+            unschedulable_since: None,
+            unschedulable_reason: None,
+            bound_at: None,
+            running_at: None,
+            ended_at: None,
+            terminating_since: None,
+            end_reason: None,
+            replaces_evicted,
+            queued: false,
+        });
+        self.pending.insert(id);
+        id
+    }
+
+    /// Pending (unbound, active) pods in creation order.
+    pub fn pending_pods(&self) -> impl Iterator<Item = PodId> + '_ {
+        self.pending.iter().copied()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bind a pending pod to a node (the binder's decision, or a DaemonSet pod's placement).
+    pub fn bind(&mut self, pod: PodId, node: NodeId, now: SimTime) {
+        self.changes += 1;
+        let p = &mut self.pods[pod.0 as usize];
+        debug_assert_eq!(p.phase, PodPhase::Pending);
+        p.phase = PodPhase::Starting;
+        p.node = Some(node);
+        p.bound_at = Some(now);
+        let template = Arc::clone(&p.template);
+        self.pending.remove(&pod);
+        if !template.anti_affinity.is_empty() {
+            self.anti_affinity_pods.insert(pod);
+        }
+        if let Some(n) = self.nodes[node.0 as usize].as_mut() {
+            self.totals[0] += template.requests.cpu_m;
+            self.totals[2] += template.requests.memory;
+            n.requested.add(&template.requests);
+            n.pods.insert(pod);
+            n.host_ports.extend(template.host_ports.iter().cloned());
+            n.last_pod_event = now;
+        }
+    }
+
+    /// Containers started. Records the images as pulled on the node.
+    pub fn mark_running(&mut self, pod: PodId, now: SimTime) {
+        let p = &mut self.pods[pod.0 as usize];
+        if p.phase != PodPhase::Starting {
+            return;
+        }
+        p.phase = PodPhase::Running;
+        p.running_at = Some(now);
+        let template = Arc::clone(&p.template);
+        if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
+            for img in &template.images {
+                n.images.insert(img.name.clone());
+            }
+        }
+    }
+
+    /// Start deleting or evicting a pod. A pending pod ends at once (returns `None`); a bound one
+    /// becomes Terminating and keeps its resources for its grace period (returned in ms).
+    pub fn begin_termination(
+        &mut self,
+        pod: PodId,
+        now: SimTime,
+        reason: EndReason,
+    ) -> Option<u64> {
+        self.changes += 1;
+        let p = &mut self.pods[pod.0 as usize];
+        match p.phase {
+            PodPhase::Pending => {
+                p.end_reason = Some(reason);
+                self.end_pod(pod, now, terminal_phase(reason));
+                None
+            }
+            PodPhase::Starting | PodPhase::Running => {
+                p.phase = PodPhase::Terminating;
+                p.terminating_since = Some(now);
+                p.end_reason = Some(reason);
+                let grace = p.template.termination_grace_ms;
+                if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
+                    n.last_pod_event = now;
+                }
+                Some(grace)
+            }
+            _ => None,
+        }
+    }
+
+    /// A pod reaches a terminal phase: release its node's resources and tell its controller.
+    /// Returns the controller that may need to create a replacement.
+    pub fn end_pod(&mut self, pod: PodId, now: SimTime, phase: PodPhase) -> Option<ControllerRef> {
+        debug_assert!(phase.is_terminal());
+        self.changes += 1;
+        let p = &mut self.pods[pod.0 as usize];
+        if p.phase.is_terminal() {
+            return None;
+        }
+        p.phase = phase;
+        p.ended_at = Some(now);
+        if p.end_reason.is_none() && phase == PodPhase::Evicted {
+            p.end_reason = Some(EndReason::Evicted);
+        }
+        let (owner, idx) = (p.owner, p.owner_index);
+        let template = Arc::clone(&p.template);
+        self.pending.remove(&pod);
+        self.anti_affinity_pods.remove(&pod);
+        if let Some(node_id) = p.node
+            && let Some(n) = self.nodes[node_id.0 as usize].as_mut()
+            && n.pods.remove(&pod)
+        {
+            self.totals[0] -= template.requests.cpu_m;
+            self.totals[2] -= template.requests.memory;
+            n.requested.sub(&template.requests);
+            for hp in &template.host_ports {
+                if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
+                    n.host_ports.swap_remove(i);
+                }
+            }
+            n.last_pod_event = now;
+        }
+        match owner {
+            OwnerKind::ReplicaSet | OwnerKind::StatefulSet => {
+                self.replica_sets[idx as usize].pods.remove(&pod);
+                Some(ControllerRef::Replicas(idx))
+            }
+            OwnerKind::Job => {
+                let j = &mut self.jobs[idx as usize];
+                j.pods.remove(&pod);
+                if phase == PodPhase::Succeeded {
+                    j.succeeded += 1;
+                }
+                Some(ControllerRef::Job(idx))
+            }
+            _ => None,
+        }
+    }
+
+    // ---- nodes ------------------------------------------------------------------------------
+
+    pub fn add_node(&mut self, mut node: Node) -> NodeId {
+        self.changes += 1;
+        let id = NodeId(self.nodes.len() as u32);
+        node.id = id;
+        self.totals[0] += node.requested.cpu_m;
+        self.totals[1] += node.allocatable.cpu_m;
+        self.totals[2] += node.requested.memory;
+        self.totals[3] += node.allocatable.memory;
+        self.node_names.insert(node.name.clone(), id);
+        self.names_by_id.push(node.name.clone());
+        self.nodes.push(Some(node));
+        self.live_nodes += 1;
+        id
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// Remove the taints `drop` selects from node `id`; true when any went. A node that loses
+    /// a taint may now take pods the binder rejected, so their next pass is requested (see
+    /// [`Cluster::take_node_relaxed`]).
+    pub fn untaint(&mut self, id: NodeId, drop: impl Fn(&Taint) -> bool) -> bool {
+        let Some(n) = self.node_mut(id) else {
+            return false;
+        };
+        let before = n.taints.len();
+        n.taints.retain(|t| !drop(t));
+        let removed = n.taints.len() != before;
+        self.node_relaxed |= removed;
+        removed
+    }
+
+    /// Mark node `id` schedulable again (`kubectl uncordon`).
+    pub fn uncordon(&mut self, id: NodeId) {
+        if let Some(n) = self.node_mut(id)
+            && n.unschedulable
+        {
+            n.unschedulable = false;
+            self.node_relaxed = true;
+        }
+    }
+
+    /// Whether a node lost a taint or was uncordoned since the last call. kube-scheduler moves
+    /// unschedulable pods back to its active queue on such a Node update (the queueing hints of
+    /// its TaintToleration and NodeUnschedulable plugins, kubernetes:
+    /// pkg/scheduler/framework/plugins/tainttoleration/taint_toleration.go
+    /// `isSchedulableAfterNodeChange`); the driver requests a scheduling pass when this is true.
+    pub fn take_node_relaxed(&mut self) -> bool {
+        std::mem::take(&mut self.node_relaxed)
+    }
+
+    /// The name of node `id`, live or removed.
+    pub fn node_name(&self, id: NodeId) -> Option<&str> {
+        self.names_by_id.get(id.0 as usize).map(String::as_str)
+    }
+
+    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
+        self.node_names.get(name).and_then(|id| self.node(*id))
+    }
+
+    /// Live nodes in creation order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().flatten()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.live_nodes
+    }
+
+    /// Whether any bound pod has required pod anti-affinity.
+    pub fn has_anti_affinity_pods(&self) -> bool {
+        !self.anti_affinity_pods.is_empty()
+    }
+
+    /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
+    pub fn totals(&self) -> [i64; 4] {
+        self.totals
+    }
+
+    /// Remove a node object. Pods still bound to it are ended as evicted (a node that vanishes
+    /// takes its pods with it, as when an instance is reclaimed); their controllers are returned.
+    pub fn remove_node(&mut self, id: NodeId, now: SimTime) -> Vec<ControllerRef> {
+        self.changes += 1;
+        let pods: Vec<PodId> = match self.node(id) {
+            Some(n) => n.pods.iter().copied().collect(),
+            None => return Vec::new(),
+        };
+        let mut owners = Vec::new();
+        for p in pods {
+            if self.pods[p.0 as usize].end_reason.is_none() {
+                self.pods[p.0 as usize].end_reason = Some(EndReason::Evicted);
+            }
+            let phase = terminal_phase(
+                self.pods[p.0 as usize]
+                    .end_reason
+                    .unwrap_or(EndReason::Evicted),
+            );
+            owners.extend(self.end_pod(p, now, phase));
+        }
+        if let Some(n) = self.nodes[id.0 as usize].take() {
+            self.totals[0] -= n.requested.cpu_m;
+            self.totals[1] -= n.allocatable.cpu_m;
+            self.totals[2] -= n.requested.memory;
+            self.totals[3] -= n.allocatable.memory;
+            self.node_names.remove(&n.name);
+            self.live_nodes -= 1;
+        }
+        owners
+    }
+
+    // ---- controllers ------------------------------------------------------------------------
+
+    /// Pod name for the next replica of a controller (Deployment pods get a stable suffix).
+    fn next_pod_name(name: &str, kind: OwnerKind, ordinal: u64) -> String {
+        match kind {
+            OwnerKind::StatefulSet => format!("{name}-{ordinal}"),
+            _ => format!("{name}-{ordinal:05x}"),
+        }
+    }
+
+    /// Bring a controller to its desired state. Returns the pods it created and the pods it
+    /// wants deleted (the caller starts their termination).
+    pub fn reconcile(
+        &mut self,
+        ctrl: ControllerRef,
+        now: SimTime,
+        replaces_evicted: bool,
+    ) -> (Vec<PodId>, Vec<PodId>) {
+        let mut created = Vec::new();
+        let mut deleted = Vec::new();
+        match ctrl {
+            ControllerRef::Replicas(i) => {
+                let rc = &self.replica_sets[i as usize];
+                let active: Vec<PodId> = rc
+                    .pods
+                    .iter()
+                    .copied()
+                    .filter(|p| self.pods[p.0 as usize].phase != PodPhase::Terminating)
+                    .collect();
+                let want = rc.replicas as usize;
+                if active.len() < want {
+                    for _ in active.len()..want {
+                        let rc = &mut self.replica_sets[i as usize];
+                        let name = Self::next_pod_name(&rc.name, rc.kind, rc.next_ordinal);
+                        rc.next_ordinal += 1;
+                        let (t, kind) = (Arc::clone(&rc.template), rc.kind);
+                        let id = self.create_pod(now, name, t, kind, i, replaces_evicted);
+                        self.replica_sets[i as usize].pods.insert(id);
+                        created.push(id);
+                    }
+                } else if active.len() > want {
+                    // ReplicaSet scale-down order: unassigned first, then not-yet-running, then
+                    // the newest (kube-controller-manager's ActivePods ranking, simplified).
+                    let mut ranked = active;
+                    ranked.sort_by_key(|p| {
+                        let pod = &self.pods[p.0 as usize];
+                        let rank = match pod.phase {
+                            PodPhase::Pending => 0,
+                            PodPhase::Starting => 1,
+                            _ => 2,
+                        };
+                        (
+                            rank,
+                            std::cmp::Reverse(pod.created_at),
+                            std::cmp::Reverse(pod.id),
+                        )
+                    });
+                    deleted.extend(
+                        ranked
+                            .into_iter()
+                            .take(self.replica_sets[i as usize].pods.len() - want),
+                    );
+                }
+            }
+            ControllerRef::Job(i) => {
+                let job = &self.jobs[i as usize];
+                let active = job.pods.len() as u32;
+                let wanted = job.wanted();
+                for _ in active..wanted {
+                    let job = &mut self.jobs[i as usize];
+                    let name = format!("{}-{:05x}", job.name, job.next_ordinal);
+                    job.next_ordinal += 1;
+                    let t = Arc::clone(&job.template);
+                    let id = self.create_pod(now, name, t, OwnerKind::Job, i, replaces_evicted);
+                    self.jobs[i as usize].pods.insert(id);
+                    created.push(id);
+                }
+            }
+            ControllerRef::DaemonSet(_) => {}
+        }
+        (created, deleted)
+    }
+
+    // ---- PDBs -------------------------------------------------------------------------------
+
+    /// Can `pod` be evicted now without violating a PodDisruptionBudget? Returns the blocking
+    /// PDB's name otherwise. Pods that are not running do not count as healthy.
+    pub fn pdb_blocking(&self, pod: PodId) -> Option<&str> {
+        let p = &self.pods[pod.0 as usize];
+        for pdb in &self.pdbs {
+            if pdb.namespace != p.template.namespace || !pdb.selector.matches(p.labels()) {
+                continue;
+            }
+            let (mut expected, mut healthy) = (0i64, 0i64);
+            for other in self.pods.iter().filter(|o| o.is_active()) {
+                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels())
+                {
+                    expected += 1;
+                    if other.phase == PodPhase::Running {
+                        healthy += 1;
+                    }
+                }
+            }
+            // An unhealthy pod can always be evicted (unhealthyPodEvictionPolicy AlwaysAllow is
+            // not the default; IfHealthyBudget allows it when the budget is met — simplified).
+            if p.phase == PodPhase::Running && pdb.disruptions_allowed(expected, healthy) < 1 {
+                return Some(&pdb.name);
+            }
+        }
+        None
+    }
+}
+
+pub fn terminal_phase(reason: EndReason) -> PodPhase {
+    match reason {
+        EndReason::Deleted => PodPhase::Deleted,
+        EndReason::Evicted => PodPhase::Evicted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asim_core::k8s::resources::Resources;
+    use asim_core::k8s::selector::Labels;
+
+    #[test]
+    fn a_removed_node_keeps_its_name_for_the_reports() {
+        let mut c = Cluster::default();
+        let node = |name: &str| {
+            Node::new(
+                name.into(),
+                Labels::new(),
+                Vec::new(),
+                Resources::default(),
+                Resources::default(),
+                NodeOwner::Unmanaged,
+                None,
+                SimTime(0),
+                true,
+            )
+        };
+        let a = c.add_node(node("ip-10-0-0-1"));
+        let b = c.add_node(node("ip-10-0-0-2"));
+        c.remove_node(a, SimTime(1_000));
+        assert!(c.node(a).is_none());
+        assert_eq!(c.node_name(a), Some("ip-10-0-0-1"));
+        assert_eq!(c.node_name(b), Some("ip-10-0-0-2"));
+        assert_eq!(c.node_name(NodeId(7)), None);
+    }
+}

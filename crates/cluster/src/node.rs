@@ -1,0 +1,118 @@
+//! Nodes: the Kubernetes `Node` object plus the bookkeeping the binder needs (requested
+//! resources, host ports in use, pulled images).
+
+use std::collections::BTreeSet;
+
+use asim_core::engine::SimTime;
+use asim_core::k8s::resources::Resources;
+use asim_core::k8s::selector::Labels;
+use asim_core::k8s::taints::Taint;
+
+use super::pod::{HostPort, PodId};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+/// Who created the node and manages its lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeOwner {
+    /// A `v1` Node manifest or a static node: nobody scales it.
+    Unmanaged,
+    /// A Karpenter NodeClaim (by name) of a NodePool.
+    NodeClaim { nodepool: String, nodeclaim: String },
+    /// A cluster-autoscaler node group (ASG).
+    NodeGroup(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub capacity: Resources,
+    pub allocatable: Resources,
+    /// Sum of the requests of pods bound here (including terminating ones).
+    pub requested: Resources,
+    pub pods: BTreeSet<PodId>,
+    pub host_ports: Vec<HostPort>,
+    pub images: BTreeSet<String>,
+    pub ready: bool,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+    /// Marked for deletion: drains and then goes.
+    pub deleting: bool,
+    pub owner: NodeOwner,
+    /// The cloud instance behind it, if any (index in the cloud's instance table).
+    pub instance: Option<u32>,
+    pub created_at: SimTime,
+    pub ready_at: Option<SimTime>,
+    /// Last bind / terminal / terminating pod event (Karpenter's consolidateAfter clock, §4.3).
+    pub last_pod_event: SimTime,
+}
+
+impl Node {
+    /// A node object as it appears when its kubelet registers (or, for pre-existing capacity,
+    /// at time zero): no pods yet, schedulable, Ready or not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        labels: Labels,
+        taints: Vec<Taint>,
+        capacity: Resources,
+        allocatable: Resources,
+        owner: NodeOwner,
+        instance: Option<u32>,
+        now: SimTime,
+        ready: bool,
+    ) -> Node {
+        Node {
+            id: NodeId(0),
+            name,
+            labels,
+            taints,
+            capacity,
+            allocatable,
+            requested: Resources::default(),
+            pods: BTreeSet::new(),
+            host_ports: Vec::new(),
+            images: BTreeSet::new(),
+            ready,
+            unschedulable: false,
+            deleting: false,
+            owner,
+            instance,
+            created_at: now,
+            ready_at: ready.then_some(now),
+            last_pod_event: now,
+        }
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    /// Ready, not cordoned, not being deleted: the binder may use it.
+    pub fn schedulable(&self) -> bool {
+        self.ready && !self.unschedulable && !self.deleting
+    }
+
+    pub fn free(&self) -> Resources {
+        let mut f = self.allocatable.clone();
+        f.sub(&self.requested);
+        f
+    }
+
+    /// Requested over allocatable for CPU and memory.
+    pub fn utilization(&self) -> (f64, f64) {
+        let frac = |r: i64, a: i64| if a > 0 { r as f64 / a as f64 } else { 0.0 };
+        (
+            frac(self.requested.cpu_m, self.allocatable.cpu_m),
+            frac(self.requested.memory, self.allocatable.memory),
+        )
+    }
+
+    pub fn host_port_in_use(&self, hp: &HostPort) -> bool {
+        self.host_ports.contains(hp)
+    }
+}

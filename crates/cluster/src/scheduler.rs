@@ -1,0 +1,438 @@
+//! The kube-scheduler binder: filter, score, bind (docs/design.md §7).
+//!
+//! One *pass* tries every queued pending pod, highest priority first then oldest (the active
+//! queue's order), against every schedulable node. Filters: taints, node selector and required
+//! node affinity, resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
+//! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
+//! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
+//! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
+//! random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
+//! kube-scheduler-style reason, which is what both autoscalers react to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use asim_core::engine::SimTime;
+use asim_core::k8s::resources::Resources;
+use asim_core::k8s::taints::TaintEffect;
+
+use super::pod::{HOSTNAME_KEY, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
+use super::{Cluster, Node, NodeId, Pod, PodId};
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scoring {
+    #[default]
+    LeastAllocated,
+    MostAllocated,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SchedulerSettings {
+    pub scoring: Scoring,
+}
+
+/// Why one node rejected a pod; aggregated into the pod's Unschedulable message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reject {
+    NotReady,
+    Unschedulable,
+    Taint,
+    NodeAffinity,
+    Insufficient(&'static str),
+    HostPort,
+    TopologySpread,
+    PodAffinity,
+    PodAntiAffinity,
+}
+
+impl Reject {
+    pub fn describe(self) -> String {
+        match self {
+            Reject::NotReady => "node(s) were not ready".into(),
+            Reject::Unschedulable => "node(s) were unschedulable".into(),
+            Reject::Taint => "node(s) had untolerated taint".into(),
+            Reject::NodeAffinity => "node(s) didn't match Pod's node affinity/selector".into(),
+            Reject::Insufficient(r) => format!("Insufficient {r}"),
+            Reject::HostPort => "node(s) didn't have free ports for the requested pod ports".into(),
+            Reject::TopologySpread => "node(s) didn't match pod topology spread constraints".into(),
+            Reject::PodAffinity => "node(s) didn't match pod affinity rules".into(),
+            Reject::PodAntiAffinity => "node(s) didn't match pod anti-affinity rules".into(),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct PassResult {
+    pub bound: Vec<(PodId, NodeId)>,
+    /// Pods marked Unschedulable for the first time in this pass.
+    pub newly_unschedulable: Vec<PodId>,
+}
+
+/// Facts about a pod's placement that are the same for every node, computed once per attempt.
+struct PodContext {
+    /// For each DoNotSchedule spread constraint: counts per domain and the global minimum.
+    spread: Vec<SpreadState>,
+    /// Per required affinity term: domains that hold a matching pod (None = no matching pod
+    /// anywhere, and the pod matches itself: the first pod of a group may go anywhere).
+    affinity: Vec<Option<BTreeSet<String>>>,
+    /// Per required anti-affinity term: domains that hold a matching pod.
+    anti_affinity: Vec<BTreeSet<String>>,
+    /// (topologyKey, domain) pairs that existing pods' anti-affinity forbids for this pod.
+    forbidden: BTreeSet<(String, String)>,
+}
+
+struct SpreadState {
+    key: String,
+    max_skew: i64,
+    counts: BTreeMap<String, i64>,
+    min: i64,
+}
+
+impl Cluster {
+    /// Does `node`'s labels satisfy the pod's node selector and required node affinity?
+    pub fn node_matches_affinity(t: &PodTemplate, node: &Node) -> bool {
+        t.node_selector
+            .iter()
+            .all(|(k, v)| node.labels.get(k) == Some(v))
+            && (t.required_terms.is_empty()
+                || t.required_terms
+                    .iter()
+                    .any(|r| r.matches_labels(&node.labels)))
+    }
+
+    /// Whether the node's taints and labels admit the pod at all, whatever it has free: the
+    /// TaintToleration and NodeAffinity filters. An autoscaler that launched a node for a pod
+    /// the node does not admit has disagreed with kube-scheduler.
+    pub fn node_admits(t: &PodTemplate, node: &Node) -> Result<(), Reject> {
+        let untolerated = node.taints.iter().any(|taint| {
+            taint.effect != TaintEffect::PreferNoSchedule
+                && !t.tolerations.iter().any(|tol| tol.tolerates(taint))
+        });
+        if untolerated {
+            return Err(Reject::Taint);
+        }
+        if !Self::node_matches_affinity(t, node) {
+            return Err(Reject::NodeAffinity);
+        }
+        Ok(())
+    }
+
+    fn static_filter(&self, t: &PodTemplate, node: &Node) -> Result<(), Reject> {
+        if !node.ready {
+            return Err(Reject::NotReady);
+        }
+        if node.unschedulable || node.deleting {
+            return Err(Reject::Unschedulable);
+        }
+        Self::node_admits(t, node)?;
+        if let Some(r) = node
+            .requested
+            .first_exceeded(&t.requests, &node.allocatable)
+        {
+            return Err(Reject::Insufficient(r));
+        }
+        if t.host_ports.iter().any(|hp| node.host_port_in_use(hp)) {
+            return Err(Reject::HostPort);
+        }
+        Ok(())
+    }
+
+    /// Active bound pods in `namespace` matching `term`'s selector, by their node's domain.
+    fn domains_with_matching_pods(
+        &self,
+        namespace: &str,
+        term: &PodAffinityTerm,
+    ) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for node in self.nodes() {
+            let Some(domain) = node.labels.get(&term.topology_key) else {
+                continue;
+            };
+            if out.contains(domain) {
+                continue;
+            }
+            let hit = node.pods.iter().any(|p| {
+                let p = self.pod(*p);
+                p.namespace() == namespace && term.selector.matches(p.labels())
+            });
+            if hit {
+                out.insert(domain.clone());
+            }
+        }
+        out
+    }
+
+    fn spread_state(&self, pod: &Pod, c: &TopologySpread) -> SpreadState {
+        let t = &pod.template;
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        // Eligible domains: nodes that carry the key and pass the pod's node affinity
+        // (nodeAffinityPolicy: Honor, nodeTaintsPolicy: Ignore — the defaults).
+        for node in self.nodes() {
+            if node.deleting || !Self::node_matches_affinity(t, node) {
+                continue;
+            }
+            let Some(domain) = node.labels.get(&c.topology_key) else {
+                continue;
+            };
+            let n = node
+                .pods
+                .iter()
+                .filter(|p| {
+                    let p = self.pod(**p);
+                    p.namespace() == t.namespace && c.selector.matches(p.labels())
+                })
+                .count() as i64;
+            *counts.entry(domain.clone()).or_insert(0) += n;
+        }
+        let mut min = counts.values().copied().min().unwrap_or(0);
+        if let Some(md) = c.min_domains
+            && (counts.len() as u32) < md
+        {
+            min = 0;
+        }
+        SpreadState {
+            key: c.topology_key.clone(),
+            max_skew: i64::from(c.max_skew),
+            counts,
+            min,
+        }
+    }
+
+    fn pod_context(&self, pod: &Pod) -> PodContext {
+        let t = &pod.template;
+        let spread = t
+            .spread
+            .iter()
+            .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+            .map(|c| self.spread_state(pod, c))
+            .collect();
+        let affinity = t
+            .affinity
+            .iter()
+            .map(|term| {
+                let d = self.domains_with_matching_pods(&t.namespace, term);
+                if d.is_empty() && term.selector.matches(&t.labels) {
+                    None
+                } else {
+                    Some(d)
+                }
+            })
+            .collect();
+        let anti_affinity = t
+            .anti_affinity
+            .iter()
+            .map(|term| self.domains_with_matching_pods(&t.namespace, term))
+            .collect();
+        let mut forbidden = BTreeSet::new();
+        for other in &self.anti_affinity_pods {
+            let o = self.pod(*other);
+            let Some(node) = o.node.and_then(|n| self.node(n)) else {
+                continue;
+            };
+            for term in &o.template.anti_affinity {
+                if o.namespace() == t.namespace
+                    && term.selector.matches(&t.labels)
+                    && let Some(d) = node.labels.get(&term.topology_key)
+                {
+                    forbidden.insert((term.topology_key.clone(), d.clone()));
+                }
+            }
+        }
+        PodContext {
+            spread,
+            affinity,
+            anti_affinity,
+            forbidden,
+        }
+    }
+
+    fn dynamic_filter(&self, t: &PodTemplate, ctx: &PodContext, node: &Node) -> Result<(), Reject> {
+        for s in &ctx.spread {
+            let Some(domain) = node.labels.get(&s.key) else {
+                return Err(Reject::TopologySpread);
+            };
+            let count = s.counts.get(domain).copied().unwrap_or(0);
+            // A new hostname domain starts at 0; for other keys an unseen domain is not eligible.
+            let self_match = 1;
+            if count + self_match - s.min > s.max_skew {
+                return Err(Reject::TopologySpread);
+            }
+        }
+        for (term, domains) in t.affinity.iter().zip(&ctx.affinity) {
+            if let Some(domains) = domains {
+                match node.labels.get(&term.topology_key) {
+                    Some(d) if domains.contains(d) => {}
+                    _ => return Err(Reject::PodAffinity),
+                }
+            }
+        }
+        for (term, domains) in t.anti_affinity.iter().zip(&ctx.anti_affinity) {
+            if let Some(d) = node.labels.get(&term.topology_key)
+                && domains.contains(d)
+            {
+                return Err(Reject::PodAntiAffinity);
+            }
+        }
+        if !ctx.forbidden.is_empty() {
+            for (k, v) in &node.labels {
+                if ctx.forbidden.contains(&(k.clone(), v.clone())) {
+                    return Err(Reject::PodAntiAffinity);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn score(&self, t: &PodTemplate, node: &Node) -> i64 {
+        let frac = |req: i64, alloc: i64| {
+            if alloc <= 0 {
+                1.0
+            } else {
+                (req as f64 / alloc as f64).min(1.0)
+            }
+        };
+        let cpu = frac(
+            node.requested.cpu_m + t.requests.cpu_m,
+            node.allocatable.cpu_m,
+        );
+        let mem = frac(
+            node.requested.memory + t.requests.memory,
+            node.allocatable.memory,
+        );
+        let fit = match self.scheduler_settings.scoring {
+            Scoring::LeastAllocated => ((1.0 - cpu) + (1.0 - mem)) / 2.0 * 100.0,
+            Scoring::MostAllocated => (cpu + mem) / 2.0 * 100.0,
+        };
+        let balanced = (1.0 - (cpu - mem).abs() / 2.0) * 100.0;
+        let preferred: i64 = t
+            .preferred_terms
+            .iter()
+            .filter(|(_, r)| r.matches_labels(&node.labels))
+            .map(|(w, _)| i64::from(*w))
+            .sum();
+        let prefer_no_schedule = node
+            .taints
+            .iter()
+            .filter(|taint| {
+                taint.effect == TaintEffect::PreferNoSchedule
+                    && !t.tolerations.iter().any(|tol| tol.tolerates(taint))
+            })
+            .count() as i64;
+        // Default plugin weights: NodeResourcesFit 1, BalancedAllocation 1, NodeAffinity 2,
+        // TaintToleration 3. Preferred-affinity weights (1–100 each) are used unnormalised.
+        (fit * 1000.0) as i64 + (balanced * 1000.0) as i64 + preferred * 2 * 1000
+            - prefer_no_schedule * 3 * 100_000
+    }
+
+    /// Choose the best node for `pod`, or return the rejection counts.
+    fn place(&self, pod: &Pod) -> Result<NodeId, BTreeMap<Reject, usize>> {
+        let t = &pod.template;
+        let needs_ctx = !t.spread.is_empty()
+            || !t.affinity.is_empty()
+            || !t.anti_affinity.is_empty()
+            || !self.anti_affinity_pods.is_empty();
+        let ctx = needs_ctx.then(|| self.pod_context(pod));
+        let mut best: Option<(i64, NodeId)> = None;
+        let mut rejects: BTreeMap<Reject, usize> = BTreeMap::new();
+        for node in self.nodes() {
+            let verdict = self.static_filter(t, node).and_then(|()| match &ctx {
+                Some(ctx) => self.dynamic_filter(t, ctx, node),
+                None => Ok(()),
+            });
+            match verdict {
+                Ok(()) => {
+                    let s = self.score(t, node);
+                    if best.is_none_or(|(b, _)| s > b) {
+                        best = Some((s, node.id));
+                    }
+                }
+                Err(r) => *rejects.entry(r).or_insert(0) += 1,
+            }
+        }
+        best.map(|(_, id)| id).ok_or(rejects)
+    }
+
+    /// One scheduling pass over the queued pending pods.
+    pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
+        let mut order: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| self.pod(*p).queued)
+            .collect();
+        // Active queue order: priority (desc), then creation time, then id.
+        order.sort_by_key(|p| {
+            let pod = self.pod(*p);
+            (
+                std::cmp::Reverse(pod.template.priority),
+                pod.created_at,
+                pod.id,
+            )
+        });
+        let mut result = PassResult::default();
+        // Pods with only resource/affinity/taint constraints fail the same way as their
+        // template-mates or as any pod requesting at least as much: skip them within a pass.
+        let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
+        for pid in order {
+            let pod = self.pod(pid);
+            let t = &pod.template;
+            let simple = t.spread.is_empty()
+                && t.affinity.is_empty()
+                && t.anti_affinity.is_empty()
+                && self.anti_affinity_pods.is_empty();
+            let key = Arc::as_ptr(t) as usize;
+            let outcome = match failed_templates.get(&key) {
+                Some(reason) if simple => Err(reason.clone()),
+                _ => self.place(pod).map_err(|rejects| {
+                    let total = self.node_count();
+                    let mut parts: Vec<String> = rejects
+                        .iter()
+                        .map(|(r, n)| format!("{n} {}", r.describe()))
+                        .collect();
+                    parts.sort();
+                    if total == 0 {
+                        "0/0 nodes are available: no nodes".to_string()
+                    } else {
+                        format!("0/{total} nodes are available: {}", parts.join(", "))
+                    }
+                }),
+            };
+            match outcome {
+                Ok(node) => {
+                    self.bind(pid, node, now);
+                    result.bound.push((pid, node));
+                }
+                Err(reason) => {
+                    if simple {
+                        failed_templates.insert(key, reason.clone());
+                    }
+                    let p = self.pod_mut(pid);
+                    if p.unschedulable_since.is_none() {
+                        p.unschedulable_since = Some(now);
+                        result.newly_unschedulable.push(pid);
+                    }
+                    p.unschedulable_reason = Some(reason);
+                }
+            }
+        }
+        result
+    }
+
+    /// Hostname of a node, as used for `kubernetes.io/hostname` domains.
+    pub fn hostname(node: &Node) -> &str {
+        node.labels
+            .get(HOSTNAME_KEY)
+            .map(String::as_str)
+            .unwrap_or(&node.name)
+    }
+}
+
+/// Sum of requests of a set of templates (test helper and DaemonSet overhead).
+pub fn sum_requests<'a>(templates: impl Iterator<Item = &'a PodTemplate>) -> Resources {
+    let mut r = Resources::default();
+    for t in templates {
+        r.add(&t.requests);
+    }
+    r
+}

@@ -1,0 +1,482 @@
+//! Consolidation (docs/model/karpenter.md §4.6): simulate removing candidates, decide between
+//! delete and replace, apply the price rules (worst launch price strictly lower, spot pinning,
+//! spot-to-spot behind its feature gate, no same-type merges), and the multi-node binary
+//! search and single-node round robin.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::Karpenter;
+use crate::apis::DisruptionReason;
+use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, offering_compatible};
+use crate::provisioning::{SolveBase, narrow_capacity_types, provisionable_pods};
+use crate::scheduling::{PlannedClaim, Template, instance_type_requirement, satisfies_min_values};
+use asim_cluster::autoscaler::Ctx;
+use asim_cluster::{NodeId, PodId};
+use asim_core::cloud::CapacityType;
+use asim_core::engine::SimTime;
+use asim_core::k8s::requirements::{Requirement, Requirements};
+
+use super::{BudgetLedger, Candidate, Command, Method, underutilized_allowed};
+
+/// Multi-node consolidation looks at no more than this many candidates (§4.6).
+pub const MAX_MULTI_NODE_CANDIDATES: usize = 100;
+/// [simulator] Single-node consolidation simulates at most this many candidates per pass,
+/// resuming after the last one next pass: the stand-in for Karpenter's 3-minute timeout,
+/// which a wall clock would make nondeterministic (§4.6).
+pub const MAX_SINGLE_NODE_SIMULATIONS: usize = 20;
+/// Spot-to-spot single-node consolidation needs this many cheaper spot types (§4.6).
+pub const MIN_SPOT_TO_SPOT_TYPES: usize = 15;
+
+/// What a command does with its candidates.
+#[derive(Clone)]
+pub enum Decision {
+    Delete,
+    Replace(Vec<Replacement>),
+}
+
+/// A NodeClaim to create in place of the candidates.
+#[derive(Clone)]
+pub struct Replacement {
+    pub template: Template,
+    pub claim: PlannedClaim,
+    pub requirements: Requirements,
+    /// Instance types, cheapest first.
+    pub types: Vec<u32>,
+    pub type_names: Vec<String>,
+    pub cheapest_price: f64,
+}
+
+/// The price a launch of `it` could cost at worst under `reqs` (§4.6 `WorstLaunchPrice`): the
+/// most expensive available compatible offering of the capacity type that would be used (spot
+/// before on-demand).
+fn worst_launch_price(
+    it: &InstanceTypeInfo,
+    reqs: &Requirements,
+    ice: &crate::instancetype::IceCache,
+    now: SimTime,
+) -> Option<f64> {
+    let compatible: Vec<_> = it
+        .offerings
+        .iter()
+        .filter(|o| offering_compatible(o, reqs) && ice.available(&it.name, o, now))
+        .collect();
+    let ct = if compatible
+        .iter()
+        .any(|o| o.capacity_type == CapacityType::Spot)
+    {
+        CapacityType::Spot
+    } else {
+        CapacityType::OnDemand
+    };
+    compatible
+        .iter()
+        .filter(|o| o.capacity_type == ct)
+        .map(|o| o.price)
+        .max_by(f64::total_cmp)
+}
+
+fn allows(reqs: &Requirements, ct: &str) -> bool {
+    reqs.get(CAPACITY_TYPE).is_none_or(|r| r.has(ct))
+}
+
+impl Karpenter {
+    /// Simulate deleting `cands` (§4.6 `computeConsolidation` / `SimulateScheduling`): their
+    /// pods, the pending pods and the pods of leaving nodes are scheduled against the rest.
+    /// `drift` accepts several replacements and skips the price rules (§4.5).
+    pub(super) fn simulate_removal(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        cands: &[&Candidate],
+        drift: bool,
+    ) -> Result<Decision, String> {
+        let base = self.solve_base(ctx.cluster(), ctx.now);
+        self.decide(ctx, &base, cands, drift, false)
+    }
+
+    fn decide(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        base: &SolveBase,
+        cands: &[&Candidate],
+        drift: bool,
+        multi: bool,
+    ) -> Result<Decision, String> {
+        let now = ctx.now;
+        let cluster = ctx.cluster();
+        let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
+        // v1.14: pods may not move onto a node still inside its own consolidateAfter window
+        // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
+        // the simulation altogether.
+        for (&node, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            if excluded.contains(&node) || !c.initialized() {
+                continue;
+            }
+            if let (Some(pool), Some(n)) = (
+                self.pools
+                    .iter()
+                    .position(|p| p.nodepool.name() == c.nodepool),
+                cluster.node(node),
+            ) && self.consolidation_enabled(pool)
+                && !self.consolidatable(pool, ci, n, now)
+            {
+                excluded.insert(node);
+            }
+        }
+        let pending: BTreeSet<PodId> = provisionable_pods(cluster).into_iter().collect();
+        let mut pods: Vec<PodId> = pending.iter().copied().collect();
+        for c in cands {
+            pods.extend(c.reschedulable.iter().copied());
+        }
+        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
+        // their pods count once the node is deleted.
+        for node in cluster.nodes().filter(|n| n.deleting) {
+            pods.extend(Self::reschedulable_pods(cluster, node));
+        }
+        let sim = self.simulate(cluster, now, base, pods, &excluded, "consolidation".into());
+        // Every pod that is running somewhere must find a place (§4.6).
+        if let Some((pod, why)) = sim.result.errors.iter().find(|(p, _)| !pending.contains(p)) {
+            let p = cluster.pod(*pod);
+            return Err(format!(
+                "pod {}/{} could not be rescheduled: {why}",
+                p.namespace(),
+                p.name
+            ));
+        }
+        if let Some((pod, _)) = sim
+            .result
+            .existing
+            .iter()
+            .find(|(p, e)| !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.1))
+        {
+            let p = cluster.pod(*pod);
+            return Err(format!(
+                "pod {}/{} would schedule against an uninitialized node",
+                p.namespace(),
+                p.name
+            ));
+        }
+        let claims = &sim.result.claims;
+        if claims.is_empty() {
+            return Ok(Decision::Delete);
+        }
+        if drift {
+            let mut out = Vec::new();
+            for claim in claims {
+                let tpl = &sim.templates[claim.template];
+                let (reqs, types) = self.plan_claim(tpl, claim, now)?;
+                out.push(self.replacement(tpl, claim, reqs, types, now));
+            }
+            return Ok(Decision::Replace(out));
+        }
+        if claims.len() > 1 {
+            return Err(format!(
+                "removing it would need {} new nodes; consolidation replaces with at most one",
+                claims.len()
+            ));
+        }
+        let claim = &claims[0];
+        let tpl = &sim.templates[claim.template];
+        let r = self.cheaper_replacement(tpl, claim, cands, multi, now)?;
+        Ok(Decision::Replace(vec![r]))
+    }
+
+    fn replacement(
+        &self,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        reqs: Requirements,
+        types: Vec<u32>,
+        now: SimTime,
+    ) -> Replacement {
+        let type_names = types
+            .iter()
+            .map(|i| tpl.all_types[*i as usize].name.clone())
+            .collect();
+        let cheapest_price = types
+            .first()
+            .and_then(|i| tpl.all_types[*i as usize].cheapest(&reqs, &self.ice, now))
+            .map_or(0.0, |o| o.price);
+        Replacement {
+            template: tpl.clone(),
+            claim: claim.clone(),
+            requirements: reqs,
+            types,
+            type_names,
+            cheapest_price,
+        }
+    }
+
+    /// The price rules of a one-node replacement (§4.6).
+    fn cheaper_replacement(
+        &self,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        cands: &[&Candidate],
+        multi: bool,
+        now: SimTime,
+    ) -> Result<Replacement, String> {
+        let all = &tpl.all_types;
+        let (mut reqs, mut types) = self.plan_claim(tpl, claim, now)?;
+        let candidate_price: f64 = cands.iter().map(|c| c.price).sum();
+        let all_spot = cands.iter().all(|c| c.spot);
+        let below = |types: &mut Vec<u32>, reqs: &Requirements, limit: f64| {
+            types.retain(|&i| {
+                worst_launch_price(&all[i as usize], reqs, &self.ice, now)
+                    .is_some_and(|p| p < limit)
+            });
+        };
+        if all_spot && allows(&reqs, "spot") {
+            if !self.disruption.spot_to_spot {
+                return Err(
+                    "SpotToSpotConsolidation is disabled, can't replace a spot node with a spot node"
+                        .into(),
+                );
+            }
+            reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
+            below(&mut types, &reqs, candidate_price);
+            if !multi {
+                if types.len() < MIN_SPOT_TO_SPOT_TYPES {
+                    return Err(format!(
+                        "spot-to-spot needs {MIN_SPOT_TO_SPOT_TYPES} cheaper spot instance types, found {}",
+                        types.len()
+                    ));
+                }
+                let own = cands[0].instance_type;
+                let own_name = &self.claim_types(cands[0].claim)[own as usize].name;
+                if types[..MIN_SPOT_TO_SPOT_TYPES]
+                    .iter()
+                    .any(|i| &all[*i as usize].name == own_name)
+                {
+                    return Err(
+                        "the node is already one of the 15 cheapest spot instance types".into(),
+                    );
+                }
+                types.truncate(MIN_SPOT_TO_SPOT_TYPES);
+            }
+        } else {
+            below(&mut types, &reqs, candidate_price);
+            if types.is_empty() {
+                return Err(format!(
+                    "no replacement is cheaper than the ${candidate_price:.4}/h the node{} cost{}",
+                    if cands.len() > 1 { "s" } else { "" },
+                    if cands.len() > 1 { "" } else { "s" }
+                ));
+            }
+            // Flexible to both: pinned to spot, so a failed spot launch never falls back to
+            // a pricier on-demand node (§4.6).
+            if allows(&reqs, "spot") && allows(&reqs, "on-demand") {
+                reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
+                types.retain(|&i| all[i as usize].has_offering(&reqs, &self.ice, now));
+            }
+        }
+        if multi {
+            // Never merge nodes into one of their own types unless it is cheaper than the
+            // cheapest of them (`filterOutSameInstanceType`).
+            let mut max_price = f64::MAX;
+            for c in cands {
+                let name = &self.claim_types(c.claim)[c.instance_type as usize].name;
+                if types.iter().any(|i| &all[*i as usize].name == name) {
+                    max_price = max_price.min(c.price);
+                }
+            }
+            if max_price < f64::MAX {
+                below(&mut types, &reqs, max_price);
+            }
+        }
+        if types.is_empty() {
+            return Err("no cheaper replacement instance type is left".into());
+        }
+        satisfies_min_values(&reqs, all, &types).map_err(|why| format!("minValues: {why}"))?;
+        reqs.add_requirement(instance_type_requirement(&types, all));
+        narrow_capacity_types(&mut reqs, &types, all);
+        Ok(self.replacement(tpl, claim, reqs, types, now))
+    }
+
+    fn claim_types(&self, claim: usize) -> &[InstanceTypeInfo] {
+        &self.classes[self.claims[claim].nodeclass].types
+    }
+
+    /// The candidates consolidation may take (§4.6): consolidatable, not empty (emptiness takes
+    /// those), unblocked, in a NodePool whose policy allows underutilized nodes.
+    fn consolidation_candidates<'c>(&self, candidates: &'c [Candidate]) -> Vec<&'c Candidate> {
+        candidates
+            .iter()
+            .filter(|c| {
+                c.consolidatable
+                    && !c.is_empty()
+                    && c.blocked.is_none()
+                    && self.consolidation_enabled(c.pool)
+                    && underutilized_allowed(
+                        self.pools[c.pool]
+                            .nodepool
+                            .spec
+                            .disruption
+                            .consolidation_policy,
+                    )
+            })
+            .collect()
+    }
+
+    /// Multi-node consolidation (§4.6): budget-filtered candidates, then a binary search for the
+    /// longest prefix (at least two) that can be deleted or replaced by one cheaper node.
+    pub(super) fn multi_node(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        candidates: &[Candidate],
+        budgets: &BTreeMap<(usize, DisruptionReason), u32>,
+    ) -> (Option<Command>, bool) {
+        let mut ledger = BudgetLedger::new(budgets, DisruptionReason::Underutilized);
+        let cands: Vec<&Candidate> = self
+            .consolidation_candidates(candidates)
+            .into_iter()
+            .filter(|c| ledger.take(c.pool))
+            .collect();
+        let budget_blocked = ledger.blocked;
+        if cands.len() < 2 {
+            return (None, budget_blocked);
+        }
+        let base = self.solve_base(ctx.cluster(), ctx.now);
+        // Karpenter's bounds are indices: prefixes of 2 ..= len, or up to 101 (§4.6).
+        let (mut lo, mut hi) = (1usize, (cands.len() - 1).min(MAX_MULTI_NODE_CANDIDATES));
+        let mut best = None;
+        while lo <= hi {
+            let mid = (lo + hi) / 2;
+            let prefix = &cands[..=mid];
+            match self.decide(ctx, &base, prefix, false, true) {
+                Ok(decision) => {
+                    best = Some(Command {
+                        method: Method::MultiNodeConsolidation,
+                        candidates: prefix.iter().map(|c| c.claim).collect(),
+                        decision,
+                    });
+                    lo = mid + 1;
+                }
+                Err(_) => hi = mid - 1,
+            }
+        }
+        (best, budget_blocked)
+    }
+
+    /// Single-node consolidation (§4.6): candidates in order, round-robin across NodePools,
+    /// the first that can be deleted or replaced by a cheaper node.
+    pub(super) fn single_node(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        candidates: &[Candidate],
+        budgets: &BTreeMap<(usize, DisruptionReason), u32>,
+    ) -> (Option<Command>, bool) {
+        let cands = self.consolidation_candidates(candidates);
+        let mut by_pool: BTreeMap<usize, std::collections::VecDeque<&Candidate>> = BTreeMap::new();
+        for c in cands {
+            by_pool.entry(c.pool).or_default().push_back(c);
+        }
+        let mut order = Vec::new();
+        while by_pool.values().any(|q| !q.is_empty()) {
+            for q in by_pool.values_mut() {
+                if let Some(c) = q.pop_front() {
+                    order.push(c);
+                }
+            }
+        }
+        if order.is_empty() {
+            return (None, false);
+        }
+        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let mut budget_blocked = false;
+        // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run
+        // go first next time).
+        let start = self.disruption.single_cursor % order.len();
+        order.rotate_left(start);
+        // How many candidates earlier capped passes already tried in this cluster state: once
+        // every candidate has been tried, the method has found nothing (and may be memoized).
+        let state = (ctx.cluster().changes, self.claims.len());
+        if self.disruption.single_scanned.0 != state {
+            self.disruption.single_scanned = (state, 0);
+        }
+        let total = order.len();
+        let mut simulated = 0;
+        for c in order {
+            if simulated == MAX_SINGLE_NODE_SIMULATIONS {
+                self.disruption.single_cursor = start + simulated;
+                self.disruption.single_scanned.1 += simulated;
+                let unfinished = self.disruption.single_scanned.1 < total;
+                return (None, budget_blocked || unfinished);
+            }
+            if budgets
+                .get(&(c.pool, DisruptionReason::Underutilized))
+                .copied()
+                .unwrap_or(0)
+                == 0
+            {
+                budget_blocked = true;
+                continue;
+            }
+            simulated += 1;
+            match self.decide(ctx, &base, &[c], false, false) {
+                Ok(decision) => {
+                    return (
+                        Some(Command {
+                            method: Method::SingleNodeConsolidation,
+                            candidates: vec![c.claim],
+                            decision,
+                        }),
+                        budget_blocked,
+                    );
+                }
+                Err(why) => self.note_unconsolidatable(ctx.now, c, &why),
+            }
+        }
+        (None, budget_blocked)
+    }
+
+    /// Re-check a consolidation command after its delay (§4.6 validation): every candidate is
+    /// still a valid candidate within budget, and a new simulation gives the same shape.
+    pub(super) fn revalidate_consolidation(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        command: &Command,
+        candidates: &[Candidate],
+        budgets: &BTreeMap<(usize, DisruptionReason), u32>,
+    ) -> Result<Command, String> {
+        let valid = self.consolidation_candidates(candidates);
+        let mut cands = Vec::new();
+        let mut per_pool: BTreeMap<usize, u32> = BTreeMap::new();
+        for ci in &command.candidates {
+            let Some(c) = valid.iter().find(|c| c.claim == *ci) else {
+                return Err(format!(
+                    "{} is no longer a consolidation candidate",
+                    self.claims[*ci].name
+                ));
+            };
+            *per_pool.entry(c.pool).or_insert(0) += 1;
+            cands.push(*c);
+        }
+        for (pool, n) in per_pool {
+            let allowed = budgets
+                .get(&(pool, DisruptionReason::Underutilized))
+                .copied()
+                .unwrap_or(0);
+            if n > allowed {
+                return Err("the disruption budget no longer allows it".into());
+            }
+        }
+        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let multi = command.method == Method::MultiNodeConsolidation;
+        let again = self.decide(ctx, &base, &cands, false, multi)?;
+        match (&command.decision, &again) {
+            (Decision::Delete, Decision::Delete) => Ok(command.clone()),
+            (Decision::Replace(old), Decision::Replace(new))
+                if old.len() == 1 && new.len() == 1 =>
+            {
+                let fresh: BTreeSet<&String> = new[0].type_names.iter().collect();
+                if old[0].type_names.iter().all(|n| fresh.contains(n)) {
+                    Ok(command.clone())
+                } else {
+                    Err("the replacement's instance types changed".into())
+                }
+            }
+            _ => Err("the simulation no longer gives the same decision".into()),
+        }
+    }
+}

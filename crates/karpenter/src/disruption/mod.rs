@@ -1,0 +1,888 @@
+//! Karpenter's disruption controller (docs/model/karpenter.md §4): every 10 s, try the methods
+//! in order — emptiness, drift, multi-node consolidation, single-node consolidation — and act
+//! on the first that produces a command. Emptiness and consolidation commands wait 15 s and
+//! are re-validated; a command with replacements waits for them to initialize before its
+//! candidates are deleted (the orchestration queue, §4.8).
+//!
+//! Module map: candidates and budgets here; the consolidation simulation and pricing rules in
+//! `consolidation`; cron budgets in `budgets`. Expiration lives in the NodeClaim lifecycle and
+//! interruption in `karpenter::interruption`: they are forceful and take no budget.
+
+pub mod budgets;
+mod consolidation;
+
+use std::collections::BTreeMap;
+
+use asim_cluster::autoscaler::Ctx;
+use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase};
+use asim_core::engine::SimTime;
+use asim_core::k8s::duration::NillableDuration;
+use asim_core::k8s::taints::{Taint, TaintEffect};
+
+use super::apis::{ConsolidationPolicy, DisruptionReason};
+use super::nodeclaim::ClaimState;
+use super::{Karpenter, T_DISRUPTION, T_ORCHESTRATION_TIMEOUT, T_VALIDATE, token};
+
+pub use consolidation::{Decision, Replacement};
+
+/// The disruption loop's polling period (§4.1).
+pub const POLLING_PERIOD_MS: u64 = 10_000;
+/// Emptiness and consolidation commands wait this long and are re-validated (§4.6).
+pub const VALIDATION_DELAY_MS: u64 = 15_000;
+/// A method that found nothing is skipped until the cluster changes or this much time passes
+/// (§4.6 "Consolidated memo").
+pub const CONSOLIDATED_MEMO_MS: u64 = 5 * 60_000;
+/// Orchestration timeout for a command's replacements: clamp(80 ms × commands, 10 min, 1 h)
+/// (§4.8); with few commands in flight, 10 minutes.
+pub const COMMAND_TIMEOUT_MS: u64 = 10 * 60_000;
+pub const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
+
+/// Disruption methods, in the order a pass tries them (v1.5+, §4.1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    Emptiness,
+    Drift,
+    MultiNodeConsolidation,
+    SingleNodeConsolidation,
+}
+
+pub const METHODS: [Method; 4] = [
+    Method::Emptiness,
+    Method::Drift,
+    Method::MultiNodeConsolidation,
+    Method::SingleNodeConsolidation,
+];
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Emptiness => "emptiness",
+            Method::Drift => "drift",
+            Method::MultiNodeConsolidation => "multi-node-consolidation",
+            Method::SingleNodeConsolidation => "single-node-consolidation",
+        }
+    }
+
+    /// The budget reason (§4.7).
+    pub fn reason(self) -> DisruptionReason {
+        match self {
+            Method::Emptiness => DisruptionReason::Empty,
+            Method::Drift => DisruptionReason::Drifted,
+            _ => DisruptionReason::Underutilized,
+        }
+    }
+
+    /// The report's `disruption` key the deleted nodes count under.
+    pub fn report_key(self) -> &'static str {
+        match self {
+            Method::Emptiness => "emptiness",
+            Method::Drift => "drift",
+            _ => "consolidation",
+        }
+    }
+
+    fn validated(self) -> bool {
+        self != Method::Drift
+    }
+}
+
+/// A decided disruption: which NodeClaims go, and what replaces them.
+#[derive(Clone)]
+pub struct Command {
+    pub method: Method,
+    /// NodeClaim indices.
+    pub candidates: Vec<usize>,
+    pub decision: Decision,
+}
+
+/// A command whose replacements are launching (§4.8).
+#[derive(Clone)]
+struct InFlight {
+    id: u64,
+    command: Command,
+    replacements: Vec<usize>,
+}
+
+/// The controller's state between passes.
+#[derive(Default)]
+pub struct Controller {
+    /// `featureGates.SpotToSpotConsolidation` (default false, §4.6).
+    pub spot_to_spot: bool,
+    /// A command waiting out its validation delay, and the index of the method after it.
+    validating: Option<Command>,
+    in_flight: Vec<InFlight>,
+    next_command: u64,
+    /// Per method: the cluster state and time at which it last found nothing (§4.6 memo).
+    memo: BTreeMap<Method, ((u64, usize, usize), SimTime)>,
+    /// Why each node was last found unconsolidatable, so the log says it once per change.
+    unconsolidatable: BTreeMap<usize, String>,
+    /// Where single-node consolidation resumes after a pass that hit its simulation cap.
+    pub(super) single_cursor: usize,
+    /// (cluster changes, NodeClaims) and how many single-node candidates were tried in it.
+    pub(super) single_scanned: ((u64, usize), usize),
+    started: bool,
+}
+
+impl Controller {
+    /// A NodePool or NodeClass changed: what every method last found no longer holds.
+    pub(crate) fn forget(&mut self) {
+        self.memo.clear();
+    }
+
+    pub fn new(gates: &crate::config::FeatureGates) -> Controller {
+        Controller {
+            spot_to_spot: gates.spot_to_spot_consolidation,
+            ..Controller::default()
+        }
+    }
+}
+
+/// A node the disruption controller may consider (§4.2), with what the methods need.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub claim: usize,
+    pub node: NodeId,
+    /// Index into `Karpenter::pools`.
+    pub pool: usize,
+    pub price: f64,
+    pub spot: bool,
+    /// Index into the NodeClass's instance types.
+    pub instance_type: u32,
+    pub consolidatable: bool,
+    /// Pods that would need a new home; none ⇒ empty (§4.4).
+    pub reschedulable: Vec<PodId>,
+    /// A pod that keeps the node where it is (do-not-disrupt, or a PDB allowing nothing).
+    pub blocked: Option<String>,
+    pub drifted_at: Option<SimTime>,
+    /// v1.14 ordering key: price / (1 + Σ max(0, eviction cost)) (§4.6).
+    pub savings_per_disruption: f64,
+    pub name: String,
+}
+
+impl Candidate {
+    pub fn is_empty(&self) -> bool {
+        self.reschedulable.is_empty()
+    }
+}
+
+/// A pod's eviction cost (§4.6): clamp(1 + deletion-cost/2²⁷ + priority/2²⁵, −10, 10).
+pub fn eviction_cost(pod: &Pod) -> f64 {
+    let deletion_cost = pod
+        .template
+        .annotations
+        .get("controller.kubernetes.io/pod-deletion-cost")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let priority = f64::from(pod.template.priority);
+    (1.0 + deletion_cost / 2f64.powi(27) + priority / 2f64.powi(25)).clamp(-10.0, 10.0)
+}
+
+/// `DisruptionCost` of a node: Σ eviction cost of its pods × lifetime remaining (§3, §4.6).
+/// v1.0–v1.13 ordered consolidation candidates by it; v1.14, which we follow, orders by
+/// savings per unit of eviction cost, so only the formula (§8 item 48) is kept.
+pub fn disruption_cost(pods: &[&Pod], lifetime_remaining: f64) -> f64 {
+    pods.iter().map(|p| eviction_cost(p)).sum::<f64>() * lifetime_remaining.clamp(0.0, 1.0)
+}
+
+/// What is left of each NodePool's budget for one reason while a method picks candidates
+/// (each pick takes one slot, §4.7).
+pub(super) struct BudgetLedger<'b> {
+    budgets: &'b BTreeMap<(usize, DisruptionReason), u32>,
+    reason: DisruptionReason,
+    left: BTreeMap<usize, u32>,
+    /// Some candidate was refused for want of budget.
+    pub blocked: bool,
+}
+
+impl<'b> BudgetLedger<'b> {
+    pub(super) fn new(
+        budgets: &'b BTreeMap<(usize, DisruptionReason), u32>,
+        reason: DisruptionReason,
+    ) -> Self {
+        BudgetLedger {
+            budgets,
+            reason,
+            left: BTreeMap::new(),
+            blocked: false,
+        }
+    }
+
+    /// Take one slot of `pool`'s budget, if any is left.
+    pub(super) fn take(&mut self, pool: usize) -> bool {
+        let b = self
+            .left
+            .entry(pool)
+            .or_insert_with(|| self.budgets.get(&(pool, self.reason)).copied().unwrap_or(0));
+        if *b == 0 {
+            self.blocked = true;
+            return false;
+        }
+        *b -= 1;
+        true
+    }
+}
+
+/// PDB allowances computed once per pass: (pdb index → disruptions allowed now).
+struct PdbTable {
+    allowed: Vec<i64>,
+}
+
+impl PdbTable {
+    fn new(cluster: &Cluster) -> PdbTable {
+        let mut counts = vec![(0i64, 0i64); cluster.pdbs.len()];
+        if !cluster.pdbs.is_empty() {
+            for p in cluster.pods.iter().filter(|p| p.is_active()) {
+                for (i, pdb) in cluster.pdbs.iter().enumerate() {
+                    if pdb.namespace == p.template.namespace && pdb.selector.matches(p.labels()) {
+                        counts[i].0 += 1;
+                        if p.phase == PodPhase::Running {
+                            counts[i].1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+        PdbTable {
+            allowed: cluster
+                .pdbs
+                .iter()
+                .zip(counts)
+                .map(|(pdb, (e, h))| pdb.disruptions_allowed(e, h))
+                .collect(),
+        }
+    }
+
+    /// The PDB blocking `pod`'s eviction, if any; a pod under two PDBs is blocked too (§4.2).
+    fn blocking<'c>(&self, cluster: &'c Cluster, pod: &Pod) -> Option<&'c str> {
+        let mut matching = cluster
+            .pdbs
+            .iter()
+            .enumerate()
+            .filter(|(_, pdb)| {
+                pdb.namespace == pod.template.namespace && pdb.selector.matches(pod.labels())
+            })
+            .peekable();
+        let (first_i, first) = matching.next()?;
+        if matching.peek().is_some() {
+            return Some(&first.name);
+        }
+        (pod.phase == PodPhase::Running && self.allowed[first_i] < 1).then_some(&first.name)
+    }
+}
+
+impl Karpenter {
+    /// Schedule the first disruption pass (called at start).
+    pub(super) fn start_disruption(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.pools.is_empty() && !self.disruption.started {
+            self.disruption.started = true;
+            ctx.set_timer(ctx.now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+        }
+    }
+
+    /// Index of the NodePool named `name` in `pools`.
+    pub(super) fn pool_index(&self, name: &str) -> Option<usize> {
+        self.pools.iter().position(|p| p.nodepool.name() == name)
+    }
+
+    /// Is consolidation (emptiness included) enabled for this NodePool (§4.3)?
+    pub(super) fn consolidation_enabled(&self, pool: usize) -> bool {
+        self.pools[pool].nodepool.spec.disruption.consolidate_after != NillableDuration::Never
+    }
+
+    /// Has the node been quiet for `consolidateAfter` since its last pod event or its
+    /// initialization (§4.3)?
+    pub(super) fn consolidatable(
+        &self,
+        pool: usize,
+        claim: usize,
+        node: &Node,
+        now: SimTime,
+    ) -> bool {
+        let NillableDuration::After(after) =
+            self.pools[pool].nodepool.spec.disruption.consolidate_after
+        else {
+            return false;
+        };
+        let Some(init) = self.claims[claim].initialized_at else {
+            return false;
+        };
+        now.0 >= node.last_pod_event.max(init).0 + after
+    }
+
+    /// Every node the controller may consider (§4.2). `eventual` keeps nodes whose pods would
+    /// block when the NodeClaim has a terminationGracePeriod (drift).
+    pub(crate) fn candidates(&self, cluster: &Cluster, now: SimTime) -> Vec<Candidate> {
+        let pdbs = PdbTable::new(cluster);
+        let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
+        let mut out = Vec::new();
+        for (&node_id, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {
+                continue;
+            }
+            let Some(node) = cluster.node(node_id) else {
+                continue;
+            };
+            if node.deleting || self.nominated.get(&node_id).is_some_and(|t| *t > now) {
+                continue;
+            }
+            let Some(pool) = self.pool_index(&c.nodepool) else {
+                continue;
+            };
+            let Some(l) = &c.launched else { continue };
+            let mut blocked = None;
+            let mut pods = Vec::new();
+            for p in &node.pods {
+                let pod = cluster.pod(*p);
+                if !pod.is_active() {
+                    continue;
+                }
+                pods.push(pod);
+                if blocked.is_some() {
+                    continue;
+                }
+                if pod.do_not_disrupt_active(now) {
+                    blocked = Some(format!(
+                        "pod {}/{} has karpenter.sh/do-not-disrupt",
+                        pod.namespace(),
+                        pod.name
+                    ));
+                } else if pod.owner != OwnerKind::Node
+                    && pod.phase != PodPhase::Terminating
+                    && !pod
+                        .template
+                        .tolerations
+                        .iter()
+                        .any(|t| t.tolerates(&disrupted))
+                    && let Some(pdb) = pdbs.blocking(cluster, pod)
+                {
+                    blocked = Some(format!(
+                        "pod {}/{} is protected by PodDisruptionBudget {pdb}",
+                        pod.namespace(),
+                        pod.name
+                    ));
+                }
+            }
+            let reschedulable = Self::reschedulable_pods(cluster, node);
+            let evict_sum: f64 = pods.iter().map(|p| eviction_cost(p).max(0.0)).sum();
+            out.push(Candidate {
+                claim: ci,
+                node: node_id,
+                pool,
+                price: l.price,
+                spot: l.capacity_type == asim_core::cloud::CapacityType::Spot,
+                instance_type: l.instance_type,
+                consolidatable: self.consolidatable(pool, ci, node, now),
+                reschedulable,
+                blocked,
+                drifted_at: c.drifted_at.filter(|t| *t <= now),
+                savings_per_disruption: l.price / (1.0 + evict_sum),
+                name: c.name.clone(),
+            });
+        }
+        // v1.14: the most savings per unit of disruption first; ties by name (§4.6).
+        out.sort_by(|a, b| {
+            b.savings_per_disruption
+                .total_cmp(&a.savings_per_disruption)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        out
+    }
+
+    /// Per NodePool and reason: how many more nodes may be disrupted now (§4.7). The total is
+    /// the initialized nodes not yet terminating; NotReady nodes and those being deleted or
+    /// marked for deletion use up the budget.
+    pub(crate) fn budget_mapping(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+    ) -> BTreeMap<(usize, DisruptionReason), u32> {
+        let mut total = vec![0u32; self.pools.len()];
+        let mut disrupting = vec![0u32; self.pools.len()];
+        for (&node_id, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            let Some(node) = cluster.node(node_id) else {
+                continue;
+            };
+            if c.initialized_at.is_none() || c.state == ClaimState::Deleted {
+                continue;
+            }
+            let Some(pool) = self.pool_index(&c.nodepool) else {
+                continue;
+            };
+            total[pool] += 1;
+            if !node.ready || node.deleting || c.marked_for_deletion {
+                disrupting[pool] += 1;
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (pi, p) in self.pools.iter().enumerate() {
+            for reason in [
+                DisruptionReason::Empty,
+                DisruptionReason::Drifted,
+                DisruptionReason::Underutilized,
+            ] {
+                let allowed = p.budgets.allowed(reason, total[pi], now);
+                out.insert((pi, reason), allowed.saturating_sub(disrupting[pi]));
+            }
+        }
+        out
+    }
+
+    /// What Karpenter's consolidation state tracks, cheaply: cluster changes, NodeClaims, and
+    /// how many NodeClaims have passed their consolidateAfter (the `Consolidatable` condition
+    /// flipping is a state change too, §4.3).
+    fn consolidation_state(&self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
+        let mut consolidatable = 0;
+        for (&node, &ci) in &self.by_node {
+            let c = &self.claims[ci];
+            if !c.initialized() {
+                continue;
+            }
+            if let (Some(pool), Some(n)) = (
+                self.pools
+                    .iter()
+                    .position(|p| p.nodepool.name() == c.nodepool),
+                cluster.node(node),
+            ) && self.consolidatable(pool, ci, n, now)
+            {
+                consolidatable += 1;
+            }
+        }
+        (cluster.changes, self.claims.len(), consolidatable)
+    }
+
+    /// One pass of the disruption loop, from method `from` on (§4.1).
+    pub(super) fn disruption_pass(&mut self, ctx: &mut Ctx<'_>, from: usize) {
+        let now = ctx.now;
+        // Drop expired nominations.
+        self.nominated.retain(|_, until| *until > now);
+        let state = self.consolidation_state(ctx.cluster(), now);
+        // Nothing changed since every method last found nothing: skip the pass without
+        // building the candidates (§4.6 memo; drift has its own check below).
+        let drift_pending = self
+            .claims
+            .iter()
+            .any(|c| c.drifted_at.is_some_and(|t| t <= now) && c.is_active());
+        let memo_holds = |m: &Method| {
+            self.disruption
+                .memo
+                .get(m)
+                .is_some_and(|(s, at)| *s == state && now.0 < at.0 + CONSOLIDATED_MEMO_MS)
+        };
+        if !drift_pending
+            && METHODS[from.min(METHODS.len())..]
+                .iter()
+                .filter(|m| **m != Method::Drift)
+                .all(memo_holds)
+        {
+            ctx.set_timer(now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+            return;
+        }
+        let candidates = self.candidates(ctx.cluster(), now);
+        for &method in &METHODS[from.min(METHODS.len())..] {
+            if let Some((s, at)) = self.disruption.memo.get(&method)
+                && *s == state
+                && now.0 < at.0 + CONSOLIDATED_MEMO_MS
+            {
+                continue;
+            }
+            let budgets = self.budget_mapping(ctx.cluster(), now);
+            let (command, budget_blocked) = match method {
+                Method::Emptiness => self.emptiness(&candidates, &budgets),
+                Method::Drift => (self.drift(ctx, &candidates, &budgets), false),
+                Method::MultiNodeConsolidation => self.multi_node(ctx, &candidates, &budgets),
+                Method::SingleNodeConsolidation => self.single_node(ctx, &candidates, &budgets),
+            };
+            let Some(command) = command else {
+                if !budget_blocked && method != Method::Drift {
+                    self.disruption.memo.insert(method, (state, now));
+                }
+                continue;
+            };
+            self.disruption.memo.clear();
+            if method.validated() {
+                self.log(
+                    now,
+                    serde_json::json!({"event": "disruption-validating", "method": method.as_str(), "nodeclaims": self.names(&command.candidates)}),
+                );
+                self.disruption.validating = Some(command);
+                ctx.set_timer(now + VALIDATION_DELAY_MS, token(T_VALIDATE, 0));
+            } else {
+                self.execute(ctx, command);
+                // After a command the loop runs again at once (§4.1).
+                ctx.set_timer(now, token(T_DISRUPTION, 0));
+            }
+            return;
+        }
+        ctx.set_timer(now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+    }
+
+    /// The 15-second re-validation of an emptiness or consolidation command (§4.6).
+    pub(super) fn validate_command(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(command) = self.disruption.validating.take() else {
+            return;
+        };
+        let now = ctx.now;
+        self.nominated.retain(|_, until| *until > now);
+        let candidates = self.candidates(ctx.cluster(), now);
+        let budgets = self.budget_mapping(ctx.cluster(), now);
+        let method = command.method;
+        let result = match method {
+            Method::Emptiness => {
+                // Keep the candidates still empty, consolidatable, unblocked and in budget.
+                let mut ledger = BudgetLedger::new(&budgets, DisruptionReason::Empty);
+                let keep: Vec<usize> = command
+                    .candidates
+                    .iter()
+                    .copied()
+                    .filter(|ci| {
+                        candidates.iter().any(|c| {
+                            c.claim == *ci
+                                && c.is_empty()
+                                && c.consolidatable
+                                && c.blocked.is_none()
+                                && ledger.take(c.pool)
+                        })
+                    })
+                    .collect();
+                if keep.is_empty() {
+                    Err("no candidate is still empty and within budget".to_string())
+                } else {
+                    Ok(Command {
+                        candidates: keep,
+                        ..command.clone()
+                    })
+                }
+            }
+            _ => self.revalidate_consolidation(ctx, &command, &candidates, &budgets),
+        };
+        match result {
+            Ok(cmd) => {
+                self.execute(ctx, cmd);
+                ctx.set_timer(now, token(T_DISRUPTION, 0));
+            }
+            Err(why) => {
+                self.log(
+                    now,
+                    serde_json::json!({"event": "disruption-cancelled", "method": method.as_str(), "nodeclaims": self.names(&command.candidates), "reason": why}),
+                );
+                // A failed validation falls through to the next method in the same pass.
+                let next = METHODS
+                    .iter()
+                    .position(|m| *m == method)
+                    .map_or(4, |i| i + 1);
+                self.disruption_pass(ctx, next);
+            }
+        }
+    }
+
+    fn names(&self, claims: &[usize]) -> Vec<String> {
+        claims
+            .iter()
+            .map(|i| self.claims[*i].name.clone())
+            .collect()
+    }
+
+    /// Emptiness (§4.4): every empty, consolidatable candidate the `Empty` budget allows, in one
+    /// delete command. Returns (command, blocked by budgets).
+    fn emptiness(
+        &self,
+        candidates: &[Candidate],
+        budgets: &BTreeMap<(usize, DisruptionReason), u32>,
+    ) -> (Option<Command>, bool) {
+        let mut ledger = BudgetLedger::new(budgets, DisruptionReason::Empty);
+        let mut chosen = Vec::new();
+        for c in candidates.iter().filter(|c| {
+            c.is_empty()
+                && c.consolidatable
+                && c.blocked.is_none()
+                && self.consolidation_enabled(c.pool)
+        }) {
+            if ledger.take(c.pool) {
+                chosen.push(c.claim);
+            }
+        }
+        let budget_blocked = ledger.blocked;
+        let cmd = (!chosen.is_empty()).then_some(Command {
+            method: Method::Emptiness,
+            candidates: chosen,
+            decision: Decision::Delete,
+        });
+        (cmd, budget_blocked)
+    }
+
+    /// Drift (§4.5): drifted candidates, empty ones first, then the earliest drifted; one per
+    /// command, skipping those whose pods cannot all be rescheduled.
+    fn drift(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        candidates: &[Candidate],
+        budgets: &BTreeMap<(usize, DisruptionReason), u32>,
+    ) -> Option<Command> {
+        let mut drifted: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| {
+                c.drifted_at.is_some()
+                    && (c.blocked.is_none() || self.claims[c.claim].termination_grace_ms.is_some())
+            })
+            .collect();
+        drifted.sort_by(|a, b| {
+            (!a.is_empty(), a.drifted_at, &a.name).cmp(&(!b.is_empty(), b.drifted_at, &b.name))
+        });
+        for c in drifted {
+            if budgets
+                .get(&(c.pool, DisruptionReason::Drifted))
+                .copied()
+                .unwrap_or(0)
+                == 0
+            {
+                continue;
+            }
+            match self.simulate_removal(ctx, &[c], true) {
+                Ok(decision) => {
+                    return Some(Command {
+                        method: Method::Drift,
+                        candidates: vec![c.claim],
+                        decision,
+                    });
+                }
+                Err(why) => self.note_unconsolidatable(ctx.now, c, &why),
+            }
+        }
+        None
+    }
+
+    /// Log why a node was passed over, once per change of reason ("why didn't it consolidate
+    /// this node?").
+    pub(super) fn note_unconsolidatable(&mut self, now: SimTime, c: &Candidate, why: &str) {
+        if self
+            .disruption
+            .unconsolidatable
+            .get(&c.claim)
+            .map(String::as_str)
+            == Some(why)
+        {
+            return;
+        }
+        self.disruption
+            .unconsolidatable
+            .insert(c.claim, why.to_string());
+        self.log(
+            now,
+            serde_json::json!({"event": "unconsolidatable", "nodeclaim": c.name, "reason": why}),
+        );
+    }
+
+    /// Carry out a command (§4.8): taint and mark the candidates; delete them now, or create
+    /// the replacements and delete the candidates once those are initialized.
+    fn execute(&mut self, ctx: &mut Ctx<'_>, command: Command) {
+        let now = ctx.now;
+        let (types, price_after): (Vec<String>, f64) = match &command.decision {
+            Decision::Delete => (Vec::new(), 0.0),
+            Decision::Replace(r) => (
+                r.iter()
+                    .flat_map(|r| r.type_names.iter().take(5).cloned())
+                    .collect(),
+                r.iter().map(|r| r.cheapest_price).sum(),
+            ),
+        };
+        let price_before: f64 = command
+            .candidates
+            .iter()
+            .filter_map(|i| self.claims[*i].launched.as_ref().map(|l| l.price))
+            .sum();
+        let nodes: Vec<String> = command
+            .candidates
+            .iter()
+            .filter_map(|i| self.claims[*i].node)
+            .filter_map(|n| ctx.cluster().node(n).map(|n| n.name.clone()))
+            .collect();
+        let mut event = serde_json::json!({
+                "event": "disruption",
+                "method": command.method.as_str(),
+                "reason": command.method.reason().as_str(),
+                "decision": match command.decision { Decision::Delete => "delete", Decision::Replace(_) => "replace" },
+                "nodeclaims": self.names(&command.candidates),
+                "nodes": nodes,
+                "replacement_instance_types": types,
+                "price_before": price_before,
+                "price_after": price_after,
+        });
+        // Which drift check found it (§4.5).
+        if command.method == Method::Drift
+            && let Some(r) = command
+                .candidates
+                .first()
+                .and_then(|&i| self.claims[i].drift_reason)
+        {
+            event["drift_reason"] = r.as_str().into();
+        }
+        self.log(now, event);
+        for &ci in &command.candidates {
+            self.disruption.unconsolidatable.remove(&ci);
+            let c = &mut self.claims[ci];
+            c.marked_for_deletion = true;
+            if let Some(node) = c.node.and_then(|n| ctx.patch_node(n))
+                && !node.taints.iter().any(|t| t.key == DISRUPTED_TAINT)
+            {
+                node.taints
+                    .push(Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule));
+            }
+        }
+        let replacements = match &command.decision {
+            Decision::Delete => Vec::new(),
+            Decision::Replace(r) => r.clone(),
+        };
+        if replacements.is_empty() {
+            for &ci in &command.candidates {
+                self.delete_claim(ctx, ci, command.method.report_key());
+            }
+            return;
+        }
+        let mut created = Vec::new();
+        for r in replacements {
+            match self.create_claim(ctx, &r.template, &r.claim, r.requirements, r.types) {
+                Some(i) => created.push(i),
+                None => {
+                    // Could not create a replacement: abort and untaint (§4.8 step 2).
+                    self.abort(ctx, &command, "replacement could not be created");
+                    return;
+                }
+            }
+        }
+        let id = self.disruption.next_command;
+        self.disruption.next_command += 1;
+        self.disruption.in_flight.push(InFlight {
+            id,
+            command,
+            replacements: created,
+        });
+        ctx.set_timer(
+            now + COMMAND_TIMEOUT_MS,
+            token(T_ORCHESTRATION_TIMEOUT, id as usize),
+        );
+    }
+
+    /// Undo a command's marks and taints.
+    fn abort(&mut self, ctx: &mut Ctx<'_>, command: &Command, why: &str) {
+        for &ci in &command.candidates {
+            let c = &mut self.claims[ci];
+            c.marked_for_deletion = false;
+            if let Some(n) = c.node
+                && ctx.cluster().node(n).is_some_and(|node| !node.deleting)
+            {
+                ctx.untaint(n, |t| t.key == DISRUPTED_TAINT);
+            }
+        }
+        self.log(
+            ctx.now,
+            serde_json::json!({"event": "disruption-failed", "method": command.method.as_str(), "nodeclaims": self.names(&command.candidates), "reason": why}),
+        );
+    }
+
+    /// Advance the orchestration queue: delete the candidates of commands whose replacements
+    /// are all initialized; fail those with a replacement gone or past `timeout_id`'s deadline.
+    pub(super) fn orchestrate(&mut self, ctx: &mut Ctx<'_>, timeout_id: Option<u64>) {
+        let in_flight = std::mem::take(&mut self.disruption.in_flight);
+        for f in in_flight {
+            let failed = f.replacements.iter().any(|i| !self.claims[*i].is_active());
+            let ready = f.replacements.iter().all(|i| self.claims[*i].initialized());
+            if failed {
+                self.abort(
+                    ctx,
+                    &f.command,
+                    "a replacement NodeClaim was deleted before it initialized",
+                );
+            } else if ready {
+                for &ci in &f.command.candidates {
+                    self.delete_claim(ctx, ci, f.command.method.report_key());
+                }
+            } else if timeout_id == Some(f.id) {
+                self.abort(
+                    ctx,
+                    &f.command,
+                    "replacements did not initialize within the command timeout",
+                );
+            } else {
+                self.disruption.in_flight.push(f);
+            }
+        }
+    }
+}
+
+/// Consolidation policy helpers.
+pub(crate) fn underutilized_allowed(policy: ConsolidationPolicy) -> bool {
+    policy != ConsolidationPolicy::WhenEmpty
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use asim_cluster::PodTemplate;
+    use asim_cluster::pod::DO_NOT_DISRUPT;
+    use asim_cluster::scheduler::SchedulerSettings;
+
+    fn pod_with(cluster: &mut Cluster, deletion_cost: Option<&str>, priority: i32) -> PodId {
+        let mut t = PodTemplate {
+            priority,
+            ..Default::default()
+        };
+        if let Some(c) = deletion_cost {
+            t.annotations.insert(
+                "controller.kubernetes.io/pod-deletion-cost".into(),
+                c.into(),
+            );
+        }
+        cluster.create_pod(
+            SimTime(0),
+            "p".into(),
+            Arc::new(t),
+            OwnerKind::None,
+            0,
+            false,
+        )
+    }
+
+    // docs/model/karpenter.md §8 item 48.
+    #[test]
+    fn disruption_cost_rises_with_deletion_cost_and_priority_and_falls_with_negative_values() {
+        let mut c = Cluster::new(SchedulerSettings::default());
+        let base = pod_with(&mut c, None, 0);
+        let costly = pod_with(&mut c, Some("100000000"), 0);
+        let important = pod_with(&mut c, None, 100_000_000);
+        let cheap = pod_with(&mut c, Some("-100000000"), 0);
+        let low = pod_with(&mut c, None, -100_000_000);
+        let cost = |p: PodId| disruption_cost(&[c.pod(p)], 1.0);
+        assert_eq!(cost(base), 1.0);
+        assert!(cost(costly) > cost(base));
+        assert!(cost(important) > cost(base));
+        assert!(cost(cheap) < cost(base));
+        assert!(cost(low) < cost(base));
+        // Clamped to [-10, 10]; scaled by the lifetime left.
+        let huge = pod_with(&mut c, None, i32::MAX);
+        assert_eq!(eviction_cost(c.pod(huge)), 10.0);
+        assert_eq!(disruption_cost(&[c.pod(base)], 0.25), 0.25);
+    }
+
+    #[test]
+    fn do_not_disrupt_with_a_duration_lapses_after_it() {
+        let mut c = Cluster::new(SchedulerSettings::default());
+        let mut t = PodTemplate::default();
+        t.annotations.insert(DO_NOT_DISRUPT.into(), "5m".into());
+        let p = c.create_pod(
+            SimTime(0),
+            "p".into(),
+            Arc::new(t),
+            OwnerKind::None,
+            0,
+            false,
+        );
+        c.pod_mut(p).phase = PodPhase::Running;
+        c.pod_mut(p).running_at = Some(SimTime(0));
+        assert!(c.pod(p).do_not_disrupt_active(SimTime(299_000)));
+        assert!(!c.pod(p).do_not_disrupt_active(SimTime(300_000)));
+    }
+}

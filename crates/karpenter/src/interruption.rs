@@ -1,0 +1,74 @@
+//! Interruption handling on AWS (docs/model/karpenter.md §5) and expiration (§3): forceful
+//! deletions that take no disruption budget and ignore `do-not-disrupt`. No replacement is
+//! launched ahead; the displaced pods are provisioned for in the next batch, in parallel with
+//! the drain.
+
+use asim_cluster::autoscaler::Ctx;
+use asim_core::cloud::{CapacityType, InstanceId};
+
+use super::Karpenter;
+use super::nodeclaim::ClaimState;
+
+impl Karpenter {
+    /// A spot interruption warning (≈2 minutes' notice): mark the offering unavailable for the
+    /// ICE cache's 3 minutes and delete the NodeClaim (§5).
+    pub(super) fn spot_interrupted(&mut self, ctx: &mut Ctx<'_>, instance: InstanceId) {
+        let Some(&i) = self.by_instance.get(&instance) else {
+            return;
+        };
+        if !self.claims[i].is_active() {
+            return;
+        }
+        if let Some(l) = &self.claims[i].launched {
+            let ty = self.classes[self.claims[i].nodeclass].types[l.instance_type as usize]
+                .name
+                .clone();
+            self.ice.mark(&ty, &l.zone, CapacityType::Spot, ctx.now);
+        }
+        let name = self.claims[i].name.clone();
+        self.log(
+            ctx.now,
+            serde_json::json!({"event": "interruption", "kind": "spot_interrupted", "nodeclaim": name, "action": "delete"}),
+        );
+        self.forceful_delete(ctx, i, "interruption");
+    }
+
+    /// A rebalance recommendation is recorded and nothing more (§5).
+    pub(super) fn rebalance_recommended(&mut self, ctx: &mut Ctx<'_>, instance: InstanceId) {
+        if let Some(&i) = self.by_instance.get(&instance) {
+            let name = self.claims[i].name.clone();
+            self.log(
+                ctx.now,
+                serde_json::json!({"event": "interruption", "kind": "rebalance_recommendation", "nodeclaim": name, "action": "none"}),
+            );
+        }
+    }
+
+    /// `expireAfter` has passed since the NodeClaim was created (§3).
+    pub(super) fn expire(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+        let Some(c) = self.claims.get(i) else { return };
+        if !c.is_active() || c.state == ClaimState::Pending {
+            return;
+        }
+        let name = c.name.clone();
+        self.log(
+            ctx.now,
+            serde_json::json!({"event": "expired", "nodeclaim": name}),
+        );
+        self.forceful_delete(ctx, i, "expiration");
+    }
+
+    /// Delete a NodeClaim outside the disruption controller, and let the provisioner plan for
+    /// its pods at once.
+    fn forceful_delete(&mut self, ctx: &mut Ctx<'_>, i: usize, reason: &str) {
+        let pods = self.claims[i]
+            .node
+            .and_then(|n| ctx.cluster().node(n))
+            .map(|n| Self::reschedulable_pods(ctx.cluster(), n))
+            .unwrap_or_default();
+        self.delete_claim(ctx, i, reason);
+        if !pods.is_empty() {
+            self.trigger(ctx, pods);
+        }
+    }
+}

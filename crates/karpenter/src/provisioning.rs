@@ -1,0 +1,869 @@
+//! The provisioner: which pods are provisionable, the batcher, and one provisioning round —
+//! build the scheduling inputs from cluster state, solve, and create NodeClaims.
+//! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::apis::WELL_KNOWN_LABELS;
+use asim_cluster::autoscaler::Ctx;
+use asim_cluster::pod::HostPort;
+use asim_cluster::{Cluster, OwnerKind, Pod, PodId, PodPhase};
+use asim_core::engine::SimTime;
+use asim_core::k8s::requirements::{Requirement, Requirements};
+use asim_core::k8s::resources::Resources;
+
+use super::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
+use super::nodeclaim::{ClaimState, NodeClaim};
+use super::scheduling::{
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
+    instance_type_requirement, satisfies_min_values,
+};
+use super::{Karpenter, Settings, T_LAUNCH, T_REQUEUE, token};
+
+/// Pods Karpenter reacts to (§1.2): marked Unschedulable by kube-scheduler, unbound, not
+/// owned by a DaemonSet or a node.
+pub fn is_provisionable(p: &Pod) -> bool {
+    p.phase == PodPhase::Pending
+        && p.unschedulable_since.is_some()
+        && !matches!(p.owner, OwnerKind::DaemonSet | OwnerKind::Node)
+}
+
+pub fn provisionable_pods(cluster: &Cluster) -> Vec<PodId> {
+    cluster
+        .pending_pods()
+        .filter(|p| is_provisionable(cluster.pod(*p)))
+        .collect()
+}
+
+/// The batch window (§1.1): opens at the first trigger, closes after `batchIdleDuration`
+/// without a *new* pod or `batchMaxDuration` after it opened. Re-triggering a pod already in the
+/// window does not extend it.
+#[derive(Default, Debug)]
+pub struct Batcher {
+    window: Option<(SimTime, SimTime, BTreeSet<PodId>)>,
+}
+
+impl Batcher {
+    /// Add pods; returns when to check for closing, if that changed.
+    pub fn trigger(
+        &mut self,
+        now: SimTime,
+        pods: impl IntoIterator<Item = PodId>,
+        s: &Settings,
+    ) -> Option<SimTime> {
+        let (opened, last_new, seen) = self
+            .window
+            .get_or_insert_with(|| (now, now, BTreeSet::new()));
+        let mut new = false;
+        for p in pods {
+            new |= seen.insert(p);
+        }
+        if new {
+            *last_new = now;
+        }
+        new.then(|| (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms))
+    }
+
+    pub fn should_close(&self, now: SimTime, s: &Settings) -> bool {
+        self.window.as_ref().is_some_and(|(opened, last_new, _)| {
+            now >= (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms)
+        })
+    }
+
+    pub fn close(&mut self) {
+        self.window = None;
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.window.is_some()
+    }
+}
+
+impl Karpenter {
+    /// DaemonSet overhead per instance type of a template (§1.4): the DaemonSets that tolerate
+    /// the NodePool's taints and whose node requirements fit the NodePool and the type.
+    fn daemon_overhead(
+        cluster: &Cluster,
+        tpl_reqs: &Requirements,
+        taints: &[asim_core::k8s::taints::Taint],
+        all: &[InstanceTypeInfo],
+        types: &[u32],
+    ) -> (Vec<Resources>, Vec<asim_cluster::pod::HostPort>) {
+        let mut ds_list = Vec::new();
+        for ds in &cluster.daemonsets {
+            let t = &ds.template;
+            let tolerated = taints.iter().all(|x| {
+                x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
+                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
+            });
+            if !tolerated {
+                continue;
+            }
+            let mut r = Requirements::from_labels(&t.node_selector);
+            if let Some(first) = t.required_terms.first() {
+                r.add(first);
+            }
+            if tpl_reqs
+                .compatible_allowing_undefined(&r, WELL_KNOWN_LABELS)
+                .is_err()
+            {
+                continue;
+            }
+            ds_list.push((r, t));
+        }
+        let mut ports = Vec::new();
+        for (_, t) in &ds_list {
+            ports.extend(t.host_ports.iter().cloned());
+        }
+        let overhead = types
+            .iter()
+            .map(|&i| {
+                let it = &all[i as usize];
+                let mut sum = Resources::default();
+                for (r, t) in &ds_list {
+                    if it.requirements.intersects_ok(r) {
+                        sum.add(&t.requests);
+                    }
+                }
+                sum
+            })
+            .collect();
+        (overhead, ports)
+    }
+
+    /// One template per NodePool that can provision, with the host ports of the DaemonSets that
+    /// would run on its nodes (same order).
+    fn templates(&self, cluster: &Cluster, now: SimTime) -> (Vec<Template>, Vec<Vec<HostPort>>) {
+        let mut out = Vec::new();
+        let mut daemon_ports = Vec::new();
+        for pool in &self.pools {
+            let np = &pool.nodepool;
+            let Some(ci) = pool.class else { continue };
+            if np.is_static() {
+                continue;
+            }
+            let class = &self.classes[ci];
+            // Nothing defaults `karpenter.sh/capacity-type` in v1: a NodePool that says nothing is
+            // compatible with every capacity type its offerings have, so launches go spot first
+            // (docs/model/karpenter-provisioning.md "Capacity type"; the AWS provider's
+            // `getCapacityType` in pkg/providers/instance/instance.go).
+            let Ok(reqs) = np.template_requirements() else {
+                continue;
+            };
+            // The types the NodePool's requirements allow change only with the NodePool or the
+            // NodeClass: cached. Availability is judged now: an ICE entry lapses after its 3
+            // minutes (§2).
+            let compatible = self.compatible_types(np.name(), ci, &reqs);
+            let types: Vec<u32> = compatible
+                .iter()
+                .copied()
+                .filter(|&i| class.types[i as usize].has_offering(&reqs, &self.ice, now))
+                .collect();
+            let spec = &np.spec.template.spec;
+            let (daemon_overhead, ports) =
+                Self::daemon_overhead(cluster, &reqs, &spec.taints, &class.types, &types);
+            // Limits: spec.limits − capacity of the NodePool's live NodeClaims (§1.8).
+            let (remaining, remaining_nodes) = if np.spec.limits.is_empty() {
+                (None, None)
+            } else {
+                let mut used = Resources::default();
+                let mut nodes = 0i64;
+                for c in self
+                    .claims
+                    .iter()
+                    .filter(|c| c.is_active() && c.nodepool == np.name())
+                {
+                    nodes += 1;
+                    let all = &self.classes[c.nodeclass].types;
+                    match &c.launched {
+                        Some(l) => used.add(&all[l.instance_type as usize].capacity),
+                        None => {
+                            let mut max = Resources::default();
+                            for &t in &c.types {
+                                max.max_with(&all[t as usize].capacity);
+                            }
+                            used.add(&max);
+                        }
+                    }
+                }
+                // Nodes carrying the NodePool's label that no live NodeClaim of ours owns (e.g.
+                // Node manifests) count too: Karpenter sums the capacity of every state node
+                // with the `karpenter.sh/nodepool` label, except those marked for deletion
+                // (§1.8; [core] pkg/controllers/state/cluster.go `updateNodePoolResources`).
+                for node in cluster.nodes() {
+                    if node.deleting
+                        || node.label(super::apis::NODEPOOL_LABEL) != Some(np.name())
+                        || self.claim_of_node(node.id).is_some()
+                    {
+                        continue;
+                    }
+                    nodes += 1;
+                    used.add(&node.capacity);
+                }
+                let mut rem = Resources::default();
+                let mut rem_nodes = None;
+                for (k, q) in &np.spec.limits {
+                    let v = if k == "cpu" {
+                        q.to_milli_ceil()
+                    } else {
+                        q.to_units_ceil()
+                    };
+                    if k == "nodes" {
+                        rem_nodes = Some(v - nodes);
+                    } else {
+                        rem.set(k, v - used.get(k));
+                    }
+                }
+                // Unlimited resources stay unlimited, extended ones (GPUs, EFA, …) included: a
+                // type's capacity is compared only with the resources the limits name (§1.8).
+                let mut lim = Resources {
+                    cpu_m: i64::MAX / 4,
+                    memory: i64::MAX / 4,
+                    ephemeral_storage: i64::MAX / 4,
+                    pods: i64::MAX / 4,
+                    ..Default::default()
+                };
+                for &i in &types {
+                    for k in class.types[i as usize].capacity.extended.keys() {
+                        lim.extended.entry(k.clone()).or_insert(i64::MAX / 4);
+                    }
+                }
+                for k in np.spec.limits.keys() {
+                    if k != "nodes" {
+                        lim.set(k, rem.get(k));
+                    }
+                }
+                let any_resource = np.spec.limits.keys().any(|k| k != "nodes");
+                (any_resource.then_some(lim), rem_nodes)
+            };
+            let no_types_reason = types.is_empty().then(|| self.why_no_types(ci, &reqs));
+            out.push(Template {
+                no_types_reason,
+                nodepool: np.name().to_string(),
+                requirements: reqs,
+                labels: np.spec.template.metadata.labels.clone(),
+                taints: spec.taints.clone(),
+                startup_taints: spec.startup_taints.clone(),
+                all_types: Arc::clone(&class.types),
+                types,
+                daemon_overhead,
+                remaining,
+                remaining_nodes,
+            });
+            daemon_ports.push(ports);
+        }
+        (out, daemon_ports)
+    }
+
+    /// Pods planned onto a NodeClaim whose node is now up but whose taints or labels refuse
+    /// them. Karpenter's view of a NodeClaim and the node it becomes must agree (every
+    /// instance type defines every well-known label; NodeClaims carry their requirement
+    /// labels), so this should never happen; if it does, it is a simulator bug that would
+    /// otherwise show as a loop of launches, and it is logged loudly once per pod and claim
+    /// (`nodeclaim-refused-pod` in decisions.jsonl, and a warning).
+    fn check_refused_pods(&mut self, cluster: &Cluster, now: SimTime, pods: &[PodId]) {
+        // A pod that was bound or ended needs no watching: the map holds pending pods only.
+        self.planned_on
+            .retain(|p, _| cluster.pod(*p).phase == PodPhase::Pending);
+        for &p in pods {
+            let Some(i) = self.planned_on.get(&p).copied() else {
+                continue;
+            };
+            let c = &self.claims[i];
+            let Some(node) = c.node.and_then(|n| cluster.node(n)) else {
+                continue;
+            };
+            if !c.initialized() || node.deleting {
+                continue;
+            }
+            let pod = cluster.pod(p);
+            if let Err(why) = Cluster::node_admits(&pod.template, node) {
+                let (pod_name, claim_name) =
+                    (format!("{}/{}", pod.namespace(), pod.name), c.name.clone());
+                tracing::warn!(
+                    "simulator bug: NodeClaim {claim_name} was launched for pod {pod_name}, whose node refuses it ({})",
+                    why.describe()
+                );
+                self.log(now, serde_json::json!({"event": "nodeclaim-refused-pod", "pod": pod_name, "nodeclaim": claim_name, "reason": why.describe()}));
+                self.planned_on.remove(&p);
+            }
+        }
+    }
+
+    /// The types of NodeClass `ci` whose requirements intersect NodePool `pool`'s `reqs`,
+    /// computed once per (requirements, NodeClass generation).
+    fn compatible_types(&self, pool: &str, ci: usize, reqs: &Requirements) -> Arc<Vec<u32>> {
+        let class = &self.classes[ci];
+        if let Some((r, c, g, types)) = self.compatible_cache.borrow().get(pool)
+            && *c == ci
+            && *g == class.generation
+            && r == reqs
+        {
+            return Arc::clone(types);
+        }
+        let types: Arc<Vec<u32>> = Arc::new(
+            (0..class.types.len() as u32)
+                .filter(|&i| class.types[i as usize].requirements.intersects_ok(reqs))
+                .collect(),
+        );
+        self.compatible_cache.borrow_mut().insert(
+            pool.to_string(),
+            (reqs.clone(), ci, class.generation, Arc::clone(&types)),
+        );
+        types
+    }
+
+    /// Why NodeClass `ci` offers a NodePool with requirements `reqs` no instance type: the
+    /// filter that removed the last one, in Karpenter's order — the AMI family (types it
+    /// cannot run are never offered), each NodePool requirement, then availability (the
+    /// subnets' zones, capacity types, the insufficient-capacity cache).
+    fn why_no_types(&self, ci: usize, reqs: &Requirements) -> String {
+        let class = &self.classes[ci];
+        let ami = class
+            .nodeclass
+            .as_ref()
+            .map_or(crate::apis::AmiFamily::Al2023, |n| n.effective_ami_family());
+        if class.zones.is_empty() {
+            return format!(
+                "EC2NodeClass {} selects no subnet, so it offers no instance type",
+                class.name
+            );
+        }
+        let mut left: Vec<&InstanceTypeInfo> = class.types.iter().collect();
+        for r in reqs.iter() {
+            left.retain(|it| {
+                it.requirements
+                    .get(r.key())
+                    .is_none_or(|a| a.has_intersection(r))
+            });
+            if left.is_empty() {
+                let mut why = format!(
+                    "no instance type of EC2NodeClass {} ({}) satisfies the NodePool requirement {r}",
+                    class.name,
+                    ami.as_str()
+                );
+                let blocked: Vec<&str> = class
+                    .ami_excluded
+                    .iter()
+                    .filter(|(_, tr)| tr.intersects_ok(reqs))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if let Some(first) = blocked.first() {
+                    why.push_str(&format!(
+                        "; {} type(s) that would ({first}, …) cannot run the AMI family {}",
+                        blocked.len(),
+                        ami.as_str()
+                    ));
+                }
+                return why;
+            }
+        }
+        let cts = reqs
+            .get(CAPACITY_TYPE)
+            .map_or_else(|| "any".to_string(), ToString::to_string);
+        format!(
+            "none of the {} instance types matching the NodePool has an available offering \
+             (zones {}; capacity types {cts}; an offering out of capacity stays unavailable for 3 minutes)",
+            left.len(),
+            class.zones.join(", "),
+        )
+    }
+
+    /// Existing capacity for the simulation: live nodes not being deleted, and launched
+    /// NodeClaims whose node has not registered yet (§1.3 step 1).
+    fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
+        let mut out = Vec::new();
+        let ds_unplaced = |node: &asim_cluster::Node| -> Resources {
+            // DaemonSet overhead not yet running on the node.
+            let mut r = Resources::default();
+            for (di, ds) in cluster.daemonsets.iter().enumerate() {
+                let placed = node.pods.iter().any(|p| {
+                    let p = cluster.pod(*p);
+                    p.owner == OwnerKind::DaemonSet && p.owner_index == di as u32
+                });
+                let t = &ds.template;
+                let tolerated = node.taints.iter().all(|x| {
+                    x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
+                        || crate::scheduling::is_ephemeral_taint(x)
+                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
+                });
+                if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
+                    r.add(&t.requests);
+                }
+            }
+            r
+        };
+        for node in cluster.nodes() {
+            if self.is_leaving(node) {
+                continue;
+            }
+            let claim = self.claim_of_node(node.id);
+            let (initialized, startup) = match claim {
+                Some(c) => (c.initialized(), c.startup_taints.clone()),
+                None => (node.ready, Vec::new()),
+            };
+            let mut available = node.allocatable.clone();
+            available.sub(&node.requested);
+            available.sub(&ds_unplaced(node));
+            // Labels only grow (registered, initialized): the label count keys the cache.
+            let cached = self
+                .node_cache
+                .borrow()
+                .get(&node.id)
+                .filter(|c| c.0 == node.labels.len())
+                .cloned();
+            let (labels, requirements) = match cached {
+                Some((_, l, r)) => (l, r),
+                None => {
+                    let l = Arc::new(node.labels.clone());
+                    let r = Arc::new(Requirements::from_labels(&node.labels));
+                    self.node_cache
+                        .borrow_mut()
+                        .insert(node.id, (node.labels.len(), Arc::clone(&l), Arc::clone(&r)));
+                    (l, r)
+                }
+            };
+            out.push(ExistingNode {
+                name: node.name.clone(),
+                node: Some(node.id),
+                nodeclaim: claim.map(|_| 0),
+                labels,
+                requirements,
+                taints: node.taints.clone(),
+                startup_taints: startup,
+                initialized,
+                available,
+                host_ports: node.host_ports.clone(),
+            });
+        }
+        for (i, c) in self.claims.iter().enumerate() {
+            if c.state != ClaimState::Launched {
+                continue;
+            }
+            let Some(l) = &c.launched else { continue };
+            let it = &self.classes[c.nodeclass].types[l.instance_type as usize];
+            let mut labels = c.labels.clone();
+            labels.extend(it.requirements.labels());
+            labels.insert(super::instancetype::ZONE.into(), l.zone.clone());
+            labels.insert(
+                super::instancetype::ZONE_ID.into(),
+                asim_core::cloud::zones::zone_id(&l.zone),
+            );
+            labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
+            labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
+            let mut available = it.allocatable.clone();
+            // DaemonSet pods will land on it too.
+            for ds in &cluster.daemonsets {
+                let t = &ds.template;
+                let tolerated = c.taints.iter().all(|x| {
+                    x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
+                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
+                });
+                let r = Requirements::from_labels(&labels);
+                let mut dr = Requirements::from_labels(&t.node_selector);
+                if let Some(first) = t.required_terms.first() {
+                    dr.add(first);
+                }
+                if tolerated && r.compatible(&dr).is_ok() {
+                    available.sub(&t.requests);
+                }
+            }
+            out.push(ExistingNode {
+                name: c.name.clone(),
+                node: None,
+                nodeclaim: Some(i),
+                requirements: Arc::new(Requirements::from_labels(&labels)),
+                labels: Arc::new(labels),
+                taints: c.taints.clone(),
+                startup_taints: c.startup_taints.clone(),
+                initialized: false,
+                available,
+                host_ports: Vec::new(),
+            });
+        }
+        out
+    }
+
+    fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
+        self.by_node
+            .get(&node)
+            .map(|i| &self.claims[*i])
+            .filter(|c| c.node == Some(node) && c.is_active())
+    }
+
+    /// The reschedulable pods of a node that is leaving (§1.2 item 3, §4.4): active pods not
+    /// owned by a DaemonSet or the node, and terminating StatefulSet pods (their replacement
+    /// keeps the name, so it needs the room).
+    pub(super) fn reschedulable_pods(cluster: &Cluster, node: &asim_cluster::Node) -> Vec<PodId> {
+        node.pods
+            .iter()
+            .copied()
+            .filter(|p| {
+                let pod = cluster.pod(*p);
+                !matches!(pod.owner, OwnerKind::DaemonSet | OwnerKind::Node)
+                    && (matches!(pod.phase, PodPhase::Starting | PodPhase::Running)
+                        || (pod.phase == PodPhase::Terminating
+                            && pod.owner == OwnerKind::StatefulSet))
+            })
+            .collect()
+    }
+
+    /// Is the node going away: deleting, or marked for deletion by a disruption command that
+    /// waits for its replacements (§4.8)?
+    pub(super) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
+        node.deleting
+            || self
+                .by_node
+                .get(&node.id)
+                .is_some_and(|i| self.claims[*i].marked_for_deletion)
+    }
+
+    /// What every simulation in one controller pass shares: the NodePools' templates and the
+    /// existing capacity (leaving nodes excluded).
+    pub(super) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
+        let (templates, daemon_ports) = self.templates(cluster, now);
+        let mut existing = self.existing_nodes(cluster);
+        // The scheduler's own order (initialized first, then by name), so that the indices it
+        // reports for placements on existing nodes are indices into this list.
+        existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        SolveBase {
+            templates,
+            daemon_ports,
+            existing,
+        }
+    }
+
+    /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
+    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
+    pub(super) fn simulate(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+        base: &SolveBase,
+        mut pods: Vec<PodId>,
+        excluded: &BTreeSet<asim_cluster::NodeId>,
+        claim_prefix: String,
+    ) -> Simulated {
+        // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
+        pods.sort_by(|a, b| {
+            let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
+            (
+                std::cmp::Reverse(pa.template.requests.cpu_m),
+                std::cmp::Reverse(pa.template.requests.memory),
+                pa.created_at,
+                pa.id,
+            )
+                .cmp(&(
+                    std::cmp::Reverse(pb.template.requests.cpu_m),
+                    std::cmp::Reverse(pb.template.requests.memory),
+                    pb.created_at,
+                    pb.id,
+                ))
+        });
+        pods.dedup();
+        let mut templates = base.templates.clone();
+        let existing: Vec<ExistingNode> = base
+            .existing
+            .iter()
+            .filter(|e| e.node.is_none_or(|n| !excluded.contains(&n)))
+            .cloned()
+            .collect();
+        let existing_meta: Vec<(Option<asim_cluster::NodeId>, bool)> =
+            existing.iter().map(|e| (e.node, e.initialized)).collect();
+        let ice = &self.ice;
+        let mut sched = Scheduler::new(&mut templates, existing, ice, now, claim_prefix);
+        sched.min_values_best_effort = self.settings.min_values_best_effort;
+        for (ti, ports) in base.daemon_ports.iter().enumerate() {
+            sched.set_daemon_host_ports(ti, ports.clone());
+        }
+        // Seed topology with the pods bound to the remaining nodes — only needed when some pod
+        // has topology rules (its own, or a bound pod's anti-affinity).
+        let needs_topology = cluster.has_anti_affinity_pods()
+            || pods.iter().any(|p| {
+                let t = &cluster.pod(*p).template;
+                !(t.spread.is_empty()
+                    && t.affinity.is_empty()
+                    && t.anti_affinity.is_empty()
+                    && t.preferred_affinity.is_empty()
+                    && t.preferred_anti_affinity.is_empty())
+            });
+        if needs_topology {
+            for node in cluster
+                .nodes()
+                .filter(|n| !self.is_leaving(n) && !excluded.contains(&n.id))
+            {
+                for p in &node.pods {
+                    let pod = cluster.pod(*p);
+                    if pod.is_active() {
+                        sched.record_existing(
+                            pod.namespace(),
+                            pod.labels(),
+                            &node.labels,
+                            &pod.template.anti_affinity,
+                        );
+                    }
+                }
+            }
+        }
+        let input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)> = pods
+            .iter()
+            .map(|p| {
+                let pod = cluster.pod(*p);
+                let mut t = Arc::clone(&pod.template);
+                if self.settings.ignore_preferences {
+                    let mut tt = (*t).clone();
+                    tt.preferred_terms.clear();
+                    tt.preferred_affinity.clear();
+                    tt.preferred_anti_affinity.clear();
+                    tt.spread.retain(|s| {
+                        s.when_unsatisfiable == asim_cluster::pod::WhenUnsatisfiable::DoNotSchedule
+                    });
+                    t = Arc::new(tt);
+                }
+                (*p, t, format!("{}/{}", pod.namespace(), pod.name))
+            })
+            .collect();
+        let result = sched.solve(&input);
+        Simulated {
+            templates,
+            existing: existing_meta,
+            result,
+            input,
+        }
+    }
+
+    /// One provisioning round: solve over the provisionable pods and create NodeClaims.
+    pub(super) fn provision(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let cluster = ctx.cluster();
+        let mut pods: Vec<PodId> = provisionable_pods(cluster);
+        // Plus the reschedulable pods of nodes being deleted (§1.2 item 3).
+        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
+        // their pods count once the node is deleted.
+        for node in cluster.nodes().filter(|n| n.deleting) {
+            pods.extend(Self::reschedulable_pods(cluster, node));
+        }
+        if pods.is_empty() {
+            return;
+        }
+        self.check_refused_pods(cluster, now, &pods);
+        let base = self.solve_base(cluster, now);
+        let prefix = format!("batch{}", self.next_claim);
+        let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
+        for (_, d) in &sim.result.decisions {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), "scheduled".into());
+            }
+            self.log(now, v);
+        }
+        // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
+        // while (§4.2, nomination window 20 s).
+        for (_, e) in &sim.result.existing {
+            if let Some((Some(node), _)) = sim.existing.get(*e) {
+                self.nominated
+                    .insert(*node, now + super::NOMINATION_WINDOW_MS);
+            }
+        }
+        // Create the NodeClaims.
+        for claim in &sim.result.claims {
+            let tpl = &sim.templates[claim.template];
+            if let Err(why) = self.plan_claim(tpl, claim, now) {
+                for p in &claim.pods {
+                    let pod = sim
+                        .input
+                        .iter()
+                        .find(|(id, _, _)| id == p)
+                        .map(|(_, _, n)| n.clone())
+                        .unwrap_or_default();
+                    self.log(
+                        now,
+                        serde_json::json!({"event": "scheduled", "pod": pod, "outcome": "unschedulable", "target": null, "nodepool": tpl.nodepool, "relaxed": [], "reason": why}),
+                    );
+                }
+                continue;
+            }
+            let Ok((reqs, types)) = self.plan_claim(tpl, claim, now) else {
+                continue;
+            };
+            self.create_claim(ctx, tpl, claim, reqs, types);
+        }
+        // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
+        if !self.requeue_pending {
+            self.requeue_pending = true;
+            ctx.set_timer(now + 10_000, token(T_REQUEUE, 0));
+        }
+    }
+
+    /// The requirements and instance types a planned NodeClaim is created with: its types
+    /// sorted by price, at most 600, minValues still met, capacity types narrowed to the
+    /// offerings left (§1.9). `Err` says why no NodeClaim can be made.
+    pub(super) fn plan_claim(
+        &self,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        now: SimTime,
+    ) -> Result<(Requirements, Vec<u32>), String> {
+        let types = finalize_types(claim, &tpl.all_types, &self.ice, now);
+        if types.is_empty() {
+            return Err("no instance type has an available offering".into());
+        }
+        // Truncating to the 600 cheapest types may break minValues: the NodeClaim is then
+        // dropped and its pods error (§1.9; [core] scheduling/scheduler.go
+        // `TruncateInstanceTypes`, MIN_VALUES_POLICY=Strict).
+        if let Err(why) = satisfies_min_values(&claim.requirements, &tpl.all_types, &types)
+            && !self.settings.min_values_best_effort
+        {
+            return Err(format!(
+                "after truncating to {MAX_INSTANCE_TYPES} instance types: {why}"
+            ));
+        }
+        let mut reqs = claim.requirements.clone();
+        reqs.add_requirement(instance_type_requirement(&types, &tpl.all_types));
+        narrow_capacity_types(&mut reqs, &types, &tpl.all_types);
+        Ok((reqs, types))
+    }
+
+    /// Create a NodeClaim for a planned one of `tpl`'s NodePool and schedule its launch.
+    pub(super) fn create_claim(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tpl: &Template,
+        claim: &PlannedClaim,
+        reqs: Requirements,
+        types: Vec<u32>,
+    ) -> Option<usize> {
+        let now = ctx.now;
+        let pool = self
+            .pools
+            .iter()
+            .find(|p| p.nodepool.name() == tpl.nodepool)?;
+        let class = pool.class?;
+        let spec = &pool.nodepool.spec.template.spec;
+        let expire_after = match spec.expire_after {
+            asim_core::k8s::duration::NillableDuration::After(ms) => Some(ms),
+            asim_core::k8s::duration::NillableDuration::Never => None,
+        };
+        let termination_grace = spec.termination_grace_period.map(|d| d.as_millis());
+        let do_not_disrupt = pool
+            .nodepool
+            .spec
+            .template
+            .metadata
+            .annotations
+            .get(asim_cluster::pod::DO_NOT_DISRUPT)
+            .is_some_and(|v| v == "true");
+        let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
+        self.next_claim += 1;
+        let mut labels = tpl.labels.clone();
+        labels.extend(custom_labels(&reqs));
+        labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
+        labels.insert(
+            super::apis::EC2NODECLASS_LABEL.into(),
+            self.classes[class].name.clone(),
+        );
+        self.claims.push(NodeClaim {
+            name: name.clone(),
+            nodepool: tpl.nodepool.clone(),
+            nodeclass: class,
+            requirements: reqs,
+            types,
+            requests: claim.requests.clone(),
+            labels,
+            taints: tpl.taints.clone(),
+            startup_taints: tpl.startup_taints.clone(),
+            state: ClaimState::Pending,
+            created_at: now,
+            launched: None,
+            launched_at: None,
+            registered_at: None,
+            initialized_at: None,
+            node: None,
+            deletion_reason: None,
+            expire_after_ms: expire_after,
+            termination_grace_ms: termination_grace,
+            do_not_disrupt,
+            nodeclass_generation: self.classes[class].generation,
+            template: Arc::clone(&pool.template),
+            drifted_at: None,
+            drift_reason: None,
+            marked_for_deletion: false,
+        });
+        let i = self.claims.len() - 1;
+        for &p in &claim.pods {
+            self.planned_on.insert(p, i);
+        }
+        // `hostname` is the placeholder the `scheduled` events name as their target.
+        let mut event = serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()});
+        // BestEffort: the NodeClaim is annotated when its types do not meet minValues.
+        if self.settings.min_values_best_effort
+            && satisfies_min_values(
+                &self.claims[i].requirements,
+                &tpl.all_types,
+                &self.claims[i].types,
+            )
+            .is_err()
+        {
+            event["min_values_relaxed"] = serde_json::Value::Bool(true);
+        }
+        self.log(now, event);
+        // The claim is launched once the solve is done (docs/model/latency.md §3 stage 1d).
+        ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
+        if let Some(ms) = expire_after {
+            ctx.set_timer(now + ms, token(super::T_EXPIRE, i));
+        }
+        Some(i)
+    }
+}
+
+/// The labels a NodeClaim gets when it is created from its requirements' user-defined keys:
+/// one concrete value for each (`team In [ml]` → `team: ml`; `team Exists` → some value), so
+/// that the in-flight NodeClaim already answers pods selecting them and the provisioner does
+/// not launch another node for them while it boots. Well-known keys are left to the instance
+/// type chosen at launch. Karpenter: pkg/controllers/provisioning/scheduling/nodeclaimtemplate.go
+/// `resolveCustomLabelsFromRequirements`; docs/model/karpenter-provisioning.md "NodeClaim labels".
+pub(super) fn custom_labels(reqs: &Requirements) -> Vec<(String, String)> {
+    reqs.iter()
+        .filter(|r| {
+            let k = r.key();
+            !super::apis::WELL_KNOWN_LABELS.contains(&k)
+                && super::apis::restricted_label_reason(k).is_none()
+        })
+        .filter_map(|r| r.any_value().map(|v| (r.key().to_string(), v)))
+        .collect()
+}
+
+/// Narrow a NodeClaim's capacity types to those its remaining offerings have.
+pub(super) fn narrow_capacity_types(
+    reqs: &mut Requirements,
+    types: &[u32],
+    all: &[InstanceTypeInfo],
+) {
+    let mut cts = BTreeSet::new();
+    for &i in types {
+        for o in &all[i as usize].offerings {
+            if super::instancetype::offering_compatible(o, reqs) {
+                cts.insert(o.capacity_type.as_str());
+            }
+        }
+    }
+    reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
+}
+
+/// Inputs shared by the simulations of one pass (see [`Karpenter::solve_base`]).
+pub struct SolveBase {
+    pub templates: Vec<Template>,
+    pub daemon_ports: Vec<Vec<HostPort>>,
+    /// In the scheduler's order.
+    pub existing: Vec<ExistingNode>,
+}
+
+/// One simulation's outcome.
+pub struct Simulated {
+    pub templates: Vec<Template>,
+    /// (node, initialized) of each existing node, indexed as `result.existing` reports.
+    pub existing: Vec<(Option<asim_cluster::NodeId>, bool)>,
+    pub result: super::scheduling::SolveResult,
+    pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
+}

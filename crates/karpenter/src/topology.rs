@@ -1,0 +1,1133 @@
+//! Topology in Karpenter's scheduling simulation: spread constraints, pod affinity and pod
+//! anti-affinity over zone, hostname, capacity type or any label, counted over existing nodes
+//! and the NodeClaims planned so far in this batch. docs/model/karpenter.md §1.7.
+//!
+//! A placement first resolves the pod's constraints to groups once ([`Topology::resolve`]), then
+//! asks [`Topology::requirements_for`] which domains the pod may take on each candidate (an
+//! existing node with fixed labels, or a planned NodeClaim whose requirements may still allow
+//! several zones); the answer narrows the candidate's requirements. After the placement,
+//! [`Topology::record`] (or [`Topology::record_ids`]) counts the pod in every group that
+//! selects it.
+//!
+//! Label keys, domain values and pods' (namespace, labels) are interned to small integers, so
+//! that the per-candidate checks (a pod tries every planned NodeClaim) are array lookups and bit
+//! operations rather than string hashing, and a selector is evaluated once per distinct label
+//! set. Interned ids never reach output: every ordering that does (the first candidate domain,
+//! ties between equally loaded domains, error messages) follows the domain strings.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+
+use asim_cluster::pod::{HOSTNAME_KEY, PodAffinityTerm, TopologySpread};
+use asim_core::k8s::requirements::{Requirement, Requirements};
+use asim_core::k8s::selector::{LabelSelector, Labels};
+
+/// An interned label key.
+pub type KeyId = usize;
+/// An interned value of one key (a domain: a zone, a hostname, …).
+pub type DomId = u32;
+/// An interned (namespace, labels) of a pod.
+pub type KindId = usize;
+
+/// The hostname key is interned first.
+const HOST: KeyId = 0;
+
+/// Keys with at most this many values use bit masks for their domains.
+const MASK_BITS: usize = 64;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Spread,
+    Affinity,
+    AntiAffinity,
+}
+
+/// One label key: its interned values and the known domains (the universe).
+#[derive(Clone, Debug)]
+struct KeyDomains {
+    name: String,
+    /// Only probed, never iterated into output (docs/design.md §1.2).
+    ids: HashMap<String, DomId>,
+    names: Vec<String>,
+    /// Known domain values, in string order (the order Karpenter's sets iterate in).
+    universe: Vec<DomId>,
+    in_universe: Vec<bool>,
+    /// The universe as a bit set, while every value id fits in [`MASK_BITS`].
+    universe_mask: u64,
+}
+
+impl KeyDomains {
+    fn new(name: &str) -> Self {
+        KeyDomains {
+            name: name.to_string(),
+            ids: HashMap::new(),
+            names: Vec::new(),
+            universe: Vec::new(),
+            in_universe: Vec::new(),
+            universe_mask: 0,
+        }
+    }
+
+    fn intern(&mut self, value: &str) -> DomId {
+        if let Some(&d) = self.ids.get(value) {
+            return d;
+        }
+        let d = self.names.len() as DomId;
+        self.names.push(value.to_string());
+        self.in_universe.push(false);
+        self.ids.insert(value.to_string(), d);
+        d
+    }
+
+    fn add_universe(&mut self, d: DomId) {
+        if self.in_universe[d as usize] {
+            return;
+        }
+        self.in_universe[d as usize] = true;
+        if (d as usize) < MASK_BITS {
+            self.universe_mask |= 1 << d;
+        }
+        let names = &self.names;
+        let pos = self
+            .universe
+            .partition_point(|&x| names[x as usize] < names[d as usize]);
+        self.universe.insert(pos, d);
+    }
+
+    fn name_of(&self, d: DomId) -> &str {
+        &self.names[d as usize]
+    }
+
+    /// Every value id fits in a mask.
+    fn small(&self) -> bool {
+        self.names.len() <= MASK_BITS
+    }
+
+    /// The known domains `r` allows, as a mask (`None` allows all); for small keys.
+    fn mask(&self, r: Option<&Requirement>) -> u64 {
+        match r {
+            None => self.universe_mask,
+            Some(r) => self
+                .universe
+                .iter()
+                .filter(|&&d| r.has(self.name_of(d)))
+                .fold(0, |m, &d| m | (1 << d)),
+        }
+    }
+}
+
+/// Whether a group or an inverse entry selects each pod kind: 0 unknown, 1 no, 2 yes.
+#[derive(Clone, Debug, Default)]
+struct SelectsCache(Vec<u8>);
+
+impl SelectsCache {
+    fn get(
+        &mut self,
+        kinds: &[(String, Labels)],
+        k: KindId,
+        namespace: &str,
+        selector: &LabelSelector,
+    ) -> bool {
+        if self.0.len() <= k {
+            self.0.resize(k + 1, 0);
+        }
+        if self.0[k] == 0 {
+            let (ns, labels) = &kinds[k];
+            self.0[k] = 1 + u8::from(namespace == ns && selector.matches(labels));
+        }
+        self.0[k] == 2
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Group {
+    #[allow(dead_code)] // kept for Debug output of groups
+    kind: Kind,
+    key: KeyId,
+    namespace: String,
+    selector: LabelSelector,
+    max_skew: i64,
+    min_domains: Option<u32>,
+    /// Matching pods per domain of `key` (indexed by domain id; absent = 0).
+    counts: Vec<i64>,
+    /// Matching pods over all domains.
+    total: i64,
+    /// Planned claims' hosts with a matching pod (hostname groups).
+    claim_hosts_hit: usize,
+    selects: SelectsCache,
+}
+
+impl Group {
+    fn selects(&mut self, kinds: &[(String, Labels)], k: KindId) -> bool {
+        self.selects.get(kinds, k, &self.namespace, &self.selector)
+    }
+
+    fn count(&self, d: DomId) -> i64 {
+        self.counts.get(d as usize).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, d: DomId) {
+        let i = d as usize;
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+    }
+}
+
+/// Anti-affinity declared by placed pods: an incoming pod the selector matches may not enter
+/// `domains` (the symmetric rule).
+#[derive(Clone, Debug)]
+struct Inverse {
+    key: KeyId,
+    namespace: String,
+    selector: LabelSelector,
+    /// Indexed by domain id.
+    domains: Vec<bool>,
+    selects: SelectsCache,
+}
+
+impl Inverse {
+    fn contains(&self, d: DomId) -> bool {
+        self.domains.get(d as usize).copied().unwrap_or(false)
+    }
+}
+
+/// A pod already placed (existing or planned in this batch), as topology sees it.
+#[derive(Clone, Debug)]
+pub struct Placed<'a> {
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+    /// Domain values the pod is known to be in, per key (single values only), plus hostname.
+    pub domains: &'a Labels,
+    pub anti_affinity: &'a [PodAffinityTerm],
+}
+
+/// The constraints one pod carries into a placement attempt (after relaxation).
+#[derive(Clone, Debug, Default)]
+pub struct PodTopology {
+    pub spread: Vec<TopologySpread>,
+    pub affinity: Vec<PodAffinityTerm>,
+    pub anti_affinity: Vec<PodAffinityTerm>,
+}
+
+impl PodTopology {
+    pub fn is_empty(&self) -> bool {
+        self.spread.is_empty() && self.affinity.is_empty() && self.anti_affinity.is_empty()
+    }
+
+    pub fn view(&self) -> TopologyView<'_> {
+        TopologyView {
+            spread: [&self.spread, &[]],
+            affinity: [&self.affinity, &[]],
+            anti_affinity: [&self.anti_affinity, &[]],
+        }
+    }
+}
+
+/// A pod's constraints for one attempt without copying them: each kind as two lists, taken in
+/// order (its required constraints, then the preferences still treated as required).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TopologyView<'a> {
+    pub spread: [&'a [TopologySpread]; 2],
+    pub affinity: [&'a [PodAffinityTerm]; 2],
+    pub anti_affinity: [&'a [PodAffinityTerm]; 2],
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    group: usize,
+    key: KeyId,
+    /// Whether the group selects the pod itself.
+    self_match: bool,
+    /// The known domains the pod's own requirements allow (small keys only).
+    pod_mask: u64,
+}
+
+/// A pod's constraints resolved to groups for one placement attempt (see
+/// [`Topology::resolve`]). Valid until the next [`Topology::record`].
+#[derive(Clone, Debug, Default)]
+pub struct PodRules {
+    kind: KindId,
+    spread: Vec<Rule>,
+    affinity: Vec<Rule>,
+    anti_affinity: Vec<Rule>,
+    /// Entries of the placed pods' anti-affinity that select the pod, with the pod's mask.
+    inverse: Vec<(usize, u64)>,
+    /// Hostname rules as (group, most matching pods allowed already on the host).
+    host_limits: Vec<(usize, i64)>,
+    /// Hostname-keyed entries of `inverse`.
+    host_inverse: Vec<usize>,
+}
+
+impl PodRules {
+    /// No constraint of the pod's own, and no placed pod's anti-affinity selects it.
+    pub fn is_empty(&self) -> bool {
+        self.spread.is_empty()
+            && self.affinity.is_empty()
+            && self.anti_affinity.is_empty()
+            && self.inverse.is_empty()
+    }
+
+    /// No hostname rule: every host passes [`Topology::host_allows`].
+    pub fn host_rules_empty(&self) -> bool {
+        self.host_limits.is_empty() && self.host_inverse.is_empty()
+    }
+
+    /// The pod's interned (namespace, labels), for [`Topology::record_ids`].
+    pub fn kind(&self) -> KindId {
+        self.kind
+    }
+}
+
+/// A candidate's allowed domains per key, as masks (see [`Topology::requirements_for`]),
+/// cached while its requirements do not change; [`DomainMasks::clear`] when they do.
+#[derive(Clone, Debug, Default)]
+pub struct DomainMasks {
+    /// (key, universe size when computed, mask).
+    entries: Vec<(KeyId, usize, u64)>,
+}
+
+impl DomainMasks {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn get(&mut self, key: KeyId, kd: &KeyDomains, candidate: &Requirements) -> u64 {
+        // The universe only grows: an unchanged size is an unchanged universe.
+        let size = kd.universe.len();
+        match self.entries.iter_mut().find(|e| e.0 == key) {
+            Some(e) if e.1 == size => e.2,
+            Some(e) => {
+                e.1 = size;
+                e.2 = kd.mask(candidate.get(&kd.name));
+                e.2
+            }
+            None => {
+                let m = kd.mask(candidate.get(&kd.name));
+                self.entries.push((key, size, m));
+                m
+            }
+        }
+    }
+}
+
+/// Why a pod cannot take any allowed domain on a candidate. Cheap to build: a pod is rejected
+/// by many candidates, and only some callers word the reason ([`Topology::reject_message`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// Hostname spread: maxSkew of the group reached on the host.
+    HostSpread {
+        group: usize,
+    },
+    /// No allowed domain of the key within maxSkew; `candidates` were allowed.
+    Spread {
+        group: usize,
+        key: KeyId,
+        candidates: Vec<DomId>,
+    },
+    HostAffinity,
+    Affinity {
+        key: KeyId,
+    },
+    HostAntiAffinity,
+    AntiAffinity {
+        key: KeyId,
+    },
+    HostInverse,
+    Inverse {
+        key: KeyId,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// Interned keys; the hostname key is [`HOST`].
+    keys: Vec<KeyDomains>,
+    /// Only probed (docs/design.md §1.2).
+    key_ids: HashMap<String, KeyId>,
+    /// Interned (namespace, labels) of pods.
+    kinds: Vec<(String, Labels)>,
+    /// Kinds by a hash of (namespace, labels); only probed.
+    kind_ids: HashMap<u64, Vec<KindId>>,
+    groups: Vec<Group>,
+    inverse: Vec<Inverse>,
+    /// Every pod placed so far, kept to seed groups created later: (kind, its domains as a
+    /// range of `placed_doms`).
+    placed: Vec<(KindId, usize, usize)>,
+    placed_doms: Vec<(KeyId, DomId)>,
+    /// Per hostname id: whether it is a claim planned in this batch.
+    claim_host: Vec<bool>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            keys: vec![KeyDomains::new(HOSTNAME_KEY)],
+            key_ids: HashMap::from([(HOSTNAME_KEY.to_string(), HOST)]),
+            kinds: Vec::new(),
+            kind_ids: HashMap::new(),
+            groups: Vec::new(),
+            inverse: Vec::new(),
+            placed: Vec::new(),
+            placed_doms: Vec::new(),
+            claim_host: Vec::new(),
+        }
+    }
+}
+
+impl Topology {
+    /// The id of a label key, interning it.
+    pub fn key_id(&mut self, key: &str) -> KeyId {
+        if let Some(&k) = self.key_ids.get(key) {
+            return k;
+        }
+        let k = self.keys.len();
+        self.keys.push(KeyDomains::new(key));
+        self.key_ids.insert(key.to_string(), k);
+        k
+    }
+
+    /// The id of a value of `key`, interning it.
+    pub fn domain_id(&mut self, key: KeyId, value: &str) -> DomId {
+        self.keys[key].intern(value)
+    }
+
+    /// The id of a hostname, if any pod or rule has named it.
+    pub fn host_id(&self, host: &str) -> Option<DomId> {
+        self.keys[HOST].ids.get(host).copied()
+    }
+
+    /// The id of a new planned claim's hostname, interning it (before any pod is recorded on
+    /// it).
+    pub fn intern_claim_host(&mut self, host: &str) -> DomId {
+        let d = self.keys[HOST].intern(host);
+        if self.claim_host.len() <= d as usize {
+            self.claim_host.resize(d as usize + 1, false);
+        }
+        self.claim_host[d as usize] = true;
+        d
+    }
+
+    fn is_claim_host(&self, d: DomId) -> bool {
+        self.claim_host.get(d as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether a hostname rule of the pod rejects every one of the `claims` planned claims:
+    /// one that allows no matching pod on the host, in a group with a matching pod on each.
+    pub fn blocks_every_claim(&self, rules: &PodRules, claims: usize) -> bool {
+        rules
+            .host_limits
+            .iter()
+            .any(|&(gi, max)| max <= 0 && self.groups[gi].claim_hosts_hit >= claims)
+    }
+
+    /// The key id of the hostname key.
+    pub fn host_key(&self) -> KeyId {
+        HOST
+    }
+
+    /// The id of a pod's (namespace, labels), interning it.
+    pub fn kind_id(&mut self, namespace: &str, labels: &Labels) -> KindId {
+        let mut h = std::hash::DefaultHasher::new();
+        namespace.hash(&mut h);
+        labels.hash(&mut h);
+        let hash = h.finish();
+        if let Some(ids) = self.kind_ids.get(&hash)
+            && let Some(&k) = ids
+                .iter()
+                .find(|&&k| self.kinds[k].0 == namespace && self.kinds[k].1 == *labels)
+        {
+            return k;
+        }
+        let k = self.kinds.len();
+        self.kinds.push((namespace.to_string(), labels.clone()));
+        self.kind_ids.entry(hash).or_default().push(k);
+        k
+    }
+
+    /// The keys of the inverse anti-affinity entries (bound pods' required anti-affinity).
+    pub fn inverse_keys(&self) -> Vec<KeyId> {
+        self.inverse.iter().map(|e| e.key).collect()
+    }
+
+    /// Register the domain values a key can take (from NodePools and their instance types).
+    pub fn add_universe(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
+        let k = self.key_id(key);
+        for v in values {
+            let d = self.keys[k].intern(&v);
+            self.keys[k].add_universe(d);
+        }
+    }
+
+    /// Count a pod that exists before the batch (bound to an existing node) or was placed.
+    pub fn record(&mut self, p: &Placed<'_>) {
+        let doms = self.domain_ids(p.domains);
+        let kind = self.kind_id(p.namespace, p.labels);
+        self.record_ids(kind, &doms, [p.anti_affinity, &[]]);
+    }
+
+    /// A node's labels as interned (key, value) pairs.
+    pub fn domain_ids(&mut self, labels: &Labels) -> Vec<(KeyId, DomId)> {
+        let mut doms = Vec::with_capacity(labels.len());
+        for (k, v) in labels {
+            let key = self.key_id(k);
+            let d = self.keys[key].intern(v);
+            doms.push((key, d));
+        }
+        doms
+    }
+
+    /// [`Topology::record`] with the pod and its domains already interned: (key, value) pairs,
+    /// at most one per key.
+    pub fn record_ids(
+        &mut self,
+        kind: KindId,
+        doms: &[(KeyId, DomId)],
+        anti_affinity: [&[PodAffinityTerm]; 2],
+    ) {
+        let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
+        for g in &mut self.groups {
+            if let Some(d) = dom_of(g.key)
+                && g.selects(&self.kinds, kind)
+            {
+                if g.key == HOST
+                    && g.count(d) == 0
+                    && self.claim_host.get(d as usize).copied().unwrap_or(false)
+                {
+                    g.claim_hosts_hit += 1;
+                }
+                g.add(d);
+            }
+        }
+        for term in anti_affinity.into_iter().flatten() {
+            let Some(&key) = self.key_ids.get(&term.topology_key) else {
+                continue;
+            };
+            let Some(d) = dom_of(key) else { continue };
+            let namespace = &self.kinds[kind].0;
+            let i = match self.inverse.iter().position(|e| {
+                e.key == key && e.namespace == *namespace && e.selector == term.selector
+            }) {
+                Some(i) => i,
+                None => {
+                    self.inverse.push(Inverse {
+                        key,
+                        namespace: namespace.clone(),
+                        selector: term.selector.clone(),
+                        domains: Vec::new(),
+                        selects: SelectsCache::default(),
+                    });
+                    self.inverse.len() - 1
+                }
+            };
+            let ds = &mut self.inverse[i].domains;
+            if ds.len() <= d as usize {
+                ds.resize(d as usize + 1, false);
+            }
+            ds[d as usize] = true;
+        }
+        for &(k, d) in doms {
+            if k != HOST {
+                self.keys[k].add_universe(d);
+            }
+        }
+        let start = self.placed_doms.len();
+        self.placed_doms.extend_from_slice(doms);
+        self.placed.push((kind, start, self.placed_doms.len()));
+    }
+
+    fn group(
+        &mut self,
+        kind: Kind,
+        key: &str,
+        ns: &str,
+        sel: &LabelSelector,
+        skew: i64,
+        min_domains: Option<u32>,
+    ) -> usize {
+        let key = self.key_id(key);
+        // Groups are few: a linear scan with field comparison beats formatting a key.
+        if let Some(i) = self.groups.iter().position(|g| {
+            g.kind == kind
+                && g.max_skew == skew
+                && g.min_domains == min_domains
+                && g.key == key
+                && g.namespace == ns
+                && g.selector == *sel
+        }) {
+            return i;
+        }
+        let mut g = Group {
+            kind,
+            key,
+            namespace: ns.to_string(),
+            selector: sel.clone(),
+            max_skew: skew,
+            min_domains,
+            counts: Vec::new(),
+            total: 0,
+            claim_hosts_hit: 0,
+            selects: SelectsCache::default(),
+        };
+        for &(k, start, end) in &self.placed {
+            if let Some(&(_, d)) = self.placed_doms[start..end].iter().find(|(x, _)| *x == key)
+                && g.selects(&self.kinds, k)
+            {
+                if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
+                    g.claim_hosts_hit += 1;
+                }
+                g.add(d);
+            }
+        }
+        self.groups.push(g);
+        self.groups.len() - 1
+    }
+
+    /// The reason of a [`Reject`] on candidate host `host`, in words.
+    pub fn reject_message(&self, r: &Reject, host: &str) -> String {
+        match r {
+            Reject::HostSpread { group } => format!(
+                "topology spread on {HOSTNAME_KEY}: maxSkew {} reached on {host}",
+                self.groups[*group].max_skew
+            ),
+            Reject::Spread {
+                group,
+                key,
+                candidates,
+            } => {
+                let kd = &self.keys[*key];
+                let cands: BTreeSet<&str> = candidates.iter().map(|d| kd.name_of(*d)).collect();
+                format!(
+                    "topology spread on {}: no domain within maxSkew {} (candidates {:?})",
+                    kd.name, self.groups[*group].max_skew, cands
+                )
+            }
+            Reject::HostAffinity => {
+                format!("pod affinity on {HOSTNAME_KEY}: no matching pod on {host}")
+            }
+            Reject::Affinity { key } => format!(
+                "pod affinity on {}: no domain holds a matching pod",
+                self.keys[*key].name
+            ),
+            Reject::HostAntiAffinity => {
+                format!("pod anti-affinity on {HOSTNAME_KEY}: a matching pod is on {host}")
+            }
+            Reject::AntiAffinity { key } => format!(
+                "pod anti-affinity on {}: every candidate domain holds a matching pod",
+                self.keys[*key].name
+            ),
+            Reject::HostInverse => format!("pod anti-affinity of a placed pod forbids {host}"),
+            Reject::Inverse { key } => format!(
+                "pod anti-affinity of placed pods forbids every candidate {}",
+                self.keys[*key].name
+            ),
+        }
+    }
+
+    fn rule(&mut self, group: usize, kind: KindId, pod_reqs: &Requirements) -> Rule {
+        let key = self.groups[group].key;
+        let kd = &self.keys[key];
+        let pod_mask = if key != HOST && kd.small() {
+            kd.mask(pod_reqs.get(&kd.name))
+        } else {
+            0
+        };
+        Rule {
+            group,
+            key,
+            self_match: self.groups[group].selects(&self.kinds, kind),
+            pod_mask,
+        }
+    }
+
+    /// Resolve a pod's constraints to groups (creating the groups it needs) into `r`, once
+    /// per placement attempt: the candidates it then tries cost array lookups.
+    pub fn resolve(
+        &mut self,
+        r: &mut PodRules,
+        namespace: &str,
+        labels: &Labels,
+        topo: TopologyView<'_>,
+        pod_reqs: &Requirements,
+    ) {
+        let kind = self.kind_id(namespace, labels);
+        r.kind = kind;
+        r.spread.clear();
+        r.affinity.clear();
+        r.anti_affinity.clear();
+        r.inverse.clear();
+        r.host_limits.clear();
+        r.host_inverse.clear();
+        for c in topo.spread.into_iter().flatten() {
+            let skew = i64::from(c.max_skew);
+            let gi = self.group(
+                Kind::Spread,
+                &c.topology_key,
+                namespace,
+                &c.selector,
+                skew,
+                c.min_domains,
+            );
+            let rule = self.rule(gi, kind, pod_reqs);
+            if rule.key == HOST {
+                r.host_limits.push((gi, skew - i64::from(rule.self_match)));
+            }
+            r.spread.push(rule);
+        }
+        for term in topo.affinity.into_iter().flatten() {
+            let gi = self.group(
+                Kind::Affinity,
+                &term.topology_key,
+                namespace,
+                &term.selector,
+                0,
+                None,
+            );
+            let rule = self.rule(gi, kind, pod_reqs);
+            r.affinity.push(rule);
+        }
+        for term in topo.anti_affinity.into_iter().flatten() {
+            let gi = self.group(
+                Kind::AntiAffinity,
+                &term.topology_key,
+                namespace,
+                &term.selector,
+                0,
+                None,
+            );
+            let rule = self.rule(gi, kind, pod_reqs);
+            if rule.key == HOST {
+                r.host_limits.push((gi, 0));
+            }
+            r.anti_affinity.push(rule);
+        }
+        for (i, e) in self.inverse.iter_mut().enumerate() {
+            if e.selects.get(&self.kinds, kind, &e.namespace, &e.selector) {
+                let kd = &self.keys[e.key];
+                let pod_mask = if e.key != HOST && kd.small() {
+                    kd.mask(pod_reqs.get(&kd.name))
+                } else {
+                    0
+                };
+                r.inverse.push((i, pod_mask));
+                if e.key == HOST {
+                    r.host_inverse.push(i);
+                }
+            }
+        }
+    }
+
+    /// Whether a host passes the pod's hostname rules: the same verdict as the hostname checks
+    /// of [`Topology::requirements_for`], for the cheap rejection of a candidate NodeClaim.
+    pub fn host_allows(&self, rules: &PodRules, host: Option<DomId>) -> bool {
+        rules
+            .host_limits
+            .iter()
+            .all(|(gi, max)| host.map_or(0, |h| self.groups[*gi].count(h)) <= *max)
+            && rules
+                .host_inverse
+                .iter()
+                .all(|i| host.is_none_or(|h| !self.inverse[*i].contains(h)))
+    }
+
+    /// The domains of key `key` a pod may take on a candidate: the known ones that the
+    /// candidate, the pod and the requirements derived so far (`out`, mirrored by `out_masks`
+    /// for small keys) all allow. A candidate that does not constrain the key (a NodePool
+    /// without a zone requirement) allows every known domain: Karpenter reads an undefined key
+    /// as `Exists` (§1.7; [core] pkg/scheduling/requirements.go `Get`).
+    #[allow(clippy::too_many_arguments)]
+    fn allowed<'x>(
+        &'x self,
+        key: KeyId,
+        pod_mask: u64,
+        pod_reqs: &'x Requirements,
+        candidate: &'x Requirements,
+        masks: &mut DomainMasks,
+        out: &'x Requirements,
+        out_masks: &[(KeyId, u64)],
+    ) -> Allowed<'x> {
+        let kd = &self.keys[key];
+        let how = if kd.small() {
+            let out_mask = out_masks
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .fold(!0, |m, (_, x)| m & x);
+            How::Mask(masks.get(key, kd, candidate) & pod_mask & out_mask)
+        } else {
+            How::Requirements([
+                candidate.get(&kd.name),
+                pod_reqs.get(&kd.name),
+                out.get(&kd.name),
+            ])
+        };
+        Allowed { kd, how }
+    }
+
+    /// The domains `pod` may take for each constrained key on a candidate whose requirements
+    /// are `candidate` (with its mask cache `masks`; hostname interned as `host_id`, if known).
+    /// Returns requirements to add, or why it cannot go there.
+    ///
+    /// `candidate` may leave out the pod's own requirements: a domain is allowed when both
+    /// allow it, which is what their intersection allows.
+    pub fn requirements_for(
+        &self,
+        rules: &PodRules,
+        pod_reqs: &Requirements,
+        candidate: &Requirements,
+        masks: &mut DomainMasks,
+        host_id: Option<DomId>,
+    ) -> Result<Requirements, Reject> {
+        let mut out = Requirements::new();
+        if rules.is_empty() {
+            return Ok(out);
+        }
+        // `out` as masks, per small key.
+        let mut out_masks: Vec<(KeyId, u64)> = Vec::new();
+        let on_host = |g: &Group| host_id.map_or(0, |h| g.count(h));
+        for rule in &rules.spread {
+            let g = &self.groups[rule.group];
+            let self_match = i64::from(rule.self_match);
+            if rule.key == HOST {
+                // A new node can always be created: the global minimum is 0 (§1.7).
+                if on_host(g) + self_match > g.max_skew {
+                    return Err(Reject::HostSpread { group: rule.group });
+                }
+                continue;
+            }
+            let kd = &self.keys[rule.key];
+            // Global minimum over the domains the pod could take anywhere.
+            let pod_r = pod_reqs.get(&kd.name);
+            let pod_allows = |d: DomId| {
+                if kd.small() {
+                    rule.pod_mask & (1 << d) != 0
+                } else {
+                    pod_r.is_none_or(|r| r.has(kd.name_of(d)))
+                }
+            };
+            let mut pod_domains = 0u32;
+            let mut min: Option<i64> = None;
+            for &d in kd.universe.iter().filter(|&&d| pod_allows(d)) {
+                pod_domains += 1;
+                let n = g.count(d);
+                min = Some(min.map_or(n, |m: i64| m.min(n)));
+            }
+            let mut min = min.unwrap_or(0);
+            if let Some(md) = g.min_domains
+                && pod_domains < md
+            {
+                min = 0;
+            }
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
+            // The least loaded allowed domain within maxSkew; ties go to the first by name.
+            let mut best: Option<(i64, DomId)> = None;
+            for d in allowed.iter() {
+                let n = g.count(d);
+                if n + self_match - min <= g.max_skew && best.is_none_or(|(b, _)| n < b) {
+                    best = Some((n, d));
+                }
+            }
+            let Some((_, d)) = best else {
+                return Err(Reject::Spread {
+                    group: rule.group,
+                    key: rule.key,
+                    candidates: allowed.iter().collect(),
+                });
+            };
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &[d]);
+        }
+        for rule in &rules.affinity {
+            let g = &self.groups[rule.group];
+            let any_match = g.total > 0;
+            if rule.key == HOST {
+                if on_host(g) > 0 || (!any_match && rule.self_match) {
+                    continue;
+                }
+                return Err(Reject::HostAffinity);
+            }
+            let kd = &self.keys[rule.key];
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
+            let domains: Vec<DomId> = if allowed.iter().any(|d| g.count(d) > 0) {
+                allowed.iter().filter(|&d| g.count(d) > 0).collect()
+            } else if !any_match && rule.self_match {
+                // Bootstrap: the first pod of a self-selecting group picks one domain (none
+                // allowed: the empty set).
+                allowed.iter().take(1).collect()
+            } else {
+                return Err(Reject::Affinity { key: rule.key });
+            };
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &domains);
+        }
+        for rule in &rules.anti_affinity {
+            let g = &self.groups[rule.group];
+            if rule.key == HOST {
+                if on_host(g) > 0 {
+                    return Err(Reject::HostAntiAffinity);
+                }
+                continue;
+            }
+            let kd = &self.keys[rule.key];
+            let allowed = self.allowed(
+                rule.key,
+                rule.pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                &out,
+                &out_masks,
+            );
+            if !allowed.iter().any(|d| g.count(d) == 0) {
+                return Err(Reject::AntiAffinity { key: rule.key });
+            }
+            let free: Vec<DomId> = allowed.iter().filter(|&d| g.count(d) == 0).collect();
+            add_domains(&mut out, &mut out_masks, kd, rule.key, &free);
+        }
+        // The symmetric rule: placed pods' anti-affinity that selects this pod.
+        for &(i, pod_mask) in &rules.inverse {
+            let e = &self.inverse[i];
+            if e.key == HOST {
+                if host_id.is_some_and(|h| e.contains(h)) {
+                    return Err(Reject::HostInverse);
+                }
+                continue;
+            }
+            let kd = &self.keys[e.key];
+            let allowed = self.allowed(
+                e.key, pod_mask, pod_reqs, candidate, masks, &out, &out_masks,
+            );
+            if !allowed.iter().any(|d| !e.contains(d)) {
+                return Err(Reject::Inverse { key: e.key });
+            }
+            let free: Vec<DomId> = allowed.iter().filter(|&d| !e.contains(d)).collect();
+            add_domains(&mut out, &mut out_masks, kd, e.key, &free);
+        }
+        Ok(out)
+    }
+}
+
+/// `out ∧= key In domains`, and its mask when the key is small.
+fn add_domains(
+    out: &mut Requirements,
+    out_masks: &mut Vec<(KeyId, u64)>,
+    kd: &KeyDomains,
+    key: KeyId,
+    domains: &[DomId],
+) {
+    if kd.small() {
+        let m = domains.iter().fold(0u64, |m, d| m | (1 << d));
+        out_masks.push((key, m));
+    }
+    let values = domains.iter().map(|&d| kd.name_of(d));
+    out.add_requirement(Requirement::in_values(&kd.name, values));
+}
+
+/// How [`Allowed`] decides.
+enum How<'a> {
+    /// Bit per domain id (every value of the key is below [`MASK_BITS`]).
+    Mask(u64),
+    /// Each requirement present must allow the domain's value.
+    Requirements([Option<&'a Requirement>; 3]),
+}
+
+/// The allowed domains of a key (see [`Topology::allowed`]).
+struct Allowed<'a> {
+    kd: &'a KeyDomains,
+    how: How<'a>,
+}
+
+impl Allowed<'_> {
+    /// In string order.
+    fn iter(&self) -> impl Iterator<Item = DomId> + '_ {
+        self.kd
+            .universe
+            .iter()
+            .copied()
+            .filter(|&d| match &self.how {
+                How::Mask(m) => m & (1 << d) != 0,
+                How::Requirements(reqs) => {
+                    let v = self.kd.name_of(d);
+                    reqs.iter().flatten().all(|r| r.has(v))
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(k: &str, v: &str) -> Labels {
+        Labels::from([(k.to_string(), v.to_string())])
+    }
+
+    const ZONE: &str = "topology.kubernetes.io/zone";
+
+    fn resolve(t: &mut Topology, l: &Labels, topo: &PodTopology) -> PodRules {
+        let mut rules = PodRules::default();
+        t.resolve(&mut rules, "default", l, topo.view(), &Requirements::new());
+        rules
+    }
+
+    fn zone_spread(app: &str) -> PodTopology {
+        PodTopology {
+            spread: vec![TopologySpread {
+                max_skew: 1,
+                topology_key: ZONE.into(),
+                when_unsatisfiable: asim_cluster::pod::WhenUnsatisfiable::DoNotSchedule,
+                selector: LabelSelector {
+                    match_labels: labels("app", app),
+                    match_expressions: vec![],
+                },
+                min_domains: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn universe_iterates_in_string_order_whatever_the_interning_order() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["c".to_string(), "a".to_string()]);
+        t.add_universe(ZONE, ["b".to_string(), "a".to_string()]);
+        let k = t.key_id(ZONE);
+        let names: Vec<&str> = t.keys[k]
+            .universe
+            .iter()
+            .map(|d| t.keys[k].name_of(*d))
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn zone_spread_picks_least_loaded_zone_breaking_ties_by_name() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["z2".to_string(), "z1".to_string(), "z3".to_string()]);
+        let l = labels("app", "web");
+        let topo = zone_spread("web");
+        let rules = resolve(&mut t, &l, &topo);
+        let none = Requirements::new();
+        let r = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None);
+        assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z1")));
+        t.record(&Placed {
+            namespace: "default",
+            labels: &l,
+            domains: &labels(ZONE, "z1"),
+            anti_affinity: &[],
+        });
+        let rules = resolve(&mut t, &l, &topo);
+        let r = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None);
+        assert_eq!(r.map(|r| r.labels()), Ok(labels(ZONE, "z2")));
+    }
+
+    #[test]
+    fn groups_created_after_placements_count_them() {
+        let mut t = Topology::default();
+        t.add_universe(ZONE, ["z1".to_string(), "z2".to_string()]);
+        let l = labels("app", "web");
+        for _ in 0..2 {
+            t.record(&Placed {
+                namespace: "default",
+                labels: &l,
+                domains: &labels(ZONE, "z1"),
+                anti_affinity: &[],
+            });
+        }
+        let rules = resolve(&mut t, &l, &zone_spread("web"));
+        let only_z1 = Requirements::from_labels(&labels(ZONE, "z1"));
+        let none = Requirements::new();
+        // z1 holds 2, z2 holds 0: another pod in z1 would make the skew 3.
+        let err = t.requirements_for(&rules, &none, &only_z1, &mut DomainMasks::default(), None);
+        let words = err.map_err(|r| t.reject_message(&r, "h"));
+        assert_eq!(
+            words,
+            Err(
+                "topology spread on topology.kubernetes.io/zone: no domain within maxSkew 1 \
+                 (candidates {\"z1\"})"
+                    .to_string()
+            )
+        );
+        assert!(
+            t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn keys_with_more_values_than_a_mask_holds_give_the_same_answers() {
+        for n in [3, 70] {
+            let mut t = Topology::default();
+            t.add_universe("rack", (0..n).map(|i| format!("r{i:02}")));
+            let l = labels("app", "web");
+            let mut topo = zone_spread("web");
+            topo.spread[0].topology_key = "rack".into();
+            let rules = resolve(&mut t, &l, &topo);
+            let candidate =
+                Requirements::from_iter([Requirement::in_values("rack", ["r02", "r01"])]);
+            let none = Requirements::new();
+            let mut masks = DomainMasks::default();
+            let r = t.requirements_for(&rules, &none, &candidate, &mut masks, None);
+            assert_eq!(
+                r.map(|r| r.labels()),
+                Ok(labels("rack", "r01")),
+                "{n} racks"
+            );
+        }
+    }
+
+    #[test]
+    fn hostname_anti_affinity_rejects_a_host_with_a_matching_pod() {
+        let mut t = Topology::default();
+        let l = labels("app", "db");
+        let anti = vec![PodAffinityTerm {
+            selector: LabelSelector {
+                match_labels: l.clone(),
+                match_expressions: vec![],
+            },
+            topology_key: HOSTNAME_KEY.into(),
+            weight: 0,
+        }];
+        let topo = PodTopology {
+            anti_affinity: anti.clone(),
+            ..Default::default()
+        };
+        let h = t.intern_claim_host("node-a");
+        let key = t.host_key();
+        let kind = t.kind_id("default", &l);
+        t.record_ids(kind, &[(key, h)], [&anti, &[]]);
+        let rules = resolve(&mut t, &l, &topo);
+        assert!(!t.host_allows(&rules, Some(h)));
+        assert!(t.host_allows(&rules, None));
+        // The only planned claim holds a matching pod: no claim can take the pod.
+        assert!(t.blocks_every_claim(&rules, 1));
+        let other = t.intern_claim_host("node-b");
+        assert!(t.host_allows(&rules, Some(other)));
+        assert!(!t.blocks_every_claim(&rules, 2));
+        let none = Requirements::new();
+        let err = t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), Some(h));
+        assert_eq!(
+            err.map_err(|r| t.reject_message(&r, "node-a")),
+            Err("pod anti-affinity on kubernetes.io/hostname: a matching pod is on node-a".into())
+        );
+        assert!(
+            t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None)
+                .is_ok()
+        );
+    }
+}

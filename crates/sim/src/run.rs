@@ -1,0 +1,95 @@
+//! One run of one scenario under one autoscaler: the glue between the CLI and the simulation.
+
+use std::time::Instant;
+
+use crate::Simulation;
+use asim_cluster::autoscaler::Autoscaler;
+use asim_cluster::autoscaler::none::NoAutoscaler;
+use asim_report::{Report, RunMeta};
+use asim_workload::{AutoscalerKind, Scenario};
+
+pub struct RunOutput<'s> {
+    pub report: Report,
+    pub meta: RunMeta,
+    pub sim: Simulation<'s>,
+}
+
+/// Build the autoscaler for `kind`, or say why it cannot run yet.
+pub fn make_autoscaler<'s>(
+    kind: AutoscalerKind,
+    scenario: &'s Scenario,
+) -> Result<Box<dyn Autoscaler + 's>, String> {
+    match kind {
+        AutoscalerKind::None => Ok(Box::new(NoAutoscaler)),
+        AutoscalerKind::Karpenter => {
+            if scenario.nodepools.is_empty() {
+                return Err("--autoscaler karpenter needs at least one karpenter.sh/v1 NodePool in the scenario".into());
+            }
+            let k =
+                asim_karpenter::Karpenter::new(&scenario.karpenter).map_err(|e| e.to_string())?;
+            Ok(Box::new(k))
+        }
+        AutoscalerKind::ClusterAutoscaler => {
+            if scenario.spec.cluster_autoscaler.node_groups.is_empty() {
+                return Err("--autoscaler cluster-autoscaler needs at least one node group in spec.clusterAutoscaler.nodeGroups".into());
+            }
+            let ca = asim_cluster_autoscaler::ClusterAutoscaler::new(&scenario.cluster_autoscaler)
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(ca))
+        }
+    }
+}
+
+/// Run `scenario` under `kind`. Wall-clock time is measured here, at the edge, never in the core.
+pub fn run<'s>(
+    scenario: &'s Scenario,
+    kind: AutoscalerKind,
+    progress: impl FnMut(asim_core::engine::SimTime),
+) -> Result<RunOutput<'s>, String> {
+    let autoscaler = make_autoscaler(kind, scenario)?;
+    let started = Instant::now();
+    let mut sim = Simulation::new(scenario, autoscaler)?;
+    sim.run(progress);
+    let wall = started.elapsed().as_secs_f64();
+    let report = sim.report(kind.as_str());
+    let simulated = scenario.duration_ms as f64 / 1000.0;
+    let meta = RunMeta {
+        scenario: scenario.name.clone(),
+        autoscaler: kind.as_str().to_string(),
+        seed: scenario.seed,
+        wall_seconds: wall,
+        simulated_seconds: simulated,
+        speedup: if wall > 0.0 { simulated / wall } else { 0.0 },
+        events: sim.events,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    Ok(RunOutput { report, meta, sim })
+}
+
+/// Every output of one run of `scenario` into `out`: the report files, the autoscaler's
+/// `decisions.jsonl`, and the timeline steps marked on `report.html`'s charts.
+pub fn write_run(
+    out: &std::path::Path,
+    scenario: &Scenario,
+    output: &RunOutput<'_>,
+) -> std::io::Result<()> {
+    let sim = &output.sim;
+    let view = asim_report::view::RunView::new(
+        &output.report.autoscaler,
+        &output.report,
+        &sim.recorder.samples,
+        &sim.recorder.nodes,
+        &sim.cluster,
+    )
+    .with_steps(scenario.timeline_steps());
+    asim_report::write_files(
+        out,
+        &output.report,
+        &output.meta,
+        &view,
+        &sim.recorder.samples,
+        &sim.recorder.nodes,
+        &sim.cluster,
+        sim.decisions(),
+    )
+}
