@@ -14,7 +14,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::apis::{EC2NodeClass, NodePool};
-use crate::disruption::budgets::{Budgets, CronError};
+use crate::nodepool::budgets::{Budgets, CronError};
 
 /// A mistake in Karpenter's configuration: `field` is the dotted path from the scenario root
 /// (or from the NodePool manifest, for `nodepool`), for the loader to find the line.

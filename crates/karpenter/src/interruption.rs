@@ -1,13 +1,12 @@
-//! Interruption handling on AWS (docs/model/karpenter.md §5) and expiration (§3): forceful
-//! deletions that take no disruption budget and ignore `do-not-disrupt`. No replacement is
-//! launched ahead; the displaced pods are provisioned for in the next batch, in parallel with
-//! the drain.
+//! Interruption handling on AWS (docs/model/karpenter.md §5; karpenter-provider-aws:
+//! pkg/controllers/interruption): a spot interruption warning deletes the NodeClaim at once,
+//! taking no disruption budget and ignoring `do-not-disrupt`. No replacement is launched ahead;
+//! the displaced pods are provisioned for in the next batch, in parallel with the drain.
 
 use asim_cluster::autoscaler::Ctx;
 use asim_core::cloud::{CapacityType, InstanceId};
 
 use super::Karpenter;
-use super::nodeclaim::ClaimState;
 
 impl Karpenter {
     /// A spot interruption warning (≈2 minutes' notice): mark the offering unavailable for the
@@ -41,34 +40,6 @@ impl Karpenter {
                 ctx.now,
                 serde_json::json!({"event": "interruption", "kind": "rebalance_recommendation", "nodeclaim": name, "action": "none"}),
             );
-        }
-    }
-
-    /// `expireAfter` has passed since the NodeClaim was created (§3).
-    pub(super) fn expire(&mut self, ctx: &mut Ctx<'_>, i: usize) {
-        let Some(c) = self.claims.get(i) else { return };
-        if !c.is_active() || c.state == ClaimState::Pending {
-            return;
-        }
-        let name = c.name.clone();
-        self.log(
-            ctx.now,
-            serde_json::json!({"event": "expired", "nodeclaim": name}),
-        );
-        self.forceful_delete(ctx, i, "expiration");
-    }
-
-    /// Delete a NodeClaim outside the disruption controller, and let the provisioner plan for
-    /// its pods at once.
-    fn forceful_delete(&mut self, ctx: &mut Ctx<'_>, i: usize, reason: &str) {
-        let pods = self.claims[i]
-            .node
-            .and_then(|n| ctx.cluster().node(n))
-            .map(|n| Self::reschedulable_pods(ctx.cluster(), n))
-            .unwrap_or_default();
-        self.delete_claim(ctx, i, reason);
-        if !pods.is_empty() {
-            self.trigger(ctx, pods);
         }
     }
 }

@@ -17,6 +17,7 @@ mod ec2nodeclass;
 mod enums;
 mod labels;
 mod nodepool;
+mod taints;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ pub use ec2nodeclass::*;
 pub use enums::*;
 pub use labels::*;
 pub use nodepool::*;
+pub use taints::*;
 
 /// `metadata` of a top-level object: only what the simulator reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::Karpenter;
 use crate::apis::DisruptionReason;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, offering_compatible};
+use crate::provisioning::scheduling::{
+    PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
+};
 use crate::provisioning::{SolveBase, narrow_capacity_types, provisionable_pods};
-use crate::scheduling::{PlannedClaim, Template, instance_type_requirement, satisfies_min_values};
 use asim_cluster::autoscaler::Ctx;
 use asim_cluster::{NodeId, PodId};
 use asim_core::cloud::CapacityType;

@@ -8,7 +8,6 @@
 //! `consolidation`; cron budgets in `budgets`. Expiration lives in the NodeClaim lifecycle and
 //! interruption in `karpenter::interruption`: they are forceful and take no budget.
 
-pub mod budgets;
 mod consolidation;
 
 use std::collections::BTreeMap;
@@ -19,9 +18,10 @@ use asim_core::engine::SimTime;
 use asim_core::k8s::duration::NillableDuration;
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
+use super::Karpenter;
 use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
-use super::{Karpenter, T_DISRUPTION, T_ORCHESTRATION_TIMEOUT, T_VALIDATE, token};
+use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
 
@@ -35,7 +35,7 @@ pub const CONSOLIDATED_MEMO_MS: u64 = 5 * 60_000;
 /// Orchestration timeout for a command's replacements: clamp(80 ms × commands, 10 min, 1 h)
 /// (§4.8); with few commands in flight, 10 minutes.
 pub const COMMAND_TIMEOUT_MS: u64 = 10 * 60_000;
-pub const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
+use crate::apis::DISRUPTED_TAINT;
 
 /// Disruption methods, in the order a pass tries them (v1.5+, §4.1).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,9 +129,10 @@ impl Controller {
         self.memo.clear();
     }
 
-    pub fn new(gates: &crate::config::FeatureGates) -> Controller {
+    /// `spot_to_spot`: the `SpotToSpotConsolidation` feature gate.
+    pub fn new(spot_to_spot: bool) -> Controller {
         Controller {
-            spot_to_spot: gates.spot_to_spot_consolidation,
+            spot_to_spot,
             ..Controller::default()
         }
     }
@@ -275,7 +276,7 @@ impl Karpenter {
     pub(super) fn start_disruption(&mut self, ctx: &mut Ctx<'_>) {
         if !self.pools.is_empty() && !self.disruption.started {
             self.disruption.started = true;
-            ctx.set_timer(ctx.now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+            ctx.set_timer(ctx.now + POLLING_PERIOD_MS, Timer::Disruption.encode());
         }
     }
 
@@ -476,7 +477,7 @@ impl Karpenter {
                 .filter(|m| **m != Method::Drift)
                 .all(memo_holds)
         {
-            ctx.set_timer(now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+            ctx.set_timer(now + POLLING_PERIOD_MS, Timer::Disruption.encode());
             return;
         }
         let candidates = self.candidates(ctx.cluster(), now);
@@ -507,15 +508,15 @@ impl Karpenter {
                     serde_json::json!({"event": "disruption-validating", "method": method.as_str(), "nodeclaims": self.names(&command.candidates)}),
                 );
                 self.disruption.validating = Some(command);
-                ctx.set_timer(now + VALIDATION_DELAY_MS, token(T_VALIDATE, 0));
+                ctx.set_timer(now + VALIDATION_DELAY_MS, Timer::Validate.encode());
             } else {
                 self.execute(ctx, command);
                 // After a command the loop runs again at once (§4.1).
-                ctx.set_timer(now, token(T_DISRUPTION, 0));
+                ctx.set_timer(now, Timer::Disruption.encode());
             }
             return;
         }
-        ctx.set_timer(now + POLLING_PERIOD_MS, token(T_DISRUPTION, 0));
+        ctx.set_timer(now + POLLING_PERIOD_MS, Timer::Disruption.encode());
     }
 
     /// The 15-second re-validation of an emptiness or consolidation command (§4.6).
@@ -560,7 +561,7 @@ impl Karpenter {
         match result {
             Ok(cmd) => {
                 self.execute(ctx, cmd);
-                ctx.set_timer(now, token(T_DISRUPTION, 0));
+                ctx.set_timer(now, Timer::Disruption.encode());
             }
             Err(why) => {
                 self.log(
@@ -760,7 +761,7 @@ impl Karpenter {
         });
         ctx.set_timer(
             now + COMMAND_TIMEOUT_MS,
-            token(T_ORCHESTRATION_TIMEOUT, id as usize),
+            Timer::OrchestrationTimeout(id).encode(),
         );
     }
 

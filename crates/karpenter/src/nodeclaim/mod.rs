@@ -1,6 +1,10 @@
 //! NodeClaims and their lifecycle: Launched → Registered → Initialized, with the liveness
 //! timeouts. docs/model/karpenter.md §3.
 
+pub mod drift;
+mod expiration;
+mod lifecycle;
+
 use asim_cluster::NodeId;
 use asim_core::cloud::{CapacityType, InstanceId};
 use asim_core::engine::SimTime;
@@ -14,7 +18,7 @@ pub const LAUNCH_TIMEOUT_MS: u64 = 5 * 60_000;
 /// Registration timeout: Registered not True 15 minutes after launch ⇒ deleted.
 pub const REGISTRATION_TIMEOUT_MS: u64 = 15 * 60_000;
 
-pub const UNREGISTERED_TAINT: &str = "karpenter.sh/unregistered";
+pub use crate::apis::UNREGISTERED_TAINT;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimState {
@@ -70,10 +74,10 @@ pub struct NodeClaim {
     /// The EC2NodeClass generation it was launched from: older than the class's ⇒ drifted.
     pub nodeclass_generation: u64,
     /// Its NodePool's hashed template fields when it was created (§4.5).
-    pub template: std::sync::Arc<super::drift::StaticTemplate>,
+    pub template: std::sync::Arc<crate::nodepool::StaticTemplate>,
     /// When the drift check found it `Drifted` (§4.5), and why.
     pub drifted_at: Option<SimTime>,
-    pub drift_reason: Option<super::drift::DriftReason>,
+    pub drift_reason: Option<crate::nodeclaim::drift::DriftReason>,
     /// A disruption command waits for its replacements before deleting it (§4.8).
     pub marked_for_deletion: bool,
 }

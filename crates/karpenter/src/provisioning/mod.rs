@@ -2,6 +2,10 @@
 //! build the scheduling inputs from cluster state, solve, and create NodeClaims.
 //! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
+mod batcher;
+pub mod scheduling;
+pub mod topology;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -13,13 +17,15 @@ use asim_core::engine::SimTime;
 use asim_core::k8s::requirements::{Requirement, Requirements};
 use asim_core::k8s::resources::Resources;
 
-use super::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
-use super::nodeclaim::{ClaimState, NodeClaim};
-use super::scheduling::{
+use crate::Karpenter;
+use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
+use crate::nodeclaim::{ClaimState, NodeClaim};
+use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
     instance_type_requirement, satisfies_min_values,
 };
-use super::{Karpenter, Settings, T_LAUNCH, T_REQUEUE, token};
+use crate::timer::Timer;
+pub use batcher::Batcher;
 
 /// Pods Karpenter reacts to (§1.2): marked Unschedulable by kube-scheduler, unbound, not
 /// owned by a DaemonSet or a node.
@@ -36,54 +42,19 @@ pub fn provisionable_pods(cluster: &Cluster) -> Vec<PodId> {
         .collect()
 }
 
-/// The batch window (§1.1): opens at the first trigger, closes after `batchIdleDuration`
-/// without a *new* pod or `batchMaxDuration` after it opened. Re-triggering a pod already in the
-/// window does not extend it.
-#[derive(Default, Debug)]
-pub struct Batcher {
-    window: Option<(SimTime, SimTime, BTreeSet<PodId>)>,
-}
-
-impl Batcher {
-    /// Add pods; returns when to check for closing, if that changed.
-    pub fn trigger(
-        &mut self,
-        now: SimTime,
-        pods: impl IntoIterator<Item = PodId>,
-        s: &Settings,
-    ) -> Option<SimTime> {
-        let (opened, last_new, seen) = self
-            .window
-            .get_or_insert_with(|| (now, now, BTreeSet::new()));
-        let mut new = false;
-        for p in pods {
-            new |= seen.insert(p);
-        }
-        if new {
-            *last_new = now;
-        }
-        new.then(|| (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms))
-    }
-
-    pub fn should_close(&self, now: SimTime, s: &Settings) -> bool {
-        self.window.as_ref().is_some_and(|(opened, last_new, _)| {
-            now >= (*last_new + s.batch_idle_ms).min(*opened + s.batch_max_ms)
-        })
-    }
-
-    pub fn close(&mut self) {
-        self.window = None;
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.window.is_some()
-    }
-}
-
 impl Karpenter {
+    /// The provisioner watches NodePools and nodes: after a change, every provisionable pod is
+    /// tried again in the next batch.
+    pub(crate) fn requeue_provisionable(&mut self, ctx: &mut Ctx<'_>) {
+        let pods = provisionable_pods(ctx.cluster());
+        if !pods.is_empty() {
+            self.trigger(ctx, pods);
+        }
+    }
+
     /// DaemonSet overhead per instance type of a template (§1.4): the DaemonSets that tolerate
     /// the NodePool's taints and whose node requirements fit the NodePool and the type.
-    fn daemon_overhead(
+    pub(crate) fn daemon_overhead(
         cluster: &Cluster,
         tpl_reqs: &Requirements,
         taints: &[asim_core::k8s::taints::Taint],
@@ -134,7 +105,11 @@ impl Karpenter {
 
     /// One template per NodePool that can provision, with the host ports of the DaemonSets that
     /// would run on its nodes (same order).
-    fn templates(&self, cluster: &Cluster, now: SimTime) -> (Vec<Template>, Vec<Vec<HostPort>>) {
+    pub(crate) fn templates(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+    ) -> (Vec<Template>, Vec<Vec<HostPort>>) {
         let mut out = Vec::new();
         let mut daemon_ports = Vec::new();
         for pool in &self.pools {
@@ -193,7 +168,7 @@ impl Karpenter {
                 // (§1.8; [core] pkg/controllers/state/cluster.go `updateNodePoolResources`).
                 for node in cluster.nodes() {
                     if node.deleting
-                        || node.label(super::apis::NODEPOOL_LABEL) != Some(np.name())
+                        || node.label(crate::apis::NODEPOOL_LABEL) != Some(np.name())
                         || self.claim_of_node(node.id).is_some()
                     {
                         continue;
@@ -262,7 +237,7 @@ impl Karpenter {
     /// labels), so this should never happen; if it does, it is a simulator bug that would
     /// otherwise show as a loop of launches, and it is logged loudly once per pod and claim
     /// (`nodeclaim-refused-pod` in decisions.jsonl, and a warning).
-    fn check_refused_pods(&mut self, cluster: &Cluster, now: SimTime, pods: &[PodId]) {
+    pub(crate) fn check_refused_pods(&mut self, cluster: &Cluster, now: SimTime, pods: &[PodId]) {
         // A pod that was bound or ended needs no watching: the map holds pending pods only.
         self.planned_on
             .retain(|p, _| cluster.pod(*p).phase == PodPhase::Pending);
@@ -293,7 +268,12 @@ impl Karpenter {
 
     /// The types of NodeClass `ci` whose requirements intersect NodePool `pool`'s `reqs`,
     /// computed once per (requirements, NodeClass generation).
-    fn compatible_types(&self, pool: &str, ci: usize, reqs: &Requirements) -> Arc<Vec<u32>> {
+    pub(crate) fn compatible_types(
+        &self,
+        pool: &str,
+        ci: usize,
+        reqs: &Requirements,
+    ) -> Arc<Vec<u32>> {
         let class = &self.classes[ci];
         if let Some((r, c, g, types)) = self.compatible_cache.borrow().get(pool)
             && *c == ci
@@ -318,7 +298,7 @@ impl Karpenter {
     /// filter that removed the last one, in Karpenter's order — the AMI family (types it
     /// cannot run are never offered), each NodePool requirement, then availability (the
     /// subnets' zones, capacity types, the insufficient-capacity cache).
-    fn why_no_types(&self, ci: usize, reqs: &Requirements) -> String {
+    pub(crate) fn why_no_types(&self, ci: usize, reqs: &Requirements) -> String {
         let class = &self.classes[ci];
         let ami = class
             .nodeclass
@@ -372,7 +352,7 @@ impl Karpenter {
 
     /// Existing capacity for the simulation: live nodes not being deleted, and launched
     /// NodeClaims whose node has not registered yet (§1.3 step 1).
-    fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
+    pub(crate) fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
         let mut out = Vec::new();
         let ds_unplaced = |node: &asim_cluster::Node| -> Resources {
             // DaemonSet overhead not yet running on the node.
@@ -385,7 +365,7 @@ impl Karpenter {
                 let t = &ds.template;
                 let tolerated = node.taints.iter().all(|x| {
                     x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
-                        || crate::scheduling::is_ephemeral_taint(x)
+                        || crate::apis::is_ephemeral_taint(x)
                         || t.tolerations.iter().any(|tol| tol.tolerates(x))
                 });
                 if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
@@ -445,9 +425,9 @@ impl Karpenter {
             let it = &self.classes[c.nodeclass].types[l.instance_type as usize];
             let mut labels = c.labels.clone();
             labels.extend(it.requirements.labels());
-            labels.insert(super::instancetype::ZONE.into(), l.zone.clone());
+            labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
             labels.insert(
-                super::instancetype::ZONE_ID.into(),
+                crate::instancetype::ZONE_ID.into(),
                 asim_core::cloud::zones::zone_id(&l.zone),
             );
             labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
@@ -485,7 +465,7 @@ impl Karpenter {
         out
     }
 
-    fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
+    pub(crate) fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
         self.by_node
             .get(&node)
             .map(|i| &self.claims[*i])
@@ -495,7 +475,7 @@ impl Karpenter {
     /// The reschedulable pods of a node that is leaving (§1.2 item 3, §4.4): active pods not
     /// owned by a DaemonSet or the node, and terminating StatefulSet pods (their replacement
     /// keeps the name, so it needs the room).
-    pub(super) fn reschedulable_pods(cluster: &Cluster, node: &asim_cluster::Node) -> Vec<PodId> {
+    pub(crate) fn reschedulable_pods(cluster: &Cluster, node: &asim_cluster::Node) -> Vec<PodId> {
         node.pods
             .iter()
             .copied()
@@ -511,7 +491,7 @@ impl Karpenter {
 
     /// Is the node going away: deleting, or marked for deletion by a disruption command that
     /// waits for its replacements (§4.8)?
-    pub(super) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
+    pub(crate) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
         node.deleting
             || self
                 .by_node
@@ -521,7 +501,7 @@ impl Karpenter {
 
     /// What every simulation in one controller pass shares: the NodePools' templates and the
     /// existing capacity (leaving nodes excluded).
-    pub(super) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
+    pub(crate) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
         let mut existing = self.existing_nodes(cluster);
         // The scheduler's own order (initialized first, then by name), so that the indices it
@@ -536,7 +516,7 @@ impl Karpenter {
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
-    pub(super) fn simulate(
+    pub(crate) fn simulate(
         &self,
         cluster: &Cluster,
         now: SimTime,
@@ -634,7 +614,7 @@ impl Karpenter {
     }
 
     /// One provisioning round: solve over the provisionable pods and create NodeClaims.
-    pub(super) fn provision(&mut self, ctx: &mut Ctx<'_>) {
+    pub(crate) fn provision(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         let cluster = ctx.cluster();
         let mut pods: Vec<PodId> = provisionable_pods(cluster);
@@ -663,7 +643,7 @@ impl Karpenter {
         for (_, e) in &sim.result.existing {
             if let Some((Some(node), _)) = sim.existing.get(*e) {
                 self.nominated
-                    .insert(*node, now + super::NOMINATION_WINDOW_MS);
+                    .insert(*node, now + crate::NOMINATION_WINDOW_MS);
             }
         }
         // Create the NodeClaims.
@@ -692,14 +672,14 @@ impl Karpenter {
         // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
         if !self.requeue_pending {
             self.requeue_pending = true;
-            ctx.set_timer(now + 10_000, token(T_REQUEUE, 0));
+            ctx.set_timer(now + 10_000, Timer::Requeue.encode());
         }
     }
 
     /// The requirements and instance types a planned NodeClaim is created with: its types
     /// sorted by price, at most 600, minValues still met, capacity types narrowed to the
     /// offerings left (§1.9). `Err` says why no NodeClaim can be made.
-    pub(super) fn plan_claim(
+    pub(crate) fn plan_claim(
         &self,
         tpl: &Template,
         claim: &PlannedClaim,
@@ -726,7 +706,7 @@ impl Karpenter {
     }
 
     /// Create a NodeClaim for a planned one of `tpl`'s NodePool and schedule its launch.
-    pub(super) fn create_claim(
+    pub(crate) fn create_claim(
         &mut self,
         ctx: &mut Ctx<'_>,
         tpl: &Template,
@@ -758,9 +738,9 @@ impl Karpenter {
         self.next_claim += 1;
         let mut labels = tpl.labels.clone();
         labels.extend(custom_labels(&reqs));
-        labels.insert(super::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
+        labels.insert(crate::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
         labels.insert(
-            super::apis::EC2NODECLASS_LABEL.into(),
+            crate::apis::EC2NODECLASS_LABEL.into(),
             self.classes[class].name.clone(),
         );
         self.claims.push(NodeClaim {
@@ -809,9 +789,9 @@ impl Karpenter {
         }
         self.log(now, event);
         // The claim is launched once the solve is done (docs/model/latency.md §3 stage 1d).
-        ctx.set_timer(now + self.settings.solve_ms, token(T_LAUNCH, i));
+        ctx.set_timer(now + self.settings.solve_ms, Timer::Launch(i).encode());
         if let Some(ms) = expire_after {
-            ctx.set_timer(now + ms, token(super::T_EXPIRE, i));
+            ctx.set_timer(now + ms, Timer::Expire(i).encode());
         }
         Some(i)
     }
@@ -823,19 +803,19 @@ impl Karpenter {
 /// not launch another node for them while it boots. Well-known keys are left to the instance
 /// type chosen at launch. Karpenter: pkg/controllers/provisioning/scheduling/nodeclaimtemplate.go
 /// `resolveCustomLabelsFromRequirements`; docs/model/karpenter-provisioning.md "NodeClaim labels".
-pub(super) fn custom_labels(reqs: &Requirements) -> Vec<(String, String)> {
+pub(crate) fn custom_labels(reqs: &Requirements) -> Vec<(String, String)> {
     reqs.iter()
         .filter(|r| {
             let k = r.key();
-            !super::apis::WELL_KNOWN_LABELS.contains(&k)
-                && super::apis::restricted_label_reason(k).is_none()
+            !crate::apis::WELL_KNOWN_LABELS.contains(&k)
+                && crate::apis::restricted_label_reason(k).is_none()
         })
         .filter_map(|r| r.any_value().map(|v| (r.key().to_string(), v)))
         .collect()
 }
 
 /// Narrow a NodeClaim's capacity types to those its remaining offerings have.
-pub(super) fn narrow_capacity_types(
+pub(crate) fn narrow_capacity_types(
     reqs: &mut Requirements,
     types: &[u32],
     all: &[InstanceTypeInfo],
@@ -843,7 +823,7 @@ pub(super) fn narrow_capacity_types(
     let mut cts = BTreeSet::new();
     for &i in types {
         for o in &all[i as usize].offerings {
-            if super::instancetype::offering_compatible(o, reqs) {
+            if crate::instancetype::offering_compatible(o, reqs) {
                 cts.insert(o.capacity_type.as_str());
             }
         }
@@ -864,6 +844,6 @@ pub struct Simulated {
     pub templates: Vec<Template>,
     /// (node, initialized) of each existing node, indexed as `result.existing` reports.
     pub existing: Vec<(Option<asim_cluster::NodeId>, bool)>,
-    pub result: super::scheduling::SolveResult,
+    pub result: crate::provisioning::scheduling::SolveResult,
     pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
 }

@@ -17,21 +17,13 @@ use asim_core::k8s::resources::Resources;
 use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
-use super::instancetype::{
+use crate::apis::is_ephemeral_taint;
+use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
-use super::topology::{DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView};
-
-/// Taints a node carries while it starts; ignored on uninitialized nodes (§1.3).
-pub fn is_ephemeral_taint(t: &Taint) -> bool {
-    matches!(
-        t.key.as_str(),
-        "node.kubernetes.io/not-ready"
-            | "node.kubernetes.io/unreachable"
-            | "node.cloudprovider.kubernetes.io/uninitialized"
-            | "karpenter.sh/unregistered"
-    ) || t.key.starts_with("readiness.k8s.io/")
-}
+use crate::provisioning::topology::{
+    DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
+};
 
 /// One NodePool's NodeClaim template, ready for a solve.
 #[derive(Clone)]
@@ -915,7 +907,7 @@ impl<'a> Scheduler<'a> {
                 let e = &self.existing[idx];
                 return Ok((
                     e.name.clone(),
-                    e.labels.get(super::apis::NODEPOOL_LABEL).cloned(),
+                    e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
                     Some(idx),
                 ));
             }
