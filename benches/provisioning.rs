@@ -20,7 +20,7 @@ use autoscale_sim::k8s::requirements::{Requirement, Requirements};
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::LabelSelector;
 use autoscale_sim::karpenter::instancetype::{IceCache, InstanceTypeInfo, Offering};
-use autoscale_sim::karpenter::scheduling::{Scheduler, Template};
+use autoscale_sim::karpenter::provisioning::scheduling::{Scheduler, Template};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -35,7 +35,7 @@ use autoscale_sim::karpenter::instancetype::{
 };
 use autoscale_sim::karpenter::launch::{MAX_FLEET_TYPES, fleet_request};
 use autoscale_sim::karpenter::provisioning::Batcher;
-use autoscale_sim::karpenter::scheduling::{ExistingNode, Scheduler, Template};
+use autoscale_sim::karpenter::provisioning::scheduling::{ExistingNode, Scheduler, Template};
 use autoscale_sim::karpenter::{Karpenter, Settings};
 use autoscale_sim::sim::Simulation;
 use autoscale_sim::workload::Scenario;

@@ -7,6 +7,7 @@ use asim_cluster::autoscaler::Ctx;
 use asim_core::cloud::{CapacityType, InstanceId};
 
 use super::Karpenter;
+use crate::decision::Decision;
 
 impl Karpenter {
     /// A spot interruption warning (≈2 minutes' notice): mark the offering unavailable for the
@@ -27,7 +28,11 @@ impl Karpenter {
         let name = self.claims[i].name.clone();
         self.log(
             ctx.now,
-            serde_json::json!({"event": "interruption", "kind": "spot_interrupted", "nodeclaim": name, "action": "delete"}),
+            Decision::Interruption {
+                kind: "spot_interrupted".into(),
+                nodeclaim: name,
+                action: "delete".into(),
+            },
         );
         self.forceful_delete(ctx, i, "interruption");
     }
@@ -38,7 +43,11 @@ impl Karpenter {
             let name = self.claims[i].name.clone();
             self.log(
                 ctx.now,
-                serde_json::json!({"event": "interruption", "kind": "rebalance_recommendation", "nodeclaim": name, "action": "none"}),
+                Decision::Interruption {
+                    kind: "rebalance_recommendation".into(),
+                    nodeclaim: name,
+                    action: "none".into(),
+                },
             );
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod apis;
 pub mod config;
+pub mod decision;
 pub mod disruption;
 pub mod instancetype;
 pub mod interruption;
@@ -26,6 +27,7 @@ use asim_core::cloud::{FleetOutcome, InstanceId, Notice};
 use asim_core::engine::SimTime;
 
 pub use config::{KarpenterConfig, Settings};
+use decision::Decision;
 use instancetype::IceCache;
 use nodeclaim::{ClaimState, NodeClaim};
 use nodepool::{ClassInfo, PoolInfo, StaticTemplate, sort_pools};
@@ -153,12 +155,9 @@ impl Karpenter {
         })
     }
 
-    fn log(&mut self, now: SimTime, v: serde_json::Value) {
-        let mut obj = serde_json::json!({ "t_s": now.as_secs_f64() });
-        if let (Some(o), serde_json::Value::Object(extra)) = (obj.as_object_mut(), v) {
-            o.extend(extra);
-        }
-        self.decisions.push(obj.to_string());
+    /// Append to the decision log (`decisions.jsonl`).
+    fn log(&mut self, now: SimTime, d: Decision) {
+        self.decisions.push(d.to_line(now.as_secs_f64()));
     }
 
     fn trigger(&mut self, ctx: &mut Ctx<'_>, pods: impl IntoIterator<Item = PodId>) {

@@ -21,6 +21,7 @@ use asim_core::k8s::taints::{Taint, TaintEffect};
 use super::Karpenter;
 use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
+use crate::decision::Decision as LogDecision;
 use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
@@ -505,7 +506,10 @@ impl Karpenter {
             if method.validated() {
                 self.log(
                     now,
-                    serde_json::json!({"event": "disruption-validating", "method": method.as_str(), "nodeclaims": self.names(&command.candidates)}),
+                    LogDecision::DisruptionValidating {
+                        method: method.as_str().into(),
+                        nodeclaims: self.names(&command.candidates),
+                    },
                 );
                 self.disruption.validating = Some(command);
                 ctx.set_timer(now + VALIDATION_DELAY_MS, Timer::Validate.encode());
@@ -566,7 +570,11 @@ impl Karpenter {
             Err(why) => {
                 self.log(
                     now,
-                    serde_json::json!({"event": "disruption-cancelled", "method": method.as_str(), "nodeclaims": self.names(&command.candidates), "reason": why}),
+                    LogDecision::DisruptionCancelled {
+                        method: method.as_str().into(),
+                        nodeclaims: self.names(&command.candidates),
+                        reason: why.to_string(),
+                    },
                 );
                 // A failed validation falls through to the next method in the same pass.
                 let next = METHODS
@@ -671,7 +679,10 @@ impl Karpenter {
             .insert(c.claim, why.to_string());
         self.log(
             now,
-            serde_json::json!({"event": "unconsolidatable", "nodeclaim": c.name, "reason": why}),
+            LogDecision::Unconsolidatable {
+                nodeclaim: c.name.clone(),
+                reason: why.to_string(),
+            },
         );
     }
 
@@ -699,26 +710,31 @@ impl Karpenter {
             .filter_map(|i| self.claims[*i].node)
             .filter_map(|n| ctx.cluster().node(n).map(|n| n.name.clone()))
             .collect();
-        let mut event = serde_json::json!({
-                "event": "disruption",
-                "method": command.method.as_str(),
-                "reason": command.method.reason().as_str(),
-                "decision": match command.decision { Decision::Delete => "delete", Decision::Replace(_) => "replace" },
-                "nodeclaims": self.names(&command.candidates),
-                "nodes": nodes,
-                "replacement_instance_types": types,
-                "price_before": price_before,
-                "price_after": price_after,
-        });
         // Which drift check found it (§4.5).
-        if command.method == Method::Drift
-            && let Some(r) = command
-                .candidates
-                .first()
-                .and_then(|&i| self.claims[i].drift_reason)
-        {
-            event["drift_reason"] = r.as_str().into();
-        }
+        let drift_reason = (command.method == Method::Drift)
+            .then(|| {
+                command
+                    .candidates
+                    .first()
+                    .and_then(|&i| self.claims[i].drift_reason)
+            })
+            .flatten()
+            .map(|r| r.as_str().to_string());
+        let event = LogDecision::Disruption {
+            method: command.method.as_str().into(),
+            reason: command.method.reason().as_str().into(),
+            decision: match command.decision {
+                Decision::Delete => "delete",
+                Decision::Replace(_) => "replace",
+            }
+            .into(),
+            nodeclaims: self.names(&command.candidates),
+            nodes,
+            replacement_instance_types: types,
+            price_before,
+            price_after,
+            drift_reason,
+        };
         self.log(now, event);
         for &ci in &command.candidates {
             self.disruption.unconsolidatable.remove(&ci);
@@ -778,7 +794,11 @@ impl Karpenter {
         }
         self.log(
             ctx.now,
-            serde_json::json!({"event": "disruption-failed", "method": command.method.as_str(), "nodeclaims": self.names(&command.candidates), "reason": why}),
+            LogDecision::DisruptionFailed {
+                method: command.method.as_str().into(),
+                nodeclaims: self.names(&command.candidates),
+                reason: why.to_string(),
+            },
         );
     }
 

@@ -6,6 +6,7 @@ use asim_cluster::autoscaler::Ctx;
 
 use super::ClaimState;
 use crate::Karpenter;
+use crate::decision::Decision;
 
 impl Karpenter {
     /// `expireAfter` has passed since the NodeClaim was created (§3).
@@ -15,10 +16,7 @@ impl Karpenter {
             return;
         }
         let name = c.name.clone();
-        self.log(
-            ctx.now,
-            serde_json::json!({"event": "expired", "nodeclaim": name}),
-        );
+        self.log(ctx.now, Decision::Expired { nodeclaim: name });
         self.forceful_delete(ctx, i, "expiration");
     }
 }

@@ -11,6 +11,7 @@ use asim_core::cloud::{FleetOutcome, InstanceId};
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
 use super::{ClaimState, Launched, REGISTRATION_TIMEOUT_MS, UNREGISTERED_TAINT};
+use crate::decision::Decision;
 use crate::timer::Timer;
 use crate::{Karpenter, apis, instancetype, launch};
 
@@ -47,7 +48,11 @@ impl Karpenter {
                 let name = c.name.clone();
                 self.log(
                     ctx.now,
-                    serde_json::json!({"event": "launch-failed", "nodeclaim": name, "reason": why}),
+                    Decision::LaunchFailed {
+                        nodeclaim: name,
+                        reason: why,
+                        errors: None,
+                    },
                 );
                 self.delete_claim(ctx, i, "insufficient-capacity");
                 return;
@@ -97,7 +102,14 @@ impl Karpenter {
         match launched {
             None => {
                 let name = self.claims[i].name.clone();
-                self.log(ctx.now, serde_json::json!({"event": "launch-failed", "nodeclaim": name, "reason": "insufficient capacity", "errors": errors.len()}));
+                self.log(
+                    ctx.now,
+                    Decision::LaunchFailed {
+                        nodeclaim: name,
+                        reason: "insufficient capacity".into(),
+                        errors: Some(errors.len()),
+                    },
+                );
                 self.delete_claim(ctx, i, "insufficient-capacity");
                 // The pods are still pending: the next batch re-plans without those offerings.
                 self.requeue_provisionable(ctx);
@@ -125,7 +137,16 @@ impl Karpenter {
                     Timer::RegistrationTimeout(i).encode(),
                 );
                 let name = c.name.clone();
-                self.log(ctx.now, serde_json::json!({"event": "launched", "nodeclaim": name, "instance_type": pool.instance_type, "zone": pool.zone, "capacity_type": pool.capacity_type.as_str(), "price": price}));
+                self.log(
+                    ctx.now,
+                    Decision::Launched {
+                        nodeclaim: name,
+                        instance_type: pool.instance_type.clone(),
+                        zone: pool.zone.clone(),
+                        capacity_type: pool.capacity_type.as_str().into(),
+                        price,
+                    },
+                );
             }
         }
     }
@@ -279,7 +300,10 @@ impl Karpenter {
         let name = c.name.clone();
         self.log(
             ctx.now,
-            serde_json::json!({"event": "nodeclaim-deleted", "nodeclaim": name, "reason": reason}),
+            Decision::NodeclaimDeleted {
+                nodeclaim: name,
+                reason: reason.to_string(),
+            },
         );
         let opts = DrainOptions {
             max_grace_ms: None,

@@ -13,6 +13,7 @@ use asim_core::k8s::taints::Taint;
 
 use crate::Karpenter;
 use crate::apis::{EC2NodeClass, NodeClassReference, NodePool};
+use crate::decision::Decision;
 use crate::instancetype::InstanceTypeInfo;
 use budgets::Budgets;
 
@@ -89,7 +90,10 @@ impl Karpenter {
                     // Validated when the scenario was loaded; kept as a logged refusal.
                     self.log(
                         ctx.now,
-                        serde_json::json!({"event": "nodepool-rejected", "nodepool": np.name(), "reason": e.to_string()}),
+                        Decision::NodepoolRejected {
+                            nodepool: np.name().to_string(),
+                            reason: e.to_string(),
+                        },
                     );
                     continue;
                 }
@@ -145,7 +149,11 @@ impl Karpenter {
             }
             self.log(
                 ctx.now,
-                serde_json::json!({"event": "nodepool-applied", "nodepool": np.name(), "changed": changed, "drifted_nodeclaims": drifted}),
+                Decision::NodepoolApplied {
+                    nodepool: np.name().to_string(),
+                    changed: changed.iter().map(|c| c.to_string()).collect(),
+                    drifted_nodeclaims: drifted,
+                },
             );
         }
         self.disruption.forget();
@@ -168,7 +176,9 @@ impl Karpenter {
         self.disruption.forget();
         self.log(
             ctx.now,
-            serde_json::json!({"event": "nodeclass-changed", "nodeclass": name}),
+            Decision::NodeclassChanged {
+                nodeclass: name.to_string(),
+            },
         );
     }
 }

@@ -18,11 +18,12 @@ use asim_core::k8s::requirements::{Requirement, Requirements};
 use asim_core::k8s::resources::Resources;
 
 use crate::Karpenter;
+use crate::decision::Decision;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
-    instance_type_requirement, satisfies_min_values,
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, PodDecision, Scheduler, Template,
+    finalize_types, instance_type_requirement, satisfies_min_values,
 };
 use crate::timer::Timer;
 pub use batcher::Batcher;
@@ -260,7 +261,14 @@ impl Karpenter {
                     "simulator bug: NodeClaim {claim_name} was launched for pod {pod_name}, whose node refuses it ({})",
                     why.describe()
                 );
-                self.log(now, serde_json::json!({"event": "nodeclaim-refused-pod", "pod": pod_name, "nodeclaim": claim_name, "reason": why.describe()}));
+                self.log(
+                    now,
+                    Decision::NodeclaimRefusedPod {
+                        pod: pod_name,
+                        nodeclaim: claim_name,
+                        reason: why.describe(),
+                    },
+                );
                 self.planned_on.remove(&p);
             }
         }
@@ -632,11 +640,7 @@ impl Karpenter {
         let prefix = format!("batch{}", self.next_claim);
         let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
         for (_, d) in &sim.result.decisions {
-            let mut v = serde_json::to_value(d).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("event".into(), "scheduled".into());
-            }
-            self.log(now, v);
+            self.log(now, Decision::Scheduled(d.clone()));
         }
         // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
         // while (§4.2, nomination window 20 s).
@@ -659,7 +663,14 @@ impl Karpenter {
                         .unwrap_or_default();
                     self.log(
                         now,
-                        serde_json::json!({"event": "scheduled", "pod": pod, "outcome": "unschedulable", "target": null, "nodepool": tpl.nodepool, "relaxed": [], "reason": why}),
+                        Decision::Scheduled(PodDecision {
+                            pod,
+                            outcome: "unschedulable".into(),
+                            target: None,
+                            nodepool: Some(tpl.nodepool.clone()),
+                            relaxed: Vec::new(),
+                            reason: Some(why.to_string()),
+                        }),
                     );
                 }
                 continue;
@@ -775,7 +786,14 @@ impl Karpenter {
             self.planned_on.insert(p, i);
         }
         // `hostname` is the placeholder the `scheduled` events name as their target.
-        let mut event = serde_json::json!({"event": "nodeclaim-created", "nodeclaim": name, "hostname": claim.hostname, "nodepool": tpl.nodepool, "pods": claim.pods.len(), "instance_types": self.claims[i].types.len()});
+        let mut event = Decision::NodeclaimCreated {
+            nodeclaim: name,
+            hostname: claim.hostname.clone(),
+            nodepool: tpl.nodepool.clone(),
+            pods: claim.pods.len(),
+            instance_types: self.claims[i].types.len(),
+            min_values_relaxed: None,
+        };
         // BestEffort: the NodeClaim is annotated when its types do not meet minValues.
         if self.settings.min_values_best_effort
             && satisfies_min_values(
@@ -785,7 +803,12 @@ impl Karpenter {
             )
             .is_err()
         {
-            event["min_values_relaxed"] = serde_json::Value::Bool(true);
+            if let Decision::NodeclaimCreated {
+                min_values_relaxed, ..
+            } = &mut event
+            {
+                *min_values_relaxed = Some(true);
+            }
         }
         self.log(now, event);
         // The claim is launched once the solve is done (docs/model/latency.md §3 stage 1d).

@@ -98,7 +98,7 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
 
 /// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Decision {
+pub struct PodDecision {
     pub pod: String,
     pub outcome: String,
     pub target: Option<String>,
@@ -112,7 +112,7 @@ pub struct SolveResult {
     /// Pods placed on existing nodes: (pod, index into `existing`).
     pub existing: Vec<(PodId, usize)>,
     pub errors: BTreeMap<PodId, String>,
-    pub decisions: Vec<(PodId, Decision)>,
+    pub decisions: Vec<(PodId, PodDecision)>,
 }
 
 /// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect). Borrowed from the
@@ -808,7 +808,7 @@ impl<'a> Scheduler<'a> {
                     }
                     decisions.push((
                         *pid,
-                        Decision {
+                        PodDecision {
                             pod: name.clone(),
                             outcome: if existing_idx.is_some() {
                                 "existing".into()
@@ -839,7 +839,7 @@ impl<'a> Scheduler<'a> {
             if let Some((_, _, name)) = pods.iter().find(|(p, _, _)| p == pid) {
                 decisions.push((
                     *pid,
-                    Decision {
+                    PodDecision {
                         pod: name.clone(),
                         outcome: "unschedulable".into(),
                         target: None,

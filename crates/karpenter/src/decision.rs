@@ -1,0 +1,144 @@
+//! Karpenter's decision log, one JSON object per line of `decisions.jsonl` (schema:
+//! docs/reports.md). Every line is one [`Decision`] plus the simulated time `t_s`; the keys of
+//! a line come out in alphabetical order (they go through `serde_json::Value`, whose map is
+//! ordered), so the file is byte-identical from run to run.
+
+use serde::Serialize;
+
+use crate::provisioning::scheduling::PodDecision;
+
+/// One thing Karpenter decided or observed. `event` is the variant's name in kebab-case.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Where the provisioner's scheduling simulation put one pod (docs/model/karpenter.md §1).
+    Scheduled(PodDecision),
+    /// A new NodeClaim from a provisioning round or a disruption replacement (§2).
+    NodeclaimCreated {
+        nodeclaim: String,
+        /// The placeholder hostname `scheduled` events name as their target.
+        hostname: String,
+        nodepool: String,
+        /// Pods the simulation planned onto it.
+        pods: usize,
+        /// Instance types it may launch as.
+        instance_types: usize,
+        /// `minValuesPolicy: BestEffort` relaxed a requirement's minValues (§1.4).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min_values_relaxed: Option<bool>,
+    },
+    /// A pod planned onto a new NodeClaim was refused by that NodeClaim's node: the simulation
+    /// and kube-scheduler disagree (a simulator bug or an unmodelled rule).
+    NodeclaimRefusedPod {
+        pod: String,
+        nodeclaim: String,
+        reason: String,
+    },
+    /// CreateFleet gave an instance (§2 step 5).
+    Launched {
+        nodeclaim: String,
+        instance_type: String,
+        zone: String,
+        capacity_type: String,
+        price: f64,
+    },
+    /// No instance for the NodeClaim: no offering left, or every override failed.
+    LaunchFailed {
+        nodeclaim: String,
+        reason: String,
+        /// The fleet's errors, when CreateFleet was called.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        errors: Option<usize>,
+    },
+    /// A NodeClaim is being deleted (drain, then terminate), and why.
+    NodeclaimDeleted { nodeclaim: String, reason: String },
+    /// `expireAfter` elapsed (§3).
+    Expired { nodeclaim: String },
+    /// A spot interruption warning or a rebalance recommendation (§5).
+    Interruption {
+        kind: String,
+        nodeclaim: String,
+        /// `delete` or `none`.
+        action: String,
+    },
+    /// A disruption command is carried out (§4.8).
+    Disruption {
+        method: String,
+        reason: String,
+        /// `delete` or `replace`.
+        decision: String,
+        nodeclaims: Vec<String>,
+        nodes: Vec<String>,
+        /// Up to five types per replacement.
+        replacement_instance_types: Vec<String>,
+        price_before: f64,
+        price_after: f64,
+        /// Which drift check found it, for drift (§4.5).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        drift_reason: Option<String>,
+    },
+    /// An emptiness or consolidation command waits its 15 s validation (§4.7).
+    DisruptionValidating {
+        method: String,
+        nodeclaims: Vec<String>,
+    },
+    /// The validation found the command no longer valid.
+    DisruptionCancelled {
+        method: String,
+        nodeclaims: Vec<String>,
+        reason: String,
+    },
+    /// A command's replacements failed or timed out: the candidates are kept (§4.8).
+    DisruptionFailed {
+        method: String,
+        nodeclaims: Vec<String>,
+        reason: String,
+    },
+    /// Consolidation looked at a NodeClaim and could not act on it (the reason Karpenter puts
+    /// on its `Unconsolidatable` event).
+    Unconsolidatable { nodeclaim: String, reason: String },
+    /// A timeline step applied a NodePool; `changed` lists the parts that differ.
+    NodepoolApplied {
+        nodepool: String,
+        changed: Vec<String>,
+        drifted_nodeclaims: usize,
+    },
+    /// An applied NodePool Karpenter would reject.
+    NodepoolRejected { nodepool: String, reason: String },
+    /// A timeline step changed an EC2NodeClass's AMI.
+    NodeclassChanged { nodeclass: String },
+}
+
+impl Decision {
+    /// The line of `decisions.jsonl`: the decision with `t_s`, keys in alphabetical order.
+    pub fn to_line(&self, t_s: f64) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(o) = &mut v {
+            o.insert("t_s".into(), serde_json::json!(t_s));
+        }
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_the_decision_with_its_time_and_sorted_keys() {
+        let d = Decision::NodeclaimDeleted {
+            nodeclaim: "default-00001".into(),
+            reason: "emptiness".into(),
+        };
+        assert_eq!(
+            d.to_line(61.5),
+            r#"{"event":"nodeclaim-deleted","nodeclaim":"default-00001","reason":"emptiness","t_s":61.5}"#
+        );
+        let d = Decision::LaunchFailed {
+            nodeclaim: "a".into(),
+            reason: "no offering".into(),
+            errors: None,
+        };
+        assert!(!d.to_line(0.0).contains("errors"));
+    }
+}
