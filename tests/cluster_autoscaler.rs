@@ -11,8 +11,8 @@ use autoscale_sim::cluster::scheduler::SchedulerSettings;
 use autoscale_sim::cluster::{
     Cluster, IntOrPercent, Node, NodeId, NodeOwner, OwnerKind, Pdb, PodTemplate,
 };
-use autoscale_sim::cluster_autoscaler::Flags;
 use autoscale_sim::cluster_autoscaler::scale_down::{Blocker, Candidate, Planner};
+use autoscale_sim::cluster_autoscaler::{Flags, GroupId};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::LabelSelector;
@@ -554,7 +554,7 @@ fn a_kube_system_pod_without_a_pdb_blocks_scale_down() {
     let s = Flags::default().scale_down;
     let candidates = [Candidate {
         node: NodeId(0),
-        group: 0,
+        group: GroupId(0),
     }];
     let t = SimTime(60_000);
 

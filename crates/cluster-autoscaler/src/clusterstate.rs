@@ -7,24 +7,9 @@ use std::collections::BTreeMap;
 
 use asim_core::engine::SimTime;
 
-/// Backoff settings (`--initial-node-group-backoff-duration` 5 m,
-/// `--max-node-group-backoff-duration` 30 m, `--node-group-backoff-reset-timeout` 3 h; §3.8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackoffSettings {
-    pub initial_ms: u64,
-    pub max_ms: u64,
-    pub reset_ms: u64,
-}
+use crate::nodegroup::GroupId;
 
-impl Default for BackoffSettings {
-    fn default() -> Self {
-        BackoffSettings {
-            initial_ms: 5 * 60_000,
-            max_ms: 30 * 60_000,
-            reset_ms: 3 * 3_600_000,
-        }
-    }
-}
+pub use crate::flags::BackoffSettings;
 
 /// One group's backoff record (`exponentialBackoffInfo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +23,7 @@ pub struct BackoffInfo {
 #[derive(Clone, Debug, Default)]
 pub struct ExponentialBackoff {
     pub settings: BackoffSettings,
-    info: BTreeMap<usize, BackoffInfo>,
+    info: BTreeMap<GroupId, BackoffInfo>,
 }
 
 impl ExponentialBackoff {
@@ -52,7 +37,7 @@ impl ExponentialBackoff {
     /// Record a failure of `group` at `now`; returns the backoff duration now in force.
     /// A failure while still backed off keeps the duration; a failure after the backoff
     /// expired doubles it (capped); a record older than the reset timeout starts over.
-    pub fn backoff(&mut self, group: usize, now: SimTime) -> u64 {
+    pub fn backoff(&mut self, group: GroupId, now: SimTime) -> u64 {
         let s = self.settings;
         let duration = match self.info.get(&group) {
             Some(b) if now.since(b.last_failure) < s.reset_ms => {
@@ -75,11 +60,11 @@ impl ExponentialBackoff {
         duration
     }
 
-    pub fn is_backed_off(&self, group: usize, now: SimTime) -> bool {
+    pub fn is_backed_off(&self, group: GroupId, now: SimTime) -> bool {
         self.info.get(&group).is_some_and(|b| now < b.until)
     }
 
-    pub fn info(&self, group: usize) -> Option<&BackoffInfo> {
+    pub fn info(&self, group: GroupId) -> Option<&BackoffInfo> {
         self.info.get(&group)
     }
 
@@ -122,8 +107,9 @@ pub enum RequestOutcome {
 
 #[derive(Clone, Debug, Default)]
 pub struct ClusterState {
-    pub requests: BTreeMap<usize, ScaleUpRequest>,
+    pub requests: BTreeMap<GroupId, ScaleUpRequest>,
     pub backoff: ExponentialBackoff,
+    /// Indexed by `GroupId.0`.
     pub readiness: Vec<Readiness>,
 }
 
@@ -139,17 +125,23 @@ impl ClusterState {
     /// `GetUpcomingNodes`: target − (Ready + Unready + LongUnregistered); NotStarted nodes and
     /// instances not yet registered are upcoming. A backed-off group contributes none (§3.8:
     /// "its upcoming nodes are no longer injected").
-    pub fn upcoming(&self, group: usize, target: u32, now: SimTime) -> u32 {
+    pub fn upcoming(&self, group: GroupId, target: u32, now: SimTime) -> u32 {
         if self.backoff.is_backed_off(group, now) {
             return 0;
         }
-        let r = self.readiness.get(group).copied().unwrap_or_default();
+        let r = self.readiness.get(group.0).copied().unwrap_or_default();
         target.saturating_sub(r.ready + r.unready + r.long_unregistered)
     }
 
     /// `registerOrUpdateScaleUp`: a later scale-up of the same group adds to the request and
     /// resets its clock.
-    pub fn register_scale_up(&mut self, group: usize, delta: u32, now: SimTime, provision_ms: u64) {
+    pub fn register_scale_up(
+        &mut self,
+        group: GroupId,
+        delta: u32,
+        now: SimTime,
+        provision_ms: u64,
+    ) {
         let r = self.requests.entry(group).or_insert(ScaleUpRequest {
             increase: 0,
             time: now,
@@ -161,7 +153,7 @@ impl ClusterState {
     }
 
     /// `RegisterFailedScaleUp`: back the group off and drop its request.
-    pub fn register_failed_scale_up(&mut self, group: usize, now: SimTime) -> u64 {
+    pub fn register_failed_scale_up(&mut self, group: GroupId, now: SimTime) -> u64 {
         self.requests.remove(&group);
         self.backoff.backoff(group, now)
     }
@@ -171,10 +163,10 @@ impl ClusterState {
     pub fn update_scale_requests(
         &mut self,
         now: SimTime,
-        upcoming: impl Fn(usize) -> u32,
-    ) -> Vec<(usize, RequestOutcome)> {
+        upcoming: impl Fn(GroupId) -> u32,
+    ) -> Vec<(GroupId, RequestOutcome)> {
         let mut out = Vec::new();
-        let groups: Vec<usize> = self.requests.keys().copied().collect();
+        let groups: Vec<GroupId> = self.requests.keys().copied().collect();
         for g in groups {
             let Some(r) = self.requests.get(&g).copied() else {
                 continue;
@@ -218,6 +210,7 @@ mod tests {
     use super::*;
 
     const MIN: u64 = 60_000;
+    const G: GroupId = GroupId(0);
 
     #[test]
     fn backoff_doubles_after_expiry_and_caps_at_thirty_minutes() {
@@ -225,7 +218,7 @@ mod tests {
         let mut t = SimTime(0);
         let mut seen = Vec::new();
         for _ in 0..5 {
-            let d = b.backoff(0, t);
+            let d = b.backoff(G, t);
             seen.push(d / MIN);
             t = t + d + 1;
         }
@@ -235,22 +228,22 @@ mod tests {
     #[test]
     fn failure_during_backoff_keeps_the_duration() {
         let mut b = ExponentialBackoff::new(BackoffSettings::default());
-        assert_eq!(b.backoff(0, SimTime(0)), 5 * MIN);
-        assert_eq!(b.backoff(0, SimTime(MIN)), 5 * MIN);
-        assert!(b.is_backed_off(0, SimTime(5 * MIN)));
-        assert!(!b.is_backed_off(0, SimTime(6 * MIN)));
+        assert_eq!(b.backoff(G, SimTime(0)), 5 * MIN);
+        assert_eq!(b.backoff(G, SimTime(MIN)), 5 * MIN);
+        assert!(b.is_backed_off(G, SimTime(5 * MIN)));
+        assert!(!b.is_backed_off(G, SimTime(6 * MIN)));
     }
 
     #[test]
     fn backoff_resets_after_three_hours_without_failure() {
         let mut b = ExponentialBackoff::new(BackoffSettings::default());
-        b.backoff(0, SimTime(0));
-        b.backoff(0, SimTime(6 * MIN));
-        assert_eq!(b.info(0).map(|i| i.duration_ms), Some(10 * MIN));
+        b.backoff(G, SimTime(0));
+        b.backoff(G, SimTime(6 * MIN));
+        assert_eq!(b.info(G).map(|i| i.duration_ms), Some(10 * MIN));
         let later = SimTime(6 * MIN + 3 * 60 * MIN + 1);
         b.remove_stale(later);
-        assert!(b.info(0).is_none());
-        assert_eq!(b.backoff(0, later), 5 * MIN);
+        assert!(b.info(G).is_none());
+        assert_eq!(b.backoff(G, later), 5 * MIN);
     }
 
     #[test]
@@ -262,17 +255,17 @@ mod tests {
             unready: 0,
             long_unregistered: 0,
         };
-        assert_eq!(cs.upcoming(0, 5, SimTime(0)), 3);
-        cs.register_failed_scale_up(0, SimTime(0));
-        assert_eq!(cs.upcoming(0, 5, SimTime(1)), 0);
+        assert_eq!(cs.upcoming(G, 5, SimTime(0)), 3);
+        cs.register_failed_scale_up(G, SimTime(0));
+        assert_eq!(cs.upcoming(G, 5, SimTime(1)), 0);
     }
 
     #[test]
     fn request_times_out_after_provision_time() {
         let mut cs = ClusterState::new(1, BackoffSettings::default());
-        cs.register_scale_up(0, 3, SimTime(0), 15 * MIN);
+        cs.register_scale_up(G, 3, SimTime(0), 15 * MIN);
         assert!(cs.update_scale_requests(SimTime(MIN), |_| 3).is_empty());
         let out = cs.update_scale_requests(SimTime(15 * MIN), |_| 2);
-        assert_eq!(out, vec![(0, RequestOutcome::TimedOut { outstanding: 2 })]);
+        assert_eq!(out, vec![(G, RequestOutcome::TimedOut { outstanding: 2 })]);
     }
 }

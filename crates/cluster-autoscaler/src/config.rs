@@ -6,61 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use asim_core::catalog::Catalog;
-use serde::Deserialize;
-use thiserror::Error;
 
-use crate::escape_regex;
-use crate::expander::{ExpanderChain, PriorityRules};
 use crate::flags::Flags;
-use crate::nodegroup::NodeGroup;
+use crate::nodegroup::NodeGroups;
+use crate::scale_up::expander::{ExpanderChain, PriorityRules};
 
-/// A mistake in cluster-autoscaler's configuration; `field` is the dotted path from the
-/// scenario root.
-#[derive(Debug, Error, Clone, PartialEq)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// One node group (an ASG) in `spec.clusterAutoscaler.nodeGroups`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NodeGroupSpec {
-    pub name: String,
-    pub instance_types: Vec<String>,
-    #[serde(default = "default_on_demand")]
-    pub capacity_type: String,
-    #[serde(default)]
-    pub zones: Vec<String>,
-    #[serde(default)]
-    pub min_size: u32,
-    pub max_size: u32,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub taints: Vec<asim_core::k8s::taints::Taint>,
-    #[serde(default)]
-    pub max_node_provision_time: Option<asim_core::k8s::duration::Duration>,
-    #[serde(default)]
-    pub ami_family: Option<String>,
-    /// Priority for the `priority` expander (higher wins).
-    #[serde(default)]
-    pub priority: Option<i32>,
-}
-
-fn default_on_demand() -> String {
-    "on-demand".to_string()
-}
+pub use crate::error::ConfigError;
+pub use crate::nodegroup::NodeGroupSpec;
 
 /// Everything cluster-autoscaler is started with.
 #[derive(Clone, Debug)]
@@ -95,36 +47,20 @@ impl ClusterAutoscalerConfig {
 
     /// The node groups, each checked against the catalog and the zones, and the expander
     /// chain with the groups' priorities.
-    pub(crate) fn build_groups(
-        &self,
-    ) -> Result<(Vec<NodeGroup>, BTreeMap<String, usize>, ExpanderChain), ConfigError> {
-        let mut groups = Vec::new();
-        let mut by_name = BTreeMap::new();
-        for (i, g) in self.node_groups.iter().enumerate() {
-            let ng = NodeGroup::from_spec(
-                i,
-                g,
-                &self.zones,
-                &self.region,
-                &self.catalog,
-                self.flags.max_node_provision_ms,
-            )?;
-            if by_name.insert(ng.name.clone(), groups.len()).is_some() {
-                return Err(ConfigError::new(
-                    format!("spec.clusterAutoscaler.nodeGroups[{i}].name"),
-                    format!("duplicate node group {:?}", ng.name),
-                ));
-            }
-            groups.push(ng);
-        }
+    pub(crate) fn build_groups(&self) -> Result<(NodeGroups, ExpanderChain), ConfigError> {
+        let groups = NodeGroups::from_specs(
+            &self.node_groups,
+            &self.zones,
+            &self.region,
+            &self.catalog,
+            self.flags.max_node_provision_ms,
+        )?;
         let mut rules = PriorityRules::default();
-        for (i, g) in groups.iter().enumerate() {
+        for (id, g) in groups.iter() {
             if let Some(p) = g.priority {
-                rules
-                    .add(p, &[format!("^{}$", escape_regex(&g.name))])
-                    .map_err(|e| {
-                        ConfigError::new(format!("spec.clusterAutoscaler.nodeGroups[{i}].name"), e)
-                    })?;
+                rules.add_group(p, &g.name).map_err(|e| {
+                    ConfigError::new(format!("spec.clusterAutoscaler.nodeGroups[{id}].name"), e)
+                })?;
             }
         }
         for (p, list) in &self.flags.priority_config {
@@ -137,6 +73,6 @@ impl ClusterAutoscalerConfig {
         }
         let chain = ExpanderChain::parse(&self.flags.expander, rules)
             .map_err(|e| ConfigError::new("spec.clusterAutoscaler.flags.expander", e))?;
-        Ok((groups, by_name, chain))
+        Ok((groups, chain))
     }
 }

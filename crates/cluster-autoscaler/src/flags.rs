@@ -5,13 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use asim_core::k8s::duration::parse_duration;
+use asim_core::k8s::duration::{DurationError, parse_duration};
 use serde_json::Value;
+use thiserror::Error;
 
-use crate::clusterstate::BackoffSettings;
-use crate::config::ConfigError;
-use crate::scale_down::ScaleDownSettings;
-use crate::scale_up::Similarity;
+use crate::error::ConfigError;
 
 /// Every flag of the reference's defaults table (§6) plus a few more CA has, with their
 /// defaults. Flags that cannot change a simulated run are parsed and checked, then ignored
@@ -110,6 +108,94 @@ impl Default for Flags {
     }
 }
 
+// ---- the flag groups each part of the autoscaler reads -----------------------------------------
+//
+// They live here, with the flags, so that the parts depend on the flags and never the other way
+// round (cluster-autoscaler: config/autoscaling_options.go holds them all in AutoscalingOptions).
+
+/// The scale-down flags the planner and the actuator need (§4, §6).
+#[derive(Clone, Debug)]
+pub struct ScaleDownSettings {
+    pub utilization_threshold: f64,
+    pub gpu_utilization_threshold: f64,
+    pub ignore_daemonsets_utilization: bool,
+    pub ignore_mirror_pods_utilization: bool,
+    pub unneeded_ms: u64,
+    pub unready_ms: u64,
+    pub unready_enabled: bool,
+    pub unremovable_recheck_ms: u64,
+    pub skip_nodes_with_system_pods: bool,
+    pub blocking_system_pod_ms: u64,
+    pub skip_nodes_with_local_storage: bool,
+    pub skip_nodes_with_custom_controller_pods: bool,
+    pub min_replica_count: u32,
+    pub expendable_priority_cutoff: i32,
+    pub max_scale_down_parallelism: u32,
+    pub max_drain_parallelism: u32,
+    /// `--max-empty-bulk-delete` (removed from 1.33); caps empty deletions if given.
+    pub max_empty_bulk_delete: Option<u32>,
+    /// Loop interval for the unneeded-nodes limit.
+    pub scan_interval_ms: u64,
+}
+
+/// cluster-autoscaler 1.36 flag defaults (docs/model/cluster-autoscaler.md §6).
+impl Default for ScaleDownSettings {
+    fn default() -> Self {
+        ScaleDownSettings {
+            utilization_threshold: 0.5,
+            gpu_utilization_threshold: 0.5,
+            ignore_daemonsets_utilization: false,
+            ignore_mirror_pods_utilization: false,
+            unneeded_ms: 10 * 60_000,
+            unready_ms: 20 * 60_000,
+            unready_enabled: true,
+            unremovable_recheck_ms: 5 * 60_000,
+            skip_nodes_with_system_pods: true,
+            blocking_system_pod_ms: 3_600_000,
+            skip_nodes_with_local_storage: true,
+            skip_nodes_with_custom_controller_pods: true,
+            min_replica_count: 0,
+            expendable_priority_cutoff: -10,
+            max_scale_down_parallelism: 10,
+            max_drain_parallelism: 1,
+            max_empty_bulk_delete: None,
+            scan_interval_ms: 10_000,
+        }
+    }
+}
+
+/// Ratios and label rules of `IsCloudProviderNodeInfoSimilar` with the AWS comparator (§3.5);
+/// the comparison itself is `scale_up::balancing`.
+#[derive(Clone, Debug)]
+pub struct Similarity {
+    pub memory_difference_ratio: f64,
+    pub max_allocatable_difference_ratio: f64,
+    pub max_free_difference_ratio: f64,
+    /// `--balancing-ignore-label` values (added to the built-in ignored labels).
+    pub ignore_labels: Vec<String>,
+    /// `--balancing-label`: if set, compare only these labels.
+    pub only_labels: Vec<String>,
+}
+
+/// Backoff settings (`--initial-node-group-backoff-duration` 5 m,
+/// `--max-node-group-backoff-duration` 30 m, `--node-group-backoff-reset-timeout` 3 h; §3.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffSettings {
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub reset_ms: u64,
+}
+
+impl Default for BackoffSettings {
+    fn default() -> Self {
+        BackoffSettings {
+            initial_ms: 5 * 60_000,
+            max_ms: 30 * 60_000,
+            reset_ms: 3 * 3_600_000,
+        }
+    }
+}
+
 /// Flags accepted for compatibility that change nothing in a simulation (wall-clock budgets,
 /// concurrency, liveness, API caches): name → expected kind.
 const INERT_FLAGS: &[(&str, Kind)] = &[
@@ -141,86 +227,99 @@ enum Kind {
     Str,
 }
 
-fn bad(_name: &str, want: &str, v: &Value) -> String {
-    format!("expected {want}, got {v}")
+/// Why one flag's value is wrong (the caller adds the flag's path).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum FlagError {
+    #[error("expected {want}, got {got}")]
+    Expected { want: &'static str, got: Value },
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    #[error("priority {0:?} is not an integer")]
+    Priority(String),
+    #[error(
+        "unknown flag {0:?} (not a cluster-autoscaler 1.36 flag the simulator knows; see docs/scenario.md)"
+    )]
+    Unknown(String),
 }
 
-fn as_duration(name: &str, v: &Value) -> Result<u64, String> {
-    match v {
-        Value::String(s) => {
-            parse_duration(s).map_err(|e| format!("spec.clusterAutoscaler.flags.{name}: {e}"))
-        }
-        Value::Number(n) if n.as_u64() == Some(0) => Ok(0),
-        _ => Err(bad(name, "a Go duration such as 10s or 15m", v)),
+fn bad(want: &'static str, v: &Value) -> FlagError {
+    FlagError::Expected {
+        want,
+        got: v.clone(),
     }
 }
 
-fn as_bool(name: &str, v: &Value) -> Result<bool, String> {
+fn as_duration(v: &Value) -> Result<u64, FlagError> {
+    match v {
+        Value::String(s) => Ok(parse_duration(s)?),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(0),
+        _ => Err(bad("a Go duration such as 10s or 15m", v)),
+    }
+}
+
+fn as_bool(v: &Value) -> Result<bool, FlagError> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s == "true" => Ok(true),
         Value::String(s) if s == "false" => Ok(false),
-        _ => Err(bad(name, "true or false", v)),
+        _ => Err(bad("true or false", v)),
     }
 }
 
-fn as_i64(name: &str, v: &Value) -> Result<i64, String> {
+fn as_i64(v: &Value) -> Result<i64, FlagError> {
     match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| bad(name, "an integer", v)),
-        Value::String(s) => s.trim().parse().map_err(|_| bad(name, "an integer", v)),
-        _ => Err(bad(name, "an integer", v)),
+        Value::Number(n) => n.as_i64().ok_or_else(|| bad("an integer", v)),
+        Value::String(s) => s.trim().parse().map_err(|_| bad("an integer", v)),
+        _ => Err(bad("an integer", v)),
     }
 }
 
-fn as_u32(name: &str, v: &Value) -> Result<u32, String> {
-    u32::try_from(as_i64(name, v)?).map_err(|_| bad(name, "a non-negative integer", v))
+fn as_u32(v: &Value) -> Result<u32, FlagError> {
+    u32::try_from(as_i64(v)?).map_err(|_| bad("a non-negative integer", v))
 }
 
-fn as_f64(name: &str, v: &Value) -> Result<f64, String> {
+fn as_f64(v: &Value) -> Result<f64, FlagError> {
     let x = match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     };
     x.filter(|x| x.is_finite())
-        .ok_or_else(|| bad(name, "a number", v))
+        .ok_or_else(|| bad("a number", v))
 }
 
-fn as_str<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
-    v.as_str().ok_or_else(|| bad(name, "a string", v))
+fn as_str(v: &Value) -> Result<&str, FlagError> {
+    v.as_str().ok_or_else(|| bad("a string", v))
 }
 
-fn as_list(name: &str, v: &Value) -> Result<Vec<String>, String> {
+fn as_list(v: &Value) -> Result<Vec<String>, FlagError> {
     match v {
         Value::String(s) => Ok(s
             .split(',')
             .map(|x| x.trim().to_string())
             .filter(|x| !x.is_empty())
             .collect()),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| as_str(name, x).map(str::to_string))
-            .collect(),
-        _ => Err(bad(name, "a string or a list of strings", v)),
+        Value::Array(a) => a.iter().map(|x| as_str(x).map(str::to_string)).collect(),
+        _ => Err(bad("a string or a list of strings", v)),
     }
 }
 
 /// `<min>:<max>` (`--cores-total`, `--memory-total`).
-fn as_min_max(name: &str, v: &Value) -> Result<(i64, i64), String> {
-    let s = as_str(name, v)?;
+fn as_min_max(v: &Value) -> Result<(i64, i64), FlagError> {
+    let s = as_str(v)?;
     let parsed = s
         .split_once(':')
         .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)));
     match parsed {
         Some((lo, hi)) if 0 <= lo && lo <= hi => Ok((lo, hi)),
-        _ => Err(bad(name, "<min>:<max> with 0 ≤ min ≤ max", v)),
+        _ => Err(bad("<min>:<max> with 0 ≤ min ≤ max", v)),
     }
 }
 
-fn as_ratio(name: &str, v: &Value) -> Result<f64, String> {
-    let x = as_f64(name, v)?;
+fn as_ratio(v: &Value) -> Result<f64, FlagError> {
+    let x = as_f64(v)?;
     if x < 0.0 {
-        return Err(bad(name, "a non-negative number", v));
+        return Err(bad("a non-negative number", v));
     }
     Ok(x)
 }
@@ -231,9 +330,8 @@ impl Flags {
     pub fn parse(map: &BTreeMap<String, Value>) -> Result<Flags, ConfigError> {
         let mut f = Flags::default();
         for (raw, v) in map {
-            f.set(raw, v).map_err(|message| {
-                ConfigError::new(format!("spec.clusterAutoscaler.flags.{raw}"), message)
-            })?;
+            f.set(raw, v)
+                .map_err(|e| ConfigError::new(format!("spec.clusterAutoscaler.flags.{raw}"), e))?;
         }
         f.scale_down.expendable_priority_cutoff = f.expendable_pods_priority_cutoff;
         f.scale_down.scan_interval_ms = f.scan_interval_ms;
@@ -241,156 +339,214 @@ impl Flags {
     }
 
     /// One flag, by its name as written (`--` allowed).
-    fn set(&mut self, raw: &str, v: &Value) -> Result<(), String> {
+    fn set(&mut self, raw: &str, v: &Value) -> Result<(), FlagError> {
         let f = self;
         {
             let name = raw.trim_start_matches('-');
-            let n = name;
             let sd = &mut f.scale_down;
             match name {
                 "scan-interval" => {
-                    f.scan_interval_ms = as_duration(n, v)?;
+                    f.scan_interval_ms = as_duration(v)?;
                     if f.scan_interval_ms == 0 {
-                        return Err(bad(n, "a positive duration", v));
+                        return Err(bad("a positive duration", v));
                     }
                 }
-                "frequent-loops-enabled" => f.frequent_loops = as_bool(n, v)?,
-                "new-pod-scale-up-delay" => f.new_pod_scale_up_delay_ms = as_duration(n, v)?,
+                "frequent-loops-enabled" => f.frequent_loops = as_bool(v)?,
+                "new-pod-scale-up-delay" => f.new_pod_scale_up_delay_ms = as_duration(v)?,
                 "expendable-pods-priority-cutoff" => {
                     f.expendable_pods_priority_cutoff =
-                        i32::try_from(as_i64(n, v)?).map_err(|_| bad(n, "a 32-bit integer", v))?;
+                        i32::try_from(as_i64(v)?).map_err(|_| bad("a 32-bit integer", v))?;
                 }
                 "estimator" => {
-                    if as_str(n, v)? != "binpacking" {
-                        return Err(bad(n, "binpacking (the only estimator)", v));
+                    if as_str(v)? != "binpacking" {
+                        return Err(bad("binpacking (the only estimator)", v));
                     }
                 }
-                "expander" => f.expander = as_str(n, v)?.to_string(),
-                "max-nodes-per-scaleup" => f.max_nodes_per_scaleup = as_u32(n, v)?,
-                "fastpath-binpacking-enabled" => f.fastpath_binpacking = as_bool(n, v)?,
-                "balance-similar-node-groups" => f.balance_similar_node_groups = as_bool(n, v)?,
-                "memory-difference-ratio" => f.similarity.memory_difference_ratio = as_ratio(n, v)?,
+                "expander" => f.expander = as_str(v)?.to_string(),
+                "max-nodes-per-scaleup" => f.max_nodes_per_scaleup = as_u32(v)?,
+                "fastpath-binpacking-enabled" => f.fastpath_binpacking = as_bool(v)?,
+                "balance-similar-node-groups" => f.balance_similar_node_groups = as_bool(v)?,
+                "memory-difference-ratio" => f.similarity.memory_difference_ratio = as_ratio(v)?,
                 "max-allocatable-difference-ratio" => {
-                    f.similarity.max_allocatable_difference_ratio = as_ratio(n, v)?
+                    f.similarity.max_allocatable_difference_ratio = as_ratio(v)?
                 }
                 "max-free-difference-ratio" => {
-                    f.similarity.max_free_difference_ratio = as_ratio(n, v)?
+                    f.similarity.max_free_difference_ratio = as_ratio(v)?
                 }
-                "balancing-ignore-label" => f.similarity.ignore_labels = as_list(n, v)?,
-                "balancing-label" => f.similarity.only_labels = as_list(n, v)?,
-                "max-nodes-total" => f.max_nodes_total = as_u32(n, v)?,
-                "cores-total" => f.cores_total = as_min_max(n, v)?,
-                "memory-total" => f.memory_total = as_min_max(n, v)?,
+                "balancing-ignore-label" => f.similarity.ignore_labels = as_list(v)?,
+                "balancing-label" => f.similarity.only_labels = as_list(v)?,
+                "max-nodes-total" => f.max_nodes_total = as_u32(v)?,
+                "cores-total" => f.cores_total = as_min_max(v)?,
+                "memory-total" => f.memory_total = as_min_max(v)?,
                 "gpu-total" => {
                     // `<gpu_type>:<min>:<max>`, repeatable; limits are summed over types.
                     let mut total: Option<(i64, i64)> = None;
-                    for item in as_list(n, v)? {
+                    for item in as_list(v)? {
                         let parts: Vec<&str> = item.split(':').collect();
                         let nums = match parts.as_slice() {
                             [_, lo, hi] => lo.parse::<i64>().ok().zip(hi.parse::<i64>().ok()),
                             _ => None,
                         };
                         let Some((lo, hi)) = nums.filter(|(lo, hi)| 0 <= *lo && lo <= hi) else {
-                            return Err(bad(n, "<gpu_type>:<min>:<max>", v));
+                            return Err(bad("<gpu_type>:<min>:<max>", v));
                         };
                         let (a, b) = total.unwrap_or((0, 0));
                         total = Some((a + lo, b + hi));
                     }
                     f.gpu_total = total;
                 }
-                "max-node-provision-time" => f.max_node_provision_ms = as_duration(n, v)?,
-                "max-node-startup-time" => f.max_node_startup_ms = as_duration(n, v)?,
-                "initial-node-group-backoff-duration" => f.backoff.initial_ms = as_duration(n, v)?,
-                "max-node-group-backoff-duration" => f.backoff.max_ms = as_duration(n, v)?,
-                "node-group-backoff-reset-timeout" => f.backoff.reset_ms = as_duration(n, v)?,
-                "scale-up-from-zero" => f.scale_up_from_zero = as_bool(n, v)?,
-                "enforce-node-group-min-size" => f.enforce_node_group_min_size = as_bool(n, v)?,
-                "salvo-scale-up" => f.salvo_scale_up = as_bool(n, v)?,
-                "max-total-unready-percentage" => f.max_total_unready_percentage = as_ratio(n, v)?,
-                "ok-total-unready-count" => f.ok_total_unready_count = as_u32(n, v)?,
-                "scale-down-enabled" => f.scale_down_enabled = as_bool(n, v)?,
-                "scale-down-unneeded-time" => sd.unneeded_ms = as_duration(n, v)?,
-                "scale-down-unready-enabled" => sd.unready_enabled = as_bool(n, v)?,
-                "scale-down-unready-time" => sd.unready_ms = as_duration(n, v)?,
-                "scale-down-delay-after-add" => f.delay_after_add_ms = as_duration(n, v)?,
-                "scale-down-delay-after-delete" => f.delay_after_delete_ms = as_duration(n, v)?,
-                "scale-down-delay-after-failure" => f.delay_after_failure_ms = as_duration(n, v)?,
-                "scale-down-delay-type-local" => f.delay_type_local = as_bool(n, v)?,
-                "scale-down-utilization-threshold" => sd.utilization_threshold = as_ratio(n, v)?,
+                "max-node-provision-time" => f.max_node_provision_ms = as_duration(v)?,
+                "max-node-startup-time" => f.max_node_startup_ms = as_duration(v)?,
+                "initial-node-group-backoff-duration" => f.backoff.initial_ms = as_duration(v)?,
+                "max-node-group-backoff-duration" => f.backoff.max_ms = as_duration(v)?,
+                "node-group-backoff-reset-timeout" => f.backoff.reset_ms = as_duration(v)?,
+                "scale-up-from-zero" => f.scale_up_from_zero = as_bool(v)?,
+                "enforce-node-group-min-size" => f.enforce_node_group_min_size = as_bool(v)?,
+                "salvo-scale-up" => f.salvo_scale_up = as_bool(v)?,
+                "max-total-unready-percentage" => f.max_total_unready_percentage = as_ratio(v)?,
+                "ok-total-unready-count" => f.ok_total_unready_count = as_u32(v)?,
+                "scale-down-enabled" => f.scale_down_enabled = as_bool(v)?,
+                "scale-down-unneeded-time" => sd.unneeded_ms = as_duration(v)?,
+                "scale-down-unready-enabled" => sd.unready_enabled = as_bool(v)?,
+                "scale-down-unready-time" => sd.unready_ms = as_duration(v)?,
+                "scale-down-delay-after-add" => f.delay_after_add_ms = as_duration(v)?,
+                "scale-down-delay-after-delete" => f.delay_after_delete_ms = as_duration(v)?,
+                "scale-down-delay-after-failure" => f.delay_after_failure_ms = as_duration(v)?,
+                "scale-down-delay-type-local" => f.delay_type_local = as_bool(v)?,
+                "scale-down-utilization-threshold" => sd.utilization_threshold = as_ratio(v)?,
                 "scale-down-gpu-utilization-threshold" => {
-                    sd.gpu_utilization_threshold = as_ratio(n, v)?
+                    sd.gpu_utilization_threshold = as_ratio(v)?
                 }
-                "ignore-daemonsets-utilization" => {
-                    sd.ignore_daemonsets_utilization = as_bool(n, v)?
-                }
-                "ignore-mirror-pods-utilization" => {
-                    sd.ignore_mirror_pods_utilization = as_bool(n, v)?
-                }
-                "unremovable-node-recheck-timeout" => {
-                    sd.unremovable_recheck_ms = as_duration(n, v)?
-                }
-                "max-scale-down-parallelism" => sd.max_scale_down_parallelism = as_u32(n, v)?,
-                "max-drain-parallelism" => sd.max_drain_parallelism = as_u32(n, v)?,
-                "max-empty-bulk-delete" => sd.max_empty_bulk_delete = Some(as_u32(n, v)?),
+                "ignore-daemonsets-utilization" => sd.ignore_daemonsets_utilization = as_bool(v)?,
+                "ignore-mirror-pods-utilization" => sd.ignore_mirror_pods_utilization = as_bool(v)?,
+                "unremovable-node-recheck-timeout" => sd.unremovable_recheck_ms = as_duration(v)?,
+                "max-scale-down-parallelism" => sd.max_scale_down_parallelism = as_u32(v)?,
+                "max-drain-parallelism" => sd.max_drain_parallelism = as_u32(v)?,
+                "max-empty-bulk-delete" => sd.max_empty_bulk_delete = Some(as_u32(v)?),
                 "max-graceful-termination-sec" => {
-                    f.max_graceful_termination_ms = u64::from(as_u32(n, v)?) * 1000
+                    f.max_graceful_termination_ms = u64::from(as_u32(v)?) * 1000
                 }
-                "max-pod-eviction-time" => f.max_pod_eviction_ms = as_duration(n, v)?,
+                "max-pod-eviction-time" => f.max_pod_eviction_ms = as_duration(v)?,
                 "node-delete-delay-after-taint" => {
-                    f.node_delete_delay_after_taint_ms = as_duration(n, v)?
+                    f.node_delete_delay_after_taint_ms = as_duration(v)?
                 }
-                "skip-nodes-with-system-pods" => sd.skip_nodes_with_system_pods = as_bool(n, v)?,
+                "skip-nodes-with-system-pods" => sd.skip_nodes_with_system_pods = as_bool(v)?,
                 "blocking-system-pod-distruption-timeout" => {
-                    sd.blocking_system_pod_ms = as_duration(n, v)?
+                    sd.blocking_system_pod_ms = as_duration(v)?
                 }
-                "skip-nodes-with-local-storage" => {
-                    sd.skip_nodes_with_local_storage = as_bool(n, v)?
-                }
+                "skip-nodes-with-local-storage" => sd.skip_nodes_with_local_storage = as_bool(v)?,
                 "skip-nodes-with-custom-controller-pods" => {
-                    sd.skip_nodes_with_custom_controller_pods = as_bool(n, v)?
+                    sd.skip_nodes_with_custom_controller_pods = as_bool(v)?
                 }
-                "min-replica-count" => sd.min_replica_count = as_u32(n, v)?,
-                "cordon-node-before-terminating" => {
-                    f.cordon_node_before_terminating = as_bool(n, v)?
-                }
-                "max-bulk-soft-taint-count" => f.max_bulk_soft_taint_count = as_u32(n, v)?,
-                "node-info-cache-expire-time" => f.node_info_cache_expire_ms = as_duration(n, v)?,
+                "min-replica-count" => sd.min_replica_count = as_u32(v)?,
+                "cordon-node-before-terminating" => f.cordon_node_before_terminating = as_bool(v)?,
+                "max-bulk-soft-taint-count" => f.max_bulk_soft_taint_count = as_u32(v)?,
+                "node-info-cache-expire-time" => f.node_info_cache_expire_ms = as_duration(v)?,
                 "cloud-provider" => {
-                    if as_str(n, v)? != "aws" {
-                        return Err(bad(n, "aws (the simulator models the AWS provider)", v));
+                    if as_str(v)? != "aws" {
+                        return Err(bad("aws (the simulator models the AWS provider)", v));
                     }
                 }
-                "sim-loop-duration" => f.loop_duration_ms = Some(as_duration(n, v)?),
+                "sim-loop-duration" => f.loop_duration_ms = Some(as_duration(v)?),
                 "sim-priority-expander-config" => {
                     let Value::Object(m) = v else {
-                        return Err(bad(n, "a map of priority → list of node-group regexes", v));
+                        return Err(bad("a map of priority → list of node-group regexes", v));
                     };
                     for (k, list) in m {
                         let p: i32 = k
                             .trim()
                             .parse()
-                            .map_err(|_| format!("priority {k:?} is not an integer"))?;
-                        f.priority_config.insert(p, as_list(n, list)?);
+                            .map_err(|_| FlagError::Priority(k.clone()))?;
+                        f.priority_config.insert(p, as_list(list)?);
                     }
                 }
                 other => match INERT_FLAGS.iter().find(|(k, _)| *k == other) {
                     Some((_, kind)) => {
                         match kind {
-                            Kind::Duration => as_duration(n, v).map(drop),
-                            Kind::Bool => as_bool(n, v).map(drop),
-                            Kind::Int => as_i64(n, v).map(drop),
-                            Kind::Float => as_f64(n, v).map(drop),
-                            Kind::Str => as_str(n, v).map(drop),
+                            Kind::Duration => as_duration(v).map(drop),
+                            Kind::Bool => as_bool(v).map(drop),
+                            Kind::Int => as_i64(v).map(drop),
+                            Kind::Float => as_f64(v).map(drop),
+                            Kind::Str => as_str(v).map(drop),
                         }?;
                     }
-                    None => {
-                        return Err(format!(
-                            "unknown flag {raw:?} (not a cluster-autoscaler 1.36 flag the simulator knows; see docs/scenario.md)"
-                        ));
-                    }
+                    None => return Err(FlagError::Unknown(raw.to_string())),
                 },
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flags(pairs: &[(&str, Value)]) -> Result<Flags, String> {
+        let m: BTreeMap<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Flags::parse(&m).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_match_the_reference_table() {
+        let f = Flags::default();
+        assert_eq!(f.scan_interval_ms, 10_000);
+        assert!(f.frequent_loops);
+        assert_eq!(f.expander, "least-waste");
+        assert_eq!(f.max_node_provision_ms, 900_000);
+        assert_eq!(f.scale_down.unneeded_ms, 600_000);
+        assert_eq!(f.scale_down.unready_ms, 1_200_000);
+        assert_eq!(f.delay_after_add_ms, 600_000);
+        assert_eq!(f.delay_after_failure_ms, 180_000);
+        assert_eq!(f.scale_down.utilization_threshold, 0.5);
+        assert_eq!(f.scale_down.max_scale_down_parallelism, 10);
+        assert_eq!(f.scale_down.max_drain_parallelism, 1);
+        assert_eq!(f.max_graceful_termination_ms, 600_000);
+        assert_eq!(f.max_pod_eviction_ms, 120_000);
+        assert_eq!(f.scale_down.unremovable_recheck_ms, 300_000);
+        assert_eq!(f.cores_total, (0, 320_000));
+        assert_eq!(f.memory_total, (0, 6_400_000));
+    }
+
+    #[test]
+    fn flags_parse_real_names_and_reject_unknown_ones() {
+        let f = flags(&[
+            ("scan-interval", json!("30s")),
+            ("--expander", json!("most-pods,random")),
+            ("scale-down-utilization-threshold", json!(0.65)),
+            ("cores-total", json!("0:64")),
+            ("balance-similar-node-groups", json!(true)),
+            ("max-graceful-termination-sec", json!(120)),
+            ("max-binpacking-time", json!("1m")),
+        ])
+        .expect("valid");
+        assert_eq!(f.scan_interval_ms, 30_000);
+        assert_eq!(f.scale_down.scan_interval_ms, 30_000);
+        assert_eq!(f.expander, "most-pods,random");
+        assert_eq!(f.scale_down.utilization_threshold, 0.65);
+        assert_eq!(f.cores_total, (0, 64));
+        assert!(f.balance_similar_node_groups);
+        assert_eq!(f.max_graceful_termination_ms, 120_000);
+        let e = flags(&[("scale-down-unneded-time", json!("5m"))]).unwrap_err();
+        assert!(e.contains("scale-down-unneded-time"), "{e}");
+        let e = flags(&[("scan-interval", json!(true))]).unwrap_err();
+        assert!(e.contains("flags.scan-interval"), "{e}");
+        assert!(flags(&[("cores-total", json!("9:3"))]).is_err());
+        assert!(flags(&[("estimator", json!("oldbinpacking"))]).is_err());
+    }
+
+    /// The flag's path is said once, by `Flags::parse`, whatever went wrong with its value.
+    #[test]
+    fn a_bad_duration_names_the_flag_once() {
+        let e = flags(&[("--scan-interval", json!("5 minutes"))]).unwrap_err();
+        assert!(
+            e.starts_with("spec.clusterAutoscaler.flags.--scan-interval: invalid duration"),
+            "{e}"
+        );
+        assert_eq!(e.matches("spec.clusterAutoscaler").count(), 1, "{e}");
     }
 }

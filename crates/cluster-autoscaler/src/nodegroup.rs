@@ -7,11 +7,14 @@
 //! - otherwise the AWS provider's own template, built from the **first** instance type of the
 //!   MixedInstancesPolicy with **allocatable = capacity**, **110 pods** and the ASG's **first**
 //!   zone. These simplifications are CA's, and they are kept on purpose: they are why a
-//!   scale-from-zero estimate can be wrong on a real cluster (§3.1 "[inference]").
+//!   scale-from-zero estimate can be wrong on a real cluster (§3.1 "\[inference\]").
 
 use std::collections::BTreeMap;
+use std::ops::{Index, IndexMut};
 
-use crate::config::{ConfigError, NodeGroupSpec};
+use serde::Deserialize;
+
+use crate::error::ConfigError;
 use asim_cluster::autoscaler::NodeBlueprint;
 use asim_cluster::pod::{HOSTNAME_KEY, ZONE_KEY};
 use asim_cluster::{Cluster, Node, NodeOwner, OwnerKind, PodTemplate};
@@ -40,6 +43,47 @@ pub const INSTANCE_TYPE_KEY: &str = "node.kubernetes.io/instance-type";
 pub const ASG_NAME_TAG: &str = "aws:autoscaling:groupName";
 
 const MIB: i64 = 1 << 20;
+
+/// One node group (an ASG) in `spec.clusterAutoscaler.nodeGroups`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeGroupSpec {
+    pub name: String,
+    pub instance_types: Vec<String>,
+    #[serde(default = "default_on_demand")]
+    pub capacity_type: String,
+    #[serde(default)]
+    pub zones: Vec<String>,
+    #[serde(default)]
+    pub min_size: u32,
+    pub max_size: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub taints: Vec<asim_core::k8s::taints::Taint>,
+    #[serde(default)]
+    pub max_node_provision_time: Option<asim_core::k8s::duration::Duration>,
+    #[serde(default)]
+    pub ami_family: Option<String>,
+    /// Priority for the `priority` expander (higher wins).
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+fn default_on_demand() -> String {
+    "on-demand".to_string()
+}
+
+/// A node group's index in the order the scenario lists them (which is also the order CA
+/// walks them in every loop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub usize);
+
+impl std::fmt::Display for GroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Where a template came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +175,10 @@ pub struct NodeGroup {
     pub instances: Vec<InstanceId>,
     /// CreateAutoScalingGroup succeeded.
     pub exists: bool,
+    /// The last scale-up and the last scale-down deletion started in this group, for
+    /// `--scale-down-delay-type-local` (§4.1).
+    pub last_scale_up: Option<SimTime>,
+    pub last_scale_down: Option<SimTime>,
 }
 
 impl NodeGroup {
@@ -254,6 +302,8 @@ impl NodeGroup {
             last_set_desired_ms: None,
             instances: Vec::new(),
             exists: false,
+            last_scale_up: None,
+            last_scale_down: None,
         })
     }
 
@@ -328,6 +378,87 @@ impl NodeGroup {
             allocatable: res.allocatable.to_resources(),
             owner: NodeOwner::NodeGroup(self.name.clone()),
         })
+    }
+}
+
+/// The node groups CA was started with, addressed by [`GroupId`] or by name.
+#[derive(Clone, Debug, Default)]
+pub struct NodeGroups {
+    groups: Vec<NodeGroup>,
+    by_name: BTreeMap<String, GroupId>,
+}
+
+impl NodeGroups {
+    /// The groups of `spec.clusterAutoscaler.nodeGroups`, each checked against the catalog and
+    /// the zones; names must be unique.
+    pub fn from_specs(
+        specs: &[NodeGroupSpec],
+        scenario_zones: &[String],
+        region: &str,
+        catalog: &Catalog,
+        default_provision_ms: u64,
+    ) -> Result<NodeGroups, ConfigError> {
+        let mut out = NodeGroups::default();
+        for (i, g) in specs.iter().enumerate() {
+            let ng =
+                NodeGroup::from_spec(i, g, scenario_zones, region, catalog, default_provision_ms)?;
+            let id = GroupId(out.groups.len());
+            if out.by_name.insert(ng.name.clone(), id).is_some() {
+                return Err(ConfigError::new(
+                    format!("spec.clusterAutoscaler.nodeGroups[{i}].name"),
+                    format!("duplicate node group {:?}", ng.name),
+                ));
+            }
+            out.groups.push(ng);
+        }
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Every group id, in order.
+    pub fn ids(&self) -> impl Iterator<Item = GroupId> + use<> {
+        (0..self.groups.len()).map(GroupId)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (GroupId, &NodeGroup)> {
+        self.groups.iter().enumerate().map(|(i, g)| (GroupId(i), g))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut NodeGroup> {
+        self.groups.iter_mut()
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<GroupId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The group a node belongs to, if CA manages it.
+    pub fn of_owner(&self, owner: &NodeOwner) -> Option<GroupId> {
+        match owner {
+            NodeOwner::NodeGroup(name) => self.by_name(name),
+            _ => None,
+        }
+    }
+}
+
+impl Index<GroupId> for NodeGroups {
+    type Output = NodeGroup;
+
+    fn index(&self, g: GroupId) -> &NodeGroup {
+        &self.groups[g.0]
+    }
+}
+
+impl IndexMut<GroupId> for NodeGroups {
+    fn index_mut(&mut self, g: GroupId) -> &mut NodeGroup {
+        &mut self.groups[g.0]
     }
 }
 

@@ -1,7 +1,8 @@
-//! Scale-down (docs/model/cluster-autoscaler.md §4): which nodes are unneeded (utilization at or
+//! The scale-down planner (docs/model/cluster-autoscaler.md §4; cluster-autoscaler:
+//! core/scaledown/planner/planner.go, core/scaledown/unneeded/nodes.go,
+//! simulator/utilization, simulator/drainability): which nodes are unneeded (utilization at or
 //! below the threshold and every pod that must move has somewhere to go), how long they have
-//! been, which pods block removal (§4.3), and which unneeded nodes may be deleted now (§4.4,
-//! §4.5: empty nodes in bulk, one drain at a time, min sizes).
+//! been, which pods block removal (§4.3), and which unneeded nodes may be deleted now (§4.4).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,36 +11,12 @@ use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase, PodTe
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::{NVIDIA_GPU, Resources};
 
-use super::nodegroup::{TO_BE_DELETED_TAINT, matches_affinity, tolerates};
+use crate::flags::ScaleDownSettings;
+use crate::nodegroup::{GroupId, TO_BE_DELETED_TAINT, matches_affinity, tolerates};
 
 /// Annotation listing the local volumes that may be lost (§4.3).
 pub const SAFE_TO_EVICT_LOCAL_VOLUMES: &str =
     "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes";
-
-/// The scale-down flags the planner needs.
-#[derive(Clone, Debug)]
-pub struct ScaleDownSettings {
-    pub utilization_threshold: f64,
-    pub gpu_utilization_threshold: f64,
-    pub ignore_daemonsets_utilization: bool,
-    pub ignore_mirror_pods_utilization: bool,
-    pub unneeded_ms: u64,
-    pub unready_ms: u64,
-    pub unready_enabled: bool,
-    pub unremovable_recheck_ms: u64,
-    pub skip_nodes_with_system_pods: bool,
-    pub blocking_system_pod_ms: u64,
-    pub skip_nodes_with_local_storage: bool,
-    pub skip_nodes_with_custom_controller_pods: bool,
-    pub min_replica_count: u32,
-    pub expendable_priority_cutoff: i32,
-    pub max_scale_down_parallelism: u32,
-    pub max_drain_parallelism: u32,
-    /// `--max-empty-bulk-delete` (removed from 1.33); caps empty deletions if given.
-    pub max_empty_bulk_delete: Option<u32>,
-    /// Loop interval for the unneeded-nodes limit.
-    pub scan_interval_ms: u64,
-}
 
 /// Why a pod keeps its node (§4.3), or why a node is not removable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -192,7 +169,7 @@ struct Dest {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unneeded {
     pub since: SimTime,
-    pub group: usize,
+    pub group: GroupId,
     pub empty: bool,
     pub ready: bool,
     pub utilization: f64,
@@ -213,7 +190,7 @@ type Evaluated = (Candidate, f64, bool, Result<Vec<PodId>, Blocker>);
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate {
     pub node: NodeId,
-    pub group: usize,
+    pub group: GroupId,
 }
 
 impl Planner {
@@ -411,32 +388,6 @@ fn dest_accepts(cluster: &Cluster, n: &Node, t: &PodTemplate) -> bool {
     true
 }
 
-/// cluster-autoscaler 1.36 flag defaults (docs/model/cluster-autoscaler.md §6).
-impl Default for ScaleDownSettings {
-    fn default() -> Self {
-        ScaleDownSettings {
-            utilization_threshold: 0.5,
-            gpu_utilization_threshold: 0.5,
-            ignore_daemonsets_utilization: false,
-            ignore_mirror_pods_utilization: false,
-            unneeded_ms: 10 * 60_000,
-            unready_ms: 20 * 60_000,
-            unready_enabled: true,
-            unremovable_recheck_ms: 5 * 60_000,
-            skip_nodes_with_system_pods: true,
-            blocking_system_pod_ms: 3_600_000,
-            skip_nodes_with_local_storage: true,
-            skip_nodes_with_custom_controller_pods: true,
-            min_replica_count: 0,
-            expendable_priority_cutoff: -10,
-            max_scale_down_parallelism: 10,
-            max_drain_parallelism: 1,
-            max_empty_bulk_delete: None,
-            scan_interval_ms: 10_000,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,7 +407,7 @@ mod tests {
         let mut p = Planner::default();
         let u = |ready| Unneeded {
             since: SimTime(0),
-            group: 0,
+            group: GroupId(0),
             empty: true,
             ready,
             utilization: 0.0,

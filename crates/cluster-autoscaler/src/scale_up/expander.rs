@@ -5,14 +5,17 @@
 use std::collections::BTreeMap;
 
 use rand::{Rng, RngExt};
+use thiserror::Error;
 
 use asim_cluster::PodId;
+
+use crate::nodegroup::GroupId;
 
 /// One way to scale up: a node group, how many nodes the estimator wants, and the pods they
 /// would help.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExpansionOption {
-    pub group: usize,
+    pub group: GroupId,
     pub group_name: String,
     pub node_count: u32,
     pub pods: Vec<PodId>,
@@ -56,14 +59,21 @@ pub struct PriorityRules {
 
 impl PriorityRules {
     /// Add `patterns` under `priority`.
-    pub fn add(&mut self, priority: i32, patterns: &[String]) -> Result<(), String> {
+    pub fn add(&mut self, priority: i32, patterns: &[String]) -> Result<(), ExpanderError> {
         for p in patterns {
-            let re = Regex::new(p).map_err(|e| {
-                format!("can't compile regexp rule for priority {priority} and rule {p:?}: {e}")
+            let re = Regex::new(p).map_err(|source| ExpanderError::PriorityRule {
+                priority,
+                rule: p.clone(),
+                source,
             })?;
             self.rules.entry(priority).or_default().push(re);
         }
         Ok(())
+    }
+
+    /// Add the node group `name` itself (the group's own `priority`) under `priority`.
+    pub fn add_group(&mut self, priority: i32, name: &str) -> Result<(), ExpanderError> {
+        self.add(priority, &[format!("^{}$", escape_regex(name))])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,30 +88,56 @@ pub struct ExpanderChain {
     pub priorities: PriorityRules,
 }
 
-/// The error the real binary exits with for `--expander=price` on AWS: the factory asks the
-/// cloud provider for its pricing model and the AWS provider's `Pricing()` returns
-/// `cloudprovider.ErrNotImplemented` ("Not implemented"), §3.4.
-pub const PRICE_ON_AWS_ERROR: &str = "Failed to create autoscaler: Not implemented \
-     (--expander=price needs the cloud provider's pricing model; the AWS provider's Pricing() \
-     returns ErrNotImplemented, so cluster-autoscaler refuses to start; docs/model/cluster-autoscaler.md §3.4)";
+/// Why `--expander` or the priority rules are refused (the messages are the real binary's
+/// where it has one, `expander/factory/expander_factory.go`).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ExpanderError {
+    #[error(
+        "--expander: expander {0} was specified multiple times, each expander must not be specified more than once"
+    )]
+    Repeated(String),
+    #[error(
+        "--expander: expander {0} came after an expander random that will always return only one result, this is not allowed since {0} will never be used"
+    )]
+    AfterRandom(String),
+    /// The error the real binary exits with for `--expander=price` on AWS: the factory asks
+    /// the cloud provider for its pricing model and the AWS provider's `Pricing()` returns
+    /// `cloudprovider.ErrNotImplemented` ("Not implemented"), §3.4.
+    #[error(
+        "Failed to create autoscaler: Not implemented (--expander=price needs the cloud provider's pricing model; the AWS provider's Pricing() returns ErrNotImplemented, so cluster-autoscaler refuses to start; docs/model/cluster-autoscaler.md §3.4)"
+    )]
+    PriceOnAws,
+    #[error(
+        "--expander: grpc needs an external expander server (--grpc-expander-url), which the simulator does not run"
+    )]
+    Grpc,
+    #[error("--expander: expander {0} not supported")]
+    Unsupported(String),
+    #[error(
+        "--expander: priority needs priority rules: set `priority` on the node groups or the sim-priority-expander-config flag (the cluster-autoscaler-priority-expander ConfigMap)"
+    )]
+    PriorityWithoutRules,
+    #[error("can't compile regexp rule for priority {priority} and rule {rule:?}: {source}")]
+    PriorityRule {
+        priority: i32,
+        rule: String,
+        source: RegexError,
+    },
+}
 
 impl ExpanderChain {
     /// Parse `--expander` as `ExpanderStrategyFromStrings` does: each name once, nothing after
     /// `random` (it always returns a single option), `price` refused on AWS, `grpc` refused
     /// (no external server in a simulation).
-    pub fn parse(flag: &str, priorities: PriorityRules) -> Result<Self, String> {
+    pub fn parse(flag: &str, priorities: PriorityRules) -> Result<Self, ExpanderError> {
         let mut filters: Vec<Expander> = Vec::new();
         let names: Vec<&str> = flag.split(',').map(str::trim).collect();
         for (i, name) in names.iter().enumerate() {
             if names[..i].contains(name) {
-                return Err(format!(
-                    "--expander: expander {name} was specified multiple times, each expander must not be specified more than once"
-                ));
+                return Err(ExpanderError::Repeated(name.to_string()));
             }
             if filters.last() == Some(&Expander::Random) {
-                return Err(format!(
-                    "--expander: expander {name} came after an expander random that will always return only one result, this is not allowed since {name} will never be used"
-                ));
+                return Err(ExpanderError::AfterRandom(name.to_string()));
             }
             let e = match *name {
                 "random" => Expander::Random,
@@ -109,16 +145,14 @@ impl ExpanderChain {
                 "least-waste" => Expander::LeastWaste,
                 "least-nodes" => Expander::LeastNodes,
                 "priority" => Expander::Priority,
-                "price" => return Err(PRICE_ON_AWS_ERROR.to_string()),
-                "grpc" => {
-                    return Err("--expander: grpc needs an external expander server (--grpc-expander-url), which the simulator does not run".into());
-                }
-                other => return Err(format!("--expander: expander {other} not supported")),
+                "price" => return Err(ExpanderError::PriceOnAws),
+                "grpc" => return Err(ExpanderError::Grpc),
+                other => return Err(ExpanderError::Unsupported(other.to_string())),
             };
             filters.push(e);
         }
         if filters.contains(&Expander::Priority) && priorities.is_empty() {
-            return Err("--expander: priority needs priority rules: set `priority` on the node groups or the sim-priority-expander-config flag (the cluster-autoscaler-priority-expander ConfigMap)".into());
+            return Err(ExpanderError::PriorityWithoutRules);
         }
         Ok(ExpanderChain {
             filters,
@@ -229,6 +263,18 @@ fn keep_best(left: &[usize], score: impl Fn(usize) -> f64) -> Vec<usize> {
     out
 }
 
+/// Escape regex metacharacters of a node-group name.
+pub(crate) fn escape_regex(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_punctuation() && c != '_' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 // ---- a small regular-expression matcher ----------------------------------------------------
 
 /// The subset of Go RE2 syntax that priority rules use: literals, `.`, classes `[a-z0-9-]`
@@ -270,13 +316,20 @@ impl PartialEq for Regex {
     }
 }
 
+/// Why a priority rule is not a regular expression the matcher accepts. The parser's helpers
+/// build the message as a plain `String` (one kind of failure, no caller matches on it); it
+/// becomes this type at the public entry, [`Regex::new`].
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct RegexError(pub String);
+
 impl Regex {
-    pub fn new(pattern: &str) -> Result<Regex, String> {
+    pub fn new(pattern: &str) -> Result<Regex, RegexError> {
         let chars: Vec<char> = pattern.chars().collect();
         let mut pos = 0;
-        let alt = parse_alt(&chars, &mut pos, 0)?;
+        let alt = parse_alt(&chars, &mut pos, 0).map_err(RegexError)?;
         if pos != chars.len() {
-            return Err(format!("unexpected ) at offset {pos}"));
+            return Err(RegexError(format!("unexpected ) at offset {pos}")));
         }
         Ok(Regex {
             source: pattern.to_string(),
@@ -535,7 +588,7 @@ mod tests {
         mem: i64,
     ) -> ExpansionOption {
         ExpansionOption {
-            group,
+            group: GroupId(group),
             group_name: name.into(),
             node_count: nodes,
             pods: (0..pods as u32).map(PodId).collect(),
@@ -548,6 +601,11 @@ mod tests {
 
     fn rng() -> rand_chacha::ChaCha8Rng {
         rand_chacha::ChaCha8Rng::seed_from_u64(1)
+    }
+
+    #[test]
+    fn escape_regex_escapes_dots() {
+        assert_eq!(escape_regex("ng.m5-large_a"), "ng\\.m5\\-large_a");
     }
 
     #[test]
@@ -573,7 +631,7 @@ mod tests {
         let p = PriorityRules::default;
         assert!(ExpanderChain::parse("least-waste,least-waste", p()).is_err());
         let e = ExpanderChain::parse("random,least-waste", p()).unwrap_err();
-        assert!(e.contains("will never be used"), "{e}");
+        assert!(e.to_string().contains("will never be used"), "{e}");
         assert!(ExpanderChain::parse("cheapest", p()).is_err());
         assert!(ExpanderChain::parse("least-waste,random", p()).is_ok());
     }
@@ -581,7 +639,8 @@ mod tests {
     #[test]
     fn price_expander_is_refused_as_on_aws() {
         let e = ExpanderChain::parse("price", PriorityRules::default()).unwrap_err();
-        assert!(e.contains("Not implemented"), "{e}");
+        assert_eq!(e, ExpanderError::PriceOnAws);
+        assert!(e.to_string().contains("Not implemented"), "{e}");
     }
 
     #[test]
