@@ -786,30 +786,23 @@ impl Karpenter {
             self.planned_on.insert(p, i);
         }
         // `hostname` is the placeholder the `scheduled` events name as their target.
-        let mut event = Decision::NodeclaimCreated {
-            nodeclaim: name,
-            hostname: claim.hostname.clone(),
-            nodepool: tpl.nodepool.clone(),
-            pods: claim.pods.len(),
-            instance_types: self.claims[i].types.len(),
-            min_values_relaxed: None,
-        };
         // BestEffort: the NodeClaim is annotated when its types do not meet minValues.
-        if self.settings.min_values_best_effort
+        let min_values_relaxed = (self.settings.min_values_best_effort
             && satisfies_min_values(
                 &self.claims[i].requirements,
                 &tpl.all_types,
                 &self.claims[i].types,
             )
-            .is_err()
-        {
-            if let Decision::NodeclaimCreated {
-                min_values_relaxed, ..
-            } = &mut event
-            {
-                *min_values_relaxed = Some(true);
-            }
-        }
+            .is_err())
+        .then_some(true);
+        let event = Decision::NodeclaimCreated {
+            nodeclaim: name,
+            hostname: claim.hostname.clone(),
+            nodepool: tpl.nodepool.clone(),
+            pods: claim.pods.len(),
+            instance_types: self.claims[i].types.len(),
+            min_values_relaxed,
+        };
         self.log(now, event);
         // The claim is launched once the solve is done (docs/model/latency.md §3 stage 1d).
         ctx.set_timer(now + self.settings.solve_ms, Timer::Launch(i).encode());
