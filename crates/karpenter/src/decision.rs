@@ -5,8 +5,6 @@
 
 use serde::Serialize;
 
-use crate::provisioning::scheduling::PodDecision;
-
 /// One thing Karpenter decided or observed. `event` is the variant's name in kebab-case.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -107,6 +105,17 @@ pub enum Decision {
     NodepoolRejected { nodepool: String, reason: String },
     /// A timeline step changed an EC2NodeClass's AMI.
     NodeclassChanged { nodeclass: String },
+}
+
+/// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PodDecision {
+    pub pod: String,
+    pub outcome: String,
+    pub target: Option<String>,
+    pub nodepool: Option<String>,
+    pub relaxed: Vec<String>,
+    pub reason: Option<String>,
 }
 
 impl Decision {

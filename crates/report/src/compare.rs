@@ -1,5 +1,5 @@
 //! Side-by-side figures of several runs of one scenario (docs/design.md §10): `compare.md` and
-//! `compare.json`; `compare.html` is drawn by [`crate::html`].
+//! `compare.json`; `compare.html` is drawn by `html`.
 
 use std::fmt::Write as _;
 

@@ -18,12 +18,12 @@ use asim_core::k8s::requirements::{Requirement, Requirements};
 use asim_core::k8s::resources::Resources;
 
 use crate::Karpenter;
-use crate::decision::Decision;
+use crate::decision::{Decision, PodDecision};
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, PodDecision, Scheduler, Template,
-    finalize_types, instance_type_requirement, satisfies_min_values,
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
+    instance_type_requirement, satisfies_min_values,
 };
 use crate::timer::Timer;
 pub use batcher::Batcher;

@@ -18,6 +18,7 @@ use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
 use crate::apis::is_ephemeral_taint;
+use crate::decision::PodDecision;
 use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
@@ -94,17 +95,6 @@ pub fn fits_sum(a: &Resources, b: &Resources, c: &Resources, cap: &Resources) ->
                     .keys()
                     .all(|k| a.get(k) + b.get(k) + c.get(k) <= cap.get(k))
             }))
-}
-
-/// Where one pod went, and why — the decision log users query (`decisions.jsonl`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct PodDecision {
-    pub pod: String,
-    pub outcome: String,
-    pub target: Option<String>,
-    pub nodepool: Option<String>,
-    pub relaxed: Vec<String>,
-    pub reason: Option<String>,
 }
 
 pub struct SolveResult {
