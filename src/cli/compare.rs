@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use autoscale_sim::report::compare::{self, RunInfo};
 use autoscale_sim::report::html::compare_html;
+use autoscale_sim::report::output::StagedDir;
 use autoscale_sim::report::view::RunView;
 use autoscale_sim::report::{report_json, report_md};
 use autoscale_sim::run::write_run;
@@ -211,14 +212,23 @@ fn compare(a: CompareArgs, quiet: bool) -> Result<(), String> {
             Some(v) => Some(load(Some(v))?),
         });
     }
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
+    // Every run and the comparison go into a staging directory that replaces `--out` as a
+    // whole at the end: a failed variant leaves the previous comparison untouched.
+    let staged =
+        StagedDir::new(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
     let mut runs = Vec::new();
     let mut views = Vec::new();
     for (p, s) in plans.iter().zip(&scenarios) {
         let scenario = s.as_ref().unwrap_or(&base);
         let dir = dir_name(&p.label);
-        let view = execute(scenario, p.kind, &p.label, Some(&a.out.join(&dir)), quiet)?.view;
+        let view = execute(
+            scenario,
+            p.kind,
+            &p.label,
+            Some(&staged.path().join(&dir)),
+            quiet,
+        )?
+        .view;
         runs.push(RunInfo {
             label: p.label.clone(),
             autoscaler: p.kind.as_str().to_string(),
@@ -235,9 +245,14 @@ fn compare(a: CompareArgs, quiet: bool) -> Result<(), String> {
         ("compare.html", compare_html(&c, &views)),
     ];
     for (name, text) in &files {
-        let path = a.out.join(name);
-        write_file(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let path = staged.path().join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| format!("cannot write {}: {e}", a.out.join(name).display()))?;
     }
+    // Dropped from the old directory: an earlier comparison's files and run directories.
+    staged
+        .commit(|name, path| name.starts_with("compare.") || path.join("run-meta.json").is_file())
+        .map_err(|e| format!("cannot write reports to {}: {e}", a.out.display()))?;
     if !quiet {
         print!("{md}");
         println!("\nreports: {}", a.out.display());

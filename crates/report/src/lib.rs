@@ -6,6 +6,7 @@ mod assemble;
 pub mod compare;
 pub mod expect;
 pub mod html;
+pub mod output;
 mod recorder;
 pub mod svg;
 pub mod view;

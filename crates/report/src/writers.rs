@@ -234,9 +234,9 @@ pub fn report_json(r: &Report) -> String {
     s
 }
 
-/// Write every output into `out`: all are written into a temp dir inside it first and renamed
-/// into place only when every one was written (a failed write leaves the earlier set), then
-/// the outputs of an earlier run that this one does not write are removed.
+/// Write every output into `out`, replacing the directory as a whole ([`crate::output`]): a
+/// failed write leaves the earlier set, and the outputs of an earlier run that this one does
+/// not write are removed.
 pub fn write_outputs(
     out: &Path,
     report: &Report,
@@ -279,26 +279,13 @@ pub fn write_files(
         text.push('\n');
         files.push(("decisions.jsonl", text));
     }
-    fs::create_dir_all(out)?;
-    let tmp = out.join(".autoscale-sim-tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir_all(&tmp)?;
+    let staged = crate::output::StagedDir::new(out)?;
     for (name, text) in &files {
-        fs::write(tmp.join(name), text)?;
+        fs::write(staged.path().join(name), text)?;
     }
-    for (name, _) in &files {
-        fs::rename(tmp.join(name), out.join(name))?;
-    }
-    fs::remove_dir_all(&tmp)?;
     // An output an earlier run wrote and this one does not (a `decisions.jsonl` of another
-    // autoscaler) goes, so the directory never mixes two runs.
-    for name in RUN_OUTPUTS {
-        if !files.iter().any(|(n, _)| *n == name) && out.join(name).is_file() {
-            fs::remove_file(out.join(name))?;
-        }
-    }
+    // autoscaler) goes, so the directory never mixes two runs; other files are kept.
+    staged.commit(|name, _| RUN_OUTPUTS.contains(&name))?;
     Ok(())
 }
 

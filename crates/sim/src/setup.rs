@@ -19,7 +19,7 @@ use crate::{Event, Simulation};
 
 impl Simulation<'_> {
     /// Set up time zero: nodes, workloads, the timeline, generators, traces, the autoscaler.
-    pub(crate) fn start(&mut self) {
+    pub fn start(&mut self) {
         let sc = self.scenario;
         let now = SimTime::ZERO;
         self.cluster.pdbs.extend(sc.pdbs.iter().cloned());
