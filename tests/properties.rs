@@ -623,8 +623,8 @@ fn drive<'s>(
     mut check: impl FnMut(&Simulation<'s>, SimTime) -> Result<(), String>,
 ) -> Result<Simulation<'s>, String> {
     let kind = sc.spec.autoscaler.unwrap_or(AutoscalerKind::None);
-    let autoscaler = make_autoscaler(kind, sc)?;
-    let mut sim = Simulation::new(sc, autoscaler)?;
+    let autoscaler = make_autoscaler(kind, sc).map_err(|e| e.to_string())?;
+    let mut sim = Simulation::new(sc, autoscaler).map_err(|e| e.to_string())?;
     sim.start();
     check(&sim, SimTime::ZERO)?;
     let mut steps = 0u64;

@@ -360,7 +360,7 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
 }
 
 /// Build every autoscaler the scenario configures, and the simulation, without running them.
-fn check_controllers(s: &Scenario) -> Result<(), String> {
+fn check_controllers(s: &Scenario) -> Result<(), autoscale_sim::sim::RunError> {
     let mut kinds = vec![AutoscalerKind::None];
     if !s.nodepools.is_empty() {
         kinds.push(AutoscalerKind::Karpenter);

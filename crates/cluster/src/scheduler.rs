@@ -19,7 +19,8 @@ use asim_core::k8s::taints::TaintEffect;
 use super::pod::{HOSTNAME_KEY, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
 use super::{Cluster, Node, NodeId, Pod, PodId};
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+/// kube-scheduler's `NodeResourcesFit` scoring strategy (`spec.scheduler.scoring`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 pub enum Scoring {
     #[default]
     LeastAllocated,

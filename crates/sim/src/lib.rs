@@ -5,12 +5,14 @@
 //! (a pod from creation to running, an instance from launch to Ready, a node from cordon to
 //! termination) can be read here from top to bottom.
 
+mod error;
 mod nodes;
 pub mod run;
 mod setup;
 mod termination;
 mod workloads;
 
+pub use error::RunError;
 use setup::mock_config;
 use termination::Deletion;
 use workloads::sample_duration;
@@ -82,22 +84,13 @@ impl<'s> Simulation<'s> {
     pub fn new(
         scenario: &'s Scenario,
         autoscaler: Box<dyn Autoscaler + 's>,
-    ) -> Result<Self, String> {
-        let mut sched = SchedulerSettings::default();
-        if let Some(s) = &scenario.spec.scheduler.scoring {
-            sched.scoring = match s.as_str() {
-                "LeastAllocated" => asim_cluster::scheduler::Scoring::LeastAllocated,
-                "MostAllocated" => asim_cluster::scheduler::Scoring::MostAllocated,
-                other => {
-                    return Err(format!(
-                        "spec.scheduler.scoring: unknown strategy {other:?} (expected LeastAllocated or MostAllocated)"
-                    ));
-                }
-            };
-        }
+    ) -> Result<Self, RunError> {
+        let sched = SchedulerSettings {
+            scoring: scenario.spec.scheduler.scoring.unwrap_or_default(),
+            ..SchedulerSettings::default()
+        };
         let latency = scenario.spec.cloud.latency.unwrap_or_default();
-        let config = mock_config(scenario, latency)?;
-        let cloud = MockEc2::new(config).map_err(|e| e.to_string())?;
+        let cloud = MockEc2::new(mock_config(scenario, latency))?;
         Ok(Simulation {
             scenario,
             queue: EventQueue::new(),

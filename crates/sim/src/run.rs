@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::Simulation;
+use crate::{RunError, Simulation};
 use asim_cluster::autoscaler::Autoscaler;
 use asim_cluster::autoscaler::none::NoAutoscaler;
 use asim_report::{Report, RunMeta};
@@ -18,23 +18,21 @@ pub struct RunOutput<'s> {
 pub fn make_autoscaler<'s>(
     kind: AutoscalerKind,
     scenario: &'s Scenario,
-) -> Result<Box<dyn Autoscaler + 's>, String> {
+) -> Result<Box<dyn Autoscaler + 's>, RunError> {
     match kind {
         AutoscalerKind::None => Ok(Box::new(NoAutoscaler)),
         AutoscalerKind::Karpenter => {
             if scenario.nodepools.is_empty() {
-                return Err("--autoscaler karpenter needs at least one karpenter.sh/v1 NodePool in the scenario".into());
+                return Err(RunError::NoNodePools);
             }
-            let k =
-                asim_karpenter::Karpenter::new(&scenario.karpenter).map_err(|e| e.to_string())?;
+            let k = asim_karpenter::Karpenter::new(&scenario.karpenter)?;
             Ok(Box::new(k))
         }
         AutoscalerKind::ClusterAutoscaler => {
             if scenario.spec.cluster_autoscaler.node_groups.is_empty() {
-                return Err("--autoscaler cluster-autoscaler needs at least one node group in spec.clusterAutoscaler.nodeGroups".into());
+                return Err(RunError::NoNodeGroups);
             }
-            let ca = asim_cluster_autoscaler::ClusterAutoscaler::new(&scenario.cluster_autoscaler)
-                .map_err(|e| e.to_string())?;
+            let ca = asim_cluster_autoscaler::ClusterAutoscaler::new(&scenario.cluster_autoscaler)?;
             Ok(Box::new(ca))
         }
     }
@@ -45,7 +43,7 @@ pub fn run<'s>(
     scenario: &'s Scenario,
     kind: AutoscalerKind,
     progress: impl FnMut(asim_core::engine::SimTime),
-) -> Result<RunOutput<'s>, String> {
+) -> Result<RunOutput<'s>, RunError> {
     let autoscaler = make_autoscaler(kind, scenario)?;
     let started = Instant::now();
     let mut sim = Simulation::new(scenario, autoscaler)?;

@@ -199,10 +199,7 @@ impl Simulation<'_> {
 
 /// The mock EC2's pools from the catalog: every type in every scenario zone, on-demand, plus spot
 /// where the Spot Advisor has data (docs/design.md §5).
-pub(crate) fn mock_config(
-    scenario: &Scenario,
-    latency: LatencyModel,
-) -> Result<MockConfig, String> {
+pub(crate) fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockConfig {
     use asim_workload::scenario::Interruptions;
     let mut pools = Vec::new();
     for t in scenario.catalog.types() {
@@ -226,21 +223,11 @@ pub(crate) fn mock_config(
     }
     let cs = &scenario.spec.cloud;
     let mut ice = Vec::new();
-    for (i, w) in cs.capacity.iter().enumerate() {
-        let capacity_type = match w.capacity_type.as_deref() {
-            None => None,
-            Some("spot") => Some(CapacityType::Spot),
-            Some("on-demand") => Some(CapacityType::OnDemand),
-            Some(other) => {
-                return Err(format!(
-                    "spec.cloud.capacity[{i}].capacityType: unknown {other:?} (expected spot or on-demand)"
-                ));
-            }
-        };
+    for w in &cs.capacity {
         ice.push(IceWindow {
             instance_types: w.instance_types.clone(),
             zones: w.zones.clone(),
-            capacity_type,
+            capacity_type: w.capacity_type,
             from_ms: w.from.map_or(0, |d| d.0),
             until_ms: w.until.map_or(u64::MAX, |d| d.0),
         });
@@ -260,13 +247,13 @@ pub(crate) fn mock_config(
     if let Some(c) = cs.spot.correlation {
         spot.correlation = c;
     }
-    Ok(MockConfig {
+    MockConfig {
         pools,
         ice,
         latency,
         spot,
         ..Default::default()
-    })
+    }
 }
 
 /// Convert the catalog's plain resource vector into a resource list.

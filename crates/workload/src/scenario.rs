@@ -161,8 +161,9 @@ pub struct CapacityWindow {
     pub instance_types: Vec<String>,
     #[serde(default)]
     pub zones: Vec<String>,
+    /// `spot` or `on-demand`; none: both.
     #[serde(default)]
-    pub capacity_type: Option<String>,
+    pub capacity_type: Option<asim_core::cloud::CapacityType>,
     #[serde(default)]
     pub from: Option<Duration>,
     #[serde(default)]
@@ -174,7 +175,7 @@ pub struct CapacityWindow {
 pub struct SchedulerSpec {
     /// `LeastAllocated` (kube-scheduler's default) or `MostAllocated`.
     #[serde(default)]
-    pub scoring: Option<String>,
+    pub scoring: Option<asim_cluster::scheduler::Scoring>,
 }
 
 #[derive(Debug, Default, Deserialize)]
