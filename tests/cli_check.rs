@@ -1,6 +1,8 @@
 //! `autoscale-sim check` through the CLI: `expect` thresholds, baselines within a tolerance,
 //! `--update-baseline`, JUnit XML, and the exit codes 0 / 1 / 2 (docs/design.md §11).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -8,9 +10,7 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::str::contains;
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name)
+    common::shipped(name)
 }
 
 /// static-cluster.yaml with its cost threshold replaced by `cost_max`, in `dir`.

@@ -1,5 +1,8 @@
 //! `autoscale-sim compare` and the HTML reports through the CLI (docs/design.md §10, §11).
 
+mod common;
+
+use common::read;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -7,13 +10,7 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::str::contains;
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name)
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::shipped(name)
 }
 
 fn compare(out: &Path) -> assert_cmd::Command {

@@ -1,15 +1,15 @@
 //! `run --set PATH=VALUE` through the CLI: overrides of the Scenario and of manifests before
 //! validation, and bad paths as exit 2 naming the path (docs/design.md §11).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::str::contains;
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name)
+    common::shipped(name)
 }
 
 /// Run static-cluster.yaml with `sets` and return its report.json.

@@ -7,26 +7,16 @@
 //! Most scenarios build nodes with "big" pods and then delete them, leaving the nodes empty or
 //! underutilized — as Karpenter's own tests create nodes directly.
 
+mod common;
+
+use common::{Loaded, merge, run_to};
 use std::collections::BTreeMap;
 
 use autoscale_sim::cluster::PodPhase;
-use autoscale_sim::karpenter::Karpenter;
 use autoscale_sim::sim::Simulation;
-use autoscale_sim::workload::Scenario;
 use serde_json::{Value, json};
 
 // ---- plumbing ------------------------------------------------------------------------------
-
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
-    }
-}
 
 fn spec(duration: &str, extra: Value) -> Value {
     let mut s = json!({
@@ -116,54 +106,17 @@ fn one_per_node(app: &str) -> Value {
     ]}}})
 }
 
-struct Loaded {
-    _dir: tempfile::TempDir,
-    sc: Scenario,
-}
-
 fn load(spec: Value, docs: &[Value]) -> Loaded {
     load_with_files(spec, docs, &[])
 }
 
 /// [`load`] with more files beside the scenario (e.g. a timeline `applyFile`), as JSON documents.
 fn load_with_files(spec: Value, docs: &[Value], files: &[(&str, &[Value])]) -> Loaded {
-    let mut yaml = json!({
-        "apiVersion": "autoscale-sim/v1alpha1",
-        "kind": "Scenario",
-        "metadata": {"name": "disruption-vector"},
-        "spec": spec,
-    })
-    .to_string();
-    for d in docs {
-        yaml.push_str("\n---\n");
-        yaml.push_str(&d.to_string());
-    }
-    yaml.push('\n');
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (name, docs) in files {
-        let text: Vec<String> = docs.iter().map(Value::to_string).collect();
-        std::fs::write(dir.path().join(name), text.join("\n---\n")).expect("write file");
-    }
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, &yaml).expect("write scenario");
-    let sc =
-        Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"));
-    Loaded { _dir: dir, sc }
+    common::load_json("disruption-vector", spec, docs, files)
 }
 
 fn start(l: &Loaded) -> Simulation<'_> {
-    let k = Karpenter::new(&l.sc.karpenter).unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
-    sim.start();
-    sim
-}
-
-fn run_to(sim: &mut Simulation<'_>, t_ms: u64) {
-    while let Some(t) = sim.step() {
-        if t.0 >= t_ms {
-            break;
-        }
-    }
+    common::start_karpenter(l)
 }
 
 fn run(l: &Loaded, t_ms: u64) -> Simulation<'_> {

@@ -5,6 +5,8 @@
 //! tried is docs/model/karpenter-documented-examples.md; the rules are in
 //! docs/model/karpenter-provisioning.md.
 
+mod common;
+
 use std::path::Path;
 
 use autoscale_sim::catalog::Catalog;
@@ -26,10 +28,7 @@ fn shipped(rel: &str) -> String {
 
 /// Load a scenario's text (written to a temp dir, so `include`s must not be relative).
 fn load(text: &str) -> Result<Scenario, String> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, text).expect("write");
-    Scenario::load(&path).map_err(|e| e.to_string())
+    common::try_load_text(text, &[]).map(|l| l.sc)
 }
 
 /// The load error of a scenario that must be refused.

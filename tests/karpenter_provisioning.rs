@@ -14,6 +14,9 @@
 //! reserves exactly the fake's 100m CPU / 10Mi memory and no eviction threshold). Vectors naming
 //! real types (55–59) and issue 3 use the real us-east-1 catalog.
 
+mod common;
+
+use common::{Loaded, merge, run_to};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -30,15 +33,14 @@ use autoscale_sim::k8s::requirements::{Requirement, Requirements};
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::LabelSelector;
 use autoscale_sim::k8s::taints::{Taint, TaintEffect};
+use autoscale_sim::karpenter::Settings;
 use autoscale_sim::karpenter::instancetype::{
     self, CAPACITY_TYPE, IceCache, InstanceTypeInfo, ZONE,
 };
 use autoscale_sim::karpenter::launch::{MAX_FLEET_TYPES, fleet_request};
 use autoscale_sim::karpenter::provisioning::Batcher;
 use autoscale_sim::karpenter::provisioning::scheduling::{ExistingNode, Scheduler, Template};
-use autoscale_sim::karpenter::{Karpenter, Settings};
 use autoscale_sim::sim::Simulation;
-use autoscale_sim::workload::Scenario;
 use serde_json::{Value, json};
 
 // =============================================================================================
@@ -72,16 +74,6 @@ fn fake_spec(duration: &str) -> Value {
 }
 
 /// Deep merge: objects merge key by key, anything else is replaced.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
-    }
-}
 
 fn patched(mut base: Value, patch: Value) -> Value {
     merge(&mut base, patch);
@@ -203,51 +195,12 @@ fn node_manifest(name: &str, zone: &str, capacity: Value, extra_labels: Value) -
     })
 }
 
-struct Loaded {
-    _dir: tempfile::TempDir,
-    sc: Scenario,
-    yaml: String,
-}
-
 fn load(spec: Value, docs: &[Value]) -> Loaded {
-    let mut yaml = json!({
-        "apiVersion": "autoscale-sim/v1alpha1",
-        "kind": "Scenario",
-        "metadata": {"name": "karpenter-vector"},
-        "spec": spec,
-    })
-    .to_string();
-    for d in docs {
-        yaml.push_str("\n---\n");
-        yaml.push_str(&d.to_string());
-    }
-    yaml.push('\n');
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, &yaml).expect("write scenario");
-    let sc =
-        Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"));
-    Loaded {
-        _dir: dir,
-        sc,
-        yaml,
-    }
+    common::load_json("karpenter-vector", spec, docs, &[])
 }
 
 fn start(l: &Loaded) -> Simulation<'_> {
-    let k = Karpenter::new(&l.sc.karpenter).unwrap_or_else(|e| panic!("{e}\n{}", l.yaml));
-    let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
-    sim.start();
-    sim
-}
-
-/// Process events up to (about) `t_ms`: stops after the first event at or past it.
-fn run_to(sim: &mut Simulation<'_>, t_ms: u64) {
-    while let Some(t) = sim.step() {
-        if t.0 >= t_ms {
-            break;
-        }
-    }
+    common::start_karpenter(l)
 }
 
 fn run(l: &Loaded, t_ms: u64) -> Simulation<'_> {
