@@ -73,8 +73,7 @@ fn fake_spec(duration: &str) -> Value {
     spec(Some(&fake_catalog_dir()), duration)
 }
 
-/// Deep merge: objects merge key by key, anything else is replaced.
-
+/// `base` with `patch` deep-merged into it.
 fn patched(mut base: Value, patch: Value) -> Value {
     merge(&mut base, patch);
     base

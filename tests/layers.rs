@@ -47,10 +47,11 @@ fn workspace_deps(manifest: &str) -> Vec<String> {
             in_deps = line == "[dependencies]";
             continue;
         }
-        if in_deps && let Some(name) = line.split(['.', '=', ' ']).next() {
-            if name.starts_with("asim-") {
-                out.push(name.to_string());
-            }
+        if in_deps
+            && let Some(name) = line.split(['.', '=', ' ']).next()
+            && name.starts_with("asim-")
+        {
+            out.push(name.to_string());
         }
     }
     out

@@ -87,7 +87,6 @@ impl<'s> Simulation<'s> {
     ) -> Result<Self, RunError> {
         let sched = SchedulerSettings {
             scoring: scenario.spec.scheduler.scoring.unwrap_or_default(),
-            ..SchedulerSettings::default()
         };
         let latency = scenario.spec.cloud.latency.unwrap_or_default();
         let cloud = MockEc2::new(mock_config(scenario, latency))?;
