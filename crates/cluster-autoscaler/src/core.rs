@@ -1,4 +1,5 @@
-//! The control loop (cluster-autoscaler: core/static_autoscaler.go): when an iteration starts
+//! The control loop (docs/model/cluster-autoscaler.md; cluster-autoscaler:
+//! core/static_autoscaler.go): when an iteration starts
 //! and ends, and `RunOnce` itself — refresh the cloud provider's view and the cluster-state
 //! registry, then scale up (`scale_up`), then plan and actuate scale-down (`scale_down`).
 //!

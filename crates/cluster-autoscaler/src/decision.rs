@@ -1,5 +1,6 @@
-//! cluster-autoscaler's decision log (`decisions.jsonl`; the schema is in docs/reports.md,
-//! "decisions.jsonl — cluster-autoscaler"). Every event is a [`Decision`] variant; the log
+//! cluster-autoscaler's decision log, for the behaviours of docs/model/cluster-autoscaler.md
+//! (`decisions.jsonl`; the schema is in docs/reports.md, "decisions.jsonl —
+//! cluster-autoscaler"). Every event is a [`Decision`] variant; the log
 //! stores each as one line of JSON with its time `t_s` and its name under `event`.
 //!
 //! Keys come out sorted at every level: an event is turned into a `serde_json::Value`

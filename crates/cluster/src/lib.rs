@@ -50,7 +50,7 @@ pub struct Cluster {
     /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
     totals: [i64; 4],
     /// Bumped by every bind, pod end, termination and node change: lets a controller tell
-    /// that nothing changed since it last looked (Karpenter's consolidation state, §4.6).
+    /// that nothing changed since it last looked (Karpenter's consolidation state, docs/model/karpenter.md §4.6).
     pub changes: u64,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,

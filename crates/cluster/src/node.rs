@@ -47,7 +47,7 @@ pub struct Node {
     pub instance: Option<u32>,
     pub created_at: SimTime,
     pub ready_at: Option<SimTime>,
-    /// Last bind / terminal / terminating pod event (Karpenter's consolidateAfter clock, §4.3).
+    /// Last bind / terminal / terminating pod event (Karpenter's consolidateAfter clock, docs/model/karpenter.md §4.3).
     pub last_pod_event: SimTime,
 }
 

@@ -1,5 +1,5 @@
-//! Karpenter's decision log, one JSON object per line of `decisions.jsonl` (schema:
-//! docs/reports.md). Every line is one [`Decision`] plus the simulated time `t_s`; the keys of
+//! Karpenter's decision log (sections `§` are docs/model/karpenter.md's), one JSON object per
+//! line of `decisions.jsonl` (schema: docs/reports.md). Every line is one [`Decision`] plus the simulated time `t_s`; the keys of
 //! a line come out in alphabetical order (they go through `serde_json::Value`, whose map is
 //! ordered), so the file is byte-identical from run to run.
 

@@ -17,7 +17,7 @@ pub(crate) const DRAIN_RETRY_MS: u64 = 5_000;
 /// after it started (docs/model/karpenter.md §6, §11).
 pub(crate) const TIERED_DRAIN_RETRY_MS: u64 = 1_000;
 pub(crate) const MIN_DRAIN_MS: u64 = 5_000;
-/// A pod terminating for longer than this no longer holds up a drain (§6, §11).
+/// A pod terminating for longer than this no longer holds up a drain (docs/model/karpenter.md §6, §11).
 pub(crate) const STUCK_TERMINATING_MS: u64 = 60_000;
 
 /// Per-node drain state of a node being deleted.

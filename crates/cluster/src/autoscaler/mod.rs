@@ -48,7 +48,7 @@ pub struct DrainOptions {
     /// evicts every non-DaemonSet pod at once and leaves DaemonSet pods to go with the node.
     pub tiered: bool,
     /// `terminationGracePeriod` deadline: from `deadline − pod grace` a pod is deleted whatever
-    /// its PDBs and `do-not-disrupt` say (§6).
+    /// its PDBs and `do-not-disrupt` say (docs/model/karpenter.md §6).
     pub deadline: Option<SimTime>,
     /// The key of the `NoSchedule` taint the deleting controller puts on the node for its
     /// drain (Karpenter's `karpenter.sh/disrupted`), removed again if the drain is given up;
