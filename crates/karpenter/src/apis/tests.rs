@@ -3,10 +3,9 @@
 use asim_core::k8s::duration::{Duration, NillableDuration};
 use asim_core::k8s::quantity::parse_quantity;
 use asim_core::k8s::requirements::NodeSelectorOperator;
-use asim_core::k8s::taints::Taint;
+use asim_core::k8s::taints::{Taint, TaintEffect};
 
 use super::{checker::*, durations::*, ec2nodeclass::*, enums::*, nodepool::*};
-use asim_core::k8s::taints::TaintEffect;
 
 /// The getting-started NodePool and EC2NodeClass (docs/model/karpenter.md §2; aws
 /// website v1.14 getting-started step 12), with the variables filled in.
@@ -17,33 +16,33 @@ metadata:
   name: default
 spec:
   template:
-spec:
-  requirements:
-    - key: kubernetes.io/arch
-      operator: In
-      values: ["amd64"]
-    - key: kubernetes.io/os
-      operator: In
-      values: ["linux"]
-    - key: karpenter.sh/capacity-type
-      operator: In
-      values: ["on-demand"]
-    - key: karpenter.k8s.aws/instance-category
-      operator: In
-      values: ["c", "m", "r"]
-    - key: karpenter.k8s.aws/instance-generation
-      operator: Gt
-      values: ["2"]
-  nodeClassRef:
-    group: karpenter.k8s.aws
-    kind: EC2NodeClass
-    name: default
-  expireAfter: 720h # 30 * 24h = 720h
+    spec:
+      requirements:
+        - key: kubernetes.io/arch
+          operator: In
+          values: ["amd64"]
+        - key: kubernetes.io/os
+          operator: In
+          values: ["linux"]
+        - key: karpenter.sh/capacity-type
+          operator: In
+          values: ["on-demand"]
+        - key: karpenter.k8s.aws/instance-category
+          operator: In
+          values: ["c", "m", "r"]
+        - key: karpenter.k8s.aws/instance-generation
+          operator: Gt
+          values: ["2"]
+      nodeClassRef:
+        group: karpenter.k8s.aws
+        kind: EC2NodeClass
+        name: default
+      expireAfter: 720h # 30 * 24h = 720h
   limits:
-cpu: 1000
+    cpu: 1000
   disruption:
-consolidationPolicy: WhenEmptyOrUnderutilized
-consolidateAfter: 1m
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: 1m
 "#;
 
 const GETTING_STARTED_NODECLASS: &str = r#"
@@ -54,13 +53,13 @@ metadata:
 spec:
   role: "KarpenterNodeRole-demo"
   amiSelectorTerms:
-- alias: "al2023@latest"
+    - alias: "al2023@latest"
   subnetSelectorTerms:
-- tags:
-    karpenter.sh/discovery: "demo"
+    - tags:
+        karpenter.sh/discovery: "demo"
   securityGroupSelectorTerms:
-- tags:
-    karpenter.sh/discovery: "demo"
+    - tags:
+        karpenter.sh/discovery: "demo"
 "#;
 
 const FULL_NODEPOOL: &str = r#"
@@ -73,61 +72,61 @@ metadata:
 spec:
   weight: 50
   template:
-metadata:
-  labels:
-    team: ml
-    karpenter.sh/capacity-type: spot
-  annotations:
-    example.com/owner: ml-platform
-spec:
-  requirements:
-    - key: node.kubernetes.io/instance-type
-      operator: In
-      values: [g5.xlarge, g5.2xlarge, g6.xlarge]
-      minValues: 2
-    - key: karpenter.k8s.aws/instance-gpu-count
-      operator: Gte
-      values: ["1"]
-    - key: karpenter.k8s.aws/instance-memory
-      operator: Lte
-      values: ["65536"]
-    - key: topology.kubernetes.io/zone
-      operator: NotIn
-      values: [us-east-1e]
-    - key: example.com/rack
-      operator: DoesNotExist
-    - key: kubernetes.io/os
-      operator: Exists
-  taints:
-    - key: nvidia.com/gpu
-      value: "true"
-      effect: NoSchedule
-  startupTaints:
-    - key: example.com/agent-not-ready
-      effect: NoExecute
-  nodeClassRef:
-    group: karpenter.k8s.aws
-    kind: EC2NodeClass
-    name: gpu
-  expireAfter: Never
-  terminationGracePeriod: 1h30m
-  futureField: {ignored: true}
+    metadata:
+      labels:
+        team: ml
+        karpenter.sh/capacity-type: spot
+      annotations:
+        example.com/owner: ml-platform
+    spec:
+      requirements:
+        - key: node.kubernetes.io/instance-type
+          operator: In
+          values: [g5.xlarge, g5.2xlarge, g6.xlarge]
+          minValues: 2
+        - key: karpenter.k8s.aws/instance-gpu-count
+          operator: Gte
+          values: ["1"]
+        - key: karpenter.k8s.aws/instance-memory
+          operator: Lte
+          values: ["65536"]
+        - key: topology.kubernetes.io/zone
+          operator: NotIn
+          values: [us-east-1e]
+        - key: example.com/rack
+          operator: DoesNotExist
+        - key: kubernetes.io/os
+          operator: Exists
+      taints:
+        - key: nvidia.com/gpu
+          value: "true"
+          effect: NoSchedule
+      startupTaints:
+        - key: example.com/agent-not-ready
+          effect: NoExecute
+      nodeClassRef:
+        group: karpenter.k8s.aws
+        kind: EC2NodeClass
+        name: gpu
+      expireAfter: Never
+      terminationGracePeriod: 1h30m
+      futureField: {ignored: true}
   limits:
-cpu: "500"
-memory: 2000Gi
-nvidia.com/gpu: 64
+    cpu: "500"
+    memory: 2000Gi
+    nvidia.com/gpu: 64
   disruption:
-consolidationPolicy: WhenEmpty
-consolidateAfter: Never
-budgets:
-  - nodes: "20%"
-    reasons: [Empty, Drifted]
-  - nodes: "0"
-    schedule: "0 9 * * mon-fri"
-    duration: 8h
-  - nodes: "5"
-    schedule: "@daily"
-    duration: 1h30m
+    consolidationPolicy: WhenEmpty
+    consolidateAfter: Never
+    budgets:
+      - nodes: "20%"
+        reasons: [Empty, Drifted]
+      - nodes: "0"
+        schedule: "0 9 * * mon-fri"
+        duration: 8h
+      - nodes: "5"
+        schedule: "@daily"
+        duration: 1h30m
 status:
   resources: {cpu: "12"}
   conditions: [{type: Ready, status: "True"}]
@@ -141,61 +140,61 @@ metadata:
 spec:
   amiFamily: AL2023
   amiSelectorTerms:
-- id: ami-0123456789abcdef0
-- tags: {Name: "eks-node-*"}
-  owner: "123456789012"
+    - id: ami-0123456789abcdef0
+    - tags: {Name: "eks-node-*"}
+      owner: "123456789012"
   subnetSelectorTerms:
-- id: subnet-0aaa
-- tags: {Tier: private}
+    - id: subnet-0aaa
+    - tags: {Tier: private}
   securityGroupSelectorTerms:
-- name: eks-cluster-sg
+    - name: eks-cluster-sg
   capacityReservationSelectorTerms:
-- id: cr-0123
+    - id: cr-0123
   placementGroupSelector: {name: analytics}
   instanceProfile: KarpenterNodeInstanceProfile
   associatePublicIPAddress: false
   detailedMonitoring: true
   instanceStorePolicy: RAID0
   userData: |
-[settings.kubernetes]
-max-pods = 110
+    [settings.kubernetes]
+    max-pods = 110
   tags:
-team: platform
+    team: platform
   context: ctx-1
   metadataOptions:
-httpEndpoint: enabled
-httpProtocolIPv6: disabled
-httpPutResponseHopLimit: 2
-httpTokens: required
+    httpEndpoint: enabled
+    httpProtocolIPv6: disabled
+    httpPutResponseHopLimit: 2
+    httpTokens: required
   kubelet:
-maxPods: 58
-podsPerCore: 4
-clusterDNS: ["10.100.0.10"]
-kubeReserved: {cpu: 200m, memory: 1Gi, ephemeral-storage: 3Gi}
-systemReserved: {cpu: 100m, memory: 100Mi, pid: 1000}
-evictionHard: {memory.available: 5%, nodefs.available: 10%, nodefs.inodesFree: 7.5%}
-evictionSoft: {memory.available: 500Mi}
-evictionSoftGracePeriod: {memory.available: 1m30s}
-evictionMaxPodGracePeriod: 60
-imageGCHighThresholdPercent: 85
-imageGCLowThresholdPercent: 80
-cpuCFSQuota: true
-someNewKubeletSetting: 3
+    maxPods: 58
+    podsPerCore: 4
+    clusterDNS: ["10.100.0.10"]
+    kubeReserved: {cpu: 200m, memory: 1Gi, ephemeral-storage: 3Gi}
+    systemReserved: {cpu: 100m, memory: 100Mi, pid: 1000}
+    evictionHard: {memory.available: 5%, nodefs.available: 10%, nodefs.inodesFree: 7.5%}
+    evictionSoft: {memory.available: 500Mi}
+    evictionSoftGracePeriod: {memory.available: 1m30s}
+    evictionMaxPodGracePeriod: 60
+    imageGCHighThresholdPercent: 85
+    imageGCLowThresholdPercent: 80
+    cpuCFSQuota: true
+    someNewKubeletSetting: 3
   blockDeviceMappings:
-- deviceName: /dev/xvda
-  rootVolume: true
-  ebs:
-    volumeSize: 100Gi
-    volumeType: gp3
-    iops: 10000
-    throughput: 125
-    encrypted: true
-    deleteOnTermination: true
-    kmsKeyID: arn:aws:kms:us-east-1:123456789012:key/abc
-    snapshotID: snap-0123
+    - deviceName: /dev/xvda
+      rootVolume: true
+      ebs:
+        volumeSize: 100Gi
+        volumeType: gp3
+        iops: 10000
+        throughput: 125
+        encrypted: true
+        deleteOnTermination: true
+        kmsKeyID: arn:aws:kms:us-east-1:123456789012:key/abc
+        snapshotID: snap-0123
   networkInterfaces:
-- {networkCardIndex: 0, deviceIndex: 0, interfaceType: interface}
-- {networkCardIndex: 0, deviceIndex: 1, interfaceType: efa-only}
+    - {networkCardIndex: 0, deviceIndex: 0, interfaceType: interface}
+    - {networkCardIndex: 0, deviceIndex: 1, interfaceType: efa-only}
   cpuOptions: {nestedVirtualization: disabled}
 status:
   subnets: [{id: subnet-0aaa, zone: us-east-1a}]
@@ -270,9 +269,9 @@ const MINIMAL_NODEPOOL: &str = r#"
 metadata: {name: minimal}
 spec:
   template:
-spec:
-  requirements: []
-  nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+    spec:
+      requirements: []
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
 "#;
 
 #[test]
@@ -480,11 +479,11 @@ fn nodepool_rejects_wrong_types_and_unknown_enum_values() {
     ))
     .unwrap_err();
     assert!(
-        err.to_string().contains(
-            "unknown consolidation policy \"WhenUnderutilized\" (expected WhenEmpty, WhenEmptyOrUnderutilized, Balanced)"
-        ),
-        "{err}"
-    );
+            err.to_string().contains(
+                "unknown consolidation policy \"WhenUnderutilized\" (expected WhenEmpty, WhenEmptyOrUnderutilized, Balanced)"
+            ),
+            "{err}"
+        );
     let err = serde_saphyr::from_str::<NodePool>(&with(
         FULL_NODEPOOL,
         "expireAfter: Never",
@@ -835,11 +834,11 @@ fn nodeclass_rejects_wrong_types_and_enums() {
     ))
     .unwrap_err();
     assert!(
-        err.to_string().contains(
-            "unknown AMI family \"Ubuntu\" (expected AL2, AL2023, Bottlerocket, Custom, Windows2019, Windows2022, Windows2025)"
-        ),
-        "{err}"
-    );
+            err.to_string().contains(
+                "unknown AMI family \"Ubuntu\" (expected AL2, AL2023, Bottlerocket, Custom, Windows2019, Windows2022, Windows2025)"
+            ),
+            "{err}"
+        );
 }
 
 #[test]
