@@ -108,6 +108,25 @@ pub struct Template {
     pub source: TemplateSource,
 }
 
+#[cfg(test)]
+impl Template {
+    /// A bare template of `cpu_m` millicores and `mem` bytes, 110 pods, no labels or taints.
+    pub(crate) fn for_test(cpu_m: i64, mem: i64) -> Template {
+        let mut alloc = Resources::new(cpu_m, mem);
+        alloc.pods = 110;
+        Template {
+            instance_type: "x".into(),
+            zone: "z".into(),
+            labels: Default::default(),
+            taints: Vec::new(),
+            capacity: alloc.clone(),
+            allocatable: alloc,
+            daemonset: Resources::default(),
+            source: TemplateSource::Asg,
+        }
+    }
+}
+
 impl Template {
     /// Allocatable left for workload pods once the DaemonSet pods are placed.
     pub fn free(&self) -> Resources {

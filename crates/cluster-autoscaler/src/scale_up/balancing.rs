@@ -116,21 +116,9 @@ pub fn balance(groups: &NodeGroups, members: &[GroupId], delta: u32) -> Vec<(Gro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use asim_core::k8s::selector::Labels;
 
     fn template(cpu_m: i64, mem: i64) -> Template {
-        let mut alloc = Resources::new(cpu_m, mem);
-        alloc.pods = 110;
-        Template {
-            instance_type: "x".into(),
-            zone: "z".into(),
-            labels: Labels::new(),
-            taints: Vec::new(),
-            capacity: alloc.clone(),
-            allocatable: alloc,
-            daemonset: Resources::default(),
-            source: crate::nodegroup::TemplateSource::Asg,
-        }
+        Template::for_test(cpu_m, mem)
     }
 
     #[test]

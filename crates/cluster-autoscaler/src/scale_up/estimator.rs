@@ -497,18 +497,7 @@ mod tests {
     use asim_cluster::pod::PodTemplate;
 
     fn template(cpu_m: i64, mem: i64) -> Template {
-        let mut alloc = Resources::new(cpu_m, mem);
-        alloc.pods = 110;
-        Template {
-            instance_type: "x".into(),
-            zone: "z".into(),
-            labels: Labels::new(),
-            taints: Vec::new(),
-            capacity: alloc.clone(),
-            allocatable: alloc,
-            daemonset: Resources::default(),
-            source: crate::nodegroup::TemplateSource::Asg,
-        }
+        Template::for_test(cpu_m, mem)
     }
 
     fn pod_template(cpu_m: i64, mem: i64) -> Arc<PodTemplate> {
