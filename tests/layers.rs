@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 /// Each crate, with the workspace crates it may use. Order is the layering, bottom first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("asim-core", &[]),
+    ("asim-manifests", &[]),
     ("asim-cluster", &["asim-core"]),
     ("asim-karpenter", &["asim-core", "asim-cluster"]),
     ("asim-cluster-autoscaler", &["asim-core", "asim-cluster"]),
@@ -18,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "asim-workload",
         &[
             "asim-core",
+            "asim-manifests",
             "asim-cluster",
             "asim-karpenter",
             "asim-cluster-autoscaler",

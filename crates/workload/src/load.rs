@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use asim_karpenter::apis::{EC2NodeClass, NodePool};
+use asim_manifests::Kube;
 
 use super::scenario::{API_VERSION, ScenarioDoc};
 
@@ -258,15 +259,18 @@ pub(crate) fn parse_doc<T: DeserializeOwned>(
     start: u64,
     text: &str,
 ) -> Result<T, LoadError> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| {
-        let (line, field, msg) = yaml_error(&e, text);
-        LoadError::new(
-            file,
-            Some(line.map_or(start, |l| start + l - 1)),
-            field.as_deref(),
-            msg,
-        )
-    })
+    serde_saphyr::from_str::<T>(text).map_err(|e| located(file, start, text, &e))
+}
+
+/// A YAML or type error in the document `text` that starts on line `start` of `file`.
+fn located(file: &Path, start: u64, text: &str, e: &serde_saphyr::Error) -> LoadError {
+    let (line, field, msg) = yaml_error(e, text);
+    LoadError::new(
+        file,
+        Some(line.map_or(start, |l| start + l - 1)),
+        field.as_deref(),
+        msg,
+    )
 }
 
 /// The 1-based file line of `field` (a path such as `spec.timeline[1].at`) in a document that
@@ -310,16 +314,21 @@ pub(crate) fn dispatch(
     api_version: &str,
     kind: &str,
 ) -> Result<Option<Object>, LoadError> {
+    // Kubernetes' own kinds are read by asim-manifests (where their deserializers are built).
+    if let Some(read) = asim_manifests::parse(api_version, kind, text) {
+        return Ok(Some(
+            match read.map_err(|e| located(file, start, text, &e))? {
+                Kube::Pod(o) => Object::Pod(o),
+                Kube::Node(o) => Object::Node(o),
+                Kube::Deployment(o) => Object::Deployment(o),
+                Kube::StatefulSet(o) => Object::StatefulSet(o),
+                Kube::DaemonSet(o) => Object::DaemonSet(o),
+                Kube::Job(o) => Object::Job(o),
+                Kube::Pdb(o) => Object::Pdb(o),
+            },
+        ));
+    }
     let o = match (api_version, kind) {
-        ("v1", "Pod") => Object::Pod(Box::new(parse_doc(file, start, text)?)),
-        ("v1", "Node") => Object::Node(Box::new(parse_doc(file, start, text)?)),
-        ("apps/v1", "Deployment") => Object::Deployment(Box::new(parse_doc(file, start, text)?)),
-        ("apps/v1", "StatefulSet") => Object::StatefulSet(Box::new(parse_doc(file, start, text)?)),
-        ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(parse_doc(file, start, text)?)),
-        ("batch/v1", "Job") => Object::Job(Box::new(parse_doc(file, start, text)?)),
-        ("policy/v1", "PodDisruptionBudget") => {
-            Object::Pdb(Box::new(parse_doc(file, start, text)?))
-        }
         ("scheduling.k8s.io/v1", "PriorityClass") => {
             let pc: PriorityClassDoc = parse_doc(file, start, text)?;
             Object::PriorityClass {

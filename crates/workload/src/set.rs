@@ -11,10 +11,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, core::v1 as core, policy::v1 as policy,
-};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::load::{self, LoadError, Manifest, RawScenario};
@@ -519,50 +515,22 @@ fn merge_variant(base: &mut Vec<Manifest>, variant: Vec<Manifest>) {
 
 /// The fields of `text` that the type for `kind` does not read.
 fn ignored_fields(kind: &str, text: &str) -> Vec<Vec<Seg>> {
-    match kind {
-        "Pod" => ignored::<core::Pod>(text),
-        "Node" => ignored::<core::Node>(text),
-        "Deployment" => ignored::<apps::Deployment>(text),
-        "StatefulSet" => ignored::<apps::StatefulSet>(text),
-        "DaemonSet" => ignored::<apps::DaemonSet>(text),
-        "Job" => ignored::<batch::Job>(text),
-        "PodDisruptionBudget" => ignored::<policy::PodDisruptionBudget>(text),
-        "NodePool" => ignored::<NodePool>(text),
-        "EC2NodeClass" => ignored::<EC2NodeClass>(text),
-        _ => Vec::new(),
-    }
-}
-
-fn ignored<T: DeserializeOwned>(text: &str) -> Vec<Vec<Seg>> {
-    let mut out = Vec::new();
-    // A parse error is reported by the real parse that follows; only the paths matter here.
-    let _ = serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_ignored::deserialize::<_, _, T>(de, |p| out.push(segments(&p)))
-    });
-    out
-}
-
-fn segments(p: &serde_ignored::Path) -> Vec<Seg> {
-    let mut out = Vec::new();
-    let mut cur = p;
-    loop {
-        match cur {
-            serde_ignored::Path::Root => break,
-            serde_ignored::Path::Seq { parent, index } => {
-                out.push(Seg::Index(*index));
-                cur = parent;
-            }
-            serde_ignored::Path::Map { parent, key } => {
-                out.push(Seg::Key(key.clone()));
-                cur = parent;
-            }
-            serde_ignored::Path::Some { parent }
-            | serde_ignored::Path::NewtypeStruct { parent }
-            | serde_ignored::Path::NewtypeVariant { parent } => cur = parent,
-        }
-    }
-    out.reverse();
-    out
+    let paths = match kind {
+        "NodePool" => asim_manifests::ignored::<NodePool>(text),
+        "EC2NodeClass" => asim_manifests::ignored::<EC2NodeClass>(text),
+        _ => asim_manifests::ignored_paths(kind, text).unwrap_or_default(),
+    };
+    paths
+        .into_iter()
+        .map(|path| {
+            path.into_iter()
+                .map(|seg| match seg {
+                    asim_manifests::PathSeg::Key(k) => Seg::Key(k),
+                    asim_manifests::PathSeg::Index(i) => Seg::Index(i),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
