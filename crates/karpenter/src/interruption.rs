@@ -13,7 +13,7 @@ impl Karpenter {
     /// A spot interruption warning (≈2 minutes' notice): mark the offering unavailable for the
     /// ICE cache's 3 minutes and delete the NodeClaim (§5).
     pub(super) fn spot_interrupted(&mut self, ctx: &mut Ctx<'_>, instance: InstanceId) {
-        let Some(&i) = self.by_instance.get(&instance) else {
+        let Some(i) = self.claims.by_instance(instance) else {
             return;
         };
         if !self.claims[i].is_active() {
@@ -39,7 +39,7 @@ impl Karpenter {
 
     /// A rebalance recommendation is recorded and nothing more (§5).
     pub(super) fn rebalance_recommended(&mut self, ctx: &mut Ctx<'_>, instance: InstanceId) {
-        if let Some(&i) = self.by_instance.get(&instance) {
+        if let Some(i) = self.claims.by_instance(instance) {
             let name = self.claims[i].name.clone();
             self.log(
                 ctx.now,

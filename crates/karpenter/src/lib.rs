@@ -23,13 +23,13 @@ use std::sync::Arc;
 
 use asim_cluster::autoscaler::{Autoscaler, ConfigChange, Ctx, NodeEvent};
 use asim_cluster::{NodeId, PodId};
-use asim_core::cloud::{FleetOutcome, InstanceId, Notice};
+use asim_core::cloud::{FleetOutcome, Notice};
 use asim_core::engine::SimTime;
 
 pub use config::{KarpenterConfig, Settings};
 use decision::Decision;
 use instancetype::IceCache;
-use nodeclaim::{ClaimState, NodeClaim};
+use nodeclaim::ClaimState;
 use nodepool::{ClassInfo, PoolInfo, StaticTemplate, sort_pools};
 use timer::Timer;
 
@@ -41,14 +41,12 @@ pub struct Karpenter {
     pub settings: Settings,
     pub pools: Vec<PoolInfo>,
     pub classes: Vec<ClassInfo>,
-    pub claims: Vec<NodeClaim>,
+    pub claims: nodeclaim::store::ClaimStore,
     pub ice: IceCache,
     batcher: provisioning::Batcher,
     requeue_pending: bool,
     outcomes: BTreeMap<usize, FleetOutcome>,
     last_request_ct: BTreeMap<usize, asim_core::cloud::CapacityType>,
-    by_instance: BTreeMap<InstanceId, usize>,
-    pub(crate) by_node: BTreeMap<NodeId, usize>,
     /// Per NodePool: (its requirements, NodeClass index, NodeClass generation, the NodeClass's
     /// types those requirements allow), reused across provisioning rounds and simulations.
     #[allow(clippy::type_complexity)]
@@ -76,7 +74,6 @@ pub struct Karpenter {
         >,
     >,
     decisions: Vec<String>,
-    next_claim: u64,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
     /// The NodeClaim each pod was last planned onto as a new NodeClaim: a pod still pending
@@ -135,18 +132,15 @@ impl Karpenter {
             settings,
             pools,
             classes,
-            claims: Vec::new(),
+            claims: Default::default(),
             ice: IceCache::default(),
             batcher: provisioning::Batcher::default(),
             requeue_pending: false,
             outcomes: BTreeMap::new(),
             last_request_ct: BTreeMap::new(),
-            by_instance: BTreeMap::new(),
-            by_node: BTreeMap::new(),
             node_cache: Default::default(),
             compatible_cache: Default::default(),
             decisions: Vec::new(),
-            next_claim: 0,
             nominated: BTreeMap::new(),
             planned_on: BTreeMap::new(),
             disruption: disruption::Controller::new(

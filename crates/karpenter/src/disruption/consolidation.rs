@@ -109,7 +109,7 @@ impl Karpenter {
         // v1.14: pods may not move onto a node still inside its own consolidateAfter window
         // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
         // the simulation altogether.
-        for (&node, &ci) in &self.by_node {
+        for (node, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             if excluded.contains(&node) || !c.initialized() {
                 continue;

@@ -317,7 +317,7 @@ impl Karpenter {
         let pdbs = PdbTable::new(cluster);
         let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
         let mut out = Vec::new();
-        for (&node_id, &ci) in &self.by_node {
+        for (node_id, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {
                 continue;
@@ -401,7 +401,7 @@ impl Karpenter {
     ) -> BTreeMap<(usize, DisruptionReason), u32> {
         let mut total = vec![0u32; self.pools.len()];
         let mut disrupting = vec![0u32; self.pools.len()];
-        for (&node_id, &ci) in &self.by_node {
+        for (node_id, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             let Some(node) = cluster.node(node_id) else {
                 continue;
@@ -436,7 +436,7 @@ impl Karpenter {
     /// flipping is a state change too, §4.3).
     fn consolidation_state(&self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
         let mut consolidatable = 0;
-        for (&node, &ci) in &self.by_node {
+        for (node, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             if !c.initialized() {
                 continue;

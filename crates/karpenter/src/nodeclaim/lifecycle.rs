@@ -131,12 +131,12 @@ impl Karpenter {
                 });
                 c.launched_at = Some(ctx.now);
                 c.state = ClaimState::Launched;
-                self.by_instance.insert(instance, i);
+                let name = c.name.clone();
+                self.claims.set_instance(instance, i);
                 ctx.set_timer(
                     ctx.now + REGISTRATION_TIMEOUT_MS,
                     Timer::RegistrationTimeout(i).encode(),
                 );
-                let name = c.name.clone();
                 self.log(
                     ctx.now,
                     Decision::Launched {
@@ -225,9 +225,9 @@ impl Karpenter {
             .node(node)
             .and_then(|n| n.instance)
             .map(InstanceId);
-        let Some(i) = instance.and_then(|id| self.by_instance.get(&id).copied()) else {
+        let Some(i) = instance.and_then(|id| self.claims.by_instance(id)) else {
             if event == NodeEvent::Deleted
-                && let Some(i) = self.by_node.remove(&node)
+                && let Some(i) = self.claims.forget_node(node)
             {
                 self.claims[i].state = ClaimState::Deleted;
             }
@@ -242,7 +242,7 @@ impl Karpenter {
                 c.node = Some(node);
                 c.state = ClaimState::Registered;
                 c.registered_at = Some(ctx.now);
-                self.by_node.insert(node, i);
+                self.claims.set_node(node, i);
                 // Registration: drop the unregistered taint, mark the node registered (§3).
                 ctx.untaint(node, |t| t.key == UNREGISTERED_TAINT);
                 if let Some(n) = ctx.patch_node(node) {
@@ -264,7 +264,7 @@ impl Karpenter {
                 }
             }
             NodeEvent::Deleted => {
-                self.by_node.remove(&node);
+                self.claims.forget_node(node);
                 self.claims[i].state = ClaimState::Deleted;
                 self.orchestrate(ctx, None);
             }
@@ -274,7 +274,7 @@ impl Karpenter {
     /// The instance is shutting down or gone: its NodeClaim is deleted (an instance
     /// terminated behind Karpenter's back records why).
     pub(crate) fn instance_gone(&mut self, ctx: &mut Ctx<'_>, instance: InstanceId) {
-        if let Some(&i) = self.by_instance.get(&instance) {
+        if let Some(i) = self.claims.by_instance(instance) {
             let c = &mut self.claims[i];
             if c.state != ClaimState::Deleted {
                 if c.state != ClaimState::Deleting {

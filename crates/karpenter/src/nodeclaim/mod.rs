@@ -4,6 +4,7 @@
 pub mod drift;
 mod expiration;
 mod lifecycle;
+pub mod store;
 
 use asim_cluster::NodeId;
 use asim_core::cloud::{CapacityType, InstanceId};

@@ -474,9 +474,9 @@ impl Karpenter {
     }
 
     pub(crate) fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
-        self.by_node
-            .get(&node)
-            .map(|i| &self.claims[*i])
+        self.claims
+            .by_node(node)
+            .map(|i| &self.claims[i])
             .filter(|c| c.node == Some(node) && c.is_active())
     }
 
@@ -502,9 +502,9 @@ impl Karpenter {
     pub(crate) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
         node.deleting
             || self
-                .by_node
-                .get(&node.id)
-                .is_some_and(|i| self.claims[*i].marked_for_deletion)
+                .claims
+                .by_node(node.id)
+                .is_some_and(|i| self.claims[i].marked_for_deletion)
     }
 
     /// What every simulation in one controller pass shares: the NodePools' templates and the
@@ -637,7 +637,7 @@ impl Karpenter {
         }
         self.check_refused_pods(cluster, now, &pods);
         let base = self.solve_base(cluster, now);
-        let prefix = format!("batch{}", self.next_claim);
+        let prefix = format!("batch{}", self.claims.sequence());
         let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
         for (_, d) in &sim.result.decisions {
             self.log(now, Decision::Scheduled(d.clone()));
@@ -745,8 +745,7 @@ impl Karpenter {
             .annotations
             .get(asim_cluster::pod::DO_NOT_DISRUPT)
             .is_some_and(|v| v == "true");
-        let name = format!("{}-{:05x}", tpl.nodepool, self.next_claim);
-        self.next_claim += 1;
+        let name = format!("{}-{:05x}", tpl.nodepool, self.claims.sequence());
         let mut labels = tpl.labels.clone();
         labels.extend(custom_labels(&reqs));
         labels.insert(crate::apis::NODEPOOL_LABEL.into(), tpl.nodepool.clone());
@@ -754,7 +753,7 @@ impl Karpenter {
             crate::apis::EC2NODECLASS_LABEL.into(),
             self.classes[class].name.clone(),
         );
-        self.claims.push(NodeClaim {
+        let i = self.claims.push(NodeClaim {
             name: name.clone(),
             nodepool: tpl.nodepool.clone(),
             nodeclass: class,
@@ -781,7 +780,6 @@ impl Karpenter {
             drift_reason: None,
             marked_for_deletion: false,
         });
-        let i = self.claims.len() - 1;
         for &p in &claim.pods {
             self.planned_on.insert(p, i);
         }
