@@ -10,6 +10,7 @@ pub mod apis;
 pub mod config;
 pub mod decision;
 pub mod disruption;
+pub mod ids;
 pub mod instancetype;
 pub mod interruption;
 pub mod launch;
@@ -30,6 +31,7 @@ pub use config::{KarpenterConfig, Settings};
 use decision::Decision;
 use instancetype::IceCache;
 use nodeclaim::ClaimState;
+use nodeclaim::store::ClaimId;
 use nodepool::{ClassInfo, PoolInfo, StaticTemplate, sort_pools};
 use timer::Timer;
 
@@ -45,8 +47,8 @@ pub struct Karpenter {
     pub ice: IceCache,
     batcher: provisioning::Batcher,
     requeue_pending: bool,
-    outcomes: BTreeMap<usize, FleetOutcome>,
-    last_request_ct: BTreeMap<usize, asim_core::cloud::CapacityType>,
+    outcomes: BTreeMap<ClaimId, FleetOutcome>,
+    last_request_ct: BTreeMap<ClaimId, asim_core::cloud::CapacityType>,
     /// Per NodePool: (its requirements, NodeClass index, NodeClass generation, the NodeClass's
     /// types those requirements allow), reused across provisioning rounds and simulations.
     #[allow(clippy::type_complexity)]
@@ -79,7 +81,7 @@ pub struct Karpenter {
     /// The NodeClaim each pod was last planned onto as a new NodeClaim: a pod still pending
     /// once that NodeClaim's node is up, and refused by it, is a disagreement with
     /// kube-scheduler ([`Karpenter::check_refused_pods`]).
-    planned_on: BTreeMap<PodId, usize>,
+    planned_on: BTreeMap<PodId, ClaimId>,
     pub(crate) disruption: disruption::Controller,
 }
 

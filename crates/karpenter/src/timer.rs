@@ -2,8 +2,10 @@
 //! `Autoscaler::on_timer`); this is the only place that packs and unpacks it, so everything
 //! else speaks [`Timer`].
 
-/// What is due when a Karpenter timer fires. `usize` payloads are NodeClaim indexes into the
+/// What is due when a Karpenter timer fires. `ClaimId` payloads name a NodeClaim in the
 /// claim store; `OrchestrationTimeout` carries a disruption command id.
+use crate::ids::ClaimId;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// The provisioning batch may close (idle or max duration reached, §2).
@@ -11,15 +13,15 @@ pub(crate) enum Timer {
     /// Retry the pods a provisioning round could not place (10 s, §2).
     Requeue,
     /// The Solve for a new NodeClaim is over: call CreateFleet (§2 step 5).
-    Launch(usize),
+    Launch(ClaimId),
     /// CreateFleet's answer arrives (the API latency after the call).
-    Launched(usize),
+    Launched(ClaimId),
     /// Liveness: a launched NodeClaim whose node has not registered is deleted (§3).
-    RegistrationTimeout(usize),
+    RegistrationTimeout(ClaimId),
     /// The agent that owns the NodeClaim's startup taints removes them.
-    StartupTaints(usize),
+    StartupTaints(ClaimId),
     /// `expireAfter` elapsed (§4.6).
-    Expire(usize),
+    Expire(ClaimId),
     /// The disruption controller's 10 s poll (§4.1).
     Disruption,
     /// A disruption command's 15 s validation wait is over (§4.7).
@@ -37,11 +39,11 @@ impl Timer {
         let (kind, payload): (u64, u64) = match self {
             Timer::Batch => (1, 0),
             Timer::Requeue => (2, 0),
-            Timer::Launch(i) => (3, i as u64),
-            Timer::Launched(i) => (4, i as u64),
-            Timer::RegistrationTimeout(i) => (5, i as u64),
-            Timer::StartupTaints(i) => (6, i as u64),
-            Timer::Expire(i) => (7, i as u64),
+            Timer::Launch(i) => (3, i.0 as u64),
+            Timer::Launched(i) => (4, i.0 as u64),
+            Timer::RegistrationTimeout(i) => (5, i.0 as u64),
+            Timer::StartupTaints(i) => (6, i.0 as u64),
+            Timer::Expire(i) => (7, i.0 as u64),
             Timer::Disruption => (8, 0),
             Timer::Validate => (9, 0),
             Timer::OrchestrationTimeout(id) => (10, id),
@@ -53,7 +55,7 @@ impl Timer {
     /// The timer [`Timer::encode`] made, or None for a token that is not one.
     pub(crate) fn decode(token: u64) -> Option<Timer> {
         let payload = token & PAYLOAD_MASK;
-        let i = usize::try_from(payload).ok()?;
+        let i = ClaimId(usize::try_from(payload).ok()?);
         Some(match token >> PAYLOAD_BITS {
             1 => Timer::Batch,
             2 => Timer::Requeue,
@@ -79,11 +81,11 @@ mod tests {
         let all = [
             Timer::Batch,
             Timer::Requeue,
-            Timer::Launch(7),
-            Timer::Launched(1 << 40),
-            Timer::RegistrationTimeout(0),
-            Timer::StartupTaints(3),
-            Timer::Expire(12),
+            Timer::Launch(ClaimId(7)),
+            Timer::Launched(ClaimId(1 << 40)),
+            Timer::RegistrationTimeout(ClaimId(0)),
+            Timer::StartupTaints(ClaimId(3)),
+            Timer::Expire(ClaimId(12)),
             Timer::Disruption,
             Timer::Validate,
             Timer::OrchestrationTimeout(99),

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::Karpenter;
 use crate::apis::DisruptionReason;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, offering_compatible};
+use crate::nodeclaim::store::ClaimId;
 use crate::provisioning::scheduling::{
     PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
 };
@@ -295,7 +296,7 @@ impl Karpenter {
         Ok(self.replacement(tpl, claim, reqs, types, now))
     }
 
-    fn claim_types(&self, claim: usize) -> &[InstanceTypeInfo] {
+    fn claim_types(&self, claim: ClaimId) -> &[InstanceTypeInfo] {
         &self.classes[self.claims[claim].nodeclass].types
     }
 

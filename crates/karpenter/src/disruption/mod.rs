@@ -22,6 +22,7 @@ use super::Karpenter;
 use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
 use crate::decision::Decision as LogDecision;
+use crate::nodeclaim::store::ClaimId;
 use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
@@ -92,7 +93,7 @@ impl Method {
 pub struct Command {
     pub method: Method,
     /// NodeClaim indices.
-    pub candidates: Vec<usize>,
+    pub candidates: Vec<ClaimId>,
     pub decision: Decision,
 }
 
@@ -101,7 +102,7 @@ pub struct Command {
 struct InFlight {
     id: u64,
     command: Command,
-    replacements: Vec<usize>,
+    replacements: Vec<ClaimId>,
 }
 
 /// The controller's state between passes.
@@ -116,7 +117,7 @@ pub struct Controller {
     /// Per method: the cluster state and time at which it last found nothing (§4.6 memo).
     memo: BTreeMap<Method, ((u64, usize, usize), SimTime)>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
-    unconsolidatable: BTreeMap<usize, String>,
+    unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
     pub(super) single_cursor: usize,
     /// (cluster changes, NodeClaims) and how many single-node candidates were tried in it.
@@ -142,7 +143,7 @@ impl Controller {
 /// A node the disruption controller may consider (§4.2), with what the methods need.
 #[derive(Clone, Debug)]
 pub struct Candidate {
-    pub claim: usize,
+    pub claim: ClaimId,
     pub node: NodeId,
     /// Index into `Karpenter::pools`.
     pub pool: usize,
@@ -296,7 +297,7 @@ impl Karpenter {
     pub(super) fn consolidatable(
         &self,
         pool: usize,
-        claim: usize,
+        claim: ClaimId,
         node: &Node,
         now: SimTime,
     ) -> bool {
@@ -537,7 +538,7 @@ impl Karpenter {
             Method::Emptiness => {
                 // Keep the candidates still empty, consolidatable, unblocked and in budget.
                 let mut ledger = BudgetLedger::new(&budgets, DisruptionReason::Empty);
-                let keep: Vec<usize> = command
+                let keep: Vec<ClaimId> = command
                     .candidates
                     .iter()
                     .copied()
@@ -586,7 +587,7 @@ impl Karpenter {
         }
     }
 
-    fn names(&self, claims: &[usize]) -> Vec<String> {
+    fn names(&self, claims: &[ClaimId]) -> Vec<String> {
         claims
             .iter()
             .map(|i| self.claims[*i].name.clone())

@@ -22,6 +22,7 @@ use asim_core::k8s::requirements::Requirements;
 
 use crate::Karpenter;
 use crate::apis::WELL_KNOWN_LABELS;
+use crate::nodeclaim::store::ClaimId;
 
 /// How often the drift check looks at a NodeClaim (§4.5).
 pub const DRIFT_RECHECK_MS: u64 = 5 * 60_000;
@@ -47,7 +48,7 @@ impl DriftReason {
 impl Karpenter {
     /// The drift check for NodeClaim `i`, now. Only launched NodeClaims drift; a NodeClaim
     /// whose NodePool is gone is left alone.
-    pub(crate) fn drift_reason(&self, cluster: &Cluster, i: usize) -> Option<DriftReason> {
+    pub(crate) fn drift_reason(&self, cluster: &Cluster, i: ClaimId) -> Option<DriftReason> {
         let c = &self.claims[i];
         let launched = c.launched.as_ref()?;
         let pool = self
@@ -87,7 +88,7 @@ impl Karpenter {
 
     /// Re-run the drift check for NodeClaim `i` after something it reads changed: a newly
     /// drifted NodeClaim is found at its next 5-minute check.
-    pub(crate) fn refresh_drift(&mut self, cluster: &Cluster, now: SimTime, i: usize) {
+    pub(crate) fn refresh_drift(&mut self, cluster: &Cluster, now: SimTime, i: ClaimId) {
         if !self.claims[i].is_active() {
             return;
         }

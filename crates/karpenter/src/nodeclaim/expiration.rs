@@ -5,12 +5,13 @@
 use asim_cluster::autoscaler::Ctx;
 
 use super::ClaimState;
+use super::store::ClaimId;
 use crate::Karpenter;
 use crate::decision::Decision;
 
 impl Karpenter {
     /// `expireAfter` has passed since the NodeClaim was created (§3).
-    pub(crate) fn expire(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+    pub(crate) fn expire(&mut self, ctx: &mut Ctx<'_>, i: ClaimId) {
         let Some(c) = self.claims.get(i) else { return };
         if !c.is_active() || c.state == ClaimState::Pending {
             return;

@@ -10,13 +10,14 @@ use asim_cluster::{NodeId, NodeOwner};
 use asim_core::cloud::{FleetOutcome, InstanceId};
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
+use super::store::ClaimId;
 use super::{ClaimState, Launched, REGISTRATION_TIMEOUT_MS, UNREGISTERED_TAINT};
 use crate::decision::Decision;
 use crate::timer::Timer;
 use crate::{Karpenter, apis, instancetype, launch};
 
 impl Karpenter {
-    pub(crate) fn launch(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+    pub(crate) fn launch(&mut self, ctx: &mut Ctx<'_>, i: ClaimId) {
         if self.claims[i].state != ClaimState::Pending {
             return;
         }
@@ -70,7 +71,7 @@ impl Karpenter {
         ctx.set_timer(ctx.now + api, Timer::Launched(i).encode());
     }
 
-    pub(crate) fn on_launched(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+    pub(crate) fn on_launched(&mut self, ctx: &mut Ctx<'_>, i: ClaimId) {
         let Some(outcome) = self.outcomes.remove(&i) else {
             return;
         };
@@ -153,7 +154,7 @@ impl Karpenter {
 
     pub(crate) fn blueprint(
         &self,
-        i: usize,
+        i: ClaimId,
         pool_key: &asim_core::cloud::PoolKey,
     ) -> Option<NodeBlueprint> {
         let c = &self.claims[i];
@@ -189,7 +190,7 @@ impl Karpenter {
         })
     }
 
-    pub(crate) fn initialize(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+    pub(crate) fn initialize(&mut self, ctx: &mut Ctx<'_>, i: ClaimId) {
         let c = &mut self.claims[i];
         if c.state != ClaimState::Registered {
             return;
@@ -287,7 +288,7 @@ impl Karpenter {
     }
 
     /// Delete a NodeClaim: drain and terminate its node, or terminate its instance.
-    pub(crate) fn delete_claim(&mut self, ctx: &mut Ctx<'_>, i: usize, reason: &str) {
+    pub(crate) fn delete_claim(&mut self, ctx: &mut Ctx<'_>, i: ClaimId, reason: &str) {
         let c = &mut self.claims[i];
         if !c.is_active() {
             return;
@@ -320,7 +321,7 @@ impl Karpenter {
 
     /// Delete a NodeClaim outside the disruption controller, and let the provisioner plan for
     /// its pods at once.
-    pub(crate) fn forceful_delete(&mut self, ctx: &mut Ctx<'_>, i: usize, reason: &str) {
+    pub(crate) fn forceful_delete(&mut self, ctx: &mut Ctx<'_>, i: ClaimId, reason: &str) {
         let pods = self.claims[i]
             .node
             .and_then(|n| ctx.cluster().node(n))

@@ -1,21 +1,22 @@
-//! The claim store: every NodeClaim Karpenter created, by index, and the indexes from an
+//! The claim store: every NodeClaim Karpenter created, by `ClaimId`, and the indexes from an
 //! instance and from a node to its NodeClaim (karpenter: pkg/controllers/state, the cluster
 //! state's NodeClaim and node maps). A NodeClaim keeps its index for the whole run, deleted
 //! ones included, so timers and commands can name it.
 
 use std::collections::BTreeMap;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Index, IndexMut};
 
 use asim_cluster::NodeId;
 use asim_core::cloud::InstanceId;
 
 use super::NodeClaim;
+pub use crate::ids::ClaimId;
 
 #[derive(Default)]
 pub struct ClaimStore {
     claims: Vec<NodeClaim>,
-    by_instance: BTreeMap<InstanceId, usize>,
-    by_node: BTreeMap<NodeId, usize>,
+    by_instance: BTreeMap<InstanceId, ClaimId>,
+    by_node: BTreeMap<NodeId, ClaimId>,
     /// NodeClaims named so far: the suffix of the next name (`<nodepool>-<sequence>`).
     sequence: u64,
 }
@@ -27,50 +28,77 @@ impl ClaimStore {
     }
 
     /// Add a NodeClaim (named with [`ClaimStore::sequence`]); its index.
-    pub fn push(&mut self, claim: NodeClaim) -> usize {
+    pub fn push(&mut self, claim: NodeClaim) -> ClaimId {
         self.sequence += 1;
         self.claims.push(claim);
-        self.claims.len() - 1
+        ClaimId(self.claims.len() - 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.claims.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+    }
+
+    pub fn get(&self, id: ClaimId) -> Option<&NodeClaim> {
+        self.claims.get(id.0)
+    }
+
+    /// Every NodeClaim's id, in creation order.
+    pub fn ids(&self) -> impl Iterator<Item = ClaimId> + use<> {
+        (0..self.claims.len()).map(ClaimId)
+    }
+
+    /// Every NodeClaim, in creation order.
+    pub fn iter(&self) -> impl Iterator<Item = &NodeClaim> {
+        self.claims.iter()
+    }
+
+    /// Every NodeClaim with its id, in creation order.
+    pub fn iter_with_ids(&self) -> impl Iterator<Item = (ClaimId, &NodeClaim)> {
+        self.claims.iter().enumerate().map(|(i, c)| (ClaimId(i), c))
     }
 
     /// The NodeClaim launched as `instance`.
-    pub fn by_instance(&self, instance: InstanceId) -> Option<usize> {
+    pub fn by_instance(&self, instance: InstanceId) -> Option<ClaimId> {
         self.by_instance.get(&instance).copied()
     }
 
-    pub fn set_instance(&mut self, instance: InstanceId, claim: usize) {
+    pub fn set_instance(&mut self, instance: InstanceId, claim: ClaimId) {
         self.by_instance.insert(instance, claim);
     }
 
     /// The NodeClaim registered as `node`.
-    pub fn by_node(&self, node: NodeId) -> Option<usize> {
+    pub fn by_node(&self, node: NodeId) -> Option<ClaimId> {
         self.by_node.get(&node).copied()
     }
 
-    pub fn set_node(&mut self, node: NodeId, claim: usize) {
+    pub fn set_node(&mut self, node: NodeId, claim: ClaimId) {
         self.by_node.insert(node, claim);
     }
 
     /// The node is gone; the NodeClaim it was.
-    pub fn forget_node(&mut self, node: NodeId) -> Option<usize> {
+    pub fn forget_node(&mut self, node: NodeId) -> Option<ClaimId> {
         self.by_node.remove(&node)
     }
 
     /// Every registered node and its NodeClaim, in node order.
-    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, usize)> + '_ {
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, ClaimId)> + '_ {
         self.by_node.iter().map(|(&n, &c)| (n, c))
     }
 }
 
-impl Deref for ClaimStore {
-    type Target = [NodeClaim];
-    fn deref(&self) -> &[NodeClaim] {
-        &self.claims
+impl Index<ClaimId> for ClaimStore {
+    type Output = NodeClaim;
+    fn index(&self, id: ClaimId) -> &NodeClaim {
+        &self.claims[id.0]
     }
 }
 
-impl DerefMut for ClaimStore {
-    fn deref_mut(&mut self) -> &mut [NodeClaim] {
-        &mut self.claims
+impl IndexMut<ClaimId> for ClaimStore {
+    fn index_mut(&mut self, id: ClaimId) -> &mut NodeClaim {
+        &mut self.claims[id.0]
     }
 }

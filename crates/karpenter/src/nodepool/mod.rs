@@ -140,7 +140,7 @@ impl Karpenter {
             }
             sort_pools(&mut self.pools);
             let mut drifted = 0;
-            for i in 0..self.claims.len() {
+            for i in self.claims.ids() {
                 if self.claims[i].nodepool == np.name() {
                     let before = self.claims[i].drifted_at.is_some();
                     self.refresh_drift(ctx.cluster(), ctx.now, i);
@@ -168,7 +168,7 @@ impl Karpenter {
             return;
         };
         self.classes[ci].generation += 1;
-        for i in 0..self.claims.len() {
+        for i in self.claims.ids() {
             if self.claims[i].nodeclass == ci {
                 self.refresh_drift(ctx.cluster(), ctx.now, i);
             }

@@ -20,6 +20,7 @@ use asim_core::k8s::resources::Resources;
 use crate::Karpenter;
 use crate::decision::{Decision, PodDecision};
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
+use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
@@ -724,7 +725,7 @@ impl Karpenter {
         claim: &PlannedClaim,
         reqs: Requirements,
         types: Vec<u32>,
-    ) -> Option<usize> {
+    ) -> Option<ClaimId> {
         let now = ctx.now;
         let pool = self
             .pools
