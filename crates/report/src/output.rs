@@ -84,10 +84,14 @@ impl Drop for StagedDir {
 
 /// `.NAME.SUFFIX` in the same parent as `dir`, so that renames stay on one file system.
 fn sibling(dir: &Path, suffix: &str) -> io::Result<PathBuf> {
+    // `.` or `..` would replace the directory a shell stands in: ask for one of its own.
     let name = dir.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} names no directory", dir.display()),
+            format!(
+                "name a directory of its own for the outputs (e.g. out/), not {}: it is replaced as a whole",
+                dir.display()
+            ),
         )
     })?;
     let parent = match dir.parent() {
@@ -123,6 +127,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("out")]);
+    }
+
+    #[test]
+    fn the_current_directory_is_refused_with_a_reason() {
+        let e = StagedDir::new(Path::new(".")).err().expect("refused");
+        assert!(e.to_string().contains("a directory of its own"), "{e}");
     }
 
     #[test]
