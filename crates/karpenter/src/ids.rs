@@ -12,3 +12,8 @@ impl fmt::Display for ClaimId {
         write!(f, "#{}", self.0)
     }
 }
+
+/// An EC2NodeClass's place among Karpenter's NodeClasses, fixed for the run (classes are
+/// created at start and never reordered; a timeline change bumps a class's generation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClassId(pub usize);

@@ -32,7 +32,7 @@ use decision::Decision;
 use instancetype::IceCache;
 use nodeclaim::ClaimState;
 use nodeclaim::store::ClaimId;
-use nodepool::{ClassInfo, PoolInfo, StaticTemplate, sort_pools};
+use nodepool::{ClassInfo, NodeClasses, PoolInfo, StaticTemplate, sort_pools};
 use timer::Timer;
 
 /// How long a node the provisioner placed pods on stays nominated: max(2 × batchMaxDuration,
@@ -42,7 +42,7 @@ const NOMINATION_WINDOW_MS: u64 = 20_000;
 pub struct Karpenter {
     pub settings: Settings,
     pub pools: Vec<PoolInfo>,
-    pub classes: Vec<ClassInfo>,
+    pub classes: NodeClasses,
     pub claims: nodeclaim::store::ClaimStore,
     pub ice: IceCache,
     batcher: provisioning::Batcher,
@@ -57,7 +57,7 @@ pub struct Karpenter {
             String,
             (
                 asim_core::k8s::requirements::Requirements,
-                usize,
+                ids::ClassId,
                 u64,
                 Arc<Vec<u32>>,
             ),
@@ -90,7 +90,7 @@ impl Karpenter {
     /// the scenario was loaded).
     pub fn new(config: &KarpenterConfig) -> Result<Self, config::ConfigError> {
         let settings = config.settings.clone();
-        let mut classes = Vec::new();
+        let mut classes = NodeClasses::default();
         for nc in &config.nodeclasses {
             let zones = config.nodeclass_zones(nc);
             if zones.is_empty() {
@@ -110,9 +110,7 @@ impl Karpenter {
         }
         let mut pools = Vec::new();
         for np in &config.nodepools {
-            let class = classes
-                .iter()
-                .position(|c| c.name == np.spec.template.spec.node_class_ref.name);
+            let class = classes.by_name(&np.spec.template.spec.node_class_ref.name);
             if class.is_none() {
                 tracing::warn!(
                     "NodePool {} refers to EC2NodeClass {:?}, which does not exist: the NodePool is not Ready and provisions nothing",

@@ -49,7 +49,7 @@ pub struct NodeClaim {
     pub name: String,
     pub nodepool: String,
     /// Index of the NodeClass's instance-type table.
-    pub nodeclass: usize,
+    pub nodeclass: crate::ids::ClassId,
     pub requirements: Requirements,
     /// Candidate instance types, cheapest first (≤ 600).
     pub types: Vec<u32>,

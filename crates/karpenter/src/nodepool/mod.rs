@@ -14,6 +14,7 @@ use asim_core::k8s::taints::Taint;
 use crate::Karpenter;
 use crate::apis::{EC2NodeClass, NodeClassReference, NodePool};
 use crate::decision::Decision;
+use crate::ids::ClassId;
 use crate::instancetype::InstanceTypeInfo;
 use budgets::Budgets;
 
@@ -21,8 +22,8 @@ use budgets::Budgets;
 pub struct PoolInfo {
     pub nodepool: NodePool,
     pub budgets: Budgets,
-    /// Index into `Karpenter::classes`; None when the NodeClass does not exist (not Ready).
-    pub class: Option<usize>,
+    /// Its EC2NodeClass; None when the NodeClass does not exist (not Ready).
+    pub class: Option<ClassId>,
     /// The hashed template fields; NodeClaims created from another value drift (§4.5).
     pub template: Arc<StaticTemplate>,
 }
@@ -47,6 +48,39 @@ pub struct ClassInfo {
     /// Bumped when a timeline step changes the class (its AMI): NodeClaims launched from an
     /// older generation drift (§4.5).
     pub generation: u64,
+}
+
+/// Karpenter's EC2NodeClasses, by [`ClassId`].
+#[derive(Default)]
+pub struct NodeClasses(Vec<ClassInfo>);
+
+impl NodeClasses {
+    pub fn push(&mut self, class: ClassInfo) -> ClassId {
+        self.0.push(class);
+        ClassId(self.0.len() - 1)
+    }
+
+    /// The class named `name`.
+    pub fn by_name(&self, name: &str) -> Option<ClassId> {
+        self.0.iter().position(|c| c.name == name).map(ClassId)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ClassInfo> {
+        self.0.iter()
+    }
+}
+
+impl std::ops::Index<ClassId> for NodeClasses {
+    type Output = ClassInfo;
+    fn index(&self, id: ClassId) -> &ClassInfo {
+        &self.0[id.0]
+    }
+}
+
+impl std::ops::IndexMut<ClassId> for NodeClasses {
+    fn index_mut(&mut self, id: ClassId) -> &mut ClassInfo {
+        &mut self.0[id.0]
+    }
 }
 
 /// The NodePool template fields Karpenter hashes into `karpenter.sh/nodepool-hash` (§4.5). A
@@ -100,8 +134,7 @@ impl Karpenter {
             };
             let class = self
                 .classes
-                .iter()
-                .position(|c| c.name == np.spec.template.spec.node_class_ref.name);
+                .by_name(&np.spec.template.spec.node_class_ref.name);
             let template = StaticTemplate::of(np);
             let existing = self
                 .pools
@@ -164,7 +197,7 @@ impl Karpenter {
     /// An EC2NodeClass changed (a timeline `driftNodeClass` step): its NodeClaims launched
     /// before now resolve an older AMI and are found drifted at their next check (§4.5).
     pub(crate) fn nodeclass_changed(&mut self, ctx: &mut Ctx<'_>, name: &str) {
-        let Some(ci) = self.classes.iter().position(|c| c.name == name) else {
+        let Some(ci) = self.classes.by_name(name) else {
             return;
         };
         self.classes[ci].generation += 1;

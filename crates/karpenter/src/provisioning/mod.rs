@@ -19,6 +19,7 @@ use asim_core::k8s::resources::Resources;
 
 use crate::Karpenter;
 use crate::decision::{Decision, PodDecision};
+use crate::ids::ClassId;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
@@ -280,7 +281,7 @@ impl Karpenter {
     pub(crate) fn compatible_types(
         &self,
         pool: &str,
-        ci: usize,
+        ci: ClassId,
         reqs: &Requirements,
     ) -> Arc<Vec<u32>> {
         let class = &self.classes[ci];
@@ -307,7 +308,7 @@ impl Karpenter {
     /// filter that removed the last one, in Karpenter's order — the AMI family (types it
     /// cannot run are never offered), each NodePool requirement, then availability (the
     /// subnets' zones, capacity types, the insufficient-capacity cache).
-    pub(crate) fn why_no_types(&self, ci: usize, reqs: &Requirements) -> String {
+    pub(crate) fn why_no_types(&self, ci: ClassId, reqs: &Requirements) -> String {
         let class = &self.classes[ci];
         let ami = class
             .nodeclass
