@@ -228,43 +228,7 @@ pub(crate) fn read_source_types(path: &Path) -> Result<Vec<SourceType>, CatalogE
                 name,
             });
         }
-        let ty = InstanceType {
-            name,
-            family: r.nonempty("family")?,
-            category: r.nonempty("category")?,
-            generation: r.parse("generation", "an integer generation")?,
-            size: r.nonempty("size")?,
-            arch: r.arch("arch")?,
-            os: r.nonempty("os")?,
-            vcpu: r.parse("vcpu", "a vCPU count")?,
-            memory_mib: r.parse("memory_mib", "memory in MiB")?,
-            gpu_count: r.opt_parse("gpu_count", "an integer or empty")?,
-            gpu_name: r.opt_str("gpu_name"),
-            gpu_manufacturer: r.opt_str("gpu_manufacturer"),
-            gpu_memory_mib: r.opt_parse("gpu_memory_mib", "an integer MiB or empty")?,
-            accelerator_count: r.opt_parse("accelerator_count", "an integer or empty")?,
-            accelerator_name: r.opt_str("accelerator_name"),
-            accelerator_manufacturer: r.opt_str("accelerator_manufacturer"),
-            local_nvme_gb: r.opt_parse("local_nvme_gb", "an integer GB or empty")?,
-            network_bandwidth_mbps: r
-                .opt_parse("network_bandwidth_mbps", "an integer Mbit/s or empty")?,
-            ebs_bandwidth_mbps: r.opt_parse("ebs_bandwidth_mbps", "an integer Mbit/s or empty")?,
-            hypervisor: r.str("hypervisor").to_string(),
-            cpu_manufacturer: r.nonempty("cpu_manufacturer")?,
-            cpu_sustained_clock_mhz: r
-                .opt_parse("cpu_sustained_clock_mhz", "an integer MHz or empty")?,
-            encryption_in_transit: r.opt_parse("encryption_in_transit", "true, false or empty")?,
-            capability_flex: r.bool("capability_flex")?,
-            eni_pods: r.parse("pods", "a pod count")?,
-            res_nvidia_gpu: r.count("res_nvidia_gpu")?,
-            res_amd_gpu: r.count("res_amd_gpu")?,
-            res_aws_neuron: r.count("res_aws_neuron")?,
-            res_aws_neuroncore: r.count("res_aws_neuroncore")?,
-            res_efa: r.count("res_efa")?,
-            od_usd_per_hour: 0.0,
-            spot_savings_pct: None,
-            interruption_bucket: None,
-        };
+        let ty = r.hardware(name, "pods")?;
         Ok(SourceType {
             ty,
             alloc_cpu_millicores: r.parse("alloc_cpu_millicores", "millicores")?,

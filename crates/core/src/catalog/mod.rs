@@ -474,6 +474,31 @@ impl Catalog {
         self.index.get(name).and_then(|&i| self.types.get(i))
     }
 
+    /// Why `name` is refused, for an error message: not in this catalog, with up to six
+    /// types of the same family as suggestions.
+    pub fn unknown_type(&self, name: &str) -> String {
+        let family = name.split('.').next().unwrap_or(name);
+        let similar: Vec<&str> = self
+            .types
+            .iter()
+            .filter(|t| t.family == family)
+            .map(|t| t.name.as_str())
+            .take(6)
+            .collect();
+        if similar.is_empty() {
+            format!(
+                "unknown instance type {name:?} in the {} catalog",
+                self.region()
+            )
+        } else {
+            format!(
+                "unknown instance type {name:?} in the {} catalog (did you mean one of {}?)",
+                self.region(),
+                similar.join(", ")
+            )
+        }
+    }
+
     /// Types of exactly this family (`m5` does not include `m5d`), sorted by name.
     pub fn filter_family<'a>(
         &'a self,
@@ -655,6 +680,54 @@ impl Row<'_> {
     pub(crate) fn arch(&self, column: &str) -> Result<Arch, CatalogError> {
         self.parse(column, "amd64 or arm64")
     }
+
+    /// The hardware columns the built catalog and `data/ec2-instance-types.csv` share, as an
+    /// `InstanceType` without prices (the pod count column is named `pods_column`).
+    pub(crate) fn hardware(
+        &self,
+        name: String,
+        pods_column: &str,
+    ) -> Result<InstanceType, CatalogError> {
+        Ok(InstanceType {
+            name,
+            family: self.nonempty("family")?,
+            category: self.nonempty("category")?,
+            generation: self.parse("generation", "an integer generation")?,
+            size: self.nonempty("size")?,
+            arch: self.arch("arch")?,
+            os: self.nonempty("os")?,
+            vcpu: self.parse("vcpu", "a vCPU count")?,
+            memory_mib: self.parse("memory_mib", "memory in MiB")?,
+            gpu_count: self.opt_parse("gpu_count", "an integer or empty")?,
+            gpu_name: self.opt_str("gpu_name"),
+            gpu_manufacturer: self.opt_str("gpu_manufacturer"),
+            gpu_memory_mib: self.opt_parse("gpu_memory_mib", "an integer MiB or empty")?,
+            accelerator_count: self.opt_parse("accelerator_count", "an integer or empty")?,
+            accelerator_name: self.opt_str("accelerator_name"),
+            accelerator_manufacturer: self.opt_str("accelerator_manufacturer"),
+            local_nvme_gb: self.opt_parse("local_nvme_gb", "an integer GB or empty")?,
+            network_bandwidth_mbps: self
+                .opt_parse("network_bandwidth_mbps", "an integer Mbit/s or empty")?,
+            ebs_bandwidth_mbps: self
+                .opt_parse("ebs_bandwidth_mbps", "an integer Mbit/s or empty")?,
+            hypervisor: self.str("hypervisor").to_string(),
+            cpu_manufacturer: self.nonempty("cpu_manufacturer")?,
+            cpu_sustained_clock_mhz: self
+                .opt_parse("cpu_sustained_clock_mhz", "an integer MHz or empty")?,
+            encryption_in_transit: self
+                .opt_parse("encryption_in_transit", "true, false or empty")?,
+            capability_flex: self.bool("capability_flex")?,
+            eni_pods: self.parse(pods_column, "a pod count")?,
+            res_nvidia_gpu: self.count("res_nvidia_gpu")?,
+            res_amd_gpu: self.count("res_amd_gpu")?,
+            res_aws_neuron: self.count("res_aws_neuron")?,
+            res_aws_neuroncore: self.count("res_aws_neuroncore")?,
+            res_efa: self.count("res_efa")?,
+            od_usd_per_hour: 0.0,
+            spot_savings_pct: None,
+            interruption_bucket: None,
+        })
+    }
 }
 
 /// Parses `instance-types.csv` text into rows (file order).
@@ -688,43 +761,11 @@ fn parse_instance_types(text: &str, file: &str) -> Result<Vec<InstanceType>, Cat
                 "a value exactly when spot_savings_pct is set",
             ));
         }
-        Ok(InstanceType {
-            name,
-            family: r.nonempty("family")?,
-            category: r.nonempty("category")?,
-            generation: r.parse("generation", "an integer generation")?,
-            size: r.nonempty("size")?,
-            arch: r.arch("arch")?,
-            os: r.nonempty("os")?,
-            vcpu: r.parse("vcpu", "a vCPU count")?,
-            memory_mib: r.parse("memory_mib", "memory in MiB")?,
-            gpu_count: r.opt_parse("gpu_count", "an integer or empty")?,
-            gpu_name: r.opt_str("gpu_name"),
-            gpu_manufacturer: r.opt_str("gpu_manufacturer"),
-            gpu_memory_mib: r.opt_parse("gpu_memory_mib", "an integer MiB or empty")?,
-            accelerator_count: r.opt_parse("accelerator_count", "an integer or empty")?,
-            accelerator_name: r.opt_str("accelerator_name"),
-            accelerator_manufacturer: r.opt_str("accelerator_manufacturer"),
-            local_nvme_gb: r.opt_parse("local_nvme_gb", "an integer GB or empty")?,
-            network_bandwidth_mbps: r
-                .opt_parse("network_bandwidth_mbps", "an integer Mbit/s or empty")?,
-            ebs_bandwidth_mbps: r.opt_parse("ebs_bandwidth_mbps", "an integer Mbit/s or empty")?,
-            hypervisor: r.str("hypervisor").to_string(),
-            cpu_manufacturer: r.nonempty("cpu_manufacturer")?,
-            cpu_sustained_clock_mhz: r
-                .opt_parse("cpu_sustained_clock_mhz", "an integer MHz or empty")?,
-            encryption_in_transit: r.opt_parse("encryption_in_transit", "true, false or empty")?,
-            capability_flex: r.bool("capability_flex")?,
-            eni_pods: r.parse("eni_pods", "a pod count")?,
-            res_nvidia_gpu: r.count("res_nvidia_gpu")?,
-            res_amd_gpu: r.count("res_amd_gpu")?,
-            res_aws_neuron: r.count("res_aws_neuron")?,
-            res_aws_neuroncore: r.count("res_aws_neuroncore")?,
-            res_efa: r.count("res_efa")?,
-            od_usd_per_hour: od,
-            spot_savings_pct: savings,
-            interruption_bucket: bucket,
-        })
+        let mut ty = r.hardware(name, "eni_pods")?;
+        ty.od_usd_per_hour = od;
+        ty.spot_savings_pct = savings;
+        ty.interruption_bucket = bucket;
+        Ok(ty)
     })
 }
 
