@@ -254,7 +254,7 @@ impl NodeGroup {
             let Some(it) = catalog.get(t) else {
                 return Err(ConfigError::new(
                     field(&format!("instanceTypes[{j}]")),
-                    format!("unknown instance type {t:?}"),
+                    catalog.unknown_type(t),
                 ));
             };
             if capacity_type == CapacityType::Spot && !it.has_spot() {
@@ -273,12 +273,9 @@ impl NodeGroup {
                 ),
             ));
         }
-        let it = catalog.get(first).ok_or_else(|| {
-            ConfigError::new(
-                field("instanceTypes"),
-                format!("unknown instance type {first:?}"),
-            )
-        })?;
+        let it = catalog
+            .get(first)
+            .ok_or_else(|| ConfigError::new(field("instanceTypes"), catalog.unknown_type(first)))?;
         // §3.1: capacity from the instance-type table, allocatable = capacity, pods = 110.
         let mut capacity = Resources::new(
             i64::from(it.vcpu) * 1000,

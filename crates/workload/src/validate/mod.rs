@@ -64,7 +64,6 @@ impl Scenario {
         let traces = arrivals::traces(&d, duration_ms, &objects.workloads)?;
         d.check_subnets(&zones)?;
         d.check_static_nodes(&catalog)?;
-        d.check_node_groups(&catalog)?;
         d.check_capacity_windows(&zones, &catalog)?;
         d.check_expectations()?;
         let karpenter =
@@ -211,35 +210,7 @@ impl Doc<'_> {
             if catalog.get(&s.instance_type).is_none() {
                 return Err(self.err(
                     &format!("spec.staticNodes[{i}].instanceType"),
-                    unknown_type(catalog, &s.instance_type),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// `spec.clusterAutoscaler.nodeGroups`: each lists at least one instance type, all in the
-    /// catalog, and has minSize ≤ maxSize.
-    fn check_node_groups(&self, catalog: &Catalog) -> Result<(), LoadError> {
-        for (i, g) in self.spec.cluster_autoscaler.node_groups.iter().enumerate() {
-            if g.instance_types.is_empty() {
-                return Err(self.err(
-                    &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes"),
-                    "must list at least one instance type".into(),
-                ));
-            }
-            for (j, t) in g.instance_types.iter().enumerate() {
-                if catalog.get(t).is_none() {
-                    return Err(self.err(
-                        &format!("spec.clusterAutoscaler.nodeGroups[{i}].instanceTypes[{j}]"),
-                        unknown_type(catalog, t),
-                    ));
-                }
-            }
-            if g.min_size > g.max_size {
-                return Err(self.err(
-                    &format!("spec.clusterAutoscaler.nodeGroups[{i}]"),
-                    format!("minSize {} is above maxSize {}", g.min_size, g.max_size),
+                    catalog.unknown_type(&s.instance_type),
                 ));
             }
         }
@@ -254,7 +225,7 @@ impl Doc<'_> {
                 if catalog.get(t).is_none() {
                     return Err(self.err(
                         &format!("spec.cloud.capacity[{i}].instanceTypes[{j}]"),
-                        unknown_type(catalog, t),
+                        catalog.unknown_type(t),
                     ));
                 }
             }
@@ -366,28 +337,4 @@ fn default_autoscaler(spec: &ScenarioSpec, nodepools: &[(Source, NodePool)]) -> 
     } else {
         AutoscalerKind::None
     })
-}
-
-/// "unknown instance type", with up to six types of the same family as suggestions.
-fn unknown_type(catalog: &Catalog, name: &str) -> String {
-    let family = name.split('.').next().unwrap_or(name);
-    let similar: Vec<&str> = catalog
-        .types()
-        .iter()
-        .filter(|t| t.family == family)
-        .map(|t| t.name.as_str())
-        .take(6)
-        .collect();
-    if similar.is_empty() {
-        format!(
-            "unknown instance type {name:?} in the {} catalog",
-            catalog.region()
-        )
-    } else {
-        format!(
-            "unknown instance type {name:?} in the {} catalog (did you mean one of {}?)",
-            catalog.region(),
-            similar.join(", ")
-        )
-    }
 }
