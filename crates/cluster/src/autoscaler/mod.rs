@@ -58,7 +58,7 @@ pub struct DrainOptions {
 }
 
 /// What an autoscaler asked for during one callback, carried out by the simulation when the
-/// callback returns (in this order: blueprints, aborted drains, deletions, notices, timers).
+/// callback returns (in this order: timers, blueprints, aborted drains, deletions, notices).
 #[derive(Default)]
 pub struct Effects {
     /// `(when, token)`: call [`Autoscaler::on_timer`] with `token` at `when`.

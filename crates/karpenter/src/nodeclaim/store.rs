@@ -56,11 +56,6 @@ impl ClaimStore {
         self.claims.iter()
     }
 
-    /// Every NodeClaim with its id, in creation order.
-    pub fn iter_with_ids(&self) -> impl Iterator<Item = (ClaimId, &NodeClaim)> {
-        self.claims.iter().enumerate().map(|(i, c)| (ClaimId(i), c))
-    }
-
     /// The NodeClaim launched as `instance`.
     pub fn by_instance(&self, instance: InstanceId) -> Option<ClaimId> {
         self.by_instance.get(&instance).copied()

@@ -640,9 +640,9 @@ impl Karpenter {
         self.check_refused_pods(cluster, now, &pods);
         let base = self.solve_base(cluster, now);
         let prefix = format!("batch{}", self.claims.sequence());
-        let sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
-        for (_, d) in &sim.result.decisions {
-            self.log(now, Decision::Scheduled(d.clone()));
+        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
+        for (_, d) in std::mem::take(&mut sim.result.decisions) {
+            self.log(now, Decision::Scheduled(d));
         }
         // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
         // while (§4.2, nomination window 20 s).
