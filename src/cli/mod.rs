@@ -330,8 +330,8 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
     for p in paths {
         match Scenario::load(p) {
             Ok(s) => {
-                // Settings that only the controllers read (cluster-autoscaler flags, Karpenter
-                // settings, scheduler scoring, capacity windows) are checked by building them.
+                // Loading checked everything a user wrote; building the autoscalers and the
+                // simulation also runs the mock EC2's own consistency checks.
                 if let Err(e) = check_controllers(&s) {
                     eprintln!("error: {}: {e}", p.display());
                     code = 2;

@@ -181,8 +181,8 @@ pub struct SchedulerSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KarpenterSpec {
-    /// Operator settings (`batchIdleDuration`, `batchMaxDuration`, …), checked by the
-    /// Karpenter module.
+    /// Operator settings (`batchIdleDuration`, `batchMaxDuration`, …), parsed at load into
+    /// `asim_karpenter::Settings`.
     #[serde(default)]
     pub settings: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
@@ -192,7 +192,8 @@ pub struct KarpenterSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterAutoscalerSpec {
-    /// Real cluster-autoscaler flag names → values; checked by the cluster-autoscaler module.
+    /// Real cluster-autoscaler flag names → values, parsed at load into
+    /// `asim_cluster_autoscaler::Flags`.
     #[serde(default)]
     pub flags: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
