@@ -4,6 +4,7 @@
 
 mod batcher;
 pub mod scheduling;
+pub mod seed;
 pub mod topology;
 
 use std::collections::BTreeSet;
@@ -27,6 +28,7 @@ use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
     instance_type_requirement, satisfies_min_values,
 };
+use crate::provisioning::seed::TopologySeed;
 use crate::timer::Timer;
 pub use batcher::Batcher;
 
@@ -521,6 +523,7 @@ impl Karpenter {
             templates,
             daemon_ports,
             existing,
+            seed: std::cell::OnceCell::new(),
         }
     }
 
@@ -561,12 +564,6 @@ impl Karpenter {
             .collect();
         let existing_meta: Vec<(Option<asim_cluster::NodeId>, bool)> =
             existing.iter().map(|e| (e.node, e.initialized)).collect();
-        let ice = &self.ice;
-        let mut sched = Scheduler::new(&mut templates, existing, ice, now, claim_prefix);
-        sched.min_values_best_effort = self.settings.min_values_best_effort;
-        for (ti, ports) in base.daemon_ports.iter().enumerate() {
-            sched.set_daemon_host_ports(ti, ports.clone());
-        }
         // Seed topology with the pods bound to the remaining nodes — only needed when some pod
         // has topology rules (its own, or a bound pod's anti-affinity).
         let needs_topology = cluster.has_anti_affinity_pods()
@@ -578,23 +575,19 @@ impl Karpenter {
                     && t.preferred_affinity.is_empty()
                     && t.preferred_anti_affinity.is_empty())
             });
-        if needs_topology {
-            for node in cluster
-                .nodes()
-                .filter(|n| !self.is_leaving(n) && !excluded.contains(&n.id))
-            {
-                for p in &node.pods {
-                    let pod = cluster.pod(*p);
-                    if pod.is_active() {
-                        sched.record_existing(
-                            pod.namespace(),
-                            pod.labels(),
-                            &node.labels,
-                            &pod.template.anti_affinity,
-                        );
-                    }
-                }
-            }
+        let seed = base.seed(cluster);
+        let mut sched = Scheduler::with_topology(
+            &mut templates,
+            existing,
+            &self.ice,
+            now,
+            claim_prefix,
+            seed.topology(excluded, needs_topology),
+            seed.keys(),
+        );
+        sched.min_values_best_effort = self.settings.min_values_best_effort;
+        for (ti, ports) in base.daemon_ports.iter().enumerate() {
+            sched.set_daemon_host_ports(ti, ports.clone());
         }
         let input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)> = pods
             .iter()
@@ -853,6 +846,16 @@ pub struct SolveBase {
     pub daemon_ports: Vec<Vec<HostPort>>,
     /// In the scheduler's order.
     pub existing: Vec<ExistingNode>,
+    /// Built by the first simulation that needs it.
+    seed: std::cell::OnceCell<TopologySeed>,
+}
+
+impl SolveBase {
+    /// The topology every simulation over this base starts from.
+    fn seed(&self, cluster: &Cluster) -> &TopologySeed {
+        self.seed
+            .get_or_init(|| TopologySeed::new(&self.templates, &self.existing, Some(cluster)))
+    }
 }
 
 /// One simulation's outcome.

@@ -12,7 +12,7 @@ use asim_cluster::pod::{
 };
 use asim_cluster::{NodeId, PodId};
 use asim_core::engine::SimTime;
-use asim_core::k8s::requirements::{NodeSelectorOperator, Requirement, Requirements};
+use asim_core::k8s::requirements::{Requirement, Requirements};
 use asim_core::k8s::resources::Resources;
 use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::{Taint, TaintEffect};
@@ -22,6 +22,7 @@ use crate::decision::PodDecision;
 use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
+use crate::provisioning::seed::TopologySeed;
 use crate::provisioning::topology::{
     DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
 };
@@ -551,7 +552,7 @@ fn overhead(tpl: &Template, i: u32) -> &Resources {
 
 /// The values `key` takes over a template's instance types, narrowed by its NodePool's
 /// requirement on the key.
-fn type_domains(t: &Template, key: &str) -> BTreeSet<String> {
+pub(super) fn type_domains(t: &Template, key: &str) -> BTreeSet<String> {
     let mut vals = BTreeSet::new();
     for &i in &t.types {
         if let Some(r) = t.all_types[i as usize].requirements.get(key) {
@@ -626,10 +627,35 @@ pub struct Scheduler<'a> {
 impl<'a> Scheduler<'a> {
     pub fn new(
         templates: &'a mut [Template],
+        existing: Vec<ExistingNode>,
+        ice: &'a IceCache,
+        now: SimTime,
+        claim_prefix: String,
+    ) -> Self {
+        let seed = TopologySeed::new(templates, &existing, None);
+        let topology = seed.topology(&BTreeSet::new(), false);
+        Self::with_topology(
+            templates,
+            existing,
+            ice,
+            now,
+            claim_prefix,
+            topology,
+            seed.keys(),
+        )
+    }
+
+    /// A scheduler whose topology comes from a [`TopologySeed`] built over the same templates
+    /// and (at least) the same existing nodes; `topology_keys` is the seed's
+    /// [`TopologySeed::keys`].
+    pub fn with_topology(
+        templates: &'a mut [Template],
         mut existing: Vec<ExistingNode>,
         ice: &'a IceCache,
         now: SimTime,
         claim_prefix: String,
+        topology: Topology,
+        topology_keys: Vec<(String, KeyId)>,
     ) -> Self {
         // Existing nodes: initialized first, then by name (§1.3 step 1).
         existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
@@ -638,44 +664,12 @@ impl<'a> Scheduler<'a> {
                 .iter()
                 .any(|x| x.effect == TaintEffect::PreferNoSchedule)
         });
-        // The universe of domains per key (Karpenter's `buildDomainGroups`, §1.7): zone and
-        // capacity type from the NodePools' instance types narrowed by the NodePools, and every
-        // key a NodePool's requirements or labels give `In` values for (a custom label such as
-        // `capacity-spread In [1,2,3,4]` makes those values domains); plus the values existing
-        // nodes carry. Other keys the instance types define are added per solve, when a pod's
-        // rules use them ([`Scheduler::solve`]).
-        let mut topology = Topology::default();
-        let mut keys = BTreeSet::new();
-        for t in templates.iter() {
-            for key in [ZONE, CAPACITY_TYPE] {
-                keys.insert(key.to_string());
-                topology.add_universe(key, type_domains(t, key));
-            }
-            // Zone and capacity type stay narrowed by the instance types, as above.
-            for r in t.requirements.iter() {
-                if r.operator() == NodeSelectorOperator::In
-                    && r.key() != ZONE
-                    && r.key() != CAPACITY_TYPE
-                {
-                    keys.insert(r.key().to_string());
-                    topology.add_universe(r.key(), r.values().iter().cloned());
-                }
-            }
-        }
-        for e in &existing {
-            for (k, v) in e.labels.iter() {
-                if keys.contains(k) {
-                    topology.add_universe(k, [v.clone()]);
-                }
-            }
-        }
-        let topology_keys = keys
-            .into_iter()
-            .map(|k| {
-                let id = topology.key_id(&k);
-                (k, id)
-            })
-            .collect();
+        // The universe of domains per key (Karpenter's `buildDomainGroups`, §1.7) is the
+        // seed's: zone and capacity type from the NodePools' instance types narrowed by the
+        // NodePools, every key a NodePool's requirements or labels give `In` values for (a
+        // custom label such as `capacity-spread In [1,2,3,4]` makes those values domains), and
+        // the values existing nodes carry. Other keys the instance types define are added per
+        // solve, when a pod's rules use them ([`Scheduler::solve`]).
         let tables = templates.iter().map(|_| None).collect();
         let existing_masks = vec![DomainMasks::default(); existing.len()];
         let template_masks = vec![DomainMasks::default(); templates.len()];
@@ -713,7 +707,7 @@ impl<'a> Scheduler<'a> {
         self.daemon_host_ports[ti] = ports;
     }
 
-    /// Count the pods already bound to existing nodes in the topology.
+    /// Count one pod already bound to an existing node in the topology.
     pub fn record_existing(
         &mut self,
         namespace: &str,

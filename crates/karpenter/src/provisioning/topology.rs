@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use asim_cluster::pod::{HOSTNAME_KEY, PodAffinityTerm, TopologySpread};
 use asim_core::k8s::requirements::{Requirement, Requirements};
@@ -42,13 +43,24 @@ enum Kind {
     AntiAffinity,
 }
 
-/// One label key: its interned values and the known domains (the universe).
-#[derive(Clone, Debug)]
-struct KeyDomains {
-    name: String,
+/// Interned values of one key: ids in order of first use.
+#[derive(Clone, Debug, Default)]
+struct Interned {
     /// Only probed, never iterated into output (docs/design.md §1.2).
     ids: HashMap<String, DomId>,
     names: Vec<String>,
+}
+
+/// One label key: its interned values and the known domains (the universe).
+///
+/// The values interned before [`Topology::freeze`] are shared between the clones of a frozen
+/// topology (every simulation of a consolidation pass starts from one); values interned later
+/// (a planned NodeClaim's hostname) are the clone's own and take the ids after them.
+#[derive(Clone, Debug)]
+struct KeyDomains {
+    name: String,
+    shared: Arc<Interned>,
+    local: Interned,
     /// Known domain values, in string order (the order Karpenter's sets iterate in).
     universe: Vec<DomId>,
     in_universe: Vec<bool>,
@@ -60,23 +72,46 @@ impl KeyDomains {
     fn new(name: &str) -> Self {
         KeyDomains {
             name: name.to_string(),
-            ids: HashMap::new(),
-            names: Vec::new(),
+            shared: Arc::default(),
+            local: Interned::default(),
             universe: Vec::new(),
             in_universe: Vec::new(),
             universe_mask: 0,
         }
     }
 
+    fn id(&self, value: &str) -> Option<DomId> {
+        self.shared
+            .ids
+            .get(value)
+            .or_else(|| self.local.ids.get(value))
+            .copied()
+    }
+
+    fn len(&self) -> usize {
+        self.shared.names.len() + self.local.names.len()
+    }
+
     fn intern(&mut self, value: &str) -> DomId {
-        if let Some(&d) = self.ids.get(value) {
+        if let Some(d) = self.id(value) {
             return d;
         }
-        let d = self.names.len() as DomId;
-        self.names.push(value.to_string());
+        let d = self.len() as DomId;
+        self.local.names.push(value.to_string());
+        self.local.ids.insert(value.to_string(), d);
         self.in_universe.push(false);
-        self.ids.insert(value.to_string(), d);
         d
+    }
+
+    /// Move the values interned so far into the shared part.
+    fn freeze(&mut self) {
+        if self.local.names.is_empty() {
+            return;
+        }
+        let local = std::mem::take(&mut self.local);
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.ids.extend(local.ids);
+        shared.names.extend(local.names);
     }
 
     fn add_universe(&mut self, d: DomId) {
@@ -87,20 +122,24 @@ impl KeyDomains {
         if (d as usize) < MASK_BITS {
             self.universe_mask |= 1 << d;
         }
-        let names = &self.names;
-        let pos = self
-            .universe
-            .partition_point(|&x| names[x as usize] < names[d as usize]);
+        let name = self.name_of(d);
+        let pos = self.universe.partition_point(|&x| self.name_of(x) < name);
         self.universe.insert(pos, d);
     }
 
     fn name_of(&self, d: DomId) -> &str {
-        &self.names[d as usize]
+        let d = d as usize;
+        let shared = self.shared.names.len();
+        if d < shared {
+            &self.shared.names[d]
+        } else {
+            &self.local.names[d - shared]
+        }
     }
 
     /// Every value id fits in a mask.
     fn small(&self) -> bool {
-        self.names.len() <= MASK_BITS
+        self.len() <= MASK_BITS
     }
 
     /// The known domains `r` allows, as a mask (`None` allows all); for small keys.
@@ -166,13 +205,14 @@ impl Group {
         self.counts.get(d as usize).copied().unwrap_or(0)
     }
 
-    fn add(&mut self, d: DomId) {
+    /// Count `n` more matching pods in domain `d`.
+    fn add(&mut self, d: DomId, n: i64) {
         let i = d as usize;
         if self.counts.len() <= i {
             self.counts.resize(i + 1, 0);
         }
-        self.counts[i] += 1;
-        self.total += 1;
+        self.counts[i] += n;
+        self.total += n;
     }
 }
 
@@ -354,8 +394,9 @@ pub struct Topology {
     groups: Vec<Group>,
     inverse: Vec<Inverse>,
     /// Every pod placed so far, kept to seed groups created later: (kind, its domains as a
-    /// range of `placed_doms`).
-    placed: Vec<(KindId, usize, usize)>,
+    /// range of `placed_doms`, how many pods). The pods of one kind on one existing node are
+    /// one entry, and the entries of one node share their range.
+    placed: Vec<(KindId, usize, usize, i64)>,
     placed_doms: Vec<(KeyId, DomId)>,
     /// Per hostname id: whether it is a claim planned in this batch.
     claim_host: Vec<bool>,
@@ -396,7 +437,7 @@ impl Topology {
 
     /// The id of a hostname, if any pod or rule has named it.
     pub fn host_id(&self, host: &str) -> Option<DomId> {
-        self.keys[HOST].ids.get(host).copied()
+        self.keys[HOST].id(host)
     }
 
     /// The id of a new planned claim's hostname, interning it (before any pod is recorded on
@@ -452,6 +493,19 @@ impl Topology {
         self.inverse.iter().map(|e| e.key).collect()
     }
 
+    /// Share every value interned so far between this topology and its clones: cloning a
+    /// frozen topology copies no strings.
+    pub fn freeze(&mut self) {
+        for k in &mut self.keys {
+            k.freeze();
+        }
+    }
+
+    /// Register an interned domain of an interned key as one the key can take.
+    pub fn add_universe_id(&mut self, key: KeyId, d: DomId) {
+        self.keys[key].add_universe(d);
+    }
+
     /// Register the domain values a key can take (from NodePools and their instance types).
     pub fn add_universe(&mut self, key: &str, values: impl IntoIterator<Item = String>) {
         let k = self.key_id(key);
@@ -487,6 +541,23 @@ impl Topology {
         doms: &[(KeyId, DomId)],
         anti_affinity: [&[PodAffinityTerm]; 2],
     ) {
+        self.record_n(kind, doms, anti_affinity, 1);
+    }
+
+    /// Count `n` pods of one kind without anti-affinity on the same domains at once: the pods
+    /// of one existing node, grouped (what the consolidation's simulations seed their topology
+    /// with, for every node of the cluster).
+    pub fn record_many(&mut self, kind: KindId, doms: &[(KeyId, DomId)], n: i64) {
+        self.record_n(kind, doms, [&[], &[]], n);
+    }
+
+    fn record_n(
+        &mut self,
+        kind: KindId,
+        doms: &[(KeyId, DomId)],
+        anti_affinity: [&[PodAffinityTerm]; 2],
+        n: i64,
+    ) {
         let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
         for g in &mut self.groups {
             if let Some(d) = dom_of(g.key)
@@ -498,7 +569,7 @@ impl Topology {
                 {
                     g.claim_hosts_hit += 1;
                 }
-                g.add(d);
+                g.add(d, n);
             }
         }
         for term in anti_affinity.into_iter().flatten() {
@@ -533,9 +604,16 @@ impl Topology {
                 self.keys[k].add_universe(d);
             }
         }
-        let start = self.placed_doms.len();
-        self.placed_doms.extend_from_slice(doms);
-        self.placed.push((kind, start, self.placed_doms.len()));
+        // Entries of one node share the node's domains.
+        let (start, end) = match self.placed.last() {
+            Some(&(_, start, end, _)) if self.placed_doms[start..end] == *doms => (start, end),
+            _ => {
+                let start = self.placed_doms.len();
+                self.placed_doms.extend_from_slice(doms);
+                (start, self.placed_doms.len())
+            }
+        };
+        self.placed.push((kind, start, end, n));
     }
 
     fn group(
@@ -571,14 +649,14 @@ impl Topology {
             claim_hosts_hit: 0,
             selects: SelectsCache::default(),
         };
-        for &(k, start, end) in &self.placed {
+        for &(k, start, end, n) in &self.placed {
             if let Some(&(_, d)) = self.placed_doms[start..end].iter().find(|(x, _)| *x == key)
                 && g.selects(&self.kinds, k)
             {
                 if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
                     g.claim_hosts_hit += 1;
                 }
-                g.add(d);
+                g.add(d, n);
             }
         }
         self.groups.push(g);

@@ -1,0 +1,183 @@
+//! The topology a scheduling simulation starts from (docs/model/karpenter.md §1.7): the
+//! domains each key can take — from the NodePools, their instance types and the existing
+//! nodes — and the pods already bound to existing nodes, counted toward spread, affinity and
+//! anti-affinity.
+//!
+//! Consolidation runs many simulations per pass over the same cluster, each without a few
+//! candidate nodes (§4.6). Building this from the cluster for each of them cost a string hash
+//! per label of every node and a record per bound pod — most of a day's run at a thousand
+//! nodes. A [`TopologySeed`] interns every node's labels and every pod's labels once per pass;
+//! [`TopologySeed::topology`] then gives each simulation its topology with array operations
+//! only: the same universe and the same counts as building it afresh without the excluded
+//! nodes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use asim_cluster::pod::PodTemplate;
+use asim_cluster::{Cluster, NodeId};
+use asim_core::k8s::requirements::NodeSelectorOperator;
+
+use crate::instancetype::{CAPACITY_TYPE, ZONE};
+use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
+use crate::provisioning::topology::{DomId, KeyId, KindId, Topology};
+
+/// One pass's shared starting point for its simulations' topologies.
+pub struct TopologySeed {
+    /// Every value below interned, nothing recorded, no universe; frozen.
+    topology: Topology,
+    /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
+    /// type, the NodePools' `In` keys), sorted by name.
+    keys: Vec<(String, KeyId)>,
+    /// Domains of those keys from the NodePools and their instance types.
+    template_universe: Vec<(KeyId, DomId)>,
+    /// Per existing node (the scheduler's list, any order): its values of those keys.
+    existing_universe: Vec<(Option<NodeId>, Vec<(KeyId, DomId)>)>,
+    /// Nodes with active pods, in the cluster's node order.
+    bound: Vec<BoundPods>,
+}
+
+/// The active pods of one node, interned.
+struct BoundPods {
+    node: NodeId,
+    /// Every label of the node.
+    doms: Vec<(KeyId, DomId)>,
+    /// Pods without required anti-affinity, counted per kind (in order of first appearance).
+    counts: Vec<(KindId, i64)>,
+    /// Pods with required anti-affinity, one by one (each adds the symmetric rule).
+    anti: Vec<(KindId, Arc<PodTemplate>)>,
+}
+
+impl TopologySeed {
+    /// `cluster` supplies the bound pods of the existing nodes' Nodes; without it (a solve
+    /// that starts from nodes alone, as in tests) nothing is recorded.
+    pub fn new(
+        templates: &[Template],
+        existing: &[ExistingNode],
+        cluster: Option<&Cluster>,
+    ) -> Self {
+        let mut topology = Topology::default();
+        let mut names = BTreeSet::new();
+        let mut template_universe = Vec::new();
+        let mut add = |topology: &mut Topology, key: &str, value: &str| {
+            let k = topology.key_id(key);
+            let d = topology.domain_id(k, value);
+            template_universe.push((k, d));
+        };
+        for t in templates {
+            for key in [ZONE, CAPACITY_TYPE] {
+                names.insert(key.to_string());
+                for v in type_domains(t, key) {
+                    add(&mut topology, key, &v);
+                }
+            }
+            // Zone and capacity type stay narrowed by the instance types, as above.
+            for r in t.requirements.iter() {
+                if r.operator() == NodeSelectorOperator::In
+                    && r.key() != ZONE
+                    && r.key() != CAPACITY_TYPE
+                {
+                    names.insert(r.key().to_string());
+                    for v in r.values() {
+                        add(&mut topology, r.key(), v);
+                    }
+                }
+            }
+        }
+        let keys: Vec<(String, KeyId)> = names
+            .into_iter()
+            .map(|k| {
+                let id = topology.key_id(&k);
+                (k, id)
+            })
+            .collect();
+        let existing_universe = existing
+            .iter()
+            .map(|e| {
+                let vals = keys
+                    .iter()
+                    .filter_map(|(k, id)| {
+                        e.labels.get(k).map(|v| (*id, topology.domain_id(*id, v)))
+                    })
+                    .collect();
+                (e.node, vals)
+            })
+            .collect();
+        let mut bound = Vec::new();
+        if let Some(cluster) = cluster {
+            let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
+            // Template (by address: every template outlives this call) → kind.
+            let mut kinds: HashMap<*const PodTemplate, KindId> = HashMap::new();
+            for node in cluster.nodes().filter(|n| in_existing.contains(&n.id)) {
+                let mut b = BoundPods {
+                    node: node.id,
+                    doms: Vec::new(),
+                    counts: Vec::new(),
+                    anti: Vec::new(),
+                };
+                for p in &node.pods {
+                    let pod = cluster.pod(*p);
+                    if !pod.is_active() {
+                        continue;
+                    }
+                    let kind = *kinds
+                        .entry(Arc::as_ptr(&pod.template))
+                        .or_insert_with(|| topology.kind_id(pod.namespace(), pod.labels()));
+                    if pod.template.anti_affinity.is_empty() {
+                        match b.counts.iter_mut().find(|(k, _)| *k == kind) {
+                            Some((_, n)) => *n += 1,
+                            None => b.counts.push((kind, 1)),
+                        }
+                    } else {
+                        b.anti.push((kind, Arc::clone(&pod.template)));
+                    }
+                }
+                if !b.counts.is_empty() || !b.anti.is_empty() {
+                    b.doms = topology.domain_ids(&node.labels);
+                    bound.push(b);
+                }
+            }
+        }
+        topology.freeze();
+        TopologySeed {
+            topology,
+            keys,
+            template_universe,
+            existing_universe,
+            bound,
+        }
+    }
+
+    /// The keys a planned claim's single-valued requirements give domains for, with ids.
+    pub fn keys(&self) -> Vec<(String, KeyId)> {
+        self.keys.clone()
+    }
+
+    /// The topology of one simulation: the universe from the NodePools and every existing
+    /// node but `excluded`, and, with `record_pods`, their bound pods counted.
+    pub fn topology(&self, excluded: &BTreeSet<NodeId>, record_pods: bool) -> Topology {
+        let mut t = self.topology.clone();
+        for &(k, d) in &self.template_universe {
+            t.add_universe_id(k, d);
+        }
+        for (node, vals) in &self.existing_universe {
+            if node.is_some_and(|n| excluded.contains(&n)) {
+                continue;
+            }
+            for &(k, d) in vals {
+                t.add_universe_id(k, d);
+            }
+        }
+        if record_pods {
+            for b in self.bound.iter().filter(|b| !excluded.contains(&b.node)) {
+                for (kind, template) in &b.anti {
+                    t.record_ids(*kind, &b.doms, [&template.anti_affinity, &[]]);
+                }
+                for &(kind, n) in &b.counts {
+                    t.record_many(kind, &b.doms, n);
+                }
+            }
+        }
+        t
+    }
+}
