@@ -134,6 +134,14 @@ impl Cluster {
             self.totals[2] += template.requests.memory;
             n.requested.add(&template.requests);
             n.pods.insert(pod);
+            match n
+                .pod_templates
+                .iter_mut()
+                .find(|(t, _)| Arc::ptr_eq(t, &template))
+            {
+                Some((_, count)) => *count += 1,
+                None => n.pod_templates.push((Arc::clone(&template), 1)),
+            }
             n.host_ports.extend(template.host_ports.iter().cloned());
             n.last_pod_event = now;
         }
@@ -207,6 +215,16 @@ impl Cluster {
             && let Some(n) = self.nodes[node_id.0 as usize].as_mut()
             && n.pods.remove(&pod)
         {
+            if let Some(i) = n
+                .pod_templates
+                .iter()
+                .position(|(t, _)| Arc::ptr_eq(t, &template))
+            {
+                n.pod_templates[i].1 -= 1;
+                if n.pod_templates[i].1 == 0 {
+                    n.pod_templates.swap_remove(i);
+                }
+            }
             self.totals[0] -= template.requests.cpu_m;
             self.totals[2] -= template.requests.memory;
             n.requested.sub(&template.requests);

@@ -2,13 +2,14 @@
 //! resources, host ports in use, pulled images).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::Resources;
 use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::Taint;
 
-use super::pod::{HostPort, PodId};
+use super::pod::{HostPort, PodId, PodTemplate};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
@@ -35,6 +36,10 @@ pub struct Node {
     /// Sum of the requests of pods bound here (including terminating ones).
     pub requested: Resources,
     pub pods: BTreeSet<PodId>,
+    /// The same pods counted per template (a pod's labels and namespace are its template's):
+    /// what the binder's topology checks count, without visiting every pod. Kept by
+    /// `Cluster::bind` and `Cluster::end_pod` alongside `pods`.
+    pub pod_templates: Vec<(Arc<PodTemplate>, u32)>,
     pub host_ports: Vec<HostPort>,
     pub images: BTreeSet<String>,
     pub ready: bool,
@@ -75,6 +80,7 @@ impl Node {
             allocatable,
             requested: Resources::default(),
             pods: BTreeSet::new(),
+            pod_templates: Vec::new(),
             host_ports: Vec::new(),
             images: BTreeSet::new(),
             ready,

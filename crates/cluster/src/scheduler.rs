@@ -72,8 +72,9 @@ pub struct PassResult {
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
 struct PodContext {
-    /// For each DoNotSchedule spread constraint: counts per domain and the global minimum.
-    spread: Vec<SpreadState>,
+    /// For each DoNotSchedule spread constraint: its counts, as an index into the pass's
+    /// [`SpreadCache`].
+    spread: Vec<usize>,
     /// Per required affinity term: domains that hold a matching pod (None = no matching pod
     /// anywhere, and the pod matches itself: the first pod of a group may go anywhere).
     affinity: Vec<Option<BTreeSet<String>>>,
@@ -83,11 +84,62 @@ struct PodContext {
     forbidden: BTreeSet<(String, String)>,
 }
 
+/// One spread constraint's view of the cluster: matching pods per eligible domain, and the
+/// global minimum the skew is measured against.
 struct SpreadState {
     key: String,
     max_skew: i64,
+    min_domains: Option<u32>,
     counts: BTreeMap<String, i64>,
     min: i64,
+}
+
+impl SpreadState {
+    fn set_min(&mut self) {
+        self.min = self.counts.values().copied().min().unwrap_or(0);
+        if let Some(md) = self.min_domains
+            && (self.counts.len() as u32) < md
+        {
+            self.min = 0;
+        }
+    }
+}
+
+/// The spread counts of one scheduling pass, per (template, constraint): every pod of a
+/// template sees the same counts, which change within a pass only when a pod binds, so they are
+/// counted once per pass and then kept up to date by [`SpreadCache::bound`] instead of being
+/// recounted over every pod of the cluster for each pod placed.
+#[derive(Default)]
+struct SpreadCache {
+    entries: Vec<SpreadEntry>,
+}
+
+struct SpreadEntry {
+    template: Arc<PodTemplate>,
+    /// Index of the constraint in the template's `spread`.
+    constraint: usize,
+    state: SpreadState,
+}
+
+impl SpreadCache {
+    /// A pod of template `bound` has just been bound to `node`: count it where it matches.
+    fn bound(&mut self, bound: &PodTemplate, node: &Node) {
+        if node.deleting {
+            return;
+        }
+        for e in &mut self.entries {
+            let c = &e.template.spread[e.constraint];
+            if bound.namespace == e.template.namespace
+                && c.selector.matches(&bound.labels)
+                && Cluster::node_matches_affinity(&e.template, node)
+                && let Some(domain) = node.labels.get(&c.topology_key)
+                && let Some(n) = e.state.counts.get_mut(domain)
+            {
+                *n += 1;
+                e.state.set_min();
+            }
+        }
+    }
 }
 
 impl Cluster {
@@ -153,10 +205,10 @@ impl Cluster {
             if out.contains(domain) {
                 continue;
             }
-            let hit = node.pods.iter().any(|p| {
-                let p = self.pod(*p);
-                p.namespace() == namespace && term.selector.matches(p.labels())
-            });
+            let hit = node
+                .pod_templates
+                .iter()
+                .any(|(t, _)| t.namespace == namespace && term.selector.matches(&t.labels));
             if hit {
                 out.insert(domain.clone());
             }
@@ -164,11 +216,13 @@ impl Cluster {
         out
     }
 
-    fn spread_state(&self, pod: &Pod, c: &TopologySpread) -> SpreadState {
-        let t = &pod.template;
+    /// Count the pods `c` selects per eligible domain: nodes that carry the key and pass the
+    /// pod's node affinity (nodeAffinityPolicy: Honor, nodeTaintsPolicy: Ignore — the
+    /// defaults), nodes being deleted excluded. Pods are counted per template, with the
+    /// selector evaluated once per template.
+    fn spread_state(&self, t: &PodTemplate, c: &TopologySpread) -> SpreadState {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        // Eligible domains: nodes that carry the key and pass the pod's node affinity
-        // (nodeAffinityPolicy: Honor, nodeTaintsPolicy: Ignore — the defaults).
+        let mut selects: Vec<(*const PodTemplate, bool)> = Vec::new();
         for node in self.nodes() {
             if node.deleting || !Self::node_matches_affinity(t, node) {
                 continue;
@@ -176,37 +230,65 @@ impl Cluster {
             let Some(domain) = node.labels.get(&c.topology_key) else {
                 continue;
             };
-            let n = node
-                .pods
-                .iter()
-                .filter(|p| {
-                    let p = self.pod(**p);
-                    p.namespace() == t.namespace && c.selector.matches(p.labels())
-                })
-                .count() as i64;
-            *counts.entry(domain.clone()).or_insert(0) += n;
+            let mut n = 0;
+            for (other, count) in &node.pod_templates {
+                let ptr = Arc::as_ptr(other);
+                let hit = match selects.iter().find(|(p, _)| *p == ptr) {
+                    Some(&(_, hit)) => hit,
+                    None => {
+                        let hit =
+                            other.namespace == t.namespace && c.selector.matches(&other.labels);
+                        selects.push((ptr, hit));
+                        hit
+                    }
+                };
+                if hit {
+                    n += i64::from(*count);
+                }
+            }
+            match counts.get_mut(domain) {
+                Some(sum) => *sum += n,
+                None => {
+                    counts.insert(domain.clone(), n);
+                }
+            }
         }
-        let mut min = counts.values().copied().min().unwrap_or(0);
-        if let Some(md) = c.min_domains
-            && (counts.len() as u32) < md
-        {
-            min = 0;
-        }
-        SpreadState {
+        let mut state = SpreadState {
             key: c.topology_key.clone(),
             max_skew: i64::from(c.max_skew),
+            min_domains: c.min_domains,
             counts,
-            min,
-        }
+            min: 0,
+        };
+        state.set_min();
+        state
     }
 
-    fn pod_context(&self, pod: &Pod) -> PodContext {
+    /// The cache index of the counts of constraint `i` of `pod`'s template, counting them if
+    /// this pass has not yet.
+    fn spread_index(&self, cache: &mut SpreadCache, pod: &Pod, i: usize) -> usize {
         let t = &pod.template;
-        let spread = t
-            .spread
+        if let Some(j) = cache
+            .entries
             .iter()
-            .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
-            .map(|c| self.spread_state(pod, c))
+            .position(|e| e.constraint == i && Arc::ptr_eq(&e.template, t))
+        {
+            return j;
+        }
+        let state = self.spread_state(t, &t.spread[i]);
+        cache.entries.push(SpreadEntry {
+            template: Arc::clone(t),
+            constraint: i,
+            state,
+        });
+        cache.entries.len() - 1
+    }
+
+    fn pod_context(&self, pod: &Pod, cache: &mut SpreadCache) -> PodContext {
+        let t = &pod.template;
+        let spread = (0..t.spread.len())
+            .filter(|&i| t.spread[i].when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+            .map(|i| self.spread_index(cache, pod, i))
             .collect();
         let affinity = t
             .affinity
@@ -248,8 +330,14 @@ impl Cluster {
         }
     }
 
-    fn dynamic_filter(&self, t: &PodTemplate, ctx: &PodContext, node: &Node) -> Result<(), Reject> {
-        for s in &ctx.spread {
+    fn dynamic_filter(
+        &self,
+        t: &PodTemplate,
+        ctx: &PodContext,
+        cache: &SpreadCache,
+        node: &Node,
+    ) -> Result<(), Reject> {
+        for s in ctx.spread.iter().map(|&i| &cache.entries[i].state) {
             let Some(domain) = node.labels.get(&s.key) else {
                 return Err(Reject::TopologySpread);
             };
@@ -327,18 +415,19 @@ impl Cluster {
     }
 
     /// Choose the best node for `pod`, or return the rejection counts.
-    fn place(&self, pod: &Pod) -> Result<NodeId, BTreeMap<Reject, usize>> {
+    fn place(&self, pod: &Pod, cache: &mut SpreadCache) -> Result<NodeId, BTreeMap<Reject, usize>> {
         let t = &pod.template;
         let needs_ctx = !t.spread.is_empty()
             || !t.affinity.is_empty()
             || !t.anti_affinity.is_empty()
             || !self.anti_affinity_pods.is_empty();
-        let ctx = needs_ctx.then(|| self.pod_context(pod));
+        let ctx = needs_ctx.then(|| self.pod_context(pod, cache));
+        let cache = &*cache;
         let mut best: Option<(i64, NodeId)> = None;
         let mut rejects: BTreeMap<Reject, usize> = BTreeMap::new();
         for node in self.nodes() {
             let verdict = self.static_filter(t, node).and_then(|()| match &ctx {
-                Some(ctx) => self.dynamic_filter(t, ctx, node),
+                Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
                 None => Ok(()),
             });
             match verdict {
@@ -375,6 +464,7 @@ impl Cluster {
         // Pods with only resource/affinity/taint constraints fail the same way as their
         // template-mates or as any pod requesting at least as much: skip them within a pass.
         let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
+        let mut spread = SpreadCache::default();
         for pid in order {
             let pod = self.pod(pid);
             let t = &pod.template;
@@ -385,7 +475,7 @@ impl Cluster {
             let key = Arc::as_ptr(t) as usize;
             let outcome = match failed_templates.get(&key) {
                 Some(reason) if simple => Err(reason.clone()),
-                _ => self.place(pod).map_err(|rejects| {
+                _ => self.place(pod, &mut spread).map_err(|rejects| {
                     let total = self.node_count();
                     let mut parts: Vec<String> = rejects
                         .iter()
@@ -402,6 +492,11 @@ impl Cluster {
             match outcome {
                 Ok(node) => {
                     self.bind(pid, node, now);
+                    if !spread.entries.is_empty()
+                        && let Some(n) = self.node(node)
+                    {
+                        spread.bound(&self.pod(pid).template, n);
+                    }
                     result.bound.push((pid, node));
                 }
                 Err(reason) => {
