@@ -25,8 +25,8 @@ use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, finalize_types,
-    instance_type_requirement, satisfies_min_values,
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables,
+    finalize_types, instance_type_requirement, satisfies_min_values,
 };
 use crate::provisioning::seed::TopologySeed;
 use crate::timer::Timer;
@@ -524,6 +524,7 @@ impl Karpenter {
             daemon_ports,
             existing,
             seed: std::cell::OnceCell::new(),
+            type_tables: Default::default(),
         }
     }
 
@@ -585,6 +586,7 @@ impl Karpenter {
             seed.topology(excluded, needs_topology),
             seed.keys(),
         );
+        sched.set_type_tables(base.type_tables.take());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
@@ -607,7 +609,9 @@ impl Karpenter {
                 (*p, t, format!("{}/{}", pod.namespace(), pod.name))
             })
             .collect();
-        let result = sched.solve(&input);
+        let mut result = sched.solve(&input);
+        base.type_tables
+            .replace(std::mem::take(&mut result.type_tables));
         Simulated {
             templates,
             existing: existing_meta,
@@ -848,6 +852,8 @@ pub struct SolveBase {
     pub existing: Vec<ExistingNode>,
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
+    /// Handed from one simulation to the next.
+    type_tables: std::cell::RefCell<TypeTables>,
 }
 
 impl SolveBase {

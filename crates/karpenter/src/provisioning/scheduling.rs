@@ -104,7 +104,16 @@ pub struct SolveResult {
     pub existing: Vec<(PodId, usize)>,
     pub errors: BTreeMap<PodId, String>,
     pub decisions: Vec<(PodId, PodDecision)>,
+    /// The solve's type tables, for the next solve over the same templates, ICE cache and time.
+    pub type_tables: TypeTables,
 }
+
+/// Per template, its [`TypeTable`] once built. The tables depend only on the templates' types
+/// and DaemonSet overhead, the ICE cache and the time, so the simulations of one disruption
+/// pass hand them on to each other ([`Scheduler::set_type_tables`]) instead of rebuilding them
+/// and re-deriving the same requirement and offering checks.
+#[derive(Default)]
+pub struct TypeTables(Vec<Option<TypeTable>>);
 
 /// What of a pod the scheduler may relax (§1.7, PREFERENCE_POLICY=Respect). Borrowed from the
 /// pod's template; copied only where an order or a filter differs from the template's.
@@ -697,6 +706,14 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Start from the tables of an earlier solve over the same templates (with the same types
+    /// and DaemonSet overhead), ICE cache and time.
+    pub fn set_type_tables(&mut self, tables: TypeTables) {
+        if tables.0.len() == self.templates.len() {
+            self.tables = tables.0;
+        }
+    }
+
     /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
     /// NodeClaim of it, so a pod asking for one cannot go there (§1.4 "Host ports of compatible
     /// daemonsets block pods with the same host port"; [core] scheduling/nodeclaim.go).
@@ -852,6 +869,7 @@ impl<'a> Scheduler<'a> {
             existing: existing_out,
             errors,
             decisions,
+            type_tables: TypeTables(self.tables),
         }
     }
 
