@@ -123,10 +123,13 @@ fn offering_allowed(
 #[derive(Clone, Debug, Default)]
 pub struct IceCache {
     entries: BTreeMap<(String, String, CapacityType), SimTime>,
+    /// How many times an offering has been marked.
+    marks: u64,
 }
 
 impl IceCache {
     pub fn mark(&mut self, instance_type: &str, zone: &str, ct: CapacityType, now: SimTime) {
+        self.marks += 1;
         self.entries.insert(
             (instance_type.to_string(), zone.to_string(), ct),
             now + ICE_TTL_MS,
@@ -144,6 +147,14 @@ impl IceCache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Which offerings are unavailable at `now`, as a key that changes whenever that set
+    /// does: marks so far and marks still in force. Every mark lasts the same TTL, so marks
+    /// expire in the order they were made and the two counts name the set.
+    pub fn state(&self, now: SimTime) -> (u64, usize) {
+        let live = self.entries.values().filter(|until| **until > now).count();
+        (self.marks, live)
     }
 }
 

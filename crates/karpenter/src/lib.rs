@@ -63,6 +63,12 @@ pub struct Karpenter {
             ),
         >,
     >,
+    /// Per NodePool: its compatible types (as cached above) with an offering its requirements
+    /// allow and the ICE cache does not hold back, for one [`IceCache::state`]: the same
+    /// answer every pass until an offering is marked or a mark lapses.
+    #[allow(clippy::type_complexity)]
+    available_cache:
+        std::cell::RefCell<BTreeMap<String, (Arc<Vec<u32>>, (u64, usize), Arc<Vec<u32>>)>>,
     /// Per node: (label count, labels, requirements), reused across provisioning rounds.
     #[allow(clippy::type_complexity)]
     pub(crate) node_cache: std::cell::RefCell<
@@ -140,6 +146,7 @@ impl Karpenter {
             last_request_ct: BTreeMap::new(),
             node_cache: Default::default(),
             compatible_cache: Default::default(),
+            available_cache: Default::default(),
             decisions: Vec::new(),
             nominated: BTreeMap::new(),
             planned_on: BTreeMap::new(),

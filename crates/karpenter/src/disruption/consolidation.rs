@@ -3,6 +3,7 @@
 //! spot-to-spot behind its feature gate, no same-type merges), and the multi-node binary
 //! search and single-node round robin.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Karpenter;
@@ -92,14 +93,14 @@ impl Karpenter {
         cands: &[&Candidate],
         drift: bool,
     ) -> Result<Decision, String> {
-        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let base = OnceCell::new();
         self.decide(ctx, &base, cands, drift, false)
     }
 
     fn decide(
         &mut self,
         ctx: &mut Ctx<'_>,
-        base: &SolveBase,
+        base: &OnceCell<SolveBase>,
         cands: &[&Candidate],
         drift: bool,
         multi: bool,
@@ -126,6 +127,40 @@ impl Karpenter {
                 excluded.insert(node);
             }
         }
+        // Nothing this simulation reads has changed since it last ran: same answer.
+        let state = (cluster.changes, self.claims.len(), self.ice.state(now));
+        if self.disruption.sims_state != Some(state) {
+            self.disruption.sims.clear();
+            self.disruption.sims_state = Some(state);
+        }
+        let key = (
+            cands.iter().map(|c| c.claim).collect(),
+            drift,
+            multi,
+            excluded.iter().copied().collect(),
+        );
+        if let Some(found) = self.disruption.sims.get(&key) {
+            return found.clone();
+        }
+        let base = base.get_or_init(|| self.solve_base(cluster, now));
+        let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
+        self.disruption.sims.insert(key, found.clone());
+        found
+    }
+
+    /// [`Karpenter::decide`] without the memo: a function of the cluster, the NodeClaims, the
+    /// configuration and the unavailable offerings at `now`, and nothing else.
+    #[allow(clippy::too_many_arguments)]
+    fn simulate_decision(
+        &self,
+        cluster: &asim_cluster::Cluster,
+        now: SimTime,
+        base: &SolveBase,
+        cands: &[&Candidate],
+        drift: bool,
+        multi: bool,
+        excluded: &BTreeSet<NodeId>,
+    ) -> Result<Decision, String> {
         let pending: BTreeSet<PodId> = provisionable_pods(cluster).into_iter().collect();
         let mut pods: Vec<PodId> = pending.iter().copied().collect();
         for c in cands {
@@ -136,7 +171,7 @@ impl Karpenter {
         for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
-        let sim = self.simulate(cluster, now, base, pods, &excluded, "consolidation".into());
+        let sim = self.simulate(cluster, now, base, pods, excluded, "consolidation".into());
         // Every pod that is running somewhere must find a place (§4.6).
         if let Some((pod, why)) = sim.result.errors.iter().find(|(p, _)| !pending.contains(p)) {
             let p = cluster.pod(*pod);
@@ -339,7 +374,7 @@ impl Karpenter {
         if cands.len() < 2 {
             return (None, budget_blocked);
         }
-        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let base = OnceCell::new();
         // Karpenter's bounds are indices: prefixes of 2 ..= len, or up to 101 (§4.6).
         let (mut lo, mut hi) = (1usize, (cands.len() - 1).min(MAX_MULTI_NODE_CANDIDATES));
         let mut best = None;
@@ -385,7 +420,7 @@ impl Karpenter {
         if order.is_empty() {
             return (None, false);
         }
-        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let base = OnceCell::new();
         let mut budget_blocked = false;
         // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run
         // go first next time).
@@ -464,7 +499,7 @@ impl Karpenter {
                 return Err("the disruption budget no longer allows it".into());
             }
         }
-        let base = self.solve_base(ctx.cluster(), ctx.now);
+        let base = OnceCell::new();
         let multi = command.method == Method::MultiNodeConsolidation;
         let again = self.decide(ctx, &base, &cands, false, multi)?;
         match (&command.decision, &again) {

@@ -105,6 +105,12 @@ struct InFlight {
     replacements: Vec<ClaimId>,
 }
 
+/// A consolidation simulation's candidates, whether it is for drift and for multi-node, and
+/// the nodes it leaves out.
+pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
+/// Cluster changes, NodeClaims, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
+pub(super) type SimState = (u64, usize, (u64, usize));
+
 /// The controller's state between passes.
 #[derive(Default)]
 pub struct Controller {
@@ -116,6 +122,13 @@ pub struct Controller {
     next_command: u64,
     /// Per method: the cluster state and time at which it last found nothing (§4.6 memo).
     memo: BTreeMap<Method, ((u64, usize, usize), SimTime)>,
+    /// What each consolidation simulation found, while the cluster, the NodeClaims and the
+    /// unavailable offerings stay as they were ([`SimState`]): a pass re-run with nothing
+    /// changed (the 5-minute refresh of §4.6, or a capped single-node pass resuming) reuses
+    /// them instead of simulating again. Keyed by the candidates (in order), the kind of
+    /// decision, and the nodes the simulation leaves out.
+    pub(super) sims: BTreeMap<SimKey, Result<consolidation::Decision, String>>,
+    pub(super) sims_state: Option<SimState>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
@@ -129,6 +142,7 @@ impl Controller {
     /// A NodePool or NodeClass changed: what every method last found no longer holds.
     pub(crate) fn forget(&mut self) {
         self.memo.clear();
+        self.sims.clear();
     }
 
     /// `spot_to_spot`: the `SpotToSpotConsolidation` feature gate.
@@ -503,7 +517,7 @@ impl Karpenter {
                 }
                 continue;
             };
-            self.disruption.memo.clear();
+            self.disruption.forget();
             if method.validated() {
                 self.log(
                     now,

@@ -134,12 +134,7 @@ impl Karpenter {
             // The types the NodePool's requirements allow change only with the NodePool or the
             // NodeClass: cached. Availability is judged now: an ICE entry lapses after its 3
             // minutes (§2).
-            let compatible = self.compatible_types(np.name(), ci, &reqs);
-            let types: Vec<u32> = compatible
-                .iter()
-                .copied()
-                .filter(|&i| class.types[i as usize].has_offering(&reqs, &self.ice, now))
-                .collect();
+            let types: Vec<u32> = self.available_types(np.name(), ci, &reqs, now).to_vec();
             let spec = &np.spec.template.spec;
             let (daemon_overhead, ports) =
                 Self::daemon_overhead(cluster, &reqs, &spec.taints, &class.types, &types);
@@ -303,6 +298,36 @@ impl Karpenter {
             pool.to_string(),
             (reqs.clone(), ci, class.generation, Arc::clone(&types)),
         );
+        types
+    }
+
+    /// [`Karpenter::compatible_types`] with an offering `reqs` allows that is available now.
+    fn available_types(
+        &self,
+        pool: &str,
+        ci: ClassId,
+        reqs: &Requirements,
+        now: SimTime,
+    ) -> Arc<Vec<u32>> {
+        let compatible = self.compatible_types(pool, ci, reqs);
+        let ice = self.ice.state(now);
+        if let Some((c, i, types)) = self.available_cache.borrow().get(pool)
+            && Arc::ptr_eq(c, &compatible)
+            && *i == ice
+        {
+            return Arc::clone(types);
+        }
+        let class = &self.classes[ci];
+        let types: Arc<Vec<u32>> = Arc::new(
+            compatible
+                .iter()
+                .copied()
+                .filter(|&i| class.types[i as usize].has_offering(reqs, &self.ice, now))
+                .collect(),
+        );
+        self.available_cache
+            .borrow_mut()
+            .insert(pool.to_string(), (compatible, ice, Arc::clone(&types)));
         types
     }
 
