@@ -52,6 +52,10 @@ pub struct Cluster {
     /// Bumped by every bind, pod end, termination and node change: lets a controller tell
     /// that nothing changed since it last looked (Karpenter's consolidation state, docs/model/karpenter.md §4.6).
     pub changes: u64,
+    /// Bumped by every method that can change the cluster (any `&mut self` method, including
+    /// `pod_mut` and `node_mut`): equal generations mean nothing changed at all. Coarser than
+    /// `changes` in the other direction; what caches of derived results key on.
+    generation: u64,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
 }
@@ -70,7 +74,13 @@ impl Cluster {
         &self.pods[id.0 as usize]
     }
 
+    /// See the field: equal generations mean no method that can change the cluster ran.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn pod_mut(&mut self, id: PodId) -> &mut Pod {
+        self.generation += 1;
         &mut self.pods[id.0 as usize]
     }
 
@@ -83,6 +93,7 @@ impl Cluster {
         owner_index: u32,
         replaces_evicted: bool,
     ) -> PodId {
+        self.generation += 1;
         let id = PodId(self.pods.len() as u32);
         self.pods.push(Pod {
             id,
@@ -118,6 +129,7 @@ impl Cluster {
 
     /// Bind a pending pod to a node (the binder's decision, or a DaemonSet pod's placement).
     pub fn bind(&mut self, pod: PodId, node: NodeId, now: SimTime) {
+        self.generation += 1;
         self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
         debug_assert_eq!(p.phase, PodPhase::Pending);
@@ -149,6 +161,7 @@ impl Cluster {
 
     /// Containers started. Records the images as pulled on the node.
     pub fn mark_running(&mut self, pod: PodId, now: SimTime) {
+        self.generation += 1;
         let p = &mut self.pods[pod.0 as usize];
         if p.phase != PodPhase::Starting {
             return;
@@ -171,6 +184,7 @@ impl Cluster {
         now: SimTime,
         reason: EndReason,
     ) -> Option<u64> {
+        self.generation += 1;
         self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
         match p.phase {
@@ -196,6 +210,7 @@ impl Cluster {
     /// A pod reaches a terminal phase: release its node's resources and tell its controller.
     /// Returns the controller that may need to create a replacement.
     pub fn end_pod(&mut self, pod: PodId, now: SimTime, phase: PodPhase) -> Option<ControllerRef> {
+        self.generation += 1;
         debug_assert!(phase.is_terminal());
         self.changes += 1;
         let p = &mut self.pods[pod.0 as usize];
@@ -255,6 +270,7 @@ impl Cluster {
     // ---- nodes ------------------------------------------------------------------------------
 
     pub fn add_node(&mut self, mut node: Node) -> NodeId {
+        self.generation += 1;
         self.changes += 1;
         let id = NodeId(self.nodes.len() as u32);
         node.id = id;
@@ -274,6 +290,7 @@ impl Cluster {
     }
 
     pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.generation += 1;
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
@@ -281,6 +298,7 @@ impl Cluster {
     /// a taint may now take pods the binder rejected, so their next pass is requested (see
     /// [`Cluster::take_node_relaxed`]).
     pub fn untaint(&mut self, id: NodeId, drop: impl Fn(&Taint) -> bool) -> bool {
+        self.generation += 1;
         let Some(n) = self.node_mut(id) else {
             return false;
         };
@@ -293,6 +311,7 @@ impl Cluster {
 
     /// Mark node `id` schedulable again (`kubectl uncordon`).
     pub fn uncordon(&mut self, id: NodeId) {
+        self.generation += 1;
         if let Some(n) = self.node_mut(id)
             && n.unschedulable
         {
@@ -341,6 +360,7 @@ impl Cluster {
     /// Remove a node object. Pods still bound to it are ended as evicted (a node that vanishes
     /// takes its pods with it, as when an instance is reclaimed); their controllers are returned.
     pub fn remove_node(&mut self, id: NodeId, now: SimTime) -> Vec<ControllerRef> {
+        self.generation += 1;
         self.changes += 1;
         let pods: Vec<PodId> = match self.node(id) {
             Some(n) => n.pods.iter().copied().collect(),
@@ -387,6 +407,7 @@ impl Cluster {
         now: SimTime,
         replaces_evicted: bool,
     ) -> (Vec<PodId>, Vec<PodId>) {
+        self.generation += 1;
         let mut created = Vec::new();
         let mut deleted = Vec::new();
         match ctrl {

@@ -128,7 +128,11 @@ impl Karpenter {
             }
         }
         // Nothing this simulation reads has changed since it last ran: same answer.
-        let state = (cluster.changes, self.claims.len(), self.ice.state(now));
+        let state = (
+            cluster.generation(),
+            self.claims_fingerprint(),
+            self.ice.state(now),
+        );
         if self.disruption.sims_state != Some(state) {
             self.disruption.sims.clear();
             self.disruption.sims_state = Some(state);
@@ -146,6 +150,22 @@ impl Karpenter {
         let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
         self.disruption.sims.insert(key, found.clone());
         found
+    }
+
+    /// What of the NodeClaims a simulation reads, hashed: each one's lifecycle state, whether
+    /// it is marked for deletion, its launched type and how many types it may still launch.
+    /// (`DefaultHasher::new` has fixed keys: the same on every run and platform, and it never
+    /// reaches output.)
+    fn claims_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        for c in self.claims.iter() {
+            (c.state as u8).hash(&mut h);
+            c.marked_for_deletion.hash(&mut h);
+            c.launched.as_ref().map(|l| l.instance_type).hash(&mut h);
+            c.types.len().hash(&mut h);
+        }
+        h.finish()
     }
 
     /// [`Karpenter::decide`] without the memo: a function of the cluster, the NodeClaims, the

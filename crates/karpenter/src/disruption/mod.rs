@@ -108,8 +108,8 @@ struct InFlight {
 /// A consolidation simulation's candidates, whether it is for drift and for multi-node, and
 /// the nodes it leaves out.
 pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
-/// Cluster changes, NodeClaims, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
-pub(super) type SimState = (u64, usize, (u64, usize));
+/// The cluster's generation, a fingerprint of the NodeClaims, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
+pub(super) type SimState = (u64, u64, (u64, usize));
 
 /// The controller's state between passes.
 #[derive(Default)]
