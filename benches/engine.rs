@@ -42,7 +42,7 @@ fn scenario_static_cluster(bencher: divan::Bencher) {
         let out = autoscale_sim::run::run(
             &scenario,
             autoscale_sim::workload::AutoscalerKind::None,
-            |_| {},
+            |_, _| {},
         )
         .expect("runs");
         divan::black_box(out.report.pods.created)

@@ -2,7 +2,6 @@
 //! or the base scenario and each `--variant`, each run's reports in `OUT/<label>/`, and the
 //! side-by-side `compare.md`, `compare.json` and `compare.html` in `OUT/`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use autoscale_sim::report::compare::{self, RunInfo};
@@ -30,25 +29,16 @@ pub(super) fn execute(
     out: Option<&Path>,
     quiet: bool,
 ) -> Result<Executed, String> {
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(scenario.duration_ms / 1000);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:40}] {pos}/{len} s ({elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b.set_message(format!("{} · {label}", scenario.name));
-        b
-    });
-    let output = autoscale_sim::run::run(scenario, kind, |t| {
+    let bar =
+        super::progress::Progress::new(scenario, &format!("{} · {label}", scenario.name), quiet);
+    let output = autoscale_sim::run::run(scenario, kind, |t, events| {
         if let Some(b) = &bar {
-            b.set_position(t.0 / 1000);
+            b.update(t, events);
         }
     })
     .map_err(|e| format!("{}: {e}", scenario.file.display()))?;
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.finish();
     }
     if let Some(out) = out {
         write_run(out, scenario, &output)

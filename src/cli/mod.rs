@@ -3,8 +3,9 @@
 
 mod check;
 mod compare;
+mod progress;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
@@ -252,26 +253,17 @@ fn cmd_run(
         scenario.seed = s;
     }
     let kind = autoscaler.map_or(scenario.default_autoscaler, AutoscalerArg::kind);
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(scenario.duration_ms / 1000);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} simulating [{bar:40}] {pos}/{len} s ({elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let output = match autoscale_sim::run::run(&scenario, kind, |t| {
+    let bar = progress::Progress::new(&scenario, &scenario.name, quiet);
+    let output = match autoscale_sim::run::run(&scenario, kind, |t, events| {
         if let Some(b) = &bar {
-            b.set_position(t.0 / 1000);
+            b.update(t, events);
         }
     }) {
         Ok(o) => o,
         Err(e) => return fail(format!("{}: {e}", path.display())),
     };
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.finish();
     }
     if let Err(e) = write_run(out, &scenario, &output) {
         return fail(format!("cannot write reports to {}: {e}", out.display()));

@@ -118,18 +118,20 @@ impl<'s> Simulation<'s> {
         self.queue.now()
     }
 
-    /// Run to the scenario's end. `progress` is called now and then with the simulated time.
-    pub fn run(&mut self, mut progress: impl FnMut(SimTime)) {
+    /// Run to the scenario's end. `progress` is called now and then with the simulated time
+    /// and the events processed so far: every 10 simulated minutes, and every 16,384 events
+    /// (a busy simulated minute can take a while).
+    pub fn run(&mut self, mut progress: impl FnMut(SimTime, u64)) {
         self.start();
         let mut next_progress = 0u64;
         while let Some(now) = self.step() {
-            if now.0 >= next_progress {
-                progress(now);
+            if now.0 >= next_progress || self.events % 16_384 == 0 {
+                progress(now, self.events);
                 next_progress = now.0 + 600_000;
             }
         }
         self.finish();
-        progress(self.end);
+        progress(self.end, self.events);
     }
 
     /// Process the next event, if any is due before the end. Returns its time.

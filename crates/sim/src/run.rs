@@ -42,7 +42,7 @@ pub fn make_autoscaler<'s>(
 pub fn run<'s>(
     scenario: &'s Scenario,
     kind: AutoscalerKind,
-    progress: impl FnMut(asim_core::engine::SimTime),
+    progress: impl FnMut(asim_core::engine::SimTime, u64),
 ) -> Result<RunOutput<'s>, RunError> {
     let autoscaler = make_autoscaler(kind, scenario)?;
     let started = Instant::now();
