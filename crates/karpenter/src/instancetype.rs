@@ -61,9 +61,19 @@ impl InstanceTypeInfo {
 
     /// Cheapest available offering compatible with `reqs`.
     pub fn cheapest(&self, reqs: &Requirements, ice: &IceCache, now: SimTime) -> Option<&Offering> {
+        self.cheapest_allowed(&OfferingReqs::of(reqs), ice, now)
+    }
+
+    /// [`InstanceTypeInfo::cheapest`] with the requirements already looked up.
+    pub fn cheapest_allowed(
+        &self,
+        allowed: &OfferingReqs<'_>,
+        ice: &IceCache,
+        now: SimTime,
+    ) -> Option<&Offering> {
         self.offerings
             .iter()
-            .filter(|o| offering_compatible(o, reqs) && ice.available(&self.name, o, now))
+            .filter(|o| allowed.allows(o) && ice.available(&self.name, o, now))
             .min_by(|a, b| a.price.total_cmp(&b.price))
     }
 }
@@ -98,12 +108,31 @@ impl OfferingKeys {
 }
 
 pub fn offering_compatible(o: &Offering, reqs: &Requirements) -> bool {
-    offering_allowed(
-        o,
-        reqs.get(ZONE),
-        reqs.get(ZONE_ID),
-        reqs.get(CAPACITY_TYPE),
-    )
+    OfferingReqs::of(reqs).allows(o)
+}
+
+/// The zone, zone-id and capacity-type requirements of a requirement set, looked up once for
+/// a loop over offerings.
+#[derive(Clone, Copy)]
+pub struct OfferingReqs<'r> {
+    zone: Option<&'r Requirement>,
+    zone_id: Option<&'r Requirement>,
+    capacity_type: Option<&'r Requirement>,
+}
+
+impl<'r> OfferingReqs<'r> {
+    pub fn of(reqs: &'r Requirements) -> Self {
+        OfferingReqs {
+            zone: reqs.get(ZONE),
+            zone_id: reqs.get(ZONE_ID),
+            capacity_type: reqs.get(CAPACITY_TYPE),
+        }
+    }
+
+    /// [`offering_compatible`].
+    pub fn allows(&self, o: &Offering) -> bool {
+        offering_allowed(o, self.zone, self.zone_id, self.capacity_type)
+    }
 }
 
 /// Whether offering `o` meets the zone, zone-id and capacity-type requirements (None =

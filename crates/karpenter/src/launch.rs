@@ -6,7 +6,7 @@ use asim_core::cloud::{AllocationStrategy, CapacityType, FleetOverride, FleetReq
 use asim_core::engine::SimTime;
 use asim_core::k8s::requirements::Requirements;
 
-use super::instancetype::{IceCache, InstanceTypeInfo, offering_compatible};
+use super::instancetype::{IceCache, InstanceTypeInfo, OfferingReqs};
 
 /// CreateFleet receives at most the 60 cheapest types (§2 step 2).
 pub const MAX_FLEET_TYPES: usize = 60;
@@ -52,10 +52,11 @@ pub fn fleet_request(
         reqs.get(super::instancetype::CAPACITY_TYPE)
             .is_none_or(|r| r.has(ct.as_str()))
     };
+    let allowed = OfferingReqs::of(reqs);
     let available = |i: u32, ct: CapacityType| {
         let it = &all[i as usize];
         it.offerings.iter().filter(move |o| {
-            o.capacity_type == ct && offering_compatible(o, reqs) && ice.available(&it.name, o, now)
+            o.capacity_type == ct && allowed.allows(o) && ice.available(&it.name, o, now)
         })
     };
     // Spot-offering filter: with both capacity types allowed, drop spot offerings priced above

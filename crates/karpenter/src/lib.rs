@@ -63,6 +63,9 @@ pub struct Karpenter {
             ),
         >,
     >,
+    /// Interned node labels and pod kinds, carried from one scheduling pass's topology seed
+    /// to the next (provisioning/seed.rs).
+    seed_cache: std::cell::RefCell<provisioning::seed::SeedCache>,
     /// Per NodePool: its compatible types (as cached above) with an offering its requirements
     /// allow and the ICE cache does not hold back, for one [`IceCache::state`]: the same
     /// answer every pass until an offering is marked or a mark lapses.
@@ -147,6 +150,7 @@ impl Karpenter {
             node_cache: Default::default(),
             compatible_cache: Default::default(),
             available_cache: Default::default(),
+            seed_cache: Default::default(),
             decisions: Vec::new(),
             nominated: BTreeMap::new(),
             planned_on: BTreeMap::new(),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Karpenter;
 use crate::apis::DisruptionReason;
-use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, offering_compatible};
+use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, OfferingReqs};
 use crate::nodeclaim::store::ClaimId;
 use crate::provisioning::scheduling::{
     PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
@@ -59,10 +59,11 @@ fn worst_launch_price(
     ice: &crate::instancetype::IceCache,
     now: SimTime,
 ) -> Option<f64> {
+    let allowed = OfferingReqs::of(reqs);
     let compatible: Vec<_> = it
         .offerings
         .iter()
-        .filter(|o| offering_compatible(o, reqs) && ice.available(&it.name, o, now))
+        .filter(|o| allowed.allows(o) && ice.available(&it.name, o, now))
         .collect();
     let ct = if compatible
         .iter()

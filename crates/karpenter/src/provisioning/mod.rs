@@ -7,6 +7,7 @@ pub mod scheduling;
 pub mod seed;
 pub mod topology;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables,
     finalize_types, instance_type_requirement, satisfies_min_values,
 };
-use crate::provisioning::seed::TopologySeed;
+use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::timer::Timer;
 pub use batcher::Batcher;
 
@@ -601,7 +602,7 @@ impl Karpenter {
                     && t.preferred_affinity.is_empty()
                     && t.preferred_anti_affinity.is_empty())
             });
-        let seed = base.seed(cluster);
+        let seed = base.seed(cluster, &self.seed_cache);
         let mut sched = Scheduler::with_topology(
             &mut templates,
             existing,
@@ -859,9 +860,10 @@ pub(crate) fn narrow_capacity_types(
     all: &[InstanceTypeInfo],
 ) {
     let mut cts = BTreeSet::new();
+    let allowed = crate::instancetype::OfferingReqs::of(reqs);
     for &i in types {
         for o in &all[i as usize].offerings {
-            if crate::instancetype::offering_compatible(o, reqs) {
+            if allowed.allows(o) {
                 cts.insert(o.capacity_type.as_str());
             }
         }
@@ -883,9 +885,15 @@ pub struct SolveBase {
 
 impl SolveBase {
     /// The topology every simulation over this base starts from.
-    fn seed(&self, cluster: &Cluster) -> &TopologySeed {
-        self.seed
-            .get_or_init(|| TopologySeed::new(&self.templates, &self.existing, Some(cluster)))
+    fn seed(&self, cluster: &Cluster, cache: &RefCell<SeedCache>) -> &TopologySeed {
+        self.seed.get_or_init(|| {
+            TopologySeed::new(
+                &self.templates,
+                &self.existing,
+                Some(cluster),
+                &mut cache.borrow_mut(),
+            )
+        })
     }
 }
 

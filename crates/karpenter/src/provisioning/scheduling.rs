@@ -22,7 +22,7 @@ use crate::decision::PodDecision;
 use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
-use crate::provisioning::seed::TopologySeed;
+use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
     DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
 };
@@ -641,7 +641,7 @@ impl<'a> Scheduler<'a> {
         now: SimTime,
         claim_prefix: String,
     ) -> Self {
-        let seed = TopologySeed::new(templates, &existing, None);
+        let seed = TopologySeed::new(templates, &existing, None, &mut SeedCache::default());
         let topology = seed.topology(&BTreeSet::new(), false);
         Self::with_topology(
             templates,
@@ -1342,12 +1342,13 @@ pub fn finalize_types(
     ice: &IceCache,
     now: SimTime,
 ) -> Vec<u32> {
+    let allowed = crate::instancetype::OfferingReqs::of(&claim.requirements);
     let mut priced: Vec<(f64, u32)> = claim
         .types
         .iter()
         .filter_map(|&i| {
             all[i as usize]
-                .cheapest(&claim.requirements, ice, now)
+                .cheapest_allowed(&allowed, ice, now)
                 .map(|o| (o.price, i))
         })
         .collect();

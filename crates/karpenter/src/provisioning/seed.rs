@@ -17,6 +17,7 @@ use std::sync::Arc;
 use asim_cluster::pod::PodTemplate;
 use asim_cluster::{Cluster, NodeId};
 use asim_core::k8s::requirements::NodeSelectorOperator;
+use asim_core::k8s::selector::Labels;
 
 use crate::instancetype::{CAPACITY_TYPE, ZONE};
 use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
@@ -44,19 +45,65 @@ struct BoundPods {
     doms: Vec<(KeyId, DomId)>,
     /// Pods without required anti-affinity, counted per kind (in order of first appearance).
     counts: Vec<(KindId, i64)>,
-    /// Pods with required anti-affinity, one by one (each adds the symmetric rule).
-    anti: Vec<(KindId, Arc<PodTemplate>)>,
+    /// Pods with required anti-affinity, per template (they add the symmetric rule).
+    anti: Vec<(KindId, Arc<PodTemplate>, i64)>,
+}
+
+/// What a pass's seed takes over from the previous pass's: the interned values (frozen) and,
+/// per node and per pod template, their interned labels. Nodes' labels only grow (registration,
+/// initialization), so a node's entry holds while its label count is unchanged. Interned ids
+/// never reach output, so carrying them across passes changes nothing a user sees.
+#[derive(Default)]
+pub struct SeedCache {
+    topology: Topology,
+    /// Per node: (label count, every label interned).
+    nodes: HashMap<NodeId, (usize, Vec<(KeyId, DomId)>)>,
+    /// Per pod template, by address (the entry keeps the template alive, so an address is
+    /// never reused while it is a key): its kind.
+    kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
+}
+
+impl SeedCache {
+    /// A node's labels, interned (from the cache while its labels are unchanged).
+    fn node_doms(
+        &mut self,
+        topology: &mut Topology,
+        node: NodeId,
+        labels: &Labels,
+    ) -> &[(KeyId, DomId)] {
+        let fresh = self
+            .nodes
+            .get(&node)
+            .is_none_or(|(n, _)| *n != labels.len());
+        if fresh {
+            let doms = topology.domain_ids(labels);
+            self.nodes.insert(node, (labels.len(), doms));
+        }
+        &self.nodes[&node].1
+    }
+
+    fn kind(&mut self, topology: &mut Topology, template: &Arc<PodTemplate>) -> KindId {
+        let key = Arc::as_ptr(template) as usize;
+        if let Some((_, k)) = self.kinds.get(&key) {
+            return *k;
+        }
+        let k = topology.kind_id(&template.namespace, &template.labels);
+        self.kinds.insert(key, (Arc::clone(template), k));
+        k
+    }
 }
 
 impl TopologySeed {
     /// `cluster` supplies the bound pods of the existing nodes' Nodes; without it (a solve
-    /// that starts from nodes alone, as in tests) nothing is recorded.
+    /// that starts from nodes alone, as in tests) nothing is recorded. `cache` carries interned
+    /// labels from one pass to the next.
     pub fn new(
         templates: &[Template],
         existing: &[ExistingNode],
         cluster: Option<&Cluster>,
+        cache: &mut SeedCache,
     ) -> Self {
-        let mut topology = Topology::default();
+        let mut topology = std::mem::take(&mut cache.topology);
         let mut names = BTreeSet::new();
         let mut template_universe = Vec::new();
         let mut add = |topology: &mut Topology, key: &str, value: &str| {
@@ -91,54 +138,66 @@ impl TopologySeed {
                 (k, id)
             })
             .collect();
+        let is_key = |k: KeyId| keys.iter().any(|(_, id)| *id == k);
+        // Forget nodes that are gone, now and then.
+        if cache.nodes.len() > 2 * existing.len() + 64 {
+            let live: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
+            cache.nodes.retain(|n, _| live.contains(n));
+        }
         let existing_universe = existing
             .iter()
             .map(|e| {
-                let vals = keys
-                    .iter()
-                    .filter_map(|(k, id)| {
-                        e.labels.get(k).map(|v| (*id, topology.domain_id(*id, v)))
-                    })
-                    .collect();
+                let vals = match e.node {
+                    Some(n) => cache
+                        .node_doms(&mut topology, n, &e.labels)
+                        .iter()
+                        .copied()
+                        .filter(|(k, _)| is_key(*k))
+                        .collect(),
+                    None => keys
+                        .iter()
+                        .filter_map(|(k, id)| {
+                            e.labels.get(k).map(|v| (*id, topology.domain_id(*id, v)))
+                        })
+                        .collect(),
+                };
                 (e.node, vals)
             })
             .collect();
         let mut bound = Vec::new();
         if let Some(cluster) = cluster {
             let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
-            // Template (by address: every template outlives this call) → kind.
-            let mut kinds: HashMap<*const PodTemplate, KindId> = HashMap::new();
             for node in cluster.nodes().filter(|n| in_existing.contains(&n.id)) {
+                // Every pod bound to a node is active (terminal pods leave it), and pods share
+                // their template's namespace and labels: count per template.
+                if node.pod_templates.is_empty() {
+                    continue;
+                }
                 let mut b = BoundPods {
                     node: node.id,
-                    doms: Vec::new(),
+                    doms: cache
+                        .node_doms(&mut topology, node.id, &node.labels)
+                        .to_vec(),
                     counts: Vec::new(),
                     anti: Vec::new(),
                 };
-                for p in &node.pods {
-                    let pod = cluster.pod(*p);
-                    if !pod.is_active() {
-                        continue;
-                    }
-                    let kind = *kinds
-                        .entry(Arc::as_ptr(&pod.template))
-                        .or_insert_with(|| topology.kind_id(pod.namespace(), pod.labels()));
-                    if pod.template.anti_affinity.is_empty() {
+                for (template, n) in &node.pod_templates {
+                    let kind = cache.kind(&mut topology, template);
+                    let n = i64::from(*n);
+                    if template.anti_affinity.is_empty() {
                         match b.counts.iter_mut().find(|(k, _)| *k == kind) {
-                            Some((_, n)) => *n += 1,
-                            None => b.counts.push((kind, 1)),
+                            Some((_, c)) => *c += n,
+                            None => b.counts.push((kind, n)),
                         }
                     } else {
-                        b.anti.push((kind, Arc::clone(&pod.template)));
+                        b.anti.push((kind, Arc::clone(template), n));
                     }
                 }
-                if !b.counts.is_empty() || !b.anti.is_empty() {
-                    b.doms = topology.domain_ids(&node.labels);
-                    bound.push(b);
-                }
+                bound.push(b);
             }
         }
         topology.freeze();
+        cache.topology = topology.clone();
         TopologySeed {
             topology,
             keys,
@@ -170,8 +229,8 @@ impl TopologySeed {
         }
         if record_pods {
             for b in self.bound.iter().filter(|b| !excluded.contains(&b.node)) {
-                for (kind, template) in &b.anti {
-                    t.record_ids(*kind, &b.doms, [&template.anti_affinity, &[]]);
+                for (kind, template, n) in &b.anti {
+                    t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
                 }
                 for &(kind, n) in &b.counts {
                     t.record_many(kind, &b.doms, n);

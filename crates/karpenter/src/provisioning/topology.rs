@@ -29,6 +29,8 @@ pub type KeyId = usize;
 pub type DomId = u32;
 /// An interned (namespace, labels) of a pod.
 pub type KindId = usize;
+/// A pod kind's (namespace, labels), shared by the clones of a topology.
+type PodKind = Arc<(String, Labels)>;
 
 /// The hostname key is interned first.
 const HOST: KeyId = 0;
@@ -162,7 +164,7 @@ struct SelectsCache(Vec<u8>);
 impl SelectsCache {
     fn get(
         &mut self,
-        kinds: &[(String, Labels)],
+        kinds: &[PodKind],
         k: KindId,
         namespace: &str,
         selector: &LabelSelector,
@@ -171,7 +173,7 @@ impl SelectsCache {
             self.0.resize(k + 1, 0);
         }
         if self.0[k] == 0 {
-            let (ns, labels) = &kinds[k];
+            let (ns, labels) = &*kinds[k];
             self.0[k] = 1 + u8::from(namespace == ns && selector.matches(labels));
         }
         self.0[k] == 2
@@ -197,7 +199,7 @@ struct Group {
 }
 
 impl Group {
-    fn selects(&mut self, kinds: &[(String, Labels)], k: KindId) -> bool {
+    fn selects(&mut self, kinds: &[PodKind], k: KindId) -> bool {
         self.selects.get(kinds, k, &self.namespace, &self.selector)
     }
 
@@ -388,7 +390,7 @@ pub struct Topology {
     /// Only probed (docs/design.md §1.2).
     key_ids: HashMap<String, KeyId>,
     /// Interned (namespace, labels) of pods.
-    kinds: Vec<(String, Labels)>,
+    kinds: Vec<PodKind>,
     /// Kinds by a hash of (namespace, labels); only probed.
     kind_ids: HashMap<u64, Vec<KindId>>,
     groups: Vec<Group>,
@@ -483,7 +485,8 @@ impl Topology {
             return k;
         }
         let k = self.kinds.len();
-        self.kinds.push((namespace.to_string(), labels.clone()));
+        self.kinds
+            .push(Arc::new((namespace.to_string(), labels.clone())));
         self.kind_ids.entry(hash).or_default().push(k);
         k
     }
@@ -549,6 +552,18 @@ impl Topology {
     /// with, for every node of the cluster).
     pub fn record_many(&mut self, kind: KindId, doms: &[(KeyId, DomId)], n: i64) {
         self.record_n(kind, doms, [&[], &[]], n);
+    }
+
+    /// Count `n` pods of one kind with required anti-affinity on the same domains: as `n`
+    /// calls of [`Topology::record_ids`] (the symmetric rule they add is one per domain).
+    pub fn record_anti(
+        &mut self,
+        kind: KindId,
+        doms: &[(KeyId, DomId)],
+        anti_affinity: &[PodAffinityTerm],
+        n: i64,
+    ) {
+        self.record_n(kind, doms, [anti_affinity, &[]], n);
     }
 
     fn record_n(
