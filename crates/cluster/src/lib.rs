@@ -56,6 +56,10 @@ pub struct Cluster {
     /// `pod_mut` and `node_mut`): equal generations mean nothing changed at all. Coarser than
     /// `changes` in the other direction; what caches of derived results key on.
     generation: u64,
+    /// Per PDB: (matching active pods, matching running pods), for one (generation, PDB
+    /// count). Eviction checks ask once per pod; counting the cluster's pods for each of them
+    /// cost a scan of every pod ever created per question.
+    pdb_counts: std::cell::RefCell<Option<((u64, usize), Vec<(i64, i64)>)>>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
 }
@@ -475,23 +479,48 @@ impl Cluster {
 
     // ---- PDBs -------------------------------------------------------------------------------
 
+    /// Per PDB (in `pdbs` order): the active pods it selects and how many of them are
+    /// Running; counted once per cluster generation.
+    pub fn pdb_pod_counts(&self) -> Vec<(i64, i64)> {
+        let key = (self.generation, self.pdbs.len());
+        let mut cache = self.pdb_counts.borrow_mut();
+        match &*cache {
+            Some((k, counts)) if *k == key => counts.clone(),
+            _ => cache.insert((key, self.count_pdb_pods())).1.clone(),
+        }
+    }
+
+    /// Per PDB: the active pods it selects and how many of them are Running. Active pods are
+    /// the pending ones and those bound to a node (terminal pods leave both).
+    fn count_pdb_pods(&self) -> Vec<(i64, i64)> {
+        let mut counts = vec![(0i64, 0i64); self.pdbs.len()];
+        let bound = self.nodes().flat_map(|n| n.pods.iter());
+        for id in self.pending.iter().chain(bound) {
+            let other = &self.pods[id.0 as usize];
+            for (pdb, c) in self.pdbs.iter().zip(counts.iter_mut()) {
+                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels())
+                {
+                    c.0 += 1;
+                    if other.phase == PodPhase::Running {
+                        c.1 += 1;
+                    }
+                }
+            }
+        }
+        counts
+    }
+
     /// Can `pod` be evicted now without violating a PodDisruptionBudget? Returns the blocking
     /// PDB's name otherwise. Pods that are not running do not count as healthy.
     pub fn pdb_blocking(&self, pod: PodId) -> Option<&str> {
         let p = &self.pods[pod.0 as usize];
-        for pdb in &self.pdbs {
+        if self.pdbs.is_empty() {
+            return None;
+        }
+        let counts = self.pdb_pod_counts();
+        for (pdb, &(expected, healthy)) in self.pdbs.iter().zip(&counts) {
             if pdb.namespace != p.template.namespace || !pdb.selector.matches(p.labels()) {
                 continue;
-            }
-            let (mut expected, mut healthy) = (0i64, 0i64);
-            for other in self.pods.iter().filter(|o| o.is_active()) {
-                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels())
-                {
-                    expected += 1;
-                    if other.phase == PodPhase::Running {
-                        healthy += 1;
-                    }
-                }
             }
             // An unhealthy pod can always be evicted (unhealthyPodEvictionPolicy AlwaysAllow is
             // not the default; IfHealthyBudget allows it when the budget is met — simplified).

@@ -47,6 +47,15 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// `==`, without comparing the resource names of two `Insufficient` byte by byte when
+    /// they are the same constant.
+    fn same(self, other: Reject) -> bool {
+        match (self, other) {
+            (Reject::Insufficient(a), Reject::Insufficient(b)) => std::ptr::eq(a, b) || a == b,
+            (a, b) => a == b,
+        }
+    }
+
     pub fn describe(self) -> String {
         match self {
             Reject::NotReady => "node(s) were not ready".into(),
@@ -85,22 +94,43 @@ struct PodContext {
 }
 
 /// One spread constraint's view of the cluster: matching pods per eligible domain, and the
-/// global minimum the skew is measured against.
+/// global minimum the skew is measured against. Domains are indexed, and each node's domain is
+/// looked up once, so a placement check is two array reads.
 struct SpreadState {
-    key: String,
     max_skew: i64,
     min_domains: Option<u32>,
-    counts: BTreeMap<String, i64>,
+    /// Per node id: the index of its value of the topology key ([`NO_DOMAIN`]: none).
+    node_domain: Vec<u32>,
+    /// Per domain: matching pods on eligible nodes.
+    counts: Vec<i64>,
+    /// Per domain: whether an eligible node is in it (only those count toward the minimum).
+    eligible: Vec<bool>,
     min: i64,
 }
 
+const NO_DOMAIN: u32 = u32::MAX;
+
 impl SpreadState {
     fn set_min(&mut self) {
-        self.min = self.counts.values().copied().min().unwrap_or(0);
+        let eligible = || {
+            self.counts
+                .iter()
+                .zip(&self.eligible)
+                .filter(|(_, e)| **e)
+                .map(|(c, _)| *c)
+        };
+        self.min = eligible().min().unwrap_or(0);
         if let Some(md) = self.min_domains
-            && (self.counts.len() as u32) < md
+            && (eligible().count() as u32) < md
         {
             self.min = 0;
+        }
+    }
+
+    fn domain_of(&self, node: &Node) -> Option<usize> {
+        match self.node_domain.get(node.id.0 as usize) {
+            Some(&d) if d != NO_DOMAIN => Some(d as usize),
+            _ => None,
         }
     }
 }
@@ -132,10 +162,9 @@ impl SpreadCache {
             if bound.namespace == e.template.namespace
                 && c.selector.matches(&bound.labels)
                 && Cluster::node_matches_affinity(&e.template, node)
-                && let Some(domain) = node.labels.get(&c.topology_key)
-                && let Some(n) = e.state.counts.get_mut(domain)
+                && let Some(d) = e.state.domain_of(node)
             {
-                *n += 1;
+                e.state.counts[d] += 1;
                 e.state.set_min();
             }
         }
@@ -221,16 +250,25 @@ impl Cluster {
     /// defaults), nodes being deleted excluded. Pods are counted per template, with the
     /// selector evaluated once per template.
     fn spread_state(&self, t: &PodTemplate, c: &TopologySpread) -> SpreadState {
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        let mut names: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut node_domain = vec![NO_DOMAIN; self.nodes.len()];
+        let mut counts: Vec<i64> = Vec::new();
+        let mut eligible: Vec<bool> = Vec::new();
         let mut selects: Vec<(*const PodTemplate, bool)> = Vec::new();
         for node in self.nodes() {
-            if node.deleting || !Self::node_matches_affinity(t, node) {
-                continue;
-            }
             let Some(domain) = node.labels.get(&c.topology_key) else {
                 continue;
             };
-            let mut n = 0;
+            let d = *names.entry(domain.as_str()).or_insert_with(|| {
+                counts.push(0);
+                eligible.push(false);
+                counts.len() as u32 - 1
+            });
+            node_domain[node.id.0 as usize] = d;
+            if node.deleting || !Self::node_matches_affinity(t, node) {
+                continue;
+            }
+            eligible[d as usize] = true;
             for (other, count) in &node.pod_templates {
                 let ptr = Arc::as_ptr(other);
                 let hit = match selects.iter().find(|(p, _)| *p == ptr) {
@@ -243,21 +281,16 @@ impl Cluster {
                     }
                 };
                 if hit {
-                    n += i64::from(*count);
-                }
-            }
-            match counts.get_mut(domain) {
-                Some(sum) => *sum += n,
-                None => {
-                    counts.insert(domain.clone(), n);
+                    counts[d as usize] += i64::from(*count);
                 }
             }
         }
         let mut state = SpreadState {
-            key: c.topology_key.clone(),
             max_skew: i64::from(c.max_skew),
             min_domains: c.min_domains,
+            node_domain,
             counts,
+            eligible,
             min: 0,
         };
         state.set_min();
@@ -338,10 +371,10 @@ impl Cluster {
         node: &Node,
     ) -> Result<(), Reject> {
         for s in ctx.spread.iter().map(|&i| &cache.entries[i].state) {
-            let Some(domain) = node.labels.get(&s.key) else {
+            let Some(d) = s.domain_of(node) else {
                 return Err(Reject::TopologySpread);
             };
-            let count = s.counts.get(domain).copied().unwrap_or(0);
+            let count = s.counts[d];
             // A new hostname domain starts at 0; for other keys an unseen domain is not eligible.
             let self_match = 1;
             if count + self_match - s.min > s.max_skew {
@@ -424,7 +457,8 @@ impl Cluster {
         let ctx = needs_ctx.then(|| self.pod_context(pod, cache));
         let cache = &*cache;
         let mut best: Option<(i64, NodeId)> = None;
-        let mut rejects: BTreeMap<Reject, usize> = BTreeMap::new();
+        // Few distinct reasons: a short list, not a map, in the loop over every node.
+        let mut rejects: Vec<(Reject, usize)> = Vec::new();
         for node in self.nodes() {
             let verdict = self.static_filter(t, node).and_then(|()| match &ctx {
                 Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
@@ -437,10 +471,14 @@ impl Cluster {
                         best = Some((s, node.id));
                     }
                 }
-                Err(r) => *rejects.entry(r).or_insert(0) += 1,
+                Err(r) => match rejects.iter_mut().rev().find(|(x, _)| x.same(r)) {
+                    Some((_, n)) => *n += 1,
+                    None => rejects.push((r, 1)),
+                },
             }
         }
-        best.map(|(_, id)| id).ok_or(rejects)
+        best.map(|(_, id)| id)
+            .ok_or_else(|| rejects.into_iter().collect())
     }
 
     /// One scheduling pass over the queued pending pods.

@@ -246,19 +246,7 @@ struct PdbTable {
 
 impl PdbTable {
     fn new(cluster: &Cluster) -> PdbTable {
-        let mut counts = vec![(0i64, 0i64); cluster.pdbs.len()];
-        if !cluster.pdbs.is_empty() {
-            for p in cluster.pods.iter().filter(|p| p.is_active()) {
-                for (i, pdb) in cluster.pdbs.iter().enumerate() {
-                    if pdb.namespace == p.template.namespace && pdb.selector.matches(p.labels()) {
-                        counts[i].0 += 1;
-                        if p.phase == PodPhase::Running {
-                            counts[i].1 += 1;
-                        }
-                    }
-                }
-            }
-        }
+        let counts = cluster.pdb_pod_counts();
         PdbTable {
             allowed: cluster
                 .pdbs
