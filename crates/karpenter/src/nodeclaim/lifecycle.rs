@@ -230,7 +230,7 @@ impl Karpenter {
             if event == NodeEvent::Deleted
                 && let Some(i) = self.claims.forget_node(node)
             {
-                self.claims[i].state = ClaimState::Deleted;
+                self.claims.mark_deleted(i);
             }
             return;
         };
@@ -266,7 +266,7 @@ impl Karpenter {
             }
             NodeEvent::Deleted => {
                 self.claims.forget_node(node);
-                self.claims[i].state = ClaimState::Deleted;
+                self.claims.mark_deleted(i);
                 self.orchestrate(ctx, None);
             }
         }
@@ -281,7 +281,7 @@ impl Karpenter {
                 if c.state != ClaimState::Deleting {
                     c.deletion_reason = Some("instance-terminated".into());
                 }
-                c.state = ClaimState::Deleted;
+                self.claims.mark_deleted(i);
             }
             self.orchestrate(ctx, None);
         }
@@ -315,7 +315,7 @@ impl Karpenter {
         match (node, instance) {
             (Some(n), _) => ctx.drain_and_delete(n, reason, opts),
             (None, Some(inst)) => ctx.terminate_instance(inst),
-            (None, None) => self.claims[i].state = ClaimState::Deleted,
+            (None, None) => self.claims.mark_deleted(i),
         }
     }
 

@@ -34,6 +34,19 @@ impl ClaimStore {
         ClaimId(self.claims.len() - 1)
     }
 
+    /// The NodeClaim is gone (its node deleted, its instance terminated). It keeps its index,
+    /// name, NodePool, launch and timestamps for timers, commands and logs; what only a live
+    /// NodeClaim needs — its requirements (often hundreds of instance-type names), candidate
+    /// types and labels — is released, so a long run's memory follows the live cluster, not
+    /// every NodeClaim ever made.
+    pub fn mark_deleted(&mut self, id: ClaimId) {
+        let c = &mut self.claims[id.0];
+        c.state = super::ClaimState::Deleted;
+        c.requirements = Default::default();
+        c.types = Vec::new();
+        c.labels = Default::default();
+    }
+
     pub fn len(&self) -> usize {
         self.claims.len()
     }
