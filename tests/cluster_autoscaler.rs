@@ -49,7 +49,7 @@ struct Outcome {
 }
 
 fn run_ca(sc: &Scenario) -> Outcome {
-    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
     let decisions = out
         .sim
         .decisions()
@@ -415,7 +415,7 @@ fn pdb_blocked_drain_scenario(flags: &str) -> String {
 #[test]
 fn a_drain_blocked_by_a_pdb_fails_after_the_max_pod_eviction_time() {
     let sc = load(&pdb_blocked_drain_scenario(""));
-    let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
     let decisions: Vec<Value> = out
         .sim
         .decisions()
@@ -479,6 +479,7 @@ fn node(id: u32, cpu_m: i64, group: &str) -> Node {
         allocatable: alloc,
         requested: Resources::default(),
         pods: Default::default(),
+        pod_templates: Vec::new(),
         host_ports: Vec::new(),
         images: Default::default(),
         ready: true,
@@ -676,7 +677,7 @@ fn decision_latency_meets_the_faq_slo_on_small_clusters() {
 fn ca_vs_karpenter_runs_under_both_autoscalers() {
     let sc = shipped("ca-vs-karpenter.yaml");
     for kind in [AutoscalerKind::Karpenter, AutoscalerKind::ClusterAutoscaler] {
-        let out = run(&sc, kind, |_| {}).expect("runs");
+        let out = run(&sc, kind, |_, _| {}).expect("runs");
         assert_eq!(out.report.pods.unschedulable_at_end, 0, "{kind:?}");
         assert!(out.report.nodes.launched > 0, "{kind:?}");
     }
@@ -686,8 +687,8 @@ fn ca_vs_karpenter_runs_under_both_autoscalers() {
 #[test]
 fn same_seed_gives_the_same_decision_log() {
     let sc = shipped("ca-spike.yaml");
-    let a = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
-    let b = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+    let a = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let b = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
     assert!(!a.sim.decisions().is_empty());
     assert_eq!(a.sim.decisions(), b.sim.decisions());
 }
@@ -783,7 +784,7 @@ fn shipped_ca_scenarios_meet_their_expectations() {
             !checks.is_empty(),
             "{name} has cluster-autoscaler expectations"
         );
-        let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_| {}).expect("runs");
+        let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
         for (key, th) in checks {
             let v = out
                 .report

@@ -32,7 +32,7 @@ fn load(seed: Option<u64>) -> Scenario {
 }
 
 fn simulate(sc: &Scenario) -> RunOutput<'_> {
-    run(sc, AutoscalerKind::None, |_| {}).expect("static-cluster runs under `none`")
+    run(sc, AutoscalerKind::None, |_, _| {}).expect("static-cluster runs under `none`")
 }
 
 fn write(out: &RunOutput<'_>, dir: &Path) {

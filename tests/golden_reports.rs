@@ -77,7 +77,7 @@ fn every_shipped_scenario_reproduces_its_baseline_byte_for_byte() {
         sides.sort();
         for side in sides {
             let auto = side.file_name().and_then(|n| n.to_str()).expect("name");
-            let out = run(&sc, kind(auto), |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let out = run(&sc, kind(auto), |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
             for (file, got) in [
                 ("report.json", report_json(&out.report)),
                 ("report.md", report_md(&out.report)),

@@ -29,6 +29,9 @@ pub enum ControllerRef {
     DaemonSet(u32),
 }
 
+/// Per-PDB pod counts and the (generation, PDB count) they were counted at.
+type PdbCounts = ((u64, usize), Vec<(i64, i64)>);
+
 #[derive(Default)]
 pub struct Cluster {
     pub pods: Vec<Pod>,
@@ -59,7 +62,7 @@ pub struct Cluster {
     /// Per PDB: (matching active pods, matching running pods), for one (generation, PDB
     /// count). Eviction checks ask once per pod; counting the cluster's pods for each of them
     /// cost a scan of every pod ever created per question.
-    pdb_counts: std::cell::RefCell<Option<((u64, usize), Vec<(i64, i64)>)>>,
+    pdb_counts: std::cell::RefCell<Option<PdbCounts>>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
 }

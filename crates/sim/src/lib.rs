@@ -125,7 +125,7 @@ impl<'s> Simulation<'s> {
         self.start();
         let mut next_progress = 0u64;
         while let Some(now) = self.step() {
-            if now.0 >= next_progress || self.events % 16_384 == 0 {
+            if now.0 >= next_progress || self.events.is_multiple_of(16_384) {
                 progress(now, self.events);
                 next_progress = now.0 + 600_000;
             }

@@ -23,6 +23,9 @@ use crate::instancetype::{CAPACITY_TYPE, ZONE};
 use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
 use crate::provisioning::topology::{DomId, KeyId, KindId, Topology};
 
+/// Interned (key, value) pairs of a node's labels.
+type Doms = Vec<(KeyId, DomId)>;
+
 /// One pass's shared starting point for its simulations' topologies.
 pub struct TopologySeed {
     /// Every value below interned, nothing recorded, no universe; frozen.
@@ -33,7 +36,7 @@ pub struct TopologySeed {
     /// Domains of those keys from the NodePools and their instance types.
     template_universe: Vec<(KeyId, DomId)>,
     /// Per existing node (the scheduler's list, any order): its values of those keys.
-    existing_universe: Vec<(Option<NodeId>, Vec<(KeyId, DomId)>)>,
+    existing_universe: Vec<(Option<NodeId>, Doms)>,
     /// Nodes with active pods, in the cluster's node order.
     bound: Vec<BoundPods>,
 }
@@ -57,7 +60,7 @@ struct BoundPods {
 pub struct SeedCache {
     topology: Topology,
     /// Per node: (label count, every label interned).
-    nodes: HashMap<NodeId, (usize, Vec<(KeyId, DomId)>)>,
+    nodes: HashMap<NodeId, (usize, Doms)>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
