@@ -109,29 +109,11 @@ impl Karpenter {
         let now = ctx.now;
         let cluster = ctx.cluster();
         let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
-        // v1.14: pods may not move onto a node still inside its own consolidateAfter window
-        // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
-        // the simulation altogether.
-        for (node, ci) in self.claims.nodes() {
-            let c = &self.claims[ci];
-            if excluded.contains(&node) || !c.initialized() {
-                continue;
-            }
-            if let (Some(pool), Some(n)) = (
-                self.pools
-                    .iter()
-                    .position(|p| p.nodepool.name() == c.nodepool),
-                cluster.node(node),
-            ) && self.consolidation_enabled(pool)
-                && !self.consolidatable(pool, ci, n, now)
-            {
-                excluded.insert(node);
-            }
-        }
+        excluded.extend(self.waiting_nodes(cluster, now).iter().copied());
         // Nothing this simulation reads has changed since it last ran: same answer.
         let state = (
             cluster.generation(),
-            self.claims_fingerprint(),
+            self.claims.version(),
             self.ice.state(now),
         );
         if self.disruption.sims_state != Some(state) {
@@ -153,20 +135,46 @@ impl Karpenter {
         found
     }
 
-    /// What of the NodeClaims a simulation reads, hashed: each one's lifecycle state, whether
-    /// it is marked for deletion, its launched type and how many types it may still launch.
-    /// (`DefaultHasher::new` has fixed keys: the same on every run and platform, and it never
-    /// reaches output.)
-    fn claims_fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        for c in self.claims.iter() {
-            (c.state as u8).hash(&mut h);
-            c.marked_for_deletion.hash(&mut h);
-            c.launched.as_ref().map(|l| l.instance_type).hash(&mut h);
-            c.types.len().hash(&mut h);
+    /// v1.14: pods may not move onto a node still inside its own consolidateAfter window
+    /// (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of the
+    /// simulation altogether. The same for every simulation of a pass: computed once per
+    /// (time, cluster generation, NodeClaims version).
+    fn waiting_nodes(
+        &mut self,
+        cluster: &asim_cluster::Cluster,
+        now: SimTime,
+    ) -> &BTreeSet<NodeId> {
+        let key = (now, cluster.generation(), self.claims.version());
+        if self
+            .disruption
+            .waiting
+            .as_ref()
+            .is_none_or(|(k, _)| *k != key)
+        {
+            let mut waiting = BTreeSet::new();
+            for (node, ci) in self.claims.nodes() {
+                let c = &self.claims[ci];
+                if !c.initialized() {
+                    continue;
+                }
+                if let (Some(pool), Some(n)) = (
+                    self.pools
+                        .iter()
+                        .position(|p| p.nodepool.name() == c.nodepool),
+                    cluster.node(node),
+                ) && self.consolidation_enabled(pool)
+                    && !self.consolidatable(pool, ci, n, now)
+                {
+                    waiting.insert(node);
+                }
+            }
+            self.disruption.waiting = Some((key, waiting));
         }
-        h.finish()
+        &self
+            .disruption
+            .waiting
+            .get_or_insert_with(|| (key, BTreeSet::new()))
+            .1
     }
 
     /// [`Karpenter::decide`] without the memo: a function of the cluster, the NodeClaims, the

@@ -10,7 +10,7 @@
 
 mod consolidation;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use asim_cluster::autoscaler::Ctx;
 use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase};
@@ -108,7 +108,7 @@ struct InFlight {
 /// A consolidation simulation's candidates, whether it is for drift and for multi-node, and
 /// the nodes it leaves out.
 pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
-/// The cluster's generation, a fingerprint of the NodeClaims, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
+/// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
 
 /// The controller's state between passes.
@@ -129,6 +129,10 @@ pub struct Controller {
     /// decision, and the nodes the simulation leaves out.
     pub(super) sims: BTreeMap<SimKey, Result<consolidation::Decision, String>>,
     pub(super) sims_state: Option<SimState>,
+    /// Nodes inside their consolidateAfter window, for one (time, cluster generation,
+    /// NodeClaims version).
+    #[allow(clippy::type_complexity)]
+    pub(super) waiting: Option<((SimTime, u64, u64), BTreeSet<asim_cluster::NodeId>)>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
@@ -319,7 +323,7 @@ impl Karpenter {
     pub(crate) fn candidates(&self, cluster: &Cluster, now: SimTime) -> Vec<Candidate> {
         let pdbs = PdbTable::new(cluster);
         let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(cluster.node_count());
         for (node_id, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {
@@ -336,7 +340,7 @@ impl Karpenter {
             };
             let Some(l) = &c.launched else { continue };
             let mut blocked = None;
-            let mut pods = Vec::new();
+            let mut pods = Vec::with_capacity(node.pods.len());
             for p in &node.pods {
                 let pod = cluster.pod(*p);
                 if !pod.is_active() {
@@ -385,8 +389,9 @@ impl Karpenter {
                 name: c.name.clone(),
             });
         }
-        // v1.14: the most savings per unit of disruption first; ties by name (§4.6).
-        out.sort_by(|a, b| {
+        // v1.14: the most savings per unit of disruption first; ties by name (§4.6). Names are
+        // unique, so the order is total and an unstable sort gives the same order.
+        out.sort_unstable_by(|a, b| {
             b.savings_per_disruption
                 .total_cmp(&a.savings_per_disruption)
                 .then_with(|| a.name.cmp(&b.name))

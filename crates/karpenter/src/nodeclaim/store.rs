@@ -19,6 +19,8 @@ pub struct ClaimStore {
     by_node: BTreeMap<NodeId, ClaimId>,
     /// NodeClaims named so far: the suffix of the next name (`<nodepool>-<sequence>`).
     sequence: u64,
+    /// Bumped by every mutable access: equal versions mean no NodeClaim changed.
+    version: u64,
 }
 
 impl ClaimStore {
@@ -29,6 +31,7 @@ impl ClaimStore {
 
     /// Add a NodeClaim (named with [`ClaimStore::sequence`]); its index.
     pub fn push(&mut self, claim: NodeClaim) -> ClaimId {
+        self.version += 1;
         self.sequence += 1;
         self.claims.push(claim);
         ClaimId(self.claims.len() - 1)
@@ -40,11 +43,17 @@ impl ClaimStore {
     /// types and labels — is released, so a long run's memory follows the live cluster, not
     /// every NodeClaim ever made.
     pub fn mark_deleted(&mut self, id: ClaimId) {
+        self.version += 1;
         let c = &mut self.claims[id.0];
         c.state = super::ClaimState::Deleted;
         c.requirements = Default::default();
         c.types = Vec::new();
         c.labels = Default::default();
+    }
+
+    /// See the field: what caches of results derived from NodeClaims key on.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn len(&self) -> usize {
@@ -75,6 +84,7 @@ impl ClaimStore {
     }
 
     pub fn set_instance(&mut self, instance: InstanceId, claim: ClaimId) {
+        self.version += 1;
         self.by_instance.insert(instance, claim);
     }
 
@@ -84,11 +94,13 @@ impl ClaimStore {
     }
 
     pub fn set_node(&mut self, node: NodeId, claim: ClaimId) {
+        self.version += 1;
         self.by_node.insert(node, claim);
     }
 
     /// The node is gone; the NodeClaim it was.
     pub fn forget_node(&mut self, node: NodeId) -> Option<ClaimId> {
+        self.version += 1;
         self.by_node.remove(&node)
     }
 
@@ -107,6 +119,7 @@ impl Index<ClaimId> for ClaimStore {
 
 impl IndexMut<ClaimId> for ClaimStore {
     fn index_mut(&mut self, id: ClaimId) -> &mut NodeClaim {
+        self.version += 1;
         &mut self.claims[id.0]
     }
 }
