@@ -171,6 +171,62 @@ impl SpreadCache {
     }
 }
 
+/// What one scheduling pass knows about every node, in arrays indexed by node id, so that the
+/// loop over all nodes for each pod reads a few bytes per node instead of each `Node`:
+/// per template, the verdict of the filters that cannot change within a pass (Ready, cordoned
+/// or deleting, taints, node affinity); and each node's free core resources, kept current on
+/// each bind of the pass.
+#[derive(Default)]
+struct PassState {
+    /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage.
+    free: Vec<[i64; 4]>,
+    /// Per template (by address; the pass holds each template through its pods): per node id,
+    /// `None` where there is no node, else the first fixed filter that rejects it, if any.
+    #[allow(clippy::type_complexity)]
+    verdicts: Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>,
+}
+
+impl PassState {
+    fn new(cluster: &Cluster) -> PassState {
+        let mut free = vec![[0i64; 4]; cluster.nodes.len()];
+        for node in cluster.nodes() {
+            let (a, r) = (&node.allocatable, &node.requested);
+            free[node.id.0 as usize] = [
+                a.cpu_m - r.cpu_m,
+                a.memory - r.memory,
+                a.pods - r.pods,
+                a.ephemeral_storage - r.ephemeral_storage,
+            ];
+        }
+        PassState {
+            free,
+            verdicts: Vec::new(),
+        }
+    }
+
+    /// The index in `verdicts` of `t`'s fixed-filter verdicts, computing them on first use.
+    fn verdicts_of(&mut self, cluster: &Cluster, t: &Arc<PodTemplate>) -> usize {
+        if let Some(i) = self.verdicts.iter().position(|(x, _)| Arc::ptr_eq(x, t)) {
+            return i;
+        }
+        let mut v = vec![None; cluster.nodes.len()];
+        for node in cluster.nodes() {
+            v[node.id.0 as usize] = Some(Cluster::fixed_filter(t, node).err());
+        }
+        self.verdicts.push((Arc::clone(t), v));
+        self.verdicts.len() - 1
+    }
+
+    fn bound(&mut self, node: NodeId, requests: &Resources) {
+        if let Some(f) = self.free.get_mut(node.0 as usize) {
+            f[0] -= requests.cpu_m;
+            f[1] -= requests.memory;
+            f[2] -= requests.pods;
+            f[3] -= requests.ephemeral_storage;
+        }
+    }
+}
+
 impl Cluster {
     /// Does `node`'s labels satisfy the pod's node selector and required node affinity?
     pub fn node_matches_affinity(t: &PodTemplate, node: &Node) -> bool {
@@ -200,19 +256,44 @@ impl Cluster {
         Ok(())
     }
 
-    fn static_filter(&self, t: &PodTemplate, node: &Node) -> Result<(), Reject> {
+    /// The filters whose verdict cannot change within a scheduling pass: NodeUnschedulable
+    /// (Ready, cordoned, deleting), TaintToleration, NodeAffinity — in kube-scheduler's order.
+    fn fixed_filter(t: &PodTemplate, node: &Node) -> Result<(), Reject> {
         if !node.ready {
             return Err(Reject::NotReady);
         }
         if node.unschedulable || node.deleting {
             return Err(Reject::Unschedulable);
         }
-        Self::node_admits(t, node)?;
-        if let Some(r) = node
-            .requested
-            .first_exceeded(&t.requests, &node.allocatable)
+        Self::node_admits(t, node)
+    }
+
+    /// NodeResourcesFit for the core resources, against the node's free resources from the
+    /// pass (no need to read the node).
+    fn core_fit(r: &Resources, free: &[i64; 4]) -> Result<(), Reject> {
+        use asim_core::k8s::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
+        let exceeded = if r.cpu_m > free[0] {
+            CPU
+        } else if r.memory > free[1] {
+            MEMORY
+        } else if r.pods > free[2] {
+            PODS
+        } else if r.ephemeral_storage > free[3] {
+            EPHEMERAL_STORAGE
+        } else {
+            return Ok(());
+        };
+        Err(Reject::Insufficient(exceeded))
+    }
+
+    /// The rest of NodeResourcesFit (extended resources) and NodePorts.
+    fn node_fit(t: &PodTemplate, node: &Node) -> Result<(), Reject> {
+        if !t.requests.extended.is_empty()
+            && let Some(name) = node
+                .requested
+                .first_exceeded(&t.requests, &node.allocatable)
         {
-            return Err(Reject::Insufficient(r));
+            return Err(Reject::Insufficient(name));
         }
         if t.host_ports.iter().any(|hp| node.host_port_in_use(hp)) {
             return Err(Reject::HostPort);
@@ -448,7 +529,12 @@ impl Cluster {
     }
 
     /// Choose the best node for `pod`, or return the rejection counts.
-    fn place(&self, pod: &Pod, cache: &mut SpreadCache) -> Result<NodeId, BTreeMap<Reject, usize>> {
+    fn place(
+        &self,
+        pod: &Pod,
+        cache: &mut SpreadCache,
+        pass: &mut PassState,
+    ) -> Result<NodeId, BTreeMap<Reject, usize>> {
         let t = &pod.template;
         let needs_ctx = !t.spread.is_empty()
             || !t.affinity.is_empty()
@@ -456,25 +542,39 @@ impl Cluster {
             || !self.anti_affinity_pods.is_empty();
         let ctx = needs_ctx.then(|| self.pod_context(pod, cache));
         let cache = &*cache;
+        let vi = pass.verdicts_of(self, t);
+        let pass = &*pass;
         let mut best: Option<(i64, NodeId)> = None;
         // Few distinct reasons: a short list, not a map, in the loop over every node.
         let mut rejects: Vec<(Reject, usize)> = Vec::new();
-        for node in self.nodes() {
-            let verdict = self.static_filter(t, node).and_then(|()| match &ctx {
-                Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
-                None => Ok(()),
-            });
-            match verdict {
-                Ok(()) => {
-                    let s = self.score(t, node);
-                    if best.is_none_or(|(b, _)| s > b) {
-                        best = Some((s, node.id));
-                    }
+        let verdicts = &pass.verdicts[vi].1;
+        for (i, fixed) in verdicts.iter().enumerate() {
+            // Nodes in id order (ties go to the oldest); a node is read only once the arrays
+            // say it may fit.
+            let verdict = match fixed {
+                None => continue,
+                Some(Some(r)) => Err(*r),
+                Some(None) => Self::core_fit(&t.requests, &pass.free[i]),
+            };
+            let verdict = verdict.and_then(|()| {
+                let Some(node) = self.nodes[i].as_ref() else {
+                    return Err(Reject::NotReady);
+                };
+                Self::node_fit(t, node)?;
+                if let Some(ctx) = &ctx {
+                    self.dynamic_filter(t, ctx, cache, node)?;
                 }
-                Err(r) => match rejects.iter_mut().rev().find(|(x, _)| x.same(r)) {
+                let s = self.score(t, node);
+                if best.is_none_or(|(b, _)| s > b) {
+                    best = Some((s, node.id));
+                }
+                Ok(())
+            });
+            if let Err(r) = verdict {
+                match rejects.iter_mut().rev().find(|(x, _)| x.same(r)) {
                     Some((_, n)) => *n += 1,
                     None => rejects.push((r, 1)),
-                },
+                }
             }
         }
         best.map(|(_, id)| id)
@@ -503,6 +603,7 @@ impl Cluster {
         // template-mates or as any pod requesting at least as much: skip them within a pass.
         let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
         let mut spread = SpreadCache::default();
+        let mut pass = PassState::new(self);
         for pid in order {
             let pod = self.pod(pid);
             let t = &pod.template;
@@ -513,7 +614,7 @@ impl Cluster {
             let key = Arc::as_ptr(t) as usize;
             let outcome = match failed_templates.get(&key) {
                 Some(reason) if simple => Err(reason.clone()),
-                _ => self.place(pod, &mut spread).map_err(|rejects| {
+                _ => self.place(pod, &mut spread, &mut pass).map_err(|rejects| {
                     let total = self.node_count();
                     let mut parts: Vec<String> = rejects
                         .iter()
@@ -530,6 +631,7 @@ impl Cluster {
             match outcome {
                 Ok(node) => {
                     self.bind(pid, node, now);
+                    pass.bound(node, &self.pod(pid).template.requests);
                     if !spread.entries.is_empty()
                         && let Some(n) = self.node(node)
                     {
