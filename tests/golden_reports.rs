@@ -1,5 +1,6 @@
 //! Golden reports: every shipped scenario with a baseline in `reports/<name>/<autoscaler>/` gives
-//! exactly that `report.json` and `report.md`, byte for byte. `.ci/run`'s `check` compares the
+//! exactly that `report.json` and `report.md`, byte for byte, and a decision log with exactly
+//! the digest in `decisions.digest` (the log itself is too large to keep). `.ci/run`'s `check` compares the
 //! headline keys within ±5 % (what a user's CI wants); this test is the strict form that any
 //! change of behaviour trips, so a change to a shipped report is always deliberate: rerun
 //! `autoscale-sim check <scenarios> --baseline reports --update-baseline` and say why in the
@@ -8,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use autoscale_sim::report::{report_json, report_md};
+use autoscale_sim::report::{decisions_digest, report_json, report_md};
 use autoscale_sim::run::run;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
@@ -81,6 +82,7 @@ fn every_shipped_scenario_reproduces_its_baseline_byte_for_byte() {
             for (file, got) in [
                 ("report.json", report_json(&out.report)),
                 ("report.md", report_md(&out.report)),
+                ("decisions.digest", decisions_digest(out.sim.decisions())),
             ] {
                 let want = std::fs::read_to_string(side.join(file))
                     .unwrap_or_else(|e| panic!("reports/{name}/{auto}/{file}: {e}"));

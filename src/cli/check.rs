@@ -142,7 +142,8 @@ fn check_run(scenario: &Scenario, kind: AutoscalerKind, a: &CheckArgs, quiet: bo
     if a.update_baseline {
         let written = std::fs::create_dir_all(&dir)
             .and_then(|_| write_file(&file, &run.report_json))
-            .and_then(|_| write_file(&dir.join("report.md"), &run.report_md));
+            .and_then(|_| write_file(&dir.join("report.md"), &run.report_md))
+            .and_then(|_| write_file(&dir.join("decisions.digest"), &run.decisions_digest));
         match written {
             Ok(()) => suite
                 .notes

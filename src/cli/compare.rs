@@ -18,6 +18,8 @@ pub(super) struct Executed {
     pub view: RunView,
     pub report_json: String,
     pub report_md: String,
+    /// [`autoscale_sim::report::decisions_digest`] of the run's decision log.
+    pub decisions_digest: String,
 }
 
 /// Run `scenario` under `kind`, write its reports into `out` if given, and keep what charts and
@@ -62,6 +64,7 @@ pub(super) fn execute(
         view,
         report_json: report_json(&output.report),
         report_md: report_md(&output.report),
+        decisions_digest: autoscale_sim::report::decisions_digest(output.sim.decisions()),
     })
 }
 

@@ -18,7 +18,9 @@ use serde::Serialize;
 
 pub use assemble::{RunData, assemble};
 pub use recorder::{NodeRecord, Recorder, Sample};
-pub use writers::{RUN_OUTPUTS, RunMeta, report_json, report_md, write_files, write_outputs};
+pub use writers::{
+    RUN_OUTPUTS, RunMeta, decisions_digest, report_json, report_md, write_files, write_outputs,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -252,6 +252,26 @@ pub fn write_outputs(
 /// Every output of one run: [`write_outputs`] plus the autoscaler's `decisions.jsonl`, with
 /// the timeline steps already on `view`.
 #[allow(clippy::too_many_arguments)]
+/// The digest of a run's `decisions.jsonl` that baselines keep (`reports/<scenario>/<autoscaler>/
+/// decisions.digest`): its line count and a 64-bit FNV-1a hash of its bytes, as one line. The
+/// decision log is too large to keep beside every baseline, but it is where a change of
+/// behaviour — or a cache that returns a stale answer — shows first, so the golden test compares
+/// it byte for byte through this digest.
+pub fn decisions_digest(decisions: &[String]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for line in decisions {
+        feed(line.as_bytes());
+        feed(b"\n");
+    }
+    format!("lines {} fnv1a64 {hash:016x}\n", decisions.len())
+}
+
 pub fn write_files(
     out: &Path,
     report: &Report,
