@@ -249,9 +249,6 @@ pub fn write_outputs(
     write_files(out, report, meta, &view, samples, nodes, cluster, &[])
 }
 
-/// Every output of one run: [`write_outputs`] plus the autoscaler's `decisions.jsonl`, with
-/// the timeline steps already on `view`.
-#[allow(clippy::too_many_arguments)]
 /// The digest of a run's `decisions.jsonl` that baselines keep (`reports/<scenario>/<autoscaler>/
 /// decisions.digest`): its line count and a 64-bit FNV-1a hash of its bytes, as one line. The
 /// decision log is too large to keep beside every baseline, but it is where a change of
@@ -272,6 +269,9 @@ pub fn decisions_digest(decisions: &[String]) -> String {
     format!("lines {} fnv1a64 {hash:016x}\n", decisions.len())
 }
 
+/// Every output of one run: [`write_outputs`] plus the autoscaler's `decisions.jsonl`, with
+/// the timeline steps already on `view`.
+#[allow(clippy::too_many_arguments)]
 pub fn write_files(
     out: &Path,
     report: &Report,
