@@ -6,10 +6,11 @@
 //! Consolidation runs many simulations per pass over the same cluster, each without a few
 //! candidate nodes (§4.6). Building this from the cluster for each of them cost a string hash
 //! per label of every node and a record per bound pod — most of a day's run at a thousand
-//! nodes. A [`TopologySeed`] interns every node's labels and every pod's labels once per pass;
-//! [`TopologySeed::topology`] then gives each simulation its topology with array operations
-//! only: the same universe and the same counts as building it afresh without the excluded
-//! nodes.
+//! nodes. A [`TopologySeed`] is built once per pass, from labels interned once per node and
+//! per pod template and carried from pass to pass ([`SeedCache`]), with bound pods counted per
+//! template; [`TopologySeed::topology`] then gives each simulation its topology with array
+//! operations only: the same universe and the same counts as building it afresh without the
+//! excluded nodes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -45,8 +46,8 @@ pub struct TopologySeed {
 struct BoundPods {
     node: NodeId,
     /// Every label of the node.
-    doms: Vec<(KeyId, DomId)>,
-    /// Pods without required anti-affinity, counted per kind (in order of first appearance).
+    doms: Doms,
+    /// Pods without required anti-affinity, counted per kind.
     counts: Vec<(KindId, i64)>,
     /// Pods with required anti-affinity, per template (they add the symmetric rule).
     anti: Vec<(KindId, Arc<PodTemplate>, i64)>,
