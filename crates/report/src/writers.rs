@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
 
 use serde::Serialize;
@@ -282,7 +282,7 @@ pub fn write_files(
     cluster: &Cluster,
     decisions: &[String],
 ) -> io::Result<()> {
-    let mut files: Vec<(&str, String)> = vec![
+    let files: Vec<(&str, String)> = vec![
         ("report.json", report_json(report)),
         ("report.md", report_md(report)),
         ("report.html", super::html::report_html(view)),
@@ -294,14 +294,20 @@ pub fn write_files(
             serde_json::to_string_pretty(meta).unwrap_or_default() + "\n",
         ),
     ];
-    if !decisions.is_empty() {
-        let mut text = decisions.join("\n");
-        text.push('\n');
-        files.push(("decisions.jsonl", text));
-    }
     let staged = crate::output::StagedDir::new(out)?;
     for (name, text) in &files {
         fs::write(staged.path().join(name), text)?;
+    }
+    if !decisions.is_empty() {
+        // Line by line: a long replay's log runs to hundreds of megabytes, and joining it
+        // into one string would hold it twice.
+        let file = fs::File::create(staged.path().join("decisions.jsonl"))?;
+        let mut w = io::BufWriter::new(file);
+        for line in decisions {
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
     }
     // An output an earlier run wrote and this one does not (a `decisions.jsonl` of another
     // autoscaler) goes, so the directory never mixes two runs; other files are kept.
