@@ -151,23 +151,13 @@ impl Karpenter {
             .as_ref()
             .is_none_or(|(k, _)| *k != key)
         {
-            let mut waiting = BTreeSet::new();
-            for (node, ci) in self.claims.nodes() {
-                let c = &self.claims[ci];
-                if !c.initialized() {
-                    continue;
-                }
-                if let (Some(pool), Some(n)) = (
-                    self.pools
-                        .iter()
-                        .position(|p| p.nodepool.name() == c.nodepool),
-                    cluster.node(node),
-                ) && self.consolidation_enabled(pool)
-                    && !self.consolidatable(pool, ci, n, now)
-                {
-                    waiting.insert(node);
-                }
-            }
+            let waiting = self
+                .initialized_nodes(cluster)
+                .filter(|&(_, ci, pool, n)| {
+                    self.consolidation_enabled(pool) && !self.consolidatable(pool, ci, n, now)
+                })
+                .map(|(node, ..)| node)
+                .collect();
             self.disruption.waiting = Some((key, waiting));
         }
         &self

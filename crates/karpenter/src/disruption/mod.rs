@@ -289,6 +289,21 @@ impl Karpenter {
     }
 
     /// Index of the NodePool named `name` in `pools`.
+    /// The initialized NodeClaims that have a node, with the node and their NodePool's index.
+    pub(super) fn initialized_nodes<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+    ) -> impl Iterator<Item = (asim_cluster::NodeId, ClaimId, usize, &'a asim_cluster::Node)> + 'a
+    {
+        self.claims.nodes().filter_map(move |(node, ci)| {
+            let c = &self.claims[ci];
+            if !c.initialized() {
+                return None;
+            }
+            Some((node, ci, self.pool_index(&c.nodepool)?, cluster.node(node)?))
+        })
+    }
+
     pub(super) fn pool_index(&self, name: &str) -> Option<usize> {
         self.pools.iter().position(|p| p.nodepool.name() == name)
     }
@@ -443,22 +458,10 @@ impl Karpenter {
     /// how many NodeClaims have passed their consolidateAfter (the `Consolidatable` condition
     /// flipping is a state change too, §4.3).
     fn consolidation_state(&self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
-        let mut consolidatable = 0;
-        for (node, ci) in self.claims.nodes() {
-            let c = &self.claims[ci];
-            if !c.initialized() {
-                continue;
-            }
-            if let (Some(pool), Some(n)) = (
-                self.pools
-                    .iter()
-                    .position(|p| p.nodepool.name() == c.nodepool),
-                cluster.node(node),
-            ) && self.consolidatable(pool, ci, n, now)
-            {
-                consolidatable += 1;
-            }
-        }
+        let consolidatable = self
+            .initialized_nodes(cluster)
+            .filter(|&(_, ci, pool, n)| self.consolidatable(pool, ci, n, now))
+            .count();
         (cluster.changes, self.claims.len(), consolidatable)
     }
 
