@@ -57,7 +57,8 @@ pub struct Cluster {
     pub changes: u64,
     /// Bumped by every method that can change the cluster (any `&mut self` method, including
     /// `pod_mut` and `node_mut`): equal generations mean nothing changed at all. Coarser than
-    /// `changes` in the other direction; what caches of derived results key on.
+    /// `changes` in the other direction; what caches of derived results key on. (`pods` and
+    /// `pdbs` are public for reading; a write through them would bypass this — nothing does.)
     generation: u64,
     /// Per PDB: (matching active pods, matching running pods), for one (generation, PDB
     /// count). Eviction checks ask once per pod; counting the cluster's pods for each of them
