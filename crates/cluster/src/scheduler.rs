@@ -545,7 +545,6 @@ impl Cluster {
         let vi = pass.verdicts_of(self, t);
         let pass = &*pass;
         let mut best: Option<(i64, NodeId)> = None;
-        // Few distinct reasons: a short list, not a map, in the loop over every node.
         let mut rejects: Vec<(Reject, usize)> = Vec::new();
         let verdicts = &pass.verdicts[vi].1;
         for (i, fixed) in verdicts.iter().enumerate() {
@@ -556,25 +555,25 @@ impl Cluster {
                 Some(Some(r)) => Err(*r),
                 Some(None) => Self::core_fit(&t.requests, &pass.free[i]),
             };
-            let verdict = verdict.and_then(|()| {
-                let Some(node) = self.nodes[i].as_ref() else {
-                    return Err(Reject::NotReady);
-                };
-                Self::node_fit(t, node)?;
-                if let Some(ctx) = &ctx {
-                    self.dynamic_filter(t, ctx, cache, node)?;
+            // A verdict exists only for a live node.
+            let (Ok(()), Some(node)) = (verdict, self.nodes[i].as_ref()) else {
+                if let Err(r) = verdict {
+                    tally(&mut rejects, r);
                 }
-                let s = self.score(t, node);
-                if best.is_none_or(|(b, _)| s > b) {
-                    best = Some((s, node.id));
-                }
-                Ok(())
+                continue;
+            };
+            let rest = Self::node_fit(t, node).and_then(|()| match &ctx {
+                Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
+                None => Ok(()),
             });
-            if let Err(r) = verdict {
-                match rejects.iter_mut().rev().find(|(x, _)| x.same(r)) {
-                    Some((_, n)) => *n += 1,
-                    None => rejects.push((r, 1)),
+            match rest {
+                Ok(()) => {
+                    let s = self.score(t, node);
+                    if best.is_none_or(|(b, _)| s > b) {
+                        best = Some((s, node.id));
+                    }
                 }
+                Err(r) => tally(&mut rejects, r),
             }
         }
         best.map(|(_, id)| id)
@@ -661,6 +660,15 @@ impl Cluster {
             .get(HOSTNAME_KEY)
             .map(String::as_str)
             .unwrap_or(&node.name)
+    }
+}
+
+/// Count one more node rejected for `r`. Few distinct reasons: a short list, not a map, in
+/// the loop over every node.
+fn tally(rejects: &mut Vec<(Reject, usize)>, r: Reject) {
+    match rejects.iter_mut().rev().find(|(x, _)| x.same(r)) {
+        Some((_, n)) => *n += 1,
+        None => rejects.push((r, 1)),
     }
 }
 
