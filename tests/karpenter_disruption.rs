@@ -340,6 +340,39 @@ fn a_do_not_disrupt_pod_arriving_during_validation_cancels_the_command() {
     assert_eq!(live_nodes(&sim).values().sum::<usize>(), 1);
 }
 
+// §8 item 38 with a duration: `karpenter.sh/do-not-disrupt: "12m"` blocks consolidation until
+// 12 minutes after the pod started running. Nothing else in the cluster changes then, so, as in
+// Karpenter, consolidation notices at its 5-minute re-check (§4.6 "Consolidated memo"). The
+// simulator caches the candidates while their inputs hold; the duration running out is one of
+// the edges that must end that cache (docs/performance.md "Idle time"), or the node would be
+// held forever.
+#[test]
+fn a_do_not_disrupt_duration_frees_the_node_at_the_re_check_after_it_runs_out() {
+    let mut docs = big_then_small(2, true, "100%");
+    docs[3]["spec"]["template"]["metadata"]["annotations"] =
+        json!({"karpenter.sh/do-not-disrupt": "12m"});
+    let l = load(spec("30m", delete_big("3m")), &docs);
+    let probe = run(&l, 5 * M);
+    let started: Vec<f64> = probe
+        .cluster
+        .nodes()
+        .flat_map(|n| n.pods.iter().map(|p| probe.cluster.pod(*p)))
+        .filter(|p| p.name.starts_with("small"))
+        .filter_map(|p| p.running_at.map(|t| t.0 as f64 / 1000.0))
+        .collect();
+    assert_eq!(started.len(), 2, "{started:?}");
+    let free_at = started.iter().copied().fold(f64::MAX, f64::min) + 12.0 * 60.0;
+    let sim = run(&l, 25 * M);
+    let v = events(&sim, "disruption-validating");
+    let t = v.first().expect("consolidation once the duration ran out")["t_s"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        (free_at..free_at + 5.0 * 60.0 + 10.0).contains(&t),
+        "{t} vs {free_at}"
+    );
+}
+
 // ---- consolidation price rules -------------------------------------------------------------
 
 /// One spot node whose big pod leaves, so a small pod under-uses it.

@@ -229,6 +229,16 @@ impl Pod {
         &self.template.namespace
     }
 
+    /// When a `karpenter.sh/do-not-disrupt` duration ends (the pod's phase held): `None` for
+    /// `"true"`, no annotation, or a value that is not a duration. Caches of results that
+    /// read [`Pod::do_not_disrupt_active`] expire then.
+    pub fn do_not_disrupt_ends(&self) -> Option<SimTime> {
+        let d = self.template.annotations.get(DO_NOT_DISRUPT)?;
+        let ms = asim_core::k8s::duration::parse_duration(d).ok()?;
+        let since = self.running_at.or(self.bound_at).unwrap_or(self.created_at);
+        Some(SimTime(since.0.saturating_add(ms)))
+    }
+
     /// Does the pod carry an active `karpenter.sh/do-not-disrupt` (docs/model/karpenter.md §4.2):
     /// `"true"`, or a duration still running since the pod started? Invalid values are
     /// ignored; terminal and terminating pods never block.

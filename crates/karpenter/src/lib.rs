@@ -87,6 +87,8 @@ pub struct Karpenter {
     decisions: Vec<String>,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
+    /// Bumped by every new nomination: what caches of the disruption candidates key on.
+    pub(crate) nominations: u64,
     /// The NodeClaim each pod was last planned onto as a new NodeClaim: a pod still pending
     /// once that NodeClaim's node is up, and refused by it, is a disagreement with
     /// kube-scheduler ([`Karpenter::check_refused_pods`]).
@@ -153,6 +155,7 @@ impl Karpenter {
             seed_cache: Default::default(),
             decisions: Vec::new(),
             nominated: BTreeMap::new(),
+            nominations: 0,
             planned_on: BTreeMap::new(),
             disruption: disruption::Controller::new(
                 config.feature_gates.spot_to_spot_consolidation,

@@ -109,7 +109,10 @@ impl Karpenter {
         let now = ctx.now;
         let cluster = ctx.cluster();
         let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
-        excluded.extend(self.waiting_nodes(cluster, now).iter().copied());
+        // v1.14: pods may not move onto a node still inside its own consolidateAfter window
+        // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
+        // the simulation altogether.
+        excluded.extend(self.windows(cluster, now).waiting.iter().copied());
         // Nothing this simulation reads has changed since it last ran: same answer.
         let state = (
             cluster.generation(),
@@ -133,38 +136,6 @@ impl Karpenter {
         let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
         self.disruption.sims.insert(key, found.clone());
         found
-    }
-
-    /// v1.14: pods may not move onto a node still inside its own consolidateAfter window
-    /// (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of the
-    /// simulation altogether. The same for every simulation of a pass: computed once per
-    /// (time, cluster generation, NodeClaims version).
-    fn waiting_nodes(
-        &mut self,
-        cluster: &asim_cluster::Cluster,
-        now: SimTime,
-    ) -> &BTreeSet<NodeId> {
-        let key = (now, cluster.generation(), self.claims.version());
-        if self
-            .disruption
-            .waiting
-            .as_ref()
-            .is_none_or(|(k, _)| *k != key)
-        {
-            let waiting = self
-                .initialized_nodes(cluster)
-                .filter(|&(_, ci, pool, n)| {
-                    self.consolidation_enabled(pool) && !self.consolidatable(pool, ci, n, now)
-                })
-                .map(|(node, ..)| node)
-                .collect();
-            self.disruption.waiting = Some((key, waiting));
-        }
-        &self
-            .disruption
-            .waiting
-            .get_or_insert_with(|| (key, BTreeSet::new()))
-            .1
     }
 
     /// [`Karpenter::decide`] without the memo: a function of the cluster, the NodeClaims, the

@@ -11,6 +11,7 @@
 mod consolidation;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use asim_cluster::autoscaler::Ctx;
 use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase};
@@ -129,10 +130,10 @@ pub struct Controller {
     /// decision, and the nodes the simulation leaves out.
     pub(super) sims: BTreeMap<SimKey, Result<consolidation::Decision, String>>,
     pub(super) sims_state: Option<SimState>,
-    /// Nodes inside their consolidateAfter window, for one (time, cluster generation,
-    /// NodeClaims version).
-    #[allow(clippy::type_complexity)]
-    pub(super) waiting: Option<((SimTime, u64, u64), BTreeSet<asim_cluster::NodeId>)>,
+    /// The candidates (§4.2), while nothing they are built from changes.
+    candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
+    /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).
+    pub(super) windows: Option<TimeBound<Windows>>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
@@ -147,6 +148,8 @@ impl Controller {
     pub(crate) fn forget(&mut self) {
         self.memo.clear();
         self.sims.clear();
+        self.candidates = None;
+        self.windows = None;
     }
 
     /// `spot_to_spot`: the `SpotToSpotConsolidation` feature gate.
@@ -155,6 +158,41 @@ impl Controller {
             spot_to_spot,
             ..Controller::default()
         }
+    }
+}
+
+/// A result derived from the cluster and the NodeClaims that depends on the time only through
+/// known edges — a consolidateAfter window ending, a nomination or a do-not-disrupt duration
+/// expiring, a drift time arriving. It holds while its inputs are unchanged and the clock has
+/// not reached the next edge, so an idle cluster's passes reuse it (docs/performance.md, "Idle
+/// time") and a busy one rebuilds it, as it would without the cache.
+pub(super) struct TimeBound<T> {
+    /// Cluster generation, NodeClaims version, nominations made.
+    inputs: (u64, u64, u64),
+    /// Computed at `from`; the first instant at which some part may differ is `until`.
+    from: SimTime,
+    until: SimTime,
+    pub(super) value: T,
+}
+
+impl<T> TimeBound<T> {
+    fn holds(&self, inputs: (u64, u64, u64), now: SimTime) -> bool {
+        self.inputs == inputs && self.from <= now && now < self.until
+    }
+}
+
+/// The consolidateAfter windows (§4.3) of the initialized nodes.
+pub(super) struct Windows {
+    /// Nodes of NodePools with consolidation enabled still inside their window.
+    pub(super) waiting: BTreeSet<NodeId>,
+    /// Nodes past it (the `Consolidatable` condition true).
+    pub(super) consolidatable: usize,
+}
+
+/// Lower `until` to `at` when `at` is still ahead of `now`.
+fn edge(until: &mut SimTime, at: SimTime, now: SimTime) {
+    if at > now && at < *until {
+        *until = at;
     }
 }
 
@@ -322,22 +360,95 @@ impl Karpenter {
         node: &Node,
         now: SimTime,
     ) -> bool {
+        self.window_ends(pool, claim, node)
+            .is_some_and(|end| now >= end)
+    }
+
+    /// When the node's consolidateAfter window ends: `None` when consolidation is off for its
+    /// NodePool or its NodeClaim is not initialized.
+    fn window_ends(&self, pool: usize, claim: ClaimId, node: &Node) -> Option<SimTime> {
         let NillableDuration::After(after) =
             self.pools[pool].nodepool.spec.disruption.consolidate_after
         else {
-            return false;
+            return None;
         };
-        let Some(init) = self.claims[claim].initialized_at else {
-            return false;
-        };
-        now.0 >= node.last_pod_event.max(init).0 + after
+        let init = self.claims[claim].initialized_at?;
+        Some(SimTime(node.last_pod_event.max(init).0 + after))
     }
 
-    /// Every node the controller may consider (§4.2). `eventual` keeps nodes whose pods would
-    /// block when the NodeClaim has a terminationGracePeriod (drift).
-    pub(crate) fn candidates(&self, cluster: &Cluster, now: SimTime) -> Vec<Candidate> {
+    /// What the disruption caches key on ([`TimeBound`]).
+    fn disruption_inputs(&self, cluster: &Cluster) -> (u64, u64, u64) {
+        (
+            cluster.generation(),
+            self.claims.version(),
+            self.nominations,
+        )
+    }
+
+    /// The consolidateAfter windows now, from the cache while it holds.
+    pub(super) fn windows(&mut self, cluster: &Cluster, now: SimTime) -> &Windows {
+        let inputs = self.disruption_inputs(cluster);
+        if !self
+            .disruption
+            .windows
+            .as_ref()
+            .is_some_and(|w| w.holds(inputs, now))
+        {
+            let mut until = SimTime(u64::MAX);
+            let mut waiting = BTreeSet::new();
+            let mut consolidatable = 0;
+            for (node_id, ci, pool, node) in self.initialized_nodes(cluster) {
+                let Some(end) = self.window_ends(pool, ci, node) else {
+                    continue;
+                };
+                if now >= end {
+                    consolidatable += 1;
+                } else {
+                    waiting.insert(node_id);
+                    edge(&mut until, end, now);
+                }
+            }
+            self.disruption.windows = Some(TimeBound {
+                inputs,
+                from: now,
+                until,
+                value: Windows {
+                    waiting,
+                    consolidatable,
+                },
+            });
+        }
+        match &self.disruption.windows {
+            Some(w) => &w.value,
+            None => unreachable!("set above"),
+        }
+    }
+
+    /// The candidates now (§4.2), from the cache while it holds.
+    pub(crate) fn candidates(&mut self, cluster: &Cluster, now: SimTime) -> Arc<Vec<Candidate>> {
+        let inputs = self.disruption_inputs(cluster);
+        if let Some(c) = &self.disruption.candidates
+            && c.holds(inputs, now)
+        {
+            return c.value.clone();
+        }
+        let (list, until) = self.build_candidates(cluster, now);
+        let list = Arc::new(list);
+        self.disruption.candidates = Some(TimeBound {
+            inputs,
+            from: now,
+            until,
+            value: list.clone(),
+        });
+        list
+    }
+
+    /// Every node the controller may consider (§4.2), and the first instant at which the
+    /// answer may change with the inputs unchanged ([`TimeBound`]).
+    fn build_candidates(&self, cluster: &Cluster, now: SimTime) -> (Vec<Candidate>, SimTime) {
         let pdbs = PdbTable::new(cluster);
         let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
+        let mut until = SimTime(u64::MAX);
         let mut out = Vec::with_capacity(cluster.node_count());
         for (node_id, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
@@ -347,7 +458,13 @@ impl Karpenter {
             let Some(node) = cluster.node(node_id) else {
                 continue;
             };
-            if node.deleting || self.nominated.get(&node_id).is_some_and(|t| *t > now) {
+            if node.deleting {
+                continue;
+            }
+            if let Some(&t) = self.nominated.get(&node_id)
+                && t > now
+            {
+                edge(&mut until, t, now);
                 continue;
             }
             let Some(pool) = self.pool_index(&c.nodepool) else {
@@ -364,6 +481,9 @@ impl Karpenter {
                 pods.push(pod);
                 if blocked.is_some() {
                     continue;
+                }
+                if let Some(end) = pod.do_not_disrupt_ends() {
+                    edge(&mut until, end, now);
                 }
                 if pod.do_not_disrupt_active(now) {
                     blocked = Some(format!(
@@ -386,6 +506,12 @@ impl Karpenter {
                         pod.name
                     ));
                 }
+            }
+            if let Some(end) = self.window_ends(pool, ci, node) {
+                edge(&mut until, end, now);
+            }
+            if let Some(t) = c.drifted_at {
+                edge(&mut until, t, now);
             }
             let reschedulable = Self::reschedulable_pods(cluster, node);
             let evict_sum: f64 = pods.iter().map(|p| eviction_cost(p).max(0.0)).sum();
@@ -411,7 +537,7 @@ impl Karpenter {
                 .total_cmp(&a.savings_per_disruption)
                 .then_with(|| a.name.cmp(&b.name))
         });
-        out
+        (out, until)
     }
 
     /// Per NodePool and reason: how many more nodes may be disrupted now (§4.7). The total is
@@ -457,11 +583,8 @@ impl Karpenter {
     /// What Karpenter's consolidation state tracks, cheaply: cluster changes, NodeClaims, and
     /// how many NodeClaims have passed their consolidateAfter (the `Consolidatable` condition
     /// flipping is a state change too, §4.3).
-    fn consolidation_state(&self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
-        let consolidatable = self
-            .initialized_nodes(cluster)
-            .filter(|&(_, ci, pool, n)| self.consolidatable(pool, ci, n, now))
-            .count();
+    fn consolidation_state(&mut self, cluster: &Cluster, now: SimTime) -> (u64, usize, usize) {
+        let consolidatable = self.windows(cluster, now).consolidatable;
         (cluster.changes, self.claims.len(), consolidatable)
     }
 
@@ -493,6 +616,8 @@ impl Karpenter {
             return;
         }
         let candidates = self.candidates(ctx.cluster(), now);
+        // A method that finds nothing changes nothing, so every method sees the same budgets.
+        let budgets = self.budget_mapping(ctx.cluster(), now);
         for &method in &METHODS[from.min(METHODS.len())..] {
             if let Some((s, at)) = self.disruption.memo.get(&method)
                 && *s == state
@@ -500,7 +625,6 @@ impl Karpenter {
             {
                 continue;
             }
-            let budgets = self.budget_mapping(ctx.cluster(), now);
             let (command, budget_blocked) = match method {
                 Method::Emptiness => self.emptiness(&candidates, &budgets),
                 Method::Drift => (self.drift(ctx, &candidates, &budgets), false),

@@ -673,6 +673,7 @@ impl Karpenter {
             if let Some((Some(node), _)) = sim.existing.get(*e) {
                 self.nominated
                     .insert(*node, now + crate::NOMINATION_WINDOW_MS);
+                self.nominations += 1;
             }
         }
         // Create the NodeClaims.
