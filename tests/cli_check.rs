@@ -152,6 +152,40 @@ fn baseline_regression_beyond_tolerance_exits_1_and_within_passes() {
         .code(0);
 }
 
+// A baseline written with another report schema compares keys that no longer mean the same:
+// it is an error asking for --update-baseline, not a pass or a regression.
+#[test]
+fn a_baseline_of_another_report_schema_is_an_error() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let base = tmp.path().join("baseline");
+    check()
+        .arg(scenario("static-cluster.yaml"))
+        .arg("--baseline")
+        .arg(&base)
+        .arg("--update-baseline")
+        .assert()
+        .code(0);
+    let file = base.join("static-cluster/none/report.json");
+    let mut report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).expect("baseline written"))
+            .expect("baseline is JSON");
+    report["schema_version"] = serde_json::json!(1);
+    fs::write(&file, serde_json::to_string_pretty(&report).expect("json")).expect("write");
+    let out = check()
+        .arg(scenario("static-cluster.yaml"))
+        .arg("--baseline")
+        .arg(&base)
+        .assert()
+        .failure();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(all.contains("report schema 1"), "{all}");
+    assert!(all.contains("--update-baseline"), "{all}");
+}
+
 #[test]
 fn every_autoscaler_named_in_expect_is_checked() {
     let tmp = tempfile::tempdir().expect("temp dir");

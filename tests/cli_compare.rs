@@ -63,8 +63,11 @@ fn compare_runs_both_autoscalers_and_writes_every_file() {
         "cost.total_usd",
         "spot_share_node_hours",
         "utilization.cpu",
-        "node_launches_per_hour",
-        "node_terminations_per_hour",
+        "cost.per_requested_vcpu_hour",
+        "disruption.pods_disrupted.total",
+        "disruption.nodes_removed.underutilized",
+        "disruption.churn.launches_per_hour",
+        "disruption.churn.terminations_per_hour",
     ] {
         assert!(keys.contains(&k), "compare.json lacks {k}");
     }

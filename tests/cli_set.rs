@@ -58,8 +58,8 @@ fn set_overrides_manifest_and_list_fields() {
         "spec.staticNodes[0].count=2",
         "Deployment/web:spec.template.spec.containers[0].resources.requests={cpu: 100m, memory: 128Mi}",
     ]);
-    assert_eq!(r["nodes"]["launched"], 2);
-    assert_eq!(base["nodes"]["launched"], 6);
+    assert_eq!(r["nodes"]["static"], 2);
+    assert_eq!(base["nodes"]["static"], 6);
     assert_ne!(r["utilization"], base["utilization"]);
 }
 

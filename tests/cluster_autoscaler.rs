@@ -456,7 +456,7 @@ fn a_drain_blocked_by_a_pdb_fails_after_the_max_pod_eviction_time() {
     assert!(t(again) >= t(f) + 15.0 * MIN, "drained again at {again}");
     assert_eq!(failed.len(), 1, "{failed:?}");
     // The aborted drain is not counted as a disruption; the successful one is.
-    assert_eq!(out.report.disruption.consolidations, 1);
+    assert_eq!(out.report.disruption.nodes_removed.underutilized, 1);
     assert_eq!(out.report.pods.unschedulable_at_end, 0);
 
     // With `--max-pod-eviction-time` 30m the first drain waits for the PDB and succeeds.

@@ -72,8 +72,8 @@ fn underutilized_consolidation_costs_less_than_when_empty_and_keeps_its_budget()
         ),
         |_| {},
     );
-    assert!(full.disruption.consolidations > 0);
-    assert_eq!(empty.disruption.consolidations, 0);
+    assert!(full.disruption.nodes_removed.underutilized > 0);
+    assert_eq!(empty.disruption.nodes_removed.underutilized, 0);
     assert!(
         full.cost.total_usd < empty.cost.total_usd,
         "WhenEmptyOrUnderutilized ${} vs WhenEmpty ${}",
@@ -92,6 +92,6 @@ fn drift_rollout_replaces_the_fleet_within_its_twenty_percent_budget() {
         let allowed = (total.max(d) * 20).div_ceil(100).max(1);
         assert!(d <= allowed, "{d} of {total} disrupting at {:?}", sim.now());
     });
-    assert_eq!(report.disruption.drift, 36);
+    assert_eq!(report.disruption.nodes_removed.drifted, 36);
     assert_eq!(report.pods.unschedulable_at_end, 0);
 }

@@ -264,6 +264,17 @@ fn timeline_applied_nodepool_is_validated_at_its_own_line() {
     );
 }
 
+// docs/reports.md "Schema 2": a key the report renamed is refused with its new name.
+#[test]
+fn a_schema_1_expect_key_is_refused_with_its_new_name() {
+    fails_with(
+        "renamed-expect-key.yaml",
+        "renamed-expect-key.yaml:13",
+        Some("spec.expect.none.disruption.evicted_pods"),
+        "report key renamed in report schema 2: use disruption.pods_disrupted.evicted",
+    );
+}
+
 #[test]
 fn expect_key_must_be_a_report_key() {
     fails_with(

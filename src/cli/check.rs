@@ -167,6 +167,20 @@ fn check_run(scenario: &Scenario, kind: AutoscalerKind, a: &CheckArgs, quiet: bo
         }
     };
     match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(base)
+            if base
+                .get("schema_version")
+                .and_then(serde_json::Value::as_u64)
+                != Some(u64::from(asim_report::SCHEMA_VERSION)) =>
+        {
+            suite.error = Some(format!(
+                "{}: written with report schema {}, this build writes schema {} (docs/reports.md says what changed); write it again with --update-baseline",
+                file.display(),
+                base.get("schema_version")
+                    .map_or_else(|| "?".to_string(), ToString::to_string),
+                asim_report::SCHEMA_VERSION
+            ));
+        }
         Ok(base) => suite.outcomes.extend(expect::compare_baseline(
             &run.view.report,
             &base,

@@ -50,8 +50,8 @@ pub struct Cluster {
     anti_affinity_pods: BTreeSet<PodId>,
     pub scheduler_settings: scheduler::SchedulerSettings,
     live_nodes: usize,
-    /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
-    totals: [i64; 4],
+    /// Requests and allocatable over Ready nodes (utilization).
+    totals: Totals,
     /// Bumped by every bind, pod end, termination and node change: lets a controller tell
     /// that nothing changed since it last looked (Karpenter's consolidation state, docs/model/karpenter.md §4.6).
     pub changes: u64,
@@ -66,6 +66,38 @@ pub struct Cluster {
     pdb_counts: std::cell::RefCell<Option<PdbCounts>>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
+}
+
+/// Requests and allocatable summed over Ready nodes, what utilization is measured on
+/// (docs/reports.md `utilization`): a node counts from Ready until it is gone, and DaemonSet
+/// pods' requests are kept apart from the workload's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Workload (non-DaemonSet) pods' requests: millicores, bytes.
+    pub requested_cpu_m: i64,
+    pub requested_memory: i64,
+    /// DaemonSet pods' requests.
+    pub daemonset_cpu_m: i64,
+    pub daemonset_memory: i64,
+    pub allocatable_cpu_m: i64,
+    pub allocatable_memory: i64,
+}
+
+impl Totals {
+    fn add_pod(&mut self, r: &asim_core::k8s::resources::Resources, daemon: bool, sign: i64) {
+        if daemon {
+            self.daemonset_cpu_m += sign * r.cpu_m;
+            self.daemonset_memory += sign * r.memory;
+        } else {
+            self.requested_cpu_m += sign * r.cpu_m;
+            self.requested_memory += sign * r.memory;
+        }
+    }
+
+    fn add_node(&mut self, allocatable: &asim_core::k8s::resources::Resources, sign: i64) {
+        self.allocatable_cpu_m += sign * allocatable.cpu_m;
+        self.allocatable_memory += sign * allocatable.memory;
+    }
 }
 
 impl Cluster {
@@ -149,9 +181,11 @@ impl Cluster {
         if !template.anti_affinity.is_empty() {
             self.anti_affinity_pods.insert(pod);
         }
+        let daemon = p.owner == OwnerKind::DaemonSet;
         if let Some(n) = self.nodes[node.0 as usize].as_mut() {
-            self.totals[0] += template.requests.cpu_m;
-            self.totals[2] += template.requests.memory;
+            if n.ready {
+                self.totals.add_pod(&template.requests, daemon, 1);
+            }
             n.requested.add(&template.requests);
             n.pods.insert(pod);
             match n
@@ -248,8 +282,10 @@ impl Cluster {
                     n.pod_templates.swap_remove(i);
                 }
             }
-            self.totals[0] -= template.requests.cpu_m;
-            self.totals[2] -= template.requests.memory;
+            if n.ready {
+                self.totals
+                    .add_pod(&template.requests, owner == OwnerKind::DaemonSet, -1);
+            }
             n.requested.sub(&template.requests);
             for hp in &template.host_ports {
                 if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
@@ -282,10 +318,10 @@ impl Cluster {
         self.changes += 1;
         let id = NodeId(self.nodes.len() as u32);
         node.id = id;
-        self.totals[0] += node.requested.cpu_m;
-        self.totals[1] += node.allocatable.cpu_m;
-        self.totals[2] += node.requested.memory;
-        self.totals[3] += node.allocatable.memory;
+        debug_assert!(node.pods.is_empty(), "a node joins without pods");
+        if node.ready {
+            self.totals.add_node(&node.allocatable, 1);
+        }
         self.node_names.insert(node.name.clone(), id);
         self.names_by_id.push(node.name.clone());
         self.nodes.push(Some(node));
@@ -361,8 +397,28 @@ impl Cluster {
     }
 
     /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
-    pub fn totals(&self) -> [i64; 4] {
+    pub fn totals(&self) -> Totals {
         self.totals
+    }
+
+    /// The node became Ready: from now on its allocatable and its pods' requests count in
+    /// [`Cluster::totals`].
+    pub fn mark_ready(&mut self, id: NodeId, now: SimTime) {
+        self.generation += 1;
+        let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if n.ready {
+            return;
+        }
+        n.ready = true;
+        n.ready_at = Some(now);
+        self.totals.add_node(&n.allocatable, 1);
+        for p in &n.pods {
+            let pod = &self.pods[p.0 as usize];
+            self.totals
+                .add_pod(&pod.template.requests, pod.owner == OwnerKind::DaemonSet, 1);
+        }
     }
 
     /// Remove a node object. Pods still bound to it are ended as evicted (a node that vanishes
@@ -387,10 +443,10 @@ impl Cluster {
             owners.extend(self.end_pod(p, now, phase));
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
-            self.totals[0] -= n.requested.cpu_m;
-            self.totals[1] -= n.allocatable.cpu_m;
-            self.totals[2] -= n.requested.memory;
-            self.totals[3] -= n.allocatable.memory;
+            // Its pods ended above, taking their requests with them.
+            if n.ready {
+                self.totals.add_node(&n.allocatable, -1);
+            }
             self.node_names.remove(&n.name);
             self.live_nodes -= 1;
         }

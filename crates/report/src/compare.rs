@@ -24,6 +24,8 @@ pub struct RunInfo {
 pub enum Unit {
     Seconds,
     Usd,
+    /// A small price (per vCPU-hour), shown to a hundredth of a cent.
+    UsdRate,
     /// A fraction, shown as a percentage.
     Ratio,
     Count,
@@ -37,7 +39,7 @@ impl Unit {
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Seconds => "s",
-            Unit::Usd => "USD",
+            Unit::Usd | Unit::UsdRate => "USD",
             Unit::Ratio => "ratio",
             Unit::Count => "count",
             Unit::PerHour => "per hour",
@@ -50,6 +52,7 @@ impl Unit {
         match self {
             Unit::Seconds => format!("{v:.1} s"),
             Unit::Usd => format!("${v:.2}"),
+            Unit::UsdRate => format!("${v:.4}"),
             Unit::Ratio => format!("{:.1} %", v * 100.0),
             Unit::Count | Unit::Plain if v == v.trunc() => format!("{v:.0}"),
             Unit::Count | Unit::PerHour | Unit::Hours | Unit::Plain => format!("{v:.2}"),
@@ -63,6 +66,7 @@ impl Unit {
         match self {
             Unit::Seconds => format!("{sign}{a:.1} s"),
             Unit::Usd => format!("{sign}${a:.2}"),
+            Unit::UsdRate => format!("{sign}${a:.4}"),
             Unit::Ratio => format!("{sign}{:.1} pp", a * 100.0),
             Unit::Count | Unit::Plain if a == a.trunc() => format!("{sign}{a:.0}"),
             _ => format!("{sign}{a:.2}"),
@@ -79,7 +83,29 @@ pub struct Metric {
     pub better: Option<Better>,
     /// One per run; `None` when a run's report lacks it.
     pub values: Vec<Option<f64>>,
+    /// Per run: the figure counts pods that never got there as waiting until the end, so it
+    /// is a lower bound (shown `≥`).
+    pub censored: Vec<bool>,
 }
+
+impl Metric {
+    /// The run's cell as shown: [`cell`], with `≥` when the figure is a lower bound.
+    pub fn cell(&self, i: usize) -> String {
+        let c = cell(self.unit, &self.values, i);
+        if self.censored.get(i).copied().unwrap_or(false) {
+            format!("≥ {c}")
+        } else {
+            c
+        }
+    }
+
+    pub fn any_censored(&self) -> bool {
+        self.censored.iter().any(|c| *c)
+    }
+}
+
+/// Under a table with a `≥` cell.
+pub const CENSORED_NOTE: &str = "≥: that run had pods that never started; each counts as waiting until the end of the run, so the figure is a lower bound.";
 
 /// Time to capacity after one timeline step, per run.
 #[derive(Clone, Debug)]
@@ -118,10 +144,21 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// A number read from each run's report.json.
+    /// A number read from each run's report.json. A statistic whose sibling `censored` is
+    /// above zero is marked as a lower bound.
     fn report(&mut self, key: &str, label: &str, unit: Unit, better: Option<Better>) {
         let values = self.views.iter().map(|v| v.num(key)).collect();
         self.push(key, label, unit, better, values);
+        if let Some((parent, _)) = key.rsplit_once('.') {
+            let sibling = format!("{parent}.censored");
+            if let Some(m) = self.metrics.last_mut() {
+                m.censored = self
+                    .views
+                    .iter()
+                    .map(|v| v.num(&sibling).is_some_and(|n| n > 0.0))
+                    .collect();
+            }
+        }
     }
 
     /// A figure computed from each run's data.
@@ -150,6 +187,7 @@ impl Rows<'_> {
             label: label.into(),
             unit,
             better,
+            censored: vec![false; values.len()],
             values,
         });
     }
@@ -176,16 +214,30 @@ pub fn build(scenario: &str, runs: Vec<RunInfo>, views: &[RunView]) -> Compariso
         Unit::Count,
         Some(Lower),
     );
-    r.report("nodes.peak", "peak nodes", Unit::Count, Some(Lower));
+    r.report(
+        "pods.not_started_at_end",
+        "pods not started at end",
+        Unit::Count,
+        Some(Lower),
+    );
+    // Node counts and actions get no judgement: fewer nodes or fewer removals is not better
+    // in itself; what they cost and what they did to pods is judged below.
+    r.report("nodes.peak", "peak nodes", Unit::Count, None);
     r.computed(
         "average_nodes",
         "average nodes",
         Unit::Plain,
-        Some(Lower),
+        None,
         RunView::average_nodes,
     );
-    r.report("nodes.node_hours", "node-hours", Unit::Hours, Some(Lower));
+    r.report("nodes.node_hours", "node-hours", Unit::Hours, None);
     r.report("cost.total_usd", "cost", Unit::Usd, Some(Lower));
+    r.report(
+        "cost.per_requested_vcpu_hour",
+        "cost per requested vCPU-hour",
+        Unit::UsdRate,
+        Some(Lower),
+    );
     r.report("cost.on_demand_usd", "cost on-demand", Unit::Usd, None);
     r.report("cost.spot_usd", "cost spot", Unit::Usd, None);
     r.computed(
@@ -221,36 +273,47 @@ pub fn build(scenario: &str, runs: Vec<RunInfo>, views: &[RunView]) -> Compariso
         Unit::Ratio,
         Some(Higher),
     );
-    // Every number under `disruption` and `churn`, whatever the report holds today.
-    for section in ["disruption", "churn"] {
-        let mut keys = Vec::new();
-        for v in views {
-            if let Some(s) = v.report.get(section) {
-                leaves(s, section, &mut keys);
-            }
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        keys.retain(|k| seen.insert(k.clone()));
-        for k in keys {
-            let label = k.replace(['_', '.'], " ");
-            r.report(&k, &label, Unit::Plain, Some(Lower));
+    r.report(
+        "utilization.daemonset_cpu",
+        "DaemonSet share of cpu",
+        Unit::Ratio,
+        None,
+    );
+    // Every number under `disruption`: the known ones in reading order, then whatever else
+    // the reports hold. Only pods disrupted are judged (fewer is better for the workload);
+    // nodes removed and churn are actions.
+    let mut keys: Vec<String> = [
+        "pods_disrupted.total",
+        "pods_disrupted.evicted",
+        "pods_disrupted.reclaimed",
+        "pods_disrupted.deleted_with_node",
+        "recreated_pods",
+        "nodes_removed.total",
+        "nodes_removed.underutilized",
+        "nodes_removed.empty",
+        "nodes_removed.drifted",
+        "nodes_removed.expired",
+        "nodes_removed.interrupted",
+        "nodes_removed.other",
+        "spot_interruptions",
+        "churn.launches_per_hour",
+        "churn.terminations_per_hour",
+    ]
+    .iter()
+    .map(|k| format!("disruption.{k}"))
+    .collect();
+    for v in views {
+        if let Some(s) = v.report.get("disruption") {
+            leaves(s, "disruption", &mut keys);
         }
     }
-    let hours = |v: &RunView| (v.duration_s / 3600.0).max(1e-9);
-    r.computed(
-        "node_launches_per_hour",
-        "node launches per hour",
-        Unit::PerHour,
-        Some(Lower),
-        |v| v.launched_by_autoscaler() as f64 / hours(v),
-    );
-    r.computed(
-        "node_terminations_per_hour",
-        "node terminations per hour",
-        Unit::PerHour,
-        Some(Lower),
-        |v| v.terminated() as f64 / hours(v),
-    );
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    for k in keys {
+        let label = k.trim_start_matches("disruption.").replace(['_', '.'], " ");
+        let better = k.starts_with("disruption.pods_disrupted.").then_some(Lower);
+        r.report(&k, &label, Unit::Plain, better);
+    }
     let metrics = r.metrics;
 
     let steps = views.first().map(|v| v.steps.clone()).unwrap_or_default();
@@ -331,10 +394,11 @@ pub fn compare_md(c: &Comparison) -> String {
     let _ = writeln!(s, "| metric | {} |", head.join(" | "));
     let _ = writeln!(s, "|---|{}", "---:|".repeat(c.runs.len()));
     for m in &c.metrics {
-        let cells: Vec<String> = (0..c.runs.len())
-            .map(|i| cell(m.unit, &m.values, i))
-            .collect();
+        let cells: Vec<String> = (0..c.runs.len()).map(|i| m.cell(i)).collect();
         let _ = writeln!(s, "| {} | {} |", md_escape(&m.label), cells.join(" | "));
+    }
+    if c.metrics.iter().any(Metric::any_censored) {
+        let _ = writeln!(s, "\n{CENSORED_NOTE}");
     }
     if !c.capacity.is_empty() {
         let _ = writeln!(
@@ -400,6 +464,7 @@ pub fn compare_json(c: &Comparison, views: &[RunView]) -> String {
                 "unit": m.unit.as_str(),
                 "better": m.better.map(|b| match b { Better::Lower => "lower", Better::Higher => "higher" }),
                 "values": m.values.iter().map(|v| v.map(round6)).collect::<Vec<_>>(),
+                "lower_bound": m.censored,
                 "delta": delta,
                 "delta_pct": delta_pct,
             })
@@ -431,7 +496,7 @@ pub fn compare_json(c: &Comparison, views: &[RunView]) -> String {
         })
         .collect();
     let doc = json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "scenario": c.scenario,
         "baseline": c.runs.first().map(|r| r.label.clone()),
         "runs": runs,
@@ -477,6 +542,63 @@ mod tests {
             "45.0 s (+15.0 s)"
         );
         assert_eq!(capacity_cell(&[Some(30.0), Some(45.0)], 0), "30.0 s");
+    }
+
+    fn view(label: &str, report: Value) -> RunView {
+        RunView {
+            label: label.into(),
+            report,
+            duration_s: 3600.0,
+            samples: Vec::new(),
+            nodes: Vec::new(),
+            startup_s: Vec::new(),
+            pending_deltas: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    // docs/reports.md "compare": a latency that counts pods that never started is a lower
+    // bound, and says so; only pods disrupted, not nodes removed, are judged.
+    #[test]
+    fn a_latency_with_pods_that_never_started_is_marked_as_a_lower_bound() {
+        let views = [
+            view(
+                "karpenter",
+                json!({"pods": {"startup_latency_s": {"p99": 40.0, "censored": 0}},
+                       "disruption": {"nodes_removed": {"total": 3}, "pods_disrupted": {"total": 5}}}),
+            ),
+            view(
+                "cluster-autoscaler",
+                json!({"pods": {"startup_latency_s": {"p99": 3540.0, "censored": 4}},
+                       "disruption": {"nodes_removed": {"total": 1}, "pods_disrupted": {"total": 2}}}),
+            ),
+        ];
+        let c = build("s", Vec::new(), &views);
+        let p99 = c
+            .metrics
+            .iter()
+            .find(|m| m.key == "pods.startup_latency_s.p99")
+            .expect("p99 row");
+        assert_eq!(p99.censored, vec![false, true]);
+        assert_eq!(p99.cell(0), "40.0 s");
+        assert!(p99.cell(1).starts_with("≥ 3540.0 s"), "{}", p99.cell(1));
+        let runs = views
+            .iter()
+            .map(|v| RunInfo {
+                label: v.label.clone(),
+                autoscaler: v.label.clone(),
+                variant: None,
+                dir: v.label.clone(),
+            })
+            .collect();
+        let md = compare_md(&build("s", runs, &views));
+        assert!(md.contains(CENSORED_NOTE), "{md}");
+        let better = |k: &str| c.metrics.iter().find(|m| m.key == k).and_then(|m| m.better);
+        assert_eq!(
+            better("disruption.pods_disrupted.total"),
+            Some(Better::Lower)
+        );
+        assert_eq!(better("disruption.nodes_removed.total"), None);
     }
 
     #[test]

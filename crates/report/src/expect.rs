@@ -62,6 +62,7 @@ pub const BASELINE_KEYS: &[(&str, Better)] = &[
     ("pods.startup_latency_s.p90", Better::Lower),
     ("pods.startup_latency_s.p99", Better::Lower),
     ("pods.unschedulable_at_end", Better::Lower),
+    ("pods.not_started_at_end", Better::Lower),
     ("nodes.peak", Better::Lower),
     ("nodes.node_hours", Better::Lower),
     ("utilization.cpu", Better::Higher),

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::compare::{Comparison, MAX_STEP_ROWS, capacity_cell, cell};
+use crate::compare::{Comparison, MAX_STEP_ROWS, capacity_cell};
 use crate::expect::Better;
 use crate::svg::{self, LaneEvent, Shape, XyChart, color, esc, fmt_time, thin_max};
 use crate::view::RunView;
@@ -144,7 +144,7 @@ fn cost_chart(view: &RunView) -> String {
 
 fn cdf_chart(views: &[&RunView]) -> String {
     let mut ch = XyChart::new(
-        "Pod startup latency (creation → running), cumulative",
+        "Pod startup latency (creation → running; not started: until the end), cumulative",
         "startup latency (s)",
         "share of pods",
         false,
@@ -158,16 +158,8 @@ fn cdf_chart(views: &[&RunView]) -> String {
 }
 
 /// Launched nodes per instance type, largest first, the tail summed.
-fn instance_mix(report: &Value) -> Vec<(String, f64)> {
-    let mut rows: Vec<(String, f64)> = report
-        .pointer("/nodes/by_instance_type")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
-                .collect()
-        })
-        .unwrap_or_default();
+/// Largest first, the tail beyond [`MAX_TYPES`] summed.
+fn top_types(mut rows: Vec<(String, f64)>) -> Vec<(String, f64)> {
     rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     if rows.len() > MAX_TYPES {
         let rest: f64 = rows[MAX_TYPES - 1..].iter().map(|r| r.1).sum();
@@ -282,18 +274,24 @@ pub fn report_html(view: &RunView) -> String {
     let num = |k: &str| view.num(k).unwrap_or(0.0);
     let rows = [
         (
-            "pods created / scheduled / unschedulable at end".to_string(),
+            "pods created / scheduled / not started at end".to_string(),
             format!(
                 "{} / {} / {}",
                 num("pods.created"),
                 num("pods.scheduled"),
-                num("pods.unschedulable_at_end")
+                num("pods.not_started_at_end")
             ),
         ),
         (
             "startup latency p50 / p90 / p99".to_string(),
             format!(
-                "{:.1} s / {:.1} s / {:.1} s",
+                "{}{:.1} s / {:.1} s / {:.1} s",
+                // Pods that never started count until the end: a lower bound.
+                if num("pods.startup_latency_s.censored") > 0.0 {
+                    "≥ "
+                } else {
+                    ""
+                },
                 num("pods.startup_latency_s.p50"),
                 num("pods.startup_latency_s.p90"),
                 num("pods.startup_latency_s.p99")
@@ -318,11 +316,27 @@ pub fn report_html(view: &RunView) -> String {
             ),
         ),
         (
-            "utilization cpu / memory".to_string(),
+            "cost per requested vCPU-hour".to_string(),
+            format!("${:.4}", num("cost.per_requested_vcpu_hour")),
+        ),
+        (
+            "utilization cpu / memory (DaemonSets apart)".to_string(),
             format!(
-                "{:.1} % / {:.1} %",
+                "{:.1} % / {:.1} % (+ {:.1} % / {:.1} %)",
                 num("utilization.cpu") * 100.0,
-                num("utilization.memory") * 100.0
+                num("utilization.memory") * 100.0,
+                num("utilization.daemonset_cpu") * 100.0,
+                num("utilization.daemonset_memory") * 100.0
+            ),
+        ),
+        (
+            "pods disrupted (evicted / reclaimed / deleted with node)".to_string(),
+            format!(
+                "{} ({} / {} / {})",
+                num("disruption.pods_disrupted.total"),
+                num("disruption.pods_disrupted.evicted"),
+                num("disruption.pods_disrupted.reclaimed"),
+                num("disruption.pods_disrupted.deleted_with_node")
             ),
         ),
     ];
@@ -340,14 +354,24 @@ pub fn report_html(view: &RunView) -> String {
         let _ = writeln!(o, "{}", cdf_chart(&[view]));
     }
     let _ = writeln!(o, "<h2>Instance types</h2>");
-    let mix = instance_mix(r);
+    // Every node, static ones included (`nodes.by_instance_type` counts launched ones only).
+    let mut per_type: BTreeMap<String, f64> = BTreeMap::new();
+    for n in &view.nodes {
+        *per_type.entry(n.instance_type.clone()).or_insert(0.0) += 1.0;
+    }
+    let mix = top_types(per_type.into_iter().collect());
     if mix.is_empty() {
         let _ = writeln!(o, "<p class=\"note\">No node.</p>");
     } else {
         let _ = writeln!(
             o,
             "{}",
-            svg::hbar_chart("Nodes launched per instance type", "nodes", &mix, color(0))
+            svg::hbar_chart(
+                "Nodes per instance type (launched and static)",
+                "nodes",
+                &mix,
+                color(0)
+            )
         );
     }
     disruption_section(&mut o, &[view], false);
@@ -411,11 +435,18 @@ pub fn compare_html(c: &Comparison, views: &[RunView]) -> String {
                 }
                 _ => "",
             };
-            let _ = write!(o, "<td{class}>{}</td>", esc(&cell(m.unit, &m.values, i)));
+            let _ = write!(o, "<td{class}>{}</td>", esc(&m.cell(i)));
         }
         let _ = writeln!(o, "</tr>");
     }
     let _ = writeln!(o, "</table>");
+    if c.metrics.iter().any(crate::compare::Metric::any_censored) {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">{}</p>",
+            esc(crate::compare::CENSORED_NOTE)
+        );
+    }
     if !c.capacity.is_empty() {
         let _ = writeln!(
             o,
@@ -560,7 +591,7 @@ mod tests {
                 "scenario": "demo <x>", "autoscaler": "karpenter", "seed": 3, "duration_s": 600,
                 "pods": {"created": 20, "startup_latency_s": {"p50": 3.0}},
                 "nodes": {"by_instance_type": {"m5.large": 2, "c5.xlarge": 1}},
-                "disruption": {"consolidations": 1}
+                "disruption": {"nodes_removed": {"underutilized": 1}}
             }),
             duration_s: 600.0,
             samples: (0..=10)
@@ -605,7 +636,7 @@ mod tests {
         );
         assert!(h.contains("demo &lt;x&gt; — karpenter"));
         assert!(h.contains("consolidation"));
-        assert!(h.contains("disruption.consolidations"));
+        assert!(h.contains("disruption.nodes_removed.underutilized"));
         assert!(h.contains("scale web to 30 at 2m"));
     }
 
@@ -660,12 +691,8 @@ mod tests {
 
     #[test]
     fn instance_mix_sums_the_tail() {
-        let mut m = serde_json::Map::new();
-        for i in 0..30 {
-            m.insert(format!("t{i:02}"), serde_json::json!(1));
-        }
-        let r = serde_json::json!({"nodes": {"by_instance_type": m}});
-        let mix = instance_mix(&r);
+        let rows: Vec<(String, f64)> = (0..30).map(|i| (format!("t{i:02}"), 1.0)).collect();
+        let mix = top_types(rows);
         assert_eq!(mix.len(), MAX_TYPES);
         assert_eq!(mix.last().unwrap().1, 6.0);
     }

@@ -16,13 +16,35 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use assemble::{RunData, assemble};
-pub use recorder::{NodeRecord, Recorder, Sample};
+pub use assemble::{RunData, assemble, is_static};
+pub use recorder::{Integrals, NodeRecord, Recorder, Sample};
 pub use writers::{
     RUN_OUTPUTS, RunMeta, decisions_digest, report_json, report_md, write_files, write_outputs,
 };
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: latencies count pods that never got there (censored); `disruption` reports nodes
+/// removed and pods disrupted by cause; utilization over Ready node-time without DaemonSets;
+/// `nodes.launched` and churn only count nodes an autoscaler launched (docs/reports.md).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Keys of report schema 1 that schema 2 renamed, with what to use instead (docs/reports.md).
+pub const RENAMED_KEYS: &[(&str, &str)] = &[
+    (
+        "disruption.consolidations",
+        "disruption.nodes_removed.underutilized",
+    ),
+    ("disruption.emptiness", "disruption.nodes_removed.empty"),
+    ("disruption.drift", "disruption.nodes_removed.drifted"),
+    ("disruption.expiration", "disruption.nodes_removed.expired"),
+    (
+        "disruption.interruption",
+        "disruption.nodes_removed.interrupted",
+    ),
+    (
+        "disruption.evicted_pods",
+        "disruption.pods_disrupted.evicted",
+    ),
+];
 
 /// Summary statistics of a sample, in seconds.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -33,6 +55,9 @@ pub struct Stats {
     pub max: f64,
     pub mean: f64,
     pub count: u64,
+    /// Of `count`, pods that had not got there when the run ended: each counts as waiting
+    /// until the end (`end − created`), a lower bound of its real value.
+    pub censored: u64,
 }
 
 impl Stats {
@@ -55,6 +80,18 @@ impl Stats {
             max: values[n - 1] as f64 / 1000.0,
             mean: round((sum as f64 / n as f64) / 1000.0, 3),
             count: n as u64,
+            censored: 0,
+        }
+    }
+
+    /// [`Stats::from_ms`] over `values` and the right-censored `censored` (waits still
+    /// running at the end, each `end − created`) together.
+    pub fn censored_from_ms(mut values: Vec<u64>, censored: Vec<u64>) -> Stats {
+        let n = censored.len() as u64;
+        values.extend(censored);
+        Stats {
+            censored: n,
+            ..Stats::from_ms(values)
         }
     }
 }
@@ -76,6 +113,8 @@ pub struct PodsReport {
     pub created: u64,
     pub scheduled: u64,
     pub unschedulable_at_end: u64,
+    /// Pods alive at the end that never started running (pending, or bound and starting).
+    pub not_started_at_end: u64,
     pub evicted: u64,
     pub succeeded: u64,
     pub running_at_end: u64,
@@ -88,9 +127,17 @@ pub struct PodsReport {
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct NodesReport {
+    /// Nodes an autoscaler launched (not `staticNodes` or Node manifests); the `by_…` keys
+    /// break them down.
     pub launched: u64,
+    /// Of those, terminated by the end.
     pub terminated: u64,
+    /// Nodes there from the start (`staticNodes`, Node manifests).
+    #[serde(rename = "static")]
+    pub static_nodes: u64,
+    /// Live nodes at most, all of them.
     pub peak: u64,
+    /// All nodes, as billed.
     pub node_hours: f64,
     pub by_instance_type: BTreeMap<String, u64>,
     pub by_capacity_type: BTreeMap<String, u64>,
@@ -102,32 +149,62 @@ pub struct CostReport {
     pub total_usd: f64,
     pub on_demand_usd: f64,
     pub spot_usd: f64,
+    /// `total_usd` per vCPU-hour requested by workload (non-DaemonSet) pods on Ready nodes.
+    pub per_requested_vcpu_hour: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Utilization {
+    /// Workload (non-DaemonSet) requests / allocatable, over Ready node-time.
     pub cpu: f64,
     pub memory: f64,
+    /// DaemonSet requests / allocatable, over Ready node-time.
+    pub daemonset_cpu: f64,
+    pub daemonset_memory: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct DisruptionReport {
-    /// Nodes removed by consolidation (multi- and single-node; cluster-autoscaler's drained
-    /// scale-downs too).
-    pub consolidations: u64,
-    /// Empty nodes removed.
-    pub emptiness: u64,
-    pub drift: u64,
-    pub expiration: u64,
-    /// Spot instances the cloud reclaimed.
+    /// Nodes whose removal began, by why — the same causes for both autoscalers.
+    pub nodes_removed: NodesRemoved,
+    /// Workload pods that lost their node, by how.
+    pub pods_disrupted: PodsDisrupted,
+    /// Two-minute spot interruption warnings the cloud sent.
     pub spot_interruptions: u64,
-    /// Nodes Karpenter deleted on an interruption event (spot warning, scheduled change…).
-    pub interruption: u64,
-    pub evicted_pods: u64,
     /// Pods created to replace evicted ones; their wait is `pods.replacement_startup_latency_s`.
     pub recreated_pods: u64,
-    /// Node launches and terminations per simulated hour.
+    /// Autoscaler-launched nodes launched and terminated per simulated hour.
     pub churn: Churn,
+}
+
+/// Nodes removed by cause: Karpenter's disruption reasons and cluster-autoscaler's scale-down
+/// kinds mapped onto one set of names (docs/reports.md).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct NodesRemoved {
+    pub total: u64,
+    /// Karpenter's consolidation (multi- and single-node); cluster-autoscaler's drained
+    /// scale-down of an underutilized node.
+    pub underutilized: u64,
+    /// Empty nodes: Karpenter's emptiness, cluster-autoscaler's empty scale-down.
+    pub empty: u64,
+    pub drifted: u64,
+    pub expired: u64,
+    /// Interruptions: Karpenter's interruption handling, or the spot instance reclaimed.
+    pub interrupted: u64,
+    /// Anything else (a registration timeout, a node deleted by the timeline).
+    pub other: u64,
+}
+
+/// Pods that lost their node, by how.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PodsDisrupted {
+    pub total: u64,
+    /// Evicted (graceful): drains, consolidation, interruption handling.
+    pub evicted: u64,
+    /// Still running when their spot instance was reclaimed.
+    pub reclaimed: u64,
+    /// Still running when their node was deleted otherwise.
+    pub deleted_with_node: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]

@@ -1,5 +1,6 @@
 //! Streams the facts a report needs while the simulation runs; O(1) work per call.
 
+use asim_cluster::Totals;
 use asim_core::engine::SimTime;
 
 /// One row of `timeseries.csv`, taken every simulated minute.
@@ -34,59 +35,61 @@ pub struct NodeRecord {
     pub termination_reason: Option<String>,
 }
 
-/// Cluster-wide totals over Ready nodes, integrated over time for utilization.
+/// Time integrals of [`Totals`] (unit·ms): what utilization and the cost per requested
+/// vCPU-hour are computed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Integrals {
+    pub requested_cpu_m: f64,
+    pub requested_memory: f64,
+    pub daemonset_cpu_m: f64,
+    pub daemonset_memory: f64,
+    pub allocatable_cpu_m: f64,
+    pub allocatable_memory: f64,
+}
+
+/// What the run records for its report as it goes.
 #[derive(Default)]
 pub struct Recorder {
     pub samples: Vec<Sample>,
     pub nodes: Vec<NodeRecord>,
     pub peak_nodes: u64,
-    pub evicted_pods: u64,
+    /// Pods that lost their node, by cause (docs/reports.md `disruption.pods_disrupted`):
+    /// evicted (an eviction began: drain, consolidation, interruption handling),
+    pub pods_evicted: u64,
+    /// still running when their spot instance was reclaimed,
+    pub pods_reclaimed: u64,
+    /// still running when their node was deleted for another reason.
+    pub pods_deleted_with_node: u64,
+    /// Two-minute spot interruption warnings the cloud sent.
     pub spot_interruptions: u64,
-    pub disruptions: std::collections::BTreeMap<String, u64>,
     last_t: u64,
-    cur: [i64; 4],
-    /// ∫ requested cpu, ∫ allocatable cpu, ∫ requested memory, ∫ allocatable memory (unit·ms).
-    integrals: [f64; 4],
+    cur: Totals,
+    integrals: Integrals,
 }
 
 impl Recorder {
     /// Account for the totals that held since the last call, then remember the new ones.
-    /// `totals` = [requested cpu, allocatable cpu, requested memory, allocatable memory].
-    pub fn integrate(&mut self, now: SimTime, totals: [i64; 4]) {
+    pub fn integrate(&mut self, now: SimTime, totals: Totals) {
         let dt = now.0.saturating_sub(self.last_t) as f64;
         if dt > 0.0 {
-            for (acc, v) in self.integrals.iter_mut().zip(self.cur) {
-                *acc += v as f64 * dt;
-            }
+            let (c, i) = (&self.cur, &mut self.integrals);
+            i.requested_cpu_m += c.requested_cpu_m as f64 * dt;
+            i.requested_memory += c.requested_memory as f64 * dt;
+            i.daemonset_cpu_m += c.daemonset_cpu_m as f64 * dt;
+            i.daemonset_memory += c.daemonset_memory as f64 * dt;
+            i.allocatable_cpu_m += c.allocatable_cpu_m as f64 * dt;
+            i.allocatable_memory += c.allocatable_memory as f64 * dt;
         }
         self.last_t = now.0;
         self.cur = totals;
     }
 
-    /// Time-weighted requested / allocatable over the run: (cpu, memory).
-    pub fn utilization(&self) -> (f64, f64) {
-        let frac = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        (
-            frac(self.integrals[0], self.integrals[1]),
-            frac(self.integrals[2], self.integrals[3]),
-        )
+    /// The integrals up to the last [`Recorder::integrate`].
+    pub fn integrals(&self) -> Integrals {
+        self.integrals
     }
 
     pub fn note_nodes(&mut self, live: u64) {
         self.peak_nodes = self.peak_nodes.max(live);
-    }
-
-    pub fn count_disruption(&mut self, reason: &str) {
-        *self.disruptions.entry(reason.to_string()).or_insert(0) += 1;
-    }
-
-    /// Take back a disruption that did not happen (an aborted drain).
-    pub fn uncount_disruption(&mut self, reason: &str) {
-        if let Some(n) = self.disruptions.get_mut(reason) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.disruptions.remove(reason);
-            }
-        }
     }
 }

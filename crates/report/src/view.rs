@@ -39,12 +39,20 @@ impl RunView {
         nodes: &[NodeRecord],
         cluster: &Cluster,
     ) -> RunView {
+        // The same pods as `pods.startup_latency_s`: no DaemonSet pods, and a pod still
+        // waiting at the end counts until the end.
+        let end_ms = report.duration_s * 1000;
         let mut startup_s: Vec<f64> = cluster
             .pods
             .iter()
+            .filter(|p| p.owner != asim_cluster::OwnerKind::DaemonSet)
             .filter_map(|p| {
-                p.running_at
-                    .map(|r| r.0.saturating_sub(p.created_at.0) as f64 / 1000.0)
+                let waiting = matches!(
+                    p.phase,
+                    asim_cluster::PodPhase::Pending | asim_cluster::PodPhase::Starting
+                );
+                let to = p.running_at.map(|r| r.0).or(waiting.then_some(end_ms))?;
+                Some(to.saturating_sub(p.created_at.0) as f64 / 1000.0)
             })
             .collect();
         startup_s.sort_by(f64::total_cmp);
@@ -135,21 +143,6 @@ impl RunView {
         let end = (self.duration_s * 1000.0) as u64;
         let stop = n.terminated_at.map_or(end, |t| t.0.min(end));
         stop.saturating_sub(n.launched_at.0) as f64 / 3_600_000.0
-    }
-
-    /// Nodes an autoscaler launched (not static nodes or Node manifests).
-    pub fn launched_by_autoscaler(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.owner != "static" && n.owner != "manifest")
-            .count()
-    }
-
-    pub fn terminated(&self) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.terminated_at.is_some())
-            .count()
     }
 
     /// Mean of the minute samples' node count.

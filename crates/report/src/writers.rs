@@ -51,8 +51,8 @@ pub fn report_md(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| pods unschedulable at end | {} |",
-        p.unschedulable_at_end
+        "| pods unschedulable / not started at end | {} / {} |",
+        p.unschedulable_at_end, p.not_started_at_end
     );
     let _ = writeln!(s, "| pods evicted | {} |", p.evicted);
     let _ = writeln!(
@@ -71,12 +71,22 @@ pub fn report_md(r: &Report) -> String {
         p.startup_latency_s.p99,
         p.startup_latency_s.max
     );
+    if p.startup_latency_s.censored > 0 {
+        let _ = writeln!(
+            s,
+            "| of which never started (counted until the end) | {} |",
+            p.startup_latency_s.censored
+        );
+    }
     let n = &r.nodes;
     let _ = writeln!(
         s,
         "| nodes launched / terminated / peak | {} / {} / {} |",
         n.launched, n.terminated, n.peak
     );
+    if n.static_nodes > 0 {
+        let _ = writeln!(s, "| static nodes | {} |", n.static_nodes);
+    }
     let _ = writeln!(s, "| node-hours | {:.2} |", n.node_hours);
     let _ = writeln!(
         s,
@@ -85,20 +95,35 @@ pub fn report_md(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| utilization (cpu / memory) | {:.1} % / {:.1} % |",
-        r.utilization.cpu * 100.0,
-        r.utilization.memory * 100.0
+        "| cost per requested vCPU-hour | ${:.4} |",
+        r.cost.per_requested_vcpu_hour
+    );
+    let u = &r.utilization;
+    let _ = writeln!(
+        s,
+        "| utilization (cpu / memory; DaemonSets cpu / memory) | {:.1} % / {:.1} %; {:.1} % / {:.1} % |",
+        u.cpu * 100.0,
+        u.memory * 100.0,
+        u.daemonset_cpu * 100.0,
+        u.daemonset_memory * 100.0
     );
     let d = &r.disruption;
+    let nr = &d.nodes_removed;
     let _ = writeln!(
         s,
-        "| disruptions (consolidation / emptiness / drift / expiration / interruption) | {} / {} / {} / {} / {} |",
-        d.consolidations, d.emptiness, d.drift, d.expiration, d.interruption
+        "| nodes removed (underutilized / empty / drifted / expired / interrupted / other) | {} / {} / {} / {} / {} / {} |",
+        nr.underutilized, nr.empty, nr.drifted, nr.expired, nr.interrupted, nr.other
+    );
+    let pd = &d.pods_disrupted;
+    let _ = writeln!(
+        s,
+        "| pods disrupted (evicted / reclaimed / deleted with node) | {} ({} / {} / {}) |",
+        pd.total, pd.evicted, pd.reclaimed, pd.deleted_with_node
     );
     let _ = writeln!(
         s,
-        "| spot reclaimed · pods evicted · pods re-created | {} · {} · {} |",
-        d.spot_interruptions, d.evicted_pods, d.recreated_pods
+        "| spot interruption warnings · pods re-created | {} · {} |",
+        d.spot_interruptions, d.recreated_pods
     );
     let _ = writeln!(
         s,

@@ -208,7 +208,7 @@ impl<'s> Simulation<'s> {
                     let reason = pod.end_reason.unwrap_or(EndReason::Deleted);
                     let ctrl = self.cluster.end_pod(p, now, terminal_phase(reason));
                     if reason == EndReason::Evicted {
-                        self.recorder.evicted_pods += 1;
+                        self.recorder.pods_evicted += 1;
                     }
                     self.run_ms.remove(&p);
                     self.after_pod_end(now, ctrl, reason == EndReason::Evicted);
@@ -403,7 +403,7 @@ impl<'s> Simulation<'s> {
             .iter()
             .filter(|p| p.phase == PodPhase::Running)
             .count() as u64;
-        let [rc, ac, rm, am] = self.cluster.totals();
+        let t = self.cluster.totals();
         let frac = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
         let cost = self.cloud.cost_usd(now.0);
         self.recorder.samples.push(Sample {
@@ -415,8 +415,8 @@ impl<'s> Simulation<'s> {
             running_pods: running,
             cost_rate_usd_per_hour: self.cloud.hourly_rate(),
             cost_usd: cost.total_usd,
-            cpu_utilization: frac(rc, ac),
-            memory_utilization: frac(rm, am),
+            cpu_utilization: frac(t.requested_cpu_m, t.allocatable_cpu_m),
+            memory_utilization: frac(t.requested_memory, t.allocatable_memory),
         });
     }
 }

@@ -41,6 +41,7 @@ impl Simulation<'_> {
                 if let Some(node) = self.instance_nodes.remove(instance) {
                     self.deletions.remove(&node);
                     self.drop_pinned(now, node);
+                    self.count_pods_lost(node, spot);
                     let owners = self.cluster.remove_node(node, now);
                     for c in owners {
                         self.reconcile(now, c, true);
@@ -96,11 +97,10 @@ impl Simulation<'_> {
     }
 
     pub(crate) fn node_ready(&mut self, now: SimTime, node: NodeId) {
-        let Some(n) = self.cluster.node_mut(node) else {
+        if self.cluster.node(node).is_none() {
             return;
-        };
-        n.ready = true;
-        n.ready_at = Some(now);
+        }
+        self.cluster.mark_ready(node, now);
         if let Some(&rec) = self.node_records.get(&node) {
             self.recorder.nodes[rec].ready_at = Some(now);
         }

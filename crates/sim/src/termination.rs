@@ -55,7 +55,6 @@ impl Simulation<'_> {
             });
         }
         let instance = n.instance.map(InstanceId);
-        self.recorder.count_disruption(&reason);
         if let Some(&rec) = self.node_records.get(&node) {
             self.recorder.nodes[rec]
                 .termination_reason
@@ -92,10 +91,8 @@ impl Simulation<'_> {
                 n.taints.retain(|t| t.key != key);
             }
         }
-        if let Some(&rec) = self.node_records.get(&node)
-            && let Some(reason) = self.recorder.nodes[rec].termination_reason.take()
-        {
-            self.recorder.uncount_disruption(&reason);
+        if let Some(&rec) = self.node_records.get(&node) {
+            self.recorder.nodes[rec].termination_reason = None;
         }
         self.request_pass(now);
     }
@@ -184,6 +181,7 @@ impl Simulation<'_> {
             }
             None => {
                 self.drop_pinned(now, node);
+                self.count_pods_lost(node, false);
                 let owners = self.cluster.remove_node(node, now);
                 for c in owners {
                     self.reconcile(now, c, true);
@@ -265,6 +263,34 @@ impl Simulation<'_> {
             self.terminate_pod_capped(now, p, EndReason::Evicted, opts.max_grace_ms);
         }
         waiting.len()
+    }
+
+    /// Count the pods that go with a node that is removed now (docs/reports.md
+    /// `disruption.pods_disrupted`): one whose eviction had begun counts as evicted, one still
+    /// starting or running as reclaimed (its spot instance taken back) or deleted with the
+    /// node. DaemonSet and static pods belong to the node and are not counted.
+    pub(crate) fn count_pods_lost(&mut self, node: NodeId, reclaimed: bool) {
+        let Some(n) = self.cluster.node(node) else {
+            return;
+        };
+        for p in &n.pods {
+            let pod = self.cluster.pod(*p);
+            if matches!(pod.owner, OwnerKind::DaemonSet | OwnerKind::Node) {
+                continue;
+            }
+            match pod.phase {
+                PodPhase::Terminating if pod.end_reason == Some(EndReason::Evicted) => {
+                    self.recorder.pods_evicted += 1;
+                }
+                PodPhase::Starting | PodPhase::Running if reclaimed => {
+                    self.recorder.pods_reclaimed += 1;
+                }
+                PodPhase::Starting | PodPhase::Running => {
+                    self.recorder.pods_deleted_with_node += 1;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The DaemonSet controller deletes the pods of a node that is gone.

@@ -257,10 +257,14 @@ impl Doc<'_> {
             }
             for (key, t) in checks {
                 if !is_known_expect_key(key) {
-                    return Err(self.err(
-                        &format!("spec.expect.{who}.{key}"),
-                        "unknown report key (see docs/scenario.md for the list)".into(),
-                    ));
+                    let why = match asim_report::RENAMED_KEYS.iter().find(|(old, _)| old == key) {
+                        Some((_, new)) => format!(
+                            "report key renamed in report schema {}: use {new}",
+                            asim_report::SCHEMA_VERSION
+                        ),
+                        None => "unknown report key (see docs/scenario.md for the list)".into(),
+                    };
+                    return Err(self.err(&format!("spec.expect.{who}.{key}"), why));
                 }
                 if t.min.is_none() && t.max.is_none() {
                     return Err(self.err(
