@@ -854,3 +854,152 @@ fn scale_down_taints_nodes_with_its_own_taint_not_karpenters() {
     }
     assert!(tainted_seen > 0, "ca-spike scaled nothing down");
 }
+
+// ---- aws-node-termination-handler (§8) ------------------------------------------------------
+
+/// Four m5.large spot nodes, each with one 1.5-CPU pod, interrupted at 0.5 per instance-hour
+/// (no rebalance recommendations, no scale-down), with `handler` as
+/// `spec.clusterAutoscaler.terminationHandler`.
+fn spot_with_handler(handler: &str) -> String {
+    let yaml = scenario(
+        "nth",
+        "3h",
+        "scale-down-enabled: false",
+        "      - {name: spot, instanceTypes: [m5.large], capacityType: spot, maxSize: 10}\n",
+        "    - at: 1m\n      scale: {deployment: web, replicas: 4}\n",
+        "  cloud:\n    spot: {interruptions: {perHour: 0.5}, rebalanceProbability: 0}\n",
+        &deployment("web", 0, "1500m", "1Gi", ""),
+    );
+    yaml.replace(
+        "    nodeGroups:\n",
+        &format!("    terminationHandler: {handler}\n    nodeGroups:\n"),
+    )
+}
+
+/// (node, reclaim time) of every spot-reclaimed node that was registered at its warning, the
+/// pods evicted ahead of a reclaim, and the decision log.
+fn reclaims(sc: &Scenario) -> (Vec<(String, f64)>, u64, Outcome) {
+    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let reclaimed = out
+        .sim
+        .recorder
+        .nodes
+        .iter()
+        .filter(|r| r.termination_reason.as_deref() == Some("spot-interruption"))
+        // A node must exist at the warning for anyone to drain it: an instance reclaimed
+        // within two minutes of its launch gets its warning before it registers.
+        .filter(|r| {
+            r.registered_at
+                .zip(r.terminated_at)
+                .is_some_and(|(reg, end)| reg.0 + 120_000 <= end.0)
+        })
+        .filter_map(|r| Some((r.name.clone(), r.terminated_at?.as_secs_f64())))
+        .collect();
+    // Pods evicted before their node went: those that ended at no reclaim (a pod on a node
+    // that vanishes ends, as evicted, at that instant).
+    let gone: Vec<u64> = out
+        .sim
+        .recorder
+        .nodes
+        .iter()
+        .filter(|r| r.termination_reason.as_deref() == Some("spot-interruption"))
+        .filter_map(|r| Some(r.terminated_at?.0))
+        .collect();
+    let evicted = out
+        .sim
+        .cluster
+        .pods
+        .iter()
+        .filter(|p| p.end_reason == Some(autoscale_sim::cluster::EndReason::Evicted))
+        .filter(|p| p.ended_at.is_some_and(|t| !gone.contains(&t.0)))
+        .count() as u64;
+    let decisions = out
+        .sim
+        .decisions()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("decision lines are JSON"))
+        .collect();
+    let o = Outcome {
+        decisions,
+        unschedulable_at_end: out.report.pods.unschedulable_at_end,
+        peak_nodes: out.report.nodes.peak,
+        bound_s: Vec::new(),
+    };
+    (reclaimed, evicted, o)
+}
+
+/// aws-node-termination-handler `pkg/interruptionevent/draincordon/handler.go`: in queue mode
+/// a spot node is cordoned and drained (kubectl drain semantics, evictions respecting PDBs)
+/// 5 s after the two-minute warning, so its pods are evicted and pending again about 115 s
+/// before EC2 reclaims the instance, and cluster-autoscaler scales up for them before the
+/// reclaim. Without a handler nothing happens until the reclaim, when the pods die with the
+/// node.
+#[test]
+fn a_termination_handler_drains_a_spot_node_within_seconds_of_the_warning() {
+    let sc = load(&spot_with_handler("{mode: queue}"));
+    let (reclaimed, evicted, o) = reclaims(&sc);
+    let acts = events(&o, "termination-handler");
+    assert!(!reclaimed.is_empty(), "no spot interruption in 3 h");
+    assert!(evicted > 0, "no pod evicted before its node was reclaimed");
+    for (node, at) in &reclaimed {
+        let act = acts
+            .iter()
+            .find(|e| e["node"] == node.as_str())
+            .unwrap_or_else(|| panic!("{node} reclaimed at {at} s without the handler: {acts:?}"));
+        assert_eq!(act["action"], "cordon-and-drain");
+        assert_eq!(act["mode"], "queue");
+        // Warning at reclaim − 120 s; the queue's detection delay is 5 s.
+        assert!(
+            (at - t(act) - 115.0).abs() < 1e-6,
+            "{node}: {act}, reclaimed {at}"
+        );
+    }
+    // The first reclaim: a scale-up for the drained pod comes between the handler and the
+    // reclaim.
+    let (node, at) = reclaimed
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("a reclaim");
+    let act = acts
+        .iter()
+        .find(|e| e["node"] == node.as_str())
+        .expect("act");
+    assert!(
+        events(&o, "scale-up")
+            .iter()
+            .any(|u| t(u) >= t(act) && t(u) < *at),
+        "no scale-up between the drain at {} s and the reclaim at {at} s",
+        t(act)
+    );
+
+    // Without a handler: the same first reclaim, no event, no eviction, no scale-up before it.
+    let sc = load(&spot_with_handler("{mode: none}"));
+    let (reclaimed_none, evicted_none, o) = reclaims(&sc);
+    assert!(events(&o, "termination-handler").is_empty());
+    assert_eq!(evicted_none, 0);
+    let first = reclaimed_none
+        .iter()
+        .map(|r| r.1)
+        .min_by(f64::total_cmp)
+        .expect("a reclaim");
+    assert!((first - at).abs() < 1e-6, "same first interruption");
+    assert!(
+        !events(&o, "scale-up")
+            .iter()
+            .any(|u| t(u) >= first - 120.0 && t(u) < first),
+        "a scale-up before the reclaim without a handler"
+    );
+}
+
+/// A detection delay must leave the handler time to act before the reclaim; options without a
+/// mode are refused (located at the field).
+#[test]
+fn a_termination_handler_slower_than_the_notice_is_refused_at_load() {
+    let e = load_err(&spot_with_handler("{mode: imds, detectionDelay: 3m}"));
+    assert!(
+        e.contains("terminationHandler.detectionDelay") && e.contains("2-minute"),
+        "{e}"
+    );
+    let e = load_err(&spot_with_handler("{mode: sqs}"));
+    assert!(e.contains("terminationHandler") || e.contains("sqs"), "{e}");
+}

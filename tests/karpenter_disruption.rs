@@ -608,6 +608,86 @@ fn consolidation_does_not_target_nodes_inside_their_consolidate_after_window() {
     assert!(cmd["t_s"].as_f64().unwrap_or(0.0) >= 8.0 * 60.0, "{cmd}");
 }
 
+// ---- the Balanced policy (§4.6 "Balanced") ---------------------------------------------------
+
+/// One m5.large ($0.096) holding a 4 GiB "big" pod (too much memory for a c5.large) and five
+/// 100m pods, in a NodePool of m5.large and c5.large ($0.085) with `policy`. Once the big pod is
+/// deleted at 3 min, the five fit a c5.large: a replace saving $0.011/h.
+fn one_node_replace(policy: &str) -> Loaded {
+    let pod = |cpu: &str, mem: &str| {
+        json!({"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": cpu, "memory": mem}}}]})
+    };
+    let docs = vec![
+        nodeclass(),
+        nodepool(
+            "default",
+            &["m5.large", "c5.large"],
+            &["on-demand"],
+            json!({"consolidationPolicy": policy, "budgets": [{"nodes": "100%"}]}),
+            json!({}),
+        ),
+        deployment("big", 1, pod("500m", "4Gi"), json!({})),
+        deployment("small", 5, pod("100m", "256Mi"), json!({})),
+    ];
+    load(spec("10m", delete_big("3m")), &docs)
+}
+
+// designs/balanced-consolidation.md "Marginal Move (rejected)"; karpenter:
+// pkg/controllers/disruption/balanced.go `EvaluateBalancedMove`. The replace saves 11.5 % of
+// the NodePool's cost and disrupts all of it (the node is the whole NodePool: 1 + 5 pods of
+// its 6): score 0.11 < 1/k = 0.5. WhenEmptyOrUnderutilized takes any cheaper replacement.
+#[test]
+fn balanced_refuses_a_replace_whose_savings_are_small_for_its_disruption() {
+    let l = one_node_replace("WhenEmptyOrUnderutilized");
+    let sim = run(&l, 8 * M);
+    let cmd = events(&sim, "disruption")
+        .into_iter()
+        .next()
+        .expect("a replace");
+    assert_eq!(cmd["method"], "single-node-consolidation");
+    assert_eq!(cmd["decision"], "replace");
+    assert_eq!(names(&cmd["replacement_instance_types"]), ["c5.large"]);
+
+    let l = one_node_replace("Balanced");
+    let sim = run(&l, 8 * M);
+    assert!(
+        events(&sim, "disruption").is_empty(),
+        "{:?}",
+        events(&sim, "disruption")
+    );
+    let why: Vec<String> = events(&sim, "unconsolidatable")
+        .iter()
+        .filter_map(|e| e["reason"].as_str().map(String::from))
+        .collect();
+    assert!(
+        why.iter().any(|r| r
+            == "Balanced: NodePool default would score 0.11 < threshold 0.50 \
+                (k: 2, savings 11.5%, disruption 100.0%)"),
+        "{why:?}"
+    );
+}
+
+// designs/balanced-consolidation.md "Spare Capacity Delete (approved)": three m5.large with a
+// 300m pod each; deleting two saves 2/3 of the cost for 2/3 of the disruption (score 1), so
+// Balanced takes the same multi-node delete as WhenEmptyOrUnderutilized.
+#[test]
+fn balanced_and_the_default_policy_both_take_a_delete_worth_its_disruption() {
+    for policy in ["WhenEmptyOrUnderutilized", "Balanced"] {
+        let mut docs = big_then_small(3, true, "100%");
+        docs[1]["spec"]["disruption"]["consolidationPolicy"] = json!(policy);
+        let l = load(spec("8m", delete_big("3m")), &docs);
+        let sim = run(&l, 6 * M);
+        let cmd = events(&sim, "disruption")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{policy}: a delete"));
+        assert_eq!(cmd["method"], "multi-node-consolidation", "{policy}");
+        assert_eq!(cmd["decision"], "delete", "{policy}");
+        assert_eq!(names(&cmd["nodeclaims"]).len(), 2, "{policy}");
+    }
+}
+
 // §8 item 44: DaemonSet pods don't make a node non-empty; a terminating Deployment pod does
 // not either, a terminating StatefulSet pod does.
 #[test]

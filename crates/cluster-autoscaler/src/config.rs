@@ -10,6 +10,7 @@ use asim_core::catalog::Catalog;
 use crate::flags::Flags;
 use crate::nodegroup::NodeGroups;
 use crate::scale_up::expander::{ExpanderChain, PriorityRules};
+use crate::termination_handler::{TerminationHandler, TerminationHandlerSpec};
 
 pub use crate::error::ConfigError;
 pub use crate::nodegroup::NodeGroupSpec;
@@ -23,6 +24,8 @@ pub struct ClusterAutoscalerConfig {
     pub zones: Vec<String>,
     pub region: String,
     pub catalog: Arc<Catalog>,
+    /// aws-node-termination-handler beside it (§8); off by default.
+    pub termination_handler: TerminationHandler,
 }
 
 impl ClusterAutoscalerConfig {
@@ -30,6 +33,7 @@ impl ClusterAutoscalerConfig {
     pub fn new(
         flags: &BTreeMap<String, serde_json::Value>,
         node_groups: Vec<NodeGroupSpec>,
+        termination_handler: &TerminationHandlerSpec,
         zones: Vec<String>,
         region: String,
         catalog: Arc<Catalog>,
@@ -40,6 +44,7 @@ impl ClusterAutoscalerConfig {
             zones,
             region,
             catalog,
+            termination_handler: TerminationHandler::new(termination_handler)?,
         };
         config.build_groups()?;
         Ok(config)

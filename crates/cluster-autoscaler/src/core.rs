@@ -101,6 +101,11 @@ impl StaticAutoscaler {
         self.log.lines()
     }
 
+    /// Write an event of a controller riding with CA (the termination handler) to its log.
+    pub fn log(&mut self, now: SimTime, d: Decision) {
+        self.log.log(now, d);
+    }
+
     /// Create the ASGs, log the configuration, start the first iteration.
     pub fn start(&mut self, ctx: &mut Ctx<'_>) {
         for id in self.groups.ids() {

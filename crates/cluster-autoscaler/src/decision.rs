@@ -24,6 +24,14 @@ pub enum Decision {
     },
     /// CreateAutoScalingGroup failed: the group does not exist and is skipped by scale-up.
     NodeGroupError { group: String, error: String },
+    /// aws-node-termination-handler acted on a spot interruption warning or a rebalance
+    /// recommendation (§8): `cordon` or `cordon-and-drain`, with the pods on the node then.
+    TerminationHandler {
+        mode: &'static str,
+        node: String,
+        action: &'static str,
+        pods: usize,
+    },
     /// `IsClusterHealthy` turned true again (§2.2 step 6).
     ClusterHealthy,
     /// `IsClusterHealthy` turned false: the loop stops before scaling until it recovers.

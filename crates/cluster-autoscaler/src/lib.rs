@@ -11,6 +11,7 @@
 //! | `clusterstate` | upcoming nodes, provision timeout, backoff | `clusterstate` |
 //! | `nodegroup` | node groups (ASGs) and their template nodes | `cloudprovider/aws` |
 //! | `decision` | the decision log's events | — |
+//! | `termination_handler` | aws-node-termination-handler beside CA: cordon and drain on a spot warning | aws/aws-node-termination-handler |
 //!
 //! This file is the adapter to the simulation's [`Autoscaler`] seam; `timer` packs CA's timers
 //! into the seam's `u64` tokens, and `error` holds the configuration error.
@@ -41,6 +42,7 @@ pub mod flags;
 pub mod nodegroup;
 pub mod scale_down;
 pub mod scale_up;
+pub mod termination_handler;
 pub mod timer;
 
 use asim_cluster::NodeId;
@@ -58,10 +60,13 @@ pub use error::ConfigError;
 pub use flags::Flags;
 pub use nodegroup::{GroupId, NodeGroupSpec};
 pub use scale_up::{NEW_GPU_POD_BUFFER_MS, NEW_POD_BUFFER_MS, POD_SCALE_UP_DELAY};
+pub use termination_handler::{TerminationHandler, TerminationHandlerSpec};
 
 /// cluster-autoscaler as an [`Autoscaler`].
 pub struct ClusterAutoscaler {
     core: StaticAutoscaler,
+    /// A separate controller in a real cluster (§8), off unless the scenario turns it on.
+    termination_handler: TerminationHandler,
 }
 
 impl ClusterAutoscaler {
@@ -70,6 +75,7 @@ impl ClusterAutoscaler {
     pub fn new(config: &ClusterAutoscalerConfig) -> Result<Self, ConfigError> {
         Ok(ClusterAutoscaler {
             core: StaticAutoscaler::new(config)?,
+            termination_handler: config.termination_handler,
         })
     }
 
@@ -97,6 +103,11 @@ impl Autoscaler for ClusterAutoscaler {
             Some(Timer::Run { generation }) => self.core.run(ctx, generation),
             Some(Timer::Delete(node)) => self.core.delete_after_taint(ctx, node),
             Some(Timer::EvictionDeadline(node)) => self.core.check_eviction_deadline(ctx, node),
+            Some(Timer::TerminationHandler { node, drain }) => {
+                if let Some(d) = self.termination_handler.act(ctx, node, drain) {
+                    self.core.log(ctx.now, d);
+                }
+            }
             None => {}
         }
     }
@@ -108,6 +119,9 @@ impl Autoscaler for ClusterAutoscaler {
     fn on_cloud_notice(&mut self, ctx: &mut Ctx<'_>, notice: &Notice) {
         if let Notice::AsgInstanceLaunched { asg, instance } = notice {
             self.core.asg_instance_launched(ctx, asg, *instance);
+        }
+        if let Some((at, node, drain)) = self.termination_handler.on_notice(ctx, notice) {
+            Timer::TerminationHandler { node, drain }.set(ctx, asim_core::engine::SimTime(at));
         }
     }
 

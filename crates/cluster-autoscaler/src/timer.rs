@@ -18,12 +18,18 @@ pub enum Timer {
     Delete(NodeId),
     /// `--max-pod-eviction-time` has passed since the node's drain began (§4.6 step 6).
     EvictionDeadline(NodeId),
+    /// The termination handler has noticed an interruption of the node (§8): cordon it, and
+    /// drain it when `drain`.
+    TerminationHandler { node: NodeId, drain: bool },
 }
 
 const WAKE: u64 = 1;
 const RUN: u64 = 2;
 const DELETE: u64 = 3;
 const EVICTION_DEADLINE: u64 = 4;
+const TERMINATION_HANDLER: u64 = 5;
+/// The termination handler's payload: the node in the low 32 bits, `drain` above them.
+const DRAIN_BIT: u64 = 1 << 32;
 const KIND_SHIFT: u32 = 56;
 const PAYLOAD: u64 = (1 << KIND_SHIFT) - 1;
 
@@ -34,6 +40,10 @@ impl Timer {
             Timer::Run { generation } => (RUN, generation),
             Timer::Delete(n) => (DELETE, u64::from(n.0)),
             Timer::EvictionDeadline(n) => (EVICTION_DEADLINE, u64::from(n.0)),
+            Timer::TerminationHandler { node, drain } => (
+                TERMINATION_HANDLER,
+                u64::from(node.0) | if drain { DRAIN_BIT } else { 0 },
+            ),
         };
         (kind << KIND_SHIFT) | (payload & PAYLOAD)
     }
@@ -51,6 +61,12 @@ impl Timer {
             }),
             DELETE => node().map(Timer::Delete),
             EVICTION_DEADLINE => node().map(Timer::EvictionDeadline),
+            TERMINATION_HANDLER if payload & !(DRAIN_BIT | u64::from(u32::MAX)) == 0 => {
+                Some(Timer::TerminationHandler {
+                    node: NodeId(payload as u32),
+                    drain: payload & DRAIN_BIT != 0,
+                })
+            }
             _ => None,
         }
     }
@@ -74,6 +90,14 @@ mod tests {
             },
             Timer::Delete(NodeId(7)),
             Timer::EvictionDeadline(NodeId(u32::MAX)),
+            Timer::TerminationHandler {
+                node: NodeId(u32::MAX),
+                drain: true,
+            },
+            Timer::TerminationHandler {
+                node: NodeId(2),
+                drain: false,
+            },
         ] {
             assert_eq!(Timer::decode(t.encode()), Some(t));
         }

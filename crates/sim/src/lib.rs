@@ -334,6 +334,7 @@ impl<'s> Simulation<'s> {
             blueprints: new_blueprints,
             deletions,
             aborted_drains,
+            drains,
             notices,
         } = effects;
         if self.cluster.take_node_relaxed() {
@@ -372,6 +373,9 @@ impl<'s> Simulation<'s> {
         }
         for (node, reason, opts) in deletions {
             self.begin_deletion(now, node, reason, opts);
+        }
+        for (node, opts) in drains {
+            self.begin_drain(now, node, opts);
         }
         for n in notices {
             self.handle_notice(now, n);

@@ -20,11 +20,14 @@ pub(crate) const MIN_DRAIN_MS: u64 = 5_000;
 /// A pod terminating for longer than this no longer holds up a drain (docs/model/karpenter.md §6, §11).
 pub(crate) const STUCK_TERMINATING_MS: u64 = 60_000;
 
-/// Per-node drain state of a node being deleted.
+/// Per-node drain state of a node being deleted, or only drained.
 pub(crate) struct Deletion {
     instance: Option<InstanceId>,
     opts: DrainOptions,
     started: SimTime,
+    /// Drain only ([`Simulation::begin_drain`]): when the pods are gone the node stays,
+    /// cordoned, and nothing is terminated.
+    keep: bool,
 }
 
 impl Simulation<'_> {
@@ -37,9 +40,11 @@ impl Simulation<'_> {
         reason: String,
         opts: DrainOptions,
     ) {
-        if self.deletions.contains_key(&node) {
+        // A drain-only drain is taken over by the deletion; a deletion is never restarted.
+        if self.deletions.get(&node).is_some_and(|d| !d.keep) {
             return;
         }
+        self.deletions.remove(&node);
         let Some(n) = self.cluster.node_mut(node) else {
             return;
         };
@@ -66,6 +71,34 @@ impl Simulation<'_> {
                 instance,
                 opts,
                 started: now,
+                keep: false,
+            },
+        );
+        self.drain(now, node);
+    }
+
+    /// Cordon a node and drain it as `opts` say, leaving the node and its instance in place
+    /// (`Ctx::cordon_and_drain`): not a disruption of its own, so nothing is counted. Ignored
+    /// for a node already draining or being deleted.
+    pub(crate) fn begin_drain(&mut self, now: SimTime, node: NodeId, opts: DrainOptions) {
+        if self.deletions.contains_key(&node) {
+            return;
+        }
+        let Some(n) = self.cluster.node_mut(node) else {
+            return;
+        };
+        if n.deleting {
+            return;
+        }
+        n.unschedulable = true;
+        let instance = n.instance.map(InstanceId);
+        self.deletions.insert(
+            node,
+            Deletion {
+                instance,
+                opts,
+                started: now,
+                keep: true,
             },
         );
         self.drain(now, node);
@@ -102,7 +135,7 @@ impl Simulation<'_> {
         let Some(d) = self.deletions.get(&node) else {
             return;
         };
-        let (opts, started) = (d.opts, d.started);
+        let (opts, started, keep) = (d.opts, d.started, d.keep);
         let Some(n) = self.cluster.node(node) else {
             self.deletions.remove(&node);
             return;
@@ -141,6 +174,10 @@ impl Simulation<'_> {
         let Some(d) = self.deletions.remove(&node) else {
             return;
         };
+        if keep {
+            // Drained: the node stays cordoned until someone deletes it or its instance goes.
+            return;
+        }
         match d.instance {
             Some(i) => {
                 let [latency, spot, alloc] = self.rng.cloud();
@@ -176,6 +213,7 @@ impl Simulation<'_> {
                         instance: None,
                         opts: DrainOptions::default(),
                         started,
+                        keep: false,
                     },
                 );
             }

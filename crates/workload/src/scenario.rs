@@ -198,6 +198,9 @@ pub struct ClusterAutoscalerSpec {
     pub flags: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub node_groups: Vec<asim_cluster_autoscaler::NodeGroupSpec>,
+    /// aws-node-termination-handler beside cluster-autoscaler (off by default).
+    #[serde(default)]
+    pub termination_handler: asim_cluster_autoscaler::TerminationHandlerSpec,
 }
 
 fn default_on_demand() -> String {

@@ -58,7 +58,8 @@ pub struct DrainOptions {
 }
 
 /// What an autoscaler asked for during one callback, carried out by the simulation when the
-/// callback returns (in this order: timers, blueprints, aborted drains, deletions, notices).
+/// callback returns (in this order: timers, blueprints, aborted drains, deletions, drains,
+/// notices).
 #[derive(Default)]
 pub struct Effects {
     /// `(when, token)`: call [`Autoscaler::on_timer`] with `token` at `when`.
@@ -69,6 +70,9 @@ pub struct Effects {
     pub deletions: Vec<(NodeId, String, DrainOptions)>,
     /// Drains given up on: the node goes back into service.
     pub aborted_drains: Vec<NodeId>,
+    /// Nodes to cordon and drain while they stay (a termination handler ahead of a spot
+    /// reclaim): no deletion, no instance termination.
+    pub drains: Vec<(NodeId, DrainOptions)>,
     /// Notices returned synchronously by cloud calls, delivered after the callback.
     pub notices: Vec<Notice>,
 }
@@ -163,6 +167,14 @@ impl<'a> Ctx<'a> {
         self.effects
             .deletions
             .push((node, reason.to_string(), opts));
+    }
+
+    /// Cordon and drain a node as `opts` says, and leave it: the node and its instance stay
+    /// (aws-node-termination-handler drains a spot node that EC2 is about to reclaim; it
+    /// never deletes it). Ignored while the node is being deleted; a later
+    /// [`Ctx::drain_and_delete`] of the node takes the drain over.
+    pub fn cordon_and_drain(&mut self, node: NodeId, opts: DrainOptions) {
+        self.effects.drains.push((node, opts));
     }
 
     /// Give up on a drain that has not finished: stop evicting (pods already evicted stay

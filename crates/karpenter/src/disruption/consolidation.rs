@@ -365,13 +365,24 @@ impl Karpenter {
             return (None, budget_blocked);
         }
         let base = OnceCell::new();
+        let balanced = self.balanced_totals(ctx.cluster(), candidates);
         // Karpenter's bounds are indices: prefixes of 2 ..= len, or up to 101 (§4.6).
         let (mut lo, mut hi) = (1usize, (cands.len() - 1).min(MAX_MULTI_NODE_CANDIDATES));
         let mut best = None;
         while lo <= hi {
             let mid = (lo + hi) / 2;
             let prefix = &cands[..=mid];
-            match self.decide(ctx, &base, prefix, false, true) {
+            // A prefix a Balanced NodePool refuses counts as invalid: the search tries a
+            // shorter one (§4.6 "Balanced").
+            let found =
+                self.decide(ctx, &base, prefix, false, true)
+                    .and_then(|d| match &balanced {
+                        Some(t) => self
+                            .balanced_verdict(ctx.cluster(), t, prefix, &d)
+                            .map(|()| d),
+                        None => Ok(d),
+                    });
+            match found {
                 Ok(decision) => {
                     best = Some(Command {
                         method: Method::MultiNodeConsolidation,
@@ -411,6 +422,7 @@ impl Karpenter {
             return (None, false);
         }
         let base = OnceCell::new();
+        let balanced = self.balanced_totals(ctx.cluster(), candidates);
         let mut budget_blocked = false;
         // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run
         // go first next time).
@@ -440,8 +452,24 @@ impl Karpenter {
                 budget_blocked = true;
                 continue;
             }
+            // A Balanced NodePool's node that could not pass even by being deleted is not
+            // simulated (`CanPassThreshold`), so it does not count against the cap either.
+            if let Some(t) = &balanced
+                && let Err(why) = self.balanced_can_pass(ctx.cluster(), t, c)
+            {
+                self.note_unconsolidatable(ctx.now, c, &why);
+                continue;
+            }
             simulated += 1;
-            match self.decide(ctx, &base, &[c], false, false) {
+            let found = self
+                .decide(ctx, &base, &[c], false, false)
+                .and_then(|d| match &balanced {
+                    Some(t) => self
+                        .balanced_verdict(ctx.cluster(), t, &[c], &d)
+                        .map(|()| d),
+                    None => Ok(d),
+                });
+            match found {
                 Ok(decision) => {
                     return (
                         Some(Command {

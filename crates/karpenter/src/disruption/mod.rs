@@ -8,6 +8,7 @@
 //! `consolidation`; cron budgets in `budgets`. Expiration lives in the NodeClaim lifecycle and
 //! interruption in `karpenter::interruption`: they are forceful and take no budget.
 
+mod balanced;
 mod consolidation;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -323,6 +323,7 @@ impl Doc<'_> {
         ClusterAutoscalerConfig::new(
             &self.spec.cluster_autoscaler.flags,
             self.spec.cluster_autoscaler.node_groups.clone(),
+            &self.spec.cluster_autoscaler.termination_handler,
             zones.to_vec(),
             region.to_string(),
             Arc::clone(catalog),
