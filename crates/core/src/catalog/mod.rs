@@ -850,6 +850,15 @@ fn parse_instance_types(text: &str, file: &str) -> Result<Vec<InstanceType>, Cat
     })
 }
 
+/// A CSV reader's error as a [`CatalogError::Csv`] naming `file` and the line.
+fn csv_error(file: &str, e: &csv::Error) -> CatalogError {
+    CatalogError::Csv {
+        file: file.to_string(),
+        line: e.position().map(|p| p.line()).unwrap_or(0),
+        message: e.to_string(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1171,13 +1180,42 @@ pub(crate) mod tests {
             }
         }
     }
-}
 
-/// A CSV reader's error as a [`CatalogError::Csv`] naming `file` and the line.
-fn csv_error(file: &str, e: &csv::Error) -> CatalogError {
-    CatalogError::Csv {
-        file: file.to_string(),
-        line: e.position().map(|p| p.line()).unwrap_or(0),
-        message: e.to_string(),
+    // ---- Per-zone spot prices (docs/model/ec2.md §2.3) ----
+
+    #[test]
+    fn spot_zone_prices_file_sets_prices_per_zone() {
+        let cat = Catalog::embedded("us-east-1").expect("embedded");
+        let cat = cat
+            .with_spot_zone_prices(
+                "name,zone,usd_per_hour\nm5.large,us-east-1a,0.031\nm5.large,us-east-1b,0.04\n",
+                "spot-prices.csv",
+            )
+            .expect("valid");
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1a"), Some(0.031));
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1b"), Some(0.04));
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1c"), None);
+    }
+
+    #[test]
+    fn spot_zone_prices_errors_name_file_line_and_column() {
+        let cat = Catalog::embedded("us-east-1").expect("embedded");
+        let bad = |text: &str| {
+            cat.clone()
+                .with_spot_zone_prices(text, "spot-prices.csv")
+                .expect_err("invalid")
+                .to_string()
+        };
+        let e = bad("name,zone,usd_per_hour\nm5.large,us-east-1a,cheap\n");
+        assert!(
+            e.starts_with("spot-prices.csv:2: column 3 `usd_per_hour`"),
+            "{e}"
+        );
+        let e = bad("name,zone,usd_per_hour\nx9.huge,us-east-1a,0.1\n");
+        assert!(e.contains("column 1 `name`"), "{e}");
+        let e = bad("name,zone,usd_per_hour\nm5.large,us-east-1a,0.1\nm5.large,us-east-1a,0.2\n");
+        assert!(e.starts_with("spot-prices.csv:3:"), "{e}");
+        let e = bad("name,usd_per_hour\nm5.large,0.1\n");
+        assert!(e.contains("no column `zone`"), "{e}");
     }
 }
