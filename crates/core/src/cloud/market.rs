@@ -15,8 +15,8 @@ use crate::catalog::InstanceType;
 /// tier threshold (`mock::fleet::PCO_ENOUGH_PER_INSTANCE`, per instance) give it meaning.
 pub const CAPACITY_SCALE: f64 = 100.0;
 
-/// Capacity factor per Spot Advisor interruption bucket (<5 %, 5–10 %, 10–15 %, 15–20 %,
-/// >20 % a month). AWS reclaims where spare capacity runs out, so a calmer pool has more spare
+/// Capacity factor per Spot Advisor interruption bucket (under 5 %, 5–10 %, 10–15 %, 15–20 %,
+/// over 20 % a month). AWS reclaims where spare capacity runs out, so a calmer pool has more spare
 /// capacity; linear and gentle because the Advisor's bucket is a monthly, region-wide average
 /// for the type, and today's current generations sit mostly in the top bucket.
 pub const BUCKET_FACTOR: [f64; 5] = [1.0, 0.85, 0.7, 0.55, 0.4];
