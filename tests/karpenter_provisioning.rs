@@ -1854,17 +1854,21 @@ fn satisfies(labels: &BTreeMap<String, String>, key: &str, op: &str, values: &[&
 
 struct Offer {
     ty: String,
+    zone: &'static str,
     ct: &'static str,
+    /// The catalog's price: what Karpenter ranks and filters by.
     price: f64,
-    /// Price-capacity-optimized depth: 4 − Spot Advisor bucket (docs/design.md §5 mock).
-    score: f64,
     exotic: bool,
 }
 
 /// The independent brute force of issue 3: every compatible, fitting, available offering of the
 /// catalog for this case, after Karpenter's launch filters (docs/model/karpenter.md §2).
 /// Returns the expected capacity type and price.
-fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
+fn expected_launch(
+    cat: &Catalog,
+    case: &Case,
+    sc: &autoscale_sim::workload::Scenario,
+) -> (&'static str, f64) {
     let (cpu_m, mem) = (
         autoscale_sim::k8s::quantity::parse_quantity(case.cpu)
             .expect("cpu")
@@ -1913,11 +1917,11 @@ fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
             || t.res_aws_neuron > 0
             || t.res_aws_neuroncore > 0;
         for z in ZONES {
-            let mut cts = vec![("on-demand", t.od_usd_per_hour, 0.0)];
-            if let (Some(p), Some(b)) = (t.spot_price(), t.interruption_bucket) {
-                cts.push(("spot", p, 4.0 - f64::from(b)));
+            let mut cts = vec![("on-demand", t.od_usd_per_hour)];
+            if let Some(p) = t.spot_price() {
+                cts.push(("spot", p));
             }
-            for (ct, price, score) in cts {
+            for (ct, price) in cts {
                 let mut labels = t.labels();
                 labels.insert(ZONE.into(), z.into());
                 labels.insert(CAPACITY_TYPE.into(), ct.into());
@@ -1933,9 +1937,9 @@ fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
                 if np_ok && pod_ok && ct_allowed(ct) {
                     offers.push(Offer {
                         ty: t.name.clone(),
+                        zone: z,
                         ct,
                         price,
-                        score,
                         exotic,
                     });
                 }
@@ -1977,17 +1981,25 @@ fn expected_launch(cat: &Catalog, case: &Case) -> (&'static str, f64) {
         .collect();
     // Spot if allowed and offered, else on-demand.
     if offers.iter().any(|o| o.ct == "spot") {
-        // CreateFleet price-capacity-optimized: the deepest pools, then the cheapest of them.
-        let best = offers
+        // CreateFleet price-capacity-optimized for one instance (docs/model/ec2.md §2.2): the
+        // pools at or above the tier's bar, then the cheapest of them — at the zone prices and
+        // capacity figures of the run's spot market, rebuilt as the simulation builds it.
+        let mock = autoscale_sim::cloud::mock::MockEc2::new(autoscale_sim::sim::mock_config(
+            sc,
+            Default::default(),
+        ))
+        .expect("mock");
+        let market: Vec<(f64, f64)> = offers
             .iter()
             .filter(|o| o.ct == "spot")
-            .map(|o| o.score)
-            .max_by(f64::total_cmp)
-            .unwrap_or(0.0);
-        let price = offers
+            .filter_map(|o| mock.spot_market_at(&o.ty, o.zone, 0))
+            .collect();
+        let deepest = market.iter().map(|m| m.0).fold(0.0, f64::max);
+        let bar = autoscale_sim::cloud::mock::pco_tier_threshold(deepest, 1);
+        let price = market
             .iter()
-            .filter(|o| o.ct == "spot" && o.score == best)
-            .map(|o| o.price)
+            .filter(|m| m.0 >= bar)
+            .map(|m| m.1)
             .min_by(f64::total_cmp)
             .unwrap_or(f64::NAN);
         ("spot", price)
@@ -2131,7 +2143,7 @@ fn launched_type_is_cheapest_compatible_offering() {
             ],
         );
         let sim = run(&l, 20_000);
-        let (ct, price) = expected_launch(&cat, &case);
+        let (ct, price) = expected_launch(&cat, &case, &l.sc);
         let got = launched(&sim);
         let [one] = got.as_slice() else {
             failures.push(format!("{}: expected one launch, got {got:?}", case.name));

@@ -344,3 +344,23 @@ fn unknown_cluster_autoscaler_flag_is_an_error_naming_it() {
         "unknown flag \"scan-intervall\"",
     );
 }
+
+#[test]
+fn spot_price_changes_step_above_half_is_an_error_at_the_field() {
+    fails_with(
+        "spot-price-changes-step.yaml",
+        "spot-price-changes-step.yaml:10",
+        Some("spec.cloud.spot.priceChanges.maxStep"),
+        "at most 50%",
+    );
+}
+
+#[test]
+fn spot_price_changes_every_zero_is_an_error_at_the_field() {
+    fails_with(
+        "spot-price-changes-every.yaml",
+        "spot-price-changes-every.yaml:11",
+        Some("spec.cloud.spot.priceChanges.every"),
+        "must be positive",
+    );
+}

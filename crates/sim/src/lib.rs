@@ -13,7 +13,7 @@ mod termination;
 mod workloads;
 
 pub use error::RunError;
-use setup::mock_config;
+pub use setup::mock_config;
 use termination::Deletion;
 use workloads::sample_duration;
 

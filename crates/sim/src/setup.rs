@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use asim_cluster::pod::{CAPACITY_TYPE_KEY, HOSTNAME_KEY, ZONE_KEY};
 use asim_cluster::{Node, NodeOwner};
 use asim_core::cloud::latency::LatencyModel;
+use asim_core::cloud::market::{DAILY_CAPACITY_SPREAD, MarketDraws};
 use asim_core::cloud::{
     CapacityType, Cloud, CloudRngs, IceWindow, LaunchSpec, MockConfig, PoolKey, PoolSpec,
-    SpotSettings,
+    PriceChanges, SpotMarket, SpotSettings,
 };
 use asim_core::engine::SimTime;
+use asim_core::engine::Stream;
 use asim_report::NodeRecord;
 use asim_workload::Scenario;
 
@@ -198,9 +200,12 @@ impl Simulation<'_> {
 }
 
 /// The mock EC2's pools from the catalog: every type in every scenario zone, on-demand, plus spot
-/// where the Spot Advisor has data (docs/design.md §5).
-pub(crate) fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockConfig {
+/// where the Spot Advisor has data (docs/design.md §5), each spot pool with its zone's price and
+/// capacity figure (docs/model/ec2.md §2). Public so tests can rebuild a run's spot market.
+pub fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockConfig {
     use asim_workload::scenario::Interruptions;
+    let market_seed = Stream::SpotMarket.seed(scenario.seed);
+    let mut draws = MarketDraws::new(market_seed);
     let mut pools = Vec::new();
     for t in scenario.catalog.types() {
         for z in &scenario.zones {
@@ -208,15 +213,15 @@ pub(crate) fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockCon
                 PoolKey::new(t.name.clone(), z.clone(), CapacityType::OnDemand),
                 t.od_usd_per_hour,
             ));
-            if let Some(price) = t.spot_price() {
+            // The zone's price and capacity figure (docs/model/ec2.md §2.1, §2.3).
+            if let Some(d) = draws.spot_pool(t, z, scenario.catalog.spot_zone_price(&t.name, z)) {
                 let mut p = PoolSpec::new(
                     PoolKey::new(t.name.clone(), z.clone(), CapacityType::Spot),
-                    price,
+                    d.price_per_hour,
                 );
                 p.interruption_per_hour =
                     t.spot_interruption_hazard_per_ms().unwrap_or(0.0) * 3_600_000.0;
-                // Price-capacity-optimized: a lower Advisor bucket means deeper pools.
-                p.capacity_score = 4.0 - f64::from(t.interruption_bucket.unwrap_or(4));
+                p.capacity_score = d.capacity;
                 pools.push(p);
             }
         }
@@ -247,11 +252,20 @@ pub(crate) fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockCon
     if let Some(c) = cs.spot.correlation {
         spot.correlation = c;
     }
+    let market = SpotMarket {
+        seed: market_seed,
+        daily_spread: DAILY_CAPACITY_SPREAD,
+        price_changes: cs.spot.price_changes.map(|pc| PriceChanges {
+            every_ms: pc.every.0,
+            max_step: pc.max_step.0,
+        }),
+    };
     MockConfig {
         pools,
         ice,
         latency,
         spot,
+        market,
         ..Default::default()
     }
 }

@@ -116,6 +116,50 @@ pub struct SpotSpec {
     /// Probability that each other instance of a pool is reclaimed along with one that is.
     #[serde(default)]
     pub correlation: Option<f64>,
+    /// Spot price drift (docs/model/ec2.md §2.4); off when absent.
+    #[serde(default)]
+    pub price_changes: Option<PriceChangesSpec>,
+}
+
+/// `priceChanges: {every: 1h, maxStep: 5%}`: every `every`, each spot pool's price moves by
+/// up to `maxStep` either way. Checked at load (`validate`): `every` > 0, `maxStep` in
+/// (0, 50 %].
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PriceChangesSpec {
+    pub every: Duration,
+    pub max_step: Fraction,
+}
+
+/// A fraction written as a number (`0.05`) or a percentage (`5%`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        let bad = |w: &str| {
+            serde::de::Error::custom(format!(
+                "expected a fraction like 0.05 or a percentage like 5%, got {w:?}"
+            ))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Number(x) if x.is_finite() => Ok(Fraction(x)),
+            Raw::Number(x) => Err(bad(&x.to_string())),
+            Raw::Text(t) => t
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite())
+                .map(|x| Fraction(x / 100.0))
+                .ok_or_else(|| bad(&t)),
+        }
+    }
 }
 
 /// `advisor` | `none` | `{perHour: 0.002}`.

@@ -21,6 +21,11 @@ pub const EMBEDDED_REGION: &str = "us-east-1";
 /// Name of the per-region catalog file.
 pub const INSTANCE_TYPES_FILE: &str = "instance-types.csv";
 
+/// Optional file beside it: real spot prices per zone, columns `name,zone,usd_per_hour`
+/// (docs/model/ec2.md §2.3). A (type, zone) it lists replaces the Advisor-derived price with
+/// its drawn zone factor; types and zones it does not list keep those.
+pub const SPOT_PRICES_FILE: &str = "spot-prices.csv";
+
 /// Default on-disk root of the per-region catalogs, relative to the current directory.
 pub const DEFAULT_CATALOG_ROOT: &str = "catalogs/aws";
 
@@ -366,6 +371,8 @@ pub struct Catalog {
     region: String,
     types: Vec<InstanceType>,
     index: BTreeMap<String, usize>,
+    /// (type, zone) → spot USD per hour, from [`SPOT_PRICES_FILE`] when the catalog has one.
+    spot_zone_prices: BTreeMap<(String, String), f64>,
 }
 
 impl Catalog {
@@ -389,7 +396,72 @@ impl Catalog {
             region,
             types,
             index,
+            spot_zone_prices: BTreeMap::new(),
         })
+    }
+
+    /// Adds per-zone spot prices from `spot-prices.csv` text (`name,zone,usd_per_hour`); `file`
+    /// names the source in errors. Every type must be in the catalog with a spot offering, every
+    /// price a finite number ≥ 0, every (type, zone) listed once.
+    pub fn with_spot_zone_prices(mut self, text: &str, file: &str) -> Result<Self, CatalogError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let headers = rdr.headers().map_err(|e| csv_error(file, &e))?.clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| CatalogError::MissingColumn {
+                    file: file.to_string(),
+                    column: name.to_string(),
+                })
+        };
+        let (ni, zi, pi) = (col("name")?, col("zone")?, col("usd_per_hour")?);
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| csv_error(file, &e))?;
+            let line = rec.position().map_or(0, |p| p.line());
+            let field = |i: usize, expected: &str| CatalogError::Field {
+                file: file.to_string(),
+                line,
+                index: i + 1,
+                column: headers.get(i).unwrap_or_default().to_string(),
+                expected: expected.to_string(),
+                value: rec.get(i).unwrap_or_default().to_string(),
+            };
+            let name = rec.get(ni).unwrap_or_default();
+            if !self.get(name).is_some_and(InstanceType::has_spot) {
+                return Err(field(
+                    ni,
+                    "an instance type of the catalog with a spot offering",
+                ));
+            }
+            let zone = rec.get(zi).unwrap_or_default();
+            if zone.is_empty() {
+                return Err(field(zi, "a zone name"));
+            }
+            let price = rec
+                .get(pi)
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|p| p.is_finite() && *p >= 0.0)
+                .ok_or_else(|| field(pi, "a price in USD per hour, ≥ 0"))?;
+            if self
+                .spot_zone_prices
+                .insert((name.to_string(), zone.to_string()), price)
+                .is_some()
+            {
+                return Err(field(zi, "each (name, zone) once"));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The real spot price of `name` in `zone`, when the catalog carries one (docs/model/ec2.md
+    /// §2.3).
+    pub fn spot_zone_price(&self, name: &str, zone: &str) -> Option<f64> {
+        self.spot_zone_prices
+            .get(&(name.to_string(), zone.to_string()))
+            .copied()
     }
 
     /// Parses `instance-types.csv` text; `file` names the source in error messages.
@@ -422,7 +494,16 @@ impl Catalog {
                 }
             }
         })?;
-        Catalog::from_csv_str(region, &text, &path.display().to_string())
+        let cat = Catalog::from_csv_str(region, &text, &path.display().to_string())?;
+        let spot = dir.join(SPOT_PRICES_FILE);
+        match std::fs::read_to_string(&spot) {
+            Ok(text) => cat.with_spot_zone_prices(&text, &spot.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(cat),
+            Err(source) => Err(CatalogError::Io {
+                path: spot.display().to_string(),
+                source,
+            }),
+        }
     }
 
     /// The catalog of `region` with no catalog directory given: us-east-1 from the copy
@@ -769,6 +850,15 @@ fn parse_instance_types(text: &str, file: &str) -> Result<Vec<InstanceType>, Cat
     })
 }
 
+/// A CSV reader's error as a [`CatalogError::Csv`] naming `file` and the line.
+fn csv_error(file: &str, e: &csv::Error) -> CatalogError {
+    CatalogError::Csv {
+        file: file.to_string(),
+        line: e.position().map(|p| p.line()).unwrap_or(0),
+        message: e.to_string(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1089,5 +1179,43 @@ pub(crate) mod tests {
                 prop_assert!(p <= t.od_usd_per_hour + 1e-12 && p >= -1e-12);
             }
         }
+    }
+
+    // ---- Per-zone spot prices (docs/model/ec2.md §2.3) ----
+
+    #[test]
+    fn spot_zone_prices_file_sets_prices_per_zone() {
+        let cat = Catalog::embedded("us-east-1").expect("embedded");
+        let cat = cat
+            .with_spot_zone_prices(
+                "name,zone,usd_per_hour\nm5.large,us-east-1a,0.031\nm5.large,us-east-1b,0.04\n",
+                "spot-prices.csv",
+            )
+            .expect("valid");
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1a"), Some(0.031));
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1b"), Some(0.04));
+        assert_eq!(cat.spot_zone_price("m5.large", "us-east-1c"), None);
+    }
+
+    #[test]
+    fn spot_zone_prices_errors_name_file_line_and_column() {
+        let cat = Catalog::embedded("us-east-1").expect("embedded");
+        let bad = |text: &str| {
+            cat.clone()
+                .with_spot_zone_prices(text, "spot-prices.csv")
+                .expect_err("invalid")
+                .to_string()
+        };
+        let e = bad("name,zone,usd_per_hour\nm5.large,us-east-1a,cheap\n");
+        assert!(
+            e.starts_with("spot-prices.csv:2: column 3 `usd_per_hour`"),
+            "{e}"
+        );
+        let e = bad("name,zone,usd_per_hour\nx9.huge,us-east-1a,0.1\n");
+        assert!(e.contains("column 1 `name`"), "{e}");
+        let e = bad("name,zone,usd_per_hour\nm5.large,us-east-1a,0.1\nm5.large,us-east-1a,0.2\n");
+        assert!(e.starts_with("spot-prices.csv:3:"), "{e}");
+        let e = bad("name,usd_per_hour\nm5.large,0.1\n");
+        assert!(e.contains("no column `zone`"), "{e}");
     }
 }

@@ -9,6 +9,7 @@
 //! reclaimed) stays inside the implementation (docs/design.md §2).
 
 pub mod latency;
+pub mod market;
 pub mod mock;
 pub mod zones;
 
@@ -100,9 +101,10 @@ pub struct PoolSpec {
     /// `λ = −ln(1 − p) / 730 h`, docs/model/latency.md "Spot interruption model"). Ignored for
     /// on-demand pools.
     pub interruption_per_hour: f64,
-    /// Relative spot capacity availability for price-capacity-optimized; higher = more capacity.
-    /// Compared exactly, so quantise it (e.g. 4 − Advisor bucket) if price should break ties
-    /// between "similar" pools.
+    /// Spot capacity figure for price-capacity-optimized, before the day-to-day variation
+    /// ([`SpotMarket::daily_spread`]): roughly the instances the pool could take at once
+    /// (docs/model/ec2.md §2.1). Higher = deeper. Pools at or above the tier threshold for a
+    /// request are priced against each other (§2.2); 0 everywhere gives lowest-price.
     pub capacity_score: f64,
     /// Probability that one launch attempt into this pool fails with insufficient capacity, on
     /// top of ICE windows. AWS publishes no such rate; docs/model/latency.md §3 "Spot launch" asks
@@ -226,6 +228,33 @@ pub struct MockConfig {
     pub spot: SpotSettings,
     pub asg: AsgSettings,
     pub billing: BillingSettings,
+    pub market: SpotMarket,
+}
+
+/// The spot market's movement over a run (docs/model/ec2.md §2): each spot pool's capacity
+/// figure varies from day to day and, if asked, its price drifts. Both are drawn by random
+/// access (stream = what and which pool, position = which day or step) from a ChaCha8 keyed
+/// by `seed`, so a value depends only on the pool and the time, never on which calls came
+/// first. The default moves nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpotMarket {
+    /// Key of the random-access draws; the simulation derives it from the scenario seed and
+    /// the `spot-market` stream name (`engine::rng::Stream::SpotMarket`).
+    pub seed: u64,
+    /// Each pool's capacity figure is multiplied, per UTC day, by `exp(u)` with `u` uniform in
+    /// `[−daily_spread, daily_spread]`; 0 = no variation.
+    pub daily_spread: f64,
+    /// `spec.cloud.spot.priceChanges`; None = prices fixed for the run.
+    pub price_changes: Option<PriceChanges>,
+}
+
+/// Spot price drift (docs/model/ec2.md §2.4): every `every_ms`, each spot pool's price moves by
+/// a uniform step in `[−max_step, +max_step]` (a fraction), staying within ±50 % of its
+/// starting price and never above the on-demand price of the same type and zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriceChanges {
+    pub every_ms: u64,
+    pub max_step: f64,
 }
 
 /// What an instance is launched with. Only what changes simulated behaviour.

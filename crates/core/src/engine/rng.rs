@@ -19,10 +19,14 @@ pub enum Stream {
     Karpenter,
     /// cluster-autoscaler's own randomness (random expander).
     ClusterAutoscaler,
+    /// The spot market (docs/model/ec2.md §2): per-zone price and capacity factors drawn at
+    /// time zero, and the random-access key of the day-to-day capacity variation and the price
+    /// drift. A stream of its own so that the market never shifts allocation's tie draws.
+    SpotMarket,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 7] = [
+    pub const ALL: [Stream; 8] = [
         Stream::Workload,
         Stream::Latency,
         Stream::Spot,
@@ -30,6 +34,7 @@ impl Stream {
         Stream::Pods,
         Stream::Karpenter,
         Stream::ClusterAutoscaler,
+        Stream::SpotMarket,
     ];
 
     fn name(self) -> &'static str {
@@ -41,7 +46,14 @@ impl Stream {
             Stream::Pods => "pods",
             Stream::Karpenter => "karpenter",
             Stream::ClusterAutoscaler => "cluster-autoscaler",
+            Stream::SpotMarket => "spot-market",
         }
+    }
+
+    /// The seed of this stream under scenario seed `seed` (what [`RngStreams`] seeds it with),
+    /// for a consumer that keys its own ChaCha8 by it (the mock EC2's spot market).
+    pub fn seed(self, seed: u64) -> u64 {
+        derive_seed(seed, self.name())
     }
 }
 

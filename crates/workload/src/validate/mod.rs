@@ -65,6 +65,7 @@ impl Scenario {
         d.check_subnets(&zones)?;
         d.check_static_nodes(&catalog)?;
         d.check_capacity_windows(&zones, &catalog)?;
+        d.check_price_changes()?;
         d.check_expectations()?;
         let karpenter =
             d.karpenter_config(&objects.nodepools, &objects.nodeclasses, &zones, &catalog)?;
@@ -237,6 +238,30 @@ impl Doc<'_> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `spec.cloud.spot.priceChanges` (docs/model/ec2.md §2.4): a positive interval and a step
+    /// in (0, 50 %] — a larger step would hit the ±50 % band at once.
+    fn check_price_changes(&self) -> Result<(), LoadError> {
+        let Some(pc) = self.spec.cloud.spot.price_changes else {
+            return Ok(());
+        };
+        if pc.every.0 == 0 {
+            return Err(self.err(
+                "spec.cloud.spot.priceChanges.every",
+                "must be positive (e.g. 1h)".into(),
+            ));
+        }
+        if !(pc.max_step.0 > 0.0 && pc.max_step.0 <= 0.5) {
+            return Err(self.err(
+                "spec.cloud.spot.priceChanges.maxStep",
+                format!(
+                    "must be more than 0 and at most 50% (got {}%)",
+                    pc.max_step.0 * 100.0
+                ),
+            ));
         }
         Ok(())
     }

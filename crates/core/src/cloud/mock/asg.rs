@@ -171,11 +171,13 @@ impl MockEc2 {
     /// the least number of instances … if an Availability Zone has insufficient capacity …
     /// launches instances in another Availability Zone", AWS Auto Scaling developer guide,
     /// "Auto Scaling behavior"). Type within a zone: on-demand = MixedInstancesPolicy order
-    /// (`prioritized`); spot = price-capacity-optimized as in CreateFleet.
+    /// (`prioritized`); spot = price-capacity-optimized as in CreateFleet, for the `launching`
+    /// instances of this activity (docs/model/ec2.md §2.2: a larger scale-up needs deeper pools).
     pub(super) fn pick_asg_pool(
         &self,
         spec: &AsgSpec,
         zone_counts: &[u32],
+        launching: u32,
         now: u64,
         alloc: &mut ChaCha8Rng,
         tried: &mut Vec<PoolKey>,
@@ -206,7 +208,9 @@ impl MockEc2 {
                             tried.push(self.pools[p].key.clone());
                         }
                     }
-                    if let Some(p) = self.price_capacity_optimized(&available, alloc) {
+                    if let Some(p) =
+                        self.price_capacity_optimized(&available, launching, now, alloc)
+                    {
                         return Some(p);
                     }
                 }
@@ -225,6 +229,7 @@ impl MockEc2 {
         rngs: &mut CloudRngs<'_>,
     ) -> Vec<Notice> {
         let mut notices = Vec::new();
+        self.advance_market(now);
         let Some(g) = self.asgs.get(name) else {
             return notices;
         };
@@ -233,6 +238,7 @@ impl MockEc2 {
             return notices;
         }
         let spec = g.spec.clone();
+        let launching = u32::try_from(missing).unwrap_or(u32::MAX);
         let mut zone_counts: Vec<u32> = spec
             .zones
             .iter()
@@ -245,7 +251,7 @@ impl MockEc2 {
             .collect();
         for _ in 0..missing {
             let mut tried = Vec::new();
-            match self.pick_asg_pool(&spec, &zone_counts, now, rngs.alloc, &mut tried) {
+            match self.pick_asg_pool(&spec, &zone_counts, launching, now, rngs.alloc, &mut tried) {
                 Some(pool) => {
                     let id = self.launch(now, pool, &spec.launch, Some(name), false, rngs);
                     notices.push(self.enter_pending(id, now));

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::MockEc2;
 use crate::cloud::{
     AllocationStrategy, CloudRngs, FleetError, FleetErrorCode, FleetOutcome, FleetRequest,
-    InvalidRequest, PoolSpec,
+    InvalidRequest,
 };
 
 /// CreateFleet takes at most this many instance types; Karpenter truncates to the 60 cheapest
@@ -19,13 +19,33 @@ use crate::cloud::{
 /// Karpenter's own request has up to 60 × zones overrides, so we bound distinct types.
 pub const MAX_FLEET_OVERRIDES: usize = 60;
 
-/// Strategy ranking key: lower is better (score negated so higher capacity ranks first).
-fn rank_key(strategy: AllocationStrategy, pool: &PoolSpec, priority: f64) -> (f64, f64) {
+/// Price-capacity-optimized: a pool has "enough" capacity for a request when its capacity
+/// figure is at least this many times the number of instances launching (docs/model/ec2.md
+/// §2.2). [assumption]: AWS publishes no figure; 10 puts nearly every current-generation pool
+/// of a common size in the tier for one instance, and only the deepest pools for tens.
+pub const PCO_ENOUGH_PER_INSTANCE: f64 = 10.0;
+
+/// Price-capacity-optimized: when no pool has enough, the tier is the pools within this
+/// fraction of the deepest one (docs/model/ec2.md §2.2), so the tier is never empty and a
+/// large request still weighs price among comparably deep pools. [assumption].
+pub const PCO_TIER_MARGIN: f64 = 0.5;
+
+/// The capacity figure a pool needs to join price-capacity-optimized's price tier, given the
+/// deepest pool's figure and the instances launching (docs/model/ec2.md §2.2):
+/// `min(10 × launching, 0.5 × deepest)`.
+pub fn pco_tier_threshold(deepest: f64, launching: u32) -> f64 {
+    (PCO_ENOUGH_PER_INSTANCE * f64::from(launching.max(1))).min(PCO_TIER_MARGIN * deepest)
+}
+
+/// Strategy ranking key of a pool with capacity figure `capacity` and price `price` now:
+/// lower is better (capacity negated so deeper ranks first). Price-capacity-optimized is not a
+/// plain order (it depends on the other pools) and goes through `price_capacity_optimized`.
+fn rank_key(strategy: AllocationStrategy, capacity: f64, price: f64, priority: f64) -> (f64, f64) {
     match strategy {
-        AllocationStrategy::LowestPrice => (pool.price_per_hour, 0.0),
+        AllocationStrategy::LowestPrice => (price, 0.0),
         AllocationStrategy::Prioritized => (priority, 0.0),
-        AllocationStrategy::PriceCapacityOptimized => (-pool.capacity_score, pool.price_per_hour),
-        AllocationStrategy::CapacityOptimizedPrioritized => (-pool.capacity_score, priority),
+        AllocationStrategy::PriceCapacityOptimized => (-capacity, price),
+        AllocationStrategy::CapacityOptimizedPrioritized => (-capacity, priority),
     }
 }
 
@@ -37,11 +57,12 @@ impl MockEc2 {
     /// CreateFleet `instant`, one instance (docs/model/karpenter.md §2 step 5, §10). The API
     /// latency is drawn first, whatever the outcome. Capacity is decided at `now_ms`.
     ///
-    /// Ranking: `LowestPrice` by price, `Prioritized` by priority, `PriceCapacityOptimized` by
-    /// (−capacity score, price), `CapacityOptimizedPrioritized` by (−capacity score, priority);
-    /// ties by request order, except exact price-capacity-optimized ties, drawn from `alloc`
-    /// (see `price_capacity_optimized`). The best pool with capacity launches; pools ranked at
-    /// or ahead of it that had none are returned as `InsufficientInstanceCapacity` errors, and
+    /// Ranking: `LowestPrice` by price, `Prioritized` by priority, `CapacityOptimizedPrioritized`
+    /// by (−capacity figure, priority), ties by request order; `PriceCapacityOptimized` by the
+    /// tier rule for one instance (`price_capacity_optimized`, docs/model/ec2.md §2.2). Prices
+    /// and capacity figures are those at `now_ms`. The chosen pool launches; pools that had no
+    /// capacity and would have been chosen or ranked ahead of it (for price-capacity-optimized:
+    /// in the tier and no dearer) are returned as `InsufficientInstanceCapacity` errors, and
     /// overrides naming pools that are not offered as `Unsupported`.
     pub(super) fn create_fleet_instant(
         &mut self,
@@ -50,6 +71,7 @@ impl MockEc2 {
         rngs: &mut CloudRngs<'_>,
     ) -> FleetOutcome {
         let api_latency_ms = self.latency.create_fleet.sample(rngs.latency);
+        self.advance_market(now_ms);
         let invalid = |r: InvalidRequest| FleetOutcome::Failed {
             errors: vec![FleetError {
                 instance_type: String::new(),
@@ -90,23 +112,41 @@ impl MockEc2 {
             }
         }
         let key = |&(i, p, _): &(usize, usize, bool)| {
-            rank_key(req.allocation, &self.pools[p], req.overrides[i].priority)
+            rank_key(
+                req.allocation,
+                self.capacity_at(p, now_ms),
+                self.price_at(p),
+                req.overrides[i].priority,
+            )
         };
-        let chosen: Option<(usize, usize, bool)> =
-            if req.allocation == AllocationStrategy::PriceCapacityOptimized {
-                let available: Vec<usize> = cands.iter().filter(|c| c.2).map(|c| c.1).collect();
-                self.price_capacity_optimized(&available, rngs.alloc)
-                    .and_then(|p| cands.iter().copied().find(|c| c.1 == p && c.2))
-            } else {
-                // min_by keeps the first of equal elements: ties go to request order.
-                cands
-                    .iter()
-                    .copied()
-                    .filter(|c| c.2)
-                    .min_by(|a, b| cmp_key(key(a), key(b)))
-            };
+        let pco = req.allocation == AllocationStrategy::PriceCapacityOptimized;
+        let available: Vec<usize> = cands.iter().filter(|c| c.2).map(|c| c.1).collect();
+        let deepest_available = available
+            .iter()
+            .map(|&p| self.capacity_at(p, now_ms))
+            .fold(0.0, f64::max);
+        let chosen: Option<(usize, usize, bool)> = if pco {
+            self.price_capacity_optimized(&available, 1, now_ms, rngs.alloc)
+                .and_then(|p| cands.iter().copied().find(|c| c.1 == p && c.2))
+        } else {
+            // min_by keeps the first of equal elements: ties go to request order.
+            cands
+                .iter()
+                .copied()
+                .filter(|c| c.2)
+                .min_by(|a, b| cmp_key(key(a), key(b)))
+        };
         for c in cands.iter().filter(|c| !c.2) {
-            let ahead = chosen.is_none_or(|ch| cmp_key(key(c), key(&ch)).is_le());
+            let ahead = chosen.is_none_or(|ch| {
+                if pco {
+                    // Had it had capacity, it would have joined the tier and been no dearer.
+                    let cap = self.capacity_at(c.1, now_ms);
+                    cap >= pco_tier_threshold(deepest_available.max(cap), 1)
+                        && self.price_at(c.1) <= self.price_at(ch.1)
+                } else {
+                    cmp_key(key(c), key(&ch)).is_le()
+                }
+            });
             if ahead {
                 errors.push((
                     c.0,
@@ -129,11 +169,10 @@ impl MockEc2 {
                 let at = now_ms.saturating_add(api_latency_ms);
                 // Pending when the API answers: a timer, even for 0 latency.
                 let instance = self.launch(at, pool, &req.launch, None, true, rngs);
-                let spec = &self.pools[pool];
                 FleetOutcome::Launched {
                     instance,
-                    pool: spec.key.clone(),
-                    price_per_hour: spec.price_per_hour,
+                    pool: self.pools[pool].key.clone(),
+                    price_per_hour: self.price_at(pool),
                     api_latency_ms,
                     errors,
                 }
@@ -154,33 +193,42 @@ impl MockEc2 {
         !(p > 0.0 && alloc.random::<f64>() < p)
     }
 
-    /// AWS: "the lowest-priced pools among those with the highest capacity availability".
-    /// Rule: keep the pools with the maximum `capacity_score` (exact comparison), then the
-    /// lowest price; exact ties are drawn uniformly from `alloc` — spot prices differ per zone
-    /// on AWS, so exact ties are an artefact of our per-type price table and request order
-    /// would pile every launch into the first zone (Karpenter's KWOK provider also draws among
-    /// equal-price offerings, docs/model/karpenter.md §10).
+    /// Price-capacity-optimized for `launching` instances at `now` (docs/model/ec2.md §2.2).
+    /// AWS: it "identifies the pools with the highest capacity availability for the number of
+    /// instances that are launching", then "requests Spot Instances from the lowest priced of
+    /// these pools" (EC2 user guide, "Allocation strategies for Spot Instances"). Rule: the
+    /// tier is every pool whose capacity figure is at least
+    /// [`pco_tier_threshold`]`(deepest, launching)` — enough for the request, or within half of
+    /// the deepest when none is — and the cheapest pool of the tier launches. Exact price ties
+    /// are drawn uniformly from `alloc`: request order would pile every launch into the first
+    /// zone (Karpenter's KWOK provider also draws among equal-price offerings,
+    /// docs/model/karpenter.md §10).
     pub(super) fn price_capacity_optimized(
         &self,
         available: &[usize],
+        launching: u32,
+        now: u64,
         alloc: &mut ChaCha8Rng,
     ) -> Option<usize> {
-        let best_score = available
+        let caps: Vec<f64> = available
             .iter()
-            .map(|&p| self.pools[p].capacity_score)
-            .max_by(f64::total_cmp)?;
-        let best_price = available
+            .map(|&p| self.capacity_at(p, now))
+            .collect();
+        let deepest = caps.iter().copied().max_by(f64::total_cmp)?;
+        let threshold = pco_tier_threshold(deepest, launching);
+        let tier: Vec<usize> = available
             .iter()
-            .filter(|&&p| self.pools[p].capacity_score == best_score)
-            .map(|&p| self.pools[p].price_per_hour)
+            .zip(&caps)
+            .filter(|&(_, &c)| c >= threshold)
+            .map(|(&p, _)| p)
+            .collect();
+        let best_price = tier
+            .iter()
+            .map(|&p| self.price_at(p))
             .min_by(f64::total_cmp)?;
-        let tied: Vec<usize> = available
-            .iter()
-            .copied()
-            .filter(|&p| {
-                self.pools[p].capacity_score == best_score
-                    && self.pools[p].price_per_hour == best_price
-            })
+        let tied: Vec<usize> = tier
+            .into_iter()
+            .filter(|&p| self.price_at(p) == best_price)
             .collect();
         match tied.len() {
             0 => None,
@@ -193,6 +241,7 @@ impl MockEc2 {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
+    use super::pco_tier_threshold;
     use crate::cloud::*;
     use std::collections::BTreeSet;
 
@@ -349,35 +398,164 @@ mod tests {
         assert_eq!(launched_pool(&sim.fleet(&r)).instance_type, "m6i.large");
     }
 
+    fn spot_pool(t: &str, z: &str, price: f64, capacity: f64) -> PoolSpec {
+        PoolSpec {
+            capacity_score: capacity,
+            ..pool(t, z, SPOT, price)
+        }
+    }
+
+    // ---- Price-capacity-optimized tier rule (docs/model/ec2.md §2.2) ----
+
     #[test]
-    fn spot_price_capacity_optimized_prefers_capacity_then_price() {
-        let mk = |t: &str, price: f64, score: f64| PoolSpec {
-            capacity_score: score,
-            ..pool(t, A, SPOT, price)
-        };
+    fn pco_tier_threshold_is_enough_for_the_request_or_half_the_deepest() {
+        // Enough for one instance: 10; the deepest pool (100) does not raise the bar.
+        assert_eq!(pco_tier_threshold(100.0, 1), 10.0);
+        // Enough for 8 instances: 80, above half the deepest (50): within half of it counts.
+        assert_eq!(pco_tier_threshold(100.0, 8), 50.0);
+        // Shallow market: half the deepest.
+        assert_eq!(pco_tier_threshold(12.0, 1), 6.0);
+        // Zero launching is treated as one.
+        assert_eq!(pco_tier_threshold(100.0, 0), 10.0);
+    }
+
+    #[test]
+    fn spot_pco_takes_the_cheapest_pool_with_enough_capacity_not_the_deepest() {
+        // The old rule (deepest bucket first) took the calm, dear legacy pool; AWS takes "the
+        // lowest priced" of the pools with capacity for the request (EC2 user guide,
+        // "Allocation strategies for Spot Instances").
+        let mut sim = Sim::new(config(vec![
+            spot_pool("m3.xlarge", A, 0.0931, 90.0),
+            spot_pool("m5.xlarge", A, 0.0653, 40.0),
+            spot_pool("m6i.xlarge", A, 0.07, 55.0),
+        ]));
+        let out = sim.fleet(&spot_pco(&[
+            ("m3.xlarge", A),
+            ("m5.xlarge", A),
+            ("m6i.xlarge", A),
+        ]));
+        assert_eq!(launched_pool(&out).instance_type, "m5.xlarge");
+    }
+
+    #[test]
+    fn spot_pco_takes_a_dearer_deep_pool_when_the_cheap_pools_are_shallow() {
+        // kubernetes-sigs/karpenter#2137, aws/karpenter-provider-aws#3044: an older, dearer type
+        // wins when the cheap pools lack capacity; here the cheap pool (6) is under the bar
+        // of one instance (10), the legacy pool (30) over it.
+        let mut sim = Sim::new(config(vec![
+            spot_pool("r6a.2xlarge", A, 0.1724, 6.0),
+            spot_pool("r4.2xlarge", A, 0.2607, 30.0),
+        ]));
+        let out = sim.fleet(&spot_pco(&[("r6a.2xlarge", A), ("r4.2xlarge", A)]));
+        assert_eq!(launched_pool(&out).instance_type, "r4.2xlarge");
+    }
+
+    #[test]
+    fn spot_pco_tier_narrows_as_more_instances_launch() {
+        let pools = vec![
+            spot_pool("cheap.large", A, 0.03, 25.0),
+            spot_pool("deep.large", A, 0.05, 100.0),
+        ];
+        let sim = Sim::new(config(pools));
+        let mut alloc = sim.alloc.clone();
+        let [cheap, deep] = [0, 1];
+        // One instance: both have enough (≥ 10); the cheaper wins.
+        assert_eq!(
+            sim.cloud
+                .price_capacity_optimized(&[cheap, deep], 1, 0, &mut alloc),
+            Some(cheap)
+        );
+        // Five: the bar is min(50, 50) = 50, only the deep pool clears it.
+        assert_eq!(
+            sim.cloud
+                .price_capacity_optimized(&[cheap, deep], 5, 0, &mut alloc),
+            Some(deep)
+        );
+    }
+
+    #[test]
+    fn spot_pco_reports_ice_only_for_pools_that_would_have_been_chosen() {
         let mut cfg = config(vec![
-            mk("cheap.low", 0.01, 1.0),
-            mk("dear.high", 0.05, 3.0),
-            mk("mid.high", 0.04, 3.0),
-            mk("best.ice", 0.001, 4.0),
+            spot_pool("shallow.cheap", A, 0.01, 2.0),
+            spot_pool("dear.deep", A, 0.05, 60.0),
+            spot_pool("mid.deep", A, 0.04, 50.0),
+            spot_pool("best.ice", A, 0.001, 80.0),
+            spot_pool("dearest.ice", A, 0.09, 80.0),
         ]);
-        cfg.ice = vec![ice(&["best.ice"], &[], None, 0, u64::MAX)];
+        cfg.ice = vec![ice(&["best.ice", "dearest.ice"], &[], None, 0, u64::MAX)];
         let mut sim = Sim::new(cfg);
         let out = sim.fleet(&spot_pco(&[
-            ("cheap.low", A),
-            ("dear.high", A),
-            ("mid.high", A),
+            ("shallow.cheap", A),
+            ("dear.deep", A),
+            ("mid.deep", A),
             ("best.ice", A),
+            ("dearest.ice", A),
         ]));
-        // Highest score among pools with capacity is 3; the cheaper of those wins.
-        assert_eq!(launched_pool(&out).instance_type, "mid.high");
+        // Tier (≥ 10): dear.deep, mid.deep; the cheaper launches. The exhausted pool that was
+        // in the tier and cheaper is reported; the dearer exhausted one was never a candidate.
+        assert_eq!(launched_pool(&out).instance_type, "mid.deep");
         match out {
             FleetOutcome::Launched { errors, .. } => {
-                assert_eq!(errors.len(), 1);
-                assert_eq!(errors[0].instance_type, "best.ice");
+                let names: Vec<&str> = errors.iter().map(|e| e.instance_type.as_str()).collect();
+                assert_eq!(names, vec!["best.ice"]);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn spot_market_capacity_varies_by_day_deterministically() {
+        let mut cfg = config(vec![spot_pool("m5.large", A, 0.03, 50.0)]);
+        cfg.market = SpotMarket {
+            seed: 7,
+            daily_spread: 0.4,
+            price_changes: None,
+        };
+        let sim = Sim::new(cfg.clone());
+        let day = 24 * 3_600_000;
+        let figures: Vec<f64> = (0..20).map(|d| sim.cloud.capacity_at(0, d * day)).collect();
+        let again = Sim::new(cfg);
+        // Same key, same figures, whatever was asked before.
+        assert_eq!(again.cloud.capacity_at(0, 13 * day), figures[13]);
+        // Constant within a day, different across days, inside exp(±0.4).
+        assert_eq!(sim.cloud.capacity_at(0, 5 * day + 3_600_000), figures[5]);
+        assert!(figures.windows(2).any(|w| w[0] != w[1]));
+        let (lo, hi) = (50.0 * (-0.4f64).exp(), 50.0 * 0.4f64.exp());
+        assert!(figures.iter().all(|f| (lo..=hi).contains(f)), "{figures:?}");
+    }
+
+    #[test]
+    fn spot_price_drift_moves_launch_prices_within_the_band_and_under_on_demand() {
+        let mut cfg = config(vec![
+            pool("m5.large", A, OD, 0.05),
+            spot_pool("m5.large", A, 0.04, 50.0),
+        ]);
+        cfg.market = SpotMarket {
+            seed: 3,
+            daily_spread: 0.0,
+            price_changes: Some(PriceChanges {
+                every_ms: 3_600_000,
+                max_step: 0.2,
+            }),
+        };
+        let mut sim = Sim::new(cfg);
+        let mut prices = Vec::new();
+        for h in 0..100u64 {
+            sim.run_until(h * 3_600_000);
+            match sim.fleet(&spot_pco(&[("m5.large", A)])) {
+                FleetOutcome::Launched { price_per_hour, .. } => prices.push(price_per_hour),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(prices[0], 0.04, "no step before the first interval ends");
+        assert!(prices.windows(2).any(|w| w[0] != w[1]), "{prices:?}");
+        assert!(
+            prices.iter().all(|p| (0.02..=0.05).contains(p)),
+            "±50 % band, capped by on-demand: {prices:?}"
+        );
+        // The instance keeps its launch price.
+        let first = sim.cloud.instances()[0].price_per_hour;
+        assert_eq!(first, 0.04);
     }
 
     #[test]

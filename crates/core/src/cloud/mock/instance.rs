@@ -42,6 +42,8 @@ impl MockEc2 {
         rngs: &mut CloudRngs<'_>,
     ) -> InstanceId {
         let id = InstanceId(u32::try_from(self.views.len()).unwrap_or(u32::MAX));
+        // An instance keeps the price it launched at (docs/model/ec2.md §2.4).
+        let price_per_hour = self.price_at(pool);
         let spec = &self.pools[pool];
         let startup = self
             .latency
@@ -52,7 +54,7 @@ impl MockEc2 {
         self.views.push(InstanceView {
             id,
             pool: spec.key.clone(),
-            price_per_hour: spec.price_per_hour,
+            price_per_hour,
             ami_family: launch.ami_family,
             state: InstanceState::Pending,
             launched_at_ms: launched_at,
@@ -110,6 +112,7 @@ impl MockEc2 {
         launch: &LaunchSpec,
         rngs: &mut CloudRngs<'_>,
     ) -> Result<InstanceId, CloudError> {
+        self.advance_market(now);
         let pool = self
             .lookup(&key.instance_type, &key.zone, key.capacity_type)
             .ok_or_else(|| CloudError::InvalidPool {
@@ -117,11 +120,12 @@ impl MockEc2 {
                 reason: "not offered".into(),
             })?;
         let id = InstanceId(u32::try_from(self.views.len()).unwrap_or(u32::MAX));
+        let price_per_hour = self.price_at(pool);
         let spec = &self.pools[pool];
         self.views.push(InstanceView {
             id,
             pool: spec.key.clone(),
-            price_per_hour: spec.price_per_hour,
+            price_per_hour,
             ami_family: launch.ami_family,
             state: InstanceState::Running,
             launched_at_ms: now,

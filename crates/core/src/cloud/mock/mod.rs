@@ -22,18 +22,33 @@ mod test_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::latency::LatencyModel;
 use super::{
     AsgSettings, AsgSpec, AsgView, BillingSettings, CapacityType, Cloud, CloudError, CloudRngs,
     CloudTimer, CostBreakdown, FleetOutcome, FleetRequest, InstanceId, InstanceState, InstanceView,
-    MockConfig, Notice, PoolSpec, SpotSettings, TerminationReason,
+    MockConfig, Notice, PoolSpec, SpotMarket, SpotSettings, TerminationReason,
 };
 use asg::Asg;
 use billing::Meter;
-pub use fleet::MAX_FLEET_OVERRIDES;
+pub use fleet::{
+    MAX_FLEET_OVERRIDES, PCO_ENOUGH_PER_INSTANCE, PCO_TIER_MARGIN, pco_tier_threshold,
+};
 use instance::Hidden;
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
+const MS_PER_DAY: u64 = 24 * 3_600_000;
+
+/// A drifting spot price stays within this fraction of its starting price (docs/model/ec2.md
+/// §2.4): spot prices move gradually and AWS's own price history rarely shows a pool halving
+/// or rising by half within a run; the bound also keeps a long run from wandering off.
+pub const PRICE_DRIFT_BAND: f64 = 0.5;
+
+/// Random-access draw kinds of the spot market (the high half of the ChaCha stream number).
+const DRAW_CAPACITY_DAY: u64 = 1;
+const DRAW_PRICE_STEP: u64 = 2;
 
 /// The mock EC2. See the module docs.
 #[derive(Debug, Clone)]
@@ -56,6 +71,13 @@ pub struct MockEc2 {
     meters: BTreeMap<u32, Meter>,
     closed_on_demand_usd: f64,
     closed_spot_usd: f64,
+    market: SpotMarket,
+    /// Keyed by `market.seed`; only cloned and repositioned, never drawn from in place.
+    market_rng: ChaCha8Rng,
+    /// Each pool's price now: the configured price, moved by the drift up to `price_step`.
+    price_now: Vec<f64>,
+    /// Drift steps applied to `price_now` (the step whose interval contains the last call).
+    price_step: u64,
 }
 
 fn ct_slot(ct: CapacityType) -> usize {
@@ -76,6 +98,7 @@ impl MockEc2 {
             spot,
             asg,
             billing,
+            market,
         } = cfg;
         let mut index: BTreeMap<String, BTreeMap<String, [Option<usize>; 2]>> = BTreeMap::new();
         for (i, p) in pools.iter().enumerate() {
@@ -89,8 +112,8 @@ impl MockEc2 {
             if !(p.interruption_per_hour.is_finite() && p.interruption_per_hour >= 0.0) {
                 return Err(bad("interruption_per_hour must be a finite number ≥ 0"));
             }
-            if !p.capacity_score.is_finite() {
-                return Err(bad("capacity_score must be finite"));
+            if !(p.capacity_score.is_finite() && p.capacity_score >= 0.0) {
+                return Err(bad("capacity_score must be a finite number ≥ 0"));
             }
             if !(0.0..=1.0).contains(&p.ice_probability) {
                 return Err(bad("ice_probability must be in [0, 1]"));
@@ -114,7 +137,25 @@ impl MockEc2 {
                     .collect()
             })
             .collect();
+        if let Some(pc) = market.price_changes
+            && !(pc.every_ms > 0 && pc.max_step.is_finite() && (0.0..1.0).contains(&pc.max_step))
+        {
+            return Err(CloudError::InvalidPool {
+                pool: "*".into(),
+                reason: "price changes need a positive interval and a step in [0, 1)".into(),
+            });
+        }
+        if !(market.daily_spread.is_finite() && market.daily_spread >= 0.0) {
+            return Err(CloudError::InvalidPool {
+                pool: "*".into(),
+                reason: "the daily capacity spread must be a finite number ≥ 0".into(),
+            });
+        }
         Ok(MockEc2 {
+            price_now: pools.iter().map(|p| p.price_per_hour).collect(),
+            price_step: 0,
+            market_rng: ChaCha8Rng::seed_from_u64(market.seed),
+            market,
             pool_live: vec![BTreeSet::new(); pools.len()],
             pools,
             pool_ice,
@@ -143,12 +184,84 @@ impl MockEc2 {
         &self.pools
     }
 
+    /// The spot pool of (`instance_type`, `zone`): its capacity figure at `now_ms`, with the
+    /// day's variation (docs/model/ec2.md §2.1), and its price now. None when not offered.
+    pub fn spot_market_at(
+        &self,
+        instance_type: &str,
+        zone: &str,
+        now_ms: u64,
+    ) -> Option<(f64, f64)> {
+        let p = self.lookup(instance_type, zone, CapacityType::Spot)?;
+        Some((self.capacity_at(p, now_ms), self.price_at(p)))
+    }
+
     fn lookup(&self, instance_type: &str, zone: &str, ct: CapacityType) -> Option<usize> {
         self.index.get(instance_type)?.get(zone)?[ct_slot(ct)]
     }
 
     fn schedule(&mut self, at: u64, timer: CloudTimer) {
         self.timers.push((at, timer));
+    }
+
+    /// A uniform draw in [0, 1) that depends only on (`kind`, `pool`, `index`): the market's
+    /// ChaCha8 on stream `kind << 32 | pool`, at block `index`. Random access keeps every value
+    /// independent of the order in which launches asked for them.
+    fn market_unit(&self, kind: u64, pool: usize, index: u64) -> f64 {
+        let mut r = self.market_rng.clone();
+        r.set_stream((kind << 32) | pool as u64);
+        // 16 words = one ChaCha block: each index starts a fresh block.
+        r.set_word_pos(u128::from(index) * 16);
+        r.random::<f64>()
+    }
+
+    /// A pool's capacity figure at `now`: the configured figure times the day's variation
+    /// (docs/model/ec2.md §2.1). Pools of capacity 0 stay 0.
+    fn capacity_at(&self, pool: usize, now: u64) -> f64 {
+        let base = self.pools[pool].capacity_score;
+        let s = self.market.daily_spread;
+        if s == 0.0 || base == 0.0 {
+            return base;
+        }
+        let u = self.market_unit(DRAW_CAPACITY_DAY, pool, now / MS_PER_DAY);
+        base * (s * (2.0 * u - 1.0)).exp()
+    }
+
+    /// The price a launch into `pool` pays now (docs/model/ec2.md §2.4).
+    fn price_at(&self, pool: usize) -> f64 {
+        self.price_now[pool]
+    }
+
+    /// Applies the spot price drift's steps up to `now` (no-op without `priceChanges`). Each
+    /// step's move comes from `market_unit`, so the price at a time is the same whenever the
+    /// mock is asked.
+    fn advance_market(&mut self, now: u64) {
+        let Some(pc) = self.market.price_changes else {
+            return;
+        };
+        let target = now / pc.every_ms;
+        while self.price_step < target {
+            self.price_step += 1;
+            for p in 0..self.pools.len() {
+                let spec = &self.pools[p];
+                if spec.key.capacity_type != CapacityType::Spot {
+                    continue;
+                }
+                let base = spec.price_per_hour;
+                let ceiling = self
+                    .lookup(
+                        &spec.key.instance_type,
+                        &spec.key.zone,
+                        CapacityType::OnDemand,
+                    )
+                    .map_or(f64::INFINITY, |od| self.pools[od].price_per_hour);
+                let u = self.market_unit(DRAW_PRICE_STEP, p, self.price_step);
+                let moved = self.price_now[p] * (1.0 + pc.max_step * (2.0 * u - 1.0));
+                let lo = base * (1.0 - PRICE_DRIFT_BAND);
+                let hi = (base * (1.0 + PRICE_DRIFT_BAND)).min(ceiling.max(lo));
+                self.price_now[p] = moved.clamp(lo, hi);
+            }
+        }
     }
 }
 
