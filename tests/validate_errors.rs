@@ -364,3 +364,43 @@ fn spot_price_changes_every_zero_is_an_error_at_the_field() {
         "must be positive",
     );
 }
+
+// Issue 14 item 4: an accepted field the simulator does not model is never silently dropped:
+// each is a located warning from every command, and `run-meta.json` lists them.
+#[test]
+fn accepted_but_not_simulated_fields_are_warned_about_once_and_recorded() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warnings");
+    let out = Command::cargo_bin("autoscale-sim")
+        .expect("the autoscale-sim binary is built")
+        .current_dir(&dir)
+        .args(["validate", "not-simulated.yaml"])
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    for (w, field) in warnings.iter().zip([
+        "spec.capacityReservationSelectorTerms",
+        "spec.placementGroupSelector",
+    ]) {
+        let prefix = format!("warning: not-simulated.yaml:21: EC2NodeClass/default: {field}: ");
+        assert!(w.starts_with(&prefix), "{stderr}");
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    Command::cargo_bin("autoscale-sim")
+        .expect("the autoscale-sim binary is built")
+        .current_dir(&dir)
+        .args(["-q", "run", "not-simulated.yaml", "--out"])
+        .arg(tmp.path())
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("spec.placementGroupSelector"));
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("run-meta.json")).expect("run-meta.json"),
+    )
+    .expect("JSON");
+    assert_eq!(meta["warnings"].as_array().map(Vec::len), Some(2), "{meta}");
+}

@@ -67,7 +67,10 @@ pub(super) fn cmd_check(a: CheckArgs, quiet: bool) -> i32 {
     let mut suites = Vec::new();
     for path in &a.scenarios {
         let scenario = match Scenario::load(path) {
-            Ok(s) => s,
+            Ok(s) => {
+                super::warn_not_simulated(&s);
+                s
+            }
             Err(e) => {
                 suites.push(Suite {
                     name: path.display().to_string(),

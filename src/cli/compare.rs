@@ -138,6 +138,7 @@ fn compare(a: CompareArgs, quiet: bool) -> Result<(), String> {
         Ok(s)
     };
     let base = load(None)?;
+    super::warn_not_simulated(&base);
     let mut plans = Vec::new();
     if a.variants.is_empty() {
         if a.autoscaler.is_some() {

@@ -249,6 +249,7 @@ fn cmd_run(
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    warn_not_simulated(&scenario);
     if let Some(s) = seed {
         scenario.seed = s;
     }
@@ -322,6 +323,7 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
     for p in paths {
         match Scenario::load(p) {
             Ok(s) => {
+                warn_not_simulated(&s);
                 // Loading checked everything a user wrote; building the autoscalers and the
                 // simulation also runs the mock EC2's own consistency checks.
                 if let Err(e) = check_controllers(&s) {
@@ -349,6 +351,14 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
         }
     }
     code
+}
+
+/// Print the scenario's accepted-but-not-simulated fields, once each, whatever `--quiet` says:
+/// a number that ignores part of what a user wrote must not look complete.
+pub(crate) fn warn_not_simulated(s: &Scenario) {
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// Build every autoscaler the scenario configures, and the simulation, without running them.

@@ -23,6 +23,8 @@ pub struct RunMeta {
     pub speedup: f64,
     pub events: u64,
     pub version: String,
+    /// The scenario's accepted-but-not-simulated fields (docs/scenario.md).
+    pub warnings: Vec<String>,
 }
 
 fn secs(t: Option<asim_core::engine::SimTime>) -> String {

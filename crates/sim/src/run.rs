@@ -60,6 +60,7 @@ pub fn run<'s>(
         speedup: if wall > 0.0 { simulated / wall } else { 0.0 },
         events: sim.events,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        warnings: scenario.warnings.clone(),
     };
     Ok(RunOutput { report, meta, sim })
 }

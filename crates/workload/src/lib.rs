@@ -132,6 +132,9 @@ pub struct Scenario {
     pub karpenter: KarpenterConfig,
     /// cluster-autoscaler's configuration, checked at load (used when it runs).
     pub cluster_autoscaler: ClusterAutoscalerConfig,
+    /// Accepted fields the simulator does not model, one located line each; every command
+    /// prints them once and `run-meta.json` lists them.
+    pub warnings: Vec<String>,
 }
 
 /// Map-valued report sections whose entries `expect` may name (`nodes.by_instance_type.m5.large`).

@@ -301,6 +301,46 @@ pub(super) const EVICTION_SIGNALS: &[&str] = &[
 ];
 
 impl EC2NodeClass {
+    /// Fields set here that would change what a real cluster does but that the simulator does
+    /// not model: (field, what is not simulated). The scenario warns about each once
+    /// (docs/scenario.md "Accepted but not simulated"). Fields with no bearing on capacity,
+    /// cost or timing (tags, userData, role, metadataOptions, …) are not listed.
+    pub fn not_simulated(&self) -> Vec<(&'static str, &'static str)> {
+        let s = &self.spec;
+        let mut out = Vec::new();
+        if !s.capacity_reservation_selector_terms.is_empty() {
+            out.push((
+                "spec.capacityReservationSelectorTerms",
+                "capacity reservations (capacity type `reserved`) are not simulated; launches are on-demand or spot",
+            ));
+        }
+        if s.placement_group_selector.is_some() {
+            out.push((
+                "spec.placementGroupSelector",
+                "placement groups are not simulated: no zone pinning and no extra capacity limit",
+            ));
+        }
+        if s.ip_prefix_count.is_some() {
+            out.push((
+                "spec.ipPrefixCount",
+                "IPv4 prefix counts are not simulated: pods per node come from kubelet maxPods or the ENI limit",
+            ));
+        }
+        if !s.network_interfaces.is_empty() {
+            out.push((
+                "spec.networkInterfaces",
+                "the network interface layout (EFA) is not simulated",
+            ));
+        }
+        if s.cpu_options.is_some() {
+            out.push((
+                "spec.cpuOptions",
+                "CPU options are not simulated: a node has the instance type's full vCPU count",
+            ));
+        }
+        out
+    }
+
     pub fn name(&self) -> &str {
         &self.metadata.name
     }

@@ -71,6 +71,7 @@ impl Scenario {
             d.karpenter_config(&objects.nodepools, &objects.nodeclasses, &zones, &catalog)?;
         let cluster_autoscaler = d.cluster_autoscaler_config(&zones, &region, &catalog)?;
         let default_autoscaler = default_autoscaler(&spec, &objects.nodepools);
+        let warnings = not_simulated(&objects.nodeclasses);
 
         let manifests::Objects {
             workloads,
@@ -100,8 +101,27 @@ impl Scenario {
             traces,
             karpenter,
             cluster_autoscaler,
+            warnings,
         })
     }
+}
+
+/// One line per accepted field the simulator does not model, located like an error:
+/// `file:line: KIND/NAME: field: what is not simulated`. (NodePool fields the simulator
+/// cannot honour, such as a static NodePool's `replicas`, are errors instead.)
+fn not_simulated(nodeclasses: &[(Source, EC2NodeClass)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (src, nc) in nodeclasses {
+        for (field, why) in nc.not_simulated() {
+            out.push(format!(
+                "{}:{}: EC2NodeClass/{}: {field}: {why}",
+                src.file.display(),
+                src.line,
+                nc.name()
+            ));
+        }
+    }
+    out
 }
 
 /// The Scenario document being validated: its spec, and where it came from, for errors.
