@@ -45,9 +45,10 @@ fn nodeclass() -> Value {
     })
 }
 
-/// A spot-only amd64 NodePool over `categories` with generation > `gen_gt`.
-fn nodepool(categories: &[&str], gen_gt: u32) -> Value {
-    json!({
+/// A spot-only amd64 NodePool over `categories` with generation > `gen_gt`, in `zone` only
+/// when given (a zonal workload: EBS volumes, a zone's topology spread).
+fn nodepool(categories: &[&str], gen_gt: u32, zone: Option<&str>) -> Value {
+    let mut np = json!({
         "apiVersion": "karpenter.sh/v1",
         "kind": "NodePool",
         "metadata": {"name": "spot"},
@@ -60,7 +61,14 @@ fn nodepool(categories: &[&str], gen_gt: u32) -> Value {
             ],
             "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
         }}},
-    })
+    });
+    if let Some(z) = zone {
+        np["spec"]["template"]["spec"]["requirements"]
+            .as_array_mut()
+            .expect("requirements")
+            .push(json!({"key": "topology.kubernetes.io/zone", "operator": "In", "values": [z]}));
+    }
+    np
 }
 
 fn pod(cpu: &str, mem: &str) -> Value {
@@ -130,13 +138,18 @@ fn karpenter_picks() -> Vec<Pick> {
         ("60", "400Gi"),
         ("90", "180Gi"),
     ];
-    let pools: [(&[&str], u32); 3] = [
-        (&["c", "m", "r"], 2),
-        (&["m", "r"], 3),
-        (&["c", "m", "r"], 4),
+    // Three NodePools over every zone, and the first pinned to each zone in turn: a request
+    // over three zones escapes a zone's crunch (docs/model/ec2.md §2.1), a zonal one does not.
+    let pools: [(&[&str], u32, Option<&str>); 6] = [
+        (&["c", "m", "r"], 2, None),
+        (&["m", "r"], 3, None),
+        (&["c", "m", "r"], 4, None),
+        (&["c", "m", "r"], 2, Some(ZONES[0])),
+        (&["c", "m", "r"], 2, Some(ZONES[1])),
+        (&["c", "m", "r"], 2, Some(ZONES[2])),
     ];
     let mut picks = Vec::new();
-    for &(categories, gen_gt) in &pools {
+    for &(categories, gen_gt, zone) in &pools {
         for &(cpu, mem) in &shapes {
             let cpu_m = autoscale_sim::k8s::quantity::parse_quantity(cpu)
                 .expect("cpu")
@@ -155,7 +168,11 @@ fn karpenter_picks() -> Vec<Pick> {
                 let l = common::load_json(
                     "spot-choice",
                     spec,
-                    &[nodeclass(), nodepool(categories, gen_gt), pod(cpu, mem)],
+                    &[
+                        nodeclass(),
+                        nodepool(categories, gen_gt, zone),
+                        pod(cpu, mem),
+                    ],
                     &[],
                 );
                 let mut sim = common::start_karpenter(&l);
@@ -166,11 +183,15 @@ fn karpenter_picks() -> Vec<Pick> {
                     .map(|d| serde_json::from_str::<Value>(d).expect("JSON"))
                     .filter(|d| d["event"] == "launched")
                     .collect();
-                let case = format!("{categories:?}>{gen_gt} {cpu}/{mem} seed {seed}");
+                let zones: Vec<&str> = zone.map_or(ZONES.to_vec(), |z| vec![z]);
+                let case = format!(
+                    "{categories:?}>{gen_gt} in {} {cpu}/{mem} seed {seed}",
+                    zone.unwrap_or("all zones")
+                );
                 let [one] = launched.as_slice() else {
                     panic!("{case}: expected one launch, got {launched:?}");
                 };
-                picks.push(judge(&l.sc, &cat, &types, one, case));
+                picks.push(judge(&l.sc, &cat, &types, &zones, one, case));
             }
         }
     }
@@ -182,24 +203,42 @@ fn judge(
     sc: &Scenario,
     cat: &Catalog,
     types: &[&autoscale_sim::catalog::InstanceType],
+    zones: &[&str],
     launched: &Value,
     case: String,
 ) -> Pick {
     let mock = MockEc2::new(mock_config(sc, Default::default())).expect("mock");
     let chosen_type = launched["instance_type"].as_str().expect("type");
+    let chosen_zone = launched["zone"].as_str().expect("zone");
     let price = launched["price"].as_f64().expect("price");
     assert_eq!(launched["capacity_type"], "spot", "{case}");
+    assert!(
+        zones.contains(&chosen_zone),
+        "{case}: launched outside the NodePool's zones"
+    );
     let t_ms = 0; // the launch is within the first day: the day-0 capacity figures apply
-    let market: Vec<(f64, f64)> = types
+    let names: Vec<(&str, &str)> = types
         .iter()
-        .flat_map(|t| ZONES.map(|z| (t.name.as_str(), z)))
-        .map(|(t, z)| mock.spot_market_at(t, z, t_ms).expect("spot pool"))
+        .flat_map(|t| zones.iter().map(|z| (t.name.as_str(), *z)))
+        .collect();
+    let market: Vec<(f64, f64)> = names
+        .iter()
+        .map(|&(t, z)| mock.spot_market_at(t, z, t_ms).expect("spot pool"))
         .collect();
     let cheapest = market.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
     let deepest = market.iter().map(|m| m.0).fold(0.0, f64::max);
     // One instance: every cheaper pool must have been under the tier's bar.
     let bar = pco_tier_threshold(deepest, 1);
-    let cheaper_pools_shallow = market.iter().all(|&(cap, p)| p >= price || cap < bar);
+    let cheaper_deep: Vec<String> = names
+        .iter()
+        .zip(&market)
+        // The decision log rounds the price: the chosen pool itself is not "cheaper".
+        .filter(|((t, z), (cap, p))| {
+            (*t, *z) != (chosen_type, chosen_zone) && *p < price && *cap >= bar
+        })
+        .map(|((t, z), (cap, p))| format!("{t} {z} ${p:.4} figure {cap:.1}"))
+        .collect();
+    let cheaper_pools_shallow = cheaper_deep.is_empty();
     assert!(
         types.iter().any(|t| t.name == chosen_type),
         "{case}: {chosen_type} is not a compatible type"
@@ -210,7 +249,10 @@ fn judge(
         dearer_legacy: is_legacy(chosen) && ratio > 1.2,
         cheaper_pools_shallow,
         ratio,
-        case: format!("{case}: {chosen_type} ${price:.4} vs ${cheapest:.4}"),
+        case: format!(
+            "{case}: {chosen_type} ${price:.4} vs ${cheapest:.4} (bar {bar:.1}; cheaper with \
+             enough: {cheaper_deep:?})"
+        ),
     }
 }
 
@@ -219,20 +261,32 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Checks docs/model/ec2.md §2.5 on a set of picks and prints the figures it quotes: the
-/// median pick is within 20 % of the cheapest compatible offering, and every dearer pick
-/// (> 1.2 ×) happened only where every cheaper pool was under the tier's bar. Returns the
-/// number of dearer picks and of dearer legacy picks.
-fn check(picks: &[Pick], who: &str) -> (usize, usize) {
-    let ratios: Vec<f64> = picks.iter().map(|p| p.ratio).collect();
-    let med = median(ratios.clone());
-    let dearer: Vec<&Pick> = picks.iter().filter(|p| p.ratio > 1.2).collect();
+/// Prints the figures docs/model/ec2.md §2.5 quotes for a set of picks: the median price over
+/// the cheapest compatible offering, the share above 1.2 × and the share of dearer legacy
+/// picks. Returns the median and the numbers of dearer and of dearer legacy picks.
+fn shares(picks: &[&Pick], who: &str) -> (f64, usize, usize) {
+    let med = median(picks.iter().map(|p| p.ratio).collect());
+    let dearer = picks.iter().filter(|p| p.ratio > 1.2).count();
     let legacy = picks.iter().filter(|p| p.dearer_legacy).count();
+    let pct = |k: usize| 100.0 * k as f64 / picks.len().max(1) as f64;
     eprintln!(
-        "{who}: {} picks, median price / cheapest {med:.3}, {} above 1.2x, {legacy} dearer legacy",
+        "{who}: {} picks, median price / cheapest {med:.3}, {dearer} above 1.2x ({:.1} %), \
+         {legacy} dearer legacy ({:.1} %)",
         picks.len(),
-        dearer.len(),
+        pct(dearer),
+        pct(legacy),
     );
+    (med, dearer, legacy)
+}
+
+/// Checks docs/model/ec2.md §2.5 on a set of picks: the median pick is within 20 % of the
+/// cheapest compatible offering, a dearer legacy pick occurs (the cheap pools were shallow:
+/// a crunch, §2.1), and every dearer pick (> 1.2 ×) happened only where every cheaper pool
+/// was under the tier's bar. Returns the number of dearer picks.
+fn check(picks: &[Pick], who: &str) -> usize {
+    let all: Vec<&Pick> = picks.iter().collect();
+    let (med, _, legacy) = shares(&all, who);
+    let dearer: Vec<&Pick> = picks.iter().filter(|p| p.ratio > 1.2).collect();
     for p in picks.iter().filter(|p| p.dearer_legacy) {
         eprintln!("  dearer legacy: {}", p.case);
     }
@@ -247,13 +301,28 @@ fn check(picks: &[Pick], who: &str) -> (usize, usize) {
             p.case
         );
     }
-    (dearer.len(), legacy)
+    assert!(
+        legacy > 0,
+        "{who}: no dearer legacy pick although crunches leave the cheap pools shallow"
+    );
+    dearer.len()
 }
 
 #[test]
 fn karpenter_spot_choice_is_near_the_cheapest_offering_and_dearer_only_where_cheap_pools_are_shallow()
  {
-    check(&karpenter_picks(), "karpenter");
+    let picks = karpenter_picks();
+    let over_all_zones: Vec<&Pick> = picks
+        .iter()
+        .filter(|p| p.case.contains("all zones"))
+        .collect();
+    let zonal: Vec<&Pick> = picks
+        .iter()
+        .filter(|p| !p.case.contains("all zones"))
+        .collect();
+    shares(&over_all_zones, "karpenter, NodePools over three zones");
+    shares(&zonal, "karpenter, NodePools in one zone");
+    check(&picks, "karpenter");
 }
 
 // ---- cluster-autoscaler: spot ASGs with a MixedInstancesPolicy (docs/model/ec2.md §2.2) ----
@@ -361,6 +430,7 @@ fn cluster_autoscaler_spot_groups_choose_near_the_cheapest_type_and_dearer_only_
     ];
     let cat = Catalog::embedded("us-east-1").expect("embedded catalog");
     let mut picks = Vec::new();
+    let mut crunched = Vec::new();
     for seed in 1..=SEEDS * 2 {
         let text = common::scenario_yaml(
             "spot-asg",
@@ -369,6 +439,12 @@ fn cluster_autoscaler_spot_groups_choose_near_the_cheapest_type_and_dearer_only_
         );
         let l = common::load_text(&text);
         let mut mock = MockEc2::new(mock_config(&l.sc, Default::default())).expect("mock");
+        crunched.extend(
+            ZONES
+                .iter()
+                .filter(|z| mock.zone_crunched(z, 0))
+                .map(|z| format!("seed {seed} {z}")),
+        );
         let mut rngs = RngStreams::new(seed);
         for (g, types) in groups.iter().enumerate() {
             for desired in [1u32, 4, 12] {
@@ -412,7 +488,12 @@ fn cluster_autoscaler_spot_groups_choose_near_the_cheapest_type_and_dearer_only_
         })
         .collect();
     eprintln!("types chosen: {seen:?}");
-    let (dearer, _) = check(&picks, "cluster-autoscaler ASGs");
+    eprintln!(
+        "crunched on day 0: {} of {} zones × seeds: {crunched:?}",
+        crunched.len(),
+        ZONES.len() as u64 * SEEDS * 2
+    );
+    let dearer = check(&picks, "cluster-autoscaler ASGs");
     // A scale-up of 12 raises the bar to half the deepest pool: dearer picks do occur there.
     assert!(
         dearer > 0,

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use asim_cluster::pod::{CAPACITY_TYPE_KEY, HOSTNAME_KEY, ZONE_KEY};
 use asim_cluster::{Node, NodeOwner};
 use asim_core::cloud::latency::LatencyModel;
-use asim_core::cloud::market::{DAILY_CAPACITY_SPREAD, MarketDraws};
+use asim_core::cloud::market::{
+    CRUNCH_FACTOR, CRUNCH_PROBABILITY, DAILY_CAPACITY_SPREAD, MarketDraws, is_legacy,
+};
 use asim_core::cloud::{
     CapacityType, Cloud, CloudRngs, IceWindow, LaunchSpec, MockConfig, PoolKey, PoolSpec,
     PriceChanges, SpotMarket, SpotSettings,
@@ -222,6 +224,7 @@ pub fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockConfig {
                 p.interruption_per_hour =
                     t.spot_interruption_hazard_per_ms().unwrap_or(0.0) * 3_600_000.0;
                 p.capacity_score = d.capacity;
+                p.current_generation = !is_legacy(t);
                 pools.push(p);
             }
         }
@@ -255,6 +258,8 @@ pub fn mock_config(scenario: &Scenario, latency: LatencyModel) -> MockConfig {
     let market = SpotMarket {
         seed: market_seed,
         daily_spread: DAILY_CAPACITY_SPREAD,
+        crunch_probability: CRUNCH_PROBABILITY,
+        crunch_factor: CRUNCH_FACTOR,
         price_changes: cs.spot.price_changes.map(|pc| PriceChanges {
             every_ms: pc.every.0,
             max_step: pc.max_step.0,

@@ -41,6 +41,17 @@ pub const ZONE_PRICE_SPREAD: f64 = 0.10;
 /// (`SpotMarket::daily_spread`; the simulation's setting).
 pub const DAILY_CAPACITY_SPREAD: f64 = 0.4;
 
+/// Probability that a zone is in a capacity crunch on a UTC day (`SpotMarket::crunch_probability`;
+/// docs/model/ec2.md §2.1): a surge of spot demand drains the current-generation pools of the
+/// zone — where every flexible price-capacity-optimized request converges — while the legacy
+/// pools, which few requests list, keep their spare capacity. [assumption]
+pub const CRUNCH_PROBABILITY: f64 = 0.07;
+
+/// Factor on a crunched pool's capacity figure (`SpotMarket::crunch_factor`): a twentieth, so
+/// that even the deepest current pool of the best zone on its best day (100 × e^0.4 ≈ 149)
+/// falls to ≈ 7.5, under the tier's bar for one instance (10). [assumption]
+pub const CRUNCH_FACTOR: f64 = 0.05;
+
 /// Depth of a type's real pools before the Advisor bucket and zone: hardware generation
 /// (Nitro current, Xen legacy, the first generations ancient) times size (common sizes up to
 /// 16 vCPU deep; 32–48 vCPU 0.7; 64–96 vCPU 0.5; larger, and bare metal, 0.35: a host gives

@@ -106,6 +106,10 @@ pub struct PoolSpec {
     /// (docs/model/ec2.md §2.1). Higher = deeper. Pools at or above the tier threshold for a
     /// request are priced against each other (§2.2); 0 everywhere gives lowest-price.
     pub capacity_score: f64,
+    /// A current-generation (Nitro) spot pool: its capacity figure drops by
+    /// [`SpotMarket::crunch_factor`] on the days its zone is in a capacity crunch
+    /// (docs/model/ec2.md §2.1). Legacy pools, and on-demand pools, are not crunched.
+    pub current_generation: bool,
     /// Probability that one launch attempt into this pool fails with insufficient capacity, on
     /// top of ICE windows. AWS publishes no such rate; docs/model/latency.md §3 "Spot launch" asks
     /// for a per-pool parameter defaulting to 0 (then no random draw is made).
@@ -119,6 +123,7 @@ impl PoolSpec {
             price_per_hour,
             interruption_per_hour: 0.0,
             capacity_score: 0.0,
+            current_generation: false,
             ice_probability: 0.0,
         }
     }
@@ -244,6 +249,12 @@ pub struct SpotMarket {
     /// Each pool's capacity figure is multiplied, per UTC day, by `exp(u)` with `u` uniform in
     /// `[−daily_spread, daily_spread]`; 0 = no variation.
     pub daily_spread: f64,
+    /// Probability that a zone is in a capacity crunch on a UTC day, drawn per (zone, day);
+    /// 0 = never (docs/model/ec2.md §2.1).
+    pub crunch_probability: f64,
+    /// Factor on the capacity figure of a [`PoolSpec::current_generation`] pool in a crunched
+    /// zone.
+    pub crunch_factor: f64,
     /// `spec.cloud.spot.priceChanges`; None = prices fixed for the run.
     pub price_changes: Option<PriceChanges>,
 }

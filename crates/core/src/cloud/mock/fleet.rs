@@ -509,7 +509,7 @@ mod tests {
         cfg.market = SpotMarket {
             seed: 7,
             daily_spread: 0.4,
-            price_changes: None,
+            ..Default::default()
         };
         let sim = Sim::new(cfg.clone());
         let day = 24 * 3_600_000;
@@ -525,6 +525,67 @@ mod tests {
     }
 
     #[test]
+    fn spot_market_crunch_drops_current_pools_of_a_zone_for_a_day_and_spares_legacy() {
+        let current = |t: &str, z: &str| PoolSpec {
+            current_generation: true,
+            ..spot_pool(t, z, 0.03, 50.0)
+        };
+        let mut cfg = config(vec![
+            current("m5.large", A),
+            current("m6i.large", A),
+            spot_pool("m4.large", A, 0.05, 30.0),
+            current("m5.large", B),
+        ]);
+        cfg.market = SpotMarket {
+            seed: 11,
+            crunch_probability: 0.25,
+            crunch_factor: 0.05,
+            ..Default::default()
+        };
+        let sim = Sim::new(cfg.clone());
+        let day = 24 * 3_600_000;
+        let days = 400u64;
+        let crunched_a: Vec<bool> = (0..days)
+            .map(|d| sim.cloud.zone_crunched(A, d * day))
+            .collect();
+        let crunched_b: Vec<bool> = (0..days)
+            .map(|d| sim.cloud.zone_crunched(B, d * day))
+            .collect();
+        // One draw per (zone, day), at about its probability, zones independent.
+        let share = crunched_a.iter().filter(|c| **c).count() as f64 / days as f64;
+        assert!((0.18..0.32).contains(&share), "{share}");
+        assert_ne!(crunched_a, crunched_b);
+        let d = (0..days)
+            .find(|d| crunched_a[*d as usize])
+            .expect("a crunched day")
+            * day;
+        // Constant within the day, same whatever was asked before.
+        assert!(Sim::new(cfg).cloud.zone_crunched(A, d + 23 * 3_600_000));
+        // Every current pool of the zone drops together; the legacy pool does not.
+        assert_eq!(sim.cloud.capacity_at(0, d), 2.5);
+        assert_eq!(sim.cloud.capacity_at(1, d), 2.5);
+        assert_eq!(sim.cloud.capacity_at(2, d), 30.0);
+        // So price-capacity-optimized takes the dearer legacy pool that day, the cheap one
+        // otherwise.
+        let mut alloc = sim.alloc.clone();
+        assert_eq!(
+            sim.cloud
+                .price_capacity_optimized(&[0, 1, 2], 1, d, &mut alloc),
+            Some(2)
+        );
+        let calm = (0..days)
+            .find(|d| !crunched_a[*d as usize])
+            .expect("a calm day")
+            * day;
+        assert_eq!(sim.cloud.capacity_at(0, calm), 50.0);
+        assert_ne!(
+            sim.cloud
+                .price_capacity_optimized(&[0, 1, 2], 1, calm, &mut alloc),
+            Some(2)
+        );
+    }
+
+    #[test]
     fn spot_price_drift_moves_launch_prices_within_the_band_and_under_on_demand() {
         let mut cfg = config(vec![
             pool("m5.large", A, OD, 0.05),
@@ -533,6 +594,8 @@ mod tests {
         cfg.market = SpotMarket {
             seed: 3,
             daily_spread: 0.0,
+            crunch_probability: 0.0,
+            crunch_factor: 1.0,
             price_changes: Some(PriceChanges {
                 every_ms: 3_600_000,
                 max_step: 0.2,

@@ -49,6 +49,18 @@ pub const PRICE_DRIFT_BAND: f64 = 0.5;
 /// Random-access draw kinds of the spot market (the high half of the ChaCha stream number).
 const DRAW_CAPACITY_DAY: u64 = 1;
 const DRAW_PRICE_STEP: u64 = 2;
+const DRAW_CRUNCH: u64 = 3;
+
+/// The low half of a per-zone draw's stream: FNV-1a (32-bit) of the zone's name, so that a
+/// zone's draws depend on its name only, not on which other zones the scenario lists.
+fn zone_key(zone: &str) -> u64 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in zone.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    u64::from(h)
+}
 
 /// The mock EC2. See the module docs.
 #[derive(Debug, Clone)]
@@ -145,6 +157,14 @@ impl MockEc2 {
                 reason: "price changes need a positive interval and a step in [0, 1)".into(),
             });
         }
+        if !((0.0..=1.0).contains(&market.crunch_probability)
+            && (0.0..=1.0).contains(&market.crunch_factor))
+        {
+            return Err(CloudError::InvalidPool {
+                pool: "*".into(),
+                reason: "the crunch probability and factor must be in [0, 1]".into(),
+            });
+        }
         if !(market.daily_spread.is_finite() && market.daily_spread >= 0.0) {
             return Err(CloudError::InvalidPool {
                 pool: "*".into(),
@@ -204,27 +224,44 @@ impl MockEc2 {
         self.timers.push((at, timer));
     }
 
-    /// A uniform draw in [0, 1) that depends only on (`kind`, `pool`, `index`): the market's
-    /// ChaCha8 on stream `kind << 32 | pool`, at block `index`. Random access keeps every value
-    /// independent of the order in which launches asked for them.
-    fn market_unit(&self, kind: u64, pool: usize, index: u64) -> f64 {
+    /// A uniform draw in [0, 1) that depends only on (`kind`, `key`, `index`): the market's
+    /// ChaCha8 on stream `kind << 32 | key` (`key` a pool's index or a [`zone_key`]), at block
+    /// `index`. Random access keeps every value independent of the order in which launches
+    /// asked for them.
+    fn market_unit(&self, kind: u64, key: u64, index: u64) -> f64 {
         let mut r = self.market_rng.clone();
-        r.set_stream((kind << 32) | pool as u64);
+        r.set_stream((kind << 32) | key);
         // 16 words = one ChaCha block: each index starts a fresh block.
         r.set_word_pos(u128::from(index) * 16);
         r.random::<f64>()
     }
 
-    /// A pool's capacity figure at `now`: the configured figure times the day's variation
+    /// Whether `zone` is in a capacity crunch on the UTC day of `now_ms` (docs/model/ec2.md
+    /// §2.1): one draw per (zone, day), so every current-generation pool of the zone is
+    /// crunched together, whatever the request.
+    pub fn zone_crunched(&self, zone: &str, now_ms: u64) -> bool {
+        let p = self.market.crunch_probability;
+        p > 0.0 && self.market_unit(DRAW_CRUNCH, zone_key(zone), now_ms / MS_PER_DAY) < p
+    }
+
+    /// A pool's capacity figure at `now`: the configured figure times the day's variation, and
+    /// for a current-generation pool in a crunched zone times the crunch factor
     /// (docs/model/ec2.md §2.1). Pools of capacity 0 stay 0.
     fn capacity_at(&self, pool: usize, now: u64) -> f64 {
-        let base = self.pools[pool].capacity_score;
-        let s = self.market.daily_spread;
-        if s == 0.0 || base == 0.0 {
-            return base;
+        let spec = &self.pools[pool];
+        let mut figure = spec.capacity_score;
+        if figure == 0.0 {
+            return 0.0;
         }
-        let u = self.market_unit(DRAW_CAPACITY_DAY, pool, now / MS_PER_DAY);
-        base * (s * (2.0 * u - 1.0)).exp()
+        let s = self.market.daily_spread;
+        if s > 0.0 {
+            let u = self.market_unit(DRAW_CAPACITY_DAY, pool as u64, now / MS_PER_DAY);
+            figure *= (s * (2.0 * u - 1.0)).exp();
+        }
+        if spec.current_generation && self.zone_crunched(&spec.key.zone, now) {
+            figure *= self.market.crunch_factor;
+        }
+        figure
     }
 
     /// The price a launch into `pool` pays now (docs/model/ec2.md §2.4).
@@ -255,7 +292,7 @@ impl MockEc2 {
                         CapacityType::OnDemand,
                     )
                     .map_or(f64::INFINITY, |od| self.pools[od].price_per_hour);
-                let u = self.market_unit(DRAW_PRICE_STEP, p, self.price_step);
+                let u = self.market_unit(DRAW_PRICE_STEP, p as u64, self.price_step);
                 let moved = self.price_now[p] * (1.0 + pc.max_step * (2.0 * u - 1.0));
                 let lo = base * (1.0 - PRICE_DRIFT_BAND);
                 let hi = (base * (1.0 + PRICE_DRIFT_BAND)).min(ceiling.max(lo));
