@@ -396,7 +396,7 @@ impl Cluster {
         !self.anti_affinity_pods.is_empty()
     }
 
-    /// Requested cpu, allocatable cpu, requested memory, allocatable memory over live nodes.
+    /// Requests and allocatable over Ready nodes, DaemonSets apart ([`Totals`]).
     pub fn totals(&self) -> Totals {
         self.totals
     }
