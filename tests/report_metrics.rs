@@ -14,24 +14,33 @@ fn report(sc: &Scenario, kind: AutoscalerKind) -> Report {
     run(sc, kind, |_, _| {}).expect("runs").report
 }
 
-/// `replicas` pods of 900m: four fit on an m5.xlarge. cluster-autoscaler's group stops at
-/// `ca_max` nodes; Karpenter's NodePool has no limit.
-fn capped(replicas: u32, ca_max: u32) -> String {
+/// One scenario for both autoscalers: a cluster-autoscaler group `group` and a NodePool of
+/// m5.xlarge of `capacity_type`, `extra` under `spec`, and `replicas` pods of 900m (four fit
+/// on an m5.xlarge) asked for at 1m, then whatever `timeline` adds.
+fn both(
+    seed: u64,
+    duration: &str,
+    extra: &str,
+    group: &str,
+    capacity_type: &str,
+    replicas: u32,
+    timeline: &str,
+) -> String {
     format!(
         r#"apiVersion: autoscale-sim/v1alpha1
 kind: Scenario
-metadata: {{name: capped}}
+metadata: {{name: both}}
 spec:
-  seed: 5
-  duration: 1h
+  seed: {seed}
+  duration: {duration}
   region: us-east-1
-  clusterAutoscaler:
+{extra}  clusterAutoscaler:
     nodeGroups:
-      - {{name: workers, instanceTypes: [m5.xlarge], maxSize: {ca_max}}}
+      - {group}
   timeline:
     - at: 1m
       scale: {{deployment: web, replicas: {replicas}}}
----
+{timeline}---
 apiVersion: karpenter.sh/v1
 kind: NodePool
 metadata: {{name: default}}
@@ -40,7 +49,7 @@ spec:
     spec:
       requirements:
         - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.xlarge]}}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
+        - {{key: karpenter.sh/capacity-type, operator: In, values: [{capacity_type}]}}
       nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
 ---
 apiVersion: karpenter.k8s.aws/v1
@@ -67,12 +76,19 @@ spec:
     )
 }
 
+/// `replicas` on-demand pods; cluster-autoscaler's group stops at `ca_max` nodes, Karpenter's
+/// NodePool has no limit.
+fn capped(replicas: u32, ca_max: u32, timeline: &str) -> String {
+    let group = format!("{{name: workers, instanceTypes: [m5.xlarge], maxSize: {ca_max}}}");
+    both(5, "1h", "", &group, "on-demand", replicas, timeline)
+}
+
 // docs/reports.md "Latencies": a pod still waiting at the end counts as waiting until the end
 // (right-censored). cluster-autoscaler at max size leaves 4 of 40 pods (10 %) pending; its p99
 // must be the worse one, not the better one for having dropped them.
 #[test]
 fn pods_that_never_started_count_until_the_end_so_the_side_leaving_them_has_the_worse_p99() {
-    let l = load_text(&capped(40, 9));
+    let l = load_text(&capped(40, 9, ""));
     let ca = report(&l.sc, AutoscalerKind::ClusterAutoscaler);
     let k = report(&l.sc, AutoscalerKind::Karpenter);
     assert_eq!(ca.pods.not_started_at_end, 4, "9 nodes × 4 pods of 40");
@@ -95,10 +111,10 @@ fn pods_that_never_started_count_until_the_end_so_the_side_leaving_them_has_the_
 // Karpenter's emptiness land in `empty`; the causes add up to the total for both.
 #[test]
 fn nodes_removed_use_one_set_of_causes_for_both_autoscalers() {
-    let mut text = capped(40, 20);
-    text = text.replace(
-        "      scale: {deployment: web, replicas: 40}",
-        "      scale: {deployment: web, replicas: 40}\n    - at: 20m\n      scale: {deployment: web, replicas: 0}",
+    let text = capped(
+        40,
+        20,
+        "    - at: 20m\n      scale: {deployment: web, replicas: 0}\n",
     );
     let l = load_text(&text);
     for kind in [AutoscalerKind::ClusterAutoscaler, AutoscalerKind::Karpenter] {
@@ -116,58 +132,16 @@ fn nodes_removed_use_one_set_of_causes_for_both_autoscalers() {
     }
 }
 
-/// One spot m5.xlarge group or NodePool, interruptions at a rate that reclaims most nodes.
-fn spot_day(nth: &str) -> String {
-    format!(
-        r#"apiVersion: autoscale-sim/v1alpha1
-kind: Scenario
-metadata: {{name: spot-day}}
-spec:
-  seed: 9
-  duration: 6h
-  region: us-east-1
-  cloud:
-    spot:
-      interruptions: {{perHour: 0.2}}
-  clusterAutoscaler:
-    {nth}nodeGroups:
-      - {{name: spot, instanceTypes: [m5.xlarge], capacityType: spot, maxSize: 20}}
-  timeline:
-    - at: 1m
-      scale: {{deployment: web, replicas: 20}}
----
-apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata: {{name: default}}
-spec:
-  template:
-    spec:
-      requirements:
-        - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.xlarge]}}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [spot]}}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
----
-apiVersion: karpenter.k8s.aws/v1
-kind: EC2NodeClass
-metadata: {{name: default}}
-spec:
-  role: KarpenterNodeRole-t
-  amiSelectorTerms: [{{alias: al2023@latest}}]
-  subnetSelectorTerms: [{{tags: {{karpenter.sh/discovery: t}}}}]
-  securityGroupSelectorTerms: [{{tags: {{karpenter.sh/discovery: t}}}}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-        - {{name: c, image: nginx, resources: {{requests: {{cpu: 900m, memory: 1Gi}}}}}}
-"#
+/// Spot m5.xlarge for both autoscalers, interruptions at a rate that reclaims most nodes.
+fn spot_day() -> String {
+    both(
+        9,
+        "6h",
+        "  cloud:\n    spot:\n      interruptions: {perHour: 0.2}\n",
+        "{name: spot, instanceTypes: [m5.xlarge], capacityType: spot, maxSize: 20}",
+        "spot",
+        20,
+        "",
     )
 }
 
@@ -177,7 +151,7 @@ spec:
 // (`evicted`). Either way the pods count, and the nodes count as `interrupted`.
 #[test]
 fn pods_lost_with_a_reclaimed_spot_node_count_as_disrupted_for_both_autoscalers() {
-    let l = load_text(&spot_day(""));
+    let l = load_text(&spot_day());
     let ca = report(&l.sc, AutoscalerKind::ClusterAutoscaler);
     let k = report(&l.sc, AutoscalerKind::Karpenter);
     for (name, r) in [("cluster-autoscaler", &ca), ("karpenter", &k)] {
