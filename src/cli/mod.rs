@@ -282,21 +282,27 @@ fn cmd_run(
         );
         let _ = writeln!(
             o,
-            "  pods       {} created, {} scheduled, {} unschedulable at end, {} evicted",
-            r.pods.created, r.pods.scheduled, r.pods.unschedulable_at_end, r.pods.evicted
+            "  pods       {} created, {} scheduled, {} not started at end, {} disrupted",
+            r.pods.created,
+            r.pods.scheduled,
+            r.pods.not_started_at_end,
+            r.disruption.pods_disrupted.total
+        );
+        let st = &r.pods.startup_latency_s;
+        let _ = writeln!(
+            o,
+            "  startup    {}p50 {:.1} s · p90 {:.1} s · p99 {:.1} s · max {:.1} s",
+            // Pods that never started count until the end: the figures are lower bounds.
+            if st.censored > 0 { "≥ " } else { "" },
+            st.p50,
+            st.p90,
+            st.p99,
+            st.max
         );
         let _ = writeln!(
             o,
-            "  startup    p50 {:.1} s · p90 {:.1} s · p99 {:.1} s · max {:.1} s",
-            r.pods.startup_latency_s.p50,
-            r.pods.startup_latency_s.p90,
-            r.pods.startup_latency_s.p99,
-            r.pods.startup_latency_s.max
-        );
-        let _ = writeln!(
-            o,
-            "  nodes      {} launched, peak {}, {:.1} node-hours",
-            r.nodes.launched, r.nodes.peak, r.nodes.node_hours
+            "  nodes      {} launched, {} static, peak {}, {:.1} node-hours",
+            r.nodes.launched, r.nodes.static_nodes, r.nodes.peak, r.nodes.node_hours
         );
         let _ = writeln!(
             o,
