@@ -80,7 +80,11 @@ pub enum Object {
     DaemonSet(Box<apps::DaemonSet>),
     Job(Box<batch::Job>),
     Pdb(Box<policy::PodDisruptionBudget>),
-    PriorityClass { name: String, value: i32 },
+    PriorityClass {
+        name: String,
+        value: i32,
+        global_default: bool,
+    },
     NodePool(Box<NodePool>),
     NodeClass(Box<EC2NodeClass>),
 }
@@ -305,6 +309,8 @@ struct NameMeta {
 struct PriorityClassDoc {
     metadata: NameMeta,
     value: i32,
+    #[serde(default, rename = "globalDefault")]
+    global_default: bool,
 }
 
 pub(crate) fn dispatch(
@@ -334,6 +340,7 @@ pub(crate) fn dispatch(
             Object::PriorityClass {
                 name: pc.metadata.name.unwrap_or_default(),
                 value: pc.value,
+                global_default: pc.global_default,
             }
         }
         ("karpenter.sh/v1", "NodePool") => {

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use asim_cluster::pod::PodTemplate;
-use asim_cluster::pod_spec::pod_template_from_api;
+use asim_cluster::pod_spec::{PriorityClasses, pod_template_from_api};
 use asim_cluster::{IntOrPercent, Pdb};
 use asim_core::k8s::selector::LabelSelector;
 use asim_core::k8s::taints::Taint;
@@ -30,15 +30,33 @@ pub(super) struct Objects {
     pub(super) nodeclasses: Vec<(Source, EC2NodeClass)>,
 }
 
-/// PriorityClass name → value.
-pub(super) fn priority_classes(manifests: &[Manifest]) -> BTreeMap<String, i32> {
-    let mut priority_classes = BTreeMap::new();
+/// PriorityClass name → value, and the `globalDefault` one; like the API server, at most one
+/// class may be the global default.
+pub(super) fn priority_classes(manifests: &[Manifest]) -> Result<PriorityClasses, LoadError> {
+    let mut pcs = PriorityClasses::default();
     for m in manifests {
-        if let Object::PriorityClass { name, value } = &m.object {
-            priority_classes.insert(name.clone(), *value);
+        if let Object::PriorityClass {
+            name,
+            value,
+            global_default,
+        } = &m.object
+        {
+            pcs.values.insert(name.clone(), *value);
+            if *global_default {
+                if let Some(prev) = &pcs.global_default {
+                    return Err(m.error(
+                        "globalDefault",
+                        format!(
+                            "PriorityClass {prev:?} is already marked as default; only one default can exist"
+                        ),
+                        Some("globalDefault"),
+                    ));
+                }
+                pcs.global_default = Some(name.clone());
+            }
         }
     }
-    priority_classes
+    Ok(pcs)
 }
 
 /// `(kind, name)` of the objects created later: named by a timeline `apply`, a generator's
@@ -76,7 +94,7 @@ pub(super) fn deferred(d: &Doc<'_>) -> Result<Vec<(String, String)>, LoadError> 
 /// errors come before a later manifest's duplicate.
 pub(super) fn convert(
     manifests: &[Manifest],
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &PriorityClasses,
     deferred: &[(String, String)],
 ) -> Result<Objects, LoadError> {
     let mut objects = Objects::default();
@@ -142,7 +160,7 @@ pub(super) fn convert(
 /// in that order.
 fn workload(
     m: &Manifest,
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &PriorityClasses,
 ) -> Result<(WorkloadKind, Arc<PodTemplate>), LoadError> {
     let conv = |meta: Option<&ObjectMeta>, spec: &PodSpec, prefix: &str| {
         pod_template_from_api(meta, spec, &m.namespace, priority_classes)

@@ -55,7 +55,7 @@ impl Scenario {
 
         let duration_ms = d.duration()?;
         let (region, zones, catalog) = d.region_zones_catalog()?;
-        let priority_classes = manifests::priority_classes(&manifests);
+        let priority_classes = manifests::priority_classes(&manifests)?;
         let deferred = manifests::deferred(&d)?;
         let objects = manifests::convert(&manifests, &priority_classes, &deferred)?;
         let timeline =
