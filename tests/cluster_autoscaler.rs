@@ -162,6 +162,109 @@ fn priority_expander_honours_its_rules() {
     assert!(ups.iter().all(|e| e["group"] == "cheap"), "{ups:?}");
 }
 
+/// The priority expander's ConfigMap with `priorities` as written (indented under `data`).
+fn priority_configmap(name: &str, namespace: &str, priorities: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata:\n  priorities: |-\n{priorities}---\n"
+    )
+}
+
+/// Two same-shaped groups and six 1-CPU pods at 1 min, under `expander: priority`.
+fn priority_scenario(groups_priority: bool, configmaps: &str) -> String {
+    let groups = if groups_priority {
+        "      - {name: cheap, instanceTypes: [m5.xlarge], maxSize: 10, priority: 10}\n      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 10, priority: 50}\n"
+    } else {
+        "      - {name: cheap, instanceTypes: [m5.xlarge], maxSize: 10}\n      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 10}\n"
+    };
+    scenario(
+        "prio-cm",
+        "15m",
+        "expander: priority",
+        groups,
+        "    - at: 1m\n      scale: {deployment: web, replicas: 6}\n",
+        "",
+        &format!("{configmaps}{}", deployment("web", 0, "1", "1Gi", "")),
+    )
+}
+
+/// §3.4: the priority expander reads the ConfigMap `cluster-autoscaler-priority-expander` in
+/// `kube-system`: `data.priorities` maps an integer priority to regexes over node-group names,
+/// the highest matching priority wins (cluster-autoscaler: `expander/priority/priority.go`,
+/// `expander/priority/readme.md`). Other ConfigMaps (another name, another namespace) are
+/// accepted and ignored.
+#[test]
+fn the_priority_expander_reads_its_configmap() {
+    let cms = format!(
+        "{}{}{}",
+        priority_configmap("settings", "default", "    anything: 1\n"),
+        priority_configmap(
+            "cluster-autoscaler-priority-expander",
+            "default",
+            "    100:\n      - ^cheap$\n"
+        ),
+        priority_configmap(
+            "cluster-autoscaler-priority-expander",
+            "kube-system",
+            "    10:\n      - .*\n    50:\n      - ^pref.*\n"
+        ),
+    );
+    let o = run_ca(&load(&priority_scenario(false, &cms)));
+    let ups = events(&o, "scale-up");
+    assert!(!ups.is_empty());
+    assert!(ups.iter().all(|e| e["group"] == "preferred"), "{ups:?}");
+    assert_eq!(ups[0]["chosen_by"], "priority");
+    assert_eq!(o.unschedulable_at_end, 0);
+}
+
+/// §3.4: rules given both by the ConfigMap and by the node groups' `priority` fields are a
+/// located error (one of them would be dropped); so are a bad regex and bad YAML in
+/// `data.priorities`, and `run` exits 2 on them.
+#[test]
+fn a_bad_or_doubled_priority_expander_configmap_is_a_located_error() {
+    let cm = |p: &str| priority_configmap("cluster-autoscaler-priority-expander", "kube-system", p);
+    let err = load_err(&priority_scenario(true, &cm("    10:\n      - .*\n")));
+    assert!(
+        err.contains("ConfigMap/cluster-autoscaler-priority-expander"),
+        "{err}"
+    );
+    assert!(err.contains("nodeGroups[0].priority"), "{err}");
+    assert!(err.contains("scenario.yaml:"), "{err}");
+
+    let err = load_err(&priority_scenario(
+        false,
+        &cm("    10:\n      - \"(unclosed\"\n"),
+    ));
+    assert!(err.contains("data.priorities"), "{err}");
+    assert!(
+        err.contains("can't compile regexp rule for priority 10"),
+        "{err}"
+    );
+
+    for bad in [
+        "    ten:\n      - .*\n",
+        "    10: [unclosed\n",
+        "    10: 5\n",
+    ] {
+        let err = load_err(&priority_scenario(false, &cm(bad)));
+        assert!(err.contains("data.priorities"), "{bad:?}: {err}");
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("prio.yaml");
+    std::fs::write(
+        &path,
+        priority_scenario(false, &cm("    10:\n      - \"[\"\n")),
+    )
+    .expect("write");
+    cargo_bin_cmd!("autoscale-sim")
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("data.priorities"));
+}
+
 /// §3.2: a group whose target is at its max size is not an option; the next loop's scale-up
 /// goes to another group.
 #[test]
