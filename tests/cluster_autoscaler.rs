@@ -162,6 +162,109 @@ fn priority_expander_honours_its_rules() {
     assert!(ups.iter().all(|e| e["group"] == "cheap"), "{ups:?}");
 }
 
+/// The priority expander's ConfigMap with `priorities` as written (indented under `data`).
+fn priority_configmap(name: &str, namespace: &str, priorities: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata:\n  priorities: |-\n{priorities}---\n"
+    )
+}
+
+/// Two same-shaped groups and six 1-CPU pods at 1 min, under `expander: priority`.
+fn priority_scenario(groups_priority: bool, configmaps: &str) -> String {
+    let groups = if groups_priority {
+        "      - {name: cheap, instanceTypes: [m5.xlarge], maxSize: 10, priority: 10}\n      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 10, priority: 50}\n"
+    } else {
+        "      - {name: cheap, instanceTypes: [m5.xlarge], maxSize: 10}\n      - {name: preferred, instanceTypes: [m5.xlarge], maxSize: 10}\n"
+    };
+    scenario(
+        "prio-cm",
+        "15m",
+        "expander: priority",
+        groups,
+        "    - at: 1m\n      scale: {deployment: web, replicas: 6}\n",
+        "",
+        &format!("{configmaps}{}", deployment("web", 0, "1", "1Gi", "")),
+    )
+}
+
+/// §3.4: the priority expander reads the ConfigMap `cluster-autoscaler-priority-expander` in
+/// `kube-system`: `data.priorities` maps an integer priority to regexes over node-group names,
+/// the highest matching priority wins (cluster-autoscaler: `expander/priority/priority.go`,
+/// `expander/priority/readme.md`). Other ConfigMaps (another name, another namespace) are
+/// accepted and ignored.
+#[test]
+fn the_priority_expander_reads_its_configmap() {
+    let cms = format!(
+        "{}{}{}",
+        priority_configmap("settings", "default", "    anything: 1\n"),
+        priority_configmap(
+            "cluster-autoscaler-priority-expander",
+            "default",
+            "    100:\n      - ^cheap$\n"
+        ),
+        priority_configmap(
+            "cluster-autoscaler-priority-expander",
+            "kube-system",
+            "    10:\n      - .*\n    50:\n      - ^pref.*\n"
+        ),
+    );
+    let o = run_ca(&load(&priority_scenario(false, &cms)));
+    let ups = events(&o, "scale-up");
+    assert!(!ups.is_empty());
+    assert!(ups.iter().all(|e| e["group"] == "preferred"), "{ups:?}");
+    assert_eq!(ups[0]["chosen_by"], "priority");
+    assert_eq!(o.unschedulable_at_end, 0);
+}
+
+/// §3.4: rules given both by the ConfigMap and by the node groups' `priority` fields are a
+/// located error (one of them would be dropped); so are a bad regex and bad YAML in
+/// `data.priorities`, and `run` exits 2 on them.
+#[test]
+fn a_bad_or_doubled_priority_expander_configmap_is_a_located_error() {
+    let cm = |p: &str| priority_configmap("cluster-autoscaler-priority-expander", "kube-system", p);
+    let err = load_err(&priority_scenario(true, &cm("    10:\n      - .*\n")));
+    assert!(
+        err.contains("ConfigMap/cluster-autoscaler-priority-expander"),
+        "{err}"
+    );
+    assert!(err.contains("nodeGroups[0].priority"), "{err}");
+    assert!(err.contains("scenario.yaml:"), "{err}");
+
+    let err = load_err(&priority_scenario(
+        false,
+        &cm("    10:\n      - \"(unclosed\"\n"),
+    ));
+    assert!(err.contains("data.priorities"), "{err}");
+    assert!(
+        err.contains("can't compile regexp rule for priority 10"),
+        "{err}"
+    );
+
+    for bad in [
+        "    ten:\n      - .*\n",
+        "    10: [unclosed\n",
+        "    10: 5\n",
+    ] {
+        let err = load_err(&priority_scenario(false, &cm(bad)));
+        assert!(err.contains("data.priorities"), "{bad:?}: {err}");
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("prio.yaml");
+    std::fs::write(
+        &path,
+        priority_scenario(false, &cm("    10:\n      - \"[\"\n")),
+    )
+    .expect("write");
+    cargo_bin_cmd!("autoscale-sim")
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("data.priorities"));
+}
+
 /// §3.2: a group whose target is at its max size is not an option; the next loop's scale-up
 /// goes to another group.
 #[test]
@@ -577,6 +680,228 @@ fn a_kube_system_pod_without_a_pdb_blocks_scale_down() {
     let mut p = Planner::default();
     p.update(&c, &candidates, &s, SimTime(3_600_000 + 1));
     assert!(p.unneeded.contains_key(&NodeId(0)), "{:?}", p.unremovable);
+}
+
+/// The expendable-pod scenario: two nodes of `web` (1.6 CPU each on m5.large); at 5 min web
+/// goes and a 1.5-CPU `filler` of priority −100 arrives and lands on one of the emptied nodes.
+/// `global_default`: the low class is the globalDefault and `filler` names no class (web then
+/// names a class of value 1000).
+fn expendable_scenario(global_default: bool) -> String {
+    let (low, web_spec, filler_spec) = if global_default {
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: overprovisioning}\nvalue: -100\nglobalDefault: true\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: normal}\nvalue: 1000\n",
+            "      priorityClassName: normal\n",
+            "",
+        )
+    } else {
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: overprovisioning}\nvalue: -100\n",
+            "",
+            "      priorityClassName: overprovisioning\n",
+        )
+    };
+    let manifests = format!(
+        "{low}---\n{}---\n{}",
+        deployment("web", 2, "1600m", "1Gi", web_spec),
+        deployment("filler", 1, "1500m", "1Gi", filler_spec)
+    );
+    scenario(
+        "expendable",
+        "40m",
+        "",
+        "      - {name: small, instanceTypes: [m5.large], maxSize: 10}\n",
+        "    - at: 5m\n      scale: {deployment: web, replicas: 0}\n    - at: 5m\n      apply: {deployment: filler}\n",
+        "",
+        &manifests,
+    )
+}
+
+/// §2.4 / §4.3: pods below `--expendable-pods-priority-cutoff` (−10) are not in CA's snapshot
+/// (cluster-autoscaler: `FAQ.md` "How does Cluster Autoscaler work with Pod Priority and
+/// Preemption?"; `utils/pod/pod.go`, `IsExpendablePod`; `core/static_autoscaler.go`,
+/// `FilterOutExpendablePods`): a node holding only one counts as empty (0 %, not 78 %) and is
+/// deleted without a "pods arrived" abort, and the evicted expendable pod, pending, does not
+/// cause a scale-up. A PriorityClass with `globalDefault: true` gives its value to pods that
+/// name no class.
+#[test]
+fn expendable_pods_do_not_prevent_scale_down_nor_trigger_scale_up() {
+    for global_default in [false, true] {
+        let o = run_ca(&load(&expendable_scenario(global_default)));
+        let downs = events(&o, "scale-down");
+        assert_eq!(downs.len(), 2, "both nodes go: {downs:?}");
+        for d in &downs {
+            assert_eq!(d["kind"], "empty", "{d}");
+            assert_eq!(d["utilization"].as_f64(), Some(0.0), "{d}");
+        }
+        assert!(events(&o, "scale-down-aborted").is_empty());
+        let ups = events(&o, "scale-up");
+        assert!(ups.iter().all(|e| t(e) < 5.0 * MIN), "{ups:?}");
+        // The filler did run on an emptied node before it went.
+        assert!(o.bound_s.iter().filter(|b| b.is_some()).count() >= 3);
+    }
+    // The same scenario with the cutoff below −100: the filler is an ordinary pod.
+    let yaml = expendable_scenario(false).replacen(
+        "flags: {}",
+        "flags: {expendable-pods-priority-cutoff: -1000}",
+        1,
+    );
+    let o = run_ca(&load(&yaml));
+    assert_eq!(events(&o, "scale-down").len(), 1);
+}
+
+/// Kubernetes allows one `globalDefault` PriorityClass; a second is a located error.
+#[test]
+fn two_global_default_priority_classes_are_refused() {
+    let yaml = expendable_scenario(true).replacen(
+        "value: 1000\n",
+        "value: 1000\nglobalDefault: true\n",
+        1,
+    );
+    let err = load_err(&yaml);
+    assert!(err.contains("PriorityClass/normal: globalDefault"), "{err}");
+    assert!(err.contains("already marked as default"), "{err}");
+}
+
+/// n0 holds one replicated 100m pod with `volumes` (local volume names) and `annotation`
+/// (`safe-to-evict-local-volumes`); n1 has room. Is n0 unneeded?
+fn unneeded_with_local_volumes(volumes: &[&str], annotation: Option<&str>) -> bool {
+    let mut c = Cluster::new(SchedulerSettings::default());
+    let n0 = c.add_node(node(0, 2000, "ng"));
+    c.add_node(node(1, 2000, "ng"));
+    let mut t = (*pod_template("default", "web", 100)).clone();
+    t.local_volumes = volumes.iter().map(|v| v.to_string()).collect();
+    if let Some(a) = annotation {
+        t.annotations.insert(
+            "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes".into(),
+            a.into(),
+        );
+    }
+    let now = SimTime::ZERO;
+    let p = c.create_pod(
+        now,
+        "web-1".into(),
+        Arc::new(t),
+        OwnerKind::ReplicaSet,
+        0,
+        false,
+    );
+    c.bind(p, n0, now);
+    c.mark_running(p, now);
+    let mut planner = Planner::default();
+    let candidates = [Candidate {
+        node: NodeId(0),
+        group: GroupId(0),
+    }];
+    planner.update(
+        &c,
+        &candidates,
+        &Flags::default().scale_down,
+        SimTime(60_000),
+    );
+    planner.unneeded.contains_key(&NodeId(0))
+}
+
+/// §4.3: every node-local volume (hostPath, emptyDir not backed by `Memory`) must be named in
+/// `cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes`, else the pod blocks
+/// (cluster-autoscaler: `simulator/drainability/rules/localstorage/rule.go`,
+/// `utils/drain/drain.go` `HasBlockingLocalStorage`; `FAQ.md` "What types of pods can prevent
+/// CA from removing a node?").
+#[test]
+fn local_volumes_block_scale_down_unless_all_are_listed_safe_to_evict() {
+    assert!(unneeded_with_local_volumes(&[], None));
+    assert!(!unneeded_with_local_volumes(&["scratch"], None));
+    assert!(unneeded_with_local_volumes(&["scratch"], Some("scratch")));
+    assert!(!unneeded_with_local_volumes(
+        &["scratch", "cache"],
+        Some("scratch")
+    ));
+    assert!(unneeded_with_local_volumes(
+        &["scratch", "cache"],
+        Some("cache,scratch")
+    ));
+    assert!(!unneeded_with_local_volumes(&["scratch"], Some("")));
+}
+
+/// §4.3: an `emptyDir` with `medium: Memory` is not local storage (`isLocalVolume` in
+/// cluster-autoscaler: `utils/drain/drain.go`); a disk-backed one and a hostPath are.
+#[test]
+fn a_memory_backed_empty_dir_is_not_local_storage() {
+    let pod = |volumes: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n    - {{name: c, image: nginx}}\n  volumes:\n{volumes}"
+        )
+    };
+    let volumes = |yaml: &str| {
+        let sc = load(&scenario(
+            "vols",
+            "1m",
+            "",
+            "      - {name: g, instanceTypes: [m5.large], maxSize: 1}\n",
+            "    []\n",
+            "",
+            &pod(yaml),
+        ));
+        sc.workloads[0].template.local_volumes.clone()
+    };
+    assert!(volumes("    - {name: shm, emptyDir: {medium: Memory}}\n").is_empty());
+    assert_eq!(
+        volumes("    - {name: scratch, emptyDir: {}}\n"),
+        ["scratch"]
+    );
+    assert_eq!(
+        volumes(
+            "    - {name: logs, hostPath: {path: /var/log}}\n    - {name: shm, emptyDir: {medium: Memory}}\n"
+        ),
+        ["logs"]
+    );
+}
+
+/// §4.2: a node is underutilized when its utilization is at or below
+/// `--scale-down-utilization-threshold` (cluster-autoscaler 1.36.1:
+/// `core/scaledown/eligibility/eligibility.go`, `isNodeAtOrBelowUtilizationThreshold`, which
+/// compares with `>` since kubernetes/autoscaler#8975; before it, `>=` kept a node at the
+/// threshold, and with threshold 0 even an empty one). So threshold 0 removes empty nodes only.
+#[test]
+fn utilization_at_the_threshold_is_underutilized_and_threshold_zero_removes_empty_nodes() {
+    let candidates = [Candidate {
+        node: NodeId(0),
+        group: GroupId(0),
+    }];
+    let planner_unneeded = |cpu_m: i64, threshold: f64| {
+        let mut c = Cluster::new(SchedulerSettings::default());
+        let n0 = c.add_node(node(0, 2000, "ng"));
+        c.add_node(node(1, 2000, "ng"));
+        if cpu_m > 0 {
+            let now = SimTime::ZERO;
+            let mut t = (*pod_template("default", "web", cpu_m)).clone();
+            t.requests.memory = 0;
+            let p = c.create_pod(
+                now,
+                "w".into(),
+                Arc::new(t),
+                OwnerKind::ReplicaSet,
+                0,
+                false,
+            );
+            c.bind(p, n0, now);
+            c.mark_running(p, now);
+        }
+        let mut s = Flags::default().scale_down;
+        s.utilization_threshold = threshold;
+        let mut p = Planner::default();
+        p.update(&c, &candidates, &s, SimTime(60_000));
+        p.unneeded.contains_key(&NodeId(0))
+    };
+    assert!(
+        planner_unneeded(1000, 0.5),
+        "exactly 50 % is at the threshold"
+    );
+    assert!(!planner_unneeded(1001, 0.5));
+    assert!(
+        planner_unneeded(0, 0.0),
+        "threshold 0: an empty node is removable"
+    );
+    assert!(!planner_unneeded(1, 0.0));
 }
 
 // ---- flags and start-up ------------------------------------------------------------------

@@ -19,6 +19,9 @@ pub use crate::nodegroup::NodeGroupSpec;
 #[derive(Clone, Debug)]
 pub struct ClusterAutoscalerConfig {
     pub flags: Flags,
+    /// The `priorities` of the `cluster-autoscaler-priority-expander` ConfigMap, if the
+    /// scenario has one (§3.4); it replaces the node groups' `priority` fields.
+    pub priority_config_map: Option<BTreeMap<i32, Vec<String>>>,
     pub node_groups: Vec<NodeGroupSpec>,
     /// The scenario's zones and region.
     pub zones: Vec<String>,
@@ -32,6 +35,7 @@ impl ClusterAutoscalerConfig {
     /// Parse the flags and check the node groups as cluster-autoscaler does when it starts.
     pub fn new(
         flags: &BTreeMap<String, serde_json::Value>,
+        priority_config_map: Option<BTreeMap<i32, Vec<String>>>,
         node_groups: Vec<NodeGroupSpec>,
         termination_handler: &TerminationHandlerSpec,
         zones: Vec<String>,
@@ -40,6 +44,7 @@ impl ClusterAutoscalerConfig {
     ) -> Result<ClusterAutoscalerConfig, ConfigError> {
         let config = ClusterAutoscalerConfig {
             flags: Flags::parse(flags)?,
+            priority_config_map,
             node_groups,
             zones,
             region,
@@ -61,6 +66,21 @@ impl ClusterAutoscalerConfig {
             self.flags.max_node_provision_ms,
         )?;
         let mut rules = PriorityRules::default();
+        if let Some(cm) = &self.priority_config_map {
+            // The ConfigMap is the only source then (the loader refuses a second one).
+            const FIELD: &str = "ConfigMap/cluster-autoscaler-priority-expander: data.priorities";
+            if let Some((id, _)) = groups.iter().find(|(_, g)| g.priority.is_some()) {
+                return Err(ConfigError::new(
+                    format!("spec.clusterAutoscaler.nodeGroups[{id}].priority"),
+                    "the priority expander's ConfigMap is given too; keep one",
+                ));
+            }
+            for (p, list) in cm {
+                rules
+                    .add(*p, list)
+                    .map_err(|e| ConfigError::new(FIELD, e))?;
+            }
+        }
         for (id, g) in groups.iter() {
             if let Some(p) = g.priority {
                 rules.add_group(p, &g.name).map_err(|e| {

@@ -116,8 +116,9 @@ pub struct PodTemplate {
     /// How long the containers run before exiting (Jobs, bare pods, trace tasks). `None` = forever.
     pub duration_ms: Option<u64>,
     pub images: Vec<Image>,
-    /// Uses node-local storage (emptyDir / hostPath): blocks cluster-autoscaler scale-down.
-    pub local_storage: bool,
+    /// Names of its node-local volumes (hostPath, emptyDir not backed by `Memory`): they block
+    /// cluster-autoscaler scale-down unless listed in `safe-to-evict-local-volumes`.
+    pub local_volumes: Vec<String>,
 }
 
 impl PodTemplate {

@@ -161,12 +161,21 @@ fn affinity_term(
     })
 }
 
+/// The scenario's PriorityClasses: name → value, and the one marked `globalDefault`, whose
+/// value (and name) the Priority admission plugin gives a pod that names no class
+/// (kubernetes: `plugin/pkg/admission/priority/admission.go`).
+#[derive(Clone, Debug, Default)]
+pub struct PriorityClasses {
+    pub values: BTreeMap<String, i32>,
+    pub global_default: Option<String>,
+}
+
 /// Convert a pod template. `namespace` is the owning object's namespace.
 pub fn pod_template_from_api(
     meta: Option<&ObjectMeta>,
     spec: &api::PodSpec,
     namespace: &str,
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &PriorityClasses,
 ) -> Result<PodTemplate, FieldError> {
     let labels = meta.and_then(|m| m.labels.clone()).unwrap_or_default();
     let annotations = meta.and_then(|m| m.annotations.clone()).unwrap_or_default();
@@ -382,10 +391,15 @@ pub fn pod_template_from_api(
         None => None,
     };
 
-    let priority = match (&spec.priority_class_name, spec.priority) {
+    // A pod that names no class gets the globalDefault class (name and value), or 0.
+    let class_name = spec
+        .priority_class_name
+        .clone()
+        .or_else(|| priority_classes.global_default.clone());
+    let priority = match (&class_name, spec.priority) {
         (_, Some(p)) => p,
         (Some(pc), None) => {
-            match builtin_priority(pc).or_else(|| priority_classes.get(pc).copied()) {
+            match builtin_priority(pc).or_else(|| priority_classes.values.get(pc).copied()) {
                 Some(p) => p,
                 None => {
                     return Err(FieldError::new(
@@ -399,11 +413,20 @@ pub fn pod_template_from_api(
         (None, None) => 0,
     };
 
-    let local_storage = spec
+    // Node-local volumes: hostPath, and emptyDir unless backed by memory (cluster-autoscaler:
+    // `utils/drain/drain.go`, `isLocalVolume`).
+    let local_volumes = spec
         .volumes
         .iter()
         .flatten()
-        .any(|v| v.empty_dir.is_some() || v.host_path.is_some());
+        .filter(|v| {
+            v.host_path.is_some()
+                || v.empty_dir
+                    .as_ref()
+                    .is_some_and(|e| e.medium.as_deref() != Some("Memory"))
+        })
+        .map(|v| v.name.clone())
+        .collect();
 
     Ok(PodTemplate {
         namespace: namespace.to_string(),
@@ -421,11 +444,11 @@ pub fn pod_template_from_api(
         preferred_anti_affinity,
         host_ports,
         priority,
-        priority_class_name: spec.priority_class_name.clone(),
+        priority_class_name: class_name,
         termination_grace_ms: spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
             * 1000,
         duration_ms,
         images,
-        local_storage,
+        local_volumes,
     })
 }

@@ -1,7 +1,7 @@
 //! Reading a scenario from disk: the YAML stream, `include`s, and the dispatch of each document
 //! to its type. Every error names the file, the line where there is one, and the field.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,9 +80,17 @@ pub enum Object {
     DaemonSet(Box<apps::DaemonSet>),
     Job(Box<batch::Job>),
     Pdb(Box<policy::PodDisruptionBudget>),
-    PriorityClass { name: String, value: i32 },
+    PriorityClass {
+        name: String,
+        value: i32,
+        global_default: bool,
+    },
     NodePool(Box<NodePool>),
     NodeClass(Box<EC2NodeClass>),
+    /// The priority expander's ConfigMap, `cluster-autoscaler-priority-expander` in
+    /// `kube-system` (docs/model/cluster-autoscaler.md §3.4): its `data`. Other ConfigMaps are
+    /// skipped.
+    PriorityExpanderConfig(BTreeMap<String, String>),
 }
 
 impl Object {
@@ -98,6 +106,7 @@ impl Object {
             Object::PriorityClass { .. } => "PriorityClass",
             Object::NodePool(_) => "NodePool",
             Object::NodeClass(_) => "EC2NodeClass",
+            Object::PriorityExpanderConfig(_) => "ConfigMap",
         }
     }
 }
@@ -301,10 +310,23 @@ struct NameMeta {
     namespace: Option<String>,
 }
 
+/// The ConfigMap the priority expander reads (docs/model/cluster-autoscaler.md §3.4).
+pub const PRIORITY_EXPANDER_CONFIGMAP: &str = "cluster-autoscaler-priority-expander";
+/// The namespace it is read from: cluster-autoscaler's own (`--namespace`, kube-system).
+pub const PRIORITY_EXPANDER_NAMESPACE: &str = "kube-system";
+
+#[derive(Deserialize)]
+struct ConfigMapDoc {
+    #[serde(default)]
+    data: Option<BTreeMap<String, String>>,
+}
+
 #[derive(Deserialize)]
 struct PriorityClassDoc {
     metadata: NameMeta,
     value: i32,
+    #[serde(default, rename = "globalDefault")]
+    global_default: bool,
 }
 
 pub(crate) fn dispatch(
@@ -334,7 +356,21 @@ pub(crate) fn dispatch(
             Object::PriorityClass {
                 name: pc.metadata.name.unwrap_or_default(),
                 value: pc.value,
+                global_default: pc.global_default,
             }
+        }
+        ("v1", "ConfigMap") => {
+            let names: NameOnly = parse_doc(file, start, text)?;
+            let is_expander = names.metadata.is_some_and(|m| {
+                m.name.as_deref() == Some(PRIORITY_EXPANDER_CONFIGMAP)
+                    && m.namespace.as_deref() == Some(PRIORITY_EXPANDER_NAMESPACE)
+            });
+            if !is_expander {
+                // Any other ConfigMap: the simulator has no use for it.
+                return Ok(None);
+            }
+            let cm: ConfigMapDoc = parse_doc(file, start, text)?;
+            Object::PriorityExpanderConfig(cm.data.unwrap_or_default())
         }
         ("karpenter.sh/v1", "NodePool") => {
             Object::NodePool(Box::new(parse_doc(file, start, text)?))

@@ -26,7 +26,7 @@ use crate::nodegroup::{
 };
 use crate::timer::Timer;
 
-use super::planner::{Blocker, Planner};
+use super::planner::{Blocker, Planner, is_expendable};
 
 /// A node CA is deleting.
 #[derive(Clone, Copy, Debug)]
@@ -207,9 +207,14 @@ impl Actuator {
         };
         if !d.drain {
             let cluster: &Cluster = ctx.cluster();
+            // Expendable pods are not in CA's snapshot (§2.4): they do not make a node non-empty.
+            let cutoff = flags.expendable_pods_priority_cutoff;
             let got_pods = n.pods.iter().any(|p| {
                 let pod = cluster.pod(*p);
-                pod.is_active() && pod.owner != OwnerKind::DaemonSet && pod.owner != OwnerKind::Node
+                pod.is_active()
+                    && pod.owner != OwnerKind::DaemonSet
+                    && pod.owner != OwnerKind::Node
+                    && !is_expendable(&pod.template, cutoff)
             });
             if got_pods {
                 let name = n.name.clone();

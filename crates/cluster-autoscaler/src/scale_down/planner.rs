@@ -73,7 +73,7 @@ pub fn drainability(
         return Ok(Drain::Skip);
     }
     // Expendable pods never block (§2.4 / §4.3); they are evicted without a new place.
-    if t.priority < s.expendable_priority_cutoff {
+    if is_expendable(t, s.expendable_priority_cutoff) {
         return Ok(Drain::Skip);
     }
     // safe-to-evict: "true" overrides the controller, kube-system and local-storage rules.
@@ -99,12 +99,7 @@ pub fn drainability(
     if t.annotation(SAFE_TO_EVICT) == Some("false") {
         return Err(Blocker::NotSafeToEvictAnnotation);
     }
-    if !safe
-        && s.skip_nodes_with_local_storage
-        && t.local_storage
-        && t.annotation(SAFE_TO_EVICT_LOCAL_VOLUMES)
-            .is_none_or(|v| v.trim().is_empty())
-    {
+    if !safe && s.skip_nodes_with_local_storage && has_blocking_local_storage(t) {
         return Err(Blocker::LocalStorageRequested);
     }
     if cluster.pdb_blocking(pod.id).is_some() {
@@ -122,6 +117,18 @@ pub fn drainability(
     Ok(Drain::Move)
 }
 
+/// A node-local volume not named in `safe-to-evict-local-volumes` (a comma-separated list of
+/// volume names, taken as written: cluster-autoscaler: `utils/drain/drain.go`,
+/// `HasBlockingLocalStorage`; §4.3).
+fn has_blocking_local_storage(t: &PodTemplate) -> bool {
+    let listed: BTreeSet<&str> = t
+        .annotation(SAFE_TO_EVICT_LOCAL_VOLUMES)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split(',').collect())
+        .unwrap_or_default();
+    t.local_volumes.iter().any(|v| !listed.contains(v.as_str()))
+}
+
 fn has_pdb(pod: &Pod, cluster: &Cluster) -> bool {
     cluster
         .pdbs
@@ -129,11 +136,34 @@ fn has_pdb(pod: &Pod, cluster: &Cluster) -> bool {
         .any(|p| p.namespace == pod.template.namespace && p.selector.matches(pod.labels()))
 }
 
+/// Is this pod expendable: priority below `--expendable-pods-priority-cutoff` (§2.4;
+/// cluster-autoscaler: `utils/pod/pod.go`, `IsExpendablePod`)? CA leaves such pods out of its
+/// cluster snapshot (`core/static_autoscaler.go`, `FilterOutExpendablePods`): they hold no room
+/// in its simulations, count in no utilization and never need a new home.
+pub fn is_expendable(t: &PodTemplate, cutoff: i32) -> bool {
+    t.priority < cutoff
+}
+
+/// The requests of the expendable pods on `node`: room CA's snapshot sees as free.
+pub fn expendable_requests(node: &Node, cutoff: i32) -> Resources {
+    let mut r = Resources::default();
+    for (t, n) in &node.pod_templates {
+        if is_expendable(t, cutoff) {
+            for _ in 0..*n {
+                r.add(&t.requests);
+            }
+        }
+    }
+    r
+}
+
 /// `utilization.Calculate` (§4.2): the higher of CPU and memory requests over allocatable;
-/// GPU nodes use GPU utilization only. Returns (utilization, is_gpu_node).
+/// GPU nodes use GPU utilization only; expendable pods are not in the snapshot, so they count
+/// for nothing. Returns (utilization, is_gpu_node).
 pub fn utilization(node: &Node, cluster: &Cluster, s: &ScaleDownSettings) -> (f64, bool) {
     let gpus = node.allocatable.get(NVIDIA_GPU);
     let mut requested = node.requested.clone();
+    requested.sub(&expendable_requests(node, s.expendable_priority_cutoff));
     let mut alloc = node.allocatable.clone();
     let ignore = |p: &Pod| {
         (s.ignore_daemonsets_utilization && p.owner == OwnerKind::DaemonSet)
@@ -142,7 +172,7 @@ pub fn utilization(node: &Node, cluster: &Cluster, s: &ScaleDownSettings) -> (f6
     if s.ignore_daemonsets_utilization || s.ignore_mirror_pods_utilization {
         for p in &node.pods {
             let pod = cluster.pod(*p);
-            if ignore(pod) {
+            if ignore(pod) && !is_expendable(&pod.template, s.expendable_priority_cutoff) {
                 requested.sub(&pod.template.requests);
                 alloc.sub(&pod.template.requests);
             }
@@ -256,9 +286,10 @@ impl Planner {
         let mut dests: Vec<Dest> = cluster
             .nodes()
             .filter(|n| n.schedulable() && !n.taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT))
-            .map(|n| Dest {
-                id: n.id,
-                free: n.free(),
+            .map(|n| {
+                let mut free = n.free();
+                free.add(&expendable_requests(n, s.expendable_priority_cutoff));
+                Dest { id: n.id, free }
             })
             .collect();
         let mut removed: BTreeSet<NodeId> = BTreeSet::new();

@@ -20,6 +20,7 @@ use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::Taint;
 
 use crate::nodegroup::{Template, matches_affinity, tolerates};
+use crate::scale_down::planner::expendable_requests;
 
 /// One node of CA's simulated snapshot: a real node, an upcoming template node, or a new
 /// template node added by the estimator.
@@ -56,8 +57,9 @@ pub struct Snapshot<'a> {
 }
 
 impl<'a> Snapshot<'a> {
-    /// Ready, schedulable real nodes (the nodes kube-scheduler could use).
-    pub fn from_cluster(cluster: &'a Cluster) -> Snapshot<'a> {
+    /// Ready, schedulable real nodes (the nodes kube-scheduler could use), without the pods
+    /// whose priority is below `expendable_cutoff` (`FilterOutExpendablePods`, §2.4).
+    pub fn from_cluster(cluster: &'a Cluster, expendable_cutoff: i32) -> Snapshot<'a> {
         let nodes = cluster
             .nodes()
             .filter(|n| n.schedulable())
@@ -66,7 +68,11 @@ impl<'a> Snapshot<'a> {
                 labels: &n.labels,
                 taints: &n.taints,
                 allocatable: &n.allocatable,
-                used: n.requested.clone(),
+                used: {
+                    let mut used = n.requested.clone();
+                    used.sub(&expendable_requests(n, expendable_cutoff));
+                    used
+                },
                 ports: n.host_ports.clone(),
                 real: Some(n.id),
                 has_pods: false,

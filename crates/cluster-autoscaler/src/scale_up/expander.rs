@@ -114,7 +114,7 @@ pub enum ExpanderError {
     #[error("--expander: expander {0} not supported")]
     Unsupported(String),
     #[error(
-        "--expander: priority needs priority rules: set `priority` on the node groups or the sim-priority-expander-config flag (the cluster-autoscaler-priority-expander ConfigMap)"
+        "--expander: priority needs priority rules: the cluster-autoscaler-priority-expander ConfigMap (namespace kube-system, data.priorities), or `priority` on the node groups, or the sim-priority-expander-config flag"
     )]
     PriorityWithoutRules,
     #[error("can't compile regexp rule for priority {priority} and rule {rule:?}: {source}")]

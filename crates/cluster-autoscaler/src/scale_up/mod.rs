@@ -150,7 +150,7 @@ impl Orchestrator {
             )
         });
         // Snapshot: Ready nodes plus one template node per upcoming node (§2.2 step 8).
-        let mut snap = Snapshot::from_cluster(cluster);
+        let mut snap = Snapshot::from_cluster(cluster, cutoff);
         let mut upcoming_total = 0u32;
         for (id, g) in groups.iter() {
             let u = state.upcoming(id, g.target, now);

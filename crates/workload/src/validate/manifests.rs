@@ -10,8 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use asim_cluster::pod::PodTemplate;
-use asim_cluster::pod_spec::pod_template_from_api;
+use asim_cluster::pod_spec::{PriorityClasses, pod_template_from_api};
 use asim_cluster::{IntOrPercent, Pdb};
+use asim_cluster_autoscaler::scale_up::expander::PriorityRules;
 use asim_core::k8s::selector::LabelSelector;
 use asim_core::k8s::taints::Taint;
 use asim_karpenter::apis::{ApiError, EC2NodeClass, NodePool};
@@ -30,15 +31,81 @@ pub(super) struct Objects {
     pub(super) nodeclasses: Vec<(Source, EC2NodeClass)>,
 }
 
-/// PriorityClass name → value.
-pub(super) fn priority_classes(manifests: &[Manifest]) -> BTreeMap<String, i32> {
-    let mut priority_classes = BTreeMap::new();
+/// PriorityClass name → value, and the `globalDefault` one; like the API server, at most one
+/// class may be the global default.
+pub(super) fn priority_classes(manifests: &[Manifest]) -> Result<PriorityClasses, LoadError> {
+    let mut pcs = PriorityClasses::default();
     for m in manifests {
-        if let Object::PriorityClass { name, value } = &m.object {
-            priority_classes.insert(name.clone(), *value);
+        if let Object::PriorityClass {
+            name,
+            value,
+            global_default,
+        } = &m.object
+        {
+            pcs.values.insert(name.clone(), *value);
+            if *global_default {
+                if let Some(prev) = &pcs.global_default {
+                    return Err(m.error(
+                        "globalDefault",
+                        format!(
+                            "PriorityClass {prev:?} is already marked as default; only one default can exist"
+                        ),
+                        Some("globalDefault"),
+                    ));
+                }
+                pcs.global_default = Some(name.clone());
+            }
         }
     }
-    priority_classes
+    Ok(pcs)
+}
+
+/// The priority expander's rules from its ConfigMap (docs/model/cluster-autoscaler.md §3.4):
+/// `data.priorities` is YAML, a map of integer priority → list of regexes over node-group names.
+/// `other_source` names the other place rules were given (node groups' `priority`, the
+/// `sim-priority-expander-config` flag), if any: giving both is an error, as one would be
+/// silently dropped.
+pub(super) fn priority_expander(
+    manifests: &[Manifest],
+    other_source: Option<&str>,
+) -> Result<Option<BTreeMap<i32, Vec<String>>>, LoadError> {
+    let Some((m, data)) = manifests.iter().find_map(|m| match &m.object {
+        Object::PriorityExpanderConfig(data) => Some((m, data)),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    if let Some(other) = other_source {
+        return Err(m.error(
+            "metadata.name",
+            format!(
+                "the priority expander's rules are given twice: by this ConfigMap and by {other}; keep one"
+            ),
+            Some(&m.name),
+        ));
+    }
+    let Some(text) = data.get("priorities") else {
+        return Err(m.error(
+            "data",
+            "no `priorities` key (a YAML map of integer priority → list of node-group name regexes)",
+            None,
+        ));
+    };
+    let rules: BTreeMap<i32, Vec<String>> = serde_saphyr::from_str(text).map_err(|e| {
+        m.error(
+            "data.priorities",
+            format!("not a map of integer priority → list of regexes: {e}"),
+            None,
+        )
+    })?;
+    // Compile each rule now, so that a bad regex is reported here with its place.
+    let mut check = PriorityRules::default();
+    for (p, list) in &rules {
+        check
+            .add(*p, list)
+            .map_err(|e| m.error("data.priorities", e.to_string(), None))?;
+    }
+    Ok(Some(rules))
 }
 
 /// `(kind, name)` of the objects created later: named by a timeline `apply`, a generator's
@@ -76,7 +143,7 @@ pub(super) fn deferred(d: &Doc<'_>) -> Result<Vec<(String, String)>, LoadError> 
 /// errors come before a later manifest's duplicate.
 pub(super) fn convert(
     manifests: &[Manifest],
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &PriorityClasses,
     deferred: &[(String, String)],
 ) -> Result<Objects, LoadError> {
     let mut objects = Objects::default();
@@ -131,7 +198,7 @@ pub(super) fn convert(
                 unsupported_nodeclass(m, nc)?;
                 objects.nodeclasses.push((m.source.clone(), (**nc).clone()));
             }
-            Object::PriorityClass { .. } => {}
+            Object::PriorityClass { .. } | Object::PriorityExpanderConfig(_) => {}
         }
     }
     Ok(objects)
@@ -142,7 +209,7 @@ pub(super) fn convert(
 /// in that order.
 fn workload(
     m: &Manifest,
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &PriorityClasses,
 ) -> Result<(WorkloadKind, Arc<PodTemplate>), LoadError> {
     let conv = |meta: Option<&ObjectMeta>, spec: &PodSpec, prefix: &str| {
         pod_template_from_api(meta, spec, &m.namespace, priority_classes)

@@ -22,7 +22,7 @@ use asim_karpenter::KarpenterConfig;
 use asim_karpenter::apis::{EC2NodeClass, NodePool};
 use asim_karpenter::config as karpenter_config;
 
-use crate::load::{self, LoadError, Source};
+use crate::load::{self, LoadError, Manifest, Source};
 use crate::scenario::{AutoscalerKind, ObjectRef, ScenarioSpec};
 use crate::{Scenario, Workload, is_known_expect_key};
 
@@ -55,7 +55,7 @@ impl Scenario {
 
         let duration_ms = d.duration()?;
         let (region, zones, catalog) = d.region_zones_catalog()?;
-        let priority_classes = manifests::priority_classes(&manifests);
+        let priority_classes = manifests::priority_classes(&manifests)?;
         let deferred = manifests::deferred(&d)?;
         let objects = manifests::convert(&manifests, &priority_classes, &deferred)?;
         let timeline =
@@ -69,7 +69,8 @@ impl Scenario {
         d.check_expectations()?;
         let karpenter =
             d.karpenter_config(&objects.nodepools, &objects.nodeclasses, &zones, &catalog)?;
-        let cluster_autoscaler = d.cluster_autoscaler_config(&zones, &region, &catalog)?;
+        let cluster_autoscaler =
+            d.cluster_autoscaler_config(&zones, &region, &catalog, &manifests)?;
         let default_autoscaler = default_autoscaler(&spec, &objects.nodepools);
         let warnings = not_simulated(&objects.nodeclasses);
 
@@ -364,9 +365,20 @@ impl Doc<'_> {
         zones: &[String],
         region: &str,
         catalog: &Arc<Catalog>,
+        manifests: &[Manifest],
     ) -> Result<ClusterAutoscalerConfig, LoadError> {
+        let ca = &self.spec.cluster_autoscaler;
+        let other = if let Some(i) = ca.node_groups.iter().position(|g| g.priority.is_some()) {
+            Some(format!("spec.clusterAutoscaler.nodeGroups[{i}].priority"))
+        } else if ca.flags.contains_key("sim-priority-expander-config") {
+            Some("spec.clusterAutoscaler.flags.sim-priority-expander-config".to_string())
+        } else {
+            None
+        };
+        let config_map = manifests::priority_expander(manifests, other.as_deref())?;
         ClusterAutoscalerConfig::new(
             &self.spec.cluster_autoscaler.flags,
+            config_map,
             self.spec.cluster_autoscaler.node_groups.clone(),
             &self.spec.cluster_autoscaler.termination_handler,
             zones.to_vec(),
