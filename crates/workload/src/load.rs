@@ -80,7 +80,10 @@ pub enum Object {
     DaemonSet(Box<apps::DaemonSet>),
     Job(Box<batch::Job>),
     Pdb(Box<policy::PodDisruptionBudget>),
-    PriorityClass { name: String, value: i32 },
+    PriorityClass {
+        name: String,
+        class: asim_cluster::pod_spec::PriorityClass,
+    },
     NodePool(Box<NodePool>),
     NodeClass(Box<EC2NodeClass>),
 }
@@ -305,6 +308,8 @@ struct NameMeta {
 struct PriorityClassDoc {
     metadata: NameMeta,
     value: i32,
+    #[serde(default, rename = "preemptionPolicy")]
+    preemption_policy: Option<String>,
 }
 
 pub(crate) fn dispatch(
@@ -331,9 +336,23 @@ pub(crate) fn dispatch(
     let o = match (api_version, kind) {
         ("scheduling.k8s.io/v1", "PriorityClass") => {
             let pc: PriorityClassDoc = parse_doc(file, start, text)?;
+            let preemption_policy = match pc.preemption_policy.as_deref() {
+                None => asim_cluster::PreemptionPolicy::PreemptLowerPriority,
+                Some(s) => asim_cluster::PreemptionPolicy::parse(s).ok_or_else(|| {
+                    LoadError::new(
+                        file,
+                        Some(field_line(start, text, "preemptionPolicy")),
+                        Some("preemptionPolicy"),
+                        format!("must be PreemptLowerPriority or Never, got {s:?}"),
+                    )
+                })?,
+            };
             Object::PriorityClass {
                 name: pc.metadata.name.unwrap_or_default(),
-                value: pc.value,
+                class: asim_cluster::pod_spec::PriorityClass {
+                    value: pc.value,
+                    preemption_policy,
+                },
             }
         }
         ("karpenter.sh/v1", "NodePool") => {

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use asim_cluster::pod::PodTemplate;
-use asim_cluster::pod_spec::pod_template_from_api;
+use asim_cluster::pod_spec::{PriorityClass, pod_template_from_api};
 use asim_cluster::{IntOrPercent, Pdb};
 use asim_core::k8s::selector::LabelSelector;
 use asim_core::k8s::taints::Taint;
@@ -30,12 +30,12 @@ pub(super) struct Objects {
     pub(super) nodeclasses: Vec<(Source, EC2NodeClass)>,
 }
 
-/// PriorityClass name → value.
-pub(super) fn priority_classes(manifests: &[Manifest]) -> BTreeMap<String, i32> {
+/// PriorityClass name → value and preemptionPolicy.
+pub(super) fn priority_classes(manifests: &[Manifest]) -> BTreeMap<String, PriorityClass> {
     let mut priority_classes = BTreeMap::new();
     for m in manifests {
-        if let Object::PriorityClass { name, value } = &m.object {
-            priority_classes.insert(name.clone(), *value);
+        if let Object::PriorityClass { name, class } = &m.object {
+            priority_classes.insert(name.clone(), *class);
         }
     }
     priority_classes
@@ -76,7 +76,7 @@ pub(super) fn deferred(d: &Doc<'_>) -> Result<Vec<(String, String)>, LoadError> 
 /// errors come before a later manifest's duplicate.
 pub(super) fn convert(
     manifests: &[Manifest],
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &BTreeMap<String, PriorityClass>,
     deferred: &[(String, String)],
 ) -> Result<Objects, LoadError> {
     let mut objects = Objects::default();
@@ -142,7 +142,7 @@ pub(super) fn convert(
 /// in that order.
 fn workload(
     m: &Manifest,
-    priority_classes: &BTreeMap<String, i32>,
+    priority_classes: &BTreeMap<String, PriorityClass>,
 ) -> Result<(WorkloadKind, Arc<PodTemplate>), LoadError> {
     let conv = |meta: Option<&ObjectMeta>, spec: &PodSpec, prefix: &str| {
         pod_template_from_api(meta, spec, &m.namespace, priority_classes)
