@@ -90,16 +90,30 @@ const HIGH: i32 = 100_000;
 fn a_high_priority_pod_preempts_the_lowest_priority_pod_and_binds_after_it_goes() {
     let mut c = Cluster::new(SchedulerSettings::default());
     let n = c.add_node(node("n-0"));
-    let placeholder = running(&mut c, n, "pause", &template("pause", LOW, Default::default()));
+    let placeholder = running(
+        &mut c,
+        n,
+        "pause",
+        &template("pause", LOW, Default::default()),
+    );
     let mid = running(&mut c, n, "mid", &template("mid", MID, Default::default()));
-    let hi = pod(&mut c, "hi", &template("hi", HIGH, Default::default()), 10_000);
+    let hi = pod(
+        &mut c,
+        "hi",
+        &template("hi", HIGH, Default::default()),
+        10_000,
+    );
 
     let r = c.schedule_pass(SimTime(10_000));
     assert!(r.bound.is_empty());
     assert_eq!(r.preempted.len(), 1);
     assert_eq!(r.preempted[0].preemptor, hi);
     assert_eq!(r.preempted[0].node, n);
-    assert_eq!(r.preempted[0].victims, vec![placeholder], "mid is reprieved");
+    assert_eq!(
+        r.preempted[0].victims,
+        vec![placeholder],
+        "mid is reprieved"
+    );
     assert_eq!(c.pod(hi).nominated_node, Some(n));
 
     // The victim terminates gracefully, holding its room: no bind, no second preemption.
@@ -112,7 +126,12 @@ fn a_high_priority_pod_preempts_the_lowest_priority_pod_and_binds_after_it_goes(
     assert_eq!(c.pod(mid).phase, PodPhase::Running);
 
     // A lower-priority pod queued meanwhile does not take the room held for `hi`.
-    let other = pod(&mut c, "other", &template("other", MID, Default::default()), 12_000);
+    let other = pod(
+        &mut c,
+        "other",
+        &template("other", MID, Default::default()),
+        12_000,
+    );
     c.end_pod(placeholder, SimTime(13_000), PodPhase::Evicted);
     let r = c.schedule_pass(SimTime(13_000));
     assert_eq!(r.bound, vec![(hi, n)]);
@@ -156,7 +175,12 @@ fn a_pdb_protected_victim_is_avoided_when_another_node_has_unprotected_ones() {
     running(&mut c, n0, "f0", &full);
     running(&mut c, n1, "f1", &full);
     let protected = running(&mut c, n0, "db", &template("db", LOW, Default::default()));
-    let free = running(&mut c, n1, "cache", &template("cache", LOW, Default::default()));
+    let free = running(
+        &mut c,
+        n1,
+        "cache",
+        &template("cache", LOW, Default::default()),
+    );
     c.pdbs.push(Pdb {
         name: "db".into(),
         namespace: "default".into(),
@@ -167,10 +191,18 @@ fn a_pdb_protected_victim_is_avoided_when_another_node_has_unprotected_ones() {
         min_available: Some(IntOrPercent::Int(1)),
         max_unavailable: None,
     });
-    pod(&mut c, "hi", &template("hi", HIGH, Default::default()), 10_000);
+    pod(
+        &mut c,
+        "hi",
+        &template("hi", HIGH, Default::default()),
+        10_000,
+    );
     let r = c.schedule_pass(SimTime(10_000));
     assert_eq!(r.preempted.len(), 1);
-    assert_eq!(r.preempted[0].node, n1, "n-0 would violate the PDB of {protected:?}");
+    assert_eq!(
+        r.preempted[0].node, n1,
+        "n-0 would violate the PDB of {protected:?}"
+    );
     assert_eq!(r.preempted[0].victims, vec![free]);
 }
 
