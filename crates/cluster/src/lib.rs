@@ -66,6 +66,9 @@ pub struct Cluster {
     pdb_counts: std::cell::RefCell<Option<PdbCounts>>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
+    /// Preemptions the binder decided (docs/model/scheduler.md §2), for tests and debugging;
+    /// their victims are counted as evicted in the report.
+    pub preemptions: u64,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on

@@ -224,6 +224,10 @@ struct PassState {
     nominated: Vec<Nomination>,
     /// Pods chosen as victims earlier in this pass: still on their node, no longer victims.
     victims: BTreeSet<PodId>,
+    /// The lowest priority of a pod bound when the pass began, counted on the first failure:
+    /// a pod of no higher priority has no victim anywhere. (Pods bound later in the pass have
+    /// at least the priority of every pod still to be tried: never their victims.)
+    lowest_bound_priority: std::cell::Cell<Option<Option<i32>>>,
 }
 
 impl PassState {
@@ -257,6 +261,7 @@ impl PassState {
             verdicts: Vec::new(),
             nominated,
             victims: BTreeSet::new(),
+            lowest_bound_priority: std::cell::Cell::new(None),
         }
     }
 

@@ -52,10 +52,18 @@ impl Cluster {
             }
         }
         // Cheap exit: no bound pod anywhere has a lower priority.
-        let any_lower = self
-            .nodes()
-            .any(|n| n.pod_templates.iter().any(|(t, _)| t.priority < prio));
-        if !any_lower {
+        let lowest = match pass.lowest_bound_priority.get() {
+            Some(l) => l,
+            None => {
+                let l = self
+                    .nodes()
+                    .flat_map(|n| n.pod_templates.iter().map(|(t, _)| t.priority))
+                    .min();
+                pass.lowest_bound_priority.set(Some(l));
+                l
+            }
+        };
+        if lowest.is_none_or(|l| l >= prio) {
             return None;
         }
         let template = Arc::clone(&pod.template);
@@ -111,6 +119,22 @@ impl Cluster {
         if potential.is_empty() {
             return None;
         }
+        // Necessary for a fit, and cheap: the core resources with every victim gone.
+        let reserve = reserved(&pass.nominated, node.0 as usize, pid, prio);
+        let (a, r) = (core(&n.allocatable), core(&n.requested));
+        let mut free = [0i64; 4];
+        for k in 0..4 {
+            free[k] = a[k] - r[k] - reserve[k];
+        }
+        for p in &potential {
+            let v = core(&self.pod(*p).template.requests);
+            for k in 0..4 {
+                free[k] += v[k];
+            }
+        }
+        if Self::core_fit(&self.pod(pid).template.requests, &free).is_err() {
+            return None;
+        }
         // `MoreImportantPod`: higher priority, then the earlier start.
         potential.sort_by_key(|p| {
             let v = self.pod(*p);
@@ -133,7 +157,6 @@ impl Cluster {
         for &p in &potential {
             self.detach(node, p);
         }
-        let reserve = reserved(&pass.nominated, node.0 as usize, pid, prio);
         if !self.fits_now(pid, node, reserve) {
             self.restore(node, saved);
             return None;
@@ -302,6 +325,7 @@ impl Cluster {
     /// node lapse (upstream clears them, `prepareCandidate` → `ClearNominatedNodeName`).
     pub(super) fn nominate(&mut self, pre: &Preemption, pass: &mut PassState) {
         self.generation += 1;
+        self.preemptions += 1;
         let prio = self.pods[pre.preemptor.0 as usize].template.priority;
         let lower: BTreeSet<PodId> = pass
             .nominated
