@@ -293,3 +293,74 @@ fn a_bad_preemption_policy_is_a_located_error() {
     assert!(e.contains("preemptionPolicy"), "{e}");
     assert!(e.contains("Sometimes"), "{e}");
 }
+
+/// Issue 15's case under cluster-autoscaler: with the node group at its maximum, a
+/// priority-100000 pod no longer waits behind priority-100 pods — it preempts one
+/// (default_preemption.go), and the evicted pod, recreated, is the one left pending.
+#[test]
+fn at_max_size_a_high_priority_pod_preempts_under_cluster_autoscaler() {
+    use autoscale_sim::run::make_autoscaler;
+    use autoscale_sim::workload::AutoscalerKind;
+    use serde_json::json;
+    let deployment = |name: &str, replicas: u32, class: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "priorityClassName": class,
+                        "containers": [{"name": "c", "image": "x",
+                            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}],
+                    },
+                },
+            },
+        })
+    };
+    let class = |name: &str, value: i32| {
+        json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+               "metadata": {"name": name}, "value": value})
+    };
+    let l = common::load_json(
+        "preempt-at-max",
+        json!({
+            "duration": "30m", "region": "us-east-1",
+            "clusterAutoscaler": {"nodeGroups": [
+                {"name": "g", "instanceTypes": ["m5.xlarge"], "maxSize": 1}]},
+            "timeline": [{"at": "10m", "scale": {"deployment": "urgent", "replicas": 1}}],
+        }),
+        &[
+            class("batch", 100),
+            class("urgent", 100_000),
+            deployment("batch", 3, "batch"),
+            deployment("urgent", 0, "urgent"),
+        ],
+        &[],
+    );
+    let autoscaler = make_autoscaler(AutoscalerKind::ClusterAutoscaler, &l.sc).expect("ca");
+    let mut sim = autoscale_sim::sim::Simulation::new(&l.sc, autoscaler).expect("sim");
+    sim.start();
+    common::run_to(&mut sim, 10 * 60_000 + 60_000);
+    let urgent = sim
+        .cluster
+        .pods
+        .iter()
+        .find(|p| p.name.starts_with("urgent-"))
+        .expect("urgent pod");
+    assert_eq!(urgent.phase, PodPhase::Running, "{urgent:?}");
+    assert!(urgent.running_at.expect("ran").0 < 10 * 60_000 + 30_000);
+    assert_eq!(sim.cluster.preemptions, 1);
+    assert_eq!(sim.recorder.pods_evicted, 1);
+    assert_eq!(sim.recorder.nodes.len(), 1, "the group is at its maximum");
+    let pending: Vec<_> = sim
+        .cluster
+        .pods
+        .iter()
+        .filter(|p| p.phase == PodPhase::Pending)
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].name.starts_with("batch-") && pending[0].replaces_evicted);
+}
