@@ -364,3 +364,44 @@ fn at_max_size_a_high_priority_pod_preempts_under_cluster_autoscaler() {
     assert_eq!(pending.len(), 1);
     assert!(pending[0].name.starts_with("batch-") && pending[0].replaces_evicted);
 }
+
+/// preemption.go `pickOneNodeForPreemption`: priorities are summed shifted to be non-negative, so
+/// a node with one negative-priority victim beats a node with two of the same priority.
+#[test]
+fn fewer_negative_priority_victims_beat_a_smaller_plain_sum() {
+    let mut c = Cluster::new(SchedulerSettings::default());
+    let n0 = c.add_node(node("n-0"));
+    let n1 = c.add_node(node("n-1"));
+    let mut half = Resources::new(500, 256 << 20);
+    half.pods = 1;
+    let small = Arc::new(PodTemplate {
+        namespace: "default".into(),
+        labels: labels(&[("app", "pause")]),
+        requests: half,
+        priority: LOW,
+        ..Default::default()
+    });
+    let keep = template("keep", HIGH, Default::default());
+    // n-0: two 500m placeholders and a 1-vCPU pod of the preemptor's priority.
+    running(&mut c, n0, "p0", &small);
+    running(&mut c, n0, "p1", &small);
+    running(&mut c, n0, "k0", &keep);
+    // n-1: one 1-vCPU placeholder and the same pod.
+    let one = running(
+        &mut c,
+        n1,
+        "p2",
+        &template("pause", LOW, Default::default()),
+    );
+    running(&mut c, n1, "k1", &keep);
+    pod(
+        &mut c,
+        "hi",
+        &template("hi", HIGH, Default::default()),
+        10_000,
+    );
+    let r = c.schedule_pass(SimTime(10_000));
+    assert_eq!(r.preempted.len(), 1);
+    assert_eq!(r.preempted[0].node, n1);
+    assert_eq!(r.preempted[0].victims, vec![one]);
+}

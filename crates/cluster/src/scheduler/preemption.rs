@@ -223,7 +223,9 @@ impl Cluster {
         candidates.into_iter().min_by_key(|c| {
             let prios = c.victims.iter().map(|p| self.pod(*p).template.priority);
             let highest = prios.clone().max().unwrap_or(i32::MIN);
-            let sum: i64 = prios.map(i64::from).sum();
+            // Each priority is shifted by 2^31 to be ≥ 0, as upstream does, so that more victims
+            // of the same negative priority never make a smaller sum.
+            let sum: i64 = prios.map(|p| i64::from(p) + (1i64 << 31)).sum();
             let earliest_start = c
                 .victims
                 .iter()
