@@ -1,6 +1,6 @@
 //! Property tests of the simulation's invariants (ARCHITECTURE.md "Invariants") over random
 //! small scenarios: random static nodes (some spot, reclaimed at a high rate), Deployments with
-//! scheduling constraints, Jobs, a Poisson generator, a DaemonSet, timeline steps, a PDB and
+//! scheduling constraints and priorities (so the binder preempts), Jobs, a Poisson generator, a DaemonSet, timeline steps, a PDB and
 //! insufficient-capacity windows — under no autoscaler, Karpenter (one NodePool, consolidating
 //! empty or underutilized nodes) or cluster-autoscaler (one node group), drawn per case. Each
 //! scenario is written as YAML, loaded with `Scenario::load` and stepped event by event; the
@@ -55,6 +55,8 @@ struct Deploy {
     spread: Option<Spread>,
     anti_affinity: bool,
     grace_s: u32,
+    /// `spec.priority` and whether `preemptionPolicy: Never` (preemption, docs/model/scheduler.md §2).
+    priority: Option<(i32, bool)>,
 }
 
 #[derive(Clone, Debug)]
@@ -209,9 +211,22 @@ fn deploy() -> impl Strategy<Value = Deploy> {
         prop::option::weighted(0.3, spread),
         prop::bool::weighted(0.2),
         0u32..=120,
+        prop::option::weighted(
+            0.4,
+            (select(&[-10, 100, 1000][..]), prop::bool::weighted(0.2)),
+        ),
     )
         .prop_map(
-            |((replicas, cpu_m, mem_mi), pool, tolerates, host_port, spread, anti, grace_s)| {
+            |(
+                (replicas, cpu_m, mem_mi),
+                pool,
+                tolerates,
+                host_port,
+                spread,
+                anti,
+                grace_s,
+                priority,
+            )| {
                 Deploy {
                     replicas,
                     cpu_m,
@@ -222,6 +237,7 @@ fn deploy() -> impl Strategy<Value = Deploy> {
                     spread,
                     anti_affinity: anti,
                     grace_s,
+                    priority,
                 }
             },
         )
@@ -474,6 +490,12 @@ fn render(s: &Spec) -> String {
             "  template:\n    metadata: {{labels: {{app: d{i}}}}}\n    spec:"
         );
         let _ = writeln!(w, "      terminationGracePeriodSeconds: {}", d.grace_s);
+        if let Some((p, never)) = d.priority {
+            let _ = writeln!(w, "      priority: {p}");
+            if never {
+                let _ = writeln!(w, "      preemptionPolicy: Never");
+            }
+        }
         if let Some(p) = d.pool {
             let _ = writeln!(w, "      nodeSelector: {{pool: {p}}}");
         }
@@ -990,6 +1012,7 @@ fn small_spec() -> Spec {
         spread: None,
         anti_affinity: false,
         grace_s: 30,
+        priority: None,
     }];
     s.duration_min = 20;
     s
@@ -1086,6 +1109,7 @@ struct Coverage {
     unschedulable: u32,
     spot_reclaims: u32,
     evictions: u32,
+    preemptions: u32,
     all_instances_gone: u32,
     succeeded: u32,
     /// Cases where Karpenter / cluster-autoscaler launched a node, and where either removed one.
@@ -1122,6 +1146,7 @@ fn generated_scenarios_exercise_the_interesting_paths() {
         c.unschedulable += u32::from(r.pods.unschedulable_at_end > 0);
         c.spot_reclaims += u32::from(r.disruption.spot_interruptions > 0);
         c.evictions += u32::from(r.pods.evicted > 0);
+        c.preemptions += u32::from(sim.cluster.preemptions > 0);
         c.succeeded += u32::from(r.pods.succeeded > 0);
         c.all_instances_gone += u32::from(sim.cloud.instances().iter().all(|v| !v.state.is_live()));
     }
@@ -1130,6 +1155,7 @@ fn generated_scenarios_exercise_the_interesting_paths() {
     assert!(c.unschedulable > 0, "{c:?}");
     assert!(c.spot_reclaims >= c.cases / 8, "{c:?}");
     assert!(c.evictions > 0, "{c:?}");
+    assert!(c.preemptions > 0, "{c:?}");
     assert!(c.succeeded > 0, "{c:?}");
     assert!(c.all_instances_gone > 0, "{c:?}");
     // The invariants are checked under each autoscaler, not only the static cluster.

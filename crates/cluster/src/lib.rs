@@ -19,7 +19,7 @@ use asim_core::k8s::taints::Taint;
 
 pub use controllers::{DaemonSetController, IntOrPercent, JobController, Pdb, ReplicaController};
 pub use node::{Node, NodeId, NodeOwner};
-pub use pod::{EndReason, OwnerKind, Pod, PodId, PodPhase, PodTemplate};
+pub use pod::{EndReason, OwnerKind, Pod, PodId, PodPhase, PodTemplate, PreemptionPolicy};
 
 /// Index of a controller in the cluster's tables.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,6 +66,9 @@ pub struct Cluster {
     pdb_counts: std::cell::RefCell<Option<PdbCounts>>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
+    /// Preemptions the binder decided (docs/model/scheduler.md §2), for tests and debugging;
+    /// their victims are counted as evicted in the report.
+    pub preemptions: u64,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -153,6 +156,7 @@ impl Cluster {
             end_reason: None,
             replaces_evicted,
             queued: false,
+            nominated_node: None,
         });
         self.pending.insert(id);
         id
@@ -176,6 +180,7 @@ impl Cluster {
         p.phase = PodPhase::Starting;
         p.node = Some(node);
         p.bound_at = Some(now);
+        p.nominated_node = None;
         let template = Arc::clone(&p.template);
         self.pending.remove(&pod);
         if !template.anti_affinity.is_empty() {
@@ -261,6 +266,7 @@ impl Cluster {
         }
         p.phase = phase;
         p.ended_at = Some(now);
+        p.nominated_node = None;
         if p.end_reason.is_none() && phase == PodPhase::Evicted {
             p.end_reason = Some(EndReason::Evicted);
         }

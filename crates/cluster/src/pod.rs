@@ -62,6 +62,27 @@ pub struct Image {
     pub size: u64,
 }
 
+/// `preemptionPolicy` of a pod (from its PriorityClass, or its own spec): whether kube-scheduler
+/// may evict lower-priority pods to make room for it (kubernetes:
+/// pkg/scheduler/framework/plugins/defaultpreemption/default_preemption.go `PodEligibleToPreemptOthers`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum PreemptionPolicy {
+    #[default]
+    PreemptLowerPriority,
+    Never,
+}
+
+impl PreemptionPolicy {
+    /// The API's spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<PreemptionPolicy> {
+        match s {
+            "PreemptLowerPriority" => Some(PreemptionPolicy::PreemptLowerPriority),
+            "Never" => Some(PreemptionPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
 /// What kind of object created the pod; decides what happens when it is evicted or finishes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum OwnerKind {
@@ -112,6 +133,7 @@ pub struct PodTemplate {
     pub host_ports: Vec<HostPort>,
     pub priority: i32,
     pub priority_class_name: Option<String>,
+    pub preemption_policy: PreemptionPolicy,
     pub termination_grace_ms: u64,
     /// How long the containers run before exiting (Jobs, bare pods, trace tasks). `None` = forever.
     pub duration_ms: Option<u64>,
@@ -208,6 +230,9 @@ pub struct Pod {
     pub replaces_evicted: bool,
     /// kube-scheduler has taken it into its queue (after the stage-0 delay).
     pub queued: bool,
+    /// `status.nominatedNodeName`: the node where this pod preempted lower-priority pods and
+    /// waits for them to go (the binder reserves its requests there). Cleared on bind.
+    pub nominated_node: Option<NodeId>,
 }
 
 impl Pod {

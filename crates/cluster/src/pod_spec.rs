@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::pod::{
     DURATION_ANNOTATION, HostPort, IMAGE_SIZE_ANNOTATION, Image, PodAffinityTerm, PodTemplate,
-    TopologySpread, WhenUnsatisfiable,
+    PreemptionPolicy, TopologySpread, WhenUnsatisfiable,
 };
 use asim_core::k8s::duration::parse_duration;
 use asim_core::k8s::quantity::parse_quantity;
@@ -50,6 +50,14 @@ impl FieldError {
         self.field = format!("{prefix}{}", self.field);
         self
     }
+}
+
+/// A PriorityClass as pod templates read it: its value and its `preemptionPolicy` (the API
+/// defaults the latter to `PreemptLowerPriority`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PriorityClass {
+    pub value: i32,
+    pub preemption_policy: PreemptionPolicy,
 }
 
 /// Well-known priority classes (the rest come from PriorityClass manifests).
@@ -161,12 +169,12 @@ fn affinity_term(
     })
 }
 
-/// The scenario's PriorityClasses: name → value, and the one marked `globalDefault`, whose
-/// value (and name) the Priority admission plugin gives a pod that names no class
-/// (kubernetes: `plugin/pkg/admission/priority/admission.go`).
+/// The scenario's PriorityClasses: name → value and policy, and the one marked
+/// `globalDefault`, whose value, name and policy the Priority admission plugin gives a pod
+/// that names no class (kubernetes: `plugin/pkg/admission/priority/admission.go`).
 #[derive(Clone, Debug, Default)]
 pub struct PriorityClasses {
-    pub values: BTreeMap<String, i32>,
+    pub values: BTreeMap<String, PriorityClass>,
     pub global_default: Option<String>,
 }
 
@@ -391,26 +399,56 @@ pub fn pod_template_from_api(
         None => None,
     };
 
-    // A pod that names no class gets the globalDefault class (name and value), or 0.
+    // A pod that names no class gets the globalDefault class (name, value and policy).
     let class_name = spec
         .priority_class_name
         .clone()
         .or_else(|| priority_classes.global_default.clone());
-    let priority = match (&class_name, spec.priority) {
-        (_, Some(p)) => p,
-        (Some(pc), None) => {
-            match builtin_priority(pc).or_else(|| priority_classes.values.get(pc).copied()) {
-                Some(p) => p,
-                None => {
-                    return Err(FieldError::new(
+    let class = match &class_name {
+        Some(pc) => match builtin_priority(pc)
+            .map(|value| PriorityClass {
+                value,
+                preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+            })
+            .or_else(|| priority_classes.values.get(pc).copied())
+        {
+            Some(c) => Some(c),
+            None => {
+                return Err(FieldError::new(
                     "spec.priorityClassName",
                     format!("no PriorityClass named {pc:?} (define one, or use system-cluster-critical / system-node-critical)"),
                 )
                 .with_value(pc));
-                }
             }
+        },
+        None => None,
+    };
+    let priority = spec.priority.or(class.map(|c| c.value)).unwrap_or(0);
+    // The Priority admission plugin sets the pod's preemptionPolicy from its class and refuses
+    // a pod that asks for another (kubernetes: plugin/pkg/admission/priority/admission.go).
+    let own_policy = match &spec.preemption_policy {
+        Some(s) => Some(PreemptionPolicy::parse(s).ok_or_else(|| {
+            FieldError::new(
+                "spec.preemptionPolicy",
+                format!("must be PreemptLowerPriority or Never, got {s:?}"),
+            )
+            .with_value(s)
+        })?),
+        None => None,
+    };
+    let preemption_policy = match (class, own_policy) {
+        (Some(c), Some(p)) if c.preemption_policy != p => {
+            return Err(FieldError::new(
+                "spec.preemptionPolicy",
+                format!(
+                    "{p:?} does not match the preemptionPolicy of PriorityClass {:?} ({:?})",
+                    class_name.as_deref().unwrap_or_default(),
+                    c.preemption_policy
+                ),
+            ));
         }
-        (None, None) => 0,
+        (Some(c), _) => c.preemption_policy,
+        (None, p) => p.unwrap_or_default(),
     };
 
     // Node-local volumes: hostPath, and emptyDir unless backed by memory (cluster-autoscaler:
@@ -445,6 +483,7 @@ pub fn pod_template_from_api(
         host_ports,
         priority,
         priority_class_name: class_name,
+        preemption_policy,
         termination_grace_ms: spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
             * 1000,
         duration_ms,

@@ -9,6 +9,8 @@
 //! random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
 //! kube-scheduler-style reason, which is what both autoscalers react to.
 
+mod preemption;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -77,6 +79,40 @@ pub struct PassResult {
     pub bound: Vec<(PodId, NodeId)>,
     /// Pods marked Unschedulable for the first time in this pass.
     pub newly_unschedulable: Vec<PodId>,
+    /// Preemptions decided in this pass (the preemptor is nominated to the node; the caller
+    /// deletes the victims gracefully).
+    pub preempted: Vec<Preemption>,
+}
+
+/// One preemption: `preemptor` waits on `node` (its `nominatedNodeName`) for `victims` to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preemption {
+    pub preemptor: PodId,
+    pub node: NodeId,
+    pub victims: Vec<PodId>,
+}
+
+/// A pending pod nominated to a node, whose requests the binder keeps free there for pods of
+/// lower or equal priority: (node index, priority, pod, core requests).
+type Nomination = (usize, i32, PodId, [i64; 4]);
+
+fn core(r: &Resources) -> [i64; 4] {
+    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
+}
+
+/// The requests that nominated pods other than `pod` with priority ≥ `priority` hold on node
+/// index `node` (kube-scheduler's `addGhostNominatedPods`, kubernetes:
+/// pkg/scheduler/framework/runtime/framework.go).
+fn reserved(nominated: &[Nomination], node: usize, pod: PodId, priority: i32) -> [i64; 4] {
+    let mut r = [0i64; 4];
+    for (n, prio, p, req) in nominated {
+        if *n == node && *p != pod && *prio >= priority {
+            for k in 0..4 {
+                r[k] += req[k];
+            }
+        }
+    }
+    r
 }
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
@@ -184,6 +220,14 @@ struct PassState {
     /// `None` where there is no node, else the first fixed filter that rejects it, if any.
     #[allow(clippy::type_complexity)]
     verdicts: Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>,
+    /// Pending pods nominated to a node (after preempting there), kept current in the pass.
+    nominated: Vec<Nomination>,
+    /// Pods chosen as victims earlier in this pass: still on their node, no longer victims.
+    victims: BTreeSet<PodId>,
+    /// The lowest priority of a pod bound when the pass began, counted on the first failure:
+    /// a pod of no higher priority has no victim anywhere. (Pods bound later in the pass have
+    /// at least the priority of every pod still to be tried: never their victims.)
+    lowest_bound_priority: std::cell::Cell<Option<Option<i32>>>,
 }
 
 impl PassState {
@@ -198,9 +242,26 @@ impl PassState {
                 a.ephemeral_storage - r.ephemeral_storage,
             ];
         }
+        let nominated = cluster
+            .pending
+            .iter()
+            .filter_map(|p| {
+                let pod = cluster.pod(*p);
+                let n = pod.nominated_node?;
+                Some((
+                    n.0 as usize,
+                    pod.template.priority,
+                    pod.id,
+                    core(&pod.template.requests),
+                ))
+            })
+            .collect();
         PassState {
             free,
             verdicts: Vec::new(),
+            nominated,
+            victims: BTreeSet::new(),
+            lowest_bound_priority: std::cell::Cell::new(None),
         }
     }
 
@@ -545,6 +606,7 @@ impl Cluster {
         let vi = pass.verdicts_of(self, t);
         let pass = &*pass;
         let mut best: Option<(i64, NodeId)> = None;
+        let mut nominated_fits = false;
         let mut rejects: Vec<(Reject, usize)> = Vec::new();
         let verdicts = &pass.verdicts[vi].1;
         for (i, fixed) in verdicts.iter().enumerate() {
@@ -553,7 +615,15 @@ impl Cluster {
             let verdict = match fixed {
                 None => continue,
                 Some(Some(r)) => Err(*r),
-                Some(None) => Self::core_fit(&t.requests, &pass.free[i]),
+                Some(None) if pass.nominated.is_empty() => {
+                    Self::core_fit(&t.requests, &pass.free[i])
+                }
+                Some(None) => {
+                    let r = reserved(&pass.nominated, i, pod.id, t.priority);
+                    let f = pass.free[i];
+                    let free = [f[0] - r[0], f[1] - r[1], f[2] - r[2], f[3] - r[3]];
+                    Self::core_fit(&t.requests, &free)
+                }
             };
             // A verdict exists only for a live node.
             let (Ok(()), Some(node)) = (verdict, self.nodes[i].as_ref()) else {
@@ -568,6 +638,7 @@ impl Cluster {
             });
             match rest {
                 Ok(()) => {
+                    nominated_fits |= pod.nominated_node == Some(node.id);
                     let s = self.score(t, node);
                     if best.is_none_or(|(b, _)| s > b) {
                         best = Some((s, node.id));
@@ -575,6 +646,11 @@ impl Cluster {
                 }
                 Err(r) => tally(&mut rejects, r),
             }
+        }
+        // A pod nominated to a node that now fits it goes there, unscored (kube-scheduler's
+        // `evaluateNominatedNode`, kubernetes: pkg/scheduler/schedule_one.go).
+        if nominated_fits {
+            return Ok(pod.nominated_node.expect("nominated"));
         }
         best.map(|(_, id)| id)
             .ok_or_else(|| rejects.into_iter().collect())
@@ -598,6 +674,21 @@ impl Cluster {
             )
         });
         let mut result = PassResult::default();
+        // A nomination to a node that is gone or no longer takes pods lapses.
+        let lapsed: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| {
+                self.pod(*p).nominated_node.is_some_and(|n| {
+                    self.node(n)
+                        .is_none_or(|n| n.deleting || n.unschedulable || !n.ready)
+                })
+            })
+            .collect();
+        for p in lapsed {
+            self.pod_mut(p).nominated_node = None;
+        }
         // Pods with only resource/affinity/taint constraints fail the same way as their
         // template-mates or as any pod requesting at least as much: skip them within a pass.
         let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
@@ -631,6 +722,7 @@ impl Cluster {
                 Ok(node) => {
                     self.bind(pid, node, now);
                     pass.bound(node, &self.pod(pid).template.requests);
+                    pass.nominated.retain(|(_, _, p, _)| *p != pid);
                     if !spread.entries.is_empty()
                         && let Some(n) = self.node(node)
                     {
@@ -641,6 +733,11 @@ impl Cluster {
                 Err(reason) => {
                     if simple {
                         failed_templates.insert(key, reason.clone());
+                    }
+                    // PostFilter: DefaultPreemption.
+                    if let Some(pre) = self.preempt(pid, &pass) {
+                        self.nominate(&pre, &mut pass);
+                        result.preempted.push(pre);
                     }
                     let p = self.pod_mut(pid);
                     if p.unschedulable_since.is_none() {

@@ -177,6 +177,13 @@ impl<'s> Simulation<'s> {
                 for (pod, node) in &result.bound {
                     self.pod_bound(now, *pod, *node);
                 }
+                // Preemption victims are deleted gracefully and counted as evicted
+                // (docs/model/scheduler.md §2); their controllers recreate them.
+                for pre in &result.preempted {
+                    for v in &pre.victims {
+                        self.terminate_pod(now, *v, EndReason::Evicted);
+                    }
+                }
                 if !result.newly_unschedulable.is_empty() {
                     let pods = result.newly_unschedulable;
                     self.with_ctx(now, |a, ctx| a.on_pods_unschedulable(ctx, &pods));

@@ -82,7 +82,7 @@ pub enum Object {
     Pdb(Box<policy::PodDisruptionBudget>),
     PriorityClass {
         name: String,
-        value: i32,
+        class: asim_cluster::pod_spec::PriorityClass,
         global_default: bool,
     },
     NodePool(Box<NodePool>),
@@ -327,6 +327,8 @@ struct PriorityClassDoc {
     value: i32,
     #[serde(default, rename = "globalDefault")]
     global_default: bool,
+    #[serde(default, rename = "preemptionPolicy")]
+    preemption_policy: Option<String>,
 }
 
 pub(crate) fn dispatch(
@@ -353,9 +355,23 @@ pub(crate) fn dispatch(
     let o = match (api_version, kind) {
         ("scheduling.k8s.io/v1", "PriorityClass") => {
             let pc: PriorityClassDoc = parse_doc(file, start, text)?;
+            let preemption_policy = match pc.preemption_policy.as_deref() {
+                None => asim_cluster::PreemptionPolicy::PreemptLowerPriority,
+                Some(s) => asim_cluster::PreemptionPolicy::parse(s).ok_or_else(|| {
+                    LoadError::new(
+                        file,
+                        Some(field_line(start, text, "preemptionPolicy")),
+                        Some("preemptionPolicy"),
+                        format!("must be PreemptLowerPriority or Never, got {s:?}"),
+                    )
+                })?,
+            };
             Object::PriorityClass {
                 name: pc.metadata.name.unwrap_or_default(),
-                value: pc.value,
+                class: asim_cluster::pod_spec::PriorityClass {
+                    value: pc.value,
+                    preemption_policy,
+                },
                 global_default: pc.global_default,
             }
         }

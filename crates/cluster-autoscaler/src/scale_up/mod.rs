@@ -132,8 +132,11 @@ impl Orchestrator {
             .pending_pods()
             .filter(|p| {
                 let pod = cluster.pod(*p);
+                // A pod waiting on preemption (nominatedNodeName) is about to be
+                // scheduled, not unschedulable (§2.3).
                 pod.phase == PodPhase::Pending
                     && pod.unschedulable_since.is_some()
+                    && pod.nominated_node.is_none()
                     && pod.owner != OwnerKind::DaemonSet
                     && pod.template.priority >= cutoff
             })

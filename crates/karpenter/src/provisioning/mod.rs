@@ -34,10 +34,11 @@ use crate::timer::Timer;
 pub use batcher::Batcher;
 
 /// Pods Karpenter reacts to (§1.2): marked Unschedulable by kube-scheduler, unbound, not
-/// owned by a DaemonSet or a node.
+/// preempting (no `nominatedNodeName`), not owned by a DaemonSet or a node.
 pub fn is_provisionable(p: &Pod) -> bool {
     p.phase == PodPhase::Pending
         && p.unschedulable_since.is_some()
+        && p.nominated_node.is_none()
         && !matches!(p.owner, OwnerKind::DaemonSet | OwnerKind::Node)
 }
 

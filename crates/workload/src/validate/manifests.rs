@@ -31,18 +31,18 @@ pub(super) struct Objects {
     pub(super) nodeclasses: Vec<(Source, EC2NodeClass)>,
 }
 
-/// PriorityClass name → value, and the `globalDefault` one; like the API server, at most one
-/// class may be the global default.
+/// PriorityClass name → value and preemptionPolicy, and the `globalDefault` one; like the API
+/// server, at most one class may be the global default.
 pub(super) fn priority_classes(manifests: &[Manifest]) -> Result<PriorityClasses, LoadError> {
     let mut pcs = PriorityClasses::default();
     for m in manifests {
         if let Object::PriorityClass {
             name,
-            value,
+            class,
             global_default,
         } = &m.object
         {
-            pcs.values.insert(name.clone(), *value);
+            pcs.values.insert(name.clone(), *class);
             if *global_default {
                 if let Some(prev) = &pcs.global_default {
                     return Err(m.error(
