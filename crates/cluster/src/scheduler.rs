@@ -649,8 +649,8 @@ impl Cluster {
         }
         // A pod nominated to a node that now fits it goes there, unscored (kube-scheduler's
         // `evaluateNominatedNode`, kubernetes: pkg/scheduler/schedule_one.go).
-        if nominated_fits {
-            return Ok(pod.nominated_node.expect("nominated"));
+        if nominated_fits && let Some(n) = pod.nominated_node {
+            return Ok(n);
         }
         best.map(|(_, id)| id)
             .ok_or_else(|| rejects.into_iter().collect())
