@@ -65,16 +65,7 @@ impl Simulation<'_> {
                 .termination_reason
                 .get_or_insert_with(|| reason.clone());
         }
-        self.deletions.insert(
-            node,
-            Deletion {
-                instance,
-                opts,
-                started: now,
-                keep: false,
-            },
-        );
-        self.drain(now, node);
+        self.start_drain(now, node, instance, opts, false);
     }
 
     /// Cordon a node and drain it as `opts` say, leaving the node and its instance in place
@@ -92,13 +83,25 @@ impl Simulation<'_> {
         }
         n.unschedulable = true;
         let instance = n.instance.map(InstanceId);
+        self.start_drain(now, node, instance, opts, true);
+    }
+
+    /// Track the node's drain (`keep`: drain only) and take its first step.
+    fn start_drain(
+        &mut self,
+        now: SimTime,
+        node: NodeId,
+        instance: Option<InstanceId>,
+        opts: DrainOptions,
+        keep: bool,
+    ) {
         self.deletions.insert(
             node,
             Deletion {
                 instance,
                 opts,
                 started: now,
-                keep: true,
+                keep,
             },
         );
         self.drain(now, node);

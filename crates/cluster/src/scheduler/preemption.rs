@@ -13,7 +13,8 @@ use crate::pod::{OwnerKind, PodPhase, PreemptionPolicy};
 use crate::{Cluster, NodeId, PodId};
 
 /// upstream `minCandidateNodesPercentage` and `minCandidateNodesAbsolute` (DefaultPreemptionArgs
-/// defaults): the dry run stops once it has this many candidates, one of them without a PDB
+/// defaults, kubernetes: pkg/scheduler/apis/config/v1/defaults.go; docs/model/scheduler.md §2):
+/// the dry run stops once it has this many candidates, one of them without a PDB
 /// violation.
 const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
 const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;

@@ -14,7 +14,7 @@ use crate::apis::ConsolidationPolicy;
 use crate::nodeclaim::ClaimState;
 
 /// The policy's k: a move passes when its score is at least 1/k. A constant in v1.14
-/// (`BalancedK`), not a NodePool field.
+/// (`BalancedK`, karpenter: pkg/apis/v1/nodepool.go), not a NodePool field.
 pub const BALANCED_K: u32 = 2;
 
 /// What draining any node costs besides its pods (`PerNodeBaseDisruptionCost`): it keeps an
