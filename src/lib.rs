@@ -19,4 +19,5 @@ pub use asim_manifests as manifests;
 pub use asim_report as report;
 pub use asim_sim as sim;
 pub use asim_sim::run;
+pub use asim_sweep as sweep;
 pub use asim_workload as workload;

@@ -4,6 +4,7 @@
 mod check;
 mod compare;
 mod progress;
+mod sweep;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Run a sweep file's variants of a scenario on every seed, rank them, and write the best
+    /// as manifests (`sweep FILE`), or combine shards (`sweep merge DIR... --out DIR`).
+    Sweep(sweep::SweepArgs),
     /// Check scenarios without running them.
     Validate {
         #[arg(required = true)]
@@ -210,6 +214,7 @@ pub fn main() -> i32 {
             },
             cli.quiet,
         ),
+        Command::Sweep(args) => sweep::cmd_sweep(args, cli.quiet),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Completions { shell } => {

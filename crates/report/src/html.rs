@@ -25,7 +25,8 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px soli
 td:first-child,th:first-child,.text{text-align:left}th{background:#f4f4f4}.better{color:#1a7f37}.worse{color:#c62828}\
 .note{color:#666;font-size:13px}svg{display:block;margin:8px 0;max-width:100%;height:auto}";
 
-fn page(title: &str, body: &str) -> String {
+/// A self-contained page with the reports' style (also `sweep.html`'s).
+pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         esc(title)

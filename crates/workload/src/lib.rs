@@ -4,6 +4,7 @@
 pub mod load;
 pub mod scenario;
 pub mod set;
+pub mod sweep;
 pub mod traces;
 mod validate;
 

@@ -26,11 +26,14 @@ pub struct LoadOptions {
     pub overrides: Vec<Override>,
 }
 
-/// One step of a path: a mapping key or a sequence index.
+/// One step of a path: a mapping key, a sequence index, or the one item of a sequence whose
+/// field has a value (`requirements[key=karpenter.k8s.aws/instance-family]`, as kubectl's
+/// JSONPath filters and strategic-merge keys pick list items by a field, not a position).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
     Key(String),
     Index(usize),
+    Match { field: String, value: String },
 }
 
 /// `a.b[2]["k.with.dots"]`.
@@ -46,6 +49,7 @@ pub fn render_path(path: &[Seg]) -> String {
                 s.push_str(k);
             }
             Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            Seg::Match { field, value } => s.push_str(&format!("[{field}={value}]")),
         }
     }
     s
@@ -126,11 +130,7 @@ impl Override {
             )
         })?;
         let (lhs, value_text) = (&arg[..eq], &arg[eq + 1..]);
-        let (target, path_text) = match split_point(lhs, ':') {
-            Some(c) => (parse_target(&lhs[..c]).map_err(err)?, &lhs[c + 1..]),
-            None => (Target::Scenario, lhs),
-        };
-        let path = parse_path(path_text).map_err(err)?;
+        let (target, path) = parse_lhs(lhs).map_err(err)?;
         if let Some(Seg::Key(first)) = path.first()
             && path.len() == 1
             && (first == "apiVersion" || first == "kind")
@@ -145,6 +145,17 @@ impl Override {
             value,
         })
     }
+}
+
+/// Parse the `Kind/name:PATH`, `Scenario:PATH` or `PATH` half of an override (without the
+/// `=VALUE`); a sweep's parameters use the same syntax.
+pub fn parse_lhs(lhs: &str) -> Result<(Target, Vec<Seg>), String> {
+    let (target, path_text) = match split_point(lhs, ':') {
+        Some(c) if lhs[..c].eq_ignore_ascii_case("scenario") => (Target::Scenario, &lhs[c + 1..]),
+        Some(c) => (parse_target(&lhs[..c])?, &lhs[c + 1..]),
+        None => (Target::Scenario, lhs),
+    };
+    Ok((target, parse_path(path_text)?))
 }
 
 /// The first `sep` outside brackets and quotes.
@@ -214,10 +225,26 @@ pub fn parse_path(s: &str) -> Result<Vec<Seg>, String> {
                         .and_then(|r| r.strip_suffix(q))
                         .ok_or_else(|| format!("path {s:?}: unterminated quoted key"))?;
                     out.push(Seg::Key(key.to_string()));
+                } else if let Some((field, value)) = inner.split_once('=') {
+                    let (field, value) = (field.trim(), value.trim());
+                    let value = value
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                        .unwrap_or(value);
+                    if field.is_empty() {
+                        return Err(format!(
+                            "path {s:?}: [{inner}] needs a field name before '=' (e.g. [key=karpenter.sh/capacity-type])"
+                        ));
+                    }
+                    out.push(Seg::Match {
+                        field: field.to_string(),
+                        value: value.to_string(),
+                    });
                 } else {
                     let idx = inner.parse::<usize>().map_err(|_| {
                         format!(
-                            "path {s:?}: [{inner}] is not a list index (quote a key: [\"{inner}\"])"
+                            "path {s:?}: [{inner}] is not a list index (quote a key: [\"{inner}\"], or pick an item by a field: [key=VALUE])"
                         )
                     })?;
                     out.push(Seg::Index(idx));
@@ -268,8 +295,10 @@ fn parse_value(s: &str) -> Result<Value, String> {
     })
 }
 
-/// Put `value` at `path` in `doc`, creating missing mappings on the way.
-pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<(), String> {
+/// Put `value` at `path` in `doc`, creating missing mappings on the way. Returns the path with
+/// each `[field=value]` resolved to the index it picked.
+pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<Vec<Seg>, String> {
+    let mut resolved = Vec::with_capacity(path.len());
     let mut cur = doc;
     for (i, seg) in path.iter().enumerate() {
         let last = i + 1 == path.len();
@@ -290,9 +319,10 @@ pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<(), String>
                         describe(cur)
                     ));
                 };
+                resolved.push(seg.clone());
                 if last {
                     map.insert(k.clone(), value);
-                    return Ok(());
+                    return Ok(resolved);
                 }
                 cur = map.entry(k.clone()).or_insert(Value::Null);
             }
@@ -307,15 +337,67 @@ pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<(), String>
                         if len == 1 { "" } else { "s" }
                     ));
                 };
+                resolved.push(seg.clone());
                 if last {
                     *item = value;
-                    return Ok(());
+                    return Ok(resolved);
                 }
                 cur = item;
+            }
+            Seg::Match { field, value: want } => {
+                let Value::Array(items) = cur else {
+                    return Err(format!("{here} is {}, not a list", describe(cur)));
+                };
+                let found: Vec<usize> = items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, it)| it.get(field).is_some_and(|v| scalar_text(v) == *want))
+                    .map(|(i, _)| i)
+                    .collect();
+                let idx = match found.as_slice() {
+                    [one] => *one,
+                    [] => {
+                        let mut have: Vec<String> = items
+                            .iter()
+                            .filter_map(|it| it.get(field).map(scalar_text))
+                            .collect();
+                        have.sort();
+                        return Err(if have.is_empty() {
+                            format!("no item of {here} has a field {field:?}")
+                        } else {
+                            format!(
+                                "no item of {here} has {field}={want} (its items have {field}: {})",
+                                have.join(", ")
+                            )
+                        });
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{} items of {here} have {field}={want}; pick one by index",
+                            found.len()
+                        ));
+                    }
+                };
+                resolved.push(Seg::Index(idx));
+                if last {
+                    items[idx] = value;
+                    return Ok(resolved);
+                }
+                cur = &mut items[idx];
             }
         }
     }
     Err("empty path".into())
+}
+
+/// The text of a scalar as `[field=value]` compares it; collections never match.
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null | Value::Array(_) | Value::Object(_) => "\u{0}".into(),
+    }
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -435,13 +517,14 @@ pub fn apply(mut raw: RawScenario, opts: &LoadOptions) -> Result<RawScenario, Lo
     for (idx, sets) in groups {
         let m = &raw.manifests[idx];
         let mut tree = yaml_tree(&m.text).map_err(|e| fail(sets[0], e))?;
+        let mut paths = Vec::with_capacity(sets.len());
         for o in &sets {
-            set_in(&mut tree, &o.path, o.value.clone()).map_err(|e| fail(o, e))?;
+            paths.push(set_in(&mut tree, &o.path, o.value.clone()).map_err(|e| fail(o, e))?);
         }
         let json = tree.to_string();
-        for o in &sets {
-            let unknown = ignored_fields(m.object.kind(), &json);
-            if let Some(u) = unknown.iter().find(|u| o.path.starts_with(u)) {
+        let unknown = ignored_fields(m.object.kind(), &json);
+        for (o, path) in sets.iter().zip(&paths) {
+            if let Some(u) = unknown.iter().find(|u| path.starts_with(u)) {
                 return Err(fail(
                     o,
                     format!(
