@@ -37,6 +37,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "asim-workload",
         ],
     ),
+    (
+        "asim-sweep",
+        &["asim-core", "asim-report", "asim-workload", "asim-sim"],
+    ),
 ];
 
 /// The `asim-*` names in a Cargo.toml's `[dependencies]` table.

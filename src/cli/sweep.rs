@@ -27,6 +27,13 @@ pub(super) struct SweepArgs {
     /// Override a field of the base scenario in every variant (as `run --set`). Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     set: Vec<String>,
+    /// Run on N seeds instead of the file's `spec.seeds` (a quick look).
+    #[arg(long, value_name = "N")]
+    seeds: Option<u64>,
+    /// Run a Latin-hypercube sample of N variants (and the base) instead of the file's
+    /// `spec.combine` (a quick look, or CI on a reduced grid).
+    #[arg(long, value_name = "N")]
+    sample: Option<usize>,
     /// Output directory.
     #[arg(long, default_value = "out/sweep")]
     out: PathBuf,
@@ -77,7 +84,14 @@ pub(super) fn cmd_sweep(a: SweepArgs, quiet: bool) -> i32 {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
-    let def = match sweep_file::load(&file, &base) {
+    if a.seeds == Some(0) || a.sample == Some(0) {
+        return fail("--seeds and --sample need at least 1");
+    }
+    let reduce = sweep_file::Reduce {
+        seeds: a.seeds,
+        sample: a.sample,
+    };
+    let def = match sweep_file::load(&file, &base, reduce) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -129,6 +129,7 @@ fn scatter(plan: &Plan, s: &Summary, y_key: &str, front: &[usize], title: &str) 
     // Greyed first, so the feasible points draw on top.
     let mut order: Vec<&(usize, f64, f64)> = pts.iter().collect();
     order.sort_by_key(|p| (s.variants[p.0].feasible, front.contains(&p.0), p.0));
+    let mut labels: Vec<((f64, f64), String)> = Vec::new();
     for &&(i, x, y) in &order {
         let v = &s.variants[i];
         let (px, py) = (sx(x), sy(y));
@@ -170,14 +171,28 @@ fn scatter(plan: &Plan, s: &Summary, y_key: &str, front: &[usize], title: &str) 
             );
         }
         if v.baseline || front.contains(&i) || v.rank == Some(1) {
-            let _ = write!(
-                o,
-                r#"<text x="{}" y="{}" font-size="10">{}</text>"#,
-                c(px + 7.0),
-                c(py - 5.0),
-                esc(&v.label)
-            );
+            // Variants that land on the same spot share one label.
+            let at = (px, py);
+            match labels
+                .iter_mut()
+                .find(|(p, _)| c(p.0) == c(at.0) && c(p.1) == c(at.1))
+            {
+                Some((_, text)) => {
+                    text.push_str(", ");
+                    text.push_str(&v.label);
+                }
+                None => labels.push((at, v.label.clone())),
+            }
         }
+    }
+    for ((x, y), text) in &labels {
+        let _ = write!(
+            o,
+            r#"<text x="{}" y="{}" font-size="10">{}</text>"#,
+            c(x + 7.0),
+            c(y - 5.0),
+            esc(text)
+        );
     }
     // Legend.
     let items = [
@@ -205,10 +220,17 @@ fn scatter(plan: &Plan, s: &Summary, y_key: &str, front: &[usize], title: &str) 
 
 fn effects_table(plan: &Plan, effects: &[Effect]) -> String {
     let mut o = String::new();
+    // The objective's own column only when it is not one of the three shown anyway; the best
+    // level is marked in the column that holds it.
+    let own = ![COST, LATENCY, DISRUPTED].contains(&plan.objective.as_str());
     let _ = write!(
         o,
-        "<table><tr><th>parameter</th><th>value</th><th>variants</th><th>{}</th><th>cost ($)</th><th>p99 startup (s)</th><th>pods disrupted</th></tr>",
-        esc(&plan.objective)
+        "<div style=\"overflow-x:auto\"><table><tr><th>parameter</th><th>value</th><th>variants</th>{}<th>cost ($)</th><th>p99 startup (s)</th><th>pods disrupted</th></tr>",
+        if own {
+            format!("<th>{}</th>", esc(&plan.objective))
+        } else {
+            String::new()
+        }
     );
     for e in effects {
         let best = e
@@ -234,24 +256,37 @@ fn effects_table(plan: &Plan, effects: &[Effect]) -> String {
             } else {
                 String::new()
             };
-            let cls = if Some(l.objective) == best && e.levels.len() > 1 {
-                " class=\"better\""
-            } else {
-                ""
+            let mark = |key: &str| {
+                if key == plan.objective && Some(l.objective) == best && e.levels.len() > 1 {
+                    " class=\"better\""
+                } else {
+                    ""
+                }
             };
             let _ = write!(
                 o,
-                "<tr>{name}<td class=\"text\">{}</td><td>{}</td><td{cls}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr>{name}<td class=\"text\">{}</td><td>{}</td>{}<td{}>{}</td><td{}>{}</td><td{}>{}</td></tr>",
                 esc(&l.value),
                 l.variants,
-                fmt_value(round(l.objective)),
+                if own {
+                    format!(
+                        "<td{}>{}</td>",
+                        mark(&plan.objective),
+                        fmt_value(round(l.objective))
+                    )
+                } else {
+                    String::new()
+                },
+                mark(COST),
                 fmt_value(round(l.cost)),
+                mark(LATENCY),
                 fmt_value(round(l.latency_p99)),
+                mark(DISRUPTED),
                 fmt_value(round(l.disrupted))
             );
         }
     }
-    o.push_str("</table>\n");
+    o.push_str("</table></div>\n");
     o
 }
 
@@ -321,7 +356,7 @@ pub(crate) fn sweep_html(plan: &Plan, s: &Summary) -> String {
     ));
     b.push_str("<p class=\"note\">Lower-left is better on both. The line joins the variants no other variant meeting every constraint beats on both axes.</p>\n");
 
-    b.push_str("<h2>Variants</h2>\n<table><tr><th>rank</th><th>variant</th>");
+    b.push_str("<h2>Variants</h2>\n<div style=\"overflow-x:auto\"><table><tr><th>rank</th><th>variant</th>");
     for p in &plan.parameters {
         let _ = write!(b, "<th>{}</th>", esc(&p.name));
     }
@@ -388,7 +423,7 @@ pub(crate) fn sweep_html(plan: &Plan, s: &Summary) -> String {
         }
         let _ = writeln!(b, "<td class=\"text\">{}</td></tr>", esc(&notes.join("; ")));
     }
-    b.push_str("</table>\n<p class=\"note\">Mean over seeds ± standard deviation; a constraint holds when the mean meets it.</p>\n");
+    b.push_str("</table></div>\n<p class=\"note\">Mean over seeds ± standard deviation; a constraint holds when the mean meets it.</p>\n");
     if !s.effects.is_empty() {
         b.push_str("<h2>Main effects</h2>\n<p class=\"note\">For each parameter, the mean over the variants at each of its values (the other parameters averaged over; the base left out). The best value for the objective in green.</p>\n");
         b.push_str(&effects_table(plan, &s.effects));

@@ -262,7 +262,14 @@ pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
                     }
                 );
             }
-            let _ = writeln!(o, ". The changed manifests and what they do: `best/`.\n");
+            if bv.baseline {
+                let _ = writeln!(
+                    o,
+                    ": the base is already the best variant; nothing to change.\n"
+                );
+            } else {
+                let _ = writeln!(o, ". The changed manifests and what they do: `best/`.\n");
+            }
         }
         None => {
             let _ = writeln!(o, "**No variant meets every constraint.**\n");

@@ -310,9 +310,19 @@ pub struct Sweep {
     pub variants: Vec<Variant>,
 }
 
+/// What a command line may change in a sweep file: fewer seeds, or a sample of the grid (a
+/// quick look, or CI on a reduced grid).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reduce {
+    /// Run on this many seeds (the base scenario's seed and the next ones).
+    pub seeds: Option<u64>,
+    /// Run a Latin-hypercube sample of this many variants instead of `spec.combine`.
+    pub sample: Option<usize>,
+}
+
 /// Read a sweep file, check it and expand its variants. `base` overrides (a command line's
 /// `--set`) apply to every variant and to the checks against the base scenario.
-pub fn load(path: &Path, base: &[Override]) -> Result<Sweep, LoadError> {
+pub fn load(path: &Path, base: &[Override], reduce: Reduce) -> Result<Sweep, LoadError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
     let docs = load::split_documents(&text);
@@ -410,7 +420,14 @@ pub fn load(path: &Path, base: &[Override]) -> Result<Sweep, LoadError> {
         });
     }
 
-    let combine = combine(spec.combine.as_ref(), &parameters).map_err(|(f, m)| err(&f, m))?;
+    let mut combine = combine(spec.combine.as_ref(), &parameters).map_err(|(f, m)| err(&f, m))?;
+    if let Some(count) = reduce.sample {
+        combine = Combine::Sample {
+            method: SampleMethod::LatinHypercube,
+            count: count.clamp(1, MAX_VARIANTS),
+            seed: 0,
+        };
+    }
     for (i, p) in parameters.iter().enumerate() {
         if let Domain::Range(r) = &p.domain
             && r.step.is_none()
@@ -462,6 +479,11 @@ pub fn load(path: &Path, base: &[Override]) -> Result<Sweep, LoadError> {
                 format!("expected a count or a list of seeds, got {other}"),
             ));
         }
+    };
+
+    let seeds = match reduce.seeds {
+        Some(n) => Seeds::Count(n.clamp(1, MAX_SEEDS)),
+        None => seeds,
     };
 
     let objective = match (spec.objective.minimize, spec.objective.maximize) {
