@@ -6,6 +6,7 @@
 
 pub mod autoscaler;
 pub mod controllers;
+pub mod hpa;
 pub mod node;
 pub mod pod;
 pub mod pod_spec;

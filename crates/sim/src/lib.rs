@@ -6,6 +6,7 @@
 //! termination) can be read here from top to bottom.
 
 mod error;
+mod hpa;
 mod nodes;
 pub mod run;
 mod setup;
@@ -52,6 +53,8 @@ enum Event {
     Autoscaler(u64),
     Drain(NodeId),
     Sample,
+    /// The HorizontalPodAutoscaler controller's sync (every `syncPeriod`).
+    HpaSync,
 }
 
 pub struct Simulation<'s> {
@@ -76,6 +79,10 @@ pub struct Simulation<'s> {
     trace_templates: BTreeMap<(u32, i64, i64, i64), Arc<PodTemplate>>,
     /// DaemonSet pods that did not fit on their node: pending, pinned to it.
     ds_pinned: BTreeMap<NodeId, Vec<PodId>>,
+    /// Each HPA's controller state (stabilization and scale events), by `scenario.hpas` index.
+    hpas: Vec<asim_cluster::hpa::Autoscaler>,
+    /// What the HPAs did: `t_s,hpa,from,to,reason` rows (`hpa.csv`).
+    pub hpa_log: Vec<String>,
     pub events: u64,
     end: SimTime,
 }
@@ -109,6 +116,8 @@ impl<'s> Simulation<'s> {
             run_ms: BTreeMap::new(),
             trace_templates: BTreeMap::new(),
             ds_pinned: BTreeMap::new(),
+            hpas: scenario.hpas.iter().map(|h| h.controller.clone()).collect(),
+            hpa_log: Vec::new(),
             events: 0,
             end: SimTime(scenario.duration_ms),
         })
@@ -300,6 +309,7 @@ impl<'s> Simulation<'s> {
             }
             Event::Autoscaler(token) => self.with_ctx(now, |a, ctx| a.on_timer(ctx, token)),
             Event::Drain(node) => self.drain(now, node),
+            Event::HpaSync => self.hpa_sync(now),
             Event::Sample => {
                 self.sample(now);
                 if now.0 + SAMPLE_EVERY_MS <= self.end.0 {

@@ -90,5 +90,19 @@ pub fn write_run(
         &sim.recorder.nodes,
         &sim.cluster,
         sim.decisions(),
-    )
+    )?;
+    // The HPAs' scaling, when the scenario has any.
+    let hpa = out.join("hpa.csv");
+    if scenario.hpas.is_empty() {
+        if hpa.exists() {
+            std::fs::remove_file(&hpa)?;
+        }
+        return Ok(());
+    }
+    let mut text = String::from("t_s,hpa,from,to,reason\n");
+    for row in &sim.hpa_log {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::write(hpa, text)
 }

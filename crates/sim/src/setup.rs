@@ -109,6 +109,12 @@ impl Simulation<'_> {
             }
         }
         self.queue.schedule(now, Event::Sample);
+        if !self.scenario.hpas.is_empty() {
+            let first = now + self.scenario.hpa_settings.sync_period_ms;
+            if first.0 <= self.end.0 {
+                self.queue.schedule(first, Event::HpaSync);
+            }
+        }
         self.with_ctx(now, |a, ctx| a.start(ctx));
     }
 

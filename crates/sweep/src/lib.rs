@@ -122,7 +122,7 @@ pub fn run(
                 && let Some(r) = &results[next]
             {
                 if csv_error.is_none()
-                    && let Err(e) = csv.row(&plan, r)
+                    && let Err(e) = csv.row(plan, r)
                 {
                     csv_error = Some(e);
                 }

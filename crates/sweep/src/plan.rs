@@ -225,12 +225,10 @@ pub(crate) fn get_in<'a>(doc: &'a Value, path: &[Seg]) -> Option<&'a Value> {
         cur = match seg {
             Seg::Key(k) => cur.get(k)?,
             Seg::Index(i) => cur.get(*i)?,
-            Seg::Match { field, value } => cur.as_array()?.iter().find(|it| {
-                it.get(field).is_some_and(|v| match v {
-                    Value::String(s) => s == value,
-                    other => other.to_string() == *value,
-                })
-            })?,
+            Seg::Match { field, value } => cur
+                .as_array()?
+                .iter()
+                .find(|it| asim_workload::set::item_matches(it, field, value))?,
         };
     }
     Some(cur)

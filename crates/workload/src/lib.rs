@@ -1,6 +1,7 @@
 //! The workload side of a scenario: the scenario file, its manifests, the timeline, generators
 //! and traces, validated into a [`Scenario`] the simulation can run (docs/design.md §4).
 
+pub mod hpa;
 pub mod load;
 pub mod scenario;
 pub mod set;
@@ -136,6 +137,12 @@ pub struct Scenario {
     /// Accepted fields the simulator does not model, one located line each; every command
     /// prints them once and `run-meta.json` lists them.
     pub warnings: Vec<String>,
+    /// HorizontalPodAutoscalers, each with its target workload and metrics' values.
+    pub hpas: Vec<hpa::HpaDef>,
+    /// kube-controller-manager's HPA settings.
+    pub hpa_settings: asim_cluster::hpa::Settings,
+    /// How long a new pod runs before its metrics are in.
+    pub hpa_new_pod_metrics_delay_ms: u64,
 }
 
 /// Map-valued report sections whose entries `expect` may name (`nodes.by_instance_type.m5.large`).

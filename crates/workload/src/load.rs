@@ -91,6 +91,8 @@ pub enum Object {
     /// `kube-system` (docs/model/cluster-autoscaler.md §3.4): its `data`. Other ConfigMaps are
     /// skipped.
     PriorityExpanderConfig(BTreeMap<String, String>),
+    /// `autoscaling/v2` (or `v1`, converted) HorizontalPodAutoscaler.
+    Hpa(Box<crate::hpa::HpaDoc>),
 }
 
 impl Object {
@@ -107,6 +109,7 @@ impl Object {
             Object::NodePool(_) => "NodePool",
             Object::NodeClass(_) => "EC2NodeClass",
             Object::PriorityExpanderConfig(_) => "ConfigMap",
+            Object::Hpa(_) => "HorizontalPodAutoscaler",
         }
     }
 }
@@ -388,6 +391,13 @@ pub(crate) fn dispatch(
             let cm: ConfigMapDoc = parse_doc(file, start, text)?;
             Object::PriorityExpanderConfig(cm.data.unwrap_or_default())
         }
+        ("autoscaling/v2" | "autoscaling/v2beta2", "HorizontalPodAutoscaler") => {
+            Object::Hpa(Box::new(parse_doc(file, start, text)?))
+        }
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => {
+            let v1: crate::hpa::HpaV1Doc = parse_doc(file, start, text)?;
+            Object::Hpa(Box::new(v1.into_v2()))
+        }
         ("karpenter.sh/v1", "NodePool") => {
             Object::NodePool(Box::new(parse_doc(file, start, text)?))
         }
@@ -402,7 +412,6 @@ pub(crate) fn dispatch(
             | "Secret"
             | "ServiceAccount"
             | "Namespace"
-            | "HorizontalPodAutoscaler"
             | "Ingress",
         ) => {
             return Ok(None);
@@ -413,7 +422,7 @@ pub(crate) fn dispatch(
                 Some(start),
                 Some("kind"),
                 format!(
-                    "unsupported object {api_version}/{kind} (expected a Scenario, v1 Pod/Node, apps/v1 Deployment/StatefulSet/DaemonSet, batch/v1 Job, policy/v1 PodDisruptionBudget, scheduling.k8s.io/v1 PriorityClass, karpenter.sh/v1 NodePool, karpenter.k8s.aws/v1 EC2NodeClass, or v1 List)"
+                    "unsupported object {api_version}/{kind} (expected a Scenario, v1 Pod/Node, apps/v1 Deployment/StatefulSet/DaemonSet, batch/v1 Job, policy/v1 PodDisruptionBudget, scheduling.k8s.io/v1 PriorityClass, autoscaling/v2 HorizontalPodAutoscaler, karpenter.sh/v1 NodePool, karpenter.k8s.aws/v1 EC2NodeClass, or v1 List)"
                 ),
             ));
         }

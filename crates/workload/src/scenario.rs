@@ -65,9 +65,75 @@ pub struct ScenarioSpec {
     pub generators: Vec<Generator>,
     #[serde(default)]
     pub traces: Vec<TraceSpec>,
+    /// kube-controller-manager's HorizontalPodAutoscaler flags.
+    #[serde(default)]
+    pub horizontal_pod_autoscaling: HpaSettingsSpec,
+    /// The load each HPA metric reads, per target workload and metric (docs/scenario.md).
+    #[serde(default)]
+    pub metrics: Vec<MetricSeriesSpec>,
     /// Per autoscaler (`karpenter`, `cluster-autoscaler`, `none`, or `all`): report key → bounds.
     #[serde(default)]
     pub expect: BTreeMap<String, BTreeMap<String, asim_report::expect::Threshold>>,
+}
+
+/// `--horizontal-pod-autoscaler-*` flags (docs/model/hpa.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HpaSettingsSpec {
+    /// `--horizontal-pod-autoscaler-sync-period` (15s).
+    #[serde(default)]
+    pub sync_period: Option<Duration>,
+    /// `--horizontal-pod-autoscaler-tolerance` (0.1).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// `--horizontal-pod-autoscaler-downscale-stabilization` (5m): the scale-down window of an
+    /// HPA whose behavior does not set one.
+    #[serde(default)]
+    pub downscale_stabilization: Option<Duration>,
+    /// How long a new pod runs before metrics-server has a sample of it (30s; [assumption]:
+    /// two 15 s scrapes).
+    #[serde(default)]
+    pub new_pod_metrics_delay: Option<Duration>,
+}
+
+/// One metric's values over time for one workload: `{target: {deployment: web}, metric: cpu,
+/// diurnal: {...}}`. For Resource and Pods metrics the value is the total over the workload's
+/// running pods (cores for cpu, bytes for memory); for Object and External metrics, the
+/// metric itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricSeriesSpec {
+    pub target: ObjectRef,
+    pub metric: String,
+    #[serde(default)]
+    pub constant: Option<f64>,
+    #[serde(default)]
+    pub diurnal: Option<DiurnalSpec>,
+    /// Straight lines between `{at, value}` points.
+    #[serde(default)]
+    pub points: Option<Vec<SeriesPoint>>,
+    /// A CSV of `time,value` rows (time a Go duration or seconds), each value held until the
+    /// next: a scraped series.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiurnalSpec {
+    pub min: f64,
+    pub max: f64,
+    pub peak_at: Duration,
+    /// Default 24h.
+    #[serde(default)]
+    pub period: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesPoint {
+    pub at: Duration,
+    pub value: f64,
 }
 
 #[derive(Copy, Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]

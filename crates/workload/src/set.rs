@@ -112,6 +112,7 @@ const KINDS: &[&str] = &[
     "Job",
     "PodDisruptionBudget",
     "PriorityClass",
+    "HorizontalPodAutoscaler",
     "NodePool",
     "EC2NodeClass",
 ];
@@ -351,7 +352,7 @@ pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<Vec<Seg>, S
                 let found: Vec<usize> = items
                     .iter()
                     .enumerate()
-                    .filter(|(_, it)| it.get(field).is_some_and(|v| scalar_text(v) == *want))
+                    .filter(|(_, it)| item_matches(it, field, want))
                     .map(|(i, _)| i)
                     .collect();
                 let idx = match found.as_slice() {
@@ -390,7 +391,18 @@ pub fn set_in(doc: &mut Value, path: &[Seg], value: Value) -> Result<Vec<Seg>, S
     Err("empty path".into())
 }
 
-/// The text of a scalar as `[field=value]` compares it; collections never match.
+/// Does list item `item` have `field` equal to `want` (as `[field=value]` picks items)? A
+/// number matches its value written any way (`4`, `4.0`), a boolean `true`/`false`.
+pub fn item_matches(item: &Value, field: &str, want: &str) -> bool {
+    match item.get(field) {
+        Some(Value::String(s)) => s == want,
+        Some(Value::Number(n)) => want.parse::<f64>().ok() == n.as_f64(),
+        Some(Value::Bool(b)) => want == if *b { "true" } else { "false" },
+        _ => false,
+    }
+}
+
+/// The text of a scalar, for messages; collections never match.
 fn scalar_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),

@@ -198,7 +198,8 @@ pub(super) fn convert(
                 unsupported_nodeclass(m, nc)?;
                 objects.nodeclasses.push((m.source.clone(), (**nc).clone()));
             }
-            Object::PriorityClass { .. } | Object::PriorityExpanderConfig(_) => {}
+            // HorizontalPodAutoscalers are converted once the workloads are known (validate/hpa.rs).
+            Object::PriorityClass { .. } | Object::PriorityExpanderConfig(_) | Object::Hpa(_) => {}
         }
     }
     Ok(objects)

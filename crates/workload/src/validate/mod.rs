@@ -10,6 +10,7 @@
 //! of the Scenario document's own sections are here.
 
 mod arrivals;
+mod hpa;
 mod manifests;
 mod timeline;
 
@@ -72,7 +73,16 @@ impl Scenario {
         let cluster_autoscaler =
             d.cluster_autoscaler_config(&zones, &region, &catalog, &manifests)?;
         let default_autoscaler = default_autoscaler(&spec, &objects.nodepools);
-        let warnings = not_simulated(&objects.nodeclasses);
+        let mut warnings = not_simulated(&objects.nodeclasses);
+        let (hpa_settings, hpa_new_pod_metrics_delay_ms) = hpa::settings(&d)?;
+        let hpas = hpa::convert(
+            &d,
+            &manifests,
+            &objects.workloads,
+            &hpa_settings,
+            duration_ms,
+            &mut warnings,
+        )?;
 
         let manifests::Objects {
             workloads,
@@ -103,6 +113,9 @@ impl Scenario {
             karpenter,
             cluster_autoscaler,
             warnings,
+            hpas,
+            hpa_settings,
+            hpa_new_pod_metrics_delay_ms,
         })
     }
 }
