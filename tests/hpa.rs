@@ -40,13 +40,25 @@ fn hpa(min: u32, max: u32) -> Autoscaler {
 #[test]
 fn a_usage_ratio_within_the_tolerance_keeps_the_replicas() {
     // 10 pods, 1-core requests, target 50 %: 5.4 cores is 54 % (ratio 1.08).
-    assert_eq!(replicas_for_metric(10, &ready(10), 5.4, &cpu(50.0), 0.1), Some(10));
+    assert_eq!(
+        replicas_for_metric(10, &ready(10), 5.4, &cpu(50.0), 0.1),
+        Some(10)
+    );
     // 5.6 cores: ratio 1.12 → ceil(11.2) = 12.
-    assert_eq!(replicas_for_metric(10, &ready(10), 5.6, &cpu(50.0), 0.1), Some(12));
+    assert_eq!(
+        replicas_for_metric(10, &ready(10), 5.6, &cpu(50.0), 0.1),
+        Some(12)
+    );
     // Down: 4.4 cores, ratio 0.88 → ceil(8.8) = 9.
-    assert_eq!(replicas_for_metric(10, &ready(10), 4.4, &cpu(50.0), 0.1), Some(9));
+    assert_eq!(
+        replicas_for_metric(10, &ready(10), 4.4, &cpu(50.0), 0.1),
+        Some(9)
+    );
     // A tighter tolerance acts on the 8 %.
-    assert_eq!(replicas_for_metric(10, &ready(10), 5.4, &cpu(50.0), 0.05), Some(11));
+    assert_eq!(
+        replicas_for_metric(10, &ready(10), 5.4, &cpu(50.0), 0.05),
+        Some(11)
+    );
 }
 
 /// `GetResourceReplicas`: pods whose metrics are not in yet count as using nothing on a
@@ -63,8 +75,16 @@ fn pods_without_metrics_damp_the_change_and_never_reverse_it() {
     // direction: no change.
     assert_eq!(replicas_for_metric(8, &pods, 2.0, &cpu(50.0), 0.1), Some(8));
     // Pending pods are left out altogether: 2 running pods at 1 core each = ratio 2 → 4.
-    let mixed = [PodState::Ready, PodState::Ready, PodState::Ignored, PodState::Ignored];
-    assert_eq!(replicas_for_metric(4, &mixed, 2.0, &cpu(50.0), 0.1), Some(4));
+    let mixed = [
+        PodState::Ready,
+        PodState::Ready,
+        PodState::Ignored,
+        PodState::Ignored,
+    ];
+    assert_eq!(
+        replicas_for_metric(4, &mixed, 2.0, &cpu(50.0), 0.1),
+        Some(4)
+    );
     // No pod with metrics: the metric cannot be read.
     assert_eq!(
         replicas_for_metric(4, &[PodState::Ignored; 4], 2.0, &cpu(50.0), 0.1),
@@ -78,12 +98,18 @@ fn pods_without_metrics_damp_the_change_and_never_reverse_it() {
 fn min_and_max_replicas_bound_the_count() {
     let mut h = hpa(3, 10);
     assert_eq!(h.sync(SimTime(0), 1, Some(1)), (3, Reason::BelowMin));
-    assert_eq!(h.sync(SimTime(15_000), 14, Some(14)), (10, Reason::AboveMax));
+    assert_eq!(
+        h.sync(SimTime(15_000), 14, Some(14)),
+        (10, Reason::AboveMax)
+    );
     assert_eq!(h.sync(SimTime(30_000), 10, Some(50)).0, 10, "capped at max");
     let mut h = hpa(3, 10);
     assert_eq!(h.sync(SimTime(0), 4, Some(1)).0, 3, "floored at min");
     // A target scaled to 0 while minReplicas > 0: the HPA does not act (ScalingDisabled).
-    assert_eq!(h.sync(SimTime(15_000), 0, Some(5)), (0, Reason::ScalingDisabled));
+    assert_eq!(
+        h.sync(SimTime(15_000), 0, Some(5)),
+        (0, Reason::ScalingDisabled)
+    );
 }
 
 /// `stabilizeRecommendationWithBehaviors`: a scale-down goes no lower than the highest
@@ -101,7 +127,11 @@ fn a_scale_down_waits_for_the_stabilization_window() {
     // 300 s after the last recommendation of 10, the window holds only 4s.
     assert_eq!(h.sync(SimTime(300_000), 10, Some(4)).0, 4);
     // A scale-up is not held back (scale-up window 0).
-    assert_eq!(h.sync(SimTime(315_000), 4, Some(9)).0, 8, "but rate-limited: max(4 + 4, 4 × 2)");
+    assert_eq!(
+        h.sync(SimTime(315_000), 4, Some(9)).0,
+        8,
+        "but rate-limited: max(4 + 4, 4 × 2)"
+    );
 }
 
 /// `calculateScaleUpLimitWithScalingRules` and its scale-down twin: each policy counts from the
@@ -145,7 +175,11 @@ fn scaling_policies_limit_the_rate_per_period() {
         }],
     };
     assert_eq!(h.sync(SimTime(0), 100, Some(10)).0, 90);
-    assert_eq!(h.sync(SimTime(15_000), 90, Some(10)).0, 90, "the period started at 100");
+    assert_eq!(
+        h.sync(SimTime(15_000), 90, Some(10)).0,
+        90,
+        "the period started at 100"
+    );
     h.down.select = SelectPolicy::Disabled;
     assert_eq!(h.sync(SimTime(120_000), 90, Some(10)).0, 90);
 }
@@ -200,10 +234,18 @@ spec:
         .iter()
         .map(|row| {
             let f: Vec<&str> = row.split(',').collect();
-            ((f[0].parse::<f64>().expect("t") * 1000.0).round() as u64, f[3].parse().expect("to"))
+            (
+                (f[0].parse::<f64>().expect("t") * 1000.0).round() as u64,
+                f[3].parse().expect("to"),
+            )
         })
         .collect();
-    let simulated = |t: u64| log.iter().rev().find(|(at, _)| *at <= t).map_or(5, |(_, r)| *r);
+    let simulated = |t: u64| {
+        log.iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .map_or(5, |(_, r)| *r)
+    };
 
     // The independent calculation: load(t) = 3 + 27 (1 + cos(2π (t − 14h) / 24h)) / 2 cores.
     let load = |t: u64| {
@@ -238,7 +280,11 @@ spec:
     // prediction: pod start-up and metrics delays lag it by a sync or two.
     for h in 1..24u64 {
         let t = h * 3_600_000;
-        let want = ideal.iter().rev().find(|(at, _)| *at <= t).map_or(5, |x| x.1);
+        let want = ideal
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .map_or(5, |x| x.1);
         let got = simulated(t);
         let slack = (want as f64 * 0.15).ceil().max(2.0) as u32;
         assert!(
@@ -250,7 +296,12 @@ spec:
     // It rises to the afternoon peak and falls back at night.
     assert!(simulated(14 * 3_600_000) > 3 * simulated(2 * 3_600_000));
     // The run's hpa.csv is what the sim logged.
-    assert!(out.sim.hpa_log.iter().all(|r| r.starts_with(|c: char| c.is_ascii_digit())));
+    assert!(
+        out.sim
+            .hpa_log
+            .iter()
+            .all(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    );
 }
 
 #[test]
@@ -294,13 +345,18 @@ spec:
     ];
     for (hpa, needle) in cases {
         let e = common::load_error(&base(hpa));
-        assert!(e.contains(needle) && e.contains("scenario.yaml:"), "{hpa}\n→ {e}");
+        assert!(
+            e.contains(needle) && e.contains("scenario.yaml:"),
+            "{hpa}\n→ {e}"
+        );
     }
     // An HPA with no values for its metric loads, with a warning naming it.
     let ok = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec:\n  scaleTargetRef: {kind: Deployment, name: web}\n  maxReplicas: 3\n";
     let l = common::load_text(&base(ok));
     assert!(
-        l.sc.warnings.iter().any(|w| w.contains("no values for metric \"cpu\"")),
+        l.sc.warnings
+            .iter()
+            .any(|w| w.contains("no values for metric \"cpu\"")),
         "{:?}",
         l.sc.warnings
     );

@@ -217,7 +217,13 @@ pub fn replicas_for_metric(
 }
 
 /// `GetExternalMetricReplicas` / `GetObjectMetricReplicas`.
-fn external(current: u32, ready: usize, value: f64, target: &Target, tolerance: f64) -> Option<u32> {
+fn external(
+    current: u32,
+    ready: usize,
+    value: f64,
+    target: &Target,
+    tolerance: f64,
+) -> Option<u32> {
     match target {
         Target::Value(t) if *t > 0.0 => {
             let ratio = value / t;
@@ -353,8 +359,12 @@ impl Autoscaler {
             .map(|p| p.period_ms)
             .max()
             .unwrap_or(0);
-        self.history.up_events.retain(|(t, _)| within(*t, longest, now));
-        self.history.down_events.retain(|(t, _)| within(*t, longest, now));
+        self.history
+            .up_events
+            .retain(|(t, _)| within(*t, longest, now));
+        self.history
+            .down_events
+            .retain(|(t, _)| within(*t, longest, now));
         if desired > current {
             let limit = self.scale_up_limit(now, current).max(current);
             desired.min(limit).min(self.max_replicas)
@@ -545,7 +555,13 @@ mod tests {
         // Ready pods at ratio 2, the new one at 0: (2+2+2+0)/4 = 1.5 → ceil(1.5 × 4) = 6.
         assert_eq!(r, Some(6));
         // Pending pods are left out altogether.
-        let r = replicas_for_metric(4, &[PodState::Ready, PodState::Ignored], 0.5, &cpu(50.0), 0.1);
+        let r = replicas_for_metric(
+            4,
+            &[PodState::Ready, PodState::Ignored],
+            0.5,
+            &cpu(50.0),
+            0.1,
+        );
         assert_eq!(r, Some(4), "ratio 1.0: within tolerance");
     }
 

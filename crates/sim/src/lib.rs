@@ -43,7 +43,10 @@ pub const SAMPLE_EVERY_MS: u64 = 60_000;
 enum Event {
     Timeline(u32),
     Generator(u32),
-    TraceArrival { trace: u32, job: u32 },
+    TraceArrival {
+        trace: u32,
+        job: u32,
+    },
     PodQueued(PodId),
     SchedulerPass,
     PodRunning(PodId),

@@ -405,15 +405,7 @@ pub(crate) fn dispatch(
             Object::NodeClass(Box::new(parse_doc(file, start, text)?))
         }
         // Objects the simulator has no use for (Services, ConfigMaps, …) are skipped.
-        (
-            _,
-            "Service"
-            | "ConfigMap"
-            | "Secret"
-            | "ServiceAccount"
-            | "Namespace"
-            | "Ingress",
-        ) => {
+        (_, "Service" | "ConfigMap" | "Secret" | "ServiceAccount" | "Namespace" | "Ingress") => {
             return Ok(None);
         }
         _ => {

@@ -805,6 +805,9 @@ fn combine(v: Option<&Value>, params: &[Parameter]) -> Result<Combine, (String, 
 
 /// The variants: the base first, then the combinations in a fixed order (the first parameter
 /// varies slowest).
+// `k` and `i` index several parallel lists at once (every zipped parameter's values, every
+// parameter's strata): an iterator over one of them would hide that.
+#[allow(clippy::needless_range_loop)]
 fn expand(params: &[Parameter], how: &Combine) -> Result<Vec<Variant>, (String, String)> {
     let lists: Vec<Vec<Value>> = params
         .iter()

@@ -110,7 +110,10 @@ fn rules(
             if !(1..=1800).contains(&p.period_seconds) {
                 return Err(m.error(
                     &format!("{pf}.periodSeconds"),
-                    format!("must be from 1 to 1800 (the API server's range), got {}", p.period_seconds),
+                    format!(
+                        "must be from 1 to 1800 (the API server's range), got {}",
+                        p.period_seconds
+                    ),
                     None,
                 ));
             }
@@ -140,7 +143,10 @@ fn target(m: &Manifest, field: &str, t: &TargetDoc, resource: bool) -> Result<Ta
         )),
         "AverageValue" => {
             let v = t.average_value.as_ref().ok_or_else(|| {
-                bad("averageValue", "an AverageValue target needs averageValue".into())
+                bad(
+                    "averageValue",
+                    "an AverageValue target needs averageValue".into(),
+                )
             })?;
             Ok(Target::AverageValue(
                 quantity(v).map_err(|e| bad("averageValue", e))?,
@@ -161,7 +167,11 @@ fn target(m: &Manifest, field: &str, t: &TargetDoc, resource: bool) -> Result<Ta
 }
 
 /// A metric's source, name and target.
-fn metric(m: &Manifest, field: &str, doc: &MetricDoc) -> Result<(MetricSource, String, Target), LoadError> {
+fn metric(
+    m: &Manifest,
+    field: &str,
+    doc: &MetricDoc,
+) -> Result<(MetricSource, String, Target), LoadError> {
     let missing = |what: &str| {
         m.error(
             &format!("{field}.{what}"),
@@ -180,7 +190,12 @@ fn metric(m: &Manifest, field: &str, doc: &MetricDoc) -> Result<(MetricSource, S
                 .container_resource
                 .as_ref()
                 .ok_or_else(|| missing("containerResource"))?;
-            let t = target(m, &format!("{field}.containerResource.target"), &r.target, true)?;
+            let t = target(
+                m,
+                &format!("{field}.containerResource.target"),
+                &r.target,
+                true,
+            )?;
             Ok((MetricSource::Resource, r.name.clone(), t))
         }
         "Pods" => {
@@ -196,27 +211,47 @@ fn metric(m: &Manifest, field: &str, doc: &MetricDoc) -> Result<(MetricSource, S
             Ok((MetricSource::Pods, p.metric.name.clone(), t))
         }
         "Object" | "External" => {
-            let key = if doc.kind == "Object" { "object" } else { "external" };
-            let e = if doc.kind == "Object" { &doc.object } else { &doc.external };
+            let key = if doc.kind == "Object" {
+                "object"
+            } else {
+                "external"
+            };
+            let e = if doc.kind == "Object" {
+                &doc.object
+            } else {
+                &doc.external
+            };
             let e = e.as_ref().ok_or_else(|| missing(key))?;
             let t = target(m, &format!("{field}.{key}.target"), &e.target, false)?;
             Ok((MetricSource::External, e.metric.name.clone(), t))
         }
         other => Err(m.error(
             &format!("{field}.type"),
-            format!("expected Resource, ContainerResource, Pods, Object or External, got {other:?}"),
+            format!(
+                "expected Resource, ContainerResource, Pods, Object or External, got {other:?}"
+            ),
             Some(other),
         )),
     }
 }
 
 /// The series `spec.metrics[i]` describes.
-fn series(d: &Doc<'_>, i: usize, s: &MetricSeriesSpec, duration_ms: u64) -> Result<Series, LoadError> {
+fn series(
+    d: &Doc<'_>,
+    i: usize,
+    s: &MetricSeriesSpec,
+    duration_ms: u64,
+) -> Result<Series, LoadError> {
     let f = format!("spec.metrics[{i}]");
-    let given = [s.constant.is_some(), s.diurnal.is_some(), s.points.is_some(), s.file.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count();
+    let given = [
+        s.constant.is_some(),
+        s.diurnal.is_some(),
+        s.points.is_some(),
+        s.file.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if given != 1 {
         return Err(d.err(
             &f,
@@ -307,7 +342,10 @@ fn series(d: &Doc<'_>, i: usize, s: &MetricSeriesSpec, duration_ms: u64) -> Resu
         out.push((ms, v));
     }
     if out.is_empty() {
-        return Err(d.err(&format!("{f}.file"), format!("{} has no rows", path.display())));
+        return Err(d.err(
+            &format!("{f}.file"),
+            format!("{} has no rows", path.display()),
+        ));
     }
     Ok(Series::Steps(out))
 }
@@ -335,7 +373,10 @@ pub(super) fn convert(
                 "an HPA scales a Deployment or a StatefulSet".into(),
             ));
         }
-        if by_target.iter().any(|(x, n, _, _)| *x == w && *n == s.metric) {
+        if by_target
+            .iter()
+            .any(|(x, n, _, _)| *x == w && *n == s.metric)
+        {
             return Err(d.err(
                 &format!("spec.metrics[{i}].metric"),
                 format!("a second series for metric {:?} of this workload", s.metric),
@@ -417,7 +458,12 @@ pub(super) fn convert(
             }]
         });
         let template = &workloads[workload].template;
-        let where_ = format!("{}:{}: HorizontalPodAutoscaler/{}", m.source.file.display(), m.source.line, m.name);
+        let where_ = format!(
+            "{}:{}: HorizontalPodAutoscaler/{}",
+            m.source.file.display(),
+            m.source.line,
+            m.name
+        );
         let mut metrics = Vec::new();
         for (i, doc) in docs.iter().enumerate() {
             let (source, name, target) = metric(m, &format!("spec.metrics[{i}]"), doc)?;
@@ -463,7 +509,10 @@ pub(super) fn convert(
         if out.iter().any(|h: &HpaDef| h.workload == workload) {
             return Err(m.error(
                 "spec.scaleTargetRef",
-                format!("{} {} already has an HPA: two would fight over its replicas", r.kind, r.name),
+                format!(
+                    "{} {} already has an HPA: two would fight over its replicas",
+                    r.kind, r.name
+                ),
                 Some(&r.name),
             ));
         }
