@@ -70,6 +70,11 @@ pub fn ignored_paths(kind: &str, text: &str) -> Option<Vec<Vec<PathSeg>>> {
         "DaemonSet" => ignored::<apps::DaemonSet>(text),
         "Job" => ignored::<batch::Job>(text),
         "PodDisruptionBudget" => ignored::<policy::PodDisruptionBudget>(text),
+        // The whole API type, so that a field the simulator does not read (labels, status) is
+        // not taken for a typo.
+        "HorizontalPodAutoscaler" => {
+            ignored::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(text)
+        }
         _ => return None,
     })
 }
