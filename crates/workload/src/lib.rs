@@ -55,6 +55,8 @@ pub struct Workload {
     pub namespace: String,
     pub kind: WorkloadKind,
     pub template: Arc<PodTemplate>,
+    /// A StatefulSet's `volumeClaimTemplates` (classes resolved); empty for other kinds.
+    pub claim_templates: Vec<asim_cluster::volume::ClaimSpec>,
     /// Exists at time zero (not named by a timeline `apply`, a generator or a trace).
     pub at_start: bool,
     pub source: Source,
@@ -127,6 +129,10 @@ pub struct Scenario {
     pub timeline: Vec<TimedAction>,
     pub generators: Vec<GeneratorDef>,
     pub traces: Vec<TraceDef>,
+    /// StorageClasses, and the standalone PersistentVolumeClaims as (namespace, spec), which
+    /// exist from time zero (docs/model/scheduler.md §3).
+    pub storage_classes: Vec<asim_cluster::volume::StorageClass>,
+    pub claims: Vec<(String, asim_cluster::volume::ClaimSpec)>,
     pub expect: BTreeMap<String, BTreeMap<String, Threshold>>,
     /// Karpenter's configuration, checked at load (used when Karpenter runs).
     pub karpenter: KarpenterConfig,

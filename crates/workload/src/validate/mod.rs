@@ -12,6 +12,7 @@
 mod arrivals;
 mod manifests;
 mod timeline;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,7 +58,8 @@ impl Scenario {
         let (region, zones, catalog) = d.region_zones_catalog()?;
         let priority_classes = manifests::priority_classes(&manifests)?;
         let deferred = manifests::deferred(&d)?;
-        let objects = manifests::convert(&manifests, &priority_classes, &deferred)?;
+        let storage = volumes::storage(&manifests, &zones)?;
+        let objects = manifests::convert(&manifests, &priority_classes, &storage, &deferred)?;
         let timeline =
             timeline::timeline(&d, duration_ms, &objects.workloads, &objects.nodeclasses)?;
         let generators = arrivals::generators(&d, duration_ms, &objects.workloads)?;
@@ -100,6 +102,8 @@ impl Scenario {
             timeline,
             generators,
             traces,
+            storage_classes: storage.classes,
+            claims: storage.claims,
             karpenter,
             cluster_autoscaler,
             warnings,
