@@ -237,7 +237,8 @@ impl Volumes {
         }
         t.volume_zones = Some(zones.clone());
         let d = Arc::new(t);
-        self.derived.push((Arc::clone(&base), zones, Arc::clone(&d)));
+        self.derived
+            .push((Arc::clone(&base), zones, Arc::clone(&d)));
         d
     }
 

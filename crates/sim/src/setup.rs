@@ -29,8 +29,10 @@ impl Simulation<'_> {
         self.cluster.pdbs.extend(sc.pdbs.iter().cloned());
         // StorageClasses and standalone claims exist from time zero; Immediate claims take
         // their zones now, in file order (docs/model/scheduler.md §3).
-        self.cluster.volumes =
-            asim_cluster::volume::Volumes::new(sc.storage_classes.iter().cloned(), sc.zones.clone());
+        self.cluster.volumes = asim_cluster::volume::Volumes::new(
+            sc.storage_classes.iter().cloned(),
+            sc.zones.clone(),
+        );
         for (ns, claim) in &sc.claims {
             self.cluster.volumes.ensure(ns, &claim.name, claim);
         }

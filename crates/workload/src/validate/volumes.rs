@@ -113,7 +113,10 @@ pub(super) fn claim_spec(
     pvc: &PersistentVolumeClaim,
     field: &str,
 ) -> Result<ClaimSpec, LoadError> {
-    let class = pvc.spec.as_ref().and_then(|s| s.storage_class_name.as_deref());
+    let class = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_deref());
     Ok(ClaimSpec {
         name: pvc.metadata.name.clone().unwrap_or_else(|| m.name.clone()),
         storage_class: s.resolve_class(m, class, field)?,
