@@ -2,7 +2,7 @@
 //!
 //! One *pass* tries every queued pending pod, highest priority first then oldest (the active
 //! queue's order), against every schedulable node. Filters: taints, node selector and required
-//! node affinity, resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
+//! node affinity (with the zone of the pod's volumes, docs/model/scheduler.md §3), resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
 //! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
 //! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
 //! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
