@@ -6,7 +6,8 @@
 //! `from_raw`, and of the checks inside each, is part of the behaviour.
 //!
 //! The steps live where their subject does: `manifests` (PriorityClasses, workloads, PDBs,
-//! Nodes, NodePools, EC2NodeClasses), `timeline`, `arrivals` (generators and traces); the checks
+//! Nodes, NodePools, EC2NodeClasses), `volumes` (StorageClasses, PersistentVolumeClaims),
+//! `timeline`, `arrivals` (generators and traces); the checks
 //! of the Scenario document's own sections are here.
 
 mod arrivals;
