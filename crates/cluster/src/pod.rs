@@ -15,6 +15,10 @@ use super::NodeId;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodId(pub u32);
 
+/// A PersistentVolumeClaim, by its index in the cluster's claims (the `volume` module).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClaimId(pub u32);
+
 pub const ZONE_KEY: &str = "topology.kubernetes.io/zone";
 pub const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 pub const CAPACITY_TYPE_KEY: &str = "karpenter.sh/capacity-type";
@@ -145,7 +149,7 @@ pub struct PodTemplate {
     /// in its namespace (docs/model/scheduler.md §3).
     pub claims: Vec<String>,
     /// Set on a template derived for pods whose claims bind them to these zones
-    /// (`crate::volume`): the zone is then also in every required node-affinity term. Lets the
+    /// (the `volume` module): the zone is then also in every required node-affinity term. Lets the
     /// binder name kube-scheduler's VolumeZone reason.
     pub volume_zones: Option<Vec<String>>,
 }
@@ -244,7 +248,7 @@ pub struct Pod {
     pub ordinal: Option<u32>,
     /// The PersistentVolumeClaims it mounts (its template's and, for a StatefulSet pod, its
     /// ordinal's `volumeClaimTemplates`).
-    pub claims: Vec<crate::volume::ClaimId>,
+    pub claims: Vec<ClaimId>,
 }
 
 impl Pod {

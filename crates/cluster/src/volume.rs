@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use asim_core::k8s::requirements::{Requirement, Requirements};
 
+pub use crate::pod::ClaimId;
 use crate::pod::{PodTemplate, ZONE_KEY};
 
 /// `volumeBindingMode` of a StorageClass.
@@ -71,9 +72,6 @@ pub struct ClaimSpec {
     /// `storageClassName: ""`, a pre-provisioned volume with no topology here.
     pub storage_class: Option<String>,
 }
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ClaimId(pub u32);
 
 /// A PersistentVolumeClaim in the cluster.
 #[derive(Clone, Debug)]
