@@ -212,6 +212,58 @@ fn an_immediate_claim_is_bound_at_creation_and_limits_its_first_pod() {
     assert_eq!(pass.bound, vec![(pods[0], b)], "node a is older but in 1a");
 }
 
+/// A standalone WaitForFirstConsumer claim shared by a Deployment's replicas (VolumeBinding,
+/// binder.go): once the first replica binds it in us-east-1a, the other replica — pending in the
+/// same pass — may only follow it there, and waits rather than take the room in us-east-1b.
+#[test]
+fn replicas_sharing_a_claim_follow_the_first_one_into_its_zone() {
+    let mut c = Cluster::new(SchedulerSettings::default());
+    c.volumes = Volumes::new([ebs(VolumeBindingMode::WaitForFirstConsumer)], Vec::new());
+    c.volumes.ensure(
+        "default",
+        "shared",
+        &ClaimSpec {
+            name: "shared".into(),
+            storage_class: Some("gp3".into()),
+        },
+    );
+    let a = c.add_node(node("a", "us-east-1a"));
+    c.add_node(node("b", "us-east-1b"));
+    let mut requests = Resources::new(1_500, 1 << 30);
+    requests.pods = 1;
+    let t = Arc::new(PodTemplate {
+        namespace: "default".into(),
+        labels: labels(&[("app", "web")]),
+        requests,
+        claims: vec!["shared".into()],
+        ..Default::default()
+    });
+    let pods: Vec<PodId> = (0..2)
+        .map(|i| {
+            let id = c.create_pod(
+                SimTime(i),
+                format!("web-{i}"),
+                Arc::clone(&t),
+                OwnerKind::None,
+                0,
+                false,
+            );
+            c.pod_mut(id).queued = true;
+            id
+        })
+        .collect();
+    let pass = c.schedule_pass(SimTime(1_000));
+    assert_eq!(pass.bound, vec![(pods[0], a)]);
+    let second = c.pod(pods[1]);
+    assert_eq!(
+        second.template.volume_zones.as_deref(),
+        Some(&["us-east-1a".to_string()][..])
+    );
+    let reason = second.unschedulable_reason.clone().expect("pending");
+    assert!(reason.contains("volume node affinity conflict"), "{reason}");
+    assert!(reason.contains("Insufficient cpu"), "{reason}");
+}
+
 // ---- whole runs ---------------------------------------------------------------------------
 
 fn storage_class(mode: &str, zones: &[&str]) -> Value {
