@@ -19,8 +19,12 @@ pub struct ReplicaController {
     pub replicas: u32,
     pub template: Arc<PodTemplate>,
     pub pods: BTreeSet<PodId>,
-    /// Next pod name suffix (StatefulSets reuse ordinals; we use a counter for both).
+    /// Next pod name suffix of a Deployment's pods (a StatefulSet's pods take the lowest free
+    /// ordinal instead).
     pub next_ordinal: u64,
+    /// A StatefulSet's `volumeClaimTemplates`: each ordinal mounts its own claim of each, kept
+    /// across the pod's replacements.
+    pub claim_templates: Vec<crate::volume::ClaimSpec>,
 }
 
 /// A Job: runs pods to `completions` with at most `parallelism` at once.

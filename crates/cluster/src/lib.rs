@@ -11,6 +11,7 @@ pub mod node;
 pub mod pod;
 pub mod pod_spec;
 pub mod scheduler;
+pub mod volume;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct Cluster {
     /// Preemptions the binder decided (docs/model/scheduler.md §2), for tests and debugging;
     /// their victims are counted as evicted in the report.
     pub preemptions: u64,
+    /// StorageClasses and PersistentVolumeClaims (docs/model/scheduler.md §3).
+    pub volumes: volume::Volumes,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -137,8 +140,54 @@ impl Cluster {
         owner_index: u32,
         replaces_evicted: bool,
     ) -> PodId {
+        self.create_pod_with_ordinal(
+            now,
+            name,
+            template,
+            owner,
+            owner_index,
+            replaces_evicted,
+            None,
+        )
+    }
+
+    /// [`Cluster::create_pod`] for a StatefulSet's pod of `ordinal`: it mounts that ordinal's
+    /// claims, created on first use. Any pod whose claims constrain its zone runs with the
+    /// derived template (docs/model/scheduler.md §3).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_pod_with_ordinal(
+        &mut self,
+        now: SimTime,
+        name: String,
+        template: Arc<PodTemplate>,
+        owner: OwnerKind,
+        owner_index: u32,
+        replaces_evicted: bool,
+        ordinal: Option<u32>,
+    ) -> PodId {
         self.generation += 1;
         let id = PodId(self.pods.len() as u32);
+        let mut claims = Vec::new();
+        // Names the loader checked; a claim that is not there would leave the pod unschedulable
+        // upstream, and is not created here.
+        for c in &template.claims {
+            if let Some(cid) = self.volumes.by_name(&template.namespace, c) {
+                claims.push(cid);
+            }
+        }
+        if owner == OwnerKind::StatefulSet
+            && let (Some(ord), Some(rc)) = (ordinal, self.replica_sets.get(owner_index as usize))
+        {
+            for spec in &rc.claim_templates {
+                let claim = format!("{}-{}-{ord}", spec.name, rc.name);
+                claims.push(self.volumes.ensure(&rc.namespace, &claim, spec));
+            }
+        }
+        let template = if claims.is_empty() {
+            template
+        } else {
+            self.volumes.effective(&template, &claims)
+        };
         self.pods.push(Pod {
             id,
             name,
@@ -158,6 +207,8 @@ impl Cluster {
             replaces_evicted,
             queued: false,
             nominated_node: None,
+            ordinal,
+            claims,
         });
         self.pending.insert(id);
         id
@@ -176,6 +227,9 @@ impl Cluster {
     pub fn bind(&mut self, pod: PodId, node: NodeId, now: SimTime) {
         self.generation += 1;
         self.changes += 1;
+        if !self.pods[pod.0 as usize].claims.is_empty() {
+            self.bind_claims(pod, node);
+        }
         let p = &mut self.pods[pod.0 as usize];
         debug_assert_eq!(p.phase, PodPhase::Pending);
         p.phase = PodPhase::Starting;
@@ -204,6 +258,37 @@ impl Cluster {
             }
             n.host_ports.extend(template.host_ports.iter().cloned());
             n.last_pod_event = now;
+        }
+    }
+
+    /// VolumeBinding's PreBind (docs/model/scheduler.md §3): the pod's WaitForFirstConsumer
+    /// claims are provisioned in its node's zone. From then on the pod, and every pending pod
+    /// that mounts one of those claims, runs with the zone required.
+    fn bind_claims(&mut self, pod: PodId, node: NodeId) {
+        let zone = self
+            .node(node)
+            .and_then(|n| n.label(pod::ZONE_KEY))
+            .map(str::to_string);
+        let claims = self.pods[pod.0 as usize].claims.clone();
+        if !self.volumes.bind_first_consumer(&claims, zone.as_deref()) {
+            return;
+        }
+        let sharing: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| {
+                *p == pod
+                    || self.pods[p.0 as usize]
+                        .claims
+                        .iter()
+                        .any(|c| claims.contains(c))
+            })
+            .collect();
+        for p in sharing {
+            let pd = &self.pods[p.0 as usize];
+            let t = self.volumes.effective(&pd.template, &pd.claims);
+            self.pods[p.0 as usize].template = t;
         }
     }
 
@@ -482,6 +567,11 @@ impl Cluster {
         let mut created = Vec::new();
         let mut deleted = Vec::new();
         match ctrl {
+            ControllerRef::Replicas(i)
+                if self.replica_sets[i as usize].kind == OwnerKind::StatefulSet =>
+            {
+                self.reconcile_statefulset(i, now, replaces_evicted, &mut created, &mut deleted);
+            }
             ControllerRef::Replicas(i) => {
                 let rc = &self.replica_sets[i as usize];
                 let active: Vec<PodId> = rc
@@ -542,6 +632,51 @@ impl Cluster {
             ControllerRef::DaemonSet(_) => {}
         }
         (created, deleted)
+    }
+
+    /// A StatefulSet keeps one pod per ordinal in `0..replicas` (kubernetes:
+    /// pkg/controller/statefulset/stateful_set_control.go): a missing ordinal is recreated
+    /// under the same name, mounting the same claims — but only once the old pod is gone, as
+    /// a terminating pod still holds its name. Ordinals at or above `replicas` are deleted.
+    /// [simplification] Pods are created and deleted together (podManagementPolicy:
+    /// Parallel); OrderedReady's one-at-a-time wait for Ready is not modelled.
+    fn reconcile_statefulset(
+        &mut self,
+        i: u32,
+        now: SimTime,
+        replaces_evicted: bool,
+        created: &mut Vec<PodId>,
+        deleted: &mut Vec<PodId>,
+    ) {
+        let rc = &self.replica_sets[i as usize];
+        let want = rc.replicas;
+        let mut held = BTreeSet::new();
+        for p in &rc.pods {
+            let pod = &self.pods[p.0 as usize];
+            let Some(ord) = pod.ordinal else { continue };
+            held.insert(ord);
+            if ord >= want && pod.phase != PodPhase::Terminating {
+                deleted.push(*p);
+            }
+        }
+        // Highest ordinal first, as the controller scales down.
+        deleted.sort_by_key(|p| std::cmp::Reverse(self.pods[p.0 as usize].ordinal));
+        for ord in (0..want).filter(|o| !held.contains(o)) {
+            let rc = &self.replica_sets[i as usize];
+            let name = Self::next_pod_name(&rc.name, rc.kind, u64::from(ord));
+            let t = Arc::clone(&rc.template);
+            let id = self.create_pod_with_ordinal(
+                now,
+                name,
+                t,
+                OwnerKind::StatefulSet,
+                i,
+                replaces_evicted,
+                Some(ord),
+            );
+            self.replica_sets[i as usize].pods.insert(id);
+            created.push(id);
+        }
     }
 
     // ---- PDBs -------------------------------------------------------------------------------

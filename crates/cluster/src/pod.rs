@@ -15,6 +15,10 @@ use super::NodeId;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PodId(pub u32);
 
+/// A PersistentVolumeClaim, by its index in the cluster's claims (the `volume` module).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClaimId(pub u32);
+
 pub const ZONE_KEY: &str = "topology.kubernetes.io/zone";
 pub const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 pub const CAPACITY_TYPE_KEY: &str = "karpenter.sh/capacity-type";
@@ -141,6 +145,13 @@ pub struct PodTemplate {
     /// Names of its node-local volumes (hostPath, emptyDir not backed by `Memory`): they block
     /// cluster-autoscaler scale-down unless listed in `safe-to-evict-local-volumes`.
     pub local_volumes: Vec<String>,
+    /// Names of the PersistentVolumeClaims its `volumes` mount (`persistentVolumeClaim.claimName`),
+    /// in its namespace (docs/model/scheduler.md §3).
+    pub claims: Vec<String>,
+    /// Set on a template derived for pods whose claims bind them to these zones
+    /// (the `volume` module): the zone is then also in every required node-affinity term. Lets the
+    /// binder name kube-scheduler's VolumeZone reason.
+    pub volume_zones: Option<Vec<String>>,
 }
 
 impl PodTemplate {
@@ -233,6 +244,11 @@ pub struct Pod {
     /// `status.nominatedNodeName`: the node where this pod preempted lower-priority pods and
     /// waits for them to go (the binder reserves its requests there). Cleared on bind.
     pub nominated_node: Option<NodeId>,
+    /// A StatefulSet pod's ordinal (`NAME-ORDINAL`): its replacement takes the same one.
+    pub ordinal: Option<u32>,
+    /// The PersistentVolumeClaims it mounts (its template's and, for a StatefulSet pod, its
+    /// ordinal's `volumeClaimTemplates`).
+    pub claims: Vec<ClaimId>,
 }
 
 impl Pod {

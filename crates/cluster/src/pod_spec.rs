@@ -465,6 +465,13 @@ pub fn pod_template_from_api(
         })
         .map(|v| v.name.clone())
         .collect();
+    let claims = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone())
+        .collect();
 
     Ok(PodTemplate {
         namespace: namespace.to_string(),
@@ -489,5 +496,7 @@ pub fn pod_template_from_api(
         duration_ms,
         images,
         local_volumes,
+        claims,
+        volume_zones: None,
     })
 }

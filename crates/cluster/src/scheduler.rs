@@ -2,7 +2,7 @@
 //!
 //! One *pass* tries every queued pending pod, highest priority first then oldest (the active
 //! queue's order), against every schedulable node. Filters: taints, node selector and required
-//! node affinity, resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
+//! node affinity (with the zone of the pod's volumes, docs/model/scheduler.md §3), resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
 //! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
 //! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
 //! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
@@ -41,6 +41,8 @@ pub enum Reject {
     Unschedulable,
     Taint,
     NodeAffinity,
+    /// VolumeZone / VolumeBinding: the node is outside the zone of a volume the pod mounts.
+    VolumeZone,
     Insufficient(&'static str),
     HostPort,
     TopologySpread,
@@ -64,6 +66,7 @@ impl Reject {
             Reject::Unschedulable => "node(s) were unschedulable".into(),
             Reject::Taint => "node(s) had untolerated taint".into(),
             Reject::NodeAffinity => "node(s) didn't match Pod's node affinity/selector".into(),
+            Reject::VolumeZone => "node(s) had volume node affinity conflict".into(),
             Reject::Insufficient(r) => format!("Insufficient {r}"),
             Reject::HostPort => "node(s) didn't have free ports for the requested pod ports".into(),
             Reject::TopologySpread => "node(s) didn't match pod topology spread constraints".into(),
@@ -326,7 +329,23 @@ impl Cluster {
         if node.unschedulable || node.deleting {
             return Err(Reject::Unschedulable);
         }
-        Self::node_admits(t, node)
+        match Self::node_admits(t, node) {
+            // The zone of the pod's volumes is in its (derived) node affinity; a node outside it
+            // gets VolumeZone's reason (kubernetes:
+            // pkg/scheduler/framework/plugins/volumezone/volume_zone.go, docs/model/scheduler.md §3).
+            // [simplification] Also when the node fails the pod's own affinity too, which
+            // upstream reports as NodeAffinity.
+            Err(Reject::NodeAffinity)
+                if t.volume_zones.as_ref().is_some_and(|z| {
+                    !node
+                        .label(super::pod::ZONE_KEY)
+                        .is_some_and(|nz| z.iter().any(|v| v == nz))
+                }) =>
+            {
+                Err(Reject::VolumeZone)
+            }
+            r => r,
+        }
     }
 
     /// NodeResourcesFit for the core resources, against the node's free resources from the

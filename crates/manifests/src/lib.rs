@@ -1,5 +1,6 @@
 //! Kubernetes' own manifests, read from YAML into k8s-openapi's types: the kinds a scenario may
-//! hold (Pod, Node, Deployment, StatefulSet, DaemonSet, Job, PodDisruptionBudget), and which of
+//! hold (Pod, Node, Deployment, StatefulSet, DaemonSet, Job, PodDisruptionBudget,
+//! PersistentVolumeClaim, StorageClass), and which of
 //! a manifest's fields those types do not read (for `--set` paths that would silently do
 //! nothing).
 //!
@@ -12,6 +13,7 @@
 
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, core::v1 as core, policy::v1 as policy,
+    storage::v1 as storage,
 };
 use serde::de::DeserializeOwned;
 
@@ -25,6 +27,8 @@ pub enum Kube {
     DaemonSet(Box<apps::DaemonSet>),
     Job(Box<batch::Job>),
     Pdb(Box<policy::PodDisruptionBudget>),
+    Pvc(Box<core::PersistentVolumeClaim>),
+    StorageClass(Box<storage::StorageClass>),
 }
 
 /// Read one YAML document of `apiVersion`/`kind`; None when the simulator has no type for it.
@@ -47,6 +51,8 @@ pub fn parse(
         ("apps/v1", "DaemonSet") => read(text, Kube::DaemonSet),
         ("batch/v1", "Job") => read(text, Kube::Job),
         ("policy/v1", "PodDisruptionBudget") => read(text, Kube::Pdb),
+        ("v1", "PersistentVolumeClaim") => read(text, Kube::Pvc),
+        ("storage.k8s.io/v1", "StorageClass") => read(text, Kube::StorageClass),
         _ => return None,
     })
 }
@@ -70,6 +76,8 @@ pub fn ignored_paths(kind: &str, text: &str) -> Option<Vec<Vec<PathSeg>>> {
         "DaemonSet" => ignored::<apps::DaemonSet>(text),
         "Job" => ignored::<batch::Job>(text),
         "PodDisruptionBudget" => ignored::<policy::PodDisruptionBudget>(text),
+        "PersistentVolumeClaim" => ignored::<core::PersistentVolumeClaim>(text),
+        "StorageClass" => ignored::<storage::StorageClass>(text),
         // The whole API type, so that a field the simulator does not read (labels, status) is
         // not taken for a typo.
         "HorizontalPodAutoscaler" => {

@@ -27,6 +27,15 @@ impl Simulation<'_> {
         let sc = self.scenario;
         let now = SimTime::ZERO;
         self.cluster.pdbs.extend(sc.pdbs.iter().cloned());
+        // StorageClasses and standalone claims exist from time zero; Immediate claims take
+        // their zones now, in file order (docs/model/scheduler.md §3).
+        self.cluster.volumes = asim_cluster::volume::Volumes::new(
+            sc.storage_classes.iter().cloned(),
+            sc.zones.clone(),
+        );
+        for (ns, claim) in &sc.claims {
+            self.cluster.volumes.ensure(ns, &claim.name, claim);
+        }
         // Unmanaged nodes from Node manifests exist, Ready, at time zero.
         for nd in &sc.nodes {
             let mut labels = nd.labels.clone();

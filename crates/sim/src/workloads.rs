@@ -47,6 +47,7 @@ impl Simulation<'_> {
                     template,
                     pods: BTreeSet::new(),
                     next_ordinal: 0,
+                    claim_templates: w.claim_templates.clone(),
                 });
                 Some(ControllerRef::Replicas(
                     self.cluster.replica_sets.len() as u32 - 1,

@@ -1,13 +1,9 @@
 //! HorizontalPodAutoscaler manifests as the simulator reads them (`autoscaling/v2`, and `v1`
-//! converted), and the converted [`HpaDef`] a run drives (docs/model/hpa.md). Only the fields
+//! converted); [`crate::HpaDef`] is what a run drives (docs/model/hpa.md). Only the fields
 //! the controller decides with are read; like the API server, unknown fields are ignored.
 
 use serde::Deserialize;
 use serde_json::Value;
-
-use asim_cluster::hpa::{Autoscaler, MetricTarget, Series};
-
-use crate::load::Source;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HpaDoc {
@@ -172,17 +168,4 @@ impl HpaV1Doc {
             },
         }
     }
-}
-
-/// An HPA ready to run: its target (by workload index), its bounds and behavior, and for each
-/// metric the target and the values it reads (`None`: no `spec.metrics` entry gives them, so
-/// the metric cannot be read — the controller leaves it out).
-#[derive(Clone, Debug)]
-pub struct HpaDef {
-    pub name: String,
-    pub namespace: String,
-    pub workload: usize,
-    pub controller: Autoscaler,
-    pub metrics: Vec<(MetricTarget, Option<Series>)>,
-    pub source: Source,
 }

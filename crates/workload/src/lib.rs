@@ -57,6 +57,8 @@ pub struct Workload {
     pub namespace: String,
     pub kind: WorkloadKind,
     pub template: Arc<PodTemplate>,
+    /// A StatefulSet's `volumeClaimTemplates` (classes resolved); empty for other kinds.
+    pub claim_templates: Vec<asim_cluster::volume::ClaimSpec>,
     /// Exists at time zero (not named by a timeline `apply`, a generator or a trace).
     pub at_start: bool,
     pub source: Source,
@@ -110,6 +112,22 @@ pub struct TraceDef {
     pub base: Arc<PodTemplate>,
 }
 
+/// An HPA ready to run: its target (by workload index), its bounds and behavior, and for each
+/// metric the target and the values it reads (`None`: no `spec.metrics` entry gives them, so
+/// the metric cannot be read — the controller leaves it out).
+#[derive(Clone, Debug)]
+pub struct HpaDef {
+    pub name: String,
+    pub namespace: String,
+    pub workload: usize,
+    pub controller: asim_cluster::hpa::Autoscaler,
+    pub metrics: Vec<(
+        asim_cluster::hpa::MetricTarget,
+        Option<asim_cluster::hpa::Series>,
+    )>,
+    pub source: Source,
+}
+
 /// A validated scenario.
 pub struct Scenario {
     pub name: String,
@@ -129,6 +147,10 @@ pub struct Scenario {
     pub timeline: Vec<TimedAction>,
     pub generators: Vec<GeneratorDef>,
     pub traces: Vec<TraceDef>,
+    /// StorageClasses, and the standalone PersistentVolumeClaims as (namespace, spec), which
+    /// exist from time zero (docs/model/scheduler.md §3).
+    pub storage_classes: Vec<asim_cluster::volume::StorageClass>,
+    pub claims: Vec<(String, asim_cluster::volume::ClaimSpec)>,
     pub expect: BTreeMap<String, BTreeMap<String, Threshold>>,
     /// Karpenter's configuration, checked at load (used when Karpenter runs).
     pub karpenter: KarpenterConfig,
@@ -138,7 +160,7 @@ pub struct Scenario {
     /// prints them once and `run-meta.json` lists them.
     pub warnings: Vec<String>,
     /// HorizontalPodAutoscalers, each with its target workload and metrics' values.
-    pub hpas: Vec<hpa::HpaDef>,
+    pub hpas: Vec<HpaDef>,
     /// kube-controller-manager's HPA settings.
     pub hpa_settings: asim_cluster::hpa::Settings,
     /// How long a new pod runs before its metrics are in.

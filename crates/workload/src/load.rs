@@ -80,6 +80,8 @@ pub enum Object {
     DaemonSet(Box<apps::DaemonSet>),
     Job(Box<batch::Job>),
     Pdb(Box<policy::PodDisruptionBudget>),
+    Pvc(Box<core::PersistentVolumeClaim>),
+    StorageClass(Box<k8s_openapi::api::storage::v1::StorageClass>),
     PriorityClass {
         name: String,
         class: asim_cluster::pod_spec::PriorityClass,
@@ -105,6 +107,8 @@ impl Object {
             Object::DaemonSet(_) => "DaemonSet",
             Object::Job(_) => "Job",
             Object::Pdb(_) => "PodDisruptionBudget",
+            Object::Pvc(_) => "PersistentVolumeClaim",
+            Object::StorageClass(_) => "StorageClass",
             Object::PriorityClass { .. } => "PriorityClass",
             Object::NodePool(_) => "NodePool",
             Object::NodeClass(_) => "EC2NodeClass",
@@ -352,6 +356,8 @@ pub(crate) fn dispatch(
                 Kube::DaemonSet(o) => Object::DaemonSet(o),
                 Kube::Job(o) => Object::Job(o),
                 Kube::Pdb(o) => Object::Pdb(o),
+                Kube::Pvc(o) => Object::Pvc(o),
+                Kube::StorageClass(o) => Object::StorageClass(o),
             },
         ));
     }
@@ -414,7 +420,7 @@ pub(crate) fn dispatch(
                 Some(start),
                 Some("kind"),
                 format!(
-                    "unsupported object {api_version}/{kind} (expected a Scenario, v1 Pod/Node, apps/v1 Deployment/StatefulSet/DaemonSet, batch/v1 Job, policy/v1 PodDisruptionBudget, scheduling.k8s.io/v1 PriorityClass, autoscaling/v2 HorizontalPodAutoscaler, karpenter.sh/v1 NodePool, karpenter.k8s.aws/v1 EC2NodeClass, or v1 List)"
+                    "unsupported object {api_version}/{kind} (expected a Scenario, v1 Pod/Node, apps/v1 Deployment/StatefulSet/DaemonSet, batch/v1 Job, policy/v1 PodDisruptionBudget, v1 PersistentVolumeClaim, storage.k8s.io/v1 StorageClass, scheduling.k8s.io/v1 PriorityClass, autoscaling/v2 HorizontalPodAutoscaler, karpenter.sh/v1 NodePool, karpenter.k8s.aws/v1 EC2NodeClass, or v1 List)"
                 ),
             ));
         }

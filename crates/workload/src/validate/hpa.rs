@@ -10,7 +10,8 @@ use asim_core::k8s::quantity::parse_quantity;
 use serde_json::Value;
 
 use super::Doc;
-use crate::hpa::{HpaDef, HpaDoc, MetricDoc, RulesDoc, TargetDoc};
+use crate::HpaDef;
+use crate::hpa::{HpaDoc, MetricDoc, RulesDoc, TargetDoc};
 use crate::load::{LoadError, Manifest, Object};
 use crate::scenario::MetricSeriesSpec;
 use crate::{Workload, WorkloadKind};

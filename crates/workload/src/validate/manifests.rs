@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use asim_cluster::pod::PodTemplate;
 use asim_cluster::pod_spec::{PriorityClasses, pod_template_from_api};
+use asim_cluster::volume::ClaimSpec;
 use asim_cluster::{IntOrPercent, Pdb};
 use asim_cluster_autoscaler::scale_up::expander::PriorityRules;
 use asim_core::k8s::selector::LabelSelector;
@@ -18,6 +19,7 @@ use asim_core::k8s::taints::Taint;
 use asim_karpenter::apis::{ApiError, EC2NodeClass, NodePool};
 
 use super::Doc;
+use super::volumes::{Storage, claim_spec};
 use crate::load::{LoadError, Manifest, Object, Source};
 use crate::{NodeDef, Workload, WorkloadKind};
 
@@ -144,6 +146,7 @@ pub(super) fn deferred(d: &Doc<'_>) -> Result<Vec<(String, String)>, LoadError> 
 pub(super) fn convert(
     manifests: &[Manifest],
     priority_classes: &PriorityClasses,
+    storage: &Storage,
     deferred: &[(String, String)],
 ) -> Result<Objects, LoadError> {
     let mut objects = Objects::default();
@@ -176,12 +179,13 @@ pub(super) fn convert(
             | Object::DaemonSet(_)
             | Object::Job(_)
             | Object::Pod(_) => {
-                let (kind, template) = workload(m, priority_classes)?;
+                let (kind, template, claim_templates) = workload(m, priority_classes, storage)?;
                 objects.workloads.push(Workload {
                     name: m.name.clone(),
                     namespace: m.namespace.clone(),
                     kind,
                     template,
+                    claim_templates,
                     at_start,
                     source: m.source.clone(),
                 });
@@ -199,26 +203,48 @@ pub(super) fn convert(
                 objects.nodeclasses.push((m.source.clone(), (**nc).clone()));
             }
             // HorizontalPodAutoscalers are converted once the workloads are known (validate/hpa.rs).
-            Object::PriorityClass { .. } | Object::PriorityExpanderConfig(_) | Object::Hpa(_) => {}
+            Object::PriorityClass { .. }
+            | Object::PriorityExpanderConfig(_)
+            | Object::Pvc(_)
+            | Object::StorageClass(_)
+            | Object::Hpa(_) => {}
         }
     }
     Ok(objects)
 }
 
 /// A workload manifest's kind with its counts (replicas, completions, parallelism: default 1,
-/// not negative) and its pod template (`spec.template`, or the Pod itself), converted; checked
-/// in that order.
+/// not negative), its pod template (`spec.template`, or the Pod itself), converted, whose
+/// PersistentVolumeClaims must exist in its namespace, and a StatefulSet's
+/// `volumeClaimTemplates`; checked in that order.
+#[allow(clippy::type_complexity)]
 fn workload(
     m: &Manifest,
     priority_classes: &PriorityClasses,
-) -> Result<(WorkloadKind, Arc<PodTemplate>), LoadError> {
+    storage: &Storage,
+) -> Result<(WorkloadKind, Arc<PodTemplate>, Vec<ClaimSpec>), LoadError> {
     let conv = |meta: Option<&ObjectMeta>, spec: &PodSpec, prefix: &str| {
-        pod_template_from_api(meta, spec, &m.namespace, priority_classes)
+        let t = pod_template_from_api(meta, spec, &m.namespace, priority_classes)
             .map(Arc::new)
             .map_err(|e| {
                 let v = e.value.clone();
                 m.error(&format!("{prefix}{}", e.field), e.message, v.as_deref())
-            })
+            })?;
+        for (i, v) in spec.volumes.iter().flatten().enumerate() {
+            if let Some(c) = &v.persistent_volume_claim
+                && !storage.has_claim(&m.namespace, &c.claim_name)
+            {
+                return Err(m.error(
+                    &format!("{prefix}spec.volumes[{i}].persistentVolumeClaim.claimName"),
+                    format!(
+                        "no PersistentVolumeClaim named {:?} in namespace {:?} (define one in the scenario's manifests)",
+                        c.claim_name, m.namespace
+                    ),
+                    Some(&c.claim_name),
+                ));
+            }
+        }
+        Ok(t)
     };
     let count = |r: Option<i32>, field: &str| -> Result<u32, LoadError> {
         let r = r.unwrap_or(1);
@@ -239,7 +265,7 @@ fn workload(
             .ok_or_else(|| missing("spec.template.spec"))?;
         conv(t.metadata.as_ref(), spec, "spec.template.")
     };
-    Ok(match &m.object {
+    let (kind, template) = match &m.object {
         Object::Deployment(d) => {
             let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
             let replicas = count(s.replicas, "spec.replicas")?;
@@ -250,7 +276,21 @@ fn workload(
             let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
             let replicas = count(s.replicas, "spec.replicas")?;
             let tpl = template_of(&s.template)?;
-            (WorkloadKind::StatefulSet { replicas }, tpl)
+            let mut claims = Vec::new();
+            for (i, c) in s.volume_claim_templates.iter().flatten().enumerate() {
+                if c.metadata.name.as_deref().is_none_or(str::is_empty) {
+                    return Err(missing(&format!(
+                        "spec.volumeClaimTemplates[{i}].metadata.name"
+                    )));
+                }
+                claims.push(claim_spec(
+                    storage,
+                    m,
+                    c,
+                    &format!("spec.volumeClaimTemplates[{i}].spec.storageClassName"),
+                )?);
+            }
+            return Ok((WorkloadKind::StatefulSet { replicas }, tpl, claims));
         }
         Object::DaemonSet(d) => {
             let s = d.spec.as_ref().ok_or_else(|| missing("spec"))?;
@@ -274,7 +314,8 @@ fn workload(
             (WorkloadKind::Pod, conv(Some(&p.metadata), s, "")?)
         }
         other => unreachable!("{} is not a workload", other.kind()),
-    })
+    };
+    Ok((kind, template, Vec::new()))
 }
 
 /// A PodDisruptionBudget: a valid selector (none selects every pod), and at most one of

@@ -6,13 +6,15 @@
 //! `from_raw`, and of the checks inside each, is part of the behaviour.
 //!
 //! The steps live where their subject does: `manifests` (PriorityClasses, workloads, PDBs,
-//! Nodes, NodePools, EC2NodeClasses), `timeline`, `arrivals` (generators and traces); the checks
+//! Nodes, NodePools, EC2NodeClasses), `volumes` (StorageClasses, PersistentVolumeClaims),
+//! `timeline`, `arrivals` (generators and traces); the checks
 //! of the Scenario document's own sections are here.
 
 mod arrivals;
 mod hpa;
 mod manifests;
 mod timeline;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,7 +60,8 @@ impl Scenario {
         let (region, zones, catalog) = d.region_zones_catalog()?;
         let priority_classes = manifests::priority_classes(&manifests)?;
         let deferred = manifests::deferred(&d)?;
-        let objects = manifests::convert(&manifests, &priority_classes, &deferred)?;
+        let storage = volumes::storage(&manifests, &zones)?;
+        let objects = manifests::convert(&manifests, &priority_classes, &storage, &deferred)?;
         let timeline =
             timeline::timeline(&d, duration_ms, &objects.workloads, &objects.nodeclasses)?;
         let generators = arrivals::generators(&d, duration_ms, &objects.workloads)?;
@@ -110,6 +113,8 @@ impl Scenario {
             timeline,
             generators,
             traces,
+            storage_classes: storage.classes,
+            claims: storage.claims,
             karpenter,
             cluster_autoscaler,
             warnings,
