@@ -361,3 +361,62 @@ spec:
         l.sc.warnings
     );
 }
+
+/// A Prometheus `query_range` response (two pods' CPU, summed per sample) drives an HPA: the
+/// load goes from 3 to 12 cores at 2 minutes, and web (1-core pods at 50 %) scales to 24.
+#[test]
+fn a_prometheus_range_response_drives_an_hpa() {
+    let text = r#"
+apiVersion: autoscale-sim/v1alpha1
+kind: Scenario
+metadata: {name: hpa-prom}
+spec:
+  duration: 20m
+  staticNodes: [{instanceType: m5.8xlarge, count: 4}]
+  metrics:
+    - target: {deployment: web}
+      metric: cpu
+      prometheus: web-cpu.json
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: a, image: x, resources: {requests: {cpu: "1"}}}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 50
+  metrics:
+    - type: Resource
+      resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+"#;
+    let json = common::read(&common::repo("tests/fixtures/hpa/web-cpu.json"));
+    let l = common::try_load_text(text, &[("web-cpu.json", json)]).expect("loads");
+    let out = autoscale_sim::run::run(&l.sc, AutoscalerKind::None, |_, _| {}).expect("run");
+    let last: u32 = out
+        .sim
+        .hpa_log
+        .last()
+        .and_then(|r| r.split(',').nth(3))
+        .and_then(|x| x.parse().ok())
+        .expect("the HPA scaled");
+    assert_eq!(last, 24, "{:?}", out.sim.hpa_log);
+    // A bad sample is located in the file.
+    let bad = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"lots"]]}]}}"#;
+    let e = common::try_load_text(text, &[("web-cpu.json", bad.to_string())])
+        .err()
+        .expect("a bad sample is an error");
+    assert!(
+        e.contains("web-cpu.json") && e.contains("values[0]") && e.contains("\"lots\""),
+        "{e}"
+    );
+}

@@ -116,6 +116,10 @@ pub struct MetricSeriesSpec {
     /// next: a scraped series.
     #[serde(default)]
     pub file: Option<String>,
+    /// A Prometheus `query_range` response (JSON, `resultType: matrix`): the series summed
+    /// per timestamp, times from the first sample, each held until the next.
+    #[serde(default)]
+    pub prometheus: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

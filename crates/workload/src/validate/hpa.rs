@@ -249,6 +249,7 @@ fn series(
         s.diurnal.is_some(),
         s.points.is_some(),
         s.file.is_some(),
+        s.prometheus.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -256,7 +257,7 @@ fn series(
     if given != 1 {
         return Err(d.err(
             &f,
-            "needs exactly one of constant, diurnal, points or file".into(),
+            "needs exactly one of constant, diurnal, points, file or prometheus".into(),
         ));
     }
     let finite = |v: f64, field: String| {
@@ -302,6 +303,9 @@ fn series(
             out.push((p.at.0, v));
         }
         return Ok(Series::Linear(out));
+    }
+    if let Some(file) = &s.prometheus {
+        return prometheus(d, &format!("{f}.prometheus"), file, duration_ms);
     }
     let file = s.file.as_deref().unwrap_or_default();
     let path = d.base_dir.join(file);
@@ -349,6 +353,71 @@ fn series(
         ));
     }
     Ok(Series::Steps(out))
+}
+
+/// A Prometheus `query_range` response: `{"status": "success", "data": {"resultType":
+/// "matrix", "result": [{"metric": {...}, "values": [[unix_seconds, "value"], ...]}]}}`. Every
+/// series is summed per timestamp (a query such as `sum(rate(container_cpu_usage_seconds_total
+/// {namespace="shop", pod=~"web-.*"}[5m]))` gives one); times count from the first sample.
+fn prometheus(d: &Doc<'_>, field: &str, file: &str, duration_ms: u64) -> Result<Series, LoadError> {
+    let path = d.base_dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| d.err(field, format!("cannot read {}: {e}", path.display())))?;
+    let bad = |msg: String| LoadError::new(&path, None, None, msg);
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        LoadError::new(&path, Some(e.line() as u64), None, format!("not JSON: {e}"))
+    })?;
+    if v.get("status").and_then(Value::as_str) != Some("success") {
+        return Err(bad(format!(
+            "status is {}, not \"success\" (a Prometheus query_range response)",
+            v.get("status")
+                .map_or("missing".to_string(), |s| s.to_string())
+        )));
+    }
+    let data = v.get("data").ok_or_else(|| bad("no data".into()))?;
+    if data.get("resultType").and_then(Value::as_str) != Some("matrix") {
+        return Err(bad(
+            "data.resultType is not \"matrix\" (use /api/v1/query_range, not /api/v1/query)".into(),
+        ));
+    }
+    let result = data
+        .get("result")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("data.result is not a list".into()))?;
+    let mut sums: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for (i, series) in result.iter().enumerate() {
+        let values = series
+            .get("values")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(format!("data.result[{i}].values is not a list")))?;
+        for (k, pair) in values.iter().enumerate() {
+            let at = |m: &str| bad(format!("data.result[{i}].values[{k}]: {m}"));
+            let (Some(ts), Some(val)) = (pair.get(0).and_then(Value::as_f64), pair.get(1)) else {
+                return Err(at("expected [unix_seconds, \"value\"]"));
+            };
+            let x: f64 = match val {
+                Value::String(s) => s
+                    .parse()
+                    .map_err(|_| at(&format!("{s:?} is not a number")))?,
+                Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                _ => return Err(at("the value is not a number")),
+            };
+            if !x.is_finite() || x < 0.0 {
+                return Err(at(&format!("value {x} is not a finite number ≥ 0")));
+            }
+            // Millisecond timestamps as integers: summing per sample is exact.
+            *sums.entry((ts * 1000.0).round() as i64).or_insert(0.0) += x;
+        }
+    }
+    let Some((&first, _)) = sums.iter().next() else {
+        return Err(bad("no samples (data.result is empty)".into()));
+    };
+    let points: Vec<(u64, f64)> = sums
+        .into_iter()
+        .map(|(t, v)| ((t - first) as u64, v))
+        .take_while(|(t, _)| *t <= duration_ms)
+        .collect();
+    Ok(Series::Steps(points))
 }
 
 /// Every HPA manifest, converted; HPAs or metrics that cannot act are kept and named in
