@@ -164,6 +164,68 @@ impl Default for ScaleDownSettings {
     }
 }
 
+/// Per-ASG overrides of the scale-down flags, from the ASG's
+/// `k8s.io/cluster-autoscaler/node-template/autoscaling-options/<option>` tags
+/// (docs/model/cluster-autoscaler.md §4.2, §5.1; cluster-autoscaler: cloudprovider/aws/README.md,
+/// `aws_manager.go` `GetAsgOptions`). `None` keeps the flag's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AutoscalingOptions {
+    pub utilization_threshold: Option<f64>,
+    pub gpu_utilization_threshold: Option<f64>,
+    pub unneeded_ms: Option<u64>,
+    pub unready_ms: Option<u64>,
+    pub ignore_daemonsets_utilization: Option<bool>,
+}
+
+/// The tag prefix of the per-ASG options.
+pub const AUTOSCALING_OPTIONS_TAG: &str =
+    "k8s.io/cluster-autoscaler/node-template/autoscaling-options/";
+
+impl AutoscalingOptions {
+    /// Read one option from its tag: `key` is the part after [`AUTOSCALING_OPTIONS_TAG`].
+    /// CA's `GetAsgOptions` logs and skips a value it cannot parse; here it is an error, since a
+    /// run that silently ignored the tag would look like a result.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), FlagError> {
+        let v = Value::String(value.to_string());
+        match key {
+            "scaledownutilizationthreshold" => self.utilization_threshold = Some(as_ratio(&v)?),
+            "scaledowngpuutilizationthreshold" => {
+                self.gpu_utilization_threshold = Some(as_ratio(&v)?)
+            }
+            "scaledownunneededtime" => self.unneeded_ms = Some(as_duration(&v)?),
+            "scaledownunreadytime" => self.unready_ms = Some(as_duration(&v)?),
+            "ignoredaemonsetsutilization" => {
+                self.ignore_daemonsets_utilization = Some(as_bool(&v)?)
+            }
+            _ => return Err(FlagError::UnknownOption(key.to_string())),
+        }
+        Ok(())
+    }
+}
+
+impl ScaleDownSettings {
+    /// The settings of one node group: the flags with its ASG's overrides applied.
+    pub fn with(&self, o: &AutoscalingOptions) -> ScaleDownSettings {
+        let mut s = self.clone();
+        if let Some(x) = o.utilization_threshold {
+            s.utilization_threshold = x;
+        }
+        if let Some(x) = o.gpu_utilization_threshold {
+            s.gpu_utilization_threshold = x;
+        }
+        if let Some(x) = o.unneeded_ms {
+            s.unneeded_ms = x;
+        }
+        if let Some(x) = o.unready_ms {
+            s.unready_ms = x;
+        }
+        if let Some(x) = o.ignore_daemonsets_utilization {
+            s.ignore_daemonsets_utilization = x;
+        }
+        s
+    }
+}
+
 /// Ratios and label rules of `IsCloudProviderNodeInfoSimilar` with the AWS comparator (§3.5);
 /// the comparison itself is `scale_up::balancing`.
 #[derive(Clone, Debug)]
@@ -240,6 +302,10 @@ pub enum FlagError {
         "unknown flag {0:?} (not a cluster-autoscaler 1.36 flag the simulator knows; see docs/scenario.md)"
     )]
     Unknown(String),
+    #[error(
+        "unknown autoscaling option {0:?} (expected scaledownutilizationthreshold, scaledowngpuutilizationthreshold, scaledownunneededtime, scaledownunreadytime or ignoredaemonsetsutilization)"
+    )]
+    UnknownOption(String),
 }
 
 fn bad(want: &'static str, v: &Value) -> FlagError {

@@ -42,6 +42,7 @@ pub mod flags;
 pub mod nodegroup;
 pub mod scale_down;
 pub mod scale_up;
+pub mod status;
 pub mod termination_handler;
 pub mod timer;
 

@@ -497,6 +497,40 @@ pub fn fits_empty_template(t: &PodTemplate, template: &Template) -> bool {
     fits_static(t, &n)
 }
 
+/// The first static predicate a fresh node of `template` fails for this pod, in
+/// kube-scheduler's words (the reasons CA's `NotTriggerScaleUp` event quotes per group);
+/// `None` if it fits.
+pub fn why_not_fit(t: &PodTemplate, template: &Template) -> Option<&'static str> {
+    let n = template_node(template, "probe".into());
+    if !tolerates(t, n.taints) {
+        return Some("node(s) had untolerated taint");
+    }
+    if !matches_affinity(t, n.labels) {
+        return Some("node(s) didn't match Pod's node affinity/selector");
+    }
+    if t.host_ports.iter().any(|hp| n.ports.contains(hp)) {
+        return Some("node(s) didn't have free ports for the requested pod ports");
+    }
+    let (r, used, a) = (&t.requests, &n.used, n.allocatable);
+    if used.cpu_m + r.cpu_m > a.cpu_m {
+        return Some("Insufficient cpu");
+    }
+    if used.memory + r.memory > a.memory {
+        return Some("Insufficient memory");
+    }
+    if used.ephemeral_storage + r.ephemeral_storage > a.ephemeral_storage {
+        return Some("Insufficient ephemeral-storage");
+    }
+    if used.pods + r.pods > a.pods {
+        return Some("Too many pods");
+    }
+    if !used.fits_with(r, a) {
+        // An extended resource: GPUs on AWS.
+        return Some("Insufficient extended resource");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
