@@ -116,7 +116,10 @@ pub fn removable_at(
             .node(id)
             .map_or((0, 0), |n| (n.capacity.cpu_m, n.capacity.memory));
         if c > cores_m {
-            why.insert(id, Unremovable::MinimalResourceLimitExceeded { resource: "cpu" });
+            why.insert(
+                id,
+                Unremovable::MinimalResourceLimitExceeded { resource: "cpu" },
+            );
             continue;
         }
         if m > memory {
