@@ -97,7 +97,14 @@ pub fn removable_at(
     memory -= flags.memory_total.0.saturating_mul(GIB);
     let mut ok = Vec::new();
     let mut why = BTreeMap::new();
-    for (&id, u) in &planner.unneeded {
+    // Empty nodes first, as the actuator takes them (§4.5), so that a group near its min
+    // size gives up a node that needs no drain.
+    let ordered = planner
+        .unneeded
+        .iter()
+        .filter(|(_, u)| u.empty)
+        .chain(planner.unneeded.iter().filter(|(_, u)| !u.empty));
+    for (&id, u) in ordered {
         if now.since(u.since) < planner::needed_ms(u, groups, s) {
             let r = if u.ready {
                 Unremovable::NotUnneededLongEnough
