@@ -436,9 +436,11 @@ impl StaticAutoscaler {
         let now = ctx.now;
         let state = &self.state;
         let groups = &self.groups;
+        // Not `upcoming`: instances that never registered are not provisioned, so the request
+        // times out rather than counting as done once they are long-unregistered (§3.7).
         let upcoming: Vec<u32> = groups
             .iter()
-            .map(|(id, g)| state.upcoming(id, g.target, now))
+            .map(|(id, g)| state.not_provisioned(id, g.target))
             .collect();
         let outcomes = self
             .state

@@ -31,8 +31,9 @@ pub struct Flags {
     pub cores_total: (i64, i64),
     /// `--memory-total` min:max (GiB).
     pub memory_total: (i64, i64),
-    /// `--gpu-total` min:max over all GPU types (GPUs); None = no limit.
-    pub gpu_total: Option<(i64, i64)>,
+    /// `--gpu-total` min:max (GPUs) per GPU type (see [`GPU_LABEL`]); a type not listed has
+    /// no limit.
+    pub gpu_total: BTreeMap<String, (i64, i64)>,
     pub max_node_provision_ms: u64,
     pub max_node_startup_ms: u64,
     pub backoff: BackoffSettings,
@@ -81,7 +82,7 @@ impl Default for Flags {
             max_nodes_total: 0,
             cores_total: (0, 320_000),
             memory_total: (0, 6_400_000),
-            gpu_total: None,
+            gpu_total: BTreeMap::new(),
             max_node_provision_ms: 15 * 60_000,
             max_node_startup_ms: 15 * 60_000,
             backoff: BackoffSettings::default(),
@@ -163,6 +164,12 @@ impl Default for ScaleDownSettings {
         }
     }
 }
+
+/// The node label whose value is a GPU node's type for `--gpu-total` on AWS
+/// (cluster-autoscaler: cloudprovider/aws, `GPULabel`). [simulator] A GPU node without it
+/// counts as type `nvidia.com/gpu`, so that a limit written with the resource name is not
+/// silently ignored (CA counts such a node against no GPU limit).
+pub const GPU_LABEL: &str = "k8s.amazonaws.com/accelerator";
 
 /// Per-ASG overrides of the scale-down flags, from the ASG's
 /// `k8s.io/cluster-autoscaler/node-template/autoscaling-options/<option>` tags
@@ -306,6 +313,8 @@ pub enum FlagError {
         "unknown autoscaling option {0:?} (expected scaledownutilizationthreshold, scaledowngpuutilizationthreshold, scaledownunneededtime, scaledownunreadytime or ignoredaemonsetsutilization)"
     )]
     UnknownOption(String),
+    #[error("GPU type {0:?} is given twice")]
+    DuplicateGpuType(String),
 }
 
 fn bad(want: &'static str, v: &Value) -> FlagError {
@@ -445,21 +454,31 @@ impl Flags {
                 "cores-total" => f.cores_total = as_min_max(v)?,
                 "memory-total" => f.memory_total = as_min_max(v)?,
                 "gpu-total" => {
-                    // `<gpu_type>:<min>:<max>`, repeatable; limits are summed over types.
-                    let mut total: Option<(i64, i64)> = None;
+                    // `<gpu_type>:<min>:<max>`, repeatable (a list here), one limit per type
+                    // (cluster-autoscaler: config/flags/flags.go, `parseMultipleGpuLimits`).
+                    // The type may hold `/` (`nvidia.com/gpu`) but not `:`.
+                    let mut limits = BTreeMap::new();
                     for item in as_list(v)? {
                         let parts: Vec<&str> = item.split(':').collect();
-                        let nums = match parts.as_slice() {
-                            [_, lo, hi] => lo.parse::<i64>().ok().zip(hi.parse::<i64>().ok()),
+                        let parsed = match parts.as_slice() {
+                            [ty, lo, hi] if !ty.trim().is_empty() => lo
+                                .trim()
+                                .parse::<i64>()
+                                .ok()
+                                .zip(hi.trim().parse::<i64>().ok())
+                                .map(|n| (ty.trim().to_string(), n)),
                             _ => None,
                         };
-                        let Some((lo, hi)) = nums.filter(|(lo, hi)| 0 <= *lo && lo <= hi) else {
-                            return Err(bad("<gpu_type>:<min>:<max>", v));
+                        let Some((ty, (lo, hi))) =
+                            parsed.filter(|(_, (lo, hi))| 0 <= *lo && lo <= hi)
+                        else {
+                            return Err(bad("<gpu_type>:<min>:<max> with 0 ≤ min ≤ max", v));
                         };
-                        let (a, b) = total.unwrap_or((0, 0));
-                        total = Some((a + lo, b + hi));
+                        if limits.insert(ty.clone(), (lo, hi)).is_some() {
+                            return Err(FlagError::DuplicateGpuType(ty));
+                        }
                     }
-                    f.gpu_total = total;
+                    f.gpu_total = limits;
                 }
                 "max-node-provision-time" => f.max_node_provision_ms = as_duration(v)?,
                 "max-node-startup-time" => f.max_node_startup_ms = as_duration(v)?,

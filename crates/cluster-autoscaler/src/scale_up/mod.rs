@@ -20,7 +20,7 @@ use crate::decision::{
     Considered, Decision, DecisionLog, GroupResize, LatencySummary, NoScaleUpReason, Outcome,
     ScaleUpFailure, SkipReason,
 };
-use crate::flags::Flags;
+use crate::flags::{Flags, GPU_LABEL};
 use crate::nodegroup::{GroupId, NodeGroup, NodeGroups, Template};
 
 pub use balancing::{AWS_IGNORED_LABELS, Similarity, balance};
@@ -568,30 +568,48 @@ pub fn option_from(
 struct ResourcesLeft {
     cores_m: i64,
     memory: i64,
-    gpus: Option<i64>,
+    /// Per GPU type with a limit: GPUs left under its max.
+    gpus: BTreeMap<String, i64>,
+}
+
+/// A node's GPU type for `--gpu-total`: its [`GPU_LABEL`] value, else the resource name.
+fn gpu_type(labels: &asim_core::k8s::selector::Labels) -> &str {
+    labels.get(GPU_LABEL).map_or(NVIDIA_GPU, String::as_str)
 }
 
 impl ResourcesLeft {
     /// The limits minus the groups' targets and the nodes CA does not manage.
     fn new(cluster: &Cluster, groups: &NodeGroups, flags: &Flags) -> ResourcesLeft {
-        let (mut cores_m, mut mem, mut gpus) = (0i64, 0i64, 0i64);
+        let (mut cores_m, mut mem) = (0i64, 0i64);
+        let mut gpus: BTreeMap<String, i64> = flags
+            .gpu_total
+            .iter()
+            .map(|(ty, (_, hi))| (ty.clone(), *hi))
+            .collect();
+        let mut take_gpus = |labels, n: i64| {
+            if n > 0
+                && let Some(left) = gpus.get_mut(gpu_type(labels))
+            {
+                *left -= n;
+            }
+        };
         for (_, g) in groups.iter() {
             let n = i64::from(g.target);
             cores_m += n * g.template.capacity.cpu_m;
             mem += n * g.template.capacity.memory;
-            gpus += n * g.template.capacity.get(NVIDIA_GPU);
+            take_gpus(&g.template.labels, n * g.template.capacity.get(NVIDIA_GPU));
         }
         for node in cluster.nodes() {
             if groups.of_owner(&node.owner).is_none() {
                 cores_m += node.capacity.cpu_m;
                 mem += node.capacity.memory;
-                gpus += node.capacity.get(NVIDIA_GPU);
+                take_gpus(&node.labels, node.capacity.get(NVIDIA_GPU));
             }
         }
         ResourcesLeft {
             cores_m: flags.cores_total.1 * 1000 - cores_m,
             memory: flags.memory_total.1.saturating_mul(GIB) - mem,
-            gpus: flags.gpu_total.map(|(_, hi)| hi - gpus),
+            gpus,
         }
     }
 
@@ -605,8 +623,8 @@ impl ResourcesLeft {
             }
         };
         let mut n = per(self.cores_m, t.capacity.cpu_m).min(per(self.memory, t.capacity.memory));
-        if let Some(g) = self.gpus {
-            n = n.min(per(g, t.capacity.get(NVIDIA_GPU)));
+        if let Some(left) = self.gpus.get(gpu_type(&t.labels)) {
+            n = n.min(per(*left, t.capacity.get(NVIDIA_GPU)));
         }
         n
     }
