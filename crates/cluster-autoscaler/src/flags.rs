@@ -624,6 +624,38 @@ mod tests {
         assert!(flags(&[("estimator", json!("oldbinpacking"))]).is_err());
     }
 
+    /// `--gpu-total` keeps one limit per GPU type (a type may contain `/`), and refuses a
+    /// type given twice or a malformed item.
+    #[test]
+    fn gpu_total_is_per_gpu_type() {
+        let f = flags(&[(
+            "gpu-total",
+            json!(["nvidia-tesla-t4:0:4", "nvidia.com/gpu:1:8"]),
+        )])
+        .expect("valid");
+        assert_eq!(f.gpu_total.get("nvidia-tesla-t4"), Some(&(0, 4)));
+        assert_eq!(f.gpu_total.get("nvidia.com/gpu"), Some(&(1, 8)));
+        assert!(flags(&[("gpu-total", json!("a:0:1,a:0:2"))]).is_err());
+        assert!(flags(&[("gpu-total", json!("0:4"))]).is_err());
+        assert!(flags(&[("gpu-total", json!("t4:5:4"))]).is_err());
+    }
+
+    /// The ASG's autoscaling-options tags, by their README names; an unknown one is refused.
+    #[test]
+    fn autoscaling_options_read_the_readme_names() {
+        let mut o = AutoscalingOptions::default();
+        o.set("scaledownutilizationthreshold", "0.3").expect("ok");
+        o.set("scaledownunneededtime", "2m").expect("ok");
+        o.set("ignoredaemonsetsutilization", "true").expect("ok");
+        let s = ScaleDownSettings::default().with(&o);
+        assert_eq!(s.utilization_threshold, 0.3);
+        assert_eq!(s.unneeded_ms, 120_000);
+        assert!(s.ignore_daemonsets_utilization);
+        assert_eq!(s.unready_ms, 20 * 60_000);
+        assert!(o.set("scaledownunneededtime", "soon").is_err());
+        assert!(o.set("scaledownthreshold", "0.3").is_err());
+    }
+
     /// The flag's path is said once, by `Flags::parse`, whatever went wrong with its value.
     #[test]
     fn a_bad_duration_names_the_flag_once() {
