@@ -1,7 +1,9 @@
-//! Why scale-down keeps each node, as cluster-autoscaler's status processor reports it
+//! Why scale-down keeps each node (§4.7), as cluster-autoscaler's status processor reports it
 //! (`NoScaleDown` node status; cluster-autoscaler: processors/status, simulator/cluster.go
 //! `UnremovableReason`), written to the decision log only when a node's reason changes, so a
-//! long run of loops that change nothing adds nothing (§4.7; docs/reports.md, `no-scale-down`).
+//! long run of loops that change nothing adds nothing.
+//!
+//! The record, `no-scale-down`, is described in docs/reports.md.
 
 use std::collections::BTreeMap;
 
