@@ -166,7 +166,7 @@ impl Default for ScaleDownSettings {
 }
 
 /// The node label whose value is a GPU node's type for `--gpu-total` on AWS
-/// (cluster-autoscaler: cloudprovider/aws, `GPULabel`). [simulator] A GPU node without it
+/// (cluster-autoscaler: cloudprovider/aws, `GPULabel`). \[simulator\] A GPU node without it
 /// counts as type `nvidia.com/gpu`, so that a limit written with the resource name is not
 /// silently ignored (CA counts such a node against no GPU limit).
 pub const GPU_LABEL: &str = "k8s.amazonaws.com/accelerator";

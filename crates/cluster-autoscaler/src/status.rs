@@ -3,7 +3,8 @@
 //! `UnremovableReason`), written to the decision log only when a node's reason changes, so a
 //! long run of loops that change nothing adds nothing.
 //!
-//! The record, `no-scale-down`, is described in docs/reports.md.
+//! The behaviour is docs/model/cluster-autoscaler.md §4.7; the record, `no-scale-down`, is
+//! described in docs/reports.md.
 
 use std::collections::BTreeMap;
 
