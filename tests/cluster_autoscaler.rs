@@ -7,12 +7,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use autoscale_sim::catalog::Catalog;
 use autoscale_sim::cluster::scheduler::SchedulerSettings;
 use autoscale_sim::cluster::{
     Cluster, IntOrPercent, Node, NodeId, NodeOwner, OwnerKind, Pdb, PodTemplate,
 };
-use autoscale_sim::cluster_autoscaler::scale_down::{Blocker, Candidate, Planner};
-use autoscale_sim::cluster_autoscaler::{Flags, GroupId};
+use autoscale_sim::cluster_autoscaler::decision::Unremovable;
+use autoscale_sim::cluster_autoscaler::nodegroup::NodeGroups;
+use autoscale_sim::cluster_autoscaler::scale_down::{Candidate, Planner};
+use autoscale_sim::cluster_autoscaler::{Flags, GroupId, NodeGroupSpec};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::LabelSelector;
@@ -577,6 +580,7 @@ fn node(id: u32, cpu_m: i64, group: &str) -> Node {
         id: NodeId(id),
         name: format!("n{id}"),
         labels: BTreeMap::from([("kubernetes.io/hostname".to_string(), format!("n{id}"))]),
+        annotations: BTreeMap::new(),
         taints: Vec::new(),
         capacity: alloc.clone(),
         allocatable: alloc,
@@ -594,6 +598,24 @@ fn node(id: u32, cpu_m: i64, group: &str) -> Node {
         ready_at: Some(SimTime::ZERO),
         last_pod_event: SimTime::ZERO,
     }
+}
+
+/// The node group `ng` the hand-built clusters' nodes belong to (the planner reads a group's
+/// ASG-tag overrides).
+fn groups_ng() -> NodeGroups {
+    let spec: NodeGroupSpec = serde_json::from_value(serde_json::json!({
+        "name": "ng", "instanceTypes": ["m5.large"], "maxSize": 10, "zones": ["us-east-1a"]
+    }))
+    .expect("a node group");
+    let cat = Catalog::embedded("us-east-1").expect("catalog");
+    NodeGroups::from_specs(
+        &[spec],
+        &["us-east-1a".to_string()],
+        "us-east-1",
+        &cat,
+        900_000,
+    )
+    .expect("valid group")
 }
 
 fn pod_template(namespace: &str, app: &str, cpu_m: i64) -> Arc<PodTemplate> {
@@ -664,21 +686,24 @@ fn a_kube_system_pod_without_a_pdb_blocks_scale_down() {
 
     let c = cluster_with_system_pod(false);
     let mut p = Planner::default();
-    p.update(&c, &candidates, &s, t);
+    p.update(&c, &candidates, &groups_ng(), &s, t);
     assert!(p.unneeded.is_empty());
     assert_eq!(
-        p.unremovable.get(&NodeId(0)).map(|(_, b)| *b),
-        Some(Blocker::UnmovableKubeSystemPod)
+        p.unremovable.get(&NodeId(0)).map(|(_, b)| b.clone()),
+        Some(Unremovable::BlockedByPod {
+            pod: "kube-system/coredns-1".into(),
+            rule: "UnmovableKubeSystemPod"
+        })
     );
 
     let c = cluster_with_system_pod(true);
     let mut p = Planner::default();
-    p.update(&c, &candidates, &s, t);
+    p.update(&c, &candidates, &groups_ng(), &s, t);
     assert!(p.unneeded.contains_key(&NodeId(0)), "{:?}", p.unremovable);
 
     let c = cluster_with_system_pod(false);
     let mut p = Planner::default();
-    p.update(&c, &candidates, &s, SimTime(3_600_000 + 1));
+    p.update(&c, &candidates, &groups_ng(), &s, SimTime(3_600_000 + 1));
     assert!(p.unneeded.contains_key(&NodeId(0)), "{:?}", p.unremovable);
 }
 
@@ -795,6 +820,7 @@ fn unneeded_with_local_volumes(volumes: &[&str], annotation: Option<&str>) -> bo
     planner.update(
         &c,
         &candidates,
+        &groups_ng(),
         &Flags::default().scale_down,
         SimTime(60_000),
     );
@@ -889,7 +915,7 @@ fn utilization_at_the_threshold_is_underutilized_and_threshold_zero_removes_empt
         let mut s = Flags::default().scale_down;
         s.utilization_threshold = threshold;
         let mut p = Planner::default();
-        p.update(&c, &candidates, &s, SimTime(60_000));
+        p.update(&c, &candidates, &groups_ng(), &s, SimTime(60_000));
         p.unneeded.contains_key(&NodeId(0))
     };
     assert!(

@@ -133,6 +133,16 @@ impl ClusterState {
         target.saturating_sub(r.ready + r.unready + r.long_unregistered)
     }
 
+    /// `areThereUpcomingNodesInNodeGroup`: how many of the target are not yet provisioned,
+    /// provisioned meaning registered and started (Ready or Unready). Unlike [`Self::upcoming`]
+    /// it counts instances that never registered (LongUnregistered) as still to come, and
+    /// ignores backoff: a scale-up whose instances never register is not "done", it times out
+    /// (cluster-autoscaler: clusterstate/clusterstate.go, `updateScaleRequests`, §3.7).
+    pub fn not_provisioned(&self, group: GroupId, target: u32) -> u32 {
+        let r = self.readiness.get(group.0).copied().unwrap_or_default();
+        target.saturating_sub(r.ready + r.unready)
+    }
+
     /// `registerOrUpdateScaleUp`: a later scale-up of the same group adds to the request and
     /// resets its clock.
     pub fn register_scale_up(

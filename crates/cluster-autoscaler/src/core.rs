@@ -30,6 +30,7 @@ use crate::flags::Flags;
 use crate::nodegroup::NodeGroups;
 use crate::scale_down::{self, Actuator, Planner};
 use crate::scale_up::Orchestrator;
+use crate::status::NoScaleDownStatus;
 use crate::timer::Timer;
 
 /// AWS ASG re-read interval (`refreshInterval`, §5.3).
@@ -45,6 +46,7 @@ pub struct StaticAutoscaler {
     scale_up: Orchestrator,
     planner: Planner,
     actuator: Actuator,
+    status: NoScaleDownStatus,
     log: DecisionLog,
     /// Bumped whenever a loop timer is set, so that a superseded one is ignored.
     generation: u64,
@@ -80,6 +82,7 @@ impl StaticAutoscaler {
             scale_up: Orchestrator::new(chain),
             planner: Planner::default(),
             actuator: Actuator::default(),
+            status: NoScaleDownStatus::default(),
             log: DecisionLog::default(),
             generation: 0,
             running: false,
@@ -276,21 +279,37 @@ impl StaticAutoscaler {
 
         // Scale-down: the planner always runs; actuation only outside cooldown (§4.1).
         if self.flags.scale_down_enabled {
-            let candidates = scale_down::candidates(
+            let (candidates, mut reasons) = scale_down::candidates(
                 ctx.cluster(),
                 &self.groups,
                 &self.actuator,
                 &self.flags,
                 now,
             );
-            self.planner
-                .update(ctx.cluster(), &candidates, &self.flags.scale_down, now);
+            self.planner.update(
+                ctx.cluster(),
+                &candidates,
+                &self.groups,
+                &self.flags.scale_down,
+                now,
+            );
+            let (removable, refused) = scale_down::removable_at(
+                ctx.cluster(),
+                &self.planner,
+                &self.groups,
+                &self.actuator,
+                &self.flags,
+                now,
+            );
+            reasons.extend(self.planner.reasons.iter().map(|(n, r)| (*n, r.clone())));
+            reasons.extend(refused);
             self.actuator
                 .update_soft_taints(ctx, &self.planner, &self.flags);
             let cooldown = up.scaled_up || up.all_new || self.global_cooldown(now);
             if !cooldown
                 && self.actuator.start_deletions(
                     ctx,
+                    &removable,
                     &mut self.planner,
                     &mut self.groups,
                     &self.flags,
@@ -299,6 +318,8 @@ impl StaticAutoscaler {
             {
                 self.last_scale_down_delete = Some(now);
             }
+            self.status
+                .update(now, ctx.cluster(), &self.groups, reasons, &mut self.log);
         }
     }
 
@@ -415,9 +436,11 @@ impl StaticAutoscaler {
         let now = ctx.now;
         let state = &self.state;
         let groups = &self.groups;
+        // Not `upcoming`: instances that never registered are not provisioned, so the request
+        // times out rather than counting as done once they are long-unregistered (§3.7).
         let upcoming: Vec<u32> = groups
             .iter()
-            .map(|(id, g)| state.upcoming(id, g.target, now))
+            .map(|(id, g)| state.not_provisioned(id, g.target))
             .collect();
         let outcomes = self
             .state

@@ -6,6 +6,8 @@
 //! Keys come out sorted at every level: an event is turned into a `serde_json::Value`
 //! first, whose objects are `BTreeMap`s (serde_json is built without `preserve_order`).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use asim_core::engine::SimTime;
@@ -64,6 +66,28 @@ pub enum Decision {
     NoScaleUp {
         reason: NoScaleUpReason,
         pods: usize,
+        /// Why each node group was no option (`NoNodeGroupCanHelp` with mixed reasons says
+        /// nothing on its own); empty for `MaxNodesTotalReached`, decided before any group.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        groups: BTreeMap<String, SkipReason>,
+    },
+    /// Pods that fit no node group's template at all (CA's `NotTriggerScaleUp` pod event,
+    /// processors/status): written once for each pod, the first loop it is found so.
+    NotTriggerScaleUp {
+        /// `namespace/name` of the pods, new in this record.
+        pods: Vec<String>,
+        /// Per group, the first predicate a fresh template node fails.
+        groups: BTreeMap<String, &'static str>,
+    },
+    /// Why scale-down keeps a node (CA's `NoScaleDown` node status, `simulator.UnremovableReason`
+    /// in cluster-autoscaler: simulator/cluster.go); written when the node's reason changes,
+    /// not every loop.
+    NoScaleDown {
+        node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        #[serde(flatten)]
+        reason: Unremovable,
     },
     /// A scale-up failed; the group is backed off for `backoff_s` (§3.8).
     ScaleUpFailed {
@@ -145,6 +169,8 @@ pub enum SkipReason {
     MaxResourceLimitReached,
     /// No pending pod fits a fresh node of the group's template.
     NotTriggerScaleUp,
+    /// `--max-nodes-total` counting registered and upcoming nodes leaves no room (§3.6).
+    MaxNodesTotalReached,
 }
 
 /// Why pending pods triggered no scale-up.
@@ -152,9 +178,62 @@ pub enum SkipReason {
 pub enum NoScaleUpReason {
     /// `--max-nodes-total` Ready nodes already.
     MaxNodesTotalReached,
+    /// Every group was no option, for different reasons (see `groups`).
     NoNodeGroupCanHelp,
     /// The expander chain left no option.
     ExpanderFilteredAll,
+    /// Every group is at its max size.
+    MaxSizeReached,
+    /// `--cores-total` / `--memory-total` / `--gpu-total` leave room for no node of any group.
+    MaxResourceLimitReached,
+    /// Every group is backed off after failed scale-ups (§3.8).
+    BackedOff,
+    /// No pending pod fits a fresh node of any group.
+    NotTriggerScaleUp,
+}
+
+impl NoScaleUpReason {
+    /// The reason when every group was skipped for the same one.
+    pub fn all(skip: SkipReason) -> NoScaleUpReason {
+        match skip {
+            SkipReason::NotCreated => NoScaleUpReason::NoNodeGroupCanHelp,
+            SkipReason::BackedOff => NoScaleUpReason::BackedOff,
+            SkipReason::MaxSizeReached => NoScaleUpReason::MaxSizeReached,
+            SkipReason::MaxResourceLimitReached => NoScaleUpReason::MaxResourceLimitReached,
+            SkipReason::NotTriggerScaleUp => NoScaleUpReason::NotTriggerScaleUp,
+            SkipReason::MaxNodesTotalReached => NoScaleUpReason::MaxNodesTotalReached,
+        }
+    }
+}
+
+/// CA's `UnremovableReason` (cluster-autoscaler: simulator/cluster.go), with the blocking pod
+/// and its drainability rule for `BlockedByPod` (`drain.BlockingPod`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "reason")]
+pub enum Unremovable {
+    /// The node carries `cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"`.
+    ScaleDownDisabledAnnotation,
+    /// Unready, and `--scale-down-unready-enabled=false`.
+    ScaleDownUnreadyDisabled,
+    /// Not in any node group CA manages (static nodes).
+    NotAutoscaled,
+    /// Unneeded, for less than `scale-down-unneeded-time` so far.
+    NotUnneededLongEnough,
+    /// Unneeded and unready, for less than `scale-down-unready-time` so far.
+    NotUnreadyLongEnough,
+    /// Removing it would take its group below min size.
+    NodeGroupMinSizeReached,
+    /// Removing it would take the cluster below `--cores-total` / `--memory-total` minimum.
+    MinimalResourceLimitExceeded { resource: &'static str },
+    /// Utilization above the scale-down threshold (`utilization` as CA computes it, §4.2).
+    NotUnderutilized { utilization: f64 },
+    /// Its removal failed lately; looked at again after the recheck timeout.
+    RecentlyUnremovable,
+    /// Some pod that must move fits no other node.
+    NoPlaceToMovePods,
+    /// A pod that cannot be drained (§4.3): `pod` is `namespace/name`, `rule` CA's
+    /// `BlockingPodReason`.
+    BlockedByPod { pod: String, rule: &'static str },
 }
 
 /// What made a scale-up fail, under `reason`.
@@ -365,6 +444,7 @@ mod tests {
             Decision::NoScaleUp {
                 reason: NoScaleUpReason::ExpanderFilteredAll,
                 pods: 4,
+                groups: BTreeMap::new(),
             },
             json!({"t_s": 1.5, "event": "no-scale-up", "reason": "ExpanderFilteredAll", "pods": 4}),
         );

@@ -31,8 +31,9 @@ pub struct Flags {
     pub cores_total: (i64, i64),
     /// `--memory-total` min:max (GiB).
     pub memory_total: (i64, i64),
-    /// `--gpu-total` min:max over all GPU types (GPUs); None = no limit.
-    pub gpu_total: Option<(i64, i64)>,
+    /// `--gpu-total` min:max (GPUs) per GPU type (see [`GPU_LABEL`]); a type not listed has
+    /// no limit.
+    pub gpu_total: BTreeMap<String, (i64, i64)>,
     pub max_node_provision_ms: u64,
     pub max_node_startup_ms: u64,
     pub backoff: BackoffSettings,
@@ -81,7 +82,7 @@ impl Default for Flags {
             max_nodes_total: 0,
             cores_total: (0, 320_000),
             memory_total: (0, 6_400_000),
-            gpu_total: None,
+            gpu_total: BTreeMap::new(),
             max_node_provision_ms: 15 * 60_000,
             max_node_startup_ms: 15 * 60_000,
             backoff: BackoffSettings::default(),
@@ -164,6 +165,74 @@ impl Default for ScaleDownSettings {
     }
 }
 
+/// The node label whose value is a GPU node's type for `--gpu-total` on AWS
+/// (cluster-autoscaler: cloudprovider/aws, `GPULabel`). \[simulator\] A GPU node without it
+/// counts as type `nvidia.com/gpu`, so that a limit written with the resource name is not
+/// silently ignored (CA counts such a node against no GPU limit).
+pub const GPU_LABEL: &str = "k8s.amazonaws.com/accelerator";
+
+/// Per-ASG overrides of the scale-down flags, from the ASG's
+/// `k8s.io/cluster-autoscaler/node-template/autoscaling-options/<option>` tags
+/// (docs/model/cluster-autoscaler.md §4.2, §5.1; cluster-autoscaler: cloudprovider/aws/README.md,
+/// `aws_manager.go` `GetAsgOptions`). `None` keeps the flag's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AutoscalingOptions {
+    pub utilization_threshold: Option<f64>,
+    pub gpu_utilization_threshold: Option<f64>,
+    pub unneeded_ms: Option<u64>,
+    pub unready_ms: Option<u64>,
+    pub ignore_daemonsets_utilization: Option<bool>,
+}
+
+/// The tag prefix of the per-ASG options.
+pub const AUTOSCALING_OPTIONS_TAG: &str =
+    "k8s.io/cluster-autoscaler/node-template/autoscaling-options/";
+
+impl AutoscalingOptions {
+    /// Read one option from its tag: `key` is the part after [`AUTOSCALING_OPTIONS_TAG`].
+    /// CA's `GetAsgOptions` logs and skips a value it cannot parse; here it is an error, since a
+    /// run that silently ignored the tag would look like a result.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), FlagError> {
+        let v = Value::String(value.to_string());
+        match key {
+            "scaledownutilizationthreshold" => self.utilization_threshold = Some(as_ratio(&v)?),
+            "scaledowngpuutilizationthreshold" => {
+                self.gpu_utilization_threshold = Some(as_ratio(&v)?)
+            }
+            "scaledownunneededtime" => self.unneeded_ms = Some(as_duration(&v)?),
+            "scaledownunreadytime" => self.unready_ms = Some(as_duration(&v)?),
+            "ignoredaemonsetsutilization" => {
+                self.ignore_daemonsets_utilization = Some(as_bool(&v)?)
+            }
+            _ => return Err(FlagError::UnknownOption(key.to_string())),
+        }
+        Ok(())
+    }
+}
+
+impl ScaleDownSettings {
+    /// The settings of one node group: the flags with its ASG's overrides applied.
+    pub fn with(&self, o: &AutoscalingOptions) -> ScaleDownSettings {
+        let mut s = self.clone();
+        if let Some(x) = o.utilization_threshold {
+            s.utilization_threshold = x;
+        }
+        if let Some(x) = o.gpu_utilization_threshold {
+            s.gpu_utilization_threshold = x;
+        }
+        if let Some(x) = o.unneeded_ms {
+            s.unneeded_ms = x;
+        }
+        if let Some(x) = o.unready_ms {
+            s.unready_ms = x;
+        }
+        if let Some(x) = o.ignore_daemonsets_utilization {
+            s.ignore_daemonsets_utilization = x;
+        }
+        s
+    }
+}
+
 /// Ratios and label rules of `IsCloudProviderNodeInfoSimilar` with the AWS comparator (§3.5);
 /// the comparison itself is `scale_up::balancing`.
 #[derive(Clone, Debug)]
@@ -240,6 +309,12 @@ pub enum FlagError {
         "unknown flag {0:?} (not a cluster-autoscaler 1.36 flag the simulator knows; see docs/scenario.md)"
     )]
     Unknown(String),
+    #[error(
+        "unknown autoscaling option {0:?} (expected scaledownutilizationthreshold, scaledowngpuutilizationthreshold, scaledownunneededtime, scaledownunreadytime or ignoredaemonsetsutilization)"
+    )]
+    UnknownOption(String),
+    #[error("GPU type {0:?} is given twice")]
+    DuplicateGpuType(String),
 }
 
 fn bad(want: &'static str, v: &Value) -> FlagError {
@@ -379,21 +454,31 @@ impl Flags {
                 "cores-total" => f.cores_total = as_min_max(v)?,
                 "memory-total" => f.memory_total = as_min_max(v)?,
                 "gpu-total" => {
-                    // `<gpu_type>:<min>:<max>`, repeatable; limits are summed over types.
-                    let mut total: Option<(i64, i64)> = None;
+                    // `<gpu_type>:<min>:<max>`, repeatable (a list here), one limit per type
+                    // (cluster-autoscaler: config/flags/flags.go, `parseMultipleGpuLimits`).
+                    // The type may hold `/` (`nvidia.com/gpu`) but not `:`.
+                    let mut limits = BTreeMap::new();
                     for item in as_list(v)? {
                         let parts: Vec<&str> = item.split(':').collect();
-                        let nums = match parts.as_slice() {
-                            [_, lo, hi] => lo.parse::<i64>().ok().zip(hi.parse::<i64>().ok()),
+                        let parsed = match parts.as_slice() {
+                            [ty, lo, hi] if !ty.trim().is_empty() => lo
+                                .trim()
+                                .parse::<i64>()
+                                .ok()
+                                .zip(hi.trim().parse::<i64>().ok())
+                                .map(|n| (ty.trim().to_string(), n)),
                             _ => None,
                         };
-                        let Some((lo, hi)) = nums.filter(|(lo, hi)| 0 <= *lo && lo <= hi) else {
-                            return Err(bad("<gpu_type>:<min>:<max>", v));
+                        let Some((ty, (lo, hi))) =
+                            parsed.filter(|(_, (lo, hi))| 0 <= *lo && lo <= hi)
+                        else {
+                            return Err(bad("<gpu_type>:<min>:<max> with 0 ≤ min ≤ max", v));
                         };
-                        let (a, b) = total.unwrap_or((0, 0));
-                        total = Some((a + lo, b + hi));
+                        if limits.insert(ty.clone(), (lo, hi)).is_some() {
+                            return Err(FlagError::DuplicateGpuType(ty));
+                        }
                     }
-                    f.gpu_total = total;
+                    f.gpu_total = limits;
                 }
                 "max-node-provision-time" => f.max_node_provision_ms = as_duration(v)?,
                 "max-node-startup-time" => f.max_node_startup_ms = as_duration(v)?,
@@ -537,6 +622,38 @@ mod tests {
         assert!(e.contains("flags.scan-interval"), "{e}");
         assert!(flags(&[("cores-total", json!("9:3"))]).is_err());
         assert!(flags(&[("estimator", json!("oldbinpacking"))]).is_err());
+    }
+
+    /// `--gpu-total` keeps one limit per GPU type (a type may contain `/`), and refuses a
+    /// type given twice or a malformed item.
+    #[test]
+    fn gpu_total_is_per_gpu_type() {
+        let f = flags(&[(
+            "gpu-total",
+            json!(["nvidia-tesla-t4:0:4", "nvidia.com/gpu:1:8"]),
+        )])
+        .expect("valid");
+        assert_eq!(f.gpu_total.get("nvidia-tesla-t4"), Some(&(0, 4)));
+        assert_eq!(f.gpu_total.get("nvidia.com/gpu"), Some(&(1, 8)));
+        assert!(flags(&[("gpu-total", json!("a:0:1,a:0:2"))]).is_err());
+        assert!(flags(&[("gpu-total", json!("0:4"))]).is_err());
+        assert!(flags(&[("gpu-total", json!("t4:5:4"))]).is_err());
+    }
+
+    /// The ASG's autoscaling-options tags, by their README names; an unknown one is refused.
+    #[test]
+    fn autoscaling_options_read_the_readme_names() {
+        let mut o = AutoscalingOptions::default();
+        o.set("scaledownutilizationthreshold", "0.3").expect("ok");
+        o.set("scaledownunneededtime", "2m").expect("ok");
+        o.set("ignoredaemonsetsutilization", "true").expect("ok");
+        let s = ScaleDownSettings::default().with(&o);
+        assert_eq!(s.utilization_threshold, 0.3);
+        assert_eq!(s.unneeded_ms, 120_000);
+        assert!(s.ignore_daemonsets_utilization);
+        assert_eq!(s.unready_ms, 20 * 60_000);
+        assert!(o.set("scaledownunneededtime", "soon").is_err());
+        assert!(o.set("scaledownthreshold", "0.3").is_err());
     }
 
     /// The flag's path is said once, by `Flags::parse`, whatever went wrong with its value.

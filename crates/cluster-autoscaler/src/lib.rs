@@ -17,8 +17,9 @@
 //! into the seam's `u64` tokens, and `error` holds the configuration error.
 //!
 //! ## What is simplified
-//! - Required pod *affinity* is not simulated in CA's own scheduling simulations (anti-affinity
-//!   and `DoNotSchedule` spread are); pods needing it are assumed to fit.
+//! - CA's scale-up simulation checks required pod affinity and anti-affinity and
+//!   `DoNotSchedule` spread; the scale-down removal simulation checks only hostname
+//!   anti-affinity among them.
 //! - A drain retries blocked evictions every 5 s (CA: every 10 s) until
 //!   `--max-pod-eviction-time` (2 min) after it began; then it fails as in §4.6 step 6: the node
 //!   is untainted and uncordoned, pods already evicted stay evicted, and the node is not
@@ -42,6 +43,7 @@ pub mod flags;
 pub mod nodegroup;
 pub mod scale_down;
 pub mod scale_up;
+pub mod status;
 pub mod termination_handler;
 pub mod timer;
 

@@ -15,6 +15,7 @@ use std::ops::{Index, IndexMut};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::flags::{AUTOSCALING_OPTIONS_TAG, AutoscalingOptions};
 use asim_cluster::autoscaler::NodeBlueprint;
 use asim_cluster::pod::{HOSTNAME_KEY, ZONE_KEY};
 use asim_cluster::{Cluster, Node, NodeOwner, OwnerKind, PodTemplate};
@@ -68,6 +69,14 @@ pub struct NodeGroupSpec {
     /// Priority for the `priority` expander (higher wins).
     #[serde(default)]
     pub priority: Option<i32>,
+    /// Annotations the group's nodes carry from registration (e.g.
+    /// `cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"`, §4.2).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The ASG's tags. Only `k8s.io/cluster-autoscaler/node-template/autoscaling-options/*`
+    /// is read (per-group scale-down options, §4.2); other tags are kept as written.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn default_on_demand() -> String {
@@ -180,6 +189,10 @@ pub struct NodeGroup {
     pub ami: AmiFamily,
     /// Priority for the `priority` expander (higher wins), if set on the group.
     pub priority: Option<i32>,
+    /// Annotations put on the group's nodes when they register.
+    pub annotations: BTreeMap<String, String>,
+    /// The ASG's `autoscaling-options` tags (§4.2).
+    pub options: AutoscalingOptions,
     /// The AWS provider template without DaemonSet pods (§3.1 item 3).
     pub asg_template: Template,
     /// Last template copied from a live node, with the time it was taken (§3.1 item 2).
@@ -273,6 +286,14 @@ impl NodeGroup {
                 ),
             ));
         }
+        let mut options = AutoscalingOptions::default();
+        for (k, v) in &spec.tags {
+            if let Some(opt) = k.strip_prefix(AUTOSCALING_OPTIONS_TAG) {
+                options
+                    .set(opt, v)
+                    .map_err(|e| ConfigError::new(field(&format!("tags.{k}")), e))?;
+            }
+        }
         let it = catalog
             .get(first)
             .ok_or_else(|| ConfigError::new(field("instanceTypes"), catalog.unknown_type(first)))?;
@@ -311,6 +332,8 @@ impl NodeGroup {
                 .map_or(default_provision_ms, |d| d.0),
             ami,
             priority: spec.priority,
+            annotations: spec.annotations.clone(),
+            options,
             template: asg_template.clone(),
             asg_template,
             cached: None,
@@ -389,6 +412,7 @@ impl NodeGroup {
             name: format!("{}-{:05x}", self.name, instance.0),
             labels,
             taints: self.taints.clone(),
+            annotations: self.annotations.clone(),
             startup_taints: Vec::new(),
             capacity: res.capacity.to_resources(),
             allocatable: res.allocatable.to_resources(),
@@ -432,6 +456,31 @@ impl NodeGroups {
 
     pub fn len(&self) -> usize {
         self.groups.len()
+    }
+
+    /// `n` groups `g0`, `g1`, … of m5.large in us-east-1a, 0..10 nodes.
+    #[cfg(test)]
+    pub(crate) fn for_test(n: usize) -> NodeGroups {
+        let cat = Catalog::embedded("us-east-1").expect("embedded catalog");
+        let zones = vec!["us-east-1a".to_string()];
+        let specs: Vec<NodeGroupSpec> = (0..n)
+            .map(|i| NodeGroupSpec {
+                name: format!("g{i}"),
+                instance_types: vec!["m5.large".into()],
+                capacity_type: "on-demand".into(),
+                zones: zones.clone(),
+                min_size: 0,
+                max_size: 10,
+                labels: BTreeMap::new(),
+                taints: Vec::new(),
+                max_node_provision_time: None,
+                ami_family: None,
+                priority: None,
+                annotations: BTreeMap::new(),
+                tags: BTreeMap::new(),
+            })
+            .collect();
+        NodeGroups::from_specs(&specs, &zones, "us-east-1", &cat, 900_000).expect("valid groups")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -548,6 +597,8 @@ mod tests {
             max_node_provision_time: None,
             ami_family: None,
             priority: None,
+            annotations: BTreeMap::new(),
+            tags: BTreeMap::new(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Nodes: the Kubernetes `Node` object plus the bookkeeping the binder needs (requested
 //! resources, host ports in use, pulled images).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use asim_core::engine::SimTime;
@@ -30,6 +30,9 @@ pub struct Node {
     pub id: NodeId,
     pub name: String,
     pub labels: Labels,
+    /// `metadata.annotations` (what the autoscalers read, e.g. cluster-autoscaler's
+    /// `scale-down-disabled`).
+    pub annotations: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
     pub capacity: Resources,
     pub allocatable: Resources,
@@ -75,6 +78,7 @@ impl Node {
             id: NodeId(0),
             name,
             labels,
+            annotations: BTreeMap::new(),
             taints,
             capacity,
             allocatable,
@@ -96,6 +100,10 @@ impl Node {
 
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
     }
 
     /// Ready, not cordoned, not being deleted: the binder may use it.

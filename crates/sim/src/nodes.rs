@@ -73,7 +73,7 @@ impl Simulation<'_> {
         add_system_labels(&mut labels, self.scenario.catalog.region());
         let mut taints = bp.taints.clone();
         taints.extend(bp.startup_taints.iter().cloned());
-        let node = Node::new(
+        let mut node = Node::new(
             bp.name.clone(),
             labels,
             taints,
@@ -84,6 +84,7 @@ impl Simulation<'_> {
             now,
             false,
         );
+        node.annotations = bp.annotations.clone();
         let id = self.cluster.add_node(node);
         self.instance_nodes.insert(instance, id);
         if let Some(&rec) = self.instance_records.get(&instance) {

@@ -19,14 +19,16 @@ use asim_cluster::{Cluster, NodeId, OwnerKind, PodPhase};
 use asim_core::engine::SimTime;
 use asim_core::k8s::taints::{Taint, TaintEffect};
 
-use crate::decision::{AbortReason, Decision, DecisionLog, DrainFailure, ScaleDownKind};
+use crate::decision::{
+    AbortReason, Decision, DecisionLog, DrainFailure, ScaleDownKind, Unremovable,
+};
 use crate::flags::Flags;
 use crate::nodegroup::{
     DELETION_CANDIDATE_TAINT, GroupId, NodeGroup, NodeGroups, TO_BE_DELETED_TAINT,
 };
 use crate::timer::Timer;
 
-use super::planner::{Blocker, Planner, is_expendable};
+use super::planner::{Planner, Unneeded, is_expendable};
 
 /// A node CA is deleting.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +58,11 @@ pub struct Actuator {
 impl Actuator {
     pub fn is_deleting(&self, node: NodeId) -> bool {
         self.deleting.contains_key(&node)
+    }
+
+    /// The group of each deletion in flight.
+    pub fn deleting_groups(&self) -> impl Iterator<Item = GroupId> + '_ {
+        self.deleting.values().map(|d| d.group)
     }
 
     /// Soft `DeletionCandidateOfClusterAutoscaler` taints on unneeded nodes, at most
@@ -92,12 +99,14 @@ impl Actuator {
         }
     }
 
-    /// `NodesToDelete` + budgets (§4.4, §4.5): empty nodes first up to the parallelism left,
-    /// then at most `--max-drain-parallelism` drains in flight; min sizes respected. Returns
-    /// whether a deletion started.
+    /// `NodesToDelete` + budgets (§4.5): of the nodes `removable_at` let through (min sizes and
+    /// resource minimums already counted, §4.4), empty nodes first up to the parallelism
+    /// left, then at most `--max-drain-parallelism` drains in flight. Returns whether a
+    /// deletion started.
     pub fn start_deletions(
         &mut self,
         ctx: &mut Ctx<'_>,
+        removable: &[(NodeId, Unneeded)],
         planner: &mut Planner,
         groups: &mut NodeGroups,
         flags: &Flags,
@@ -105,17 +114,12 @@ impl Actuator {
     ) -> bool {
         let now = ctx.now;
         let s = &flags.scale_down;
-        let removable = planner.removable_now(s, now);
         if removable.is_empty() {
             return false;
         }
         let in_progress = self.deleting.len() as u32;
         let drains = self.deleting.values().filter(|d| d.drain).count() as u32;
         let mut left = s.max_scale_down_parallelism.saturating_sub(in_progress);
-        let mut size: Vec<i64> = groups.iter().map(|(_, g)| i64::from(g.target)).collect();
-        for d in self.deleting.values() {
-            size[d.group.0] -= 1;
-        }
         let mut chosen: Vec<(NodeId, GroupId, bool, f64, u64)> = Vec::new();
         let mut empty_taken = 0u32;
         for (node, u) in removable.iter().filter(|(_, u)| u.empty) {
@@ -123,12 +127,9 @@ impl Actuator {
                 break;
             }
             let g = u.group;
-            if size[g.0] - 1 < i64::from(groups[g].min_size)
-                || group_cooldown(&groups[g], flags, now)
-            {
+            if group_cooldown(&groups[g], flags, now) {
                 continue;
             }
-            size[g.0] -= 1;
             left -= 1;
             empty_taken += 1;
             chosen.push((*node, g, false, u.utilization, now.since(u.since)));
@@ -139,12 +140,9 @@ impl Actuator {
                 break;
             }
             let g = u.group;
-            if size[g.0] - 1 < i64::from(groups[g].min_size)
-                || group_cooldown(&groups[g], flags, now)
-            {
+            if group_cooldown(&groups[g], flags, now) {
                 continue;
             }
-            size[g.0] -= 1;
             drain_left -= 1;
             chosen.push((*node, g, true, u.utilization, now.since(u.since)));
         }
@@ -283,7 +281,7 @@ impl Actuator {
         let recheck = ctx.now + flags.scale_down.unremovable_recheck_ms;
         planner
             .unremovable
-            .insert(node, (recheck, Blocker::RecentlyUnremovable));
+            .insert(node, (recheck, Unremovable::RecentlyUnremovable));
         log.log(
             ctx.now,
             Decision::ScaleDownFailed {

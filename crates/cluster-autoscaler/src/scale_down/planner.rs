@@ -11,8 +11,9 @@ use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase, PodTe
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::{NVIDIA_GPU, Resources};
 
+use crate::decision::Unremovable;
 use crate::flags::ScaleDownSettings;
-use crate::nodegroup::{GroupId, TO_BE_DELETED_TAINT, matches_affinity, tolerates};
+use crate::nodegroup::{GroupId, NodeGroups, TO_BE_DELETED_TAINT, matches_affinity, tolerates};
 
 /// Annotation listing the local volumes that may be lost (§4.3).
 pub const SAFE_TO_EVICT_LOCAL_VOLUMES: &str =
@@ -28,8 +29,6 @@ pub enum Blocker {
     NotEnoughPdb,
     MinReplicasReached,
     NoPlaceToMovePods,
-    /// Its removal failed: looked at again only after the recheck timeout (§4.6, §7).
-    RecentlyUnremovable,
 }
 
 impl Blocker {
@@ -43,7 +42,6 @@ impl Blocker {
             Blocker::NotEnoughPdb => "NotEnoughPdb",
             Blocker::MinReplicasReached => "MinReplicasReached",
             Blocker::NoPlaceToMovePods => "NoPlaceToMovePods",
-            Blocker::RecentlyUnremovable => "RecentlyUnremovable",
         }
     }
 }
@@ -209,12 +207,18 @@ pub struct Unneeded {
 #[derive(Clone, Debug, Default)]
 pub struct Planner {
     pub unneeded: BTreeMap<NodeId, Unneeded>,
-    /// Nodes found unremovable because of their pods, and when to look again (§4.4).
-    pub unremovable: BTreeMap<NodeId, (SimTime, Blocker)>,
+    /// Nodes found unremovable because of their pods (or a failed removal), and when to look
+    /// again (§4.4).
+    pub unremovable: BTreeMap<NodeId, (SimTime, Unremovable)>,
+    /// Why each candidate the last pass looked at is not unneeded: the reasons of the
+    /// unremovable cache (kept while a node waits for its recheck, so that its status does
+    /// not flip to `RecentlyUnremovable` and back every 5 minutes), `NotUnderutilized`,
+    /// `ScaleDownUnreadyDisabled`.
+    pub reasons: BTreeMap<NodeId, Unremovable>,
 }
 
-/// A candidate under the threshold: utilization, readiness, and its pods to move or a blocker.
-type Evaluated = (Candidate, f64, bool, Result<Vec<PodId>, Blocker>);
+/// A candidate under the threshold: utilization, readiness, and its pods to move or why not.
+type Evaluated = (Candidate, f64, bool, Result<Vec<PodId>, Unremovable>);
 
 /// One removal candidate: a node of an autoscaled group not already at min size.
 #[derive(Clone, Copy, Debug)]
@@ -233,21 +237,28 @@ impl Planner {
         &mut self,
         cluster: &Cluster,
         candidates: &[Candidate],
-        s: &ScaleDownSettings,
+        groups: &NodeGroups,
+        flags: &ScaleDownSettings,
         now: SimTime,
     ) {
         self.unremovable.retain(|_, (at, _)| *at > now);
-        let limit = self.unneeded_limit(s);
+        self.reasons.clear();
+        let limit = self.unneeded_limit(flags);
         // Per candidate: pods to move or a blocker.
         let mut evaluated: Vec<Evaluated> = Vec::new();
         for &c in candidates {
             let Some(node) = cluster.node(c.node) else {
                 continue;
             };
-            if self.unremovable.contains_key(&c.node) {
+            if let Some((_, why)) = self.unremovable.get(&c.node) {
+                self.reasons.insert(c.node, why.clone());
                 continue;
             }
+            // The group's ASG tags may override the thresholds (§4.2).
+            let s = &flags.with(&groups[c.group].options);
             if !node.ready && !s.unready_enabled {
+                self.reasons
+                    .insert(c.node, Unremovable::ScaleDownUnreadyDisabled);
                 continue;
             }
             let (u, gpu) = utilization(node, cluster, s);
@@ -257,16 +268,22 @@ impl Planner {
                 s.utilization_threshold
             };
             if u > threshold {
+                self.reasons
+                    .insert(c.node, Unremovable::NotUnderutilized { utilization: u });
                 continue;
             }
             let mut to_move = Vec::new();
             let mut blocked = None;
             for p in &node.pods {
-                match drainability(cluster.pod(*p), cluster, s, now) {
+                let pod = cluster.pod(*p);
+                match drainability(pod, cluster, s, now) {
                     Ok(Drain::Move) => to_move.push(*p),
                     Ok(Drain::Skip) => {}
                     Err(b) => {
-                        blocked = Some(b);
+                        blocked = Some(Unremovable::BlockedByPod {
+                            pod: format!("{}/{}", pod.namespace(), pod.name),
+                            rule: b.as_str(),
+                        });
                         break;
                     }
                 }
@@ -288,7 +305,7 @@ impl Planner {
             .filter(|n| n.schedulable() && !n.taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT))
             .map(|n| {
                 let mut free = n.free();
-                free.add(&expendable_requests(n, s.expendable_priority_cutoff));
+                free.add(&expendable_requests(n, flags.expendable_priority_cutoff));
                 Dest { id: n.id, free }
             })
             .collect();
@@ -298,20 +315,20 @@ impl Planner {
             if next.len() >= limit {
                 break;
             }
+            let recheck = now + flags.unremovable_recheck_ms;
             let to_move = match r {
-                Err(b) => {
-                    self.unremovable
-                        .insert(c.node, (now + s.unremovable_recheck_ms, b));
+                Err(why) => {
+                    self.reasons.insert(c.node, why.clone());
+                    self.unremovable.insert(c.node, (recheck, why));
                     continue;
                 }
                 Ok(v) => v,
             };
             let empty = to_move.is_empty();
             if !empty && !place_all(cluster, c.node, &to_move, &mut dests, &removed) {
-                self.unremovable.insert(
-                    c.node,
-                    (now + s.unremovable_recheck_ms, Blocker::NoPlaceToMovePods),
-                );
+                let why = Unremovable::NoPlaceToMovePods;
+                self.reasons.insert(c.node, why.clone());
+                self.unremovable.insert(c.node, (recheck, why));
                 continue;
             }
             removed.insert(c.node);
@@ -340,14 +357,17 @@ impl Planner {
         limit.min(upper).max(1)
     }
 
-    /// Unneeded nodes whose time has come (10 min, or the unready time for unready nodes).
-    pub fn removable_now(&self, s: &ScaleDownSettings, now: SimTime) -> Vec<(NodeId, Unneeded)> {
+    /// Unneeded nodes whose time has come (10 min, or the unready time for unready nodes;
+    /// either may be overridden by the group's ASG tags, §4.2).
+    pub fn removable_now(
+        &self,
+        groups: &NodeGroups,
+        s: &ScaleDownSettings,
+        now: SimTime,
+    ) -> Vec<(NodeId, Unneeded)> {
         self.unneeded
             .iter()
-            .filter(|(_, u)| {
-                let need = if u.ready { s.unneeded_ms } else { s.unready_ms };
-                now.since(u.since) >= need
-            })
+            .filter(|(_, u)| now.since(u.since) >= needed_ms(u, groups, s))
             .map(|(n, u)| (*n, u.clone()))
             .collect()
     }
@@ -355,6 +375,17 @@ impl Planner {
     pub fn forget(&mut self, node: NodeId) {
         self.unneeded.remove(&node);
         self.unremovable.remove(&node);
+    }
+}
+
+/// How long `u` must stay unneeded before it may go: `scale-down-unneeded-time`, or
+/// `scale-down-unready-time` when unready, each possibly from the group's tags.
+pub fn needed_ms(u: &Unneeded, groups: &NodeGroups, s: &ScaleDownSettings) -> u64 {
+    let o = &groups[u.group].options;
+    if u.ready {
+        o.unneeded_ms.unwrap_or(s.unneeded_ms)
+    } else {
+        o.unready_ms.unwrap_or(s.unready_ms)
     }
 }
 
@@ -446,10 +477,11 @@ mod tests {
         p.unneeded.insert(NodeId(1), u(true));
         p.unneeded.insert(NodeId(2), u(false));
         let s = settings();
-        assert!(p.removable_now(&s, SimTime(599_999)).is_empty());
-        let r = p.removable_now(&s, SimTime(600_000));
+        let groups = NodeGroups::for_test(1);
+        assert!(p.removable_now(&groups, &s, SimTime(599_999)).is_empty());
+        let r = p.removable_now(&groups, &s, SimTime(600_000));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].0, NodeId(1));
-        assert_eq!(p.removable_now(&s, SimTime(1_200_000)).len(), 2);
+        assert_eq!(p.removable_now(&groups, &s, SimTime(1_200_000)).len(), 2);
     }
 }

@@ -137,6 +137,8 @@ mod tests {
             max_node_provision_time: None,
             ami_family: None,
             priority: None,
+            annotations: Default::default(),
+            tags: Default::default(),
         };
         let specs = [spec("a", 10), spec("b", 10), spec("c", 1)];
         let mut groups =

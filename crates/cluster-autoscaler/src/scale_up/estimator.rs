@@ -6,9 +6,10 @@
 //! node group template (estimator/binpacking_estimator.go).
 //!
 //! Predicates checked in these simulations: taints/tolerations, node selector and required node
-//! affinity, resources, host ports, `DoNotSchedule` topology spread and required pod
-//! anti-affinity. Required pod *affinity* is not simulated (a pod that needs it is assumed to
-//! fit) — one of the simplifications listed in the crate docs.
+//! affinity, resources, host ports, `DoNotSchedule` topology spread, and required pod
+//! affinity and anti-affinity (a required affinity term is met only in a domain that holds a
+//! matching pod, real or placed earlier in the simulation, or anywhere for the first pod of a
+//! group whose term matches itself, as kube-scheduler's InterPodAffinity filter has it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -162,17 +163,28 @@ struct Anti<'a> {
     self_match: bool,
 }
 
+/// A required pod-affinity term: the domains that hold a matching pod, and whether any pod
+/// matches at all (kube-scheduler's InterPodAffinity lets the first pod of a group whose
+/// term matches itself go anywhere when no matching pod exists yet).
+struct Aff<'a> {
+    term: &'a PodAffinityTerm,
+    domains: BTreeSet<String>,
+    any: bool,
+    self_match: bool,
+}
+
 /// Domain counts for one equivalence group's `DoNotSchedule` spread constraints and required
 /// anti-affinity terms, from the real cluster plus this simulation's placements.
 struct Topology<'a> {
     namespace: &'a str,
     spread: Vec<Spread<'a>>,
     anti: Vec<Anti<'a>>,
+    aff: Vec<Aff<'a>>,
 }
 
 impl<'a> Topology<'a> {
     fn is_empty(&self) -> bool {
-        self.spread.is_empty() && self.anti.is_empty()
+        self.spread.is_empty() && self.anti.is_empty() && self.aff.is_empty()
     }
 
     fn new(t: &'a PodTemplate, cluster: &Cluster, snap: &Snapshot<'a>) -> Topology<'a> {
@@ -195,6 +207,16 @@ impl<'a> Topology<'a> {
                 .map(|term| Anti {
                     term,
                     domains: BTreeSet::new(),
+                    self_match: term.selector.matches(&t.labels),
+                })
+                .collect(),
+            aff: t
+                .affinity
+                .iter()
+                .map(|term| Aff {
+                    term,
+                    domains: BTreeSet::new(),
+                    any: false,
                     self_match: term.selector.matches(&t.labels),
                 })
                 .collect(),
@@ -238,6 +260,20 @@ impl<'a> Topology<'a> {
                     a.domains.insert(d.clone());
                 }
             }
+            for a in &mut topo.aff {
+                let hit = node.pods.iter().any(|p| {
+                    let p = cluster.pod(*p);
+                    p.is_active()
+                        && p.namespace() == t.namespace
+                        && a.term.selector.matches(p.labels())
+                });
+                if hit {
+                    a.any = true;
+                    if let Some(d) = node.labels.get(&a.term.topology_key) {
+                        a.domains.insert(d.clone());
+                    }
+                }
+            }
         }
         // Simulated nodes are domains too; earlier placements count.
         for n in &snap.nodes {
@@ -260,6 +296,14 @@ impl<'a> Topology<'a> {
                     && let Some(d) = n.domain(&a.term.topology_key)
                 {
                     a.domains.insert(d.to_string());
+                }
+            }
+            for a in &mut topo.aff {
+                if a.term.selector.matches(&placed.labels) {
+                    a.any = true;
+                    if let Some(d) = n.domain(&a.term.topology_key) {
+                        a.domains.insert(d.to_string());
+                    }
                 }
             }
         }
@@ -296,6 +340,14 @@ impl<'a> Topology<'a> {
                 return false;
             }
         }
+        for a in &self.aff {
+            let Some(d) = n.domain(&a.term.topology_key) else {
+                return false;
+            };
+            if !a.domains.contains(d) && (a.any || !a.self_match) {
+                return false;
+            }
+        }
         true
     }
 
@@ -315,6 +367,14 @@ impl<'a> Topology<'a> {
                 && let Some(d) = n.domain(&a.term.topology_key)
             {
                 a.domains.insert(d.to_string());
+            }
+        }
+        for a in &mut self.aff {
+            if a.self_match {
+                a.any = true;
+                if let Some(d) = n.domain(&a.term.topology_key) {
+                    a.domains.insert(d.to_string());
+                }
             }
         }
     }
@@ -495,6 +555,40 @@ pub fn estimate<'a>(
 pub fn fits_empty_template(t: &PodTemplate, template: &Template) -> bool {
     let n = template_node(template, "probe".into());
     fits_static(t, &n)
+}
+
+/// The first static predicate a fresh node of `template` fails for this pod, in
+/// kube-scheduler's words (the reasons CA's `NotTriggerScaleUp` event quotes per group);
+/// `None` if it fits.
+pub fn why_not_fit(t: &PodTemplate, template: &Template) -> Option<&'static str> {
+    let n = template_node(template, "probe".into());
+    if !tolerates(t, n.taints) {
+        return Some("node(s) had untolerated taint");
+    }
+    if !matches_affinity(t, n.labels) {
+        return Some("node(s) didn't match Pod's node affinity/selector");
+    }
+    if t.host_ports.iter().any(|hp| n.ports.contains(hp)) {
+        return Some("node(s) didn't have free ports for the requested pod ports");
+    }
+    let (r, used, a) = (&t.requests, &n.used, n.allocatable);
+    if used.cpu_m + r.cpu_m > a.cpu_m {
+        return Some("Insufficient cpu");
+    }
+    if used.memory + r.memory > a.memory {
+        return Some("Insufficient memory");
+    }
+    if used.ephemeral_storage + r.ephemeral_storage > a.ephemeral_storage {
+        return Some("Insufficient ephemeral-storage");
+    }
+    if used.pods + r.pods > a.pods {
+        return Some("Too many pods");
+    }
+    if !used.fits_with(r, a) {
+        // An extended resource: GPUs on AWS.
+        return Some("Insufficient extended resource");
+    }
+    None
 }
 
 #[cfg(test)]

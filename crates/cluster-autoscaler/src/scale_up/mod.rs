@@ -7,7 +7,7 @@ pub mod balancing;
 pub mod estimator;
 pub mod expander;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use asim_cluster::autoscaler::Ctx;
 use asim_cluster::{Cluster, OwnerKind, PodId, PodPhase};
@@ -20,13 +20,13 @@ use crate::decision::{
     Considered, Decision, DecisionLog, GroupResize, LatencySummary, NoScaleUpReason, Outcome,
     ScaleUpFailure, SkipReason,
 };
-use crate::flags::Flags;
+use crate::flags::{Flags, GPU_LABEL};
 use crate::nodegroup::{GroupId, NodeGroup, NodeGroups, Template};
 
 pub use balancing::{AWS_IGNORED_LABELS, Similarity, balance};
 pub use estimator::{
     Estimate, PodGroup, SimNode, Snapshot, equivalence_groups, estimate, filter_out_schedulable,
-    fits_empty_template, fits_static,
+    fits_empty_template, fits_static, why_not_fit,
 };
 use expander::{ExpanderChain, ExpansionOption};
 
@@ -52,8 +52,10 @@ pub struct Status {
 #[derive(Clone, Debug)]
 pub struct Orchestrator {
     chain: ExpanderChain,
-    /// The last `no-scale-up` written (pods, reason), so an unchanged one is not repeated.
-    last_no_scale_up: Option<(usize, NoScaleUpReason)>,
+    /// The last `no-scale-up` written, so an unchanged one is not repeated.
+    last_no_scale_up: Option<NoScaleUpKey>,
+    /// Pods already named in a `not-trigger-scale-up` record.
+    reported_unfit: BTreeSet<PodId>,
     /// Pods whose decision latency was already counted (the first scale-up that helps them).
     counted: BTreeSet<PodId>,
 }
@@ -67,6 +69,9 @@ struct Plan {
     pending: usize,
 }
 
+/// What makes two `no-scale-up` records the same: pods, reason and the groups' reasons.
+type NoScaleUpKey = (usize, NoScaleUpReason, BTreeMap<String, SkipReason>);
+
 enum PlanResult {
     Nothing,
     AllNew,
@@ -78,6 +83,7 @@ impl Orchestrator {
         Orchestrator {
             chain,
             last_no_scale_up: None,
+            reported_unfit: BTreeSet::new(),
             counted: BTreeSet::new(),
         }
     }
@@ -183,8 +189,15 @@ impl Orchestrator {
             return PlanResult::Nothing;
         }
         let ready_nodes = cluster.nodes().filter(|n| n.ready).count() as u32;
+        self.note_unfit(log, now, cluster, groups, &remaining);
         if flags.max_nodes_total > 0 && ready_nodes >= flags.max_nodes_total {
-            self.note_no_scale_up(log, now, n_pending, NoScaleUpReason::MaxNodesTotalReached);
+            self.note_no_scale_up(
+                log,
+                now,
+                n_pending,
+                NoScaleUpReason::MaxNodesTotalReached,
+                BTreeMap::new(),
+            );
             return PlanResult::Nothing;
         }
         // allPodsAreNew (§2.4).
@@ -230,6 +243,8 @@ impl Orchestrator {
                 Some(SkipReason::MaxSizeReached)
             } else if left.max_new(&g.template) == 0 {
                 Some(SkipReason::MaxResourceLimitReached)
+            } else if cluster_left == Some(0) {
+                Some(SkipReason::MaxNodesTotalReached)
             } else {
                 None
             };
@@ -281,11 +296,35 @@ impl Orchestrator {
             }
         }
         if options.is_empty() {
-            self.note_no_scale_up(log, now, n_pending, NoScaleUpReason::NoNodeGroupCanHelp);
+            // Name what stopped it: one reason when every group had the same (§3.2).
+            let why: BTreeMap<String, SkipReason> = considered
+                .iter()
+                .map(|c| {
+                    let r = match c.outcome {
+                        Outcome::Skipped { skipped } => skipped,
+                        // Fits the template, yet the estimator placed nothing (spread,
+                        // anti-affinity): the group cannot help these pods.
+                        Outcome::Estimated { .. } => SkipReason::NotTriggerScaleUp,
+                    };
+                    (c.group.clone(), r)
+                })
+                .collect();
+            let first = why.values().next().copied();
+            let reason = match first {
+                Some(one) if why.values().all(|r| *r == one) => NoScaleUpReason::all(one),
+                _ => NoScaleUpReason::NoNodeGroupCanHelp,
+            };
+            self.note_no_scale_up(log, now, n_pending, reason, why);
             return PlanResult::Nothing;
         }
         let Some((best, chosen_by)) = self.chain.best_option(&options, rng) else {
-            self.note_no_scale_up(log, now, n_pending, NoScaleUpReason::ExpanderFilteredAll);
+            self.note_no_scale_up(
+                log,
+                now,
+                n_pending,
+                NoScaleUpReason::ExpanderFilteredAll,
+                BTreeMap::new(),
+            );
             return PlanResult::Nothing;
         };
         let option = options.swap_remove(best);
@@ -329,11 +368,62 @@ impl Orchestrator {
         now: SimTime,
         pods: usize,
         reason: NoScaleUpReason,
+        groups: BTreeMap<String, SkipReason>,
     ) {
-        let key = (pods, reason);
-        if self.last_no_scale_up != Some(key) {
+        let key = (pods, reason, groups);
+        if self.last_no_scale_up.as_ref() != Some(&key) {
+            let groups = key.2.clone();
             self.last_no_scale_up = Some(key);
-            log.log(now, Decision::NoScaleUp { reason, pods });
+            log.log(
+                now,
+                Decision::NoScaleUp {
+                    reason,
+                    pods,
+                    groups,
+                },
+            );
+        }
+    }
+
+    /// Pods that fit a fresh node of no group at all, whatever the groups' sizes and backoff
+    /// (too large, or asking for labels or tolerations no template has): CA's
+    /// `NotTriggerScaleUp` pod event. One record per equivalence group, naming the pods not
+    /// named before.
+    fn note_unfit(
+        &mut self,
+        log: &mut DecisionLog,
+        now: SimTime,
+        cluster: &Cluster,
+        groups: &NodeGroups,
+        pending: &[PodGroup<'_>],
+    ) {
+        for pg in pending {
+            if pg.pods.iter().all(|p| self.reported_unfit.contains(p)) {
+                continue;
+            }
+            let mut why = BTreeMap::new();
+            for (_, g) in groups.iter().filter(|(_, g)| g.exists) {
+                match why_not_fit(pg.template, &g.template) {
+                    Some(r) => {
+                        why.insert(g.name.clone(), r);
+                    }
+                    None => break,
+                }
+            }
+            let existing = groups.iter().filter(|(_, g)| g.exists).count();
+            if existing == 0 || why.len() < existing {
+                continue;
+            }
+            let pods: Vec<String> = pg
+                .pods
+                .iter()
+                .filter(|p| self.reported_unfit.insert(**p))
+                .map(|p| {
+                    let pod = cluster.pod(*p);
+                    format!("{}/{}", pod.namespace(), pod.name)
+                })
+                .collect();
+            log.log(now, Decision::NotTriggerScaleUp { pods, groups: why });
         }
     }
 
@@ -478,30 +568,48 @@ pub fn option_from(
 struct ResourcesLeft {
     cores_m: i64,
     memory: i64,
-    gpus: Option<i64>,
+    /// Per GPU type with a limit: GPUs left under its max.
+    gpus: BTreeMap<String, i64>,
+}
+
+/// A node's GPU type for `--gpu-total`: its [`GPU_LABEL`] value, else the resource name.
+fn gpu_type(labels: &asim_core::k8s::selector::Labels) -> &str {
+    labels.get(GPU_LABEL).map_or(NVIDIA_GPU, String::as_str)
 }
 
 impl ResourcesLeft {
     /// The limits minus the groups' targets and the nodes CA does not manage.
     fn new(cluster: &Cluster, groups: &NodeGroups, flags: &Flags) -> ResourcesLeft {
-        let (mut cores_m, mut mem, mut gpus) = (0i64, 0i64, 0i64);
+        let (mut cores_m, mut mem) = (0i64, 0i64);
+        let mut gpus: BTreeMap<String, i64> = flags
+            .gpu_total
+            .iter()
+            .map(|(ty, (_, hi))| (ty.clone(), *hi))
+            .collect();
+        let mut take_gpus = |labels, n: i64| {
+            if n > 0
+                && let Some(left) = gpus.get_mut(gpu_type(labels))
+            {
+                *left -= n;
+            }
+        };
         for (_, g) in groups.iter() {
             let n = i64::from(g.target);
             cores_m += n * g.template.capacity.cpu_m;
             mem += n * g.template.capacity.memory;
-            gpus += n * g.template.capacity.get(NVIDIA_GPU);
+            take_gpus(&g.template.labels, n * g.template.capacity.get(NVIDIA_GPU));
         }
         for node in cluster.nodes() {
             if groups.of_owner(&node.owner).is_none() {
                 cores_m += node.capacity.cpu_m;
                 mem += node.capacity.memory;
-                gpus += node.capacity.get(NVIDIA_GPU);
+                take_gpus(&node.labels, node.capacity.get(NVIDIA_GPU));
             }
         }
         ResourcesLeft {
             cores_m: flags.cores_total.1 * 1000 - cores_m,
             memory: flags.memory_total.1.saturating_mul(GIB) - mem,
-            gpus: flags.gpu_total.map(|(_, hi)| hi - gpus),
+            gpus,
         }
     }
 
@@ -515,8 +623,8 @@ impl ResourcesLeft {
             }
         };
         let mut n = per(self.cores_m, t.capacity.cpu_m).min(per(self.memory, t.capacity.memory));
-        if let Some(g) = self.gpus {
-            n = n.min(per(g, t.capacity.get(NVIDIA_GPU)));
+        if let Some(left) = self.gpus.get(gpu_type(&t.labels)) {
+            n = n.min(per(*left, t.capacity.get(NVIDIA_GPU)));
         }
         n
     }

@@ -28,6 +28,8 @@ use crate::{Cluster, Node, NodeId, NodeOwner, PodId};
 pub struct NodeBlueprint {
     pub name: String,
     pub labels: Labels,
+    /// The node's `metadata.annotations` at registration.
+    pub annotations: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
     /// Taints removed a moment after the node becomes Ready (Karpenter `startupTaints`).
     pub startup_taints: Vec<Taint>,

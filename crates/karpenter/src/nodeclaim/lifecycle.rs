@@ -179,6 +179,7 @@ impl Karpenter {
         Some(NodeBlueprint {
             name: c.name.clone(),
             labels,
+            annotations: Default::default(),
             taints,
             startup_taints: c.startup_taints.clone(),
             capacity: it.capacity.clone(),
