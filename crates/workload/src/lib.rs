@@ -1,12 +1,14 @@
 //! The workload side of a scenario: the scenario file, its manifests, the timeline, generators
 //! and traces, validated into a [`Scenario`] the simulation can run (docs/design.md §4).
 
+pub mod import;
 pub mod load;
 pub mod scenario;
 pub mod set;
 pub mod sweep;
 pub mod traces;
 mod validate;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
