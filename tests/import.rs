@@ -296,6 +296,7 @@ fn an_anonymized_import_still_loads_and_hides_names() {
         for secret in [
             "storefront",
             "payments",
+            "nightly-report",
             "shop-prod",
             "dkr.ecr",
             "LOG_LEVEL",

@@ -176,10 +176,11 @@ pub fn import_cluster(dumps: &[&Path], opts: &ClusterOptions) -> Result<Imported
                     .or(refs.first())
             })
             .map(|r| {
+                let owner = r.get("name").and_then(Value::as_str).unwrap_or("?");
                 format!(
                     "{}/{}",
                     r.get("kind").and_then(Value::as_str).unwrap_or("?"),
-                    r.get("name").and_then(Value::as_str).unwrap_or("?")
+                    anon.map_or_else(|| owner.to_string(), |a| a.token(owner))
                 )
             });
         match o.kind.as_str() {
