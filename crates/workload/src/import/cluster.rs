@@ -484,7 +484,7 @@ pub fn cron_every(schedule: &str) -> Option<(u64, u64)> {
     let step = |x: &str, max: u64| {
         x.strip_prefix("*/")
             .and_then(|n| n.parse::<u64>().ok())
-            .filter(|n| *n > 0 && max % n == 0)
+            .filter(|n| *n > 0 && max.is_multiple_of(*n))
     };
     match (*m, *h) {
         ("*", "*") => Some((MIN, 0)),
