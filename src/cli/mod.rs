@@ -3,6 +3,7 @@
 
 mod check;
 mod compare;
+mod import;
 mod progress;
 mod sweep;
 
@@ -123,6 +124,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Import a cluster's objects or its replica history into a scenario directory.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -217,6 +223,7 @@ pub fn main() -> i32 {
         Command::Sweep(args) => sweep::cmd_sweep(args, cli.quiet),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
+        Command::Import { command } => import::cmd_import(command, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -13,7 +13,7 @@ mod plan;
 mod shard;
 mod summary;
 mod write;
-pub mod yaml;
+pub use asim_workload::yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

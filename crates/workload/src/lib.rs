@@ -2,12 +2,14 @@
 //! and traces, validated into a [`Scenario`] the simulation can run (docs/design.md §4).
 
 pub mod hpa;
+pub mod import;
 pub mod load;
 pub mod scenario;
 pub mod set;
 pub mod sweep;
 pub mod traces;
 mod validate;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ mod azure;
 mod csv_file;
 mod generic;
 mod openb;
+pub mod replicas;
 
 use std::fmt;
 use std::io;
@@ -33,16 +34,20 @@ pub enum TraceFormat {
     Generic,
     Openb,
     AzureVm,
+    /// Not pods: a workload's replica count over time, read by [`replicas::read_replicas`]
+    /// and turned into timeline `scale` steps by the scenario validator.
+    Replicas,
 }
 
 /// The accepted format names, for error messages.
-const FORMAT_NAMES: &str = "`generic`, `openb`, `azure-vm`";
+const FORMAT_NAMES: &str = "`generic`, `openb`, `azure-vm`, `replicas`";
 
 impl TraceFormat {
-    pub const ALL: [TraceFormat; 3] = [
+    pub const ALL: [TraceFormat; 4] = [
         TraceFormat::Generic,
         TraceFormat::Openb,
         TraceFormat::AzureVm,
+        TraceFormat::Replicas,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -51,6 +56,7 @@ impl TraceFormat {
             TraceFormat::Generic => "generic",
             TraceFormat::Openb => "openb",
             TraceFormat::AzureVm => "azure-vm",
+            TraceFormat::Replicas => "replicas",
         }
     }
 }
@@ -196,6 +202,12 @@ pub fn read_trace(
         TraceFormat::Generic => generic::read_generic(path, scale)?,
         TraceFormat::Openb => openb::read_openb(path, scale)?,
         TraceFormat::AzureVm => azure::read_azure_vm(path, scale, rng)?,
+        TraceFormat::Replicas => {
+            return Err(TraceError::InvalidOption {
+                option: "format",
+                message: "a `replicas` trace holds replica counts, not pods; read it with replicas::read_replicas".into(),
+            });
+        }
     };
     jobs.retain(|j| {
         j.arrival_ms >= opts.start_ms && opts.until_ms.is_none_or(|u| j.arrival_ms < u)
@@ -302,6 +314,7 @@ mod tests {
             ("generic", TraceFormat::Generic),
             ("openb", TraceFormat::Openb),
             ("azure-vm", TraceFormat::AzureVm),
+            ("replicas", TraceFormat::Replicas),
         ] {
             let de: serde::de::value::StrDeserializer<serde::de::value::Error> =
                 s.into_deserializer();
@@ -323,7 +336,7 @@ mod tests {
         let msg = "AzureVm".parse::<TraceFormat>().unwrap_err().to_string();
         assert_eq!(
             msg,
-            "unknown trace format `AzureVm`; expected one of `generic`, `openb`, `azure-vm`"
+            "unknown trace format `AzureVm`; expected one of `generic`, `openb`, `azure-vm`, `replicas`"
         );
     }
 

@@ -12,8 +12,8 @@ use asim_cluster::pod::PodTemplate;
 use super::Doc;
 use crate::load::{self, LoadError};
 use crate::scenario::DurationDist;
-use crate::traces::{self, TraceError};
-use crate::{GeneratorDef, TraceDef, Workload, WorkloadKind};
+use crate::traces::{self, TraceError, TraceFormat};
+use crate::{Action, GeneratorDef, TimedAction, TraceDef, Workload, WorkloadKind};
 
 /// `spec.generators`, in order, each checked in this order: a positive `ratePerHour`; a
 /// `template` naming a Job or a Pod; a lognormal duration's `sigma` ≥ 0; `from` / `until`
@@ -79,6 +79,10 @@ pub(super) fn traces(
 ) -> Result<Vec<TraceDef>, LoadError> {
     let mut traces = Vec::new();
     for (i, t) in d.spec.traces.iter().enumerate() {
+        // Replica histories are timeline steps, not pods: `replica_histories` reads them.
+        if t.format == TraceFormat::Replicas {
+            continue;
+        }
         let f = format!("spec.traces[{i}]");
         if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
             return Err(d.err(
@@ -134,6 +138,101 @@ pub(super) fn traces(
         });
     }
     Ok(traces)
+}
+
+/// `spec.traces` entries of format `replicas`, as `scale` steps: a positive `timeScale`; no
+/// `limit` or `podTemplate` (they describe pods); every row read and checked (the reader's
+/// checks, then here: the workload exists — namespace, kind and name all match, unlike a
+/// timeline step's name-only reference, because a cluster's history names each workload
+/// fully — and the scaled time is within the scenario's duration); then the `[from, until)`
+/// window. Unsorted: the caller merges them into the timeline.
+pub(super) fn replica_histories(
+    d: &Doc<'_>,
+    duration_ms: u64,
+    workloads: &[Workload],
+) -> Result<Vec<TimedAction>, LoadError> {
+    let mut out = Vec::new();
+    for (i, t) in d.spec.traces.iter().enumerate() {
+        if t.format != TraceFormat::Replicas {
+            continue;
+        }
+        let f = format!("spec.traces[{i}]");
+        if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
+            return Err(d.err(
+                &format!("{f}.timeScale"),
+                format!("must be a positive number, got {}", t.time_scale),
+            ));
+        }
+        for (set, field) in [
+            (t.limit.is_some(), "limit"),
+            (t.pod_template.is_some(), "podTemplate"),
+        ] {
+            if set {
+                return Err(d.err(
+                    &format!("{f}.{field}"),
+                    "not allowed with format `replicas` (its rows scale workloads, they are not pods)"
+                        .into(),
+                ));
+            }
+        }
+        let path = d.base_dir.join(&t.path);
+        let at = format!(
+            "{}:{}",
+            d.source.file.display(),
+            load::field_line(d.source.line, d.text, &f)
+        );
+        let rows = traces::replicas::read_replicas(&path, t.time_scale)
+            .map_err(|e| trace_error(e, &f, &at, d))?;
+        let from_ms = t.from.map_or(0, |dur| dur.0);
+        let until_ms = t.until.map_or(duration_ms, |dur| dur.0);
+        let row_err = |line: u64, column: &str, message: String| {
+            LoadError::new(
+                &path,
+                Some(line),
+                Some(&format!("column `{column}`")),
+                format!("{message} (trace of {f} at {at})"),
+            )
+        };
+        for r in rows {
+            if r.at_ms > duration_ms {
+                return Err(row_err(
+                    r.line,
+                    "time",
+                    format!(
+                        "{} is past the scenario's duration ({})",
+                        asim_core::k8s::duration::format_duration(r.at_ms),
+                        asim_core::k8s::duration::format_duration(duration_ms)
+                    ),
+                ));
+            }
+            let workload = workloads
+                .iter()
+                .position(|w| {
+                    w.kind.as_str() == r.kind && w.name == r.name && w.namespace == r.namespace
+                })
+                .ok_or_else(|| {
+                    row_err(
+                        r.line,
+                        "name",
+                        format!(
+                            "no {} named {:?} in namespace {:?} in the scenario's manifests",
+                            r.kind, r.name, r.namespace
+                        ),
+                    )
+                })?;
+            if r.at_ms < from_ms || r.at_ms >= until_ms {
+                continue;
+            }
+            out.push(TimedAction {
+                at_ms: r.at_ms,
+                action: Action::Scale {
+                    workload,
+                    replicas: r.replicas,
+                },
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A trace that cannot be read: a bad row is reported at its line in the trace file (with the

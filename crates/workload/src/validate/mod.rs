@@ -62,8 +62,16 @@ impl Scenario {
         let deferred = manifests::deferred(&d)?;
         let storage = volumes::storage(&manifests, &zones)?;
         let objects = manifests::convert(&manifests, &priority_classes, &storage, &deferred)?;
-        let timeline =
+        let mut timeline =
             timeline::timeline(&d, duration_ms, &objects.workloads, &objects.nodeclasses)?;
+        // Replica histories (`format: replicas` traces) are scale steps after the timeline's own
+        // at the same time; the sort is stable.
+        timeline.extend(arrivals::replica_histories(
+            &d,
+            duration_ms,
+            &objects.workloads,
+        )?);
+        timeline.sort_by_key(|a| a.at_ms);
         let generators = arrivals::generators(&d, duration_ms, &objects.workloads)?;
         let traces = arrivals::traces(&d, duration_ms, &objects.workloads)?;
         d.check_subnets(&zones)?;
