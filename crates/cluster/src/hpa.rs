@@ -189,17 +189,21 @@ pub fn replicas_for_metric(
                 return Some(ceil(ratio * ready as f64));
             }
             // Pods without metrics: nothing on a scale-up, their whole target (or request,
-            // when the target is above 100 %) on a scale-down (`GetResourceReplicas`).
-            let fill = if ratio < 1.0 {
-                match &m.target {
+            // when the target is above 100 %) on a scale-down (`GetResourceReplicas`); at a
+            // ratio of exactly 1 they are not counted at all.
+            let (fill, counted) = if ratio < 1.0 {
+                let fill = match &m.target {
                     Target::Utilization(pct) => m.request * pct.max(100.0) / 100.0,
                     _ => target,
-                }
+                };
+                (fill, running)
+            } else if ratio > 1.0 {
+                (0.0, running)
             } else {
-                0.0
+                (0.0, ready)
             };
-            let n = running as f64;
-            let new_ratio = (usage * ready as f64 + fill * missing as f64) / n / target;
+            let n = counted as f64;
+            let new_ratio = (usage * ready as f64 + fill * (counted - ready) as f64) / n / target;
             if (1.0 - new_ratio).abs() <= tolerance
                 || (ratio < 1.0 && new_ratio > 1.0)
                 || (ratio > 1.0 && new_ratio < 1.0)
@@ -516,6 +520,23 @@ mod tests {
             down: ScalingRules::default_down(down_window_ms),
             history: History::default(),
         }
+    }
+
+    #[test]
+    fn at_a_ratio_of_exactly_one_pods_without_metrics_change_nothing() {
+        // 3 running pods sharing 0.975 cores at a 0.325-core target: ratio 1; one has metrics.
+        let pods = [
+            PodState::Ready,
+            PodState::MissingMetrics,
+            PodState::MissingMetrics,
+        ];
+        let m = MetricTarget {
+            source: Source::Resource,
+            name: "cpu".into(),
+            target: Target::Utilization(65.0),
+            request: 0.5,
+        };
+        assert_eq!(replicas_for_metric(3, &pods, 0.975, &m, 0.1), Some(3));
     }
 
     #[test]

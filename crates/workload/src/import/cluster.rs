@@ -30,8 +30,8 @@ pub struct ClusterOptions {
 }
 
 /// The kinds copied into the scenario, with the apiVersion the loader reads and the file they
-/// go to. HorizontalPodAutoscalers are copied whatever their version: the scenario loader
-/// skips the kind today and HPA support reads autoscaling/v2.
+/// go to. HorizontalPodAutoscalers are copied whatever their version (the loader reads v2,
+/// v2beta2 and v1).
 const COPIED: [(&str, &str, &str); 9] = [
     (
         "PriorityClass",
@@ -361,6 +361,10 @@ pub fn import_cluster(dumps: &[&Path], opts: &ClusterOptions) -> Result<Imported
     if !cron_steps.is_empty() {
         spec.insert("timeline".into(), Value::Array(cron_steps));
     }
+    let hpa_load = hpa_metric_stubs(&files);
+    if !hpa_load.is_empty() {
+        spec.insert("metrics".into(), Value::Array(hpa_load));
+    }
     let scenario = json!({
         "apiVersion": crate::scenario::API_VERSION,
         "kind": "Scenario",
@@ -671,8 +675,10 @@ fn report(
     }
     r.push_str(
         "\nReplica counts are the dump's `spec.replicas`, the starting point of the run. \
-         HorizontalPodAutoscalers are copied as they are; the scenario loader skips them unless \
-         this build reads them (docs/your-cluster.md).\n",
+         HorizontalPodAutoscalers are copied as they are, and each of their metrics gets a \
+         constant load in `spec.metrics` that holds the dump's replica count (what the metric \
+         reads at its target, times the replicas): replace it with your load over time — a \
+         `diurnal` curve, a CSV, or a Prometheus range query (docs/your-cluster.md).\n",
     );
     r.push_str("\n## Static nodes\n\n");
     if shapes.is_empty() {
@@ -746,4 +752,111 @@ mod tests {
         assert_eq!(cron_every("0 2 * * 1"), None);
         assert_eq!(cron_every("0 1,13 * * *"), None);
     }
+}
+
+/// A cpu or memory quantity (`500m`, `2Gi`) as cores or bytes.
+fn quantity(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => asim_core::k8s::quantity::parse_quantity(s)
+            .ok()
+            .map(|q| q.nanos() as f64 / 1e9),
+        _ => None,
+    }
+}
+
+/// For each metric of each imported HPA, a `spec.metrics` entry with the constant load at
+/// which the controller keeps the target's current replicas (usage ratio 1): the imported
+/// cluster starts as it was, and the user swaps in their real load (docs/model/hpa.md).
+fn hpa_metric_stubs(files: &BTreeMap<&str, BTreeMap<(String, String), Value>>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Some(hpas) = files.get("horizontalpodautoscalers.yaml") else {
+        return out;
+    };
+    let v1_cpu = |h: &Value| {
+        h.pointer("/spec/targetCPUUtilizationPercentage").map(|p| {
+            json!([{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": p}}}])
+        })
+    };
+    for ((ns, _), h) in hpas {
+        let (Some(kind), Some(target)) = (
+            h.pointer("/spec/scaleTargetRef/kind")
+                .and_then(Value::as_str),
+            h.pointer("/spec/scaleTargetRef/name")
+                .and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let (file, key) = match kind {
+            "Deployment" => ("deployments.yaml", "deployment"),
+            "StatefulSet" => ("statefulsets.yaml", "statefulset"),
+            _ => continue,
+        };
+        let Some(w) = files
+            .get(file)
+            .and_then(|m| m.get(&(ns.clone(), target.to_string())))
+        else {
+            continue;
+        };
+        let replicas = w
+            .pointer("/spec/replicas")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0);
+        let containers = w
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let request = |res: &str| -> f64 {
+            containers
+                .iter()
+                .filter_map(|c| c.pointer(&format!("/resources/requests/{res}")))
+                .filter_map(quantity)
+                .sum()
+        };
+        let metrics = h
+            .pointer("/spec/metrics")
+            .cloned()
+            .or_else(|| v1_cpu(h))
+            .unwrap_or_else(|| {
+                json!([{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 80}}}])
+            });
+        for m in metrics.as_array().into_iter().flatten() {
+            let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
+            let body = match kind {
+                "Resource" => m.get("resource"),
+                "ContainerResource" => m.get("containerResource"),
+                "Pods" => m.get("pods"),
+                "Object" => m.get("object"),
+                "External" => m.get("external"),
+                _ => None,
+            };
+            let Some(body) = body else { continue };
+            let name = body
+                .get("name")
+                .or_else(|| body.pointer("/metric/name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let t = body.get("target").cloned().unwrap_or(Value::Null);
+            let value = |f: &str| t.get(f).and_then(quantity);
+            let load = match t.get("type").and_then(Value::as_str) {
+                Some("Utilization") => t
+                    .get("averageUtilization")
+                    .and_then(Value::as_f64)
+                    .map(|p| replicas * request(name) * p / 100.0),
+                Some("AverageValue") => value("averageValue").map(|v| v * replicas),
+                Some("Value") => value("value"),
+                _ => None,
+            };
+            let Some(load) = load.filter(|l| l.is_finite() && *l >= 0.0) else {
+                continue;
+            };
+            // Six decimals: the same text on every platform.
+            let load = (load * 1e6).round() / 1e6;
+            out.push(json!({"target": {key: target}, "metric": name, "constant": load}));
+        }
+    }
+    out
 }
