@@ -2,6 +2,9 @@
 //! scenario (or, for drainability, the scale-down planner on a hand-built cluster) and checks a
 //! documented behaviour in the decision log or the run's outcome.
 
+mod common;
+
+use common::ca::{MIN, Outcome, events, load, load_err, run_ca, t};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,64 +25,6 @@ use autoscale_sim::k8s::selector::LabelSelector;
 use autoscale_sim::run::{make_autoscaler, run};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 use serde_json::Value;
-
-const MIN: f64 = 60.0;
-
-fn load(yaml: &str) -> Scenario {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, yaml).expect("write scenario");
-    Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"))
-}
-
-/// Why `yaml` does not load (cluster-autoscaler's flags and node groups are checked at load).
-fn load_err(yaml: &str) -> String {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, yaml).expect("write scenario");
-    match Scenario::load(&path) {
-        Ok(_) => panic!("scenario loads, expected an error:\n{yaml}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// Run under cluster-autoscaler; return the decision log and the pods' (bound_s) times.
-struct Outcome {
-    decisions: Vec<Value>,
-    unschedulable_at_end: u64,
-    peak_nodes: u64,
-    bound_s: Vec<Option<f64>>,
-}
-
-fn run_ca(sc: &Scenario) -> Outcome {
-    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
-    let decisions = out
-        .sim
-        .decisions()
-        .iter()
-        .map(|l| serde_json::from_str(l).expect("decision lines are JSON"))
-        .collect();
-    Outcome {
-        decisions,
-        unschedulable_at_end: out.report.pods.unschedulable_at_end,
-        peak_nodes: out.report.nodes.peak,
-        bound_s: out
-            .sim
-            .cluster
-            .pods
-            .iter()
-            .map(|p| p.bound_at.map(|t| t.as_secs_f64()))
-            .collect(),
-    }
-}
-
-fn events<'a>(o: &'a Outcome, kind: &str) -> Vec<&'a Value> {
-    o.decisions.iter().filter(|e| e["event"] == kind).collect()
-}
-
-fn t(e: &Value) -> f64 {
-    e["t_s"].as_f64().expect("t_s")
-}
 
 /// A scenario document: `groups` and `flags` are YAML snippets under `clusterAutoscaler`,
 /// `timeline` under `spec`, `manifests` follow.

@@ -5,6 +5,9 @@
 //! and the `--cores-total` / `--memory-total` minimums (docs/model/cluster-autoscaler.md §3.6,
 //! §4.2, §4.4; issue 15 items 5 and 7).
 
+mod common;
+
+use common::ca::{MIN, Outcome, events, load, load_err, run_ca, t};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -18,53 +21,6 @@ use autoscale_sim::cluster_autoscaler::scale_down::{Candidate, Planner};
 use autoscale_sim::cluster_autoscaler::{Flags, GroupId, NodeGroupSpec};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
-use autoscale_sim::run::run;
-use autoscale_sim::workload::{AutoscalerKind, Scenario};
-
-const MIN: f64 = 60.0;
-
-fn load(yaml: &str) -> Scenario {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, yaml).expect("write scenario");
-    Scenario::load(&path).unwrap_or_else(|e| panic!("scenario does not load: {e}\n{yaml}"))
-}
-
-fn load_err(yaml: &str) -> String {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("scenario.yaml");
-    std::fs::write(&path, yaml).expect("write scenario");
-    match Scenario::load(&path) {
-        Ok(_) => panic!("scenario loads, expected an error:\n{yaml}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-struct Outcome {
-    decisions: Vec<Value>,
-    unschedulable_at_end: u64,
-}
-
-fn run_ca(sc: &Scenario) -> Outcome {
-    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
-    Outcome {
-        decisions: out
-            .sim
-            .decisions()
-            .iter()
-            .map(|l| serde_json::from_str(l).expect("decision lines are JSON"))
-            .collect(),
-        unschedulable_at_end: out.report.pods.unschedulable_at_end,
-    }
-}
-
-fn events<'a>(o: &'a Outcome, kind: &str) -> Vec<&'a Value> {
-    o.decisions.iter().filter(|e| e["event"] == kind).collect()
-}
-
-fn t(e: &Value) -> f64 {
-    e["t_s"].as_f64().expect("t_s")
-}
 
 /// A scenario: `groups` and `flags` are YAML under `clusterAutoscaler`, `timeline` under
 /// `spec`, `extra_spec` more of `spec`, `manifests` follow.

@@ -3,6 +3,8 @@
 //! Each test crate uses some of them.
 #![allow(dead_code)]
 
+pub mod ca;
+
 use std::path::{Path, PathBuf};
 
 use autoscale_sim::karpenter::Karpenter;

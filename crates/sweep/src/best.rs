@@ -11,7 +11,7 @@ use asim_workload::set::{Override, Target, set_in};
 use asim_workload::sweep::Sweep;
 
 use crate::plan::Plan;
-use crate::summary::{COST, DISRUPTED, LATENCY, Summary, VariantSummary};
+use crate::summary::{COST, DISRUPTED, LATENCY, Summary, VariantSummary, round3};
 use crate::{fmt_value, yaml};
 
 /// A file of `best/`: its name and text.
@@ -327,10 +327,6 @@ fn change(base: f64, new: f64) -> String {
     } else {
         format!("{sign}{}", fmt_value(round3(d)))
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
 }
 
 /// The files of `best/` by name (the manifests, then `diff.md`).

@@ -8,7 +8,7 @@ use asim_report::html::page;
 use asim_report::svg::{esc, fmt_num, nice_ticks};
 
 use crate::plan::Plan;
-use crate::summary::{COST, DISRUPTED, Effect, LATENCY, Summary};
+use crate::summary::{COST, DISRUPTED, Effect, LATENCY, Summary, round3, table_keys};
 use crate::{fmt_value, yaml};
 
 const W: f64 = 760.0;
@@ -251,7 +251,7 @@ fn effects_table(plan: &Plan, effects: &[Effect]) -> String {
                     "<td class=\"text\" rowspan=\"{}\">{}<br><span class=\"note\">moves it by {}</span></td>",
                     e.levels.len(),
                     esc(&e.parameter),
-                    fmt_value(round(e.objective_spread))
+                    fmt_value(round3(e.objective_spread))
                 )
             } else {
                 String::new()
@@ -272,26 +272,22 @@ fn effects_table(plan: &Plan, effects: &[Effect]) -> String {
                     format!(
                         "<td{}>{}</td>",
                         mark(&plan.objective),
-                        fmt_value(round(l.objective))
+                        fmt_value(round3(l.objective))
                     )
                 } else {
                     String::new()
                 },
                 mark(COST),
-                fmt_value(round(l.cost)),
+                fmt_value(round3(l.cost)),
                 mark(LATENCY),
-                fmt_value(round(l.latency_p99)),
+                fmt_value(round3(l.latency_p99)),
                 mark(DISRUPTED),
-                fmt_value(round(l.disrupted))
+                fmt_value(round3(l.disrupted))
             );
         }
     }
     o.push_str("</table></div>\n");
     o
-}
-
-fn round(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
 }
 
 pub(crate) fn sweep_html(plan: &Plan, s: &Summary) -> String {
@@ -360,27 +356,12 @@ pub(crate) fn sweep_html(plan: &Plan, s: &Summary) -> String {
     for p in &plan.parameters {
         let _ = write!(b, "<th>{}</th>", esc(&p.name));
     }
-    let mut keys: Vec<&str> = vec![plan.objective.as_str()];
-    for k in [COST, LATENCY, DISRUPTED]
-        .into_iter()
-        .chain(plan.constraints.iter().map(|c| c.key.as_str()))
-    {
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
+    let keys = table_keys(plan);
     for k in &keys {
         let _ = write!(b, "<th>{}</th>", esc(k));
     }
     b.push_str("<th>notes</th></tr>\n");
-    let mut order: Vec<usize> = s.ranking.clone();
-    order.extend(
-        s.variants
-            .iter()
-            .filter(|v| v.rank.is_none())
-            .map(|v| v.index),
-    );
-    for i in order {
+    for i in s.display_order() {
         let v = &s.variants[i];
         let style = if v.feasible {
             ""
@@ -405,23 +386,9 @@ pub(crate) fn sweep_html(plan: &Plan, s: &Summary) -> String {
             );
         }
         for k in &keys {
-            let cell = match v.metrics.get(*k) {
-                None => "—".to_string(),
-                Some(m) if seeds > 1 => {
-                    format!("{} ± {}", fmt_value(round(m.mean)), fmt_value(round(m.sd)))
-                }
-                Some(m) => fmt_value(round(m.mean)),
-            };
-            let _ = write!(b, "<td>{}</td>", esc(&cell));
+            let _ = write!(b, "<td>{}</td>", esc(&v.cell(k, seeds)));
         }
-        let mut notes = Vec::new();
-        if v.failed > 0 {
-            notes.push(format!("{} run(s) failed", v.failed));
-        }
-        if !v.violated.is_empty() {
-            notes.push(format!("misses {}", v.violated.join(", ")));
-        }
-        let _ = writeln!(b, "<td class=\"text\">{}</td></tr>", esc(&notes.join("; ")));
+        let _ = writeln!(b, "<td class=\"text\">{}</td></tr>", esc(&v.notes()));
     }
     b.push_str("</table></div>\n<p class=\"note\">Mean over seeds ± standard deviation; a constraint holds when the mean meets it.</p>\n");
     if !s.effects.is_empty() {

@@ -81,6 +81,56 @@ impl VariantSummary {
     pub fn mean(&self, key: &str) -> Option<f64> {
         self.metrics.get(key).map(|s| s.mean)
     }
+
+    /// `12.3 ± 0.4` (mean ± standard deviation over seeds), the mean alone for one seed, `—`
+    /// when the key has no value.
+    pub fn cell(&self, key: &str, seeds: usize) -> String {
+        match self.metrics.get(key) {
+            None => "—".into(),
+            Some(s) if seeds > 1 => format!(
+                "{} ± {}",
+                crate::fmt_value(round3(s.mean)),
+                crate::fmt_value(round3(s.sd))
+            ),
+            Some(s) => crate::fmt_value(round3(s.mean)),
+        }
+    }
+
+    /// Why it is not ranked: failed runs, missed constraints.
+    pub fn notes(&self) -> String {
+        let mut notes = Vec::new();
+        if self.failed > 0 {
+            notes.push(format!(
+                "{} run{} failed",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" }
+            ));
+        }
+        if !self.violated.is_empty() {
+            notes.push(format!("misses {}", self.violated.join(", ")));
+        }
+        notes.join("; ")
+    }
+}
+
+/// Three decimals, for tables.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+/// The report keys the variant tables show: the objective, cost, p99 startup, pods disrupted,
+/// then every constrained key, each once.
+pub(crate) fn table_keys(plan: &Plan) -> Vec<&str> {
+    let mut keys: Vec<&str> = vec![plan.objective.as_str()];
+    for k in [COST, LATENCY, DISRUPTED]
+        .into_iter()
+        .chain(plan.constraints.iter().map(|c| c.key.as_str()))
+    {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
 }
 
 /// How one parameter's values move the results, averaged over the other parameters.
@@ -128,6 +178,18 @@ pub struct SeedPair {
 }
 
 impl Summary {
+    /// The ranked variants, then the others in variant order: the tables' row order.
+    pub fn display_order(&self) -> Vec<usize> {
+        let mut order = self.ranking.clone();
+        order.extend(
+            self.variants
+                .iter()
+                .filter(|v| v.rank.is_none())
+                .map(|v| v.index),
+        );
+        order
+    }
+
     pub fn new(plan: &Plan, results: &[RunResult]) -> Summary {
         let mut by_variant: Vec<Vec<&RunResult>> = vec![Vec::new(); plan.variants.len()];
         for r in results {

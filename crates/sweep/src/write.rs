@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::plan::Plan;
-use crate::summary::{COST, DISRUPTED, LATENCY, Summary};
+use crate::summary::{COST, DISRUPTED, LATENCY, Summary, round3, table_keys};
 use crate::{
     RunOptions, RunResult, SWEEP_SCHEMA_VERSION, SweepError, best, fmt_value, write_file, yaml,
 };
@@ -181,21 +181,6 @@ pub(crate) fn meta(
     )
 }
 
-/// A mean with its spread: `12.3 ± 0.4` (sd over seeds), or the mean alone for one seed.
-fn cell(summary: &Summary, v: usize, key: &str, seeds: usize) -> String {
-    match summary.variants[v].metrics.get(key) {
-        None => "—".into(),
-        Some(s) if seeds > 1 => {
-            format!("{} ± {}", fmt_value(round(s.mean)), fmt_value(round(s.sd)))
-        }
-        Some(s) => fmt_value(round(s.mean)),
-    }
-}
-
-fn round(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
-
 /// `sweep.md`: the answer first, then the ranking, the fronts, the effects and the failures.
 pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
     let seeds = plan.seeds.len();
@@ -252,11 +237,11 @@ pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
                     o,
                     "; `{}` {} against the base's {} ({}{} %)",
                     plan.objective,
-                    fmt_value(round(x)),
-                    fmt_value(round(y)),
+                    fmt_value(round3(x)),
+                    fmt_value(round3(y)),
                     if x >= y { "+" } else { "" },
                     if y.abs() > 1e-12 {
-                        fmt_value(round((x - y) / y * 100.0))
+                        fmt_value(round3((x - y) / y * 100.0))
                     } else {
                         "—".into()
                     }
@@ -281,28 +266,12 @@ pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
     );
     let mut header = vec!["rank".to_string(), "variant".into()];
     header.extend(plan.parameters.iter().map(|p| p.name.clone()));
-    let mut keys: Vec<&str> = vec![plan.objective.as_str()];
-    for k in [COST, LATENCY, DISRUPTED]
-        .into_iter()
-        .chain(plan.constraints.iter().map(|c| c.key.as_str()))
-    {
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
+    let keys = table_keys(plan);
     header.extend(keys.iter().map(|k| format!("`{k}`")));
     header.push("notes".into());
     let _ = writeln!(o, "| {} |", header.join(" | "));
     let _ = writeln!(o, "|{}", "---|".repeat(header.len()));
-    let mut order: Vec<usize> = summary.ranking.clone();
-    order.extend(
-        summary
-            .variants
-            .iter()
-            .filter(|v| v.rank.is_none())
-            .map(|v| v.index),
-    );
-    for i in order {
+    for i in summary.display_order() {
         let v = &summary.variants[i];
         let pv = &plan.variants[i];
         let mut row = vec![
@@ -317,20 +286,9 @@ pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
             row.push(pv.values.get(k).map_or("(base)".to_string(), yaml::flow));
         }
         for k in &keys {
-            row.push(cell(summary, i, k, seeds));
+            row.push(v.cell(k, seeds));
         }
-        let mut notes = Vec::new();
-        if v.failed > 0 {
-            notes.push(format!(
-                "{} run{} failed",
-                v.failed,
-                if v.failed == 1 { "" } else { "s" }
-            ));
-        }
-        if !v.violated.is_empty() {
-            notes.push(format!("misses {}", v.violated.join(", ")));
-        }
-        row.push(notes.join("; "));
+        row.push(v.notes());
         let _ = writeln!(o, "| {} |", row.join(" | ").replace('\n', " "));
     }
     let label = |i: &usize| plan.variants[*i].label.clone();
@@ -366,13 +324,13 @@ pub(crate) fn sweep_md(plan: &Plan, summary: &Summary) -> String {
                     l.value,
                     l.variants,
                     if own {
-                        format!(" {} |", fmt_value(round(l.objective)))
+                        format!(" {} |", fmt_value(round3(l.objective)))
                     } else {
                         String::new()
                     },
-                    fmt_value(round(l.cost)),
-                    fmt_value(round(l.latency_p99)),
-                    fmt_value(round(l.disrupted))
+                    fmt_value(round3(l.cost)),
+                    fmt_value(round3(l.latency_p99)),
+                    fmt_value(round3(l.disrupted))
                 );
             }
         }

@@ -58,6 +58,29 @@ pub struct MetricDoc {
     pub external: Option<NamedMetricDoc>,
 }
 
+impl MetricDoc {
+    /// A Resource metric on cpu at `pct` % utilization (v1's only metric, and v2's default at
+    /// 80 %).
+    pub fn cpu_utilization(pct: i64) -> MetricDoc {
+        MetricDoc {
+            kind: "Resource".into(),
+            resource: Some(ResourceMetricDoc {
+                name: "cpu".into(),
+                target: TargetDoc {
+                    kind: "Utilization".into(),
+                    average_utilization: Some(pct),
+                    average_value: None,
+                    value: None,
+                },
+            }),
+            container_resource: None,
+            pods: None,
+            object: None,
+            external: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResourceMetricDoc {
     pub name: String,
@@ -139,24 +162,10 @@ pub struct HpaV1Spec {
 impl HpaV1Doc {
     /// The v2 object the API server would serve for it (no target: 80 % CPU, as v2 defaults).
     pub fn into_v2(self) -> HpaDoc {
-        let metrics = self.spec.target_cpu_utilization_percentage.map(|pct| {
-            vec![MetricDoc {
-                kind: "Resource".into(),
-                resource: Some(ResourceMetricDoc {
-                    name: "cpu".into(),
-                    target: TargetDoc {
-                        kind: "Utilization".into(),
-                        average_utilization: Some(pct),
-                        average_value: None,
-                        value: None,
-                    },
-                }),
-                container_resource: None,
-                pods: None,
-                object: None,
-                external: None,
-            }]
-        });
+        let metrics = self
+            .spec
+            .target_cpu_utilization_percentage
+            .map(|pct| vec![MetricDoc::cpu_utilization(pct)]);
         HpaDoc {
             metadata: self.metadata,
             spec: HpaSpecDoc {

@@ -736,24 +736,6 @@ fn report(
     r
 }
 
-#[cfg(test)]
-mod tests {
-    use super::cron_every;
-
-    #[test]
-    fn cron_schedules_with_one_period() {
-        let h = 3_600_000;
-        assert_eq!(cron_every("*/15 * * * *"), Some((900_000, 0)));
-        assert_eq!(cron_every("5 * * * *"), Some((h, 300_000)));
-        assert_eq!(cron_every("30 */6 * * *"), Some((6 * h, 1_800_000)));
-        assert_eq!(cron_every("0 2 * * *"), Some((24 * h, 2 * h)));
-        assert_eq!(cron_every("@hourly"), Some((h, 0)));
-        assert_eq!(cron_every("*/7 * * * *"), None);
-        assert_eq!(cron_every("0 2 * * 1"), None);
-        assert_eq!(cron_every("0 1,13 * * *"), None);
-    }
-}
-
 /// A cpu or memory quantity (`500m`, `2Gi`) as cores or bytes.
 fn quantity(v: &Value) -> Option<f64> {
     match v {
@@ -859,4 +841,22 @@ fn hpa_metric_stubs(files: &BTreeMap<&str, BTreeMap<(String, String), Value>>) -
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cron_every;
+
+    #[test]
+    fn cron_schedules_with_one_period() {
+        let h = 3_600_000;
+        assert_eq!(cron_every("*/15 * * * *"), Some((900_000, 0)));
+        assert_eq!(cron_every("5 * * * *"), Some((h, 300_000)));
+        assert_eq!(cron_every("30 */6 * * *"), Some((6 * h, 1_800_000)));
+        assert_eq!(cron_every("0 2 * * *"), Some((24 * h, 2 * h)));
+        assert_eq!(cron_every("@hourly"), Some((h, 0)));
+        assert_eq!(cron_every("*/7 * * * *"), None);
+        assert_eq!(cron_every("0 2 * * 1"), None);
+        assert_eq!(cron_every("0 1,13 * * *"), None);
+    }
 }

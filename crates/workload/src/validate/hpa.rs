@@ -509,24 +509,10 @@ pub(super) fn convert(
             ScalingRules::default_down(settings.downscale_stabilization_ms),
         )?;
         // No metrics: the API server's default, 80 % CPU.
-        let docs = spec.metrics.clone().unwrap_or_else(|| {
-            vec![MetricDoc {
-                kind: "Resource".into(),
-                resource: Some(crate::hpa::ResourceMetricDoc {
-                    name: "cpu".into(),
-                    target: TargetDoc {
-                        kind: "Utilization".into(),
-                        average_utilization: Some(80),
-                        average_value: None,
-                        value: None,
-                    },
-                }),
-                container_resource: None,
-                pods: None,
-                object: None,
-                external: None,
-            }]
-        });
+        let docs = spec
+            .metrics
+            .clone()
+            .unwrap_or_else(|| vec![MetricDoc::cpu_utilization(80)]);
         let template = &workloads[workload].template;
         let where_ = format!(
             "{}:{}: HorizontalPodAutoscaler/{}",
