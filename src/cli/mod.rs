@@ -119,6 +119,11 @@ enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Traces: `trace convert` turns a pod-level trace into a scenario.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// Instance catalogs: show, build.
     Catalog {
         #[command(subcommand)]
@@ -131,6 +136,38 @@ enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum PodTraceFormat {
+    Generic,
+    Openb,
+    AzureVm,
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Read a pod-level trace as a scenario would and write it as the generic CSV
+    /// (`DIR/trace.csv`) with a scenario that replays it on Karpenter (`DIR/scenario.yaml`).
+    Convert {
+        input: PathBuf,
+        #[arg(long, value_enum)]
+        format: PodTraceFormat,
+        /// Multiply every arrival and duration (0.1 replays 10× faster).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Keep the first N jobs by arrival.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Seed of the Azure trace's draws (and of the scenario written).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The scenario's name (default: the input file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +259,7 @@ pub fn main() -> i32 {
         ),
         Command::Sweep(args) => sweep::cmd_sweep(args, cli.quiet),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
+        Command::Trace { command } => cmd_trace(command, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Import { command } => import::cmd_import(command, cli.quiet),
         Command::Completions { shell } => {
@@ -393,6 +431,62 @@ fn check_controllers(s: &Scenario) -> Result<(), autoscale_sim::sim::RunError> {
         autoscale_sim::sim::Simulation::new(s, a)?;
     }
     Ok(())
+}
+
+fn cmd_trace(cmd: TraceCommand, quiet: bool) -> i32 {
+    use autoscale_sim::workload::traces::{TraceFormat, TraceOptions, convert};
+    let TraceCommand::Convert {
+        input,
+        format,
+        time_scale,
+        limit,
+        seed,
+        name,
+        out,
+    } = cmd;
+    let format = match format {
+        PodTraceFormat::Generic => TraceFormat::Generic,
+        PodTraceFormat::Openb => TraceFormat::Openb,
+        PodTraceFormat::AzureVm => TraceFormat::AzureVm,
+    };
+    let opts = TraceOptions {
+        time_scale,
+        limit,
+        ..TraceOptions::default()
+    };
+    let name = name.unwrap_or_else(|| {
+        input
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .replace(['.', '_', ' '], "-")
+                    .to_lowercase()
+            })
+            .unwrap_or_else(|| "trace".into())
+    });
+    let c = match convert::convert(&input, format, &opts, seed, &name) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{}: {e}", input.display())),
+    };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&out)?;
+        compare::write_file(&out.join("trace.csv"), &c.csv)?;
+        compare::write_file(&out.join("scenario.yaml"), &c.scenario)
+    };
+    if let Err(e) = write() {
+        return fail(format!("cannot write {}: {e}", out.display()));
+    }
+    if !quiet {
+        println!(
+            "{} jobs ({} with GPUs) over {} → {}/trace.csv, {}/scenario.yaml",
+            c.jobs,
+            c.gpu_jobs,
+            autoscale_sim::k8s::duration::format_duration(c.duration_ms),
+            out.display(),
+            out.display()
+        );
+    }
+    0
 }
 
 fn cmd_catalog(cmd: CatalogCommand) -> i32 {
