@@ -434,7 +434,8 @@ fn check_controllers(s: &Scenario) -> Result<(), autoscale_sim::sim::RunError> {
 }
 
 fn cmd_trace(cmd: TraceCommand, quiet: bool) -> i32 {
-    use autoscale_sim::workload::traces::{TraceFormat, TraceOptions, convert};
+    use autoscale_sim::workload::import::trace as convert;
+    use autoscale_sim::workload::traces::{TraceFormat, TraceOptions};
     let TraceCommand::Convert {
         input,
         format,

@@ -7,6 +7,7 @@
 //! - `cluster`: `import cluster`, the dump → manifests, `scenario.yaml` and a report.
 //! - `history`: `import history`, replica histories (CSV, Prometheus `query_range`, kubereplay)
 //!   → the `replicas` trace CSV (and, for kubereplay, the manifests its create events carry).
+//! - `trace`: `trace convert`, a pod-level trace → the generic CSV and a scenario replaying it.
 //!
 //! Nothing here writes files: each importer returns the files' contents and the CLI writes
 //! them, so the output is a function of the inputs alone.
@@ -15,6 +16,7 @@ pub mod anonymize;
 pub mod cluster;
 pub mod history;
 pub mod objects;
+pub mod trace;
 
 use std::collections::BTreeMap;
 

@@ -14,7 +14,6 @@
 //! format needs it) comes from the caller's rng, so a seed gives the same jobs every time.
 
 mod azure;
-pub mod convert;
 mod csv_file;
 mod generic;
 mod openb;

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::{TraceError, TraceFormat, TraceJob, TraceOptions, read_trace};
+use crate::traces::{TraceError, TraceFormat, TraceJob, TraceOptions, read_trace};
 
 /// A converted trace: the generic CSV, the scenario that replays it, and what was done.
 pub struct Converted {
