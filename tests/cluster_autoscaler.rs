@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::ca::{MIN, Outcome, events, load, load_err, run_ca, t};
+use common::ca::{MIN, Outcome, events, load, load_err, run_ca, scenario, t};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,22 +25,6 @@ use autoscale_sim::k8s::selector::LabelSelector;
 use autoscale_sim::run::{make_autoscaler, run};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 use serde_json::Value;
-
-/// A scenario document: `groups` and `flags` are YAML snippets under `clusterAutoscaler`,
-/// `timeline` under `spec`, `manifests` follow.
-fn scenario(
-    name: &str,
-    duration: &str,
-    flags: &str,
-    groups: &str,
-    timeline: &str,
-    extra_spec: &str,
-    manifests: &str,
-) -> String {
-    format!(
-        "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  seed: 3\n  duration: {duration}\n  region: us-east-1\n  autoscaler: cluster-autoscaler\n{extra_spec}  clusterAutoscaler:\n    flags: {{{flags}}}\n    nodeGroups:\n{groups}  timeline:\n{timeline}---\n{manifests}"
-    )
-}
 
 fn deployment(name: &str, replicas: u32, cpu: &str, mem: &str, extra_spec: &str) -> String {
     format!(

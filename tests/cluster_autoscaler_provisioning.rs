@@ -5,20 +5,7 @@
 
 mod common;
 
-use common::ca::{MIN, events, load, load_err, run_ca, t};
-
-fn scenario(
-    duration: &str,
-    flags: &str,
-    groups: &str,
-    timeline: &str,
-    extra_spec: &str,
-    manifests: &str,
-) -> String {
-    format!(
-        "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: provisioning}}\nspec:\n  seed: 3\n  duration: {duration}\n  region: us-east-1\n  autoscaler: cluster-autoscaler\n{extra_spec}  clusterAutoscaler:\n    flags: {{{flags}}}\n    nodeGroups:\n{groups}  timeline:\n{timeline}---\n{manifests}"
-    )
-}
+use common::ca::{MIN, events, load, load_err, run_ca, scenario, t};
 
 /// A Deployment; `pod_spec` is YAML at the pod spec's indentation (6 spaces), before
 /// `containers`; `requests` a flow map.
@@ -40,6 +27,7 @@ fn deployment(name: &str, replicas: u32, requests: &str, pod_spec: &str) -> Stri
 #[test]
 fn a_scale_up_whose_instances_never_register_times_out_and_backs_the_group_off() {
     let yaml = scenario(
+        "provisioning",
         "40m",
         "scan-interval: 1m, frequent-loops-enabled: false",
         "      - {name: lost, instanceTypes: [m5.large], zones: [us-east-1a], maxSize: 10}\n",
@@ -93,6 +81,7 @@ fn required_pod_affinity_is_part_of_the_scale_up_simulation() {
         "      affinity:\n        podAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            - labelSelector: {matchLabels: {app: db}}\n              topologyKey: topology.kubernetes.io/zone\n",
     );
     let yaml = scenario(
+        "provisioning",
         "30m",
         "expander: priority",
         "      - {name: za, instanceTypes: [m5.large], zones: [us-east-1a], maxSize: 10, priority: 10}\n      - {name: zb, instanceTypes: [m5.large], zones: [us-east-1b], maxSize: 10, priority: 50}\n",
@@ -136,6 +125,7 @@ fn gpu_total_limits_each_gpu_type_separately() {
         )
     };
     let yaml = scenario(
+        "provisioning",
         "20m",
         "gpu-total: [\"nvidia-tesla-t4:0:1\"]",
         "      - {name: t4, instanceTypes: [g4dn.xlarge], zones: [us-east-1a], maxSize: 10, labels: {k8s.amazonaws.com/accelerator: nvidia-tesla-t4}}\n      - {name: a10, instanceTypes: [g5.xlarge], zones: [us-east-1a], maxSize: 10, labels: {k8s.amazonaws.com/accelerator: nvidia-tesla-a10}}\n",
@@ -167,6 +157,7 @@ fn gpu_total_limits_each_gpu_type_separately() {
     assert_eq!(o.unschedulable_at_end, 2);
 
     let e = load_err(&scenario(
+        "provisioning",
         "20m",
         "gpu-total: [\"nvidia-tesla-t4:0:1\", \"nvidia-tesla-t4:0:2\"]",
         "      - {name: t4, instanceTypes: [g4dn.xlarge], maxSize: 10}\n",

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::ca::{MIN, Outcome, events, load, load_err, run_ca, t};
+use common::ca::{MIN, Outcome, events, load, load_err, run_ca, scenario, t};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,21 +21,6 @@ use autoscale_sim::cluster_autoscaler::scale_down::{Candidate, Planner};
 use autoscale_sim::cluster_autoscaler::{Flags, GroupId, NodeGroupSpec};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
-
-/// A scenario: `groups` and `flags` are YAML under `clusterAutoscaler`, `timeline` under
-/// `spec`, `extra_spec` more of `spec`, `manifests` follow.
-fn scenario(
-    duration: &str,
-    flags: &str,
-    groups: &str,
-    timeline: &str,
-    extra_spec: &str,
-    manifests: &str,
-) -> String {
-    format!(
-        "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: status}}\nspec:\n  seed: 3\n  duration: {duration}\n  region: us-east-1\n  autoscaler: cluster-autoscaler\n{extra_spec}  clusterAutoscaler:\n    flags: {{{flags}}}\n    nodeGroups:\n{groups}  timeline:\n{timeline}---\n{manifests}"
-    )
-}
 
 fn deployment(name: &str, replicas: u32, cpu: &str, annotations: &str) -> String {
     format!(
@@ -74,6 +59,7 @@ fn no_scale_down_records_each_nodes_unremovable_reason_once_per_change() {
         )
     );
     let yaml = scenario(
+        "status",
         "40m",
         "",
         "      - {name: small, instanceTypes: [m5.large], zones: [us-east-1a], maxSize: 10}\n",
@@ -135,6 +121,7 @@ fn no_scale_up_names_max_size_and_a_pod_no_template_fits() {
         deployment("huge", 0, "64", "")
     );
     let yaml = scenario(
+        "status",
         "15m",
         "",
         "      - {name: small, instanceTypes: [m5.large], zones: [us-east-1a], maxSize: 1}\n",
@@ -173,6 +160,7 @@ fn no_scale_up_names_max_size_and_a_pod_no_template_fits() {
 /// `web` fills two m5.large nodes until 10 min, then goes: both nodes are empty.
 fn emptied(flags: &str, group_extra: &str) -> String {
     scenario(
+        "status",
         "40m",
         flags,
         &format!(

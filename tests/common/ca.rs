@@ -17,6 +17,22 @@ pub fn load_err(yaml: &str) -> String {
     super::load_error(yaml)
 }
 
+/// A scenario document: `groups` and `flags` are YAML snippets under `clusterAutoscaler`,
+/// `timeline` under `spec`, `manifests` follow.
+pub fn scenario(
+    name: &str,
+    duration: &str,
+    flags: &str,
+    groups: &str,
+    timeline: &str,
+    extra_spec: &str,
+    manifests: &str,
+) -> String {
+    format!(
+        "apiVersion: autoscale-sim/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  seed: 3\n  duration: {duration}\n  region: us-east-1\n  autoscaler: cluster-autoscaler\n{extra_spec}  clusterAutoscaler:\n    flags: {{{flags}}}\n    nodeGroups:\n{groups}  timeline:\n{timeline}---\n{manifests}"
+    )
+}
+
 /// A run under cluster-autoscaler: the decision log and what the tests look at.
 pub struct Outcome {
     pub decisions: Vec<Value>,
