@@ -39,10 +39,9 @@ fn scenario_static_cluster(bencher: divan::Bencher) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/static-cluster.yaml");
     let scenario = autoscale_sim::workload::Scenario::load(&path).expect("shipped scenario loads");
     bencher.bench_local(|| {
-        let out = autoscale_sim::run::run(
+        let out = autoscale_sim::run::run_to_end(
             &scenario,
             autoscale_sim::workload::AutoscalerKind::None,
-            |_, _| {},
         )
         .expect("runs");
         divan::black_box(out.report.pods.created)

@@ -21,3 +21,5 @@ pub use asim_sim as sim;
 pub use asim_sim::run;
 pub use asim_sweep as sweep;
 pub use asim_workload as workload;
+
+pub mod selftest;

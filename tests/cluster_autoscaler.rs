@@ -22,7 +22,7 @@ use autoscale_sim::cluster_autoscaler::{Flags, GroupId, NodeGroupSpec};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::LabelSelector;
-use autoscale_sim::run::{make_autoscaler, run};
+use autoscale_sim::run::{make_autoscaler, run_to_end};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 use serde_json::Value;
 
@@ -450,7 +450,7 @@ fn pdb_blocked_drain_scenario(flags: &str) -> String {
 #[test]
 fn a_drain_blocked_by_a_pdb_fails_after_the_max_pod_eviction_time() {
     let sc = load(&pdb_blocked_drain_scenario(""));
-    let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let out = run_to_end(&sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
     let decisions: Vec<Value> = out
         .sim
         .decisions()
@@ -957,7 +957,7 @@ fn decision_latency_meets_the_faq_slo_on_small_clusters() {
 fn ca_vs_karpenter_runs_under_both_autoscalers() {
     let sc = shipped("ca-vs-karpenter.yaml");
     for kind in [AutoscalerKind::Karpenter, AutoscalerKind::ClusterAutoscaler] {
-        let out = run(&sc, kind, |_, _| {}).expect("runs");
+        let out = run_to_end(&sc, kind).expect("runs");
         assert_eq!(out.report.pods.unschedulable_at_end, 0, "{kind:?}");
         assert!(out.report.nodes.launched > 0, "{kind:?}");
     }
@@ -967,8 +967,8 @@ fn ca_vs_karpenter_runs_under_both_autoscalers() {
 #[test]
 fn same_seed_gives_the_same_decision_log() {
     let sc = shipped("ca-spike.yaml");
-    let a = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
-    let b = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let a = run_to_end(&sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
+    let b = run_to_end(&sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
     assert!(!a.sim.decisions().is_empty());
     assert_eq!(a.sim.decisions(), b.sim.decisions());
 }
@@ -1064,7 +1064,7 @@ fn shipped_ca_scenarios_meet_their_expectations() {
             !checks.is_empty(),
             "{name} has cluster-autoscaler expectations"
         );
-        let out = run(&sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+        let out = run_to_end(&sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
         for (key, th) in checks {
             let v = out
                 .report
@@ -1159,7 +1159,7 @@ fn spot_with_handler(handler: &str) -> String {
 /// (node, reclaim time) of every spot-reclaimed node that was registered at its warning, the
 /// pods evicted ahead of a reclaim, and the decision log.
 fn reclaims(sc: &Scenario) -> (Vec<(String, f64)>, u64, Outcome) {
-    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let out = run_to_end(sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
     let reclaimed = out
         .sim
         .recorder

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use autoscale_sim::report::write_outputs;
-use autoscale_sim::run::{RunOutput, run};
+use autoscale_sim::run::{RunOutput, run_to_end};
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
 /// The files of an output directory that must not depend on the wall clock.
@@ -32,7 +32,7 @@ fn load(seed: Option<u64>) -> Scenario {
 }
 
 fn simulate(sc: &Scenario) -> RunOutput<'_> {
-    run(sc, AutoscalerKind::None, |_, _| {}).expect("static-cluster runs under `none`")
+    run_to_end(sc, AutoscalerKind::None).expect("static-cluster runs under `none`")
 }
 
 fn write(out: &RunOutput<'_>, dir: &Path) {

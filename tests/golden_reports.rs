@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use autoscale_sim::report::{decisions_digest, report_json, report_md};
-use autoscale_sim::run::run;
+use autoscale_sim::run::run_to_end;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 
 fn root() -> &'static Path {
@@ -78,7 +78,7 @@ fn every_shipped_scenario_reproduces_its_baseline_byte_for_byte() {
         sides.sort();
         for side in sides {
             let auto = side.file_name().and_then(|n| n.to_str()).expect("name");
-            let out = run(&sc, kind(auto), |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let out = run_to_end(&sc, kind(auto)).unwrap_or_else(|e| panic!("{name}: {e}"));
             for (file, got) in [
                 ("report.json", report_json(&out.report)),
                 ("report.md", report_md(&out.report)),

@@ -226,7 +226,7 @@ spec:
       resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
 "#;
     let l = common::load_text(text);
-    let out = autoscale_sim::run::run(&l.sc, AutoscalerKind::None, |_, _| {}).expect("run");
+    let out = autoscale_sim::run::run_to_end(&l.sc, AutoscalerKind::None).expect("run");
     // The simulated replicas at time t (ms): the last scale at or before t.
     let log: Vec<(u64, u32)> = out
         .sim
@@ -250,7 +250,7 @@ spec:
     // The independent calculation: load(t) = 3 + 27 (1 + cos(2π (t − 14h) / 24h)) / 2 cores.
     let load = |t: u64| {
         let x = 2.0 * std::f64::consts::PI * (t as f64 - 14.0 * 3600e3) / 86_400e3;
-        3.0 + 27.0 * (1.0 + x.cos()) / 2.0
+        3.0 + 27.0 * (1.0 + asim_core::math::cos(x)) / 2.0
     };
     let mut ideal = Vec::new();
     let mut r: u32 = 5;
@@ -401,7 +401,7 @@ spec:
 "#;
     let json = common::read(&common::repo("tests/fixtures/hpa/web-cpu.json"));
     let l = common::try_load_text(text, &[("web-cpu.json", json)]).expect("loads");
-    let out = autoscale_sim::run::run(&l.sc, AutoscalerKind::None, |_, _| {}).expect("run");
+    let out = autoscale_sim::run::run_to_end(&l.sc, AutoscalerKind::None).expect("run");
     let last: u32 = out
         .sim
         .hpa_log

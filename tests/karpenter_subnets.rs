@@ -60,7 +60,7 @@ fn launched_zones(text: &str) -> Vec<String> {
     let sc = Scenario::load(&path).expect("scenario loads");
     let k = Karpenter::new(&sc.karpenter).expect("karpenter");
     let mut sim = Simulation::new(&sc, Box::new(k)).expect("sim");
-    sim.run(|_, _| {});
+    sim.run(|_, _| std::ops::ControlFlow::Continue(()));
     let mut zones: Vec<String> = sim.recorder.nodes.iter().map(|n| n.zone.clone()).collect();
     zones.sort();
     zones.dedup();

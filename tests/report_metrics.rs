@@ -6,12 +6,12 @@
 mod common;
 
 use autoscale_sim::report::Report;
-use autoscale_sim::run::run;
+use autoscale_sim::run::run_to_end;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 use common::load_text;
 
 fn report(sc: &Scenario, kind: AutoscalerKind) -> Report {
-    run(sc, kind, |_, _| {}).expect("runs").report
+    run_to_end(sc, kind).expect("runs").report
 }
 
 /// One scenario for both autoscalers: a cluster-autoscaler group `group` and a NodePool of

@@ -19,7 +19,7 @@ use autoscale_sim::cluster::{
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::Labels;
-use autoscale_sim::run::{make_autoscaler, run};
+use autoscale_sim::run::{make_autoscaler, run_to_end};
 use autoscale_sim::workload::AutoscalerKind;
 use serde_json::{Value, json};
 
@@ -481,7 +481,7 @@ fn cluster_autoscaler_scales_the_group_in_the_volumes_zone() {
         ],
         &[],
     );
-    let out = run(&l.sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let out = run_to_end(&l.sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
     assert_eq!(out.report.pods.unschedulable_at_end, 0);
     let zones: Vec<&str> = out
         .sim

@@ -66,7 +66,7 @@ pub(super) fn cmd_check(a: CheckArgs, quiet: bool) -> i32 {
     }
     let mut suites = Vec::new();
     for path in &a.scenarios {
-        let scenario = match Scenario::load(path) {
+        let scenario = match super::load_scenario(path) {
             Ok(s) => {
                 super::warn_not_simulated(&s);
                 s
@@ -83,6 +83,10 @@ pub(super) fn cmd_check(a: CheckArgs, quiet: bool) -> i32 {
         };
         for kind in autoscalers(&scenario) {
             suites.push(check_run(&scenario, kind, &a, quiet));
+            // An interrupt ends the check before any table, JUnit file or baseline is written.
+            if let Some(code) = super::interrupt::stop_here() {
+                return code;
+            }
         }
     }
     let table = render_table(&suites);

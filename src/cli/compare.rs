@@ -37,10 +37,18 @@ pub(super) fn execute(
         if let Some(b) = &bar {
             b.update(t, events);
         }
+        if super::interrupt::requested() {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
     })
     .map_err(|e| format!("{}: {e}", scenario.file.display()))?;
     if let Some(b) = bar {
         b.finish();
+    }
+    if super::interrupt::requested() {
+        return Err(INTERRUPTED.into());
     }
     if let Some(out) = out {
         write_run(out, scenario, &output)
@@ -117,10 +125,13 @@ struct Plan {
     variant: Option<PathBuf>,
 }
 
+/// What [`execute`] answers when an interrupt stopped its run; the command then exits 130/143.
+pub(super) const INTERRUPTED: &str = "interrupted";
+
 pub(super) fn cmd_compare(a: CompareArgs, quiet: bool) -> i32 {
     match compare(a, quiet) {
         Ok(()) => 0,
-        Err(e) => super::fail(e),
+        Err(e) => super::interrupt::stop_here().unwrap_or_else(|| super::fail(e)),
     }
 }
 
@@ -130,6 +141,7 @@ fn compare(a: CompareArgs, quiet: bool) -> Result<(), String> {
         let opts = LoadOptions {
             variants: variant.into_iter().cloned().collect(),
             overrides: overrides.clone(),
+            limits: super::limits(),
         };
         let mut s = Scenario::load_with(&a.scenario, &opts).map_err(|e| e.to_string())?;
         if let Some(seed) = a.seed {

@@ -4,6 +4,7 @@
 mod check;
 mod compare;
 mod import;
+mod interrupt;
 mod progress;
 mod sweep;
 
@@ -15,7 +16,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use autoscale_sim::catalog::Catalog;
 use autoscale_sim::catalog::allocatable::{AmiFamily, default_node_resources};
 use autoscale_sim::run::write_run;
-use autoscale_sim::workload::{AutoscalerKind, Scenario};
+use autoscale_sim::workload::{AutoscalerKind, Limits, Scenario, size_count as count};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,15 @@ struct Cli {
     /// More logging on stderr (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Refuse scenarios estimated to run more pods at once than this (default 2,000,000).
+    #[arg(long, global = true, value_name = "N")]
+    max_pods: Option<u64>,
+    /// Refuse scenarios whose files create more nodes than this (default 100,000).
+    #[arg(long, global = true, value_name = "N")]
+    max_nodes: Option<u64>,
+    /// Refuse scenarios estimated to need more simulation events than this (default 50,000,000).
+    #[arg(long, global = true, value_name = "N")]
+    max_events: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +79,10 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Stop after this much wall-clock time (`30s`, `10m`): the outputs then cover the
+        /// simulated time reached, `run-meta.json` says where it stopped, and the exit code is 1.
+        #[arg(long, value_name = "DURATION", value_parser = parse_wall)]
+        max_wall: Option<std::time::Duration>,
     },
     /// Run a scenario under every autoscaler it configures (or its variants) and compare them.
     Compare {
@@ -114,6 +128,9 @@ enum Command {
     /// Run a sweep file's variants of a scenario on every seed, rank them, and write the best
     /// as manifests (`sweep FILE`), or combine shards (`sweep merge DIR... --out DIR`).
     Sweep(sweep::SweepArgs),
+    /// Check that this machine computes the numbers every other machine does: pinned
+    /// function values, random draws and whole reports (exit 1 if any differs).
+    Selftest,
     /// Check scenarios without running them.
     Validate {
         #[arg(required = true)]
@@ -213,6 +230,13 @@ pub fn main() -> i32 {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .try_init();
+    let d = Limits::DEFAULT;
+    let _ = LIMITS.set(Limits {
+        pods: cli.max_pods.unwrap_or(d.pods),
+        nodes: cli.max_nodes.unwrap_or(d.nodes),
+        events: cli.max_events.unwrap_or(d.events),
+    });
+    interrupt::install();
     match cli.command {
         Command::Run {
             scenario,
@@ -220,7 +244,18 @@ pub fn main() -> i32 {
             seed,
             set,
             out,
-        } => cmd_run(&scenario, autoscaler, seed, &set, &out, cli.quiet),
+            max_wall,
+        } => cmd_run(
+            &scenario,
+            RunArgs {
+                autoscaler,
+                seed,
+                set: &set,
+                out: &out,
+                max_wall,
+            },
+            cli.quiet,
+        ),
         Command::Compare {
             scenario,
             variants,
@@ -259,6 +294,7 @@ pub fn main() -> i32 {
         ),
         Command::Sweep(args) => sweep::cmd_sweep(args, cli.quiet),
         Command::Validate { scenarios } => cmd_validate(&scenarios, cli.quiet),
+        Command::Selftest => cmd_selftest(cli.quiet),
         Command::Trace { command } => cmd_trace(command, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Import { command } => import::cmd_import(command, cli.quiet),
@@ -274,19 +310,53 @@ pub fn main() -> i32 {
     }
 }
 
+/// The command line's `--max-pods`/`--max-nodes`/`--max-events`, set once at start.
+static LIMITS: std::sync::OnceLock<Limits> = std::sync::OnceLock::new();
+
+/// The size limits every scenario load is checked against.
+pub(crate) fn limits() -> Limits {
+    LIMITS.get().copied().unwrap_or_default()
+}
+
+/// How every command loads a scenario without variants or overrides.
+pub(crate) fn load_scenario(path: &Path) -> Result<Scenario, autoscale_sim::workload::LoadError> {
+    let opts = autoscale_sim::workload::set::LoadOptions {
+        limits: limits(),
+        ..Default::default()
+    };
+    Scenario::load_with(path, &opts)
+}
+
+/// `--max-wall`: a Kubernetes-style duration (`90s`, `10m`, `1h30m`), positive.
+fn parse_wall(s: &str) -> Result<std::time::Duration, String> {
+    match autoscale_sim::k8s::duration::parse_duration(s) {
+        Ok(0) => Err("must be positive".into()),
+        Ok(ms) => Ok(std::time::Duration::from_millis(ms)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("error: {msg}");
     2
 }
 
-fn cmd_run(
-    path: &Path,
+struct RunArgs<'a> {
     autoscaler: Option<AutoscalerArg>,
     seed: Option<u64>,
-    set: &[String],
-    out: &Path,
-    quiet: bool,
-) -> i32 {
+    set: &'a [String],
+    out: &'a Path,
+    max_wall: Option<std::time::Duration>,
+}
+
+fn cmd_run(path: &Path, a: RunArgs<'_>, quiet: bool) -> i32 {
+    let RunArgs {
+        autoscaler,
+        seed,
+        set,
+        out,
+        max_wall,
+    } = a;
     let overrides = match compare::overrides(set) {
         Ok(o) => o,
         Err(e) => return fail(e),
@@ -294,6 +364,7 @@ fn cmd_run(
     let opts = autoscale_sim::workload::set::LoadOptions {
         variants: Vec::new(),
         overrides,
+        limits: limits(),
     };
     let mut scenario = match Scenario::load_with(path, &opts) {
         Ok(s) => s,
@@ -305,9 +376,16 @@ fn cmd_run(
     }
     let kind = autoscaler.map_or(scenario.default_autoscaler, AutoscalerArg::kind);
     let bar = progress::Progress::new(&scenario, &scenario.name, quiet);
+    // The wall clock is read here, at the edge: the simulation only hears "stop".
+    let deadline = max_wall.map(|d| std::time::Instant::now() + d);
     let output = match autoscale_sim::run::run(&scenario, kind, |t, events| {
         if let Some(b) = &bar {
             b.update(t, events);
+        }
+        if interrupt::requested() || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
         }
     }) {
         Ok(o) => o,
@@ -316,8 +394,21 @@ fn cmd_run(
     if let Some(b) = bar {
         b.finish();
     }
+    if let Some(code) = interrupt::stop_here() {
+        return code;
+    }
     if let Err(e) = write_run(out, &scenario, &output) {
         return fail(format!("cannot write reports to {}: {e}", out.display()));
+    }
+    if let Some(at) = output.meta.stopped_at_seconds {
+        eprintln!(
+            "stopped by --max-wall after {:.1} s at simulated {} of {}: the outputs in {} cover that much (run-meta.json: stopped_at_seconds)",
+            output.meta.wall_seconds,
+            autoscale_sim::k8s::duration::format_duration((at * 1000.0) as u64),
+            autoscale_sim::k8s::duration::format_duration(scenario.duration_ms),
+            out.display()
+        );
+        return 1;
     }
     if !quiet {
         let r = &output.report;
@@ -374,10 +465,41 @@ fn cmd_run(
     0
 }
 
+fn cmd_selftest(quiet: bool) -> i32 {
+    use autoscale_sim::selftest;
+    let mut checks = selftest::numbers();
+    match selftest::reports() {
+        Ok(r) => checks.extend(r),
+        Err(e) => return fail(format!("selftest: {e}")),
+    }
+    let failed = checks.iter().filter(|c| !c.pass()).count();
+    if !quiet || failed > 0 {
+        print!("{}", selftest::render(&checks));
+    }
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} of {} pinned values differ on this platform ({} {}): its reports will not match baselines made elsewhere; please report it with this output",
+            checks.len(),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        return 1;
+    }
+    if !quiet {
+        println!(
+            "selftest: all {} pinned values match on {} {}",
+            checks.len(),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+    }
+    0
+}
+
 fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
     let mut code = 0;
     for p in paths {
-        match Scenario::load(p) {
+        match load_scenario(p) {
             Ok(s) => {
                 warn_not_simulated(&s);
                 // Loading checked everything a user wrote; building the autoscalers and the
@@ -397,6 +519,15 @@ fn cmd_validate(paths: &[PathBuf], quiet: bool) -> i32 {
                         s.spec.cluster_autoscaler.node_groups.len(),
                         s.timeline.len(),
                         s.traces.iter().map(|t| t.jobs.len()).sum::<usize>()
+                    );
+                    let z = &s.size;
+                    println!(
+                        "    size: up to {} pods at once, {} created, {} nodes from the files, ~{} events ({} per simulated hour)",
+                        count(z.peak_pods),
+                        count(z.pods_created),
+                        count(z.nodes),
+                        count(z.events),
+                        count(z.events_per_hour())
                     );
                 }
             }

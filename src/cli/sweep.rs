@@ -90,6 +90,7 @@ pub(super) fn cmd_sweep(a: SweepArgs, quiet: bool) -> i32 {
     let reduce = sweep_file::Reduce {
         seeds: a.seeds,
         sample: a.sample,
+        limits: super::limits(),
     };
     let def = match sweep_file::load(&file, &base, reduce) {
         Ok(s) => s,
@@ -120,7 +121,11 @@ pub(super) fn cmd_sweep(a: SweepArgs, quiet: bool) -> i32 {
     let result = sweep::run(
         &def,
         &base,
-        RunOptions { jobs, shard },
+        RunOptions {
+            jobs,
+            shard,
+            cancel: Some(&super::interrupt::STOP),
+        },
         &a.out,
         |done, total| {
             if let Some(b) = &bar {
@@ -138,6 +143,9 @@ pub(super) fn cmd_sweep(a: SweepArgs, quiet: bool) -> i32 {
 fn finish(result: Result<Finished, SweepError>, out: &std::path::Path, quiet: bool) -> i32 {
     let f = match result {
         Ok(f) => f,
+        Err(SweepError::Interrupted) => {
+            return super::interrupt::stop_here().unwrap_or(130);
+        }
         Err(e) => return fail(e),
     };
     if !quiet {

@@ -1,7 +1,7 @@
 //! What the cluster-autoscaler test crates share: loading a scenario from text, running it
 //! under cluster-autoscaler, and reading the decision log.
 
-use autoscale_sim::run::run;
+use autoscale_sim::run::run_to_end;
 use autoscale_sim::workload::{AutoscalerKind, Scenario};
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ pub struct Outcome {
 }
 
 pub fn run_ca(sc: &Scenario) -> Outcome {
-    let out = run(sc, AutoscalerKind::ClusterAutoscaler, |_, _| {}).expect("runs");
+    let out = run_to_end(sc, AutoscalerKind::ClusterAutoscaler).expect("runs");
     Outcome {
         decisions: out
             .sim

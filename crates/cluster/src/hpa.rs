@@ -468,7 +468,7 @@ impl Series {
                 // The phase in whole milliseconds first: exact on every platform.
                 let phase = (t + period - peak_ms % period) % period;
                 let angle = std::f64::consts::TAU * phase as f64 / period as f64;
-                min + (max - min) * (1.0 + libm::cos(angle)) / 2.0
+                min + (max - min) * (1.0 + asim_core::math::cos(angle)) / 2.0
             }
             Series::Linear(points) => {
                 let Some(first) = points.first() else {

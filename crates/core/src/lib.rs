@@ -7,4 +7,6 @@
 pub mod catalog;
 pub mod cloud;
 pub mod engine;
+pub mod files;
 pub mod k8s;
+pub mod math;

@@ -97,7 +97,7 @@ impl Stats {
 }
 
 pub fn round(x: f64, digits: i32) -> f64 {
-    let m = 10f64.powi(digits);
+    let m = asim_core::math::pow10(digits);
     let r = (x * m).round() / m;
     if r == 0.0 { 0.0 } else { r }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use asim_core::math;
+
 /// Colours for series, in order (colour-blind-friendly Tableau 10).
 pub const PALETTE: &[&str] = &[
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7",
@@ -68,7 +70,7 @@ pub fn fmt_num(v: f64, step: f64) -> String {
     let decimals = if step >= 1.0 || step <= 0.0 {
         0
     } else {
-        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+        (-math::log10(step)).ceil().clamp(0.0, 6.0) as usize
     };
     let s = format!("{v:.decimals$}");
     if s.starts_with("-0") && s.trim_start_matches(['-', '0', '.']).is_empty() {
@@ -86,7 +88,7 @@ pub fn nice_ticks(max: f64, n: usize) -> (f64, Vec<f64>) {
         1.0
     };
     let raw = max / n.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
+    let mag = math::pow(10.0, math::log10(raw).floor());
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)

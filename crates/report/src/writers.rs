@@ -25,6 +25,10 @@ pub struct RunMeta {
     pub version: String,
     /// The scenario's accepted-but-not-simulated fields (docs/scenario.md).
     pub warnings: Vec<String>,
+    /// A partial run: stopped (`run --max-wall`) at this simulated second instead of the
+    /// scenario's end; every output covers the time up to it. Absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_seconds: Option<f64>,
 }
 
 fn secs(t: Option<asim_core::engine::SimTime>) -> String {

@@ -19,6 +19,7 @@ use termination::Deletion;
 use workloads::sample_duration;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use asim_cluster::autoscaler::{Autoscaler, Ctx, Effects, NodeBlueprint};
@@ -130,20 +131,30 @@ impl<'s> Simulation<'s> {
         self.queue.now()
     }
 
-    /// Run to the scenario's end. `progress` is called now and then with the simulated time
-    /// and the events processed so far: every 10 simulated minutes, and every 16,384 events
-    /// (a busy simulated minute can take a while).
-    pub fn run(&mut self, mut progress: impl FnMut(SimTime, u64)) {
+    /// Run to the scenario's end. `progress` hears the simulated time and the events processed
+    /// so far every 10 simulated minutes and every 1,024 events (often
+    /// enough for an interrupt to stop a run within a second); when it answers
+    /// [`ControlFlow::Break`], the run ends there, its books closed at the time reached, and
+    /// that time is returned.
+    pub fn run(
+        &mut self,
+        mut progress: impl FnMut(SimTime, u64) -> ControlFlow<()>,
+    ) -> Option<SimTime> {
         self.start();
         let mut next_progress = 0u64;
         while let Some(now) = self.step() {
-            if now.0 >= next_progress || self.events.is_multiple_of(16_384) {
-                progress(now, self.events);
+            if now.0 >= next_progress || self.events.is_multiple_of(1_024) {
+                if progress(now, self.events).is_break() {
+                    self.end = now;
+                    self.finish();
+                    return Some(now);
+                }
                 next_progress = now.0 + 600_000;
             }
         }
         self.finish();
-        progress(self.end, self.events);
+        let _ = progress(self.end, self.events);
+        None
     }
 
     /// Process the next event, if any is due before the end. Returns its time.

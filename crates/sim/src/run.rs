@@ -1,5 +1,6 @@
 //! One run of one scenario under one autoscaler: the glue between the CLI and the simulation.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::{RunError, Simulation};
@@ -39,18 +40,21 @@ pub fn make_autoscaler<'s>(
 }
 
 /// Run `scenario` under `kind`. Wall-clock time is measured here, at the edge, never in the core.
+///
+/// `progress` may stop the run early ([`ControlFlow::Break`]: an interrupt, a wall-clock
+/// limit): the outputs then cover the time reached, and `meta.stopped_at_seconds` says so.
 pub fn run<'s>(
     scenario: &'s Scenario,
     kind: AutoscalerKind,
-    progress: impl FnMut(asim_core::engine::SimTime, u64),
+    progress: impl FnMut(asim_core::engine::SimTime, u64) -> ControlFlow<()>,
 ) -> Result<RunOutput<'s>, RunError> {
     let autoscaler = make_autoscaler(kind, scenario)?;
     let started = Instant::now();
     let mut sim = Simulation::new(scenario, autoscaler)?;
-    sim.run(progress);
+    let stopped = sim.run(progress);
     let wall = started.elapsed().as_secs_f64();
     let report = sim.report(kind.as_str());
-    let simulated = scenario.duration_ms as f64 / 1000.0;
+    let simulated = stopped.map_or(scenario.duration_ms, |t| t.0) as f64 / 1000.0;
     let meta = RunMeta {
         scenario: scenario.name.clone(),
         autoscaler: kind.as_str().to_string(),
@@ -61,8 +65,14 @@ pub fn run<'s>(
         events: sim.events,
         version: env!("CARGO_PKG_VERSION").to_string(),
         warnings: scenario.warnings.clone(),
+        stopped_at_seconds: stopped.map(|t| t.as_secs_f64()),
     };
     Ok(RunOutput { report, meta, sim })
+}
+
+/// [`run`] to the scenario's end, with nobody watching.
+pub fn run_to_end(scenario: &Scenario, kind: AutoscalerKind) -> Result<RunOutput<'_>, RunError> {
+    run(scenario, kind, |_, _| ControlFlow::Continue(()))
 }
 
 /// Every output of one run of `scenario` into `out`: the report files, the autoscaler's

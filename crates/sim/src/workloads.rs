@@ -4,24 +4,26 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rand_distr::{Distribution, Exp, LogNormal};
-
 use asim_cluster::{
     Cluster, ControllerRef, DaemonSetController, EndReason, JobController, NodeId, OwnerKind,
     PodId, ReplicaController,
 };
 use asim_core::engine::{SimTime, Stream};
 use asim_core::k8s::taints::TaintEffect;
+use asim_core::math;
 use asim_workload::{Action, DurationDist, WorkloadKind};
 
 use crate::{Event, Simulation};
 
 impl Simulation<'_> {
     pub(crate) fn next_gap(&mut self, rate_per_ms: f64) -> u64 {
-        match Exp::new(rate_per_ms) {
-            Ok(e) => e.sample(self.rng.get(Stream::Workload)).round().max(1.0) as u64,
-            Err(_) => u64::MAX / 4,
+        // Poisson arrivals: exponential gaps. A rate that is not a positive number never
+        // arrives again (far enough out that adding it to the clock cannot overflow).
+        if !(rate_per_ms.is_finite() && rate_per_ms > 0.0) {
+            return u64::MAX / 4;
         }
+        let gap = math::exp1(self.rng.get(Stream::Workload)) / rate_per_ms;
+        (gap.round().max(1.0) as u64).min(u64::MAX / 4)
     }
 
     pub(crate) fn create_workload(&mut self, now: SimTime, idx: usize, occurrence: u32) {
@@ -272,11 +274,17 @@ pub(crate) fn sample_duration(d: &DurationDist, rng: &mut impl rand::Rng) -> u64
         DurationDist::Constant(c) => c.0,
         DurationDist::Exponential { mean } => {
             let rate = 1.0 / (mean.0.max(1) as f64);
-            Exp::new(rate).map_or(mean.0, |e| e.sample(rng).round() as u64)
+            if !(rate.is_finite() && rate > 0.0) {
+                return mean.0;
+            }
+            (math::exp1(rng) / rate).round() as u64
         }
         DurationDist::Lognormal { median, sigma } => {
-            let mu = (median.0.max(1) as f64).ln();
-            LogNormal::new(mu, *sigma).map_or(median.0, |l| l.sample(rng).round() as u64)
+            let mu = math::ln(median.0.max(1) as f64);
+            if !(sigma.is_finite() && *sigma >= 0.0) {
+                return median.0;
+            }
+            math::lognormal(rng, mu, *sigma).round() as u64
         }
     }
 }

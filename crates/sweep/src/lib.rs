@@ -17,11 +17,13 @@ pub use asim_workload::yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use asim_report::output::StagedDir;
 use asim_workload::set::Override;
 use asim_workload::sweep::Sweep;
 
@@ -38,6 +40,9 @@ pub enum SweepError {
     /// Bad input: the sweep file, its scenario, the shard arguments (exit 2).
     #[error("{0}")]
     Input(String),
+    /// Stopped by an interrupt (Ctrl-C, SIGTERM) before the end: nothing was written.
+    #[error("interrupted: no outputs written")]
+    Interrupted,
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -63,7 +68,27 @@ pub struct RunOptions {
     pub jobs: usize,
     /// `(I, N)`: run the runs whose index is I modulo N.
     pub shard: Option<(usize, usize)>,
+    /// Set (by a signal handler) to stop: runs not started are skipped, running ones stop at
+    /// their next progress check, and nothing is written.
+    pub cancel: Option<&'static AtomicBool>,
 }
+
+impl RunOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Every entry a sweep writes into its `--out` directory (a shard adds its
+/// `shard-I-of-N.json`); the rest of an earlier directory is kept.
+const SWEEP_OUTPUTS: [&str; 6] = [
+    "sweep.csv",
+    "sweep.json",
+    "sweep.md",
+    "sweep.html",
+    "sweep-meta.json",
+    "best",
+];
 
 /// What a finished sweep (or shard) did, for the command line.
 pub struct Finished {
@@ -87,7 +112,14 @@ pub fn run(
     let started = std::time::Instant::now();
     let plan = Plan::new(sweep, base)?;
     let runs: Vec<(usize, usize)> = plan.runs(opts.shard);
-    create_dir(out)?;
+    // Everything is written into a staging directory that replaces `out` at the end: an
+    // interrupted or failed sweep leaves the earlier outputs as they were.
+    let staged = StagedDir::new(out).map_err(|source| SweepError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let final_out = out;
+    let out = staged.path();
     let mut csv = write::CsvStream::create(&out.join("sweep.csv"), &plan)?;
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -108,7 +140,7 @@ pub fn run(
                 runs.par_iter()
                     .enumerate()
                     .for_each_with(tx, |tx, (k, &(v, s))| {
-                        let r = plan::execute(sweep, plan, base, v, s);
+                        let r = plan::execute(sweep, plan, base, v, s, opts.cancel);
                         // The receiver lives until every run is in; a send cannot fail before.
                         let _ = tx.send((k, r));
                     });
@@ -131,6 +163,9 @@ pub fn run(
             progress(done + 1, total);
         }
     });
+    if opts.cancelled() {
+        return Err(SweepError::Interrupted);
+    }
     if let Some(e) = csv_error {
         return Err(e);
     }
@@ -152,6 +187,13 @@ pub fn run(
         }
     };
     write::meta(out, &plan, opts, total, wall_seconds)?;
+    let shard_file = opts.shard.map(|(i, n)| Shard::file_name(i, n));
+    staged
+        .commit(|name, _| SWEEP_OUTPUTS.contains(&name) || shard_file.as_deref() == Some(name))
+        .map_err(|source| SweepError::Write {
+            path: final_out.to_path_buf(),
+            source,
+        })?;
     Ok(Finished {
         runs: total,
         failed,

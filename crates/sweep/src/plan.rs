@@ -2,7 +2,9 @@
 //! paths on the machine that ran it, so that a shard carries it to `merge`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -86,6 +88,7 @@ impl Plan {
         let opts = asim_workload::set::LoadOptions {
             variants: Vec::new(),
             overrides: base.to_vec(),
+            limits: sweep.limits,
         };
         let scenario = Scenario::load_with(&sweep.scenario, &opts)
             .map_err(|e| SweepError::Input(format!("the base scenario: {e}")))?;
@@ -242,16 +245,30 @@ pub(crate) fn execute(
     base: &[Override],
     v: usize,
     s: usize,
+    cancel: Option<&'static AtomicBool>,
 ) -> RunResult {
     let seed = plan.seeds[s];
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let outcome = catch_unwind(AssertUnwindSafe(
         || -> Result<BTreeMap<String, f64>, String> {
             let mut scenario = sweep
                 .scenario_for(&sweep.variants[v], base)
                 .map_err(|e| e.to_string())?;
             scenario.seed = seed;
-            let output =
-                asim_sim::run::run(&scenario, plan.kind(), |_, _| {}).map_err(|e| e.to_string())?;
+            if cancelled() {
+                return Err("interrupted".into());
+            }
+            let output = asim_sim::run::run(&scenario, plan.kind(), |_, _| {
+                if cancelled() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            if output.meta.stopped_at_seconds.is_some() {
+                return Err("interrupted".into());
+            }
             Ok(numeric_values(&output.report))
         },
     ))

@@ -193,6 +193,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Finished, SweepError> {
         crate::RunOptions {
             jobs: 0,
             shard: None,
+            cancel: None,
         },
         results.len(),
         wall_seconds,

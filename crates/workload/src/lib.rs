@@ -29,6 +29,7 @@ pub use asim_report::expect::Threshold;
 pub use load::{LoadError, Manifest, Object, Source};
 pub use scenario::{AutoscalerKind, DurationDist, ScenarioSpec};
 pub use traces::TraceJob;
+pub use validate::size::{Estimate as SizeEstimate, Limits, count as size_count};
 
 /// What kind of controller a workload manifest is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +168,8 @@ pub struct Scenario {
     pub hpa_settings: asim_cluster::hpa::Settings,
     /// How long a new pod runs before its metrics are in.
     pub hpa_new_pod_metrics_delay_ms: u64,
+    /// The run's estimated size, checked against the load's [`Limits`].
+    pub size: SizeEstimate,
 }
 
 /// Map-valued report sections whose entries `expect` may name (`nodes.by_instance_type.m5.large`).
@@ -189,14 +192,14 @@ impl Scenario {
     /// Read, parse and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, LoadError> {
         let raw = load::read_scenario(path)?;
-        Self::from_raw(raw)
+        Self::from_raw(raw, &Limits::DEFAULT)
     }
 
     /// [`Scenario::load`] with `compare --variant` manifests and `--set` overrides applied to
     /// the parsed documents before validation.
     pub fn load_with(path: &Path, opts: &set::LoadOptions) -> Result<Scenario, LoadError> {
         let raw = set::apply(load::read_scenario(path)?, opts)?;
-        Self::from_raw(raw)
+        Self::from_raw(raw, &opts.limits)
     }
 
     /// One label per timeline occurrence, in time order (markers on the report's charts).

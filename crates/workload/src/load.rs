@@ -445,7 +445,12 @@ impl Reader {
         if !self.visited.insert(canon) {
             return Ok(()); // included twice (or a cycle): read once.
         }
-        let text = std::fs::read_to_string(path).map_err(|e| match included_from {
+        let text = asim_core::files::read_to_string_capped(
+            path,
+            asim_core::files::MAX_MANIFEST_BYTES,
+            "scenario or manifest file",
+        )
+        .map_err(|e| match included_from {
             Some((src, field)) => LoadError::at(
                 src,
                 Some(field),

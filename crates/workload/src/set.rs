@@ -24,6 +24,8 @@ pub struct LoadOptions {
     /// is added. Applied in order, before the overrides.
     pub variants: Vec<PathBuf>,
     pub overrides: Vec<Override>,
+    /// The largest run to accept (`--max-pods`, `--max-nodes`, `--max-events`).
+    pub limits: crate::Limits,
 }
 
 /// One step of a path: a mapping key, a sequence index, or the one item of a sequence whose

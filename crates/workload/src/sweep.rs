@@ -308,6 +308,8 @@ pub struct Sweep {
     pub constraints: Vec<Constraint>,
     /// Variant 0 is the base scenario unchanged.
     pub variants: Vec<Variant>,
+    /// The largest run a variant may be (the command line's `--max-*`).
+    pub limits: crate::Limits,
 }
 
 /// What a command line may change in a sweep file: fewer seeds, or a sample of the grid (a
@@ -318,13 +320,19 @@ pub struct Reduce {
     pub seeds: Option<u64>,
     /// Run a Latin-hypercube sample of this many variants instead of `spec.combine`.
     pub sample: Option<usize>,
+    /// The largest run a variant may be (`--max-pods`, `--max-nodes`, `--max-events`).
+    pub limits: crate::Limits,
 }
 
 /// Read a sweep file, check it and expand its variants. `base` overrides (a command line's
 /// `--set`) apply to every variant and to the checks against the base scenario.
 pub fn load(path: &Path, base: &[Override], reduce: Reduce) -> Result<Sweep, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
+    let text = asim_core::files::read_to_string_capped(
+        path,
+        asim_core::files::MAX_MANIFEST_BYTES,
+        "sweep file",
+    )
+    .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
     let docs = load::split_documents(&text);
     let [(start, doc)] = docs.as_slice() else {
         return Err(LoadError::new(
@@ -527,6 +535,7 @@ pub fn load(path: &Path, base: &[Override], reduce: Reduce) -> Result<Sweep, Loa
         objective,
         constraints,
         variants,
+        limits: reduce.limits,
     };
     sweep.check_values(base, &err)?;
     Ok(sweep)
@@ -961,6 +970,7 @@ impl Sweep {
         let opts = LoadOptions {
             variants: Vec::new(),
             overrides: self.overrides(v, base),
+            limits: self.limits,
         };
         Scenario::load_with(&self.scenario, &opts)
     }
@@ -976,6 +986,7 @@ impl Sweep {
         let opts = LoadOptions {
             variants: Vec::new(),
             overrides: base.to_vec(),
+            limits: self.limits,
         };
         let loaded = Scenario::load_with(&self.scenario, &opts).map_err(|e| {
             err(
@@ -1035,6 +1046,7 @@ impl Sweep {
                 let opts = LoadOptions {
                     variants: Vec::new(),
                     overrides,
+                    limits: self.limits,
                 };
                 if let Err(e) = Scenario::load_with(&self.scenario, &opts) {
                     let at = match &p.domain {

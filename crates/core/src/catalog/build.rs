@@ -163,10 +163,11 @@ fn price_table_region<'a>(
 }
 
 fn read_text(path: &Path) -> Result<String, CatalogError> {
-    std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    crate::files::read_to_string_capped(path, crate::files::MAX_CATALOG_BYTES, "catalog file")
+        .map_err(|source| CatalogError::Io {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), CatalogError> {

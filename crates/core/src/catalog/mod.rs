@@ -362,7 +362,7 @@ pub fn hazard_per_ms(p: f64) -> Option<f64> {
     if !(0.0..1.0).contains(&p) {
         return None;
     }
-    Some(-(1.0 - p).ln() / (HOURS_PER_MONTH * MS_PER_HOUR))
+    Some(-crate::math::ln(1.0 - p) / (HOURS_PER_MONTH * MS_PER_HOUR))
 }
 
 /// A region's instance types, sorted by name, indexed by name.
@@ -481,7 +481,12 @@ impl Catalog {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read_to_string(&path).map_err(|source| {
+        let text = crate::files::read_to_string_capped(
+            &path,
+            crate::files::MAX_CATALOG_BYTES,
+            "catalog file",
+        )
+        .map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 CatalogError::RegionNotFound {
                     region: region.clone(),
@@ -496,7 +501,11 @@ impl Catalog {
         })?;
         let cat = Catalog::from_csv_str(region, &text, &path.display().to_string())?;
         let spot = dir.join(SPOT_PRICES_FILE);
-        match std::fs::read_to_string(&spot) {
+        match crate::files::read_to_string_capped(
+            &spot,
+            crate::files::MAX_CATALOG_BYTES,
+            "catalog file",
+        ) {
             Ok(text) => cat.with_spot_zone_prices(&text, &spot.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(cat),
             Err(source) => Err(CatalogError::Io {
@@ -971,7 +980,7 @@ pub(crate) mod tests {
             let p = bucket_monthly_probability(b).expect("bucket 0-4");
             let l = hazard_per_ms(p).expect("p < 1");
             let month_ms = 730.0 * 3_600_000.0;
-            let survive = (-l * month_ms).exp();
+            let survive = crate::math::exp(-l * month_ms);
             assert!((1.0 - survive - p).abs() < 1e-12, "bucket {b}");
         }
         assert_eq!(bucket_monthly_probability(5), None);

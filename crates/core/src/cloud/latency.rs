@@ -8,11 +8,11 @@
 //! durations (`crate::k8s::duration`).
 
 use rand::{Rng, RngExt};
-use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::AmiFamily;
 use crate::k8s::duration::Duration;
+use crate::math;
 
 const SEC: u64 = 1000;
 const GIB: f64 = (1u64 << 30) as f64;
@@ -61,13 +61,9 @@ impl Dist {
                 lo + (hi - lo) * u
             }
             Dist::LogNormal { median_ms, sigma } => {
-                let z: f64 = StandardNormal.sample(rng);
-                median_ms as f64 * (sigma * z).exp()
+                median_ms as f64 * math::exp(sigma * math::standard_normal(rng))
             }
-            Dist::Exponential { mean_ms } => {
-                let e: f64 = Exp1.sample(rng);
-                mean_ms as f64 * e
-            }
+            Dist::Exponential { mean_ms } => mean_ms as f64 * math::exp1(rng),
         }
     }
 
@@ -444,7 +440,7 @@ mod tests {
         let p90 = xs[18_000] as f64;
         assert!((p50 - 1200.0).abs() < 30.0, "p50 {p50}");
         assert!(
-            (p90 - 1200.0 * (1.2816f64 * 0.35).exp()).abs() < 60.0,
+            (p90 - 1200.0 * math::exp(1.2816 * 0.35)).abs() < 60.0,
             "p90 {p90}"
         );
     }

@@ -234,7 +234,10 @@ pub fn eviction_cost(pod: &Pod) -> f64 {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
     let priority = f64::from(pod.template.priority);
-    (1.0 + deletion_cost / 2f64.powi(27) + priority / 2f64.powi(25)).clamp(-10.0, 10.0)
+    // 2²⁷ and 2²⁵, exact as f64.
+    const TWO_27: f64 = (1u64 << 27) as f64;
+    const TWO_25: f64 = (1u64 << 25) as f64;
+    (1.0 + deletion_cost / TWO_27 + priority / TWO_25).clamp(-10.0, 10.0)
 }
 
 /// `DisruptionCost` of a node: Σ eviction cost of its pods × lifetime remaining (§3, §4.6).

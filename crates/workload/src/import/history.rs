@@ -159,8 +159,12 @@ pub fn to_csv(rows: &[Row]) -> String {
 }
 
 fn read_json(path: &Path) -> Result<Value, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
+    let text = asim_core::files::read_to_string_capped(
+        path,
+        asim_core::files::MAX_TRACE_BYTES,
+        "history file",
+    )
+    .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
     serde_json::from_str(&text).map_err(|e| {
         LoadError::new(
             path,

@@ -42,8 +42,12 @@ impl DumpObject {
 /// Every object in `path`: a YAML stream whose documents are objects or `kind: List`s (what
 /// `kubectl get -A -o yaml` prints), in file order.
 pub fn read_dump(path: &Path) -> Result<Vec<DumpObject>, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
+    let text = asim_core::files::read_to_string_capped(
+        path,
+        asim_core::files::MAX_TRACE_BYTES,
+        "cluster dump",
+    )
+    .map_err(|e| LoadError::new(path, None, None, format!("cannot read: {e}")))?;
     let mut out = Vec::new();
     for (line, doc) in split_documents(&text) {
         let value: Value = parse_doc(path, line, &doc)?;

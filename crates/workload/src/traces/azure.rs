@@ -77,7 +77,9 @@ pub(super) fn read_azure_vm(
         });
     }
 
-    let arrivals = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let arrivals =
+        asim_core::files::read_to_string_capped(path, asim_core::files::MAX_TRACE_BYTES, "trace")
+            .map_err(|e| io_err(path, e))?;
     if arrivals.trim().is_empty() {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),
@@ -287,16 +289,17 @@ fn find_lifetime_file(dir: &Path, stem: &str, needed_by: &Path) -> Result<PathBu
 }
 
 fn read_sibling(path: &Path, needed_by: &Path) -> Result<String, TraceError> {
-    fs::read_to_string(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            TraceError::MissingFile {
-                path: path.to_path_buf(),
-                needed_by: needed_by.to_path_buf(),
+    asim_core::files::read_to_string_capped(path, asim_core::files::MAX_TRACE_BYTES, "trace")
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                TraceError::MissingFile {
+                    path: path.to_path_buf(),
+                    needed_by: needed_by.to_path_buf(),
+                }
+            } else {
+                io_err(path, e)
             }
-        } else {
-            io_err(path, e)
-        }
-    })
+        })
 }
 
 /// `U<k>` → `(false, k)`, `C<k>` → `(true, k)`.

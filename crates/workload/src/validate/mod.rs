@@ -13,6 +13,7 @@
 mod arrivals;
 mod hpa;
 mod manifests;
+pub(crate) mod size;
 mod timeline;
 mod volumes;
 
@@ -41,7 +42,10 @@ fn region_zones(region: &str) -> Vec<String> {
 impl Scenario {
     /// Validates a parsed scenario, step by step; later steps use what earlier ones built (the
     /// zones and catalog, the workloads by name, the NodePools and EC2NodeClasses).
-    pub(crate) fn from_raw(raw: load::RawScenario) -> Result<Scenario, LoadError> {
+    pub(crate) fn from_raw(
+        raw: load::RawScenario,
+        limits: &size::Limits,
+    ) -> Result<Scenario, LoadError> {
         let load::RawScenario {
             doc,
             source,
@@ -56,6 +60,7 @@ impl Scenario {
             base_dir: source.file.parent().unwrap_or(Path::new(".")).to_path_buf(),
         };
 
+        d.check_name(&doc.metadata.name)?;
         let duration_ms = d.duration()?;
         let (region, zones, catalog) = d.region_zones_catalog()?;
         let priority_classes = manifests::priority_classes(&manifests)?;
@@ -94,6 +99,27 @@ impl Scenario {
             duration_ms,
             &mut warnings,
         )?;
+        let node_group_min: Vec<(String, u32)> = cluster_autoscaler
+            .node_groups
+            .iter()
+            .map(|g| (g.name.clone(), g.min_size))
+            .collect();
+        let size = size::check(
+            &d,
+            &size::Inputs {
+                duration_ms,
+                workloads: &objects.workloads,
+                nodes: &objects.nodes,
+                timeline: &timeline,
+                generators: &generators,
+                traces: &traces,
+                hpas: &hpas,
+                hpa_sync_ms: hpa_settings.sync_period_ms,
+                node_group_min: &node_group_min,
+                manifests: &manifests,
+            },
+            limits,
+        )?;
 
         let manifests::Objects {
             workloads,
@@ -129,6 +155,7 @@ impl Scenario {
             hpas,
             hpa_settings,
             hpa_new_pod_metrics_delay_ms,
+            size,
         })
     }
 }
@@ -165,6 +192,26 @@ impl Doc<'_> {
     fn err(&self, field: &str, msg: String) -> LoadError {
         let line = load::field_line(self.source.line, self.text, field);
         LoadError::new(&self.source.file, Some(line), Some(field), msg)
+    }
+
+    /// `metadata.name` names directories (`check --out DIR/<name>/…`, `--baseline DIR/<name>/…`):
+    /// it must be a file name of its own, never a path (`../x`) or a hidden entry.
+    fn check_name(&self, name: &str) -> Result<(), LoadError> {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            return Ok(());
+        }
+        Err(self.err(
+            "metadata.name",
+            format!(
+                "must be 1 to 253 letters, digits, '-', '_' or '.', not starting with '.' (it names the report directories), got {name:?}"
+            ),
+        ))
     }
 
     /// `spec.duration` is positive.

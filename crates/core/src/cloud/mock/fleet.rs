@@ -520,7 +520,7 @@ mod tests {
         // Constant within a day, different across days, inside exp(±0.4).
         assert_eq!(sim.cloud.capacity_at(0, 5 * day + 3_600_000), figures[5]);
         assert!(figures.windows(2).any(|w| w[0] != w[1]));
-        let (lo, hi) = (50.0 * (-0.4f64).exp(), 50.0 * 0.4f64.exp());
+        let (lo, hi) = (50.0 * crate::math::exp(-0.4), 50.0 * crate::math::exp(0.4));
         assert!(figures.iter().all(|f| (lo..=hi).contains(f)), "{figures:?}");
     }
 

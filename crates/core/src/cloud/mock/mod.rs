@@ -31,6 +31,7 @@ use super::{
     CloudTimer, CostBreakdown, FleetOutcome, FleetRequest, InstanceId, InstanceState, InstanceView,
     MockConfig, Notice, PoolSpec, SpotMarket, SpotSettings, TerminationReason,
 };
+use crate::math;
 use asg::Asg;
 use billing::Meter;
 pub use fleet::{
@@ -256,7 +257,7 @@ impl MockEc2 {
         let s = self.market.daily_spread;
         if s > 0.0 {
             let u = self.market_unit(DRAW_CAPACITY_DAY, pool as u64, now / MS_PER_DAY);
-            figure *= (s * (2.0 * u - 1.0)).exp();
+            figure *= math::exp(s * (2.0 * u - 1.0));
         }
         if spec.current_generation && self.zone_crunched(&spec.key.zone, now) {
             figure *= self.market.crunch_factor;

@@ -4,11 +4,11 @@
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp1};
 
 use super::instance::Hidden;
 use super::{MS_PER_HOUR, MockEc2};
 use crate::cloud::{CloudTimer, InstanceId, Notice};
+use crate::math;
 
 fn ms_from_f64(x: f64) -> u64 {
     // Saturating: NaN/negative → 0, +inf → u64::MAX.
@@ -34,13 +34,13 @@ impl MockEc2 {
         if !(per_hour.is_finite() && per_hour > 0.0) {
             return;
         }
-        let e: f64 = Exp1.sample(rng);
+        let e = math::exp1(rng);
         let t = launched_at.saturating_add(ms_from_f64(e * MS_PER_HOUR / per_hour));
         let warn = t.saturating_sub(self.spot.warning_lead_ms).max(launched_at);
         h.interrupt_at = Some(t);
         h.warn_at = Some(warn);
         if rng.random::<f64>() < self.spot.rebalance_probability {
-            let lead: f64 = Exp1.sample(rng);
+            let lead = math::exp1(rng);
             let lead_ms = ms_from_f64(lead * self.spot.rebalance_lead_mean_ms as f64);
             h.rebalance_at = Some(warn.saturating_sub(lead_ms).max(launched_at));
         }
