@@ -16,6 +16,7 @@ use asim_karpenter::apis::{EC2NodeClass, NodePool};
 use asim_manifests::Kube;
 
 use super::scenario::{API_VERSION, ScenarioDoc};
+use super::text::{TextError, read_text};
 
 /// Where something came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -445,13 +446,17 @@ impl Reader {
         if !self.visited.insert(canon) {
             return Ok(()); // included twice (or a cycle): read once.
         }
-        let text = std::fs::read_to_string(path).map_err(|e| match included_from {
-            Some((src, field)) => LoadError::at(
+        let text = read_text(path).map_err(|e| match (e, included_from) {
+            // Bytes that are not UTF-8 are the file's own fault: name its line.
+            (e @ TextError::NotUtf8 { line, .. }, _) => {
+                LoadError::new(path, Some(line), None, e.message())
+            }
+            (TextError::Io(e), Some((src, field))) => LoadError::at(
                 src,
                 Some(field),
                 format!("cannot read included file {}: {e}", path.display()),
             ),
-            None => LoadError::new(path, None, None, format!("cannot read: {e}")),
+            (TextError::Io(e), None) => LoadError::new(path, None, None, format!("cannot read: {e}")),
         })?;
         let docs = split_documents(&text);
         if docs.is_empty() {

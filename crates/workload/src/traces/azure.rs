@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, RngExt};
 
-use super::{MAX_SECS, TraceError, TraceJob, io_err};
+use super::{MAX_SECS, TraceError, TraceJob, io_err, text_err};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -77,7 +77,7 @@ pub(super) fn read_azure_vm(
         });
     }
 
-    let arrivals = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let arrivals = crate::text::read_text(path).map_err(|e| text_err(path, e))?;
     if arrivals.trim().is_empty() {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),
@@ -287,15 +287,14 @@ fn find_lifetime_file(dir: &Path, stem: &str, needed_by: &Path) -> Result<PathBu
 }
 
 fn read_sibling(path: &Path, needed_by: &Path) -> Result<String, TraceError> {
-    fs::read_to_string(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
+    crate::text::read_text(path).map_err(|e| match e {
+        crate::text::TextError::Io(e) if e.kind() == io::ErrorKind::NotFound => {
             TraceError::MissingFile {
                 path: path.to_path_buf(),
                 needed_by: needed_by.to_path_buf(),
             }
-        } else {
-            io_err(path, e)
         }
+        e => text_err(path, e),
     })
 }
 

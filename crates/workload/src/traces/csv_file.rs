@@ -16,10 +16,9 @@
 //!
 //! Speed is not the reason: on the openb pod list (8,152 rows) both split in about 5 ms.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{MAX_SECS, MIB, TraceError, io_err};
+use super::{MAX_SECS, MIB, TraceError, text_err};
 
 /// A column found in a CSV header.
 #[derive(Clone, Copy)]
@@ -46,7 +45,7 @@ pub(super) struct CsvFile {
 impl CsvFile {
     /// Reads `path` and its header; `expected` describes the header for error messages.
     pub(super) fn open(path: &Path, expected: &str) -> Result<CsvFile, TraceError> {
-        let text = fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+        let text = crate::text::read_text(path).map_err(|e| text_err(path, e))?;
         let mut offset = if text.starts_with('\u{feff}') {
             '\u{feff}'.len_utf8()
         } else {
