@@ -45,7 +45,7 @@ use rand::SeedableRng;
 const DEFAULT_CASES: u32 = 400;
 const DEFAULT_SEED: u64 = 18;
 /// A `run` longer than this is a failure (a hang), not a slow test.
-const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn cases() -> u32 {
     std::env::var("ASIM_FUZZ_CASES")
@@ -119,7 +119,10 @@ fn shipped() -> Vec<Shipped> {
     paths
         .into_iter()
         .map(|p| {
-            let rel = p.strip_prefix(&root).expect("inside the repository").to_path_buf();
+            let rel = p
+                .strip_prefix(&root)
+                .expect("inside the repository")
+                .to_path_buf();
             let docs = kit::parse_stream(&std::fs::read_to_string(&p).expect("read"));
             let mut files = vec![(rel.clone(), docs.clone())];
             for inc in includes(&docs) {
@@ -135,7 +138,10 @@ fn shipped() -> Vec<Shipped> {
 /// The Scenario document's `spec.include` entries.
 fn includes(docs: &[Y]) -> Vec<String> {
     let get = |y: &Y, key: &str| match y {
-        Y::M(m) => m.iter().find(|(k, _)| k == &kit::quote(key)).map(|(_, v)| v.clone()),
+        Y::M(m) => m
+            .iter()
+            .find(|(k, _)| k == &kit::quote(key))
+            .map(|(_, v)| v.clone()),
         _ => None,
     };
     for d in docs {
@@ -324,15 +330,22 @@ fn roundtrip_of_every_shipped_scenario_validates() {
 #[test]
 fn mutated_scenarios_load_without_panic_and_with_located_errors() {
     let all = shipped();
-    let errors = AtomicUsize::new(0);
     let start = Instant::now();
     let result = runner(cases(), 1).run(&case(all.len(), false), |c| {
         let s = &all[c.scenario];
         let (dir, path, text) = materialize(s, &c);
-        match load_in_process(&path, dir.path()) {
+        let verbose = std::env::var_os("ASIM_FUZZ_VERBOSE").is_some();
+        if verbose {
+            eprintln!("case: {} {:?}", s.rel.display(), c.mutations);
+        }
+        let t = Instant::now();
+        let r = load_in_process(&path, dir.path());
+        if verbose {
+            eprintln!("  {:.3} s", t.elapsed().as_secs_f64());
+        }
+        match r {
             Ok(()) => Ok(()),
             Err(why) => {
-                errors.fetch_add(1, Ordering::Relaxed);
                 let kept = kit::keep(dir.path(), "load");
                 Err(TestCaseError::fail(format!(
                     "{why}\nfiles kept in {}\n{}",
@@ -372,7 +385,10 @@ fn judge_exit(what: &str, o: &kit::Outcome, root: &Path) -> Result<i32, String> 
         None => return Err(format!("{what}: killed by a signal: {:?}", o.status)),
     };
     if o.stderr.contains("panicked") {
-        return Err(format!("{what}: panicked:\n{}", kit::excerpt(&o.stderr, 2000)));
+        return Err(format!(
+            "{what}: panicked:\n{}",
+            kit::excerpt(&o.stderr, 2000)
+        ));
     }
     match code {
         0 => Ok(0),
@@ -407,7 +423,8 @@ const REPORT_FILES: &[&str] = &[
     "run-meta.json",
 ];
 
-fn through_binary(path: &Path, root: &Path) -> Result<(), String> {
+/// `Ok(true)` when the scenario ran, `Ok(false)` when both commands refused it.
+fn through_binary(path: &Path, root: &Path) -> Result<bool, String> {
     let v = bin(&["validate".as_ref(), path.as_os_str()], root);
     let vcode = judge_exit("validate", &v, root)?;
     let out = root.join("out");
@@ -424,7 +441,9 @@ fn through_binary(path: &Path, root: &Path) -> Result<(), String> {
     let rcode = judge_exit("run", &r, root)?;
     let staging = root.join(".out.staging");
     if staging.exists() {
-        return Err(format!("run exit {rcode}: the staging directory was left behind"));
+        return Err(format!(
+            "run exit {rcode}: the staging directory was left behind"
+        ));
     }
     if rcode == 2 {
         if out.exists() {
@@ -456,7 +475,7 @@ fn through_binary(path: &Path, root: &Path) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(rcode == 0)
 }
 
 #[test]
@@ -469,11 +488,24 @@ fn mutated_scenarios_through_the_binary_exit_0_or_2_and_leave_no_partial_output(
     let n = (cases() / 8).max(1);
     let start = Instant::now();
     let slowest = std::sync::Mutex::new(Duration::ZERO);
+    let ran = AtomicUsize::new(0);
     let result = runner(n, 2).run(&case(all.len(), true), |c| {
         let s = &all[c.scenario];
         let (dir, path, text) = materialize(s, &c);
         let t = Instant::now();
         let r = through_binary(&path, dir.path());
+        if std::env::var_os("ASIM_FUZZ_VERBOSE").is_some() {
+            eprintln!(
+                "case: {} {:?}: {:?} in {:.2} s",
+                s.rel.display(),
+                c.mutations,
+                r.as_ref().map(|ran| if *ran { "ran" } else { "refused" }),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        if let Ok(true) = r {
+            ran.fetch_add(1, Ordering::Relaxed);
+        }
         let mut sl = slowest.lock().expect("lock");
         *sl = (*sl).max(t.elapsed());
         r.map_err(|why| {
@@ -486,7 +518,8 @@ fn mutated_scenarios_through_the_binary_exit_0_or_2_and_leave_no_partial_output(
         })
     });
     eprintln!(
-        "binary scenario fuzz: {n} cases in {:.1} s (slowest {:.2} s)",
+        "binary scenario fuzz: {n} cases ({} ran, the others refused with exit 2) in {:.1} s (slowest {:.2} s)",
+        ran.load(Ordering::Relaxed),
         start.elapsed().as_secs_f64(),
         slowest.lock().expect("lock").as_secs_f64()
     );
@@ -524,13 +557,22 @@ fn trace_seed(format: TraceFormat) -> Vec<(&'static str, String)> {
         TraceFormat::Replicas => vec![("trace.csv", REPLICAS.into())],
         TraceFormat::Openb => vec![(
             "trace.csv",
-            head("data/traces/alibaba-gpu-v2023-openb/openb_pod_list_default.csv", 30),
+            head(
+                "data/traces/alibaba-gpu-v2023-openb/openb_pod_list_default.csv",
+                30,
+            ),
         )],
         TraceFormat::AzureVm => vec![
             ("v1.dev.txt", head(&format!("{AZ}v1.dev.txt"), 6)),
-            ("v1.dev.c2100000.txt", head(&format!("{AZ}v1.dev.c2100000.txt"), 6)),
+            (
+                "v1.dev.c2100000.txt",
+                head(&format!("{AZ}v1.dev.c2100000.txt"), 6),
+            ),
             ("flav_map.txt", head(&format!("{AZ}flav_map.txt"), 100)),
-            ("v1.interval_map.txt", head(&format!("{AZ}v1.interval_map.txt"), 200)),
+            (
+                "v1.interval_map.txt",
+                head(&format!("{AZ}v1.interval_map.txt"), 200),
+            ),
         ],
     }
 }

@@ -289,13 +289,22 @@ pub enum Mutation {
     /// Replace a node with a value of another type (`kind` picks which).
     Retype { at: usize, kind: u8 },
     /// Replace a scalar with a number from `NUMBERS` (or `MODEST_NUMBERS`).
-    Number { at: usize, pick: usize, modest: bool },
+    Number {
+        at: usize,
+        pick: usize,
+        modest: bool,
+    },
     /// Replace a scalar with a string from `texts()`.
     Text { at: usize, pick: usize },
     /// Rename a mapping key to a string from `texts()`.
     RenameKey { at: usize, pick: usize },
     /// Replace a node with `depth` nested lists or mappings, flow (one line) or block style.
-    Nest { at: usize, depth: usize, map: bool, block: bool },
+    Nest {
+        at: usize,
+        depth: usize,
+        map: bool,
+        block: bool,
+    },
 }
 
 /// Paths of every node in pre-order: `(parent path, index within parent)`; the root has none.
@@ -363,9 +372,7 @@ pub fn apply(doc: &mut Y, m: &Mutation) {
         .filter(|p| matches!(node_mut(&mut doc.clone(), p), Y::S(_)))
         .cloned()
         .collect();
-    let in_map = |p: &Vec<usize>, doc: &mut Y| {
-        matches!(node_mut(doc, &p[..p.len() - 1]), Y::M(_))
-    };
+    let in_map = |p: &Vec<usize>, doc: &mut Y| matches!(node_mut(doc, &p[..p.len() - 1]), Y::M(_));
     match *m {
         Mutation::Delete { at } => {
             if let Some(p) = pick(&entries, at) {
@@ -416,7 +423,11 @@ pub fn apply(doc: &mut Y, m: &Mutation) {
                 *n = replacement;
             }
         }
-        Mutation::Number { at, pick: k, modest } => {
+        Mutation::Number {
+            at,
+            pick: k,
+            modest,
+        } => {
             if let Some(p) = pick(&scalars, at) {
                 let pool = if modest { MODEST_NUMBERS } else { NUMBERS };
                 *node_mut(doc, &p) = Y::S(pool[k % pool.len()].to_string());
@@ -500,7 +511,6 @@ pub struct Outcome {
     pub status: Option<ExitStatus>,
     pub timed_out: bool,
     pub stderr: String,
-    pub wall: Duration,
 }
 
 /// Runs `cmd` with stdout discarded, killing it after `limit`.
@@ -532,7 +542,6 @@ pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Outcome {
         status,
         timed_out,
         stderr,
-        wall: start.elapsed(),
     }
 }
 

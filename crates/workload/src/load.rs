@@ -456,7 +456,9 @@ impl Reader {
                 Some(field),
                 format!("cannot read included file {}: {e}", path.display()),
             ),
-            (TextError::Io(e), None) => LoadError::new(path, None, None, format!("cannot read: {e}")),
+            (TextError::Io(e), None) => {
+                LoadError::new(path, None, None, format!("cannot read: {e}"))
+            }
         })?;
         let docs = split_documents(&text);
         if docs.is_empty() {
@@ -653,12 +655,26 @@ mod outline {
         Index(usize),
     }
 
+    /// Nesting deeper than this is not outlined. serde-saphyr refuses a document nested deeper
+    /// than 64 levels (its default budget), so no error needs a deeper path; and recording every
+    /// node of a line nested 20,000 deep took minutes (each point's path is as long as the
+    /// depth; tests/fuzz_regressions.rs).
+    const MAX_DEPTH: usize = 80;
+
     fn render(segs: &[Seg]) -> String {
         let mut s = String::new();
         for seg in segs {
             match seg {
-                Seg::Key(k) => s = join(&s, k),
-                Seg::Index(i) => s.push_str(&format!("[{i}]")),
+                Seg::Key(k) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                }
+                Seg::Index(i) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(s, "[{i}]");
+                }
             }
         }
         s
@@ -726,6 +742,16 @@ mod outline {
             p
         }
 
+        /// Too deep to record points in (`MAX_DEPTH`).
+        fn too_deep(&self) -> bool {
+            let depth = if self.flow.is_empty() {
+                self.block.len()
+            } else {
+                self.flow_base.len() + self.flow.len()
+            };
+            depth > MAX_DEPTH
+        }
+
         fn point(&mut self, line: usize, col: usize, path: &[Seg], is_key: bool) {
             self.points.push(Point {
                 line,
@@ -763,8 +789,10 @@ mod outline {
                             _ => 0,
                         };
                         self.block.push((pos, Seg::Index(idx)));
-                        let path = self.block_path();
-                        self.point(n, pos, &path, false);
+                        if !self.too_deep() {
+                            let path = self.block_path();
+                            self.point(n, pos, &path, false);
+                        }
                         pos += 1;
                         while chars.get(pos) == Some(&' ') {
                             pos += 1;
@@ -786,8 +814,10 @@ mod outline {
                         };
                         self.block.retain(|(c, _)| *c < pos);
                         self.block.push((pos, Seg::Key(key)));
-                        let path = self.block_path();
-                        self.point(n, pos, &path, true);
+                        if !self.too_deep() {
+                            let path = self.block_path();
+                            self.point(n, pos, &path, true);
+                        }
                         let mut v = pos + after;
                         while chars.get(v) == Some(&' ') {
                             v += 1;
@@ -859,8 +889,10 @@ mod outline {
                             if let Some(Flow::Map(k)) = self.flow.last_mut() {
                                 *k = Some(key);
                             }
-                            let path = self.flow_path();
-                            self.point(n, start, &path, true);
+                            if !self.too_deep() {
+                                let path = self.flow_path();
+                                self.point(n, start, &path, true);
+                            }
                         }
                         token = None;
                     }
@@ -879,7 +911,7 @@ mod outline {
 
         /// A new item starts in a flow sequence: record it.
         fn token_start(&mut self, n: usize, col: usize) {
-            if matches!(self.flow.last(), Some(Flow::Seq(_)) | None) {
+            if matches!(self.flow.last(), Some(Flow::Seq(_)) | None) && !self.too_deep() {
                 let path = self.flow_path();
                 self.point(n, col, &path, false);
             }

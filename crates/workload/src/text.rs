@@ -11,7 +11,11 @@ pub(crate) enum TextError {
     Io(std::io::Error),
     /// The first byte that is not UTF-8: its 1-based line, its 1-based column in bytes, and
     /// the byte.
-    NotUtf8 { line: u64, column: usize, byte: u8 },
+    NotUtf8 {
+        line: u64,
+        column: usize,
+        byte: u8,
+    },
 }
 
 impl TextError {
@@ -33,7 +37,10 @@ pub(crate) fn read_text(path: &Path) -> Result<String, TextError> {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let before = &bytes[..at];
-        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
         TextError::NotUtf8 {
             line: before.iter().filter(|b| **b == b'\n').count() as u64 + 1,
             column: at - line_start + 1,
