@@ -63,10 +63,29 @@ impl fmt::Display for LoadError {
         }
         write!(f, ": ")?;
         if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
+            write!(f, "{}: ", one_line(field))?;
         }
-        write!(f, "{}", self.message)
+        write!(f, "{}", one_line(&self.message))
     }
+}
+
+/// `s` with its control characters escaped (`\n`, `\t`, `\u{0}`): a message quotes what the
+/// user wrote, and an error must stay on one line whatever that was (a newline in an
+/// `apiVersion` split it in two; tests/fuzz_regressions.rs).
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 impl std::error::Error for LoadError {}
