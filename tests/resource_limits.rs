@@ -316,3 +316,25 @@ fn a_million_short_tasks_an_hour_for_a_year_are_refused_for_their_events() {
         ],
     );
 }
+
+#[test]
+fn a_timeline_step_every_millisecond_is_refused_before_it_is_expanded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(
+        dir.path(),
+        "s.yaml",
+        &scenario(
+            "  timeline:\n    - every: 1ms\n      scale: {deployment: web, replicas: 2}",
+            1,
+        )
+        .replace("2h", "360h"),
+    );
+    refused(
+        &f,
+        &[
+            "s.yaml:10: spec.timeline[0]",
+            "fires 1,296,000,000 times",
+            "1,000,000",
+        ],
+    );
+}

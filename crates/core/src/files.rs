@@ -15,10 +15,10 @@ pub const MAX_CATALOG_BYTES: u64 = 64 << 20;
 /// A trace (pods, VMs, replica histories), a metrics series or an import dump.
 pub const MAX_TRACE_BYTES: u64 = 1 << 30;
 
-/// `fs::read_to_string`, refusing a file over `cap` bytes (`what` names the kind in the
-/// error) before reading it — and, for a file whose size the file system does not know (a
-/// pipe, a device), after reading `cap` bytes of it.
-pub fn read_to_string_capped(path: &Path, cap: u64, what: &str) -> io::Result<String> {
+/// `fs::read`, refusing a file over `cap` bytes (`what` names the kind in the error) before
+/// reading it — and, for a file whose size the file system does not know (a pipe, a device),
+/// after reading `cap` bytes of it.
+pub fn read_capped(path: &Path, cap: u64, what: &str) -> io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let too_big = |size: String| {
         io::Error::new(
@@ -36,12 +36,18 @@ pub fn read_to_string_capped(path: &Path, cap: u64, what: &str) -> io::Result<St
             meta.len() >> 20
         )));
     }
-    let mut text = String::new();
-    let read = file.take(cap + 1).read_to_string(&mut text)?;
+    let mut bytes = Vec::new();
+    let read = file.take(cap + 1).read_to_end(&mut bytes)?;
     if read as u64 > cap {
         return Err(too_big("what it gives".into()));
     }
-    Ok(text)
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_to_string_capped(path: &Path, cap: u64, what: &str) -> io::Result<String> {
+    String::from_utf8(read_capped(path, cap, what)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod load;
 pub mod scenario;
 pub mod set;
 pub mod sweep;
+mod text;
 pub mod traces;
 mod validate;
 pub mod yaml;

@@ -16,6 +16,7 @@ use asim_karpenter::apis::{EC2NodeClass, NodePool};
 use asim_manifests::Kube;
 
 use super::scenario::{API_VERSION, ScenarioDoc};
+use super::text::{TextError, read_text};
 
 /// Where something came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,10 +63,29 @@ impl fmt::Display for LoadError {
         }
         write!(f, ": ")?;
         if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
+            write!(f, "{}: ", one_line(field))?;
         }
-        write!(f, "{}", self.message)
+        write!(f, "{}", one_line(&self.message))
     }
+}
+
+/// `s` with its control characters escaped (`\n`, `\t`, `\u{0}`): a message quotes what the
+/// user wrote, and an error must stay on one line whatever that was (a newline in an
+/// `apiVersion` split it in two; tests/fuzz_regressions.rs).
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 impl std::error::Error for LoadError {}
@@ -445,18 +465,24 @@ impl Reader {
         if !self.visited.insert(canon) {
             return Ok(()); // included twice (or a cycle): read once.
         }
-        let text = asim_core::files::read_to_string_capped(
+        let text = read_text(
             path,
             asim_core::files::MAX_MANIFEST_BYTES,
             "scenario or manifest file",
         )
-        .map_err(|e| match included_from {
-            Some((src, field)) => LoadError::at(
+        .map_err(|e| match (e, included_from) {
+            // Bytes that are not UTF-8 are the file's own fault: name its line.
+            (e @ TextError::NotUtf8 { line, .. }, _) => {
+                LoadError::new(path, Some(line), None, e.message())
+            }
+            (TextError::Io(e), Some((src, field))) => LoadError::at(
                 src,
                 Some(field),
                 format!("cannot read included file {}: {e}", path.display()),
             ),
-            None => LoadError::new(path, None, None, format!("cannot read: {e}")),
+            (TextError::Io(e), None) => {
+                LoadError::new(path, None, None, format!("cannot read: {e}"))
+            }
         })?;
         let docs = split_documents(&text);
         if docs.is_empty() {
@@ -653,12 +679,26 @@ mod outline {
         Index(usize),
     }
 
+    /// Nesting deeper than this is not outlined. serde-saphyr refuses a document nested deeper
+    /// than 64 levels (its default budget), so no error needs a deeper path; and recording every
+    /// node of a line nested 20,000 deep took minutes (each point's path is as long as the
+    /// depth; tests/fuzz_regressions.rs).
+    const MAX_DEPTH: usize = 80;
+
     fn render(segs: &[Seg]) -> String {
         let mut s = String::new();
         for seg in segs {
             match seg {
-                Seg::Key(k) => s = join(&s, k),
-                Seg::Index(i) => s.push_str(&format!("[{i}]")),
+                Seg::Key(k) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                }
+                Seg::Index(i) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(s, "[{i}]");
+                }
             }
         }
         s
@@ -726,6 +766,16 @@ mod outline {
             p
         }
 
+        /// Too deep to record points in (`MAX_DEPTH`).
+        fn too_deep(&self) -> bool {
+            let depth = if self.flow.is_empty() {
+                self.block.len()
+            } else {
+                self.flow_base.len() + self.flow.len()
+            };
+            depth > MAX_DEPTH
+        }
+
         fn point(&mut self, line: usize, col: usize, path: &[Seg], is_key: bool) {
             self.points.push(Point {
                 line,
@@ -763,8 +813,10 @@ mod outline {
                             _ => 0,
                         };
                         self.block.push((pos, Seg::Index(idx)));
-                        let path = self.block_path();
-                        self.point(n, pos, &path, false);
+                        if !self.too_deep() {
+                            let path = self.block_path();
+                            self.point(n, pos, &path, false);
+                        }
                         pos += 1;
                         while chars.get(pos) == Some(&' ') {
                             pos += 1;
@@ -786,8 +838,10 @@ mod outline {
                         };
                         self.block.retain(|(c, _)| *c < pos);
                         self.block.push((pos, Seg::Key(key)));
-                        let path = self.block_path();
-                        self.point(n, pos, &path, true);
+                        if !self.too_deep() {
+                            let path = self.block_path();
+                            self.point(n, pos, &path, true);
+                        }
                         let mut v = pos + after;
                         while chars.get(v) == Some(&' ') {
                             v += 1;
@@ -859,8 +913,10 @@ mod outline {
                             if let Some(Flow::Map(k)) = self.flow.last_mut() {
                                 *k = Some(key);
                             }
-                            let path = self.flow_path();
-                            self.point(n, start, &path, true);
+                            if !self.too_deep() {
+                                let path = self.flow_path();
+                                self.point(n, start, &path, true);
+                            }
                         }
                         token = None;
                     }
@@ -879,7 +935,7 @@ mod outline {
 
         /// A new item starts in a flow sequence: record it.
         fn token_start(&mut self, n: usize, col: usize) {
-            if matches!(self.flow.last(), Some(Flow::Seq(_)) | None) {
+            if matches!(self.flow.last(), Some(Flow::Seq(_)) | None) && !self.too_deep() {
                 let path = self.flow_path();
                 self.point(n, col, &path, false);
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, RngExt};
 
-use super::{MAX_SECS, TraceError, TraceJob, io_err};
+use super::{MAX_SECS, TraceError, TraceJob, io_err, text_err};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -77,9 +77,8 @@ pub(super) fn read_azure_vm(
         });
     }
 
-    let arrivals =
-        asim_core::files::read_to_string_capped(path, asim_core::files::MAX_TRACE_BYTES, "trace")
-            .map_err(|e| io_err(path, e))?;
+    let arrivals = crate::text::read_text(path, asim_core::files::MAX_TRACE_BYTES, "trace")
+        .map_err(|e| text_err(path, e))?;
     if arrivals.trim().is_empty() {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),
@@ -289,17 +288,15 @@ fn find_lifetime_file(dir: &Path, stem: &str, needed_by: &Path) -> Result<PathBu
 }
 
 fn read_sibling(path: &Path, needed_by: &Path) -> Result<String, TraceError> {
-    asim_core::files::read_to_string_capped(path, asim_core::files::MAX_TRACE_BYTES, "trace")
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                TraceError::MissingFile {
-                    path: path.to_path_buf(),
-                    needed_by: needed_by.to_path_buf(),
-                }
-            } else {
-                io_err(path, e)
+    crate::text::read_text(path, asim_core::files::MAX_TRACE_BYTES, "trace").map_err(|e| match e {
+        crate::text::TextError::Io(e) if e.kind() == io::ErrorKind::NotFound => {
+            TraceError::MissingFile {
+                path: path.to_path_buf(),
+                needed_by: needed_by.to_path_buf(),
             }
-        })
+        }
+        e => text_err(path, e),
+    })
 }
 
 /// `U<k>` → `(false, k)`, `C<k>` → `(true, k)`.

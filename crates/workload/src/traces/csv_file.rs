@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{MAX_SECS, MIB, TraceError, io_err};
+use super::{MAX_SECS, MIB, TraceError, text_err};
 
 /// A column found in a CSV header.
 #[derive(Clone, Copy)]
@@ -45,12 +45,8 @@ pub(super) struct CsvFile {
 impl CsvFile {
     /// Reads `path` and its header; `expected` describes the header for error messages.
     pub(super) fn open(path: &Path, expected: &str) -> Result<CsvFile, TraceError> {
-        let text = asim_core::files::read_to_string_capped(
-            path,
-            asim_core::files::MAX_TRACE_BYTES,
-            "trace",
-        )
-        .map_err(|e| io_err(path, e))?;
+        let text = crate::text::read_text(path, asim_core::files::MAX_TRACE_BYTES, "trace")
+            .map_err(|e| text_err(path, e))?;
         let mut offset = if text.starts_with('\u{feff}') {
             '\u{feff}'.len_utf8()
         } else {

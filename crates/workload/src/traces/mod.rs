@@ -246,6 +246,19 @@ fn io_err(path: &Path, source: io::Error) -> TraceError {
     }
 }
 
+/// A file that could not be read as text: an I/O error, or the line of its first byte that is
+/// not UTF-8.
+fn text_err(path: &Path, e: crate::text::TextError) -> TraceError {
+    match e {
+        crate::text::TextError::Io(source) => io_err(path, source),
+        crate::text::TextError::NotUtf8 { line, .. } => TraceError::Malformed {
+            path: path.to_path_buf(),
+            line,
+            message: e.message(),
+        },
+    }
+}
+
 /// Helpers shared by the readers' unit tests.
 #[cfg(test)]
 mod test_support {

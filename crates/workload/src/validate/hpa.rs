@@ -309,17 +309,16 @@ fn series(
     }
     let file = s.file.as_deref().unwrap_or_default();
     let path = d.base_dir.join(file);
-    let text = asim_core::files::read_to_string_capped(
-        &path,
-        asim_core::files::MAX_TRACE_BYTES,
-        "metrics file",
-    )
-    .map_err(|e| {
-        d.err(
-            &format!("{f}.file"),
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let text = crate::text::read_text(&path, asim_core::files::MAX_TRACE_BYTES, "metrics file")
+        .map_err(|e| match e {
+            crate::text::TextError::Io(e) => d.err(
+                &format!("{f}.file"),
+                format!("cannot read {}: {e}", path.display()),
+            ),
+            e @ crate::text::TextError::NotUtf8 { line, .. } => {
+                LoadError::new(&path, Some(line), None, e.message())
+            }
+        })?;
     let mut out: Vec<(u64, f64)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -366,12 +365,15 @@ fn series(
 /// {namespace="shop", pod=~"web-.*"}[5m]))` gives one); times count from the first sample.
 fn prometheus(d: &Doc<'_>, field: &str, file: &str, duration_ms: u64) -> Result<Series, LoadError> {
     let path = d.base_dir.join(file);
-    let text = asim_core::files::read_to_string_capped(
-        &path,
-        asim_core::files::MAX_TRACE_BYTES,
-        "metrics file",
-    )
-    .map_err(|e| d.err(field, format!("cannot read {}: {e}", path.display())))?;
+    let text = crate::text::read_text(&path, asim_core::files::MAX_TRACE_BYTES, "metrics file")
+        .map_err(|e| match e {
+            crate::text::TextError::Io(e) => {
+                d.err(field, format!("cannot read {}: {e}", path.display()))
+            }
+            e @ crate::text::TextError::NotUtf8 { line, .. } => {
+                LoadError::new(&path, Some(line), None, e.message())
+            }
+        })?;
     let bad = |msg: String| LoadError::new(&path, None, None, msg);
     let v: Value = serde_json::from_str(&text).map_err(|e| {
         LoadError::new(&path, Some(e.line() as u64), None, format!("not JSON: {e}"))

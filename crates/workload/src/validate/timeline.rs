@@ -126,6 +126,9 @@ fn action(
 /// The times a timeline step fires at: `at` (not past the duration, without from/until), or
 /// `every` (positive) from `from` (not past the duration) until `until` (capped at the
 /// duration), never both.
+/// The most times one `every` step may fire (docs/scenario.md "Size limits").
+const MAX_STEP_OCCURRENCES: u64 = 1_000_000;
+
 fn step_times(step: &TimelineStep, duration_ms: u64) -> Result<Vec<u64>, String> {
     match (step.at, step.every) {
         (Some(at), None) => {
@@ -149,6 +152,18 @@ fn step_times(step: &TimelineStep, duration_ms: u64) -> Result<Vec<u64>, String>
             let until = step.until.map_or(duration_ms, |d| d.0.min(duration_ms));
             if from > duration_ms {
                 return Err("from is past the scenario duration".into());
+            }
+            // Every occurrence is built here, before the size check: a step that fires
+            // millions of times (`every: 1ms` over days) is refused before it takes the memory.
+            let fires = until.saturating_sub(from).div_ceil(every.0);
+            if fires > MAX_STEP_OCCURRENCES {
+                return Err(format!(
+                    "fires {} times (every {} for {}), more than the {} a step may; use a longer `every`",
+                    super::size::count(fires as f64),
+                    asim_core::k8s::duration::format_duration(every.0),
+                    asim_core::k8s::duration::format_duration(until.saturating_sub(from)),
+                    super::size::count(MAX_STEP_OCCURRENCES as f64)
+                ));
             }
             let mut v = Vec::new();
             let mut t = from;
