@@ -22,6 +22,7 @@ use crate::decision::PodDecision;
 use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
+use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
     DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
@@ -601,7 +602,8 @@ impl ClaimState {
 
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
-    pub existing: Vec<ExistingNode>,
+    /// Private: [`Scheduler::free`] must follow every change to a node's `available`.
+    existing: Vec<ExistingNode>,
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
@@ -610,6 +612,9 @@ pub struct Scheduler<'a> {
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
+    /// The existing nodes' free core resources, kept with their `available`: the pod's first
+    /// fitting node without a scan.
+    free: FreeCapacity,
     /// Topology domains allowed by each existing node's and each template's requirements.
     existing_masks: Vec<DomainMasks>,
     template_masks: Vec<DomainMasks>,
@@ -681,6 +686,7 @@ impl<'a> Scheduler<'a> {
         // solve, when a pod's rules use them ([`Scheduler::solve`]).
         let tables = templates.iter().map(|_| None).collect();
         let existing_masks = vec![DomainMasks::default(); existing.len()];
+        let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
         let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
@@ -691,6 +697,7 @@ impl<'a> Scheduler<'a> {
             min_values_best_effort: false,
             claims: Vec::new(),
             claim_state: Vec::new(),
+            free,
             existing_masks,
             template_masks,
             rules: PodRules::default(),
@@ -903,10 +910,15 @@ impl<'a> Scheduler<'a> {
         pod: &Pod<'_>,
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let t = pod.t;
-        // 1. Existing nodes.
-        for idx in 0..self.existing.len() {
+        // 1. Existing nodes, in order: only those with room for the pod's core requests, the
+        // others being ones `try_existing` would reject first.
+        let need = core(&t.requests);
+        let mut from = 0;
+        while let Some(idx) = self.free.first_fit(from, &need) {
+            from = idx + 1;
             if self.try_existing(idx, pod) {
                 let e = &self.existing[idx];
+                self.free.set(idx, core(&e.available));
                 return Ok((
                     e.name.clone(),
                     e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
