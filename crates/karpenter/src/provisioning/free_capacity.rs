@@ -67,36 +67,22 @@ impl FreeCapacity {
     /// The first node at or after `from` whose free resources cover `need` in every
     /// component, if any.
     pub fn first_fit(&self, from: usize, need: &Free) -> Option<usize> {
-        if from >= self.leaves {
+        self.search(1, 0, self.leaves, from, need)
+    }
+
+    /// [`FreeCapacity::first_fit`] within the range `lo..hi` of `tree[k]`, leftmost first. A
+    /// range's maximum is taken per resource, so it may cover `need` with no single node that
+    /// does: both halves are searched, and only ranges whose maximum falls short are skipped.
+    fn search(&self, k: usize, lo: usize, hi: usize, from: usize, need: &Free) -> Option<usize> {
+        if hi <= from || !covers(&self.tree[k], need) {
             return None;
         }
-        // Climb from the leaf of `from`: at each level, the ranges to the right of the path
-        // are tried in order, and the first that covers `need` is descended into.
-        let mut k = self.leaves + from;
-        if !covers(&self.tree[k], need) {
-            loop {
-                // Move to the next range to the right at the lowest level that has one.
-                while k & 1 == 1 {
-                    k /= 2;
-                    if k <= 1 {
-                        return None;
-                    }
-                }
-                k += 1;
-                if covers(&self.tree[k], need) {
-                    break;
-                }
-            }
-            // Descend to its leftmost covering leaf.
-            while k < self.leaves {
-                k = if covers(&self.tree[2 * k], need) {
-                    2 * k
-                } else {
-                    2 * k + 1
-                };
-            }
+        if k >= self.leaves {
+            return Some(lo);
         }
-        Some(k - self.leaves)
+        let mid = lo + (hi - lo) / 2;
+        self.search(2 * k, lo, mid, from, need)
+            .or_else(|| self.search(2 * k + 1, mid, hi, from, need))
     }
 }
 
@@ -131,6 +117,16 @@ mod tests {
                 assert_eq!(index.first_fit(from, &need), scan(&free, from, &need));
             }
         }
+    }
+
+    #[test]
+    fn a_range_can_cover_a_request_that_none_of_its_nodes_covers() {
+        // One node rich in CPU, the next in memory: their range's maximum covers 4 CPU and 4
+        // of memory, but neither node does; the third does.
+        let free = [[8, 1, 1, 1], [1, 8, 1, 1], [4, 4, 1, 1]];
+        let index = FreeCapacity::new(free.iter().copied());
+        assert_eq!(index.first_fit(0, &[4, 4, 1, 1]), Some(2));
+        assert_eq!(index.first_fit(0, &[5, 5, 1, 1]), None);
     }
 
     #[test]
