@@ -53,7 +53,8 @@ pub struct Template {
 /// A node (or in-flight NodeClaim) that exists before this batch.
 #[derive(Clone, Debug)]
 pub struct ExistingNode {
-    pub name: String,
+    /// Shared: each consolidation simulation clones the pass's existing nodes.
+    pub name: Arc<str>,
     pub node: Option<NodeId>,
     /// Index of the NodeClaim in Karpenter's table, if Karpenter owns it.
     pub nodeclaim: Option<usize>,
@@ -617,6 +618,9 @@ pub struct Scheduler<'a> {
     free: FreeCapacity,
     /// Topology domains allowed by each existing node's and each template's requirements.
     existing_masks: Vec<DomainMasks>,
+    /// Each existing node's labels interned, when the caller has them (else interned on
+    /// each placement).
+    existing_doms: Vec<Option<Arc<[(KeyId, DomId)]>>>,
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -699,6 +703,7 @@ impl<'a> Scheduler<'a> {
             claim_state: Vec::new(),
             free,
             existing_masks,
+            existing_doms: Vec::new(),
             template_masks,
             rules: PodRules::default(),
             claim_prefix,
@@ -719,6 +724,17 @@ impl<'a> Scheduler<'a> {
         if tables.0.len() == self.templates.len() {
             self.tables = tables.0;
         }
+    }
+
+    /// The existing nodes' labels interned in this scheduler's topology, by node (from the
+    /// [`TopologySeed`] it was cloned from): a placement then records its pod without
+    /// interning the node's labels again.
+    pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<Arc<[(KeyId, DomId)]>>) {
+        self.existing_doms = self
+            .existing
+            .iter()
+            .map(|e| e.node.and_then(&doms))
+            .collect();
     }
 
     /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
@@ -920,7 +936,7 @@ impl<'a> Scheduler<'a> {
                 let e = &self.existing[idx];
                 self.free.set(idx, core(&e.available));
                 return Ok((
-                    e.name.clone(),
+                    e.name.to_string(),
                     e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
                     Some(idx),
                 ));
@@ -1051,9 +1067,17 @@ impl<'a> Scheduler<'a> {
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
         e.host_ports.extend(t.host_ports.iter().cloned());
-        let domains = self.topology.domain_ids(&e.labels);
-        self.topology
-            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+        match self.existing_doms.get(idx).and_then(Option::as_ref) {
+            Some(domains) => {
+                self.topology
+                    .record_ids(pod.rules.kind(), domains, pod.topo.anti_affinity)
+            }
+            None => {
+                let domains = self.topology.domain_ids(&e.labels);
+                self.topology
+                    .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+            }
+        }
         true
     }
 

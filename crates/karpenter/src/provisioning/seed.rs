@@ -10,8 +10,11 @@
 //! per pod template and carried from pass to pass ([`SeedCache`]), with bound pods counted per
 //! template; [`TopologySeed::topology`] then gives each simulation its topology with array
 //! operations only: the same universe and the same counts as building it afresh without the
-//! excluded nodes.
+//! excluded nodes. The topology that excludes nothing is recorded once per seed, and each
+//! simulation copies it and takes its few excluded nodes out (their pods, and the domains no
+//! other node gives), rather than recording the hundreds of other nodes again.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -40,6 +43,24 @@ pub struct TopologySeed {
     existing_universe: Vec<(Option<NodeId>, Doms)>,
     /// Nodes with active pods, in the cluster's node order.
     bound: Vec<BoundPods>,
+    /// Per existing node with a Node: every label interned, as a placement records them.
+    node_doms: HashMap<NodeId, Arc<[(KeyId, DomId)]>>,
+    /// The topology of a simulation that leaves out no node, without and with the bound pods
+    /// recorded, built on first use: each simulation copies it and takes out its excluded
+    /// nodes, rather than recording every other node again.
+    whole: [OnceCell<Whole>; 2],
+}
+
+/// [`TopologySeed::topology`] with nothing excluded, and what it takes to exclude a node.
+struct Whole {
+    topology: Topology,
+    /// Per bound node: its range of the topology's placed entries.
+    placed: HashMap<NodeId, (usize, usize)>,
+    /// Per node: the universe domains it gives, each once.
+    gives: HashMap<NodeId, Doms>,
+    /// Per universe domain: how many nodes give it (`u32::MAX` when a NodePool does, which
+    /// no exclusion removes).
+    givers: HashMap<(KeyId, DomId), u32>,
 }
 
 /// The active pods of one node, interned.
@@ -61,7 +82,7 @@ struct BoundPods {
 pub struct SeedCache {
     topology: Topology,
     /// Per node: (label count, every label interned).
-    nodes: HashMap<NodeId, (usize, Doms)>,
+    nodes: HashMap<NodeId, (usize, Arc<[(KeyId, DomId)]>)>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
@@ -74,14 +95,14 @@ impl SeedCache {
         topology: &mut Topology,
         node: NodeId,
         labels: &Labels,
-    ) -> &[(KeyId, DomId)] {
+    ) -> &Arc<[(KeyId, DomId)]> {
         let fresh = self
             .nodes
             .get(&node)
             .is_none_or(|(n, _)| *n != labels.len());
         if fresh {
             let doms = topology.domain_ids(labels);
-            self.nodes.insert(node, (labels.len(), doms));
+            self.nodes.insert(node, (labels.len(), doms.into()));
         }
         &self.nodes[&node].1
     }
@@ -148,16 +169,16 @@ impl TopologySeed {
             let live: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
             cache.nodes.retain(|n, _| live.contains(n));
         }
+        let mut node_doms = HashMap::new();
         let existing_universe = existing
             .iter()
             .map(|e| {
                 let vals = match e.node {
-                    Some(n) => cache
-                        .node_doms(&mut topology, n, &e.labels)
-                        .iter()
-                        .copied()
-                        .filter(|(k, _)| is_key(*k))
-                        .collect(),
+                    Some(n) => {
+                        let doms = cache.node_doms(&mut topology, n, &e.labels);
+                        node_doms.insert(n, Arc::clone(doms));
+                        doms.iter().copied().filter(|(k, _)| is_key(*k)).collect()
+                    }
                     None => keys
                         .iter()
                         .filter_map(|(k, id)| {
@@ -208,7 +229,15 @@ impl TopologySeed {
             template_universe,
             existing_universe,
             bound,
+            node_doms,
+            whole: Default::default(),
         }
+    }
+
+    /// An existing node's labels, interned (what [`Topology::domain_ids`] gives for them in a
+    /// topology cloned from this seed's).
+    pub fn node_doms(&self, node: NodeId) -> Option<&Arc<[(KeyId, DomId)]>> {
+        self.node_doms.get(&node)
     }
 
     /// The keys a planned claim's single-valued requirements give domains for, with ids.
@@ -219,6 +248,93 @@ impl TopologySeed {
     /// The topology of one simulation: the universe from the NodePools and every existing
     /// node but `excluded`, and, with `record_pods`, their bound pods counted.
     pub fn topology(&self, excluded: &BTreeSet<NodeId>, record_pods: bool) -> Topology {
+        // Bound pods' anti-affinity adds inverse entries that excluding a node would have to
+        // take out again: build those afresh.
+        if record_pods && self.bound.iter().any(|b| !b.anti.is_empty()) {
+            return self.topology_afresh(excluded, record_pods);
+        }
+        let whole = self.whole(record_pods);
+        let mut skip = Vec::new();
+        let mut lost: Doms = Vec::new();
+        for n in excluded {
+            if let Some(&r) = whole.placed.get(n) {
+                skip.push(r);
+            }
+            if let Some(doms) = whole.gives.get(n) {
+                lost.extend_from_slice(doms);
+            }
+        }
+        skip.sort_unstable();
+        let mut t = whole.topology.without_placed(&skip);
+        // A domain leaves the universe when every node that gives it is excluded.
+        lost.sort_unstable();
+        for run in lost.chunk_by(|a, b| a == b) {
+            if whole.givers.get(&run[0]) == Some(&(run.len() as u32)) {
+                t.remove_universe_id(run[0].0, run[0].1);
+            }
+        }
+        t
+    }
+
+    /// [`TopologySeed::topology`] with no node excluded, and per node what it adds.
+    fn whole(&self, record_pods: bool) -> &Whole {
+        self.whole[usize::from(record_pods)].get_or_init(|| {
+            let mut t = self.topology.clone();
+            let mut givers: HashMap<(KeyId, DomId), u32> = HashMap::new();
+            for &(k, d) in &self.template_universe {
+                t.add_universe_id(k, d);
+                givers.insert((k, d), u32::MAX);
+            }
+            let mut gives: HashMap<NodeId, Doms> = HashMap::new();
+            for (node, vals) in &self.existing_universe {
+                for &(k, d) in vals {
+                    t.add_universe_id(k, d);
+                }
+                if let Some(n) = node {
+                    gives.entry(*n).or_default().extend_from_slice(vals);
+                }
+            }
+            let mut placed = HashMap::new();
+            if record_pods {
+                let host = t.host_key();
+                for b in &self.bound {
+                    let start = t.placed_len();
+                    for (kind, template, n) in &b.anti {
+                        t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
+                    }
+                    for &(kind, n) in &b.counts {
+                        t.record_many(kind, &b.doms, n);
+                    }
+                    placed.insert(b.node, (start, t.placed_len()));
+                    // Recording a pod adds its node's domains but the hostname's.
+                    if !b.anti.is_empty() || !b.counts.is_empty() {
+                        gives
+                            .entry(b.node)
+                            .or_default()
+                            .extend(b.doms.iter().filter(|(k, _)| *k != host));
+                    }
+                }
+            }
+            for doms in gives.values_mut() {
+                doms.sort_unstable();
+                doms.dedup();
+                for &kd in doms.iter() {
+                    let g = givers.entry(kd).or_insert(0);
+                    *g = g.saturating_add(1);
+                }
+            }
+            Whole {
+                topology: t,
+                placed,
+                gives,
+                givers,
+            }
+        })
+    }
+
+    /// [`TopologySeed::topology`] built from the seed, recording every node that is not
+    /// excluded.
+    fn topology_afresh(&self, excluded: &BTreeSet<NodeId>, record_pods: bool) -> Topology {
         let mut t = self.topology.clone();
         for &(k, d) in &self.template_universe {
             t.add_universe_id(k, d);
