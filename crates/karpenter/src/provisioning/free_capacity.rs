@@ -67,22 +67,43 @@ impl FreeCapacity {
     /// The first node at or after `from` whose free resources cover `need` in every
     /// component, if any.
     pub fn first_fit(&self, from: usize, need: &Free) -> Option<usize> {
-        self.search(1, 0, self.leaves, from, need)
+        if from >= self.leaves {
+            return None;
+        }
+        // The solve asks again from the node after one it refused, and in a cluster with room
+        // that node often fits: one comparison, as the scan made.
+        let mut k = self.leaves + from;
+        if covers(&self.tree[k], need) {
+            return Some(from);
+        }
+        // Climb from the leaf: the ranges right of the path, nearest first, each skipped
+        // whole unless its maximum covers `need`.
+        loop {
+            while k & 1 == 1 {
+                k /= 2;
+                if k == 0 {
+                    return None;
+                }
+            }
+            k += 1;
+            if let Some(i) = self.leftmost(k, need) {
+                return Some(i);
+            }
+        }
     }
 
-    /// [`FreeCapacity::first_fit`] within the range `lo..hi` of `tree[k]`, leftmost first. A
-    /// range's maximum is taken per resource, so it may cover `need` with no single node that
-    /// does: both halves are searched, and only ranges whose maximum falls short are skipped.
-    fn search(&self, k: usize, lo: usize, hi: usize, from: usize, need: &Free) -> Option<usize> {
-        if hi <= from || !covers(&self.tree[k], need) {
+    /// The leftmost node under `tree[k]` that covers `need`. A range's maximum is taken per
+    /// resource, so it may cover `need` with no single node that does: both halves are
+    /// searched, and only ranges whose maximum falls short are skipped.
+    fn leftmost(&self, k: usize, need: &Free) -> Option<usize> {
+        if !covers(&self.tree[k], need) {
             return None;
         }
         if k >= self.leaves {
-            return Some(lo);
+            return Some(k - self.leaves);
         }
-        let mid = lo + (hi - lo) / 2;
-        self.search(2 * k, lo, mid, from, need)
-            .or_else(|| self.search(2 * k + 1, mid, hi, from, need))
+        self.leftmost(2 * k, need)
+            .or_else(|| self.leftmost(2 * k + 1, need))
     }
 }
 

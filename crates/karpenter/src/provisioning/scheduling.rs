@@ -25,7 +25,7 @@ use crate::instancetype::{
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
+    DomId, DomainMasks, KeyId, Placed, PodRules, SharedDoms, Topology, TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -620,7 +620,7 @@ pub struct Scheduler<'a> {
     existing_masks: Vec<DomainMasks>,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
-    existing_doms: Vec<Option<Arc<[(KeyId, DomId)]>>>,
+    existing_doms: Vec<Option<SharedDoms>>,
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -729,7 +729,7 @@ impl<'a> Scheduler<'a> {
     /// The existing nodes' labels interned in this scheduler's topology, by node (from the
     /// [`TopologySeed`] it was cloned from): a placement then records its pod without
     /// interning the node's labels again.
-    pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<Arc<[(KeyId, DomId)]>>) {
+    pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<SharedDoms>) {
         self.existing_doms = self
             .existing
             .iter()

@@ -14,7 +14,7 @@
 //! simulation copies it and takes its few excluded nodes out (their pods, and the domains no
 //! other node gives), rather than recording the hundreds of other nodes again.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use asim_core::k8s::selector::Labels;
 
 use crate::instancetype::{CAPACITY_TYPE, ZONE};
 use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
-use crate::provisioning::topology::{DomId, KeyId, KindId, Topology};
+use crate::provisioning::topology::{DomId, KeyId, KindId, SharedDoms, Topology};
 
 /// Interned (key, value) pairs of a node's labels.
 type Doms = Vec<(KeyId, DomId)>;
@@ -44,7 +44,7 @@ pub struct TopologySeed {
     /// Nodes with active pods, in the cluster's node order.
     bound: Vec<BoundPods>,
     /// Per existing node with a Node: every label interned, as a placement records them.
-    node_doms: HashMap<NodeId, Arc<[(KeyId, DomId)]>>,
+    node_doms: HashMap<NodeId, SharedDoms>,
     /// The topology of a simulation that leaves out no node, without and with the bound pods
     /// recorded, built on first use: each simulation copies it and takes out its excluded
     /// nodes, rather than recording every other node again.
@@ -54,14 +54,19 @@ pub struct TopologySeed {
 /// [`TopologySeed::topology`] with nothing excluded, and what it takes to exclude a node.
 struct Whole {
     topology: Topology,
-    /// Per bound node: its range of the topology's placed entries.
-    placed: HashMap<NodeId, (usize, usize)>,
-    /// Per node: the universe domains it gives, each once.
-    gives: HashMap<NodeId, Doms>,
-    /// Per universe domain: how many nodes give it (`u32::MAX` when a NodePool does, which
-    /// no exclusion removes).
-    givers: HashMap<(KeyId, DomId), u32>,
+    /// Per node: its entry in `existing_universe`, and its entry in `bound` with its range of
+    /// the topology's placed entries (when pods are recorded).
+    nodes: HashMap<NodeId, WholeNode>,
+    /// Per key and domain: how many existing nodes give it to the universe (`u32::MAX` when
+    /// a NodePool does: no exclusion removes it).
+    givers: Vec<Vec<u32>>,
+    /// Zeros of the same shape, for counting a simulation's excluded givers (left zeroed).
+    lost: RefCell<Vec<Vec<u32>>>,
 }
+
+/// A node's entry in `existing_universe`, and its entry in `bound` with its range of the
+/// whole topology's placed entries (when pods are recorded).
+type WholeNode = (Option<usize>, Option<(usize, usize, usize)>);
 
 /// The active pods of one node, interned.
 struct BoundPods {
@@ -82,7 +87,7 @@ struct BoundPods {
 pub struct SeedCache {
     topology: Topology,
     /// Per node: (label count, every label interned).
-    nodes: HashMap<NodeId, (usize, Arc<[(KeyId, DomId)]>)>,
+    nodes: HashMap<NodeId, (usize, SharedDoms)>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
@@ -90,12 +95,7 @@ pub struct SeedCache {
 
 impl SeedCache {
     /// A node's labels, interned (from the cache while its labels are unchanged).
-    fn node_doms(
-        &mut self,
-        topology: &mut Topology,
-        node: NodeId,
-        labels: &Labels,
-    ) -> &Arc<[(KeyId, DomId)]> {
+    fn node_doms(&mut self, topology: &mut Topology, node: NodeId, labels: &Labels) -> &SharedDoms {
         let fresh = self
             .nodes
             .get(&node)
@@ -236,7 +236,7 @@ impl TopologySeed {
 
     /// An existing node's labels, interned (what [`Topology::domain_ids`] gives for them in a
     /// topology cloned from this seed's).
-    pub fn node_doms(&self, node: NodeId) -> Option<&Arc<[(KeyId, DomId)]>> {
+    pub fn node_doms(&self, node: NodeId) -> Option<&SharedDoms> {
         self.node_doms.get(&node)
     }
 
@@ -254,50 +254,96 @@ impl TopologySeed {
             return self.topology_afresh(excluded, record_pods);
         }
         let whole = self.whole(record_pods);
+        let host = whole.topology.host_key();
         let mut skip = Vec::new();
-        let mut lost: Doms = Vec::new();
+        let mut lost = whole.lost.borrow_mut();
+        let mut touched: Doms = Vec::new();
         for n in excluded {
-            if let Some(&r) = whole.placed.get(n) {
-                skip.push(r);
+            let Some(&(existing, bound)) = whole.nodes.get(n) else {
+                continue;
+            };
+            if let Some((_, start, end)) = bound {
+                skip.push((start, end));
             }
-            if let Some(doms) = whole.gives.get(n) {
-                lost.extend_from_slice(doms);
-            }
+            self.gives(existing, bound.map(|b| b.0), host, |k, d| {
+                let c = &mut lost[k][d as usize];
+                if *c == 0 {
+                    touched.push((k, d));
+                }
+                *c += 1;
+            });
         }
         skip.sort_unstable();
         let mut t = whole.topology.without_placed(&skip);
         // A domain leaves the universe when every node that gives it is excluded.
-        lost.sort_unstable();
-        for run in lost.chunk_by(|a, b| a == b) {
-            if whole.givers.get(&run[0]) == Some(&(run.len() as u32)) {
-                t.remove_universe_id(run[0].0, run[0].1);
+        for (k, d) in touched {
+            let c = std::mem::take(&mut lost[k][d as usize]);
+            if c == whole.givers[k][d as usize] {
+                t.remove_universe_id(k, d);
             }
         }
         t
+    }
+
+    /// The universe domains one existing node gives, each once: its `existing_universe`
+    /// entry's, and with pods recorded (`bound`), every label but the hostname.
+    fn gives(
+        &self,
+        existing: Option<usize>,
+        bound: Option<usize>,
+        host: KeyId,
+        mut f: impl FnMut(KeyId, DomId),
+    ) {
+        let recorded = bound
+            .map(|b| &self.bound[b])
+            .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
+        if let Some(b) = recorded {
+            for &(k, d) in b.doms.iter().filter(|(k, _)| *k != host) {
+                f(k, d);
+            }
+        }
+        if let Some(i) = existing {
+            for &(k, d) in &self.existing_universe[i].1 {
+                if !recorded.is_some_and(|b| k != host && b.doms.contains(&(k, d))) {
+                    f(k, d);
+                }
+            }
+        }
     }
 
     /// [`TopologySeed::topology`] with no node excluded, and per node what it adds.
     fn whole(&self, record_pods: bool) -> &Whole {
         self.whole[usize::from(record_pods)].get_or_init(|| {
             let mut t = self.topology.clone();
-            let mut givers: HashMap<(KeyId, DomId), u32> = HashMap::new();
+            let host = t.host_key();
+            let mut givers: Vec<Vec<u32>> = Vec::new();
+            let mut bump = |k: KeyId, d: DomId, by: u32| {
+                if givers.len() <= k {
+                    givers.resize(k + 1, Vec::new());
+                }
+                let g = &mut givers[k];
+                if g.len() <= d as usize {
+                    g.resize(d as usize + 1, 0);
+                }
+                g[d as usize] = g[d as usize].saturating_add(by);
+            };
             for &(k, d) in &self.template_universe {
                 t.add_universe_id(k, d);
-                givers.insert((k, d), u32::MAX);
+                bump(k, d, u32::MAX);
             }
-            let mut gives: HashMap<NodeId, Doms> = HashMap::new();
-            for (node, vals) in &self.existing_universe {
+            let mut nodes: HashMap<NodeId, WholeNode> = HashMap::new();
+            for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
                 for &(k, d) in vals {
                     t.add_universe_id(k, d);
                 }
-                if let Some(n) = node {
-                    gives.entry(*n).or_default().extend_from_slice(vals);
+                match node {
+                    Some(n) => nodes.entry(*n).or_default().0 = Some(i),
+                    // A launched NodeClaim's domains are never excluded.
+                    None => vals.iter().for_each(|&(k, d)| bump(k, d, u32::MAX)),
                 }
             }
-            let mut placed = HashMap::new();
             if record_pods {
-                let host = t.host_key();
-                for b in &self.bound {
+                for (bi, b) in self.bound.iter().enumerate() {
                     let start = t.placed_len();
                     for (kind, template, n) in &b.anti {
                         t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
@@ -305,29 +351,18 @@ impl TopologySeed {
                     for &(kind, n) in &b.counts {
                         t.record_many(kind, &b.doms, n);
                     }
-                    placed.insert(b.node, (start, t.placed_len()));
-                    // Recording a pod adds its node's domains but the hostname's.
-                    if !b.anti.is_empty() || !b.counts.is_empty() {
-                        gives
-                            .entry(b.node)
-                            .or_default()
-                            .extend(b.doms.iter().filter(|(k, _)| *k != host));
-                    }
+                    nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
                 }
             }
-            for doms in gives.values_mut() {
-                doms.sort_unstable();
-                doms.dedup();
-                for &kd in doms.iter() {
-                    let g = givers.entry(kd).or_insert(0);
-                    *g = g.saturating_add(1);
-                }
+            for &(existing, bound) in nodes.values() {
+                self.gives(existing, bound.map(|b| b.0), host, |k, d| bump(k, d, 1));
             }
+            let lost = givers.iter().map(|g| vec![0; g.len()]).collect();
             Whole {
                 topology: t,
-                placed,
-                gives,
+                nodes,
                 givers,
+                lost: RefCell::new(lost),
             }
         })
     }

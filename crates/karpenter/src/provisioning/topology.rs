@@ -29,6 +29,9 @@ pub type KeyId = usize;
 pub type DomId = u32;
 /// An interned (namespace, labels) of a pod.
 pub type KindId = usize;
+
+/// A node's labels interned, shared: (key, value) pairs in label order, one per key.
+pub type SharedDoms = Arc<[(KeyId, DomId)]>;
 /// A pod kind's (namespace, labels), shared by the clones of a topology.
 type PodKind = Arc<(String, Labels)>;
 
