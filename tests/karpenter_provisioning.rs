@@ -468,7 +468,7 @@ fn existing(
         ("karpenter.sh/nodepool".to_string(), "default".to_string()),
     ]);
     ExistingNode {
-        name: name.to_string(),
+        name: name.into(),
         node: None,
         nodeclaim: None,
         requirements: std::sync::Arc::new(Requirements::from_labels(&labels)),

@@ -13,7 +13,7 @@ pub mod pod_spec;
 pub mod scheduler;
 pub mod volume;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use asim_core::engine::SimTime;
@@ -696,16 +696,30 @@ impl Cluster {
     /// the pending ones and those bound to a node (terminal pods leave both).
     fn count_pdb_pods(&self) -> Vec<(i64, i64)> {
         let mut counts = vec![(0i64, 0i64); self.pdbs.len()];
+        // A pod's namespace and labels are its template's, and a cluster's pods share a few
+        // templates: match each template against the PDBs once, not each pod.
+        let mut selected: HashMap<*const PodTemplate, Vec<usize>> = HashMap::new();
         let bound = self.nodes().flat_map(|n| n.pods.iter());
         for id in self.pending.iter().chain(bound) {
             let other = &self.pods[id.0 as usize];
-            for (pdb, c) in self.pdbs.iter().zip(counts.iter_mut()) {
-                if other.template.namespace == pdb.namespace && pdb.selector.matches(other.labels())
-                {
-                    c.0 += 1;
-                    if other.phase == PodPhase::Running {
-                        c.1 += 1;
-                    }
+            let pdbs = selected
+                .entry(Arc::as_ptr(&other.template))
+                .or_insert_with(|| {
+                    self.pdbs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, pdb)| {
+                            other.template.namespace == pdb.namespace
+                                && pdb.selector.matches(other.labels())
+                        })
+                        .map(|(i, _)| i)
+                        .collect()
+                });
+            for &i in pdbs.iter() {
+                let c = &mut counts[i];
+                c.0 += 1;
+                if other.phase == PodPhase::Running {
+                    c.1 += 1;
                 }
             }
         }

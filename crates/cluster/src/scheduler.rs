@@ -713,6 +713,18 @@ impl Cluster {
         let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
         let mut spread = SpreadCache::default();
         let mut pass = PassState::new(self);
+        // Pods waiting for new nodes fail on the same nodes for the same reasons, one after
+        // another: the last message is kept with the tallies it was made from, and reused
+        // while they are equal (formatting it for each pod was most of a pass with thousands
+        // of pods pending).
+        let mut last_message: Option<(usize, BTreeMap<Reject, usize>, String)> = None;
+        // Pods with topology rules fail as a template-mate did while nothing has been bound
+        // or nominated since: `place` reads the pod's template, the nodes and their pods, and
+        // the pass's nominations (which only binds and nominations change), and of the pod
+        // itself only its own nomination — so pods without one share the outcome. Per
+        // template: (binds and nominations when it failed, why).
+        let mut changes = 0u64;
+        let mut failed_unchanged: BTreeMap<usize, (u64, String)> = BTreeMap::new();
         for pid in order {
             let pod = self.pod(pid);
             let t = &pod.template;
@@ -721,20 +733,34 @@ impl Cluster {
                 && t.anti_affinity.is_empty()
                 && self.anti_affinity_pods.is_empty();
             let key = Arc::as_ptr(t) as usize;
-            let outcome = match failed_templates.get(&key) {
-                Some(reason) if simple => Err(reason.clone()),
+            let unnominated = pod.nominated_node.is_none()
+                && !pass.nominated.iter().any(|&(_, _, p, _)| p == pid);
+            let unchanged = failed_unchanged
+                .get(&key)
+                .filter(|(at, _)| unnominated && *at == changes);
+            let outcome = match (failed_templates.get(&key), unchanged) {
+                (Some(reason), _) if simple => Err(reason.clone()),
+                (_, Some((_, reason))) => Err(reason.clone()),
                 _ => self.place(pod, &mut spread, &mut pass).map_err(|rejects| {
                     let total = self.node_count();
+                    if let Some((n, r, message)) = &last_message
+                        && *n == total
+                        && *r == rejects
+                    {
+                        return message.clone();
+                    }
                     let mut parts: Vec<String> = rejects
                         .iter()
                         .map(|(r, n)| format!("{n} {}", r.describe()))
                         .collect();
                     parts.sort();
-                    if total == 0 {
+                    let message = if total == 0 {
                         "0/0 nodes are available: no nodes".to_string()
                     } else {
                         format!("0/{total} nodes are available: {}", parts.join(", "))
-                    }
+                    };
+                    last_message = Some((total, rejects, message.clone()));
+                    message
                 }),
             };
             match outcome {
@@ -748,14 +774,18 @@ impl Cluster {
                         spread.bound(&self.pod(pid).template, n);
                     }
                     result.bound.push((pid, node));
+                    changes += 1;
                 }
                 Err(reason) => {
                     if simple {
                         failed_templates.insert(key, reason.clone());
+                    } else if unnominated {
+                        failed_unchanged.insert(key, (changes, reason.clone()));
                     }
                     // PostFilter: DefaultPreemption.
                     if let Some(pre) = self.preempt(pid, &pass) {
                         self.nominate(&pre, &mut pass);
+                        changes += 1;
                         result.preempted.push(pre);
                     }
                     let p = self.pod_mut(pid);

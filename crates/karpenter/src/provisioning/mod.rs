@@ -3,6 +3,7 @@
 //! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
 mod batcher;
+pub mod free_capacity;
 pub mod scheduling;
 pub mod seed;
 pub mod topology;
@@ -444,7 +445,7 @@ impl Karpenter {
                 }
             };
             out.push(ExistingNode {
-                name: node.name.clone(),
+                name: node.name.as_str().into(),
                 node: Some(node.id),
                 nodeclaim: claim.map(|_| 0),
                 labels,
@@ -489,7 +490,7 @@ impl Karpenter {
                 }
             }
             out.push(ExistingNode {
-                name: c.name.clone(),
+                name: c.name.as_str().into(),
                 node: None,
                 nodeclaim: Some(i),
                 requirements: Arc::new(Requirements::from_labels(&labels)),
@@ -614,6 +615,7 @@ impl Karpenter {
             seed.keys(),
         );
         sched.set_type_tables(base.type_tables.take());
+        sched.set_existing_doms(|n| seed.node_doms(n).cloned());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());

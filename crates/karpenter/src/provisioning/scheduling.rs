@@ -22,9 +22,10 @@ use crate::decision::PodDecision;
 use crate::instancetype::{
     CAPACITY_TYPE, INSTANCE_TYPE, IceCache, InstanceTypeInfo, OfferingKeys, ZONE, ZONE_ID,
 };
+use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    DomId, DomainMasks, KeyId, Placed, PodRules, Topology, TopologyView,
+    DomId, DomainMasks, KeyId, Placed, PodRules, SharedDoms, Topology, TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -52,7 +53,8 @@ pub struct Template {
 /// A node (or in-flight NodeClaim) that exists before this batch.
 #[derive(Clone, Debug)]
 pub struct ExistingNode {
-    pub name: String,
+    /// Shared: each consolidation simulation clones the pass's existing nodes.
+    pub name: Arc<str>,
     pub node: Option<NodeId>,
     /// Index of the NodeClaim in Karpenter's table, if Karpenter owns it.
     pub nodeclaim: Option<usize>,
@@ -601,7 +603,8 @@ impl ClaimState {
 
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
-    pub existing: Vec<ExistingNode>,
+    /// Private: [`Scheduler::free`] must follow every change to a node's `available`.
+    existing: Vec<ExistingNode>,
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
@@ -610,8 +613,14 @@ pub struct Scheduler<'a> {
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
+    /// The existing nodes' free core resources, kept with their `available`: the pod's first
+    /// fitting node without a scan.
+    free: FreeCapacity,
     /// Topology domains allowed by each existing node's and each template's requirements.
     existing_masks: Vec<DomainMasks>,
+    /// Each existing node's labels interned, when the caller has them (else interned on
+    /// each placement).
+    existing_doms: Vec<Option<SharedDoms>>,
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -681,6 +690,7 @@ impl<'a> Scheduler<'a> {
         // solve, when a pod's rules use them ([`Scheduler::solve`]).
         let tables = templates.iter().map(|_| None).collect();
         let existing_masks = vec![DomainMasks::default(); existing.len()];
+        let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
         let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
@@ -691,7 +701,9 @@ impl<'a> Scheduler<'a> {
             min_values_best_effort: false,
             claims: Vec::new(),
             claim_state: Vec::new(),
+            free,
             existing_masks,
+            existing_doms: Vec::new(),
             template_masks,
             rules: PodRules::default(),
             claim_prefix,
@@ -712,6 +724,17 @@ impl<'a> Scheduler<'a> {
         if tables.0.len() == self.templates.len() {
             self.tables = tables.0;
         }
+    }
+
+    /// The existing nodes' labels interned in this scheduler's topology, by node (from the
+    /// [`TopologySeed`] it was cloned from): a placement then records its pod without
+    /// interning the node's labels again.
+    pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<SharedDoms>) {
+        self.existing_doms = self
+            .existing
+            .iter()
+            .map(|e| e.node.and_then(&doms))
+            .collect();
     }
 
     /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
@@ -903,12 +926,17 @@ impl<'a> Scheduler<'a> {
         pod: &Pod<'_>,
     ) -> Result<(String, Option<String>, Option<usize>), String> {
         let t = pod.t;
-        // 1. Existing nodes.
-        for idx in 0..self.existing.len() {
+        // 1. Existing nodes, in order: only those with room for the pod's core requests, the
+        // others being ones `try_existing` would reject first.
+        let need = core(&t.requests);
+        let mut from = 0;
+        while let Some(idx) = self.free.first_fit(from, &need) {
+            from = idx + 1;
             if self.try_existing(idx, pod) {
                 let e = &self.existing[idx];
+                self.free.set(idx, core(&e.available));
                 return Ok((
-                    e.name.clone(),
+                    e.name.to_string(),
                     e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
                     Some(idx),
                 ));
@@ -1039,9 +1067,17 @@ impl<'a> Scheduler<'a> {
         let e = &mut self.existing[idx];
         e.available.sub(&t.requests);
         e.host_ports.extend(t.host_ports.iter().cloned());
-        let domains = self.topology.domain_ids(&e.labels);
-        self.topology
-            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+        match self.existing_doms.get(idx).and_then(Option::as_ref) {
+            Some(domains) => {
+                self.topology
+                    .record_ids(pod.rules.kind(), domains, pod.topo.anti_affinity)
+            }
+            None => {
+                let domains = self.topology.domain_ids(&e.labels);
+                self.topology
+                    .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+            }
+        }
         true
     }
 

@@ -10,8 +10,11 @@
 //! per pod template and carried from pass to pass ([`SeedCache`]), with bound pods counted per
 //! template; [`TopologySeed::topology`] then gives each simulation its topology with array
 //! operations only: the same universe and the same counts as building it afresh without the
-//! excluded nodes.
+//! excluded nodes. The topology that excludes nothing is recorded once per seed, and each
+//! simulation copies it and takes its few excluded nodes out (their pods, and the domains no
+//! other node gives), rather than recording the hundreds of other nodes again.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use asim_core::k8s::selector::Labels;
 
 use crate::instancetype::{CAPACITY_TYPE, ZONE};
 use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
-use crate::provisioning::topology::{DomId, KeyId, KindId, Topology};
+use crate::provisioning::topology::{DomId, KeyId, KindId, SharedDoms, Topology};
 
 /// Interned (key, value) pairs of a node's labels.
 type Doms = Vec<(KeyId, DomId)>;
@@ -40,7 +43,30 @@ pub struct TopologySeed {
     existing_universe: Vec<(Option<NodeId>, Doms)>,
     /// Nodes with active pods, in the cluster's node order.
     bound: Vec<BoundPods>,
+    /// Per existing node with a Node: every label interned, as a placement records them.
+    node_doms: HashMap<NodeId, SharedDoms>,
+    /// The topology of a simulation that leaves out no node, without and with the bound pods
+    /// recorded, built on first use: each simulation copies it and takes out its excluded
+    /// nodes, rather than recording every other node again.
+    whole: [OnceCell<Whole>; 2],
 }
+
+/// [`TopologySeed::topology`] with nothing excluded, and what it takes to exclude a node.
+struct Whole {
+    topology: Topology,
+    /// Per node: its entry in `existing_universe`, and its entry in `bound` with its range of
+    /// the topology's placed entries (when pods are recorded).
+    nodes: HashMap<NodeId, WholeNode>,
+    /// Per key and domain: how many existing nodes give it to the universe (`u32::MAX` when
+    /// a NodePool does: no exclusion removes it).
+    givers: Vec<Vec<u32>>,
+    /// Zeros of the same shape, for counting a simulation's excluded givers (left zeroed).
+    lost: RefCell<Vec<Vec<u32>>>,
+}
+
+/// A node's entry in `existing_universe`, and its entry in `bound` with its range of the
+/// whole topology's placed entries (when pods are recorded).
+type WholeNode = (Option<usize>, Option<(usize, usize, usize)>);
 
 /// The active pods of one node, interned.
 struct BoundPods {
@@ -61,7 +87,7 @@ struct BoundPods {
 pub struct SeedCache {
     topology: Topology,
     /// Per node: (label count, every label interned).
-    nodes: HashMap<NodeId, (usize, Doms)>,
+    nodes: HashMap<NodeId, (usize, SharedDoms)>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
@@ -69,19 +95,14 @@ pub struct SeedCache {
 
 impl SeedCache {
     /// A node's labels, interned (from the cache while its labels are unchanged).
-    fn node_doms(
-        &mut self,
-        topology: &mut Topology,
-        node: NodeId,
-        labels: &Labels,
-    ) -> &[(KeyId, DomId)] {
+    fn node_doms(&mut self, topology: &mut Topology, node: NodeId, labels: &Labels) -> &SharedDoms {
         let fresh = self
             .nodes
             .get(&node)
             .is_none_or(|(n, _)| *n != labels.len());
         if fresh {
             let doms = topology.domain_ids(labels);
-            self.nodes.insert(node, (labels.len(), doms));
+            self.nodes.insert(node, (labels.len(), doms.into()));
         }
         &self.nodes[&node].1
     }
@@ -148,16 +169,16 @@ impl TopologySeed {
             let live: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
             cache.nodes.retain(|n, _| live.contains(n));
         }
+        let mut node_doms = HashMap::new();
         let existing_universe = existing
             .iter()
             .map(|e| {
                 let vals = match e.node {
-                    Some(n) => cache
-                        .node_doms(&mut topology, n, &e.labels)
-                        .iter()
-                        .copied()
-                        .filter(|(k, _)| is_key(*k))
-                        .collect(),
+                    Some(n) => {
+                        let doms = cache.node_doms(&mut topology, n, &e.labels);
+                        node_doms.insert(n, Arc::clone(doms));
+                        doms.iter().copied().filter(|(k, _)| is_key(*k)).collect()
+                    }
                     None => keys
                         .iter()
                         .filter_map(|(k, id)| {
@@ -208,7 +229,15 @@ impl TopologySeed {
             template_universe,
             existing_universe,
             bound,
+            node_doms,
+            whole: Default::default(),
         }
+    }
+
+    /// An existing node's labels, interned (what [`Topology::domain_ids`] gives for them in a
+    /// topology cloned from this seed's).
+    pub fn node_doms(&self, node: NodeId) -> Option<&SharedDoms> {
+        self.node_doms.get(&node)
     }
 
     /// The keys a planned claim's single-valued requirements give domains for, with ids.
@@ -219,6 +248,128 @@ impl TopologySeed {
     /// The topology of one simulation: the universe from the NodePools and every existing
     /// node but `excluded`, and, with `record_pods`, their bound pods counted.
     pub fn topology(&self, excluded: &BTreeSet<NodeId>, record_pods: bool) -> Topology {
+        // Bound pods' anti-affinity adds inverse entries that excluding a node would have to
+        // take out again: build those afresh.
+        if record_pods && self.bound.iter().any(|b| !b.anti.is_empty()) {
+            return self.topology_afresh(excluded, record_pods);
+        }
+        let whole = self.whole(record_pods);
+        let host = whole.topology.host_key();
+        let mut skip = Vec::new();
+        let mut lost = whole.lost.borrow_mut();
+        let mut touched: Doms = Vec::new();
+        for n in excluded {
+            let Some(&(existing, bound)) = whole.nodes.get(n) else {
+                continue;
+            };
+            if let Some((_, start, end)) = bound {
+                skip.push((start, end));
+            }
+            self.gives(existing, bound.map(|b| b.0), host, |k, d| {
+                let c = &mut lost[k][d as usize];
+                if *c == 0 {
+                    touched.push((k, d));
+                }
+                *c += 1;
+            });
+        }
+        skip.sort_unstable();
+        let mut t = whole.topology.without_placed(&skip);
+        // A domain leaves the universe when every node that gives it is excluded.
+        for (k, d) in touched {
+            let c = std::mem::take(&mut lost[k][d as usize]);
+            if c == whole.givers[k][d as usize] {
+                t.remove_universe_id(k, d);
+            }
+        }
+        t
+    }
+
+    /// The universe domains one existing node gives, each once: its `existing_universe`
+    /// entry's, and with pods recorded (`bound`), every label but the hostname.
+    fn gives(
+        &self,
+        existing: Option<usize>,
+        bound: Option<usize>,
+        host: KeyId,
+        mut f: impl FnMut(KeyId, DomId),
+    ) {
+        let recorded = bound
+            .map(|b| &self.bound[b])
+            .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
+        if let Some(b) = recorded {
+            for &(k, d) in b.doms.iter().filter(|(k, _)| *k != host) {
+                f(k, d);
+            }
+        }
+        if let Some(i) = existing {
+            for &(k, d) in &self.existing_universe[i].1 {
+                if !recorded.is_some_and(|b| k != host && b.doms.contains(&(k, d))) {
+                    f(k, d);
+                }
+            }
+        }
+    }
+
+    /// [`TopologySeed::topology`] with no node excluded, and per node what it adds.
+    fn whole(&self, record_pods: bool) -> &Whole {
+        self.whole[usize::from(record_pods)].get_or_init(|| {
+            let mut t = self.topology.clone();
+            let host = t.host_key();
+            let mut givers: Vec<Vec<u32>> = Vec::new();
+            let mut bump = |k: KeyId, d: DomId, by: u32| {
+                if givers.len() <= k {
+                    givers.resize(k + 1, Vec::new());
+                }
+                let g = &mut givers[k];
+                if g.len() <= d as usize {
+                    g.resize(d as usize + 1, 0);
+                }
+                g[d as usize] = g[d as usize].saturating_add(by);
+            };
+            for &(k, d) in &self.template_universe {
+                t.add_universe_id(k, d);
+                bump(k, d, u32::MAX);
+            }
+            let mut nodes: HashMap<NodeId, WholeNode> = HashMap::new();
+            for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
+                for &(k, d) in vals {
+                    t.add_universe_id(k, d);
+                }
+                match node {
+                    Some(n) => nodes.entry(*n).or_default().0 = Some(i),
+                    // A launched NodeClaim's domains are never excluded.
+                    None => vals.iter().for_each(|&(k, d)| bump(k, d, u32::MAX)),
+                }
+            }
+            if record_pods {
+                for (bi, b) in self.bound.iter().enumerate() {
+                    let start = t.placed_len();
+                    for (kind, template, n) in &b.anti {
+                        t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
+                    }
+                    for &(kind, n) in &b.counts {
+                        t.record_many(kind, &b.doms, n);
+                    }
+                    nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
+                }
+            }
+            for &(existing, bound) in nodes.values() {
+                self.gives(existing, bound.map(|b| b.0), host, |k, d| bump(k, d, 1));
+            }
+            let lost = givers.iter().map(|g| vec![0; g.len()]).collect();
+            Whole {
+                topology: t,
+                nodes,
+                givers,
+                lost: RefCell::new(lost),
+            }
+        })
+    }
+
+    /// [`TopologySeed::topology`] built from the seed, recording every node that is not
+    /// excluded.
+    fn topology_afresh(&self, excluded: &BTreeSet<NodeId>, record_pods: bool) -> Topology {
         let mut t = self.topology.clone();
         for &(k, d) in &self.template_universe {
             t.add_universe_id(k, d);

@@ -29,6 +29,9 @@ pub type KeyId = usize;
 pub type DomId = u32;
 /// An interned (namespace, labels) of a pod.
 pub type KindId = usize;
+
+/// A node's labels interned, shared: (key, value) pairs in label order, one per key.
+pub type SharedDoms = Arc<[(KeyId, DomId)]>;
 /// A pod kind's (namespace, labels), shared by the clones of a topology.
 type PodKind = Arc<(String, Labels)>;
 
@@ -127,6 +130,18 @@ impl KeyDomains {
         let name = self.name_of(d);
         let pos = self.universe.partition_point(|&x| self.name_of(x) < name);
         self.universe.insert(pos, d);
+    }
+
+    /// Undo [`KeyDomains::add_universe`]: as if `d` had never been added.
+    fn remove_universe(&mut self, d: DomId) {
+        if !self.in_universe[d as usize] {
+            return;
+        }
+        self.in_universe[d as usize] = false;
+        if (d as usize) < MASK_BITS {
+            self.universe_mask &= !(1 << d);
+        }
+        self.universe.retain(|&x| x != d);
     }
 
     fn name_of(&self, d: DomId) -> &str {
@@ -507,6 +522,61 @@ impl Topology {
     /// Register an interned domain of an interned key as one the key can take.
     pub fn add_universe_id(&mut self, key: KeyId, d: DomId) {
         self.keys[key].add_universe(d);
+    }
+
+    /// Unregister a domain: the universe as if `d` had never been registered for `key` (a
+    /// simulation's topology without the nodes that alone gave it).
+    pub fn remove_universe_id(&mut self, key: KeyId, d: DomId) {
+        self.keys[key].remove_universe(d);
+    }
+
+    /// How many placed entries there are; the entries recorded between two readings are a
+    /// range for [`Topology::without_placed`].
+    pub fn placed_len(&self) -> usize {
+        self.placed.len()
+    }
+
+    /// A copy without the placed entries in `skip` (ranges of entry indices, sorted and
+    /// disjoint), stored as recording only the kept entries would have stored them. Only the
+    /// placed pods are dropped: the universe the skipped entries added stays (see
+    /// [`Topology::remove_universe_id`]), and so do groups and inverse entries, which a seed
+    /// without them has none of.
+    pub fn without_placed(&self, skip: &[(usize, usize)]) -> Topology {
+        let mut t = Topology {
+            keys: self.keys.clone(),
+            key_ids: self.key_ids.clone(),
+            kinds: self.kinds.clone(),
+            kind_ids: self.kind_ids.clone(),
+            groups: self.groups.clone(),
+            inverse: self.inverse.clone(),
+            placed: Vec::with_capacity(self.placed.len()),
+            placed_doms: Vec::with_capacity(self.placed_doms.len()),
+            claim_host: self.claim_host.clone(),
+        };
+        let mut skip = skip.iter().peekable();
+        // The last kept entry's domains: (start here, start and end in `t`). Entries that
+        // shared their domains here share them in `t`, as `record_n` would have.
+        let mut last: Option<(usize, usize, usize)> = None;
+        for (i, &(kind, start, end, n)) in self.placed.iter().enumerate() {
+            while skip.peek().is_some_and(|&&(_, e)| e <= i) {
+                skip.next();
+            }
+            if skip.peek().is_some_and(|&&(s, _)| s <= i) {
+                continue;
+            }
+            let (s, e) = match last {
+                Some((from, s, e)) if from == start => (s, e),
+                _ => {
+                    let s = t.placed_doms.len();
+                    t.placed_doms
+                        .extend_from_slice(&self.placed_doms[start..end]);
+                    (s, t.placed_doms.len())
+                }
+            };
+            last = Some((start, s, e));
+            t.placed.push((kind, s, e, n));
+        }
+        t
     }
 
     /// Register the domain values a key can take (from NodePools and their instance types).
@@ -1091,6 +1161,65 @@ mod tests {
                 min_domains: None,
             }],
             ..Default::default()
+        }
+    }
+
+    /// Nodes' labels as recorded by a seed: hostname, zone and one more key.
+    fn node(t: &mut Topology, i: usize) -> Vec<(KeyId, DomId)> {
+        let labels = Labels::from([
+            (HOSTNAME_KEY.to_string(), format!("node-{i}")),
+            (ZONE.to_string(), format!("z{}", i % 3)),
+            ("size".to_string(), format!("s{}", i % 5)),
+        ]);
+        t.domain_ids(&labels)
+    }
+
+    #[test]
+    fn removing_nodes_gives_the_topology_recorded_without_them() {
+        let mut base = Topology::default();
+        let doms: Vec<_> = (0..7).map(|i| node(&mut base, i)).collect();
+        let kinds: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|app| base.kind_id("default", &labels("app", app)))
+            .collect();
+        // Node i runs i % 3 kinds (node 0 none).
+        let record = |t: &mut Topology, i: usize| {
+            for &k in kinds.iter().take(i % 3) {
+                t.record_many(k, &doms[i], 1 + i as i64);
+            }
+        };
+        let mut full = base.clone();
+        let mut ranges = Vec::new();
+        for i in 0..7 {
+            let start = full.placed_len();
+            record(&mut full, i);
+            ranges.push((start, full.placed_len()));
+        }
+        for excluded in [
+            vec![],
+            vec![1],
+            vec![2, 5],
+            vec![0, 1, 2, 3, 4, 5, 6],
+            vec![4],
+        ] {
+            let mut fresh = base.clone();
+            for i in (0..7).filter(|i| !excluded.contains(i)) {
+                record(&mut fresh, i);
+            }
+            let skip: Vec<_> = excluded.iter().map(|&i| ranges[i]).collect();
+            let mut got = full.without_placed(&skip);
+            // Domains only excluded nodes gave leave the universe.
+            for &i in &excluded {
+                for &(k, d) in &doms[i] {
+                    let others = (0..7)
+                        .filter(|j| !excluded.contains(j) && j % 3 != 0)
+                        .any(|j| doms[j].contains(&(k, d)));
+                    if k != HOST && !others {
+                        got.remove_universe_id(k, d);
+                    }
+                }
+            }
+            assert_eq!(format!("{got:?}"), format!("{fresh:?}"), "{excluded:?}");
         }
     }
 

@@ -1,0 +1,198 @@
+//! Where a pod's requests still fit among the existing nodes, without trying each one.
+//!
+//! Karpenter's solve offers every pod to the existing nodes in order and takes the first that
+//! accepts it (docs/model/karpenter.md §1.3 step 1). In a busy cluster almost every node is
+//! too full, so a consolidation simulation at a thousand nodes spent most of its time
+//! rejecting full nodes one by one — for each pod of each candidate, in every simulation of
+//! every pass. [`FreeCapacity`] keeps the existing nodes' free core resources (CPU, memory,
+//! pods, ephemeral storage) in a max-tree over the scheduler's node order, so the solve visits
+//! only the nodes whose free capacity covers the pod's requests, in the same order as the scan.
+//! Every node it skips is one the scan would have rejected on those resources without side
+//! effects, so the node a pod lands on is the scan's.
+
+/// One node's free core resources, in the order of `scheduling::core`.
+pub type Free = [i64; 4];
+
+/// A padding leaf: covers no request (requests are never negative).
+const NONE: Free = [i64::MIN; 4];
+
+/// The component-wise maximum of the existing nodes' free core resources over every aligned
+/// range of nodes (a segment tree): a range whose maximum does not cover a request holds no
+/// node that fits it.
+#[derive(Clone, Debug, Default)]
+pub struct FreeCapacity {
+    /// Leaves (a power of two, at least 1): node `i` is at `leaves + i`.
+    leaves: usize,
+    /// `tree[1]` is the root; `tree[k]` covers `tree[2k]` and `tree[2k + 1]`.
+    tree: Vec<Free>,
+}
+
+fn covers(free: &Free, need: &Free) -> bool {
+    free[0] >= need[0] && free[1] >= need[1] && free[2] >= need[2] && free[3] >= need[3]
+}
+
+fn max(a: &Free, b: &Free) -> Free {
+    [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
+impl FreeCapacity {
+    /// The index over nodes `0..free.len()` with these free resources.
+    pub fn new(free: impl ExactSizeIterator<Item = Free>) -> Self {
+        let leaves = free.len().next_power_of_two();
+        let mut tree = vec![NONE; 2 * leaves];
+        for (i, f) in free.enumerate() {
+            tree[leaves + i] = f;
+        }
+        for k in (1..leaves).rev() {
+            tree[k] = max(&tree[2 * k], &tree[2 * k + 1]);
+        }
+        FreeCapacity { leaves, tree }
+    }
+
+    /// Node `i`'s free resources changed (a pod was placed on it).
+    pub fn set(&mut self, i: usize, free: Free) {
+        let mut k = self.leaves + i;
+        self.tree[k] = free;
+        while k > 1 {
+            k /= 2;
+            self.tree[k] = max(&self.tree[2 * k], &self.tree[2 * k + 1]);
+        }
+    }
+
+    /// The first node at or after `from` whose free resources cover `need` in every
+    /// component, if any.
+    pub fn first_fit(&self, from: usize, need: &Free) -> Option<usize> {
+        if from >= self.leaves {
+            return None;
+        }
+        // The solve asks again from the node after one it refused, and in a cluster with room
+        // that node often fits: one comparison, as the scan made.
+        let mut k = self.leaves + from;
+        if covers(&self.tree[k], need) {
+            return Some(from);
+        }
+        // Climb from the leaf: the ranges right of the path, nearest first, each skipped
+        // whole unless its maximum covers `need`.
+        loop {
+            while k & 1 == 1 {
+                k /= 2;
+                if k == 0 {
+                    return None;
+                }
+            }
+            k += 1;
+            if let Some(i) = self.leftmost(k, need) {
+                return Some(i);
+            }
+        }
+    }
+
+    /// The leftmost node under `tree[k]` that covers `need`. A range's maximum is taken per
+    /// resource, so it may cover `need` with no single node that does: both halves are
+    /// searched, and only ranges whose maximum falls short are skipped.
+    fn leftmost(&self, k: usize, need: &Free) -> Option<usize> {
+        if !covers(&self.tree[k], need) {
+            return None;
+        }
+        if k >= self.leaves {
+            return Some(k - self.leaves);
+        }
+        self.leftmost(2 * k, need)
+            .or_else(|| self.leftmost(2 * k + 1, need))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// What the solve did before the index: try every node from `from` on, in order.
+    fn scan(free: &[Free], from: usize, need: &Free) -> Option<usize> {
+        (from..free.len()).find(|&i| covers(&free[i], need))
+    }
+
+    #[test]
+    fn finds_the_first_node_that_fits_as_the_scan_does() {
+        let free = [
+            [4, 8, 10, 0],
+            [1, 1, 1, 0],
+            [2, 16, 3, 0],
+            [8, 2, 5, 0],
+            [2, 16, 3, 0],
+        ];
+        let index = FreeCapacity::new(free.iter().copied());
+        for need in [
+            [1, 1, 1, 0],
+            [2, 9, 1, 0],
+            [5, 1, 1, 0],
+            [9, 1, 1, 0],
+            [0, 0, 0, 0],
+        ] {
+            for from in 0..=free.len() + 2 {
+                assert_eq!(index.first_fit(from, &need), scan(&free, from, &need));
+            }
+        }
+    }
+
+    #[test]
+    fn a_range_can_cover_a_request_that_none_of_its_nodes_covers() {
+        // One node rich in CPU, the next in memory: their range's maximum covers 4 CPU and 4
+        // of memory, but neither node does; the third does.
+        let free = [[8, 1, 1, 1], [1, 8, 1, 1], [4, 4, 1, 1]];
+        let index = FreeCapacity::new(free.iter().copied());
+        assert_eq!(index.first_fit(0, &[4, 4, 1, 1]), Some(2));
+        assert_eq!(index.first_fit(0, &[5, 5, 1, 1]), None);
+    }
+
+    #[test]
+    fn an_empty_index_finds_nothing() {
+        let index = FreeCapacity::new(std::iter::empty());
+        assert_eq!(index.first_fit(0, &[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn agrees_with_the_scan_through_random_placements() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for n in [1usize, 2, 3, 7, 8, 9, 33, 100] {
+            let mut free: Vec<Free> = (0..n)
+                .map(|_| {
+                    [
+                        rng.random_range(-2..16),
+                        rng.random_range(-2..64),
+                        rng.random_range(0..10),
+                        rng.random_range(0..3),
+                    ]
+                })
+                .collect();
+            let mut index = FreeCapacity::new(free.iter().copied());
+            for _ in 0..2000 {
+                let need = [
+                    rng.random_range(0..8),
+                    rng.random_range(0..32),
+                    rng.random_range(0..2),
+                    rng.random_range(0..2),
+                ];
+                let from = rng.random_range(0..n + 1);
+                let got = index.first_fit(from, &need);
+                assert_eq!(
+                    got,
+                    scan(&free, from, &need),
+                    "n={n} from={from} need={need:?}"
+                );
+                // Place the pod where it landed, as the solve does.
+                if let Some(i) = got {
+                    for (f, r) in free[i].iter_mut().zip(need) {
+                        *f -= r;
+                    }
+                    index.set(i, free[i]);
+                }
+            }
+        }
+    }
+}
