@@ -4,6 +4,7 @@
 mod check;
 mod compare;
 mod import;
+mod live;
 mod progress;
 mod sweep;
 
@@ -134,6 +135,9 @@ enum Command {
         #[command(subcommand)]
         command: import::ImportCommand,
     },
+    /// Live mode against real EC2: catalog-sync, calibrate, run, cleanup (cargo feature
+    /// `live`; docs/live.md).
+    Live(live::LiveArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -262,6 +266,7 @@ pub fn main() -> i32 {
         Command::Trace { command } => cmd_trace(command, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Import { command } => import::cmd_import(command, cli.quiet),
+        Command::Live(args) => live::cmd_live(args, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
