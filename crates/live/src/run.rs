@@ -932,7 +932,19 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
     let cleanup_problems = if dry {
         Vec::new()
     } else {
-        safety::terminate_run(ec2, &opts.run_id, &launched)
+        let p = safety::terminate_run(ec2, &opts.run_id, &launched);
+        println!(
+            "end      {} instance(s) launched by this run terminated, tag {}={} swept, launch template removed{}",
+            launched.len(),
+            crate::ec2::RUN_ID_TAG,
+            opts.run_id,
+            if p.is_empty() {
+                ""
+            } else {
+                " (with problems, below)"
+            }
+        );
+        p
     };
     for p in &cleanup_problems {
         eprintln!("warning: {p}");
