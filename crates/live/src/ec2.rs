@@ -462,8 +462,7 @@ impl Ec2 {
         let started = Instant::now();
         let r = self.rt.block_on(req.send());
         let elapsed = started.elapsed();
-        if dry_run && let Err(e) = &r {
-            let _ = e;
+        if dry_run && r.is_err() {
             let res = dry_run_result(r).unwrap_or(DryRunResult::WouldSucceed);
             return Ok((Err(res), elapsed));
         }

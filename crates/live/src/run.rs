@@ -657,10 +657,8 @@ impl Cloud for LiveEc2<'_> {
         let state = |s: &Self, id: InstanceId| s.views.get(id.0 as usize).map(|v| v.state);
         let mut out = Vec::new();
         match timer {
-            CloudTimer::InstancePending(id) => {
-                if state(self, id) == Some(InstanceState::Pending) {
-                    out.push(Notice::InstancePending { instance: id });
-                }
+            CloudTimer::InstancePending(id) if state(self, id) == Some(InstanceState::Pending) => {
+                out.push(Notice::InstancePending { instance: id });
             }
             CloudTimer::InstanceRunning(id) => {
                 if state(self, id) != Some(InstanceState::Pending) {
@@ -699,19 +697,17 @@ impl Cloud for LiveEc2<'_> {
                     },
                 }
             }
-            CloudTimer::NodeRegistered(id) => {
+            CloudTimer::NodeRegistered(id)
                 if state(self, id) == Some(InstanceState::Running)
-                    && self.extra[id.0 as usize].registered_at == now_ms
-                {
-                    out.push(Notice::NodeRegistered { instance: id });
-                }
+                    && self.extra[id.0 as usize].registered_at == now_ms =>
+            {
+                out.push(Notice::NodeRegistered { instance: id });
             }
-            CloudTimer::NodeReady(id) => {
+            CloudTimer::NodeReady(id)
                 if state(self, id) == Some(InstanceState::Running)
-                    && self.extra[id.0 as usize].ready_at == now_ms
-                {
-                    out.push(Notice::NodeReady { instance: id });
-                }
+                    && self.extra[id.0 as usize].ready_at == now_ms =>
+            {
+                out.push(Notice::NodeReady { instance: id });
             }
             CloudTimer::InstanceTerminated(id) => {
                 let i = id.0 as usize;
@@ -727,8 +723,8 @@ impl Cloud for LiveEc2<'_> {
                     });
                 }
             }
-            // No simulated spot market in live mode: real interruptions show up as a pending
-            // or running instance EC2 reports gone.
+            // Stale timers, and no simulated spot market in live mode: real interruptions show
+            // up as a pending instance EC2 reports gone.
             _ => {}
         }
         out
