@@ -15,6 +15,9 @@ pub use asim_cluster::autoscaler;
 pub use asim_cluster_autoscaler as cluster_autoscaler;
 pub use asim_core::{catalog, cloud, engine, k8s};
 pub use asim_karpenter as karpenter;
+/// Live mode (cargo feature `live`): the AWS SDK, never built by default.
+#[cfg(feature = "live")]
+pub use asim_live as live;
 pub use asim_manifests as manifests;
 pub use asim_report as report;
 pub use asim_sim as sim;

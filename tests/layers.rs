@@ -41,6 +41,12 @@ const LAYERS: &[(&str, &[&str])] = &[
         "asim-sweep",
         &["asim-core", "asim-report", "asim-workload", "asim-sim"],
     ),
+    // Live mode (cargo feature `live`): a second `Cloud` and a wall-clock driver beside the
+    // simulation, which knows nothing of it.
+    (
+        "asim-live",
+        &["asim-core", "asim-report", "asim-workload", "asim-sim"],
+    ),
 ];
 
 /// The `asim-*` names in a Cargo.toml's `[dependencies]` table.

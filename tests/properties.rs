@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use autoscale_sim::cloud::{CapacityType, Cloud, InstanceState, InstanceView};
+use autoscale_sim::cloud::{CapacityType, InstanceState, InstanceView};
 use autoscale_sim::cluster::{NodeId, PodId, PodPhase};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;

@@ -5,6 +5,7 @@ mod check;
 mod compare;
 mod import;
 mod interrupt;
+mod live;
 mod progress;
 mod sweep;
 
@@ -151,6 +152,9 @@ enum Command {
         #[command(subcommand)]
         command: import::ImportCommand,
     },
+    /// Live mode against real EC2: catalog-sync, calibrate, run, cleanup (cargo feature
+    /// `live`; docs/live.md).
+    Live(live::LiveArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -236,7 +240,11 @@ pub fn main() -> i32 {
         nodes: cli.max_nodes.unwrap_or(d.nodes),
         events: cli.max_events.unwrap_or(d.events),
     });
-    interrupt::install();
+    // Live mode handles its own signals: the first one must terminate the instances it
+    // launched, and a second must not cut that short.
+    if !matches!(cli.command, Command::Live(_)) {
+        interrupt::install();
+    }
     match cli.command {
         Command::Run {
             scenario,
@@ -298,6 +306,7 @@ pub fn main() -> i32 {
         Command::Trace { command } => cmd_trace(command, cli.quiet),
         Command::Catalog { command } => cmd_catalog(command),
         Command::Import { command } => import::cmd_import(command, cli.quiet),
+        Command::Live(args) => live::cmd_live(args, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -66,7 +66,8 @@ pub struct Simulation<'s> {
     queue: EventQueue<Event>,
     rng: RngStreams,
     pub cluster: Cluster,
-    pub cloud: MockEc2,
+    /// The mock EC2, or live mode's cloud ([`Simulation::with_cloud`]).
+    pub cloud: Box<dyn Cloud + 's>,
     autoscaler: Box<dyn Autoscaler + 's>,
     pub recorder: Recorder,
     latency: LatencyModel,
@@ -96,12 +97,23 @@ impl<'s> Simulation<'s> {
         scenario: &'s Scenario,
         autoscaler: Box<dyn Autoscaler + 's>,
     ) -> Result<Self, RunError> {
+        let latency = scenario.spec.cloud.latency.unwrap_or_default();
+        let cloud = MockEc2::new(mock_config(scenario, latency))?;
+        Ok(Self::with_cloud(scenario, autoscaler, Box::new(cloud)))
+    }
+
+    /// A simulation whose cloud is `cloud` instead of the mock EC2 built from the scenario
+    /// (live mode, docs/live.md). Everything else is as [`Simulation::new`].
+    pub fn with_cloud(
+        scenario: &'s Scenario,
+        autoscaler: Box<dyn Autoscaler + 's>,
+        cloud: Box<dyn Cloud + 's>,
+    ) -> Self {
         let sched = SchedulerSettings {
             scoring: scenario.spec.scheduler.scoring.unwrap_or_default(),
         };
         let latency = scenario.spec.cloud.latency.unwrap_or_default();
-        let cloud = MockEc2::new(mock_config(scenario, latency))?;
-        Ok(Simulation {
+        Simulation {
             scenario,
             queue: EventQueue::new(),
             rng: RngStreams::new(scenario.seed),
@@ -124,7 +136,12 @@ impl<'s> Simulation<'s> {
             hpa_log: Vec::new(),
             events: 0,
             end: SimTime(scenario.duration_ms),
-        })
+        }
+    }
+
+    /// The time of the next event, if any (a wall-clock driver sleeps until it).
+    pub fn next_event_time(&mut self) -> Option<SimTime> {
+        self.queue.peek_time()
     }
 
     pub fn now(&self) -> SimTime {
@@ -348,7 +365,7 @@ impl<'s> Simulation<'s> {
             let mut ctx = Ctx::new(
                 now,
                 &mut self.cluster,
-                &mut self.cloud,
+                &mut *self.cloud,
                 &self.latency,
                 &mut effects,
                 rng,

@@ -5,7 +5,7 @@
 use asim_cluster::autoscaler::{NodeBlueprint, NodeEvent};
 use asim_cluster::pod::{CAPACITY_TYPE_KEY, HOSTNAME_KEY, ZONE_KEY};
 use asim_cluster::{Node, NodeId};
-use asim_core::cloud::{Cloud, InstanceId, Notice, TerminationReason};
+use asim_core::cloud::{InstanceId, Notice, TerminationReason};
 use asim_core::engine::SimTime;
 
 use crate::Simulation;

@@ -11,8 +11,8 @@ use asim_core::cloud::market::{
     CRUNCH_FACTOR, CRUNCH_PROBABILITY, DAILY_CAPACITY_SPREAD, MarketDraws, is_legacy,
 };
 use asim_core::cloud::{
-    CapacityType, Cloud, CloudRngs, IceWindow, LaunchSpec, MockConfig, PoolKey, PoolSpec,
-    PriceChanges, SpotMarket, SpotSettings,
+    CapacityType, CloudRngs, IceWindow, LaunchSpec, MockConfig, PoolKey, PoolSpec, PriceChanges,
+    SpotMarket, SpotSettings,
 };
 use asim_core::engine::SimTime;
 use asim_core::engine::Stream;

@@ -5,7 +5,7 @@
 
 use asim_cluster::autoscaler::{DrainOptions, NodeEvent};
 use asim_cluster::{EndReason, NodeId, OwnerKind, PodId, PodPhase};
-use asim_core::cloud::{Cloud, CloudRngs, InstanceId};
+use asim_core::cloud::{CloudRngs, InstanceId};
 use asim_core::engine::SimTime;
 use asim_core::k8s::taints::{Taint, TaintEffect};
 

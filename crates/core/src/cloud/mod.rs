@@ -630,6 +630,16 @@ pub trait Cloud {
 
     /// USD per hour of the instances being billed now.
     fn hourly_rate(&self) -> f64;
+
+    /// An instance already running, registered and Ready when the scenario begins
+    /// (`spec.staticNodes`), billed from `now_ms`.
+    fn adopt_running_instance(
+        &mut self,
+        now_ms: u64,
+        key: &PoolKey,
+        launch: &LaunchSpec,
+        rngs: &mut CloudRngs<'_>,
+    ) -> Result<InstanceId, CloudError>;
 }
 
 /// A VPC subnet (`spec.subnets`): EC2NodeClasses select subnets by id or tags, and a node

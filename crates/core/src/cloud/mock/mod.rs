@@ -305,6 +305,16 @@ impl MockEc2 {
 
 /// The AWS calls, each answered by the module that models it.
 impl Cloud for MockEc2 {
+    fn adopt_running_instance(
+        &mut self,
+        now_ms: u64,
+        key: &super::PoolKey,
+        launch: &super::LaunchSpec,
+        rngs: &mut CloudRngs<'_>,
+    ) -> Result<InstanceId, CloudError> {
+        MockEc2::adopt_running_instance(self, now_ms, key, launch, rngs)
+    }
+
     fn create_fleet(
         &mut self,
         now_ms: u64,

@@ -1,0 +1,447 @@
+//! Live mode against `moto_server` on loopback (docs/live.md "Tests"): catalog-sync reads the
+//! types; without --launch nothing is created; calibrate launches and terminates; a live run
+//! launches and terminates; a live run killed with SIGKILL leaves instances that `live cleanup`
+//! removes. Built only with `--features live`; `ASIM_MOTO_URL` must name a running moto
+//! (`.ci/run` starts one). The tests share one moto, so they run one at a time (a mutex) and
+//! reset it (`POST /moto-api/reset`) first. Fake credentials only.
+#![cfg(feature = "live")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use autoscale_sim::live::ec2::{Ec2, RUN_ID_TAG, RealInstance};
+use predicates::str::contains;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const REGION: &str = "us-east-1";
+const AMI: &str = "ami-0123456789abcdef0";
+
+fn moto_url() -> String {
+    std::env::var("ASIM_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "ASIM_MOTO_URL is not set: the live tests need a moto_server \
+             (`moto_server -p PORT`, then ASIM_MOTO_URL=http://127.0.0.1:PORT; .ci/run does this)"
+        )
+    })
+}
+
+/// The environment every process (and the in-process client) uses: moto's endpoint, fake
+/// credentials, no profile files, no IMDS.
+fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto_url()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_SESSION_TOKEN", "testing".into()),
+        ("AWS_REGION", REGION.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        (
+            "AWS_CONFIG_FILE",
+            "/nonexistent/autoscale-sim-live-test".into(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/autoscale-sim-live-test".into(),
+        ),
+        ("AWS_MAX_ATTEMPTS", "3".into()),
+    ]
+}
+
+/// Takes the lock, resets moto, and points this process's AWS environment at it.
+fn setup() -> MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for (k, v) in aws_env() {
+        // SAFETY: the tests of this file run one at a time under SERIAL, and nothing else in
+        // this process reads the environment concurrently while a test holds it.
+        unsafe { std::env::set_var(k, v) };
+    }
+    reset_moto();
+    guard
+}
+
+/// `POST /moto-api/reset` over a plain TCP connection (no HTTP client dependency).
+fn reset_moto() {
+    let url = moto_url();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&host)
+        .unwrap_or_else(|e| panic!("cannot reach moto at {host}: {e}"));
+    let req = format!(
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("write reset");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+        "{resp}"
+    );
+}
+
+fn cli() -> assert_cmd::Command {
+    let mut c = cargo_bin_cmd!("autoscale-sim");
+    for (k, v) in aws_env() {
+        c.env(k, v);
+    }
+    c.timeout(Duration::from_secs(300));
+    c
+}
+
+fn ec2() -> Ec2 {
+    Ec2::connect(REGION).expect("client")
+}
+
+/// Every instance moto knows, with or without our tag.
+fn all_instances(ec2: &Ec2) -> Vec<RealInstance> {
+    let mut v = ec2.describe_all().expect("describe all");
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}
+
+fn live_tagged(ec2: &Ec2) -> Vec<RealInstance> {
+    ec2.describe_tagged(None)
+        .expect("describe")
+        .into_iter()
+        .filter(|i| i.tags.contains_key(RUN_ID_TAG) && i.is_live())
+        .collect()
+}
+
+/// A small Karpenter scenario: six 1-CPU pods at 1 s, on-demand m5 nodes, `duration` long,
+/// with short boot stages so the pods run within seconds of the wall clock.
+fn small_scenario(dir: &Path, duration: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"apiVersion: autoscale-sim/v1alpha1
+kind: Scenario
+metadata: {{name: live-small}}
+spec:
+  seed: 3
+  duration: {duration}
+  region: us-east-1
+  zones: [us-east-1a]
+  cloud:
+    latency:
+      boot: {{al2023: {{constant: 2s}}}}
+      registeredToReady: {{constant: 1s}}
+      slowTail: {{probability: 0}}
+      podStart: {{constant: 1s}}
+  timeline:
+    - {{at: 1s, scale: {{deployment: web, replicas: 6}}}}
+---
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {{name: default}}
+spec:
+  template:
+    spec:
+      requirements:
+        - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
+        - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.xlarge, m5.2xlarge]}}
+      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
+  disruption: {{consolidationPolicy: WhenEmpty, consolidateAfter: 1h}}
+---
+apiVersion: karpenter.k8s.aws/v1
+kind: EC2NodeClass
+metadata: {{name: default}}
+spec:
+  role: KarpenterNodeRole-live
+  amiSelectorTerms: [{{alias: al2023@latest}}]
+  subnetSelectorTerms: [{{tags: {{karpenter.sh/discovery: demo}}}}]
+  securityGroupSelectorTerms: [{{tags: {{karpenter.sh/discovery: demo}}}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          resources: {{requests: {{cpu: "1", memory: 1Gi}}}}
+"#
+    );
+    let p = dir.join("live-small.yaml");
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}
+
+#[test]
+fn catalog_sync_reads_instance_types_spot_prices_and_zones() {
+    let _g = setup();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("us-east-1");
+    let a = cli()
+        .args(["live", "catalog-sync", "--region", REGION, "--out"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("catalog-sync us-east-1"))
+        .stdout(contains("diff against the shipped us-east-1 catalog"));
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    let cat = autoscale_sim::catalog::Catalog::load_dir(&out).expect("synced catalog loads");
+    assert!(cat.len() > 100, "{} types\n{stdout}", cat.len());
+    assert!(cat.get("m5.large").is_some(), "{stdout}");
+    // moto's spot price is a constant 0.00001 in every zone.
+    let p = cat
+        .spot_zone_price("m5.large", "us-east-1a")
+        .expect("a per-zone spot price");
+    assert!(p < 0.001, "{p}");
+    let zones = common::read(&out.join("zones.csv"));
+    assert!(zones.contains("us-east-1a,use1-az"), "{zones}");
+    // A second sync diffs against the first: nothing added or removed.
+    cli()
+        .args(["live", "catalog-sync", "--region", REGION, "--out"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("(current)"))
+        .stdout(contains("added       0"))
+        .stdout(contains("removed     0"));
+}
+
+#[test]
+fn without_launch_nothing_is_created() {
+    let _g = setup();
+    let ec2 = ec2();
+    cli()
+        .args([
+            "live",
+            "calibrate",
+            "--region",
+            REGION,
+            "--instance-type",
+            "m5.large",
+            "--capacity-type",
+            "on-demand,spot",
+            "--ami",
+            AMI,
+        ])
+        .assert()
+        .code(0)
+        .stdout(contains("worst case: 2 instance(s)"))
+        .stdout(contains("dry run  CreateLaunchTemplate"))
+        .stdout(contains(
+            "dry run  CreateFleet instant m5.large on-demand: DryRunOperation",
+        ))
+        .stdout(contains("nothing launched"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_scenario(tmp.path(), "15s");
+    let out = tmp.path().join("out");
+    cli()
+        .args(["live", "run"])
+        .arg(&scenario)
+        .args(["--ami", AMI, "--out"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("DRY RUN"))
+        .stdout(contains("dry run  CreateFleet instant on-demand"))
+        .stdout(contains("DryRunOperation"));
+    let live: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("live.json"))).expect("live.json");
+    assert_eq!(live["launch"], false);
+    assert_eq!(live["ending"], "completed");
+    let instances = live["instances"].as_array().expect("instances");
+    assert!(!instances.is_empty(), "the dry run simulated its launches");
+    assert!(instances.iter().all(|i| i["source"] == "simulated"));
+    assert!(out.join("report.json").exists());
+    assert!(
+        all_instances(&ec2).is_empty(),
+        "a dry run created instances: {:?}",
+        all_instances(&ec2)
+    );
+}
+
+#[test]
+fn caps_refuse_before_any_call() {
+    let _g = setup();
+    let ec2 = ec2();
+    cli()
+        .args([
+            "live",
+            "calibrate",
+            "--region",
+            REGION,
+            "--instance-type",
+            "m5.large",
+            "--count",
+            "3",
+            "--max-instances",
+            "2",
+            "--ami",
+            AMI,
+            "--launch",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("cap reached"))
+        .stderr(contains("--max-instances 2"));
+    assert!(all_instances(&ec2).is_empty());
+}
+
+#[test]
+fn calibrate_launches_measures_and_terminates() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("latency.yaml");
+    cli()
+        .args([
+            "live",
+            "calibrate",
+            "--region",
+            REGION,
+            "--instance-type",
+            "m5.large,c5.large",
+            "--count",
+            "2",
+            "--ami",
+            AMI,
+            "--launch",
+            "--run-id",
+            "test-calibrate",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("launched i-"))
+        .stdout(contains("running  i-"));
+    let text = common::read(&out);
+    assert!(text.contains("createFleet: {"), "{text}");
+    assert!(text.contains("pendingToRunning: {"), "{text}");
+    // The file is a spec.cloud.latency a scenario accepts.
+    let scenario = small_scenario(tmp.path(), "1m");
+    let run_out = tmp.path().join("sim");
+    cli()
+        .arg("--quiet")
+        .arg("run")
+        .arg(&scenario)
+        .arg("--set")
+        .arg(format!("spec.cloud.latency={text}"))
+        .arg("--out")
+        .arg(&run_out)
+        .assert()
+        .code(0);
+    let mine = ec2
+        .describe_tagged(Some("test-calibrate"))
+        .expect("describe");
+    assert_eq!(mine.len(), 4, "{mine:?}");
+    assert!(mine.iter().all(|i| !i.is_live()), "{mine:?}");
+}
+
+#[test]
+fn live_run_launches_then_terminates_everything() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_scenario(tmp.path(), "20s");
+    let out = tmp.path().join("out");
+    cli()
+        .args(["live", "run"])
+        .arg(&scenario)
+        .args(["--ami", AMI, "--launch", "--run-id", "test-run", "--out"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("LAUNCHING"))
+        .stdout(contains("live     CreateFleet instant on-demand"));
+    let live: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("live.json"))).expect("live.json");
+    let real: Vec<&serde_json::Value> = live["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .filter(|i| i["source"] == "real")
+        .collect();
+    assert!(!real.is_empty(), "{live}");
+    assert!(
+        real.iter().all(|i| i["pending_to_running_ms"].is_number()),
+        "{live}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("report.json"))).expect("report.json");
+    assert_eq!(report["pods"]["not_started_at_end"], 0, "{report}");
+    assert!(common::read(&out.join("live-latency.csv")).contains(",real,"));
+    let mine = ec2.describe_tagged(Some("test-run")).expect("describe");
+    assert_eq!(mine.len(), real.len(), "{mine:?}");
+    assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
+}
+
+#[test]
+fn sigkill_midway_leaves_instances_that_cleanup_removes() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_scenario(tmp.path(), "5m");
+    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
+    let mut cmd = Command::new(bin);
+    cmd.args(["live", "run"])
+        .arg(&scenario)
+        .args(["--ami", AMI, "--launch", "--run-id", "test-killed", "--out"])
+        .arg(tmp.path().join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in aws_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn live run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live_tagged(&ec2).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no instance launched within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SIGKILL: no handler runs, nothing is cleaned up.
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let leaked = live_tagged(&ec2);
+    assert!(!leaked.is_empty());
+    cli()
+        .args([
+            "live",
+            "cleanup",
+            "--region",
+            REGION,
+            "--run-id",
+            "test-killed",
+        ])
+        .assert()
+        .code(0)
+        .stdout(contains("terminated i-"));
+    assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
+    // And nothing with our tag is running anywhere.
+    cli()
+        .args(["live", "cleanup", "--region", REGION, "--all-runs"])
+        .assert()
+        .code(0)
+        .stdout(contains("0 live instance(s) terminated"));
+}
+
+#[test]
+fn cluster_autoscaler_is_refused_without_real_auto_scaling_groups() {
+    let _g = setup();
+    cli()
+        .args(["live", "run"])
+        .arg(common::shipped("ca-spike.yaml"))
+        .args(["--ami", AMI])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "cluster-autoscaler acts through Auto Scaling groups",
+        ));
+}
