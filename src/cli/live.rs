@@ -330,6 +330,7 @@ mod on {
         let opts = autoscale_sim::workload::set::LoadOptions {
             variants: Vec::new(),
             overrides,
+            limits: super::super::limits(),
         };
         let scenario = Scenario::load_with(&a.scenario, &opts)
             .map_err(|e| LiveError::Scenario(e.to_string()))?;

@@ -53,12 +53,15 @@ pub fn fit(samples_ms: &[f64]) -> Option<String> {
     if samples_ms.is_empty() {
         return None;
     }
-    let logs: Vec<f64> = samples_ms.iter().map(|&x| x.max(1.0).ln()).collect();
+    let logs: Vec<f64> = samples_ms
+        .iter()
+        .map(|&x| asim_core::math::ln(x.max(1.0)))
+        .collect();
     let n = logs.len() as f64;
     let mu = logs.iter().sum::<f64>() / n;
-    let median = mu.exp().round() as u64;
+    let median = asim_core::math::exp(mu).round() as u64;
     let sigma = if logs.len() > 1 {
-        (logs.iter().map(|l| (l - mu).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        (logs.iter().map(|l| (l - mu) * (l - mu)).sum::<f64>() / (n - 1.0)).sqrt()
     } else {
         0.0
     };

@@ -994,6 +994,7 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
         events: sim.events,
         version: env!("CARGO_PKG_VERSION").to_string(),
         warnings: scenario.warnings.clone(),
+        stopped_at_seconds: None,
     };
     let output = asim_sim::run::RunOutput { report, meta, sim };
     asim_sim::run::write_run(&opts.out, scenario, &output)
