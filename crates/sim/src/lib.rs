@@ -162,8 +162,7 @@ impl<'s> Simulation<'s> {
         while let Some(now) = self.step() {
             if now.0 >= next_progress || self.events.is_multiple_of(1_024) {
                 if progress(now, self.events).is_break() {
-                    self.end = now;
-                    self.finish();
+                    self.stop_at(now);
                     return Some(now);
                 }
                 next_progress = now.0 + 600_000;
@@ -190,6 +189,13 @@ impl<'s> Simulation<'s> {
     /// Close the books at the scenario's end.
     pub fn finish(&mut self) {
         self.recorder.integrate(self.end, self.cluster.totals());
+    }
+
+    /// End the run early at `at` (a driver was stopped: an interrupt, a limit, a live run's
+    /// error): the books close there, and the report covers the time reached.
+    pub fn stop_at(&mut self, at: SimTime) {
+        self.end = at.min(self.end);
+        self.finish();
     }
 
     // ---- workloads ---------------------------------------------------------------------------

@@ -454,6 +454,36 @@ pub struct InstanceView {
     pub tags: BTreeMap<String, String>,
 }
 
+impl InstanceView {
+    /// A just-launched instance as DescribeInstances first shows it: `pending` since
+    /// `launched_at_ms`, nothing else has happened to it yet. Every `Cloud` builds its
+    /// instances through this, so a new field gets its launch value in one place.
+    pub fn pending(
+        id: InstanceId,
+        pool: PoolKey,
+        price_per_hour: f64,
+        ami_family: AmiFamily,
+        launched_at_ms: u64,
+        asg: Option<String>,
+        tags: BTreeMap<String, String>,
+    ) -> Self {
+        InstanceView {
+            id,
+            pool,
+            price_per_hour,
+            ami_family,
+            state: InstanceState::Pending,
+            launched_at_ms,
+            running_at_ms: None,
+            shutting_down_at_ms: None,
+            terminated_at_ms: None,
+            termination_reason: None,
+            asg,
+            tags,
+        }
+    }
+}
+
 /// Something the outside world can observe, returned at the time it happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {

@@ -51,20 +51,15 @@ impl MockEc2 {
         let running_at = launched_at.saturating_add(startup.pending_to_running_ms);
         let registered_at = running_at.saturating_add(startup.running_to_registered_ms);
         let ready_at = registered_at.saturating_add(startup.registered_to_ready_ms);
-        self.views.push(InstanceView {
+        self.views.push(InstanceView::pending(
             id,
-            pool: spec.key.clone(),
+            spec.key.clone(),
             price_per_hour,
-            ami_family: launch.ami_family,
-            state: InstanceState::Pending,
-            launched_at_ms: launched_at,
-            running_at_ms: None,
-            shutting_down_at_ms: None,
-            terminated_at_ms: None,
-            termination_reason: None,
-            asg: asg.map(str::to_string),
-            tags: launch.tags.clone(),
-        });
+            launch.ami_family,
+            launched_at,
+            asg.map(str::to_string),
+            launch.tags.clone(),
+        ));
         let mut hidden = Hidden {
             pool,
             running_at,
@@ -122,20 +117,19 @@ impl MockEc2 {
         let id = InstanceId(u32::try_from(self.views.len()).unwrap_or(u32::MAX));
         let price_per_hour = self.price_at(pool);
         let spec = &self.pools[pool];
-        self.views.push(InstanceView {
+        // A static node exists at `now` already running: pending and running at the same instant.
+        let mut view = InstanceView::pending(
             id,
-            pool: spec.key.clone(),
+            spec.key.clone(),
             price_per_hour,
-            ami_family: launch.ami_family,
-            state: InstanceState::Running,
-            launched_at_ms: now,
-            running_at_ms: Some(now),
-            shutting_down_at_ms: None,
-            terminated_at_ms: None,
-            termination_reason: None,
-            asg: None,
-            tags: launch.tags.clone(),
-        });
+            launch.ami_family,
+            now,
+            None,
+            launch.tags.clone(),
+        );
+        view.state = InstanceState::Running;
+        view.running_at_ms = Some(now);
+        self.views.push(view);
         let mut hidden = Hidden {
             pool,
             running_at: now,
