@@ -1,7 +1,7 @@
 //! Live mode against `moto_server` on loopback (docs/live.md "Tests"): catalog-sync reads the
 //! types; without --launch nothing is created; calibrate launches and terminates; a live run
 //! launches and terminates; a live run killed with SIGKILL leaves instances that `live cleanup`
-//! removes. Built only with `--features live`; `ASIM_MOTO_URL` must name a running moto
+//! removes; one stopped by SIGTERM cleans up after itself and reports the time it reached. Built only with `--features live`; `ASIM_MOTO_URL` must name a running moto
 //! (`.ci/run` starts one). The tests share one moto, so they run one at a time (a mutex) and
 //! reset it (`POST /moto-api/reset`) first. Fake credentials only.
 #![cfg(feature = "live")]
@@ -318,10 +318,15 @@ fn calibrate_launches_measures_and_terminates() {
         .assert()
         .code(0)
         .stdout(contains("launched i-"))
-        .stdout(contains("running  i-"));
+        .stdout(contains("running  i-"))
+        .stdout(contains("status checks ok  i-"));
     let text = common::read(&out);
     assert!(text.contains("createFleet: {"), "{text}");
     assert!(text.contains("pendingToRunning: {"), "{text}");
+    // The status checks are measured (moto passes them at once) and carried as a comment:
+    // they bound boot.<family> but are not a stage of the model.
+    assert!(text.contains("# runningToStatusOk: {"), "{text}");
+    assert!(!text.contains("\nrunningToStatusOk"), "{text}");
     // The file is a spec.cloud.latency a scenario accepts.
     let scenario = small_scenario(tmp.path(), "1m");
     let run_out = tmp.path().join("sim");
@@ -433,6 +438,56 @@ fn sigkill_midway_leaves_instances_that_cleanup_removes() {
 }
 
 #[test]
+fn sigterm_midway_terminates_what_was_launched_and_writes_the_reports_so_far() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_scenario(tmp.path(), "5m");
+    let out = tmp.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
+    let mut cmd = Command::new(bin);
+    cmd.args(["live", "run"])
+        .arg(&scenario)
+        .args(["--ami", AMI, "--launch", "--run-id", "test-term", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in aws_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn live run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live_tagged(&ec2).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no instance launched within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    // Its own instances are gone without a cleanup command.
+    assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
+    let live: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("live.json"))).expect("live.json");
+    assert_eq!(live["ending"], "interrupted");
+    // The reports of `run`, up to the time reached.
+    let meta: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("run-meta.json"))).expect("run-meta.json");
+    let at = meta["stopped_at_seconds"].as_f64().expect("stopped_at_seconds");
+    assert!(at > 0.0 && at < 300.0, "{meta}");
+    assert_eq!(meta["simulated_seconds"].as_f64(), Some(at), "{meta}");
+    let report: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("report.json"))).expect("report.json");
+    assert!(report["pods"]["created"].as_u64().unwrap_or(0) > 0, "{report}");
+}
+
+#[test]
 fn cluster_autoscaler_is_refused_without_real_auto_scaling_groups() {
     let _g = setup();
     cli()
@@ -442,6 +497,225 @@ fn cluster_autoscaler_is_refused_without_real_auto_scaling_groups() {
         .assert()
         .code(2)
         .stderr(contains(
-            "cluster-autoscaler acts through Auto Scaling groups",
-        ));
+            "no Auto Scaling group named \"general-xlarge\" in us-east-1",
+        ))
+        .stderr(contains("live mode does not create them"));
+}
+
+/// An Auto Scaling group in moto, made the way its owner would (live mode never creates one):
+/// a launch template, the group at 0, and `tags` on the group. Through boto3, which moto's
+/// pip package brings, so that the tests need no Auto Scaling client of their own.
+fn create_asg(name: &str, tags: &[(&str, &str)]) {
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{{'Key': '{k}', 'Value': '{v}', 'PropagateAtLaunch': False, \
+                 'ResourceId': '{name}', 'ResourceType': 'auto-scaling-group'}}"
+            )
+        })
+        .collect();
+    let script = format!(
+        "import boto3\n\
+         ec2 = boto3.client('ec2', region_name='{REGION}')\n\
+         ec2.create_launch_template(LaunchTemplateName='{name}-lt', \
+         LaunchTemplateData={{'ImageId': '{AMI}', 'InstanceType': 'm5.xlarge'}})\n\
+         asg = boto3.client('autoscaling', region_name='{REGION}')\n\
+         asg.create_auto_scaling_group(AutoScalingGroupName='{name}', \
+         LaunchTemplate={{'LaunchTemplateName': '{name}-lt', 'Version': '$Latest'}}, \
+         MinSize=0, MaxSize=10, DesiredCapacity=0, AvailabilityZones=['{REGION}a'], \
+         Tags=[{}])\n",
+        tags.join(", ")
+    );
+    let mut py = Command::new("python3");
+    py.args(["-c", &script]);
+    for (k, v) in aws_env() {
+        py.env(k, v);
+    }
+    let out = py.output().expect("python3 with boto3 (moto's pip package brings it)");
+    assert!(
+        out.status.success(),
+        "creating the group: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A small cluster-autoscaler scenario: one node group of m5.xlarge, three 1-CPU pods at 1 s.
+fn small_ca_scenario(dir: &Path, duration: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"apiVersion: autoscale-sim/v1alpha1
+kind: Scenario
+metadata: {{name: live-small-ca}}
+spec:
+  seed: 3
+  duration: {duration}
+  region: us-east-1
+  zones: [us-east-1a]
+  autoscaler: cluster-autoscaler
+  cloud:
+    latency:
+      boot: {{al2023: {{constant: 2s}}}}
+      registeredToReady: {{constant: 1s}}
+      slowTail: {{probability: 0}}
+      podStart: {{constant: 1s}}
+  clusterAutoscaler:
+    nodeGroups:
+      - name: general
+        instanceTypes: [m5.xlarge]
+        minSize: 0
+        maxSize: 3
+  timeline:
+    - {{at: 1s, scale: {{deployment: web, replicas: 3}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          resources: {{requests: {{cpu: "1", memory: 1Gi}}}}
+"#
+    );
+    let p = dir.join("live-small-ca.yaml");
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}
+
+#[test]
+fn cluster_autoscaler_drives_an_existing_auto_scaling_group_and_sets_it_back_to_zero() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_ca_scenario(tmp.path(), "40s");
+    // Not allowed by its owner: refused before anything is sent.
+    create_asg("asim-not-allowed", &[]);
+    cli()
+        .args(["live", "run"])
+        .arg(&scenario)
+        .args(["--asg", "general=asim-not-allowed", "--launch"])
+        .assert()
+        .code(2)
+        .stderr(contains("not tagged autoscale-sim:allow-live=true"));
+    create_asg("asim-live-ng", &[("autoscale-sim:allow-live", "true")]);
+    // Without --launch nothing is sent: Auto Scaling has no DryRun, the group is simulated.
+    let dry_out = tmp.path().join("dry");
+    cli()
+        .args(["live", "run"])
+        .arg(&scenario)
+        .args(["--asg", "general=asim-live-ng", "--set", "spec.duration=20s", "--out"])
+        .arg(&dry_out)
+        .assert()
+        .code(0)
+        .stdout(contains("found, empty, allowed; simulated"))
+        .stdout(contains("SetDesiredCapacity asim-live-ng 0 → ")).stdout(contains(": not sent: Auto Scaling has no DryRun"));
+    assert!(all_instances(&ec2).is_empty(), "{:?}", all_instances(&ec2));
+    // With --launch: real SetDesiredCapacity, the group's instances carry the run id from
+    // launch, and at the end the group is back at 0 without the tag.
+    let out = tmp.path().join("out");
+    cli()
+        .args(["live", "run"])
+        .arg(&scenario)
+        .args([
+            "--asg",
+            "general=asim-live-ng",
+            "--launch",
+            "--run-id",
+            "test-ca",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(contains("live     SetDesiredCapacity asim-live-ng 0 → "))
+        .stdout(contains("live     Auto Scaling group general launched: i-"))
+        .stdout(contains("Auto Scaling group(s) asim-live-ng set back to 0"));
+    let live: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("live.json"))).expect("live.json");
+    let real: Vec<&serde_json::Value> = live["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .filter(|i| i["source"] == "real")
+        .collect();
+    assert!(!real.is_empty(), "{live}");
+    let report: serde_json::Value =
+        serde_json::from_str(&common::read(&out.join("report.json"))).expect("report.json");
+    assert_eq!(report["pods"]["scheduled"], 3, "{report}");
+    let group = ec2
+        .describe_asgs(Some(&["asim-live-ng".to_string()]))
+        .expect("describe the group");
+    assert_eq!(group[0].desired, 0, "{group:?}");
+    assert!(
+        !group[0].tags.contains_key(RUN_ID_TAG),
+        "the run's tag is removed: {group:?}"
+    );
+    let mine = ec2.describe_tagged(Some("test-ca")).expect("describe");
+    assert_eq!(mine.len(), real.len(), "tagged from launch: {mine:?}");
+    assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
+}
+
+#[test]
+fn sigkill_of_a_cluster_autoscaler_run_leaves_a_group_that_cleanup_sets_back_to_zero() {
+    let _g = setup();
+    let ec2 = ec2();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = small_ca_scenario(tmp.path(), "5m");
+    create_asg("asim-killed-ng", &[("autoscale-sim:allow-live", "true")]);
+    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
+    let mut cmd = Command::new(bin);
+    cmd.args(["live", "run"])
+        .arg(&scenario)
+        .args([
+            "--asg",
+            "general=asim-killed-ng",
+            "--launch",
+            "--run-id",
+            "test-ca-killed",
+            "--out",
+        ])
+        .arg(tmp.path().join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in aws_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn live run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live_tagged(&ec2).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the group launched nothing within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let group = |ec2: &Ec2| {
+        ec2.describe_asgs(Some(&["asim-killed-ng".to_string()]))
+            .expect("describe the group")
+            .remove(0)
+    };
+    assert!(group(&ec2).desired > 0);
+    cli()
+        .args([
+            "live",
+            "cleanup",
+            "--region",
+            REGION,
+            "--run-id",
+            "test-ca-killed",
+        ])
+        .assert()
+        .code(0)
+        .stdout(contains("set Auto Scaling group asim-killed-ng back to 0"));
+    let g = group(&ec2);
+    assert_eq!(g.desired, 0, "{g:?}");
+    assert!(!g.tags.contains_key(RUN_ID_TAG), "{g:?}");
+    assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
 }

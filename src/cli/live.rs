@@ -118,7 +118,12 @@ mod on {
             /// Actually launch (without it every mutating call is a DryRun).
             #[arg(long)]
             launch: bool,
-            /// Give up waiting for running / terminated after this long (Go duration).
+            /// Stop timing at `running`: skip waiting for the status checks (running → both
+            /// checks ok, usually minutes), which calibration measures by default since it
+            /// never logs in to an instance.
+            #[arg(long)]
+            no_status_checks: bool,
+            /// Give up waiting for running / status checks / terminated after this long (Go duration).
             #[arg(long, default_value = "10m")]
             timeout: String,
             /// The latency file to write.
@@ -178,9 +183,15 @@ mod on {
         /// Tag value for this run (default: a fresh id).
         #[arg(long)]
         run_id: Option<String>,
-        /// Which autoscaler (only karpenter runs live).
+        /// Which autoscaler: karpenter (CreateFleet), or cluster-autoscaler (real Auto
+        /// Scaling groups the account already has; see --asg).
         #[arg(long)]
         autoscaler: Option<String>,
+        /// Drive the real Auto Scaling group NAME for the scenario's node group GROUP
+        /// (repeatable; a node group not named here drives the group of its own name). The
+        /// group must be empty and tagged autoscale-sim:allow-live=true.
+        #[arg(long = "asg", value_name = "GROUP=NAME")]
+        asgs: Vec<String>,
     }
 
     fn duration(s: &str, flag: &str) -> Result<Duration, LiveError> {
@@ -240,6 +251,7 @@ mod on {
                 launch_template,
                 caps,
                 launch,
+                no_status_checks,
                 timeout,
                 out,
                 run_id: id,
@@ -257,6 +269,7 @@ mod on {
                         max_usd_per_hour: caps.max_usd_per_hour,
                     },
                     launch,
+                    status_checks: !no_status_checks,
                     timeout: duration(&timeout, "--timeout")?,
                     out,
                     run_id: run_id(id)?,
@@ -283,6 +296,15 @@ mod on {
                     Some(id) => format!("run {id}"),
                     None => "all runs".to_string(),
                 };
+                for g in &rep.asgs {
+                    println!(
+                        "{} Auto Scaling group {g} back to 0",
+                        if dry_run { "would set" } else { "set" }
+                    );
+                }
+                for p in &rep.asg_problems {
+                    eprintln!("warning: {p}");
+                }
                 for i in &rep.terminated {
                     println!(
                         "{} {} {} {} {} ({})",
@@ -359,6 +381,23 @@ mod on {
             };
             subnets.insert(zone.to_string(), id.to_string());
         }
+        let mut asgs = std::collections::BTreeMap::new();
+        for s in &a.asgs {
+            let Some((group, name)) = s
+                .split_once('=')
+                .filter(|(g, n)| !g.is_empty() && !n.is_empty())
+            else {
+                return Err(LiveError::Input(format!(
+                    "--asg {s:?}: expected GROUP=NAME (the scenario's node group = a real Auto Scaling group)"
+                )));
+            };
+            asgs.insert(group.to_string(), name.to_string());
+        }
+        if !asgs.is_empty() && kind != AutoscalerKind::ClusterAutoscaler {
+            return Err(LiveError::Input(
+                "--asg maps cluster-autoscaler's node groups; this run's autoscaler is not cluster-autoscaler".into(),
+            ));
+        }
         let opts = live::run::RunOptions {
             out: a.out,
             ami: a.ami,
@@ -370,9 +409,10 @@ mod on {
             },
             launch: a.launch,
             run_id: run_id(a.run_id)?,
+            asgs,
         };
         let ec2 = live::ec2::Ec2::connect(scenario.catalog.region())?;
-        let text = live::run::live_run(&ec2, &scenario, &opts)?;
+        let text = live::run::live_run(&ec2, &scenario, kind, &opts)?;
         if !quiet {
             print!("{text}");
         }

@@ -1,7 +1,13 @@
 //! `live calibrate`: launch a few tagged instances (CreateFleet `instant`, one call per
-//! instance), time each call, poll DescribeInstances for pending → running, terminate them,
-//! time shutting-down → terminated, and write the fitted stages as a file `spec.cloud.latency`
+//! instance), time each call, poll DescribeInstances for pending → running and
+//! DescribeInstanceStatus for running → both status checks `ok`, terminate them, time
+//! shutting-down → terminated, and write the fitted stages as a file `spec.cloud.latency`
 //! takes (docs/scenario.md "cloud.latency"; docs/live.md "Calibrating a scenario").
+//!
+//! Calibration never logs in to an instance (it is SSH-less): kubelet registration cannot be
+//! seen from the EC2 API, so the status checks are the boot figure it can measure. They pass
+//! after the operating system answers EC2's reachability probe, which is an upper bound of
+//! `boot.<family>`; the file carries them as a comment, not as a stage.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +35,8 @@ pub struct CalibrateOptions {
     pub launch_template: Option<String>,
     pub caps: Caps,
     pub launch: bool,
+    /// Wait for running → status checks `ok` (minutes of extra billing per instance).
+    pub status_checks: bool,
     pub timeout: Duration,
     pub out: PathBuf,
     pub run_id: String,
@@ -44,6 +52,8 @@ pub struct Sample {
     pub zone: String,
     pub api_ms: f64,
     pub pending_to_running_ms: Option<f64>,
+    /// `running` seen → system and instance status checks both `ok`.
+    pub running_to_status_ok_ms: Option<f64>,
     pub terminate_ms: Option<f64>,
 }
 
@@ -103,7 +113,7 @@ pub fn latency_file(opts: &CalibrateOptions, samples: &[Sample]) -> String {
     for s in samples {
         let _ = writeln!(
             o,
-            "#   {} {} {} {}: createFleet {:.0} ms, pendingToRunning {}, terminate {}",
+            "#   {} {} {} {}: createFleet {:.0} ms, pendingToRunning {}, runningToStatusOk {}, terminate {}",
             s.id,
             s.instance_type,
             s.capacity_type,
@@ -111,6 +121,10 @@ pub fn latency_file(opts: &CalibrateOptions, samples: &[Sample]) -> String {
             s.api_ms,
             s.pending_to_running_ms
                 .map_or("not seen".into(), |v| format!("{v:.0} ms")),
+            s.running_to_status_ok_ms
+                .map_or(if opts.status_checks { "not seen" } else { "not measured" }.into(), |v| {
+                    format!("{v:.0} ms")
+                }),
             s.terminate_ms
                 .map_or("not seen".into(), |v| format!("{v:.0} ms")),
         );
@@ -121,6 +135,18 @@ pub fn latency_file(opts: &CalibrateOptions, samples: &[Sample]) -> String {
         .filter_map(|s| s.pending_to_running_ms)
         .collect();
     let term: Vec<f64> = samples.iter().filter_map(|s| s.terminate_ms).collect();
+    let status: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.running_to_status_ok_ms)
+        .collect();
+    if let Some(d) = fit(&status) {
+        // Not a stage of the model: kubelet registers before EC2's reachability check
+        // passes, so this bounds boot.<family> from above (docs/live.md "calibrate").
+        let _ = writeln!(
+            o,
+            "# runningToStatusOk: {d}  (status checks ok; an upper bound for boot.<family>)"
+        );
+    }
     for (stage, v) in [
         ("createFleet", api),
         ("pendingToRunning", p2r),
@@ -166,7 +192,7 @@ pub fn calibrate(ec2: &Ec2, opts: &CalibrateOptions) -> Result<Vec<Sample>, Live
     let (n, rate, worst) = worst_case(opts, &catalog)?;
     println!(
         "worst case: {n} instance(s), ${rate:.4}/h at on-demand prices; if every one ran until the \
-         timeout ({} s to running, as long again to terminate): ${worst:.4}",
+         timeout ({} s to running and status checks, as long again to terminate): ${worst:.4}",
         opts.timeout.as_secs()
     );
     opts.caps.allow(0, 0.0, n, rate)?;
@@ -201,7 +227,7 @@ pub fn calibrate(ec2: &Ec2, opts: &CalibrateOptions) -> Result<Vec<Sample>, Live
         return result;
     }
     // Every exit path terminates what was launched, and sweeps the tag.
-    let problems = safety::terminate_run(ec2, &opts.run_id, &known);
+    let problems = safety::terminate_run(ec2, &opts.run_id, &known, opts.launch_template.is_none());
     for p in &problems {
         eprintln!("warning: {p}");
     }
@@ -300,6 +326,7 @@ fn run_calls(
                         zone: l.zone.clone(),
                         api_ms: elapsed.as_secs_f64() * 1000.0,
                         pending_to_running_ms: None,
+                        running_to_status_ok_ms: None,
                         terminate_ms: None,
                     });
                 }
@@ -323,15 +350,29 @@ fn run_calls(
         }
         return Ok(Vec::new());
     }
-    // pending → running.
+    // pending → running, then (one poll loop, so an early instance is not timed late)
+    // running → both status checks ok.
     let deadline = Instant::now() + opts.timeout;
+    let mut running_seen: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut gone: Vec<String> = Vec::new();
     loop {
         let waiting: Vec<String> = samples
             .iter()
-            .filter(|s| s.pending_to_running_ms.is_none())
+            .filter(|s| s.pending_to_running_ms.is_none() && !gone.contains(&s.id))
             .map(|s| s.id.clone())
             .collect();
-        if waiting.is_empty() {
+        let checking: Vec<String> = if opts.status_checks {
+            samples
+                .iter()
+                .filter(|s| {
+                    running_seen.contains_key(&s.id) && s.running_to_status_ok_ms.is_none()
+                })
+                .map(|s| s.id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if waiting.is_empty() && checking.is_empty() {
             break;
         }
         let seen = Instant::now();
@@ -342,21 +383,28 @@ fn run_calls(
                 }
                 if i.state == "running" {
                     let from = returned_at.get(&i.id).copied().unwrap_or(seen);
-                    s.pending_to_running_ms =
-                        Some(seen.duration_since(from).as_secs_f64() * 1000.0);
-                    println!(
-                        "running  {} after {:.0} ms",
-                        i.id,
-                        s.pending_to_running_ms.unwrap_or(0.0)
-                    );
+                    let ms = seen.duration_since(from).as_secs_f64() * 1000.0;
+                    s.pending_to_running_ms = Some(ms);
+                    running_seen.insert(i.id.clone(), seen);
+                    println!("running  {} after {ms:.0} ms", i.id);
                 } else if i.state != "pending" {
                     println!("{} went {} before running", i.id, i.state);
-                    s.pending_to_running_ms = None;
+                    gone.push(i.id.clone());
                 }
             }
         }
+        for id in ec2.status_checks_ok(&checking)? {
+            if let (Some(s), Some(from)) = (
+                samples.iter_mut().find(|s| s.id == id),
+                running_seen.get(&id),
+            ) {
+                let ms = seen.duration_since(*from).as_secs_f64() * 1000.0;
+                s.running_to_status_ok_ms = Some(ms);
+                println!("status checks ok  {id} {ms:.0} ms after running");
+            }
+        }
         if Instant::now() >= deadline {
-            println!("timeout: some instances never reached running");
+            println!("timeout: some instances never reached running or passed their status checks");
             break;
         }
         if !ec2.sleep(POLL) {

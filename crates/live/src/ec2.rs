@@ -124,15 +124,16 @@ pub struct FleetAnswer {
     pub errors: Vec<FleetCallError>,
 }
 
-/// The blocking EC2 client.
+/// The blocking EC2 client (and the Auto Scaling client beside it, `autoscaling.rs`).
 pub struct Ec2 {
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
     client: Client,
+    pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     region: String,
     stop: Arc<AtomicBool>,
 }
 
-fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(crate) fn api_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     op: &'static str,
     e: SdkError<E>,
 ) -> LiveError {
@@ -197,6 +198,7 @@ impl Ec2 {
                 .load(),
         );
         let client = Client::new(&conf);
+        let autoscaling = aws_sdk_autoscaling::Client::new(&conf);
         let stop = Arc::new(AtomicBool::new(false));
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -223,6 +225,7 @@ impl Ec2 {
         Ok(Ec2 {
             rt,
             client,
+            autoscaling,
             region: region.to_string(),
             stop,
         })
@@ -549,6 +552,38 @@ impl Ec2 {
             return Ok(Vec::new());
         }
         self.describe_with(Some(ids.to_vec()), Vec::new())
+    }
+
+    /// DescribeInstanceStatus of `ids` (`IncludeAllInstances`, so a pending one is listed
+    /// too): the ids whose system **and** instance status checks are both `ok` — the earliest
+    /// moment the operating system is known to be up without logging in to it.
+    pub fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<String>, LiveError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pages = self.rt.block_on(async {
+            self.client
+                .describe_instance_status()
+                .set_instance_ids(Some(ids.to_vec()))
+                .include_all_instances(true)
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| api_error("DescribeInstanceStatus", e))
+        })?;
+        let ok = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+            s.and_then(|s| s.status())
+                .is_some_and(|st| *st == aws_sdk_ec2::types::SummaryStatus::Ok)
+        };
+        let mut out: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.instance_statuses())
+            .filter(|st| ok(st.system_status()) && ok(st.instance_status()))
+            .filter_map(|st| st.instance_id().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// DescribeInstances of every instance carrying [`RUN_ID_TAG`] (= `run_id`, or any value).

@@ -109,18 +109,33 @@ pub struct CleanupReport {
     pub dry_run: Option<DryRunResult>,
     /// Instances still live after the wait (should be empty).
     pub still_live: Vec<String>,
+    /// Auto Scaling groups carrying the tag (a cluster-autoscaler run's), set back to 0 first
+    /// so that they do not replace the instances terminated next (dry run: that would be).
+    pub asgs: Vec<String>,
+    /// What went wrong releasing them.
+    pub asg_problems: Vec<String>,
 }
 
-/// Terminates every live instance tagged with `run_id` (or with any run id), then waits up to
-/// `wait` for none to be live. `dry_run` sends TerminateInstances with DryRun=true only.
+/// Sets every Auto Scaling group tagged with `run_id` (or with any run id) back to 0, then
+/// terminates every live instance so tagged, then waits up to `wait` for none to be live.
+/// `dry_run` sends TerminateInstances with DryRun=true only, and leaves the groups alone.
 pub fn cleanup(
     ec2: &Ec2,
     run_id: Option<&str>,
     dry_run: bool,
     wait: Duration,
 ) -> Result<CleanupReport, LiveError> {
-    let found = ec2.describe_tagged(run_id)?;
     let mut rep = CleanupReport::default();
+    // Groups first: a group at its desired capacity would replace what is terminated below.
+    rep.asgs = ec2
+        .describe_tagged_asgs(run_id)?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    if !dry_run {
+        rep.asg_problems = crate::autoscaling::release_asgs(ec2, &rep.asgs);
+    }
+    let found = ec2.describe_tagged(run_id)?;
     for i in found {
         // Only ever terminate what carries our tag, whatever the endpoint's filtering did.
         let ours = match run_id {
@@ -158,9 +173,15 @@ pub fn cleanup(
 }
 
 /// Terminates the given instances (this run's), then sweeps the tag for any the run lost
-/// track of (a CreateFleet whose answer never arrived). Used on every exit path of
-/// `calibrate` and `run`; errors are reported, not returned, so the sweep always runs.
-pub fn terminate_run(ec2: &Ec2, run_id: &str, known: &[String]) -> Vec<String> {
+/// track of (a CreateFleet whose answer never arrived), then deletes the launch template the
+/// run created, if it created one. Used on every exit path of `calibrate` and `run`; errors
+/// are reported, not returned, so the sweep always runs.
+pub fn terminate_run(
+    ec2: &Ec2,
+    run_id: &str,
+    known: &[String],
+    created_template: bool,
+) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(e) = ec2.terminate(known, false) {
         problems.push(format!("terminating {} instance(s): {e}", known.len()));
@@ -175,7 +196,8 @@ pub fn terminate_run(ec2: &Ec2, run_id: &str, known: &[String]) -> Vec<String> {
             "sweeping tag {RUN_ID_TAG}={run_id}: {e} — run `autoscale-sim live cleanup --run-id {run_id}`"
         )),
     }
-    if let Err(e) = ec2.delete_launch_template(&launch_template_name(run_id)) {
+    if created_template && let Err(e) = ec2.delete_launch_template(&launch_template_name(run_id))
+    {
         problems.push(format!("deleting the launch template: {e}"));
     }
     problems

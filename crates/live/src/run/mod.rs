@@ -1,7 +1,8 @@
-//! `live run`: a scenario's Karpenter against real EC2 on the wall clock.
+//! `live run`: a scenario's Karpenter or cluster-autoscaler against real EC2 on the wall clock.
 //!
 //! [`LiveEc2`] is the second implementation of the `Cloud` trait (the mock EC2 is the first):
-//! CreateFleet and TerminateInstances go to EC2, pending → running is polled from
+//! CreateFleet and TerminateInstances go to EC2, cluster-autoscaler's SetDesiredCapacity and
+//! TerminateInstanceInAutoScalingGroup to real Auto Scaling groups (`asg.rs`), pending → running is polled from
 //! DescribeInstances, and what EC2 cannot show for a cluster that does not exist (kubelet
 //! registration, Ready, pods) is drawn from the scenario's latency model as the mock does. The
 //! simulation itself is unchanged; [`drive`] replaces its loop with one that waits for the wall
@@ -32,6 +33,10 @@ use crate::LiveError;
 use crate::ec2::{Ec2, FleetCall, Override};
 use crate::safety::{self, Caps};
 
+mod asg;
+pub use asg::check_asgs;
+use asg::LiveAsg;
+
 /// How often a pending instance is polled with DescribeInstances.
 pub const POLL_MS: u64 = 1000;
 /// CreateFleet takes at most this many instance types (as the mock, docs/model/ec2.md).
@@ -47,6 +52,9 @@ pub struct RunOptions {
     pub caps: Caps,
     pub launch: bool,
     pub run_id: String,
+    /// cluster-autoscaler node group → the real Auto Scaling group it drives (`--asg
+    /// GROUP=NAME`; a group not named here drives the ASG of its own name).
+    pub asgs: BTreeMap<String, String>,
 }
 
 /// One mutating call and what came back.
@@ -81,8 +89,10 @@ pub struct InstanceRecord {
 pub struct Ledger {
     pub calls: Vec<CallRecord>,
     pub instances: Vec<InstanceRecord>,
-    /// EC2 ids of every instance the run launched.
+    /// EC2 ids of every instance the run launched (Auto Scaling groups' included).
     pub launched: Vec<String>,
+    /// Real Auto Scaling groups this run tagged and scaled: set back to 0 at the end.
+    pub asgs: Vec<String>,
     pub fatal: Option<LiveError>,
 }
 
@@ -112,6 +122,9 @@ pub struct LiveEc2<'a> {
     timers: Vec<(u64, CloudTimer)>,
     started: Instant,
     ledger: Rc<RefCell<Ledger>>,
+    /// cluster-autoscaler's groups, by the name it knows them by.
+    asgs: BTreeMap<String, LiveAsg>,
+    asg_names: BTreeMap<String, String>,
 }
 
 fn fleet_failed(errors: Vec<FleetError>) -> FleetOutcome {
@@ -149,6 +162,8 @@ impl<'a> LiveEc2<'a> {
             timers: Vec::new(),
             started: Instant::now(),
             ledger,
+            asgs: BTreeMap::new(),
+            asg_names: opts.asgs.clone(),
         }
     }
 
@@ -199,7 +214,8 @@ impl<'a> LiveEc2<'a> {
         price: f64,
         launch: &LaunchSpec,
         real: Option<String>,
-        api_ms: f64,
+        api_ms: Option<f64>,
+        asg: Option<&str>,
         rngs: &mut CloudRngs<'_>,
     ) -> InstanceId {
         let id = InstanceId(u32::try_from(self.views.len()).unwrap_or(u32::MAX));
@@ -214,7 +230,7 @@ impl<'a> LiveEc2<'a> {
             zone: pool.zone.clone(),
             capacity_type: pool.capacity_type.as_str().to_string(),
             source: if real.is_some() { "real" } else { "simulated" },
-            create_fleet_ms: Some(api_ms),
+            create_fleet_ms: api_ms,
             pending_to_running_ms: if real.is_some() {
                 None
             } else {
@@ -233,20 +249,15 @@ impl<'a> LiveEc2<'a> {
         };
         let mut tags = launch.tags.clone();
         tags.extend(self.tags.clone());
-        self.views.push(InstanceView {
+        self.views.push(InstanceView::pending(
             id,
             pool,
-            price_per_hour: price,
-            ami_family: launch.ami_family,
-            state: InstanceState::Pending,
-            launched_at_ms: launched_at,
-            running_at_ms: None,
-            shutting_down_at_ms: None,
-            terminated_at_ms: None,
-            termination_reason: None,
-            asg: None,
+            price,
+            launch.ami_family,
+            launched_at,
+            asg.map(str::to_string),
             tags,
-        });
+        ));
         // Real instances: registration follows the observed `running`; the simulated ones'
         // stages are fixed now, as the mock's.
         let registered_at = running_at.saturating_add(st.running_to_registered_ms);
@@ -260,8 +271,12 @@ impl<'a> LiveEc2<'a> {
             billed_until: None,
             record: Some(rec),
         });
-        self.timers
-            .push((launched_at, CloudTimer::InstancePending(id)));
+        // An Auto Scaling group's instance is reported pending by the group's poll, with the
+        // group's own notice right after it (as the mock's dispatch does).
+        if asg.is_none() {
+            self.timers
+                .push((launched_at, CloudTimer::InstancePending(id)));
+        }
         if real.is_some() {
             self.timers.push((
                 launched_at.max(now) + POLL_MS,
@@ -462,7 +477,8 @@ impl Cloud for LiveEc2<'_> {
                     price,
                     &req.launch,
                     None,
-                    api as f64,
+                    Some(api as f64),
+                    None,
                     rngs,
                 );
                 FleetOutcome::Launched {
@@ -513,7 +529,8 @@ impl Cloud for LiveEc2<'_> {
                         price,
                         &req.launch,
                         Some(l.id.clone()),
-                        api_ms as f64,
+                        Some(api_ms as f64),
+                        None,
                         rngs,
                     );
                     self.call(
@@ -600,6 +617,8 @@ impl Cloud for LiveEc2<'_> {
                 None => {}
             }
             notices.push(self.shut_down(id, now_ms, TerminationReason::Requested, rngs));
+            // EC2's TerminateInstances on a group's member: the group replaces it.
+            self.asg_member_lost(now_ms, id);
         }
         Ok(notices)
     }
@@ -610,34 +629,31 @@ impl Cloud for LiveEc2<'_> {
         spec: AsgSpec,
         _rngs: &mut CloudRngs<'_>,
     ) -> Result<(), CloudError> {
-        Err(CloudError::InvalidAsgSpec {
-            asg: spec.name,
-            reason: "live mode drives Karpenter only (no Auto Scaling groups)".into(),
-        })
+        self.asg_create(spec)
     }
 
     fn set_desired_capacity(
         &mut self,
-        _now_ms: u64,
+        now_ms: u64,
         asg: &str,
-        _desired: u32,
-        _rngs: &mut CloudRngs<'_>,
+        desired: u32,
+        rngs: &mut CloudRngs<'_>,
     ) -> Result<Vec<Notice>, CloudError> {
-        Err(CloudError::UnknownAsg(asg.to_string()))
+        self.asg_set_desired(now_ms, asg, desired, rngs)
     }
 
     fn terminate_instance_in_asg(
         &mut self,
-        _now_ms: u64,
+        now_ms: u64,
         id: InstanceId,
-        _decrement_desired: bool,
-        _rngs: &mut CloudRngs<'_>,
+        decrement_desired: bool,
+        rngs: &mut CloudRngs<'_>,
     ) -> Result<Vec<Notice>, CloudError> {
-        Err(CloudError::NotInAsg(id))
+        self.asg_terminate_instance(now_ms, id, decrement_desired, rngs)
     }
 
-    fn describe_asg(&self, _asg: &str) -> Option<AsgView> {
-        None
+    fn describe_asg(&self, asg: &str) -> Option<AsgView> {
+        self.asgs.get(asg).map(|g| g.view())
     }
 
     fn instance(&self, id: InstanceId) -> Option<&InstanceView> {
@@ -723,6 +739,7 @@ impl Cloud for LiveEc2<'_> {
                     });
                 }
             }
+            CloudTimer::AsgDispatch(asg) => out.extend(self.asg_poll(now_ms, &asg, rngs)),
             // Stale timers, and no simulated spot market in live mode: real interruptions show
             // up as a pending instance EC2 reports gone.
             _ => {}
@@ -778,20 +795,18 @@ impl Cloud for LiveEc2<'_> {
                 reason: "not offered".into(),
             })?;
         let id = InstanceId(u32::try_from(self.views.len()).unwrap_or(u32::MAX));
-        self.views.push(InstanceView {
+        let mut view = InstanceView::pending(
             id,
-            pool: key.clone(),
-            price_per_hour: price,
-            ami_family: launch.ami_family,
-            state: InstanceState::Running,
-            launched_at_ms: now_ms,
-            running_at_ms: Some(now_ms),
-            shutting_down_at_ms: None,
-            terminated_at_ms: None,
-            termination_reason: None,
-            asg: None,
-            tags: launch.tags.clone(),
-        });
+            key.clone(),
+            price,
+            launch.ami_family,
+            now_ms,
+            None,
+            launch.tags.clone(),
+        );
+        view.state = InstanceState::Running;
+        view.running_at_ms = Some(now_ms);
+        self.views.push(view);
         self.extra.push(Extra {
             real: None,
             running_at: now_ms,
@@ -839,11 +854,14 @@ pub fn check_autoscaler(kind: AutoscalerKind, scenario: &Scenario) -> Result<(),
         AutoscalerKind::Karpenter => Err(LiveError::Scenario(
             "live run: the scenario has no NodePool for Karpenter".into(),
         )),
+        // Whether the account has its groups is asked of Auto Scaling (`check_asgs`).
+        AutoscalerKind::ClusterAutoscaler
+            if !scenario.spec.cluster_autoscaler.node_groups.is_empty() =>
+        {
+            Ok(())
+        }
         AutoscalerKind::ClusterAutoscaler => Err(LiveError::Scenario(
-            "live run: cluster-autoscaler acts through Auto Scaling groups, and live mode \
-             does not create or drive real ones; refusing (run it with --autoscaler karpenter, \
-             or simulate it with `autoscale-sim run`)"
-                .into(),
+            "live run: the scenario has no node group for cluster-autoscaler".into(),
         )),
         AutoscalerKind::None => Err(LiveError::Scenario(
             "live run: with no autoscaler nothing is launched; use `autoscale-sim run`".into(),
@@ -854,13 +872,28 @@ pub fn check_autoscaler(kind: AutoscalerKind, scenario: &Scenario) -> Result<(),
 /// Runs `scenario` live and writes the reports plus `live.json` and `live-latency.csv` into
 /// `opts.out`. Returns the printed summary, or the error that stopped the run (after cleanup
 /// and after `live.json` is written).
-pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<String, LiveError> {
+pub fn live_run(
+    ec2: &Ec2,
+    scenario: &Scenario,
+    kind: AutoscalerKind,
+    opts: &RunOptions,
+) -> Result<String, LiveError> {
     opts.caps.check_input()?;
-    check_autoscaler(AutoscalerKind::Karpenter, scenario)?;
+    check_autoscaler(kind, scenario)?;
     let dry = !opts.launch;
+    let ca = kind == AutoscalerKind::ClusterAutoscaler;
+    // cluster-autoscaler's groups must exist before anything else happens (read-only calls,
+    // so a dry run checks them too).
+    let asg_pairs = if ca {
+        check_asgs(ec2, scenario, &opts.asgs)?
+    } else {
+        Vec::new()
+    };
     let template = match (&opts.launch_template, &opts.ami) {
         (Some(t), _) => t.clone(),
         (None, Some(_)) => safety::launch_template_name(&opts.run_id),
+        // The groups launch from their own launch templates.
+        (None, None) if ca => String::new(),
         (None, None) => {
             return Err(LiveError::Input(
                 "give --ami IMAGE (a launch template is created for the run) or --launch-template NAME"
@@ -869,8 +902,9 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
         }
     };
     println!(
-        "live run {} · region {} · run id {} · {}",
+        "live run {} · {} · region {} · run id {} · {}",
         scenario.name,
+        kind.as_str(),
         ec2.region(),
         opts.run_id,
         if dry {
@@ -892,6 +926,40 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
     );
     let ledger = Rc::new(RefCell::new(Ledger::default()));
     let started = Instant::now();
+    for (group, real) in &asg_pairs {
+        if dry {
+            println!(
+                "dry run  node group {group} → Auto Scaling group {real}: found, empty, allowed; \
+                 simulated (Auto Scaling has no DryRun)"
+            );
+            continue;
+        }
+        // Recorded before the call, so that a failure halfway is still released.
+        ledger.borrow_mut().asgs.push(real.clone());
+        let r = ec2.tag_asg(real, crate::ec2::RUN_ID_TAG, &opts.run_id, true);
+        let result = match &r {
+            Ok(()) => format!(
+                "tagged {}={} (propagated to its instances at launch); set back to 0 at the end",
+                crate::ec2::RUN_ID_TAG,
+                opts.run_id
+            ),
+            Err(e) => e.to_string(),
+        };
+        println!("live     node group {group} → Auto Scaling group {real}: {result}");
+        ledger.borrow_mut().calls.push(CallRecord {
+            t_s: 0.0,
+            op: format!("CreateOrUpdateTags {real}"),
+            dry_run: false,
+            result,
+        });
+        if let Err(e) = r {
+            let problems = crate::autoscaling::release_asgs(ec2, &ledger.borrow().asgs);
+            for p in problems {
+                eprintln!("warning: {p}");
+            }
+            return Err(e);
+        }
+    }
     if let (None, Some(ami)) = (&opts.launch_template, &opts.ami) {
         let tags = safety::run_tags(&opts.run_id, "run");
         let r = ec2.create_launch_template(&template, ami, &tags, dry);
@@ -916,24 +984,48 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
             return Err(e);
         }
     }
-    let autoscaler = asim_sim::run::make_autoscaler(AutoscalerKind::Karpenter, scenario)
+    let autoscaler = asim_sim::run::make_autoscaler(kind, scenario)
         .map_err(|e| LiveError::Scenario(e.to_string()))?;
     let cloud = LiveEc2::new(ec2, scenario, opts, template, Rc::clone(&ledger));
     let mut sim = asim_sim::Simulation::with_cloud(scenario, autoscaler, Box::new(cloud));
-    let ending = drive(ec2, &mut sim, scenario.duration_ms, &ledger);
-    sim.finish();
+    let (ending, reached_ms) = drive(ec2, &mut sim, scenario.duration_ms, &ledger);
+    // A stopped run's reports cover the time it reached, as `run --max-wall`'s do.
+    let stopped_at = (ending != Ending::Completed).then_some(reached_ms);
+    match stopped_at {
+        Some(at) => sim.stop_at(asim_core::engine::SimTime(at)),
+        None => sim.finish(),
+    }
     let wall = started.elapsed().as_secs_f64();
-    // Every exit path: terminate what was launched, sweep the tag, drop the template.
+    // Every exit path: the groups back to 0, terminate what was launched, sweep the tag, drop
+    // the template.
     let launched = ledger.borrow().launched.clone();
     let cleanup_problems = if dry {
         Vec::new()
     } else {
-        let p = safety::terminate_run(ec2, &opts.run_id, &launched);
+        let asgs = ledger.borrow().asgs.clone();
+        let mut p = crate::autoscaling::release_asgs(ec2, &asgs);
+        let created_template = opts.launch_template.is_none() && opts.ami.is_some();
+        p.extend(safety::terminate_run(
+            ec2,
+            &opts.run_id,
+            &launched,
+            created_template,
+        ));
         println!(
-            "end      {} instance(s) launched by this run terminated, tag {}={} swept, launch template removed{}",
+            "end      {}{} instance(s) launched by this run terminated, tag {}={} swept{}{}",
+            if asgs.is_empty() {
+                String::new()
+            } else {
+                format!("Auto Scaling group(s) {} set back to 0, ", asgs.join(", "))
+            },
             launched.len(),
             crate::ec2::RUN_ID_TAG,
             opts.run_id,
+            if created_template {
+                ", launch template removed"
+            } else {
+                ""
+            },
             if p.is_empty() {
                 ""
             } else {
@@ -972,33 +1064,36 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
     std::fs::write(&p, json + "\n").map_err(|e| LiveError::io(&p, e))?;
     let p = opts.out.join("live-latency.csv");
     std::fs::write(&p, latency_csv(&summary.instances)).map_err(|e| LiveError::io(&p, e))?;
-    if let Some(e) = fatal {
-        return Err(e);
-    }
-    if ending == Ending::Interrupted {
-        return Err(LiveError::Interrupted);
-    }
-    // The same reports as `run`.
-    let report = sim.report(AutoscalerKind::Karpenter.as_str());
+    // The same reports as `run`, also for a run that was stopped (up to where it got, with
+    // `stopped_at_seconds` in run-meta.json), so that an interrupted or failed run still
+    // shows what its decisions were.
+    let simulated_ms = stopped_at.unwrap_or(scenario.duration_ms);
+    let report = sim.report(kind.as_str());
     let meta = asim_report::RunMeta {
         scenario: scenario.name.clone(),
-        autoscaler: AutoscalerKind::Karpenter.as_str().to_string(),
+        autoscaler: kind.as_str().to_string(),
         seed: scenario.seed,
         wall_seconds: wall,
-        simulated_seconds: scenario.duration_ms as f64 / 1000.0,
+        simulated_seconds: simulated_ms as f64 / 1000.0,
         speedup: if wall > 0.0 {
-            scenario.duration_ms as f64 / 1000.0 / wall
+            simulated_ms as f64 / 1000.0 / wall
         } else {
             0.0
         },
         events: sim.events,
         version: env!("CARGO_PKG_VERSION").to_string(),
         warnings: scenario.warnings.clone(),
-        stopped_at_seconds: None,
+        stopped_at_seconds: stopped_at.map(|ms| ms as f64 / 1000.0),
     };
     let output = asim_sim::run::RunOutput { report, meta, sim };
     asim_sim::run::write_run(&opts.out, scenario, &output)
         .map_err(|e| LiveError::io(&opts.out, e))?;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if ending == Ending::Interrupted {
+        return Err(LiveError::Interrupted);
+    }
     let r = &output.report;
     let mut o = String::new();
     let real = summary
@@ -1033,21 +1128,29 @@ pub fn live_run(ec2: &Ec2, scenario: &Scenario, opts: &RunOptions) -> Result<Str
 }
 
 /// The wall-clock loop: each event is processed when the wall clock reaches its time. Stops
-/// at the scenario's end, on a signal, or on the cloud's first fatal error.
+/// at the scenario's end, on a signal, or on the cloud's first fatal error; returns how it
+/// ended and the simulated time reached (= the wall time since the start, up to the end).
 pub fn drive(
     ec2: &Ec2,
     sim: &mut asim_sim::Simulation<'_>,
     end_ms: u64,
     ledger: &Rc<RefCell<Ledger>>,
-) -> Ending {
+) -> (Ending, u64) {
     sim.start();
     let zero = Instant::now();
+    // Never before the last event processed (the wall clock is at or past it).
+    let reached = |sim: &asim_sim::Simulation<'_>| {
+        u64::try_from(zero.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .min(end_ms)
+            .max(sim.now().0)
+    };
     loop {
         if ec2.stopped() {
-            return Ending::Interrupted;
+            return (Ending::Interrupted, reached(sim));
         }
         if ledger.borrow().fatal.is_some() {
-            return Ending::Failed;
+            return (Ending::Failed, reached(sim));
         }
         // The next event, or the scenario's end when nothing is due before it.
         let next = sim.next_event_time().map(|t| t.0).filter(|&t| t <= end_ms);
@@ -1061,7 +1164,7 @@ pub fn drive(
             Some(_) => {
                 sim.step();
             }
-            None => return Ending::Completed,
+            None => return (Ending::Completed, end_ms),
         }
     }
 }
