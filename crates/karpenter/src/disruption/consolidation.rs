@@ -175,7 +175,9 @@ impl Karpenter {
             .result
             .existing
             .iter()
-            .find(|(p, e)| !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.1))
+            .find(|(p, e)| {
+                !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.initialized)
+            })
         {
             let p = cluster.pod(*pod);
             return Err(format!(

@@ -9,7 +9,7 @@ pub mod seed;
 pub mod topology;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::apis::WELL_KNOWN_LABELS;
@@ -28,9 +28,11 @@ use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables,
-    finalize_types, instance_type_requirement, satisfies_min_values,
+    core, finalize_types, instance_type_requirement, satisfies_min_values,
 };
+use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
+use crate::provisioning::topology::SharedDoms;
 use crate::timer::Timer;
 pub use batcher::Batcher;
 
@@ -547,10 +549,19 @@ impl Karpenter {
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
         existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
+        let index = existing
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.node?, i)))
+            .collect();
         SolveBase {
             templates,
             daemon_ports,
             existing,
+            free,
+            index,
+            doms: std::cell::OnceCell::new(),
             seed: std::cell::OnceCell::new(),
             type_tables: Default::default(),
         }
@@ -558,15 +569,15 @@ impl Karpenter {
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
-    pub(crate) fn simulate(
+    pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
         now: SimTime,
-        base: &SolveBase,
+        base: &'b SolveBase,
         mut pods: Vec<PodId>,
         excluded: &BTreeSet<asim_cluster::NodeId>,
         claim_prefix: String,
-    ) -> Simulated {
+    ) -> Simulated<'b> {
         // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
         pods.sort_by(|a, b| {
             let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
@@ -585,14 +596,11 @@ impl Karpenter {
         });
         pods.dedup();
         let mut templates = base.templates.clone();
-        let existing: Vec<ExistingNode> = base
-            .existing
-            .iter()
-            .filter(|e| e.node.is_none_or(|n| !excluded.contains(&n)))
-            .cloned()
-            .collect();
-        let existing_meta: Vec<(Option<asim_cluster::NodeId>, bool)> =
-            existing.iter().map(|e| (e.node, e.initialized)).collect();
+        // The pass's existing nodes, shared: the excluded ones are only taken out of a copy of
+        // the pass's free-capacity index, so no pod is offered to them.
+        let free = base
+            .free
+            .without(excluded.iter().filter_map(|n| base.index.get(n).copied()));
         // Seed topology with the pods bound to the remaining nodes — only needed when some pod
         // has topology rules (its own, or a bound pod's anti-affinity).
         let needs_topology = cluster.has_anti_affinity_pods()
@@ -605,9 +613,18 @@ impl Karpenter {
                     && t.preferred_anti_affinity.is_empty())
             });
         let seed = base.seed(cluster, &self.seed_cache);
-        let mut sched = Scheduler::with_topology(
+        let doms = base.doms.get_or_init(|| {
+            base.existing
+                .iter()
+                .map(|e| e.node.and_then(|n| seed.node_doms(n).cloned()))
+                .collect()
+        });
+        let mut sched = Scheduler::over_base(
             &mut templates,
-            existing,
+            &base.existing,
+            excluded,
+            free,
+            doms,
             &self.ice,
             now,
             claim_prefix,
@@ -615,7 +632,6 @@ impl Karpenter {
             seed.keys(),
         );
         sched.set_type_tables(base.type_tables.take());
-        sched.set_existing_doms(|n| seed.node_doms(n).cloned());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
@@ -643,7 +659,7 @@ impl Karpenter {
             .replace(std::mem::take(&mut result.type_tables));
         Simulated {
             templates,
-            existing: existing_meta,
+            existing: &base.existing,
             result,
             input,
         }
@@ -673,7 +689,10 @@ impl Karpenter {
         // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
         // while (§4.2, nomination window 20 s).
         for (_, e) in &sim.result.existing {
-            if let Some((Some(node), _)) = sim.existing.get(*e) {
+            if let Some(ExistingNode {
+                node: Some(node), ..
+            }) = sim.existing.get(*e)
+            {
                 self.nominated
                     .insert(*node, now + crate::NOMINATION_WINDOW_MS);
                 self.nominations += 1;
@@ -881,6 +900,13 @@ pub struct SolveBase {
     pub daemon_ports: Vec<Vec<HostPort>>,
     /// In the scheduler's order.
     pub existing: Vec<ExistingNode>,
+    /// The free-capacity index over `existing`, which each simulation copies without its
+    /// excluded nodes.
+    free: FreeCapacity,
+    /// Each Node's position in `existing` (only looked up).
+    index: HashMap<asim_cluster::NodeId, usize>,
+    /// Each existing node's labels interned in the seed's topology, once the seed is built.
+    doms: std::cell::OnceCell<Vec<Option<SharedDoms>>>,
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
@@ -902,10 +928,10 @@ impl SolveBase {
 }
 
 /// One simulation's outcome.
-pub struct Simulated {
+pub struct Simulated<'b> {
     pub templates: Vec<Template>,
-    /// (node, initialized) of each existing node, indexed as `result.existing` reports.
-    pub existing: Vec<(Option<asim_cluster::NodeId>, bool)>,
+    /// The pass's existing nodes, indexed as `result.existing` reports.
+    pub existing: &'b [ExistingNode],
     pub result: crate::provisioning::scheduling::SolveResult,
     pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
 }

@@ -349,7 +349,7 @@ fn count(set: &[u64]) -> usize {
 }
 
 /// The four core resources of a request, in the order of [`TypeTable::room`].
-fn core(r: &Resources) -> [i64; 4] {
+pub(crate) fn core(r: &Resources) -> [i64; 4] {
     [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
 }
 
@@ -601,10 +601,28 @@ impl ClaimState {
     }
 }
 
+/// What a solve's placements changed on one existing node: the node itself stays shared with
+/// the pass's other simulations ([`Scheduler::over_base`]).
+#[derive(Clone, Debug)]
+struct NodeChange {
+    available: Resources,
+    host_ports: Vec<HostPort>,
+}
+
+/// No node left out (a scheduler over its own list).
+static NO_NODES: BTreeSet<NodeId> = BTreeSet::new();
+
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
+    /// The existing nodes in the scheduler's order: its own list, or a disruption pass's,
+    /// shared by its simulations (each leaves some out: `absent`).
+    existing: Cow<'a, [ExistingNode]>,
+    /// Nodes of `existing` this solve leaves out; their `free` entries cover nothing, so no
+    /// pod is offered to them.
+    absent: &'a BTreeSet<NodeId>,
+    /// The nodes a placement changed, by index: read through [`Scheduler::node_state`].
     /// Private: [`Scheduler::free`] must follow every change to a node's `available`.
-    existing: Vec<ExistingNode>,
+    changed: BTreeMap<usize, NodeChange>,
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
@@ -620,7 +638,7 @@ pub struct Scheduler<'a> {
     existing_masks: Vec<DomainMasks>,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
-    existing_doms: Vec<Option<SharedDoms>>,
+    existing_doms: Cow<'a, [Option<SharedDoms>]>,
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -694,7 +712,9 @@ impl<'a> Scheduler<'a> {
         let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
-            existing,
+            existing: Cow::Owned(existing),
+            absent: &NO_NODES,
+            changed: BTreeMap::new(),
             ice,
             now,
             topology,
@@ -703,7 +723,7 @@ impl<'a> Scheduler<'a> {
             claim_state: Vec::new(),
             free,
             existing_masks,
-            existing_doms: Vec::new(),
+            existing_doms: Cow::Owned(Vec::new()),
             template_masks,
             rules: PodRules::default(),
             claim_prefix,
@@ -730,11 +750,59 @@ impl<'a> Scheduler<'a> {
     /// [`TopologySeed`] it was cloned from): a placement then records its pod without
     /// interning the node's labels again.
     pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<SharedDoms>) {
-        self.existing_doms = self
-            .existing
-            .iter()
-            .map(|e| e.node.and_then(&doms))
-            .collect();
+        self.existing_doms = Cow::Owned(
+            self.existing
+                .iter()
+                .map(|e| e.node.and_then(&doms))
+                .collect(),
+        );
+    }
+
+    /// A scheduler over a disruption pass's existing nodes (already in the scheduler's order,
+    /// [`Karpenter::solve_base`](crate::Karpenter)) without `absent`, borrowing them instead of
+    /// copying them: `free` is the pass's index with the absent nodes taken out, and `doms`
+    /// the nodes' interned labels ([`Scheduler::set_existing_doms`]). A simulation then costs
+    /// what its pods touch, not the cluster's size. The indices `SolveResult::existing`
+    /// reports are indices into `existing`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn over_base(
+        templates: &'a mut [Template],
+        existing: &'a [ExistingNode],
+        absent: &'a BTreeSet<NodeId>,
+        free: FreeCapacity,
+        doms: &'a [Option<SharedDoms>],
+        ice: &'a IceCache,
+        now: SimTime,
+        claim_prefix: String,
+        topology: Topology,
+        topology_keys: Vec<(String, KeyId)>,
+    ) -> Self {
+        let mut s = Self::with_topology(
+            templates,
+            Vec::new(),
+            ice,
+            now,
+            claim_prefix,
+            topology,
+            topology_keys,
+        );
+        s.existing_masks = vec![DomainMasks::default(); existing.len()];
+        s.existing = Cow::Borrowed(existing);
+        s.absent = absent;
+        s.free = free;
+        s.existing_doms = Cow::Borrowed(doms);
+        s
+    }
+
+    /// Existing node `idx`'s free resources and host ports in use, placements included.
+    fn node_state(&self, idx: usize) -> (&Resources, &[HostPort]) {
+        match self.changed.get(&idx) {
+            Some(c) => (&c.available, &c.host_ports),
+            None => {
+                let e = &self.existing[idx];
+                (&e.available, &e.host_ports)
+            }
+        }
     }
 
     /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
@@ -796,7 +864,10 @@ impl<'a> Scheduler<'a> {
                 let values = type_domains(t, key);
                 self.topology.add_universe(key, values);
             }
-            for e in &self.existing {
+            for e in self.existing.iter() {
+                if e.node.is_some_and(|n| self.absent.contains(&n)) {
+                    continue;
+                }
                 if let Some(v) = e.labels.get(key) {
                     self.topology.add_universe(key, [v.clone()]);
                 }
@@ -933,8 +1004,8 @@ impl<'a> Scheduler<'a> {
         while let Some(idx) = self.free.first_fit(from, &need) {
             from = idx + 1;
             if self.try_existing(idx, pod) {
+                self.free.set(idx, core(self.node_state(idx).0));
                 let e = &self.existing[idx];
-                self.free.set(idx, core(&e.available));
                 return Ok((
                     e.name.to_string(),
                     e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
@@ -1027,12 +1098,14 @@ impl<'a> Scheduler<'a> {
 
     fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> bool {
         let t = pod.t;
-        let e = &self.existing[idx];
+        let (available, host_ports) = self.node_state(idx);
         // Most existing nodes of a busy cluster are full: the cheapest check first (the
         // checks below have no side effects, so their order changes nothing but the cost).
-        if !t.requests.fits_in(&e.available) {
+        if !t.requests.fits_in(available) {
             return false;
         }
+        let ports_taken = t.host_ports.iter().any(|hp| host_ports.contains(hp));
+        let e = &self.existing[idx];
         let initialized = e.initialized;
         let blocked = untolerated(t, &e.taints, pod.prefer_ok, |x| {
             !initialized
@@ -1042,7 +1115,7 @@ impl<'a> Scheduler<'a> {
                         .any(|s| s.key == x.key && s.effect == x.effect))
         });
         if blocked.is_some()
-            || t.host_ports.iter().any(|hp| e.host_ports.contains(hp))
+            || ports_taken
             || !e
                 .requirements
                 .is_compatible_allowing_undefined(pod.reqs, &[])
@@ -1064,9 +1137,13 @@ impl<'a> Scheduler<'a> {
         if !e.requirements.is_compatible_allowing_undefined(&extra, &[]) {
             return false;
         }
-        let e = &mut self.existing[idx];
-        e.available.sub(&t.requests);
-        e.host_ports.extend(t.host_ports.iter().cloned());
+        let e = &self.existing[idx];
+        let change = self.changed.entry(idx).or_insert_with(|| NodeChange {
+            available: e.available.clone(),
+            host_ports: e.host_ports.clone(),
+        });
+        change.available.sub(&t.requests);
+        change.host_ports.extend(t.host_ports.iter().cloned());
         match self.existing_doms.get(idx).and_then(Option::as_ref) {
             Some(domains) => {
                 self.topology
