@@ -32,7 +32,6 @@ use crate::provisioning::scheduling::{
 };
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
-use crate::provisioning::topology::SharedDoms;
 use crate::timer::Timer;
 pub use batcher::Batcher;
 
@@ -561,7 +560,6 @@ impl Karpenter {
             existing,
             free,
             index,
-            doms: std::cell::OnceCell::new(),
             seed: std::cell::OnceCell::new(),
             type_tables: Default::default(),
         }
@@ -613,18 +611,12 @@ impl Karpenter {
                     && t.preferred_anti_affinity.is_empty())
             });
         let seed = base.seed(cluster, &self.seed_cache);
-        let doms = base.doms.get_or_init(|| {
-            base.existing
-                .iter()
-                .map(|e| e.node.and_then(|n| seed.node_doms(n).cloned()))
-                .collect()
-        });
         let mut sched = Scheduler::over_base(
             &mut templates,
             &base.existing,
             excluded,
             free,
-            doms,
+            seed.existing_doms(),
             &self.ice,
             now,
             claim_prefix,
@@ -905,8 +897,6 @@ pub struct SolveBase {
     free: FreeCapacity,
     /// Each Node's position in `existing` (only looked up).
     index: HashMap<asim_cluster::NodeId, usize>,
-    /// Each existing node's labels interned in the seed's topology, once the seed is built.
-    doms: std::cell::OnceCell<Vec<Option<SharedDoms>>>,
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
