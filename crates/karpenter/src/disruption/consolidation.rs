@@ -132,7 +132,20 @@ impl Karpenter {
         if let Some(found) = self.disruption.sims.get(&key) {
             return found.clone();
         }
-        let base = base.get_or_init(|| self.solve_base(cluster, now));
+        // The pass's nodes inside their window are left out of its base; should the windows
+        // have moved since the base was built, this simulation builds its own.
+        let base = base.get_or_init(|| {
+            let waiting = self.disruption.windows.as_ref();
+            let left_out = waiting.map(|w| w.value.waiting.clone()).unwrap_or_default();
+            self.solve_base(cluster, now, left_out)
+        });
+        let own;
+        let base = if base.left_out.is_subset(&excluded) {
+            base
+        } else {
+            own = self.solve_base(cluster, now, BTreeSet::new());
+            &own
+        };
         let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
         self.disruption.sims.insert(key, found.clone());
         found

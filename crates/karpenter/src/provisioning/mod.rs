@@ -541,10 +541,21 @@ impl Karpenter {
     }
 
     /// What every simulation in one controller pass shares: the NodePools' templates and the
-    /// existing capacity (leaving nodes excluded).
-    pub(crate) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
+    /// existing capacity (leaving nodes excluded), without the nodes `left_out` — nodes every
+    /// simulation of the pass excludes (consolidation's nodes inside their consolidateAfter
+    /// window), so that the pass's index, topology and seed are built without them instead of
+    /// each simulation taking them out again.
+    pub(crate) fn solve_base(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+        left_out: BTreeSet<asim_cluster::NodeId>,
+    ) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
         let mut existing = self.existing_nodes(cluster);
+        if !left_out.is_empty() {
+            existing.retain(|e| e.node.is_none_or(|n| !left_out.contains(&n)));
+        }
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
         existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
@@ -558,6 +569,7 @@ impl Karpenter {
             templates,
             daemon_ports,
             existing,
+            left_out,
             free,
             index,
             seed: std::cell::OnceCell::new(),
@@ -566,7 +578,8 @@ impl Karpenter {
     }
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
-    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
+    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
+    /// include the base's `left_out`.
     pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
@@ -672,7 +685,7 @@ impl Karpenter {
             return;
         }
         self.check_refused_pods(cluster, now, &pods);
-        let base = self.solve_base(cluster, now);
+        let base = self.solve_base(cluster, now, BTreeSet::new());
         let prefix = format!("batch{}", self.claims.sequence());
         let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
         for (_, d) in std::mem::take(&mut sim.result.decisions) {
@@ -892,6 +905,8 @@ pub struct SolveBase {
     pub daemon_ports: Vec<Vec<HostPort>>,
     /// In the scheduler's order.
     pub existing: Vec<ExistingNode>,
+    /// Nodes left out of `existing`: a simulation over this base excludes at least these.
+    pub left_out: BTreeSet<asim_cluster::NodeId>,
     /// The free-capacity index over `existing`, which each simulation copies without its
     /// excluded nodes.
     free: FreeCapacity,
