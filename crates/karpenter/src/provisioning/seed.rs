@@ -354,6 +354,8 @@ impl TopologySeed {
             for &(existing, bound) in nodes.values() {
                 self.gives(existing, bound.map(|b| b.0), host, |k, d| bump(k, d, 1));
             }
+            // Each simulation's copy reads the recorded pods instead of copying them.
+            t.share_placed();
             let lost = givers.iter().map(|g| vec![0; g.len()]).collect();
             Whole {
                 topology: t,
