@@ -474,6 +474,7 @@ impl Karpenter {
             labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
             labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
             let mut available = it.allocatable.clone();
+            let r = Requirements::from_labels(&labels);
             // DaemonSet pods will land on it too.
             for ds in &cluster.daemonsets {
                 let t = &ds.template;
@@ -481,7 +482,6 @@ impl Karpenter {
                     x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
                         || t.tolerations.iter().any(|tol| tol.tolerates(x))
                 });
-                let r = Requirements::from_labels(&labels);
                 let mut dr = Requirements::from_labels(&t.node_selector);
                 if let Some(first) = t.required_terms.first() {
                     dr.add(first);
@@ -494,7 +494,7 @@ impl Karpenter {
                 name: c.name.as_str().into(),
                 node: None,
                 nodeclaim: Some(i),
-                requirements: Arc::new(Requirements::from_labels(&labels)),
+                requirements: Arc::new(r),
                 labels: Arc::new(labels),
                 taints: c.taints.clone(),
                 startup_taints: c.startup_taints.clone(),

@@ -564,11 +564,17 @@ fn overhead(tpl: &Template, i: u32) -> &Resources {
 /// The values `key` takes over a template's instance types, narrowed by its NodePool's
 /// requirement on the key.
 pub(super) fn type_domains(t: &Template, key: &str) -> BTreeSet<String> {
+    // Hundreds of types share a few values (three zones, two capacity types): look the
+    // NodePool's requirement up once and copy a value only the first time it is seen.
     let mut vals = BTreeSet::new();
+    let narrowed = t.requirements.get(key);
     for &i in &t.types {
         if let Some(r) = t.all_types[i as usize].requirements.get(key) {
+            if r.is_complement() {
+                continue;
+            }
             for v in r.values() {
-                if !r.is_complement() && t.requirements.get(key).is_none_or(|tr| tr.has(v)) {
+                if !vals.contains(v) && narrowed.is_none_or(|tr| tr.has(v)) {
                     vals.insert(v.clone());
                 }
             }
