@@ -174,7 +174,16 @@ impl Karpenter {
         for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
-        let sim = self.simulate(cluster, now, base, pods, excluded, "consolidation".into());
+        // Its pods' decisions are not logged: the simulation does not word them.
+        let sim = self.simulate(
+            cluster,
+            now,
+            base,
+            pods,
+            excluded,
+            "consolidation".into(),
+            false,
+        );
         // Every pod that is running somewhere must find a place (§4.6).
         if let Some((pod, why)) = sim.result.errors.iter().find(|(p, _)| !pending.contains(p)) {
             let p = cluster.pod(*pod);

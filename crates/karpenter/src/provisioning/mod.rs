@@ -579,7 +579,7 @@ impl Karpenter {
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
-    /// include the base's `left_out`.
+    /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
     pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
@@ -588,6 +588,7 @@ impl Karpenter {
         mut pods: Vec<PodId>,
         excluded: &BTreeSet<asim_cluster::NodeId>,
         claim_prefix: String,
+        log: bool,
     ) -> Simulated<'b> {
         // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
         pods.sort_by(|a, b| {
@@ -638,6 +639,7 @@ impl Karpenter {
         );
         sched.set_type_tables(base.type_tables.take());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
+        sched.log_decisions = log;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
         }
@@ -656,7 +658,13 @@ impl Karpenter {
                     });
                     t = Arc::new(tt);
                 }
-                (*p, t, format!("{}/{}", pod.namespace(), pod.name))
+                // Names are for the log only.
+                let name = if log {
+                    format!("{}/{}", pod.namespace(), pod.name)
+                } else {
+                    String::new()
+                };
+                (*p, t, name)
             })
             .collect();
         let mut result = sched.solve(&input);
@@ -687,7 +695,7 @@ impl Karpenter {
         self.check_refused_pods(cluster, now, &pods);
         let base = self.solve_base(cluster, now, BTreeSet::new());
         let prefix = format!("batch{}", self.claims.sequence());
-        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
+        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix, true);
         for (_, d) in std::mem::take(&mut sim.result.decisions) {
             self.log(now, Decision::Scheduled(d));
         }

@@ -634,6 +634,9 @@ pub struct Scheduler<'a> {
     pub topology: Topology,
     /// `minValuesPolicy: BestEffort`: unmet minValues do not reject a NodeClaim.
     pub min_values_best_effort: bool,
+    /// Word each pod's outcome in `SolveResult::decisions` (the provisioner logs them; a
+    /// consolidation simulation reads only the claims, the placements and the errors).
+    pub log_decisions: bool,
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
@@ -725,6 +728,7 @@ impl<'a> Scheduler<'a> {
             now,
             topology,
             min_values_best_effort: false,
+            log_decisions: true,
             claims: Vec::new(),
             claim_state: Vec::new(),
             free,
@@ -907,6 +911,9 @@ impl<'a> Scheduler<'a> {
                     if let Some(e) = existing_idx {
                         existing_out.push((*pid, e));
                     }
+                    if !self.log_decisions {
+                        continue;
+                    }
                     decisions.push((
                         *pid,
                         PodDecision {
@@ -936,7 +943,7 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
-        for (pid, e) in &errors {
+        for (pid, e) in errors.iter().filter(|_| self.log_decisions) {
             if let Some((_, _, name)) = pods.iter().find(|(p, _, _)| p == pid) {
                 decisions.push((
                     *pid,
