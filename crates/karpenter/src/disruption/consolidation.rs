@@ -4,6 +4,7 @@
 //! search and single-node round robin.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Karpenter;
@@ -94,8 +95,33 @@ impl Karpenter {
         cands: &[&Candidate],
         drift: bool,
     ) -> Result<Decision, String> {
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         self.decide(ctx, &base, cands, drift, false)
+    }
+
+    /// The [`SolveBase`] of this instant's simulations, shared by the methods of one pass
+    /// (drift, multi-node, single-node): it depends on the cluster, the NodeClaims, the
+    /// unavailable offerings, the nominations (through the windows) and the time, so it is
+    /// kept while none of them has moved and built again otherwise.
+    fn pass_base(&mut self, ctx: &Ctx<'_>) -> Rc<OnceCell<SolveBase>> {
+        let now = ctx.now;
+        let key = (
+            (
+                ctx.cluster().generation(),
+                self.claims.version(),
+                self.ice.state(now),
+            ),
+            self.nominations,
+            now,
+        );
+        match &self.disruption.pass_base {
+            Some((k, base)) if *k == key => Rc::clone(base),
+            _ => {
+                let base = Rc::new(OnceCell::new());
+                self.disruption.pass_base = Some((key, Rc::clone(&base)));
+                base
+            }
+        }
     }
 
     fn decide(
@@ -388,7 +414,7 @@ impl Karpenter {
         if cands.len() < 2 {
             return (None, budget_blocked);
         }
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         let balanced = self.balanced_totals(ctx.cluster(), candidates);
         // Karpenter's bounds are indices: prefixes of 2 ..= len, or up to 101 (§4.6).
         let (mut lo, mut hi) = (1usize, (cands.len() - 1).min(MAX_MULTI_NODE_CANDIDATES));
@@ -445,7 +471,7 @@ impl Karpenter {
         if order.is_empty() {
             return (None, false);
         }
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         let balanced = self.balanced_totals(ctx.cluster(), candidates);
         let mut budget_blocked = false;
         // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run
