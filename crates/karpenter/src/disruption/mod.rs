@@ -295,11 +295,6 @@ impl<'b> BudgetLedger<'b> {
 /// PDB allowances computed once per pass: (pdb index → disruptions allowed now).
 struct PdbTable {
     allowed: Vec<i64>,
-    /// The PDBs selecting each pod template, by address (a pod's namespace and labels are its
-    /// template's, and the cluster's pods share a few templates): matched once per template
-    /// rather than once per pod. Only looked up; the table lives for one build of the
-    /// candidates, while the cluster holds every template it has seen.
-    selecting: std::cell::RefCell<std::collections::HashMap<*const asim_cluster::PodTemplate, Vec<usize>>>,
 }
 
 impl PdbTable {
@@ -312,30 +307,21 @@ impl PdbTable {
                 .zip(counts)
                 .map(|(pdb, (e, h))| pdb.disruptions_allowed(e, h))
                 .collect(),
-            selecting: Default::default(),
         }
     }
 
     /// The PDB blocking `pod`'s eviction, if any; a pod under two PDBs is blocked too (§4.2).
     fn blocking<'c>(&self, cluster: &'c Cluster, pod: &Pod) -> Option<&'c str> {
-        let mut selecting = self.selecting.borrow_mut();
-        let matching = selecting
-            .entry(Arc::as_ptr(&pod.template))
-            .or_insert_with(|| {
-                cluster
-                    .pdbs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, pdb)| {
-                        pdb.namespace == pod.template.namespace
-                            && pdb.selector.matches(pod.labels())
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            });
-        let &first_i = matching.first()?;
-        let first = &cluster.pdbs[first_i];
-        if matching.len() > 1 {
+        let mut matching = cluster
+            .pdbs
+            .iter()
+            .enumerate()
+            .filter(|(_, pdb)| {
+                pdb.namespace == pod.template.namespace && pdb.selector.matches(pod.labels())
+            })
+            .peekable();
+        let (first_i, first) = matching.next()?;
+        if matching.peek().is_some() {
             return Some(&first.name);
         }
         (pod.phase == PodPhase::Running && self.allowed[first_i] < 1).then_some(&first.name)
