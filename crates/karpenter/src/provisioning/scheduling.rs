@@ -25,7 +25,7 @@ use crate::instancetype::{
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    DomId, DomainMasks, KeyId, Placed, PodRules, SharedDoms, Topology, TopologyView,
+    DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology, TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -651,6 +651,9 @@ pub struct Scheduler<'a> {
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
+    /// Each pod template's kind in `topology`, by address (the solve's pods hold their
+    /// templates, so an address names one template while the solve runs; only looked up).
+    kinds: HashMap<*const PodTemplate, KindId>,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
@@ -736,6 +739,7 @@ impl<'a> Scheduler<'a> {
             existing_doms: Cow::Owned(Vec::new()),
             template_masks,
             rules: PodRules::default(),
+            kinds: HashMap::new(),
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys,
@@ -990,8 +994,18 @@ impl<'a> Scheduler<'a> {
         let reqs = p.requirements(t);
         let topo = p.topology();
         let mut rules = std::mem::take(&mut self.rules);
+        // A pod is placed (or tried again) many times per solve, and its kind is its
+        // template's: hash the namespace and labels once per template.
+        let kind = match self.kinds.get(&Arc::as_ptr(t)) {
+            Some(&k) => k,
+            None => {
+                let k = self.topology.kind_id(&t.namespace, &t.labels);
+                self.kinds.insert(Arc::as_ptr(t), k);
+                k
+            }
+        };
         self.topology
-            .resolve(&mut rules, &t.namespace, &t.labels, topo, &reqs);
+            .resolve_kind(&mut rules, kind, &t.namespace, topo, &reqs);
         let pod = Pod {
             t,
             reqs: &reqs,

@@ -762,18 +762,20 @@ impl Topology {
         skew: i64,
         min_domains: Option<u32>,
     ) -> usize {
-        let key = self.key_id(key);
-        // Groups are few: a linear scan with field comparison beats formatting a key.
+        // Groups are few: a linear scan with field comparison beats formatting a key. Every
+        // pod placement asks again, so the key is compared by name rather than hashed to its
+        // id (an id names one key).
         if let Some(i) = self.groups.iter().position(|g| {
             g.kind == kind
                 && g.max_skew == skew
                 && g.min_domains == min_domains
-                && g.key == key
+                && self.keys[g.key].name == key
                 && g.namespace == ns
                 && g.selector == *sel
         }) {
             return i;
         }
+        let key = self.key_id(key);
         let mut g = Group {
             kind,
             key,
@@ -868,6 +870,19 @@ impl Topology {
         pod_reqs: &Requirements,
     ) {
         let kind = self.kind_id(namespace, labels);
+        self.resolve_kind(r, kind, namespace, topo, pod_reqs);
+    }
+
+    /// [`Topology::resolve`] for a pod whose kind ([`Topology::kind_id`] of its namespace and
+    /// labels) the caller already has.
+    pub fn resolve_kind(
+        &mut self,
+        r: &mut PodRules,
+        kind: KindId,
+        namespace: &str,
+        topo: TopologyView<'_>,
+        pod_reqs: &Requirements,
+    ) {
         r.kind = kind;
         r.spread.clear();
         r.affinity.clear();
