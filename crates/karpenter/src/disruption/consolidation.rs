@@ -4,6 +4,7 @@
 //! search and single-node round robin.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Karpenter;
@@ -94,8 +95,33 @@ impl Karpenter {
         cands: &[&Candidate],
         drift: bool,
     ) -> Result<Decision, String> {
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         self.decide(ctx, &base, cands, drift, false)
+    }
+
+    /// The [`SolveBase`] of this instant's simulations, shared by the methods of one pass
+    /// (drift, multi-node, single-node): it depends on the cluster, the NodeClaims, the
+    /// unavailable offerings, the nominations (through the windows) and the time, so it is
+    /// kept while none of them has moved and built again otherwise.
+    fn pass_base(&mut self, ctx: &Ctx<'_>) -> Rc<OnceCell<SolveBase>> {
+        let now = ctx.now;
+        let key = (
+            (
+                ctx.cluster().generation(),
+                self.claims.version(),
+                self.ice.state(now),
+            ),
+            self.nominations,
+            now,
+        );
+        match &self.disruption.pass_base {
+            Some((k, base)) if *k == key => Rc::clone(base),
+            _ => {
+                let base = Rc::new(OnceCell::new());
+                self.disruption.pass_base = Some((key, Rc::clone(&base)));
+                base
+            }
+        }
     }
 
     fn decide(
@@ -132,7 +158,20 @@ impl Karpenter {
         if let Some(found) = self.disruption.sims.get(&key) {
             return found.clone();
         }
-        let base = base.get_or_init(|| self.solve_base(cluster, now));
+        // The pass's nodes inside their window are left out of its base; should the windows
+        // have moved since the base was built, this simulation builds its own.
+        let base = base.get_or_init(|| {
+            let waiting = self.disruption.windows.as_ref();
+            let left_out = waiting.map(|w| w.value.waiting.clone()).unwrap_or_default();
+            self.solve_base(cluster, now, left_out)
+        });
+        let own;
+        let base = if base.left_out.is_subset(&excluded) {
+            base
+        } else {
+            own = self.solve_base(cluster, now, BTreeSet::new());
+            &own
+        };
         let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
         self.disruption.sims.insert(key, found.clone());
         found
@@ -161,7 +200,16 @@ impl Karpenter {
         for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
-        let sim = self.simulate(cluster, now, base, pods, excluded, "consolidation".into());
+        // Its pods' decisions are not logged: the simulation does not word them.
+        let sim = self.simulate(
+            cluster,
+            now,
+            base,
+            pods,
+            excluded,
+            "consolidation".into(),
+            false,
+        );
         // Every pod that is running somewhere must find a place (§4.6).
         if let Some((pod, why)) = sim.result.errors.iter().find(|(p, _)| !pending.contains(p)) {
             let p = cluster.pod(*pod);
@@ -175,7 +223,9 @@ impl Karpenter {
             .result
             .existing
             .iter()
-            .find(|(p, e)| !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.1))
+            .find(|(p, e)| {
+                !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.initialized)
+            })
         {
             let p = cluster.pod(*pod);
             return Err(format!(
@@ -364,7 +414,7 @@ impl Karpenter {
         if cands.len() < 2 {
             return (None, budget_blocked);
         }
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         let balanced = self.balanced_totals(ctx.cluster(), candidates);
         // Karpenter's bounds are indices: prefixes of 2 ..= len, or up to 101 (§4.6).
         let (mut lo, mut hi) = (1usize, (cands.len() - 1).min(MAX_MULTI_NODE_CANDIDATES));
@@ -421,7 +471,7 @@ impl Karpenter {
         if order.is_empty() {
             return (None, false);
         }
-        let base = OnceCell::new();
+        let base = self.pass_base(ctx);
         let balanced = self.balanced_totals(ctx.cluster(), candidates);
         let mut budget_blocked = false;
         // Resume where the last pass stopped (Karpenter: NodePools skipped by a timed-out run

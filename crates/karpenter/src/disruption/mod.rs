@@ -131,6 +131,12 @@ pub struct Controller {
     /// decision, and the nodes the simulation leaves out.
     pub(super) sims: BTreeMap<SimKey, Result<consolidation::Decision, String>>,
     pub(super) sims_state: Option<SimState>,
+    /// The simulations' shared inputs at one instant ([`Karpenter::pass_base`]), with the
+    /// state and time they were built for.
+    pub(super) pass_base: Option<(
+        (SimState, u64, SimTime),
+        std::rc::Rc<std::cell::OnceCell<crate::provisioning::SolveBase>>,
+    )>,
     /// The candidates (§4.2), while nothing they are built from changes.
     candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
     /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).
@@ -149,6 +155,7 @@ impl Controller {
     pub(crate) fn forget(&mut self) {
         self.memo.clear();
         self.sims.clear();
+        self.pass_base = None;
         self.candidates = None;
         self.windows = None;
     }

@@ -64,6 +64,33 @@ impl FreeCapacity {
         }
     }
 
+    /// A copy in which the nodes `out` (indices, any order, repeats allowed) cover nothing,
+    /// as if they were not in the list: a disruption pass keeps one index over its existing
+    /// nodes, and each simulation takes its excluded nodes out of a copy instead of building
+    /// the tree again. Only the ranges above those nodes are recomputed.
+    pub fn without(&self, out: impl IntoIterator<Item = usize>) -> Self {
+        let mut t = self.clone();
+        let mut dirty: Vec<usize> = Vec::new();
+        for i in out {
+            let k = t.leaves + i;
+            t.tree[k] = NONE;
+            dirty.push(k / 2);
+        }
+        // Level by level from the leaves' parents up: each range once, after its halves.
+        while !dirty.is_empty() {
+            dirty.sort_unstable();
+            dirty.dedup();
+            for &k in &dirty {
+                t.tree[k] = max(&t.tree[2 * k], &t.tree[2 * k + 1]);
+            }
+            dirty.retain(|&k| k > 1);
+            for k in &mut dirty {
+                *k /= 2;
+            }
+        }
+        t
+    }
+
     /// The first node at or after `from` whose free resources cover `need` in every
     /// component, if any.
     pub fn first_fit(&self, from: usize, need: &Free) -> Option<usize> {
@@ -154,6 +181,24 @@ mod tests {
     fn an_empty_index_finds_nothing() {
         let index = FreeCapacity::new(std::iter::empty());
         assert_eq!(index.first_fit(0, &[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn taking_nodes_out_gives_the_tree_built_without_them() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for n in [1usize, 2, 5, 8, 9, 64, 100] {
+            let free: Vec<Free> = (0..n)
+                .map(|_| [rng.random_range(-2..16), rng.random_range(0..64), 3, 1])
+                .collect();
+            let index = FreeCapacity::new(free.iter().copied());
+            let out: Vec<usize> = (0..n / 3 + 1).map(|_| rng.random_range(0..n)).collect();
+            let mut kept = free.clone();
+            for &i in &out {
+                kept[i] = NONE;
+            }
+            let built = FreeCapacity::new(kept.iter().copied());
+            assert_eq!(index.without(out.iter().copied()).tree, built.tree, "n={n}");
+        }
     }
 
     #[test]

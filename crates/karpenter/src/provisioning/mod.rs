@@ -9,7 +9,7 @@ pub mod seed;
 pub mod topology;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::apis::WELL_KNOWN_LABELS;
@@ -28,8 +28,9 @@ use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::scheduling::{
     ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables,
-    finalize_types, instance_type_requirement, satisfies_min_values,
+    core, finalize_types, instance_type_requirement, satisfies_min_values,
 };
+use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::timer::Timer;
 pub use batcher::Batcher;
@@ -473,6 +474,7 @@ impl Karpenter {
             labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
             labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
             let mut available = it.allocatable.clone();
+            let r = Requirements::from_labels(&labels);
             // DaemonSet pods will land on it too.
             for ds in &cluster.daemonsets {
                 let t = &ds.template;
@@ -480,7 +482,6 @@ impl Karpenter {
                     x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
                         || t.tolerations.iter().any(|tol| tol.tolerates(x))
                 });
-                let r = Requirements::from_labels(&labels);
                 let mut dr = Requirements::from_labels(&t.node_selector);
                 if let Some(first) = t.required_terms.first() {
                     dr.add(first);
@@ -493,7 +494,7 @@ impl Karpenter {
                 name: c.name.as_str().into(),
                 node: None,
                 nodeclaim: Some(i),
-                requirements: Arc::new(Requirements::from_labels(&labels)),
+                requirements: Arc::new(r),
                 labels: Arc::new(labels),
                 taints: c.taints.clone(),
                 startup_taints: c.startup_taints.clone(),
@@ -540,33 +541,55 @@ impl Karpenter {
     }
 
     /// What every simulation in one controller pass shares: the NodePools' templates and the
-    /// existing capacity (leaving nodes excluded).
-    pub(crate) fn solve_base(&self, cluster: &Cluster, now: SimTime) -> SolveBase {
+    /// existing capacity (leaving nodes excluded), without the nodes `left_out` — nodes every
+    /// simulation of the pass excludes (consolidation's nodes inside their consolidateAfter
+    /// window), so that the pass's index, topology and seed are built without them instead of
+    /// each simulation taking them out again.
+    pub(crate) fn solve_base(
+        &self,
+        cluster: &Cluster,
+        now: SimTime,
+        left_out: BTreeSet<asim_cluster::NodeId>,
+    ) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
         let mut existing = self.existing_nodes(cluster);
+        if !left_out.is_empty() {
+            existing.retain(|e| e.node.is_none_or(|n| !left_out.contains(&n)));
+        }
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
         existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
+        let index = existing
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.node?, i)))
+            .collect();
         SolveBase {
             templates,
             daemon_ports,
             existing,
+            left_out,
+            free,
+            index,
             seed: std::cell::OnceCell::new(),
             type_tables: Default::default(),
         }
     }
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
-    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6).
-    pub(crate) fn simulate(
+    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
+    /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
+    pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
         now: SimTime,
-        base: &SolveBase,
+        base: &'b SolveBase,
         mut pods: Vec<PodId>,
         excluded: &BTreeSet<asim_cluster::NodeId>,
         claim_prefix: String,
-    ) -> Simulated {
+        log: bool,
+    ) -> Simulated<'b> {
         // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
         pods.sort_by(|a, b| {
             let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
@@ -585,14 +608,11 @@ impl Karpenter {
         });
         pods.dedup();
         let mut templates = base.templates.clone();
-        let existing: Vec<ExistingNode> = base
-            .existing
-            .iter()
-            .filter(|e| e.node.is_none_or(|n| !excluded.contains(&n)))
-            .cloned()
-            .collect();
-        let existing_meta: Vec<(Option<asim_cluster::NodeId>, bool)> =
-            existing.iter().map(|e| (e.node, e.initialized)).collect();
+        // The pass's existing nodes, shared: the excluded ones are only taken out of a copy of
+        // the pass's free-capacity index, so no pod is offered to them.
+        let free = base
+            .free
+            .without(excluded.iter().filter_map(|n| base.index.get(n).copied()));
         // Seed topology with the pods bound to the remaining nodes — only needed when some pod
         // has topology rules (its own, or a bound pod's anti-affinity).
         let needs_topology = cluster.has_anti_affinity_pods()
@@ -605,9 +625,12 @@ impl Karpenter {
                     && t.preferred_anti_affinity.is_empty())
             });
         let seed = base.seed(cluster, &self.seed_cache);
-        let mut sched = Scheduler::with_topology(
+        let mut sched = Scheduler::over_base(
             &mut templates,
-            existing,
+            &base.existing,
+            excluded,
+            free,
+            seed.existing_doms(),
             &self.ice,
             now,
             claim_prefix,
@@ -615,8 +638,8 @@ impl Karpenter {
             seed.keys(),
         );
         sched.set_type_tables(base.type_tables.take());
-        sched.set_existing_doms(|n| seed.node_doms(n).cloned());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
+        sched.log_decisions = log;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
         }
@@ -635,7 +658,13 @@ impl Karpenter {
                     });
                     t = Arc::new(tt);
                 }
-                (*p, t, format!("{}/{}", pod.namespace(), pod.name))
+                // Names are for the log only.
+                let name = if log {
+                    format!("{}/{}", pod.namespace(), pod.name)
+                } else {
+                    String::new()
+                };
+                (*p, t, name)
             })
             .collect();
         let mut result = sched.solve(&input);
@@ -643,7 +672,7 @@ impl Karpenter {
             .replace(std::mem::take(&mut result.type_tables));
         Simulated {
             templates,
-            existing: existing_meta,
+            existing: &base.existing,
             result,
             input,
         }
@@ -664,16 +693,19 @@ impl Karpenter {
             return;
         }
         self.check_refused_pods(cluster, now, &pods);
-        let base = self.solve_base(cluster, now);
+        let base = self.solve_base(cluster, now, BTreeSet::new());
         let prefix = format!("batch{}", self.claims.sequence());
-        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix);
+        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix, true);
         for (_, d) in std::mem::take(&mut sim.result.decisions) {
             self.log(now, Decision::Scheduled(d));
         }
         // Nodes the simulation put pods on are nominated: disruption leaves them alone for a
         // while (§4.2, nomination window 20 s).
         for (_, e) in &sim.result.existing {
-            if let Some((Some(node), _)) = sim.existing.get(*e) {
+            if let Some(ExistingNode {
+                node: Some(node), ..
+            }) = sim.existing.get(*e)
+            {
                 self.nominated
                     .insert(*node, now + crate::NOMINATION_WINDOW_MS);
                 self.nominations += 1;
@@ -881,6 +913,13 @@ pub struct SolveBase {
     pub daemon_ports: Vec<Vec<HostPort>>,
     /// In the scheduler's order.
     pub existing: Vec<ExistingNode>,
+    /// Nodes left out of `existing`: a simulation over this base excludes at least these.
+    pub left_out: BTreeSet<asim_cluster::NodeId>,
+    /// The free-capacity index over `existing`, which each simulation copies without its
+    /// excluded nodes.
+    free: FreeCapacity,
+    /// Each Node's position in `existing` (only looked up).
+    index: HashMap<asim_cluster::NodeId, usize>,
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
@@ -902,10 +941,10 @@ impl SolveBase {
 }
 
 /// One simulation's outcome.
-pub struct Simulated {
+pub struct Simulated<'b> {
     pub templates: Vec<Template>,
-    /// (node, initialized) of each existing node, indexed as `result.existing` reports.
-    pub existing: Vec<(Option<asim_cluster::NodeId>, bool)>,
+    /// The pass's existing nodes, indexed as `result.existing` reports.
+    pub existing: &'b [ExistingNode],
     pub result: crate::provisioning::scheduling::SolveResult,
     pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
 }

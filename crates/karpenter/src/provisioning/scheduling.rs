@@ -25,7 +25,7 @@ use crate::instancetype::{
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    DomId, DomainMasks, KeyId, Placed, PodRules, SharedDoms, Topology, TopologyView,
+    DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology, TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -349,7 +349,7 @@ fn count(set: &[u64]) -> usize {
 }
 
 /// The four core resources of a request, in the order of [`TypeTable::room`].
-fn core(r: &Resources) -> [i64; 4] {
+pub(crate) fn core(r: &Resources) -> [i64; 4] {
     [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
 }
 
@@ -564,11 +564,17 @@ fn overhead(tpl: &Template, i: u32) -> &Resources {
 /// The values `key` takes over a template's instance types, narrowed by its NodePool's
 /// requirement on the key.
 pub(super) fn type_domains(t: &Template, key: &str) -> BTreeSet<String> {
+    // Hundreds of types share a few values (three zones, two capacity types): look the
+    // NodePool's requirement up once and copy a value only the first time it is seen.
     let mut vals = BTreeSet::new();
+    let narrowed = t.requirements.get(key);
     for &i in &t.types {
         if let Some(r) = t.all_types[i as usize].requirements.get(key) {
+            if r.is_complement() {
+                continue;
+            }
             for v in r.values() {
-                if !r.is_complement() && t.requirements.get(key).is_none_or(|tr| tr.has(v)) {
+                if !vals.contains(v) && narrowed.is_none_or(|tr| tr.has(v)) {
                     vals.insert(v.clone());
                 }
             }
@@ -601,15 +607,36 @@ impl ClaimState {
     }
 }
 
+/// What a solve's placements changed on one existing node: the node itself stays shared with
+/// the pass's other simulations ([`Scheduler::over_base`]).
+#[derive(Clone, Debug)]
+struct NodeChange {
+    available: Resources,
+    host_ports: Vec<HostPort>,
+}
+
+/// No node left out (a scheduler over its own list).
+static NO_NODES: BTreeSet<NodeId> = BTreeSet::new();
+
 pub struct Scheduler<'a> {
     pub templates: &'a mut [Template],
+    /// The existing nodes in the scheduler's order: its own list, or a disruption pass's,
+    /// shared by its simulations (each leaves some out: `absent`).
+    existing: Cow<'a, [ExistingNode]>,
+    /// Nodes of `existing` this solve leaves out; their `free` entries cover nothing, so no
+    /// pod is offered to them.
+    absent: &'a BTreeSet<NodeId>,
+    /// The nodes a placement changed, by index: read through [`Scheduler::node_state`].
     /// Private: [`Scheduler::free`] must follow every change to a node's `available`.
-    existing: Vec<ExistingNode>,
+    changed: BTreeMap<usize, NodeChange>,
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
     /// `minValuesPolicy: BestEffort`: unmet minValues do not reject a NodeClaim.
     pub min_values_best_effort: bool,
+    /// Word each pod's outcome in `SolveResult::decisions` (the provisioner logs them; a
+    /// consolidation simulation reads only the claims, the placements and the errors).
+    pub log_decisions: bool,
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
@@ -620,10 +647,13 @@ pub struct Scheduler<'a> {
     existing_masks: Vec<DomainMasks>,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
-    existing_doms: Vec<Option<SharedDoms>>,
+    existing_doms: Cow<'a, [Option<SharedDoms>]>,
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
+    /// Each pod template's kind in `topology`, by address (the solve's pods hold their
+    /// templates, so an address names one template while the solve runs; only looked up).
+    kinds: HashMap<*const PodTemplate, KindId>,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
@@ -694,18 +724,22 @@ impl<'a> Scheduler<'a> {
         let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
             templates,
-            existing,
+            existing: Cow::Owned(existing),
+            absent: &NO_NODES,
+            changed: BTreeMap::new(),
             ice,
             now,
             topology,
             min_values_best_effort: false,
+            log_decisions: true,
             claims: Vec::new(),
             claim_state: Vec::new(),
             free,
             existing_masks,
-            existing_doms: Vec::new(),
+            existing_doms: Cow::Owned(Vec::new()),
             template_masks,
             rules: PodRules::default(),
+            kinds: HashMap::new(),
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys,
@@ -730,11 +764,59 @@ impl<'a> Scheduler<'a> {
     /// [`TopologySeed`] it was cloned from): a placement then records its pod without
     /// interning the node's labels again.
     pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<SharedDoms>) {
-        self.existing_doms = self
-            .existing
-            .iter()
-            .map(|e| e.node.and_then(&doms))
-            .collect();
+        self.existing_doms = Cow::Owned(
+            self.existing
+                .iter()
+                .map(|e| e.node.and_then(&doms))
+                .collect(),
+        );
+    }
+
+    /// A scheduler over a disruption pass's existing nodes (already in the scheduler's order,
+    /// [`Karpenter::solve_base`](crate::Karpenter)) without `absent`, borrowing them instead of
+    /// copying them: `free` is the pass's index with the absent nodes taken out, and `doms`
+    /// the nodes' interned labels ([`Scheduler::set_existing_doms`]). A simulation then costs
+    /// what its pods touch, not the cluster's size. The indices `SolveResult::existing`
+    /// reports are indices into `existing`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn over_base(
+        templates: &'a mut [Template],
+        existing: &'a [ExistingNode],
+        absent: &'a BTreeSet<NodeId>,
+        free: FreeCapacity,
+        doms: &'a [Option<SharedDoms>],
+        ice: &'a IceCache,
+        now: SimTime,
+        claim_prefix: String,
+        topology: Topology,
+        topology_keys: Vec<(String, KeyId)>,
+    ) -> Self {
+        let mut s = Self::with_topology(
+            templates,
+            Vec::new(),
+            ice,
+            now,
+            claim_prefix,
+            topology,
+            topology_keys,
+        );
+        s.existing_masks = vec![DomainMasks::default(); existing.len()];
+        s.existing = Cow::Borrowed(existing);
+        s.absent = absent;
+        s.free = free;
+        s.existing_doms = Cow::Borrowed(doms);
+        s
+    }
+
+    /// Existing node `idx`'s free resources and host ports in use, placements included.
+    fn node_state(&self, idx: usize) -> (&Resources, &[HostPort]) {
+        match self.changed.get(&idx) {
+            Some(c) => (&c.available, &c.host_ports),
+            None => {
+                let e = &self.existing[idx];
+                (&e.available, &e.host_ports)
+            }
+        }
     }
 
     /// Host ports of the DaemonSets compatible with template `ti`: they are in use on every new
@@ -796,7 +878,10 @@ impl<'a> Scheduler<'a> {
                 let values = type_domains(t, key);
                 self.topology.add_universe(key, values);
             }
-            for e in &self.existing {
+            for e in self.existing.iter() {
+                if e.node.is_some_and(|n| self.absent.contains(&n)) {
+                    continue;
+                }
                 if let Some(v) = e.labels.get(key) {
                     self.topology.add_universe(key, [v.clone()]);
                 }
@@ -830,6 +915,9 @@ impl<'a> Scheduler<'a> {
                     if let Some(e) = existing_idx {
                         existing_out.push((*pid, e));
                     }
+                    if !self.log_decisions {
+                        continue;
+                    }
                     decisions.push((
                         *pid,
                         PodDecision {
@@ -859,7 +947,7 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
-        for (pid, e) in &errors {
+        for (pid, e) in errors.iter().filter(|_| self.log_decisions) {
             if let Some((_, _, name)) = pods.iter().find(|(p, _, _)| p == pid) {
                 decisions.push((
                     *pid,
@@ -906,8 +994,18 @@ impl<'a> Scheduler<'a> {
         let reqs = p.requirements(t);
         let topo = p.topology();
         let mut rules = std::mem::take(&mut self.rules);
+        // A pod is placed (or tried again) many times per solve, and its kind is its
+        // template's: hash the namespace and labels once per template.
+        let kind = match self.kinds.get(&Arc::as_ptr(t)) {
+            Some(&k) => k,
+            None => {
+                let k = self.topology.kind_id(&t.namespace, &t.labels);
+                self.kinds.insert(Arc::as_ptr(t), k);
+                k
+            }
+        };
         self.topology
-            .resolve(&mut rules, &t.namespace, &t.labels, topo, &reqs);
+            .resolve_kind(&mut rules, kind, &t.namespace, topo, &reqs);
         let pod = Pod {
             t,
             reqs: &reqs,
@@ -933,8 +1031,8 @@ impl<'a> Scheduler<'a> {
         while let Some(idx) = self.free.first_fit(from, &need) {
             from = idx + 1;
             if self.try_existing(idx, pod) {
+                self.free.set(idx, core(self.node_state(idx).0));
                 let e = &self.existing[idx];
-                self.free.set(idx, core(&e.available));
                 return Ok((
                     e.name.to_string(),
                     e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
@@ -1027,12 +1125,14 @@ impl<'a> Scheduler<'a> {
 
     fn try_existing(&mut self, idx: usize, pod: &Pod<'_>) -> bool {
         let t = pod.t;
-        let e = &self.existing[idx];
+        let (available, host_ports) = self.node_state(idx);
         // Most existing nodes of a busy cluster are full: the cheapest check first (the
         // checks below have no side effects, so their order changes nothing but the cost).
-        if !t.requests.fits_in(&e.available) {
+        if !t.requests.fits_in(available) {
             return false;
         }
+        let ports_taken = t.host_ports.iter().any(|hp| host_ports.contains(hp));
+        let e = &self.existing[idx];
         let initialized = e.initialized;
         let blocked = untolerated(t, &e.taints, pod.prefer_ok, |x| {
             !initialized
@@ -1042,7 +1142,7 @@ impl<'a> Scheduler<'a> {
                         .any(|s| s.key == x.key && s.effect == x.effect))
         });
         if blocked.is_some()
-            || t.host_ports.iter().any(|hp| e.host_ports.contains(hp))
+            || ports_taken
             || !e
                 .requirements
                 .is_compatible_allowing_undefined(pod.reqs, &[])
@@ -1064,9 +1164,13 @@ impl<'a> Scheduler<'a> {
         if !e.requirements.is_compatible_allowing_undefined(&extra, &[]) {
             return false;
         }
-        let e = &mut self.existing[idx];
-        e.available.sub(&t.requests);
-        e.host_ports.extend(t.host_ports.iter().cloned());
+        let e = &self.existing[idx];
+        let change = self.changed.entry(idx).or_insert_with(|| NodeChange {
+            available: e.available.clone(),
+            host_ports: e.host_ports.clone(),
+        });
+        change.available.sub(&t.requests);
+        change.host_ports.extend(t.host_ports.iter().cloned());
         match self.existing_doms.get(idx).and_then(Option::as_ref) {
             Some(domains) => {
                 self.topology

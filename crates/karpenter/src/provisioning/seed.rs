@@ -43,8 +43,10 @@ pub struct TopologySeed {
     existing_universe: Vec<(Option<NodeId>, Doms)>,
     /// Nodes with active pods, in the cluster's node order.
     bound: Vec<BoundPods>,
-    /// Per existing node with a Node: every label interned, as a placement records them.
-    node_doms: HashMap<NodeId, SharedDoms>,
+    /// Per existing node (the scheduler's list, in its order): every label interned, as a
+    /// placement records them. A launched NodeClaim's are interned here too, once per pass:
+    /// the pending pods land on in-flight NodeClaims in every simulation of the pass.
+    existing_doms: Vec<Option<SharedDoms>>,
     /// The topology of a simulation that leaves out no node, without and with the bound pods
     /// recorded, built on first use: each simulation copies it and takes out its excluded
     /// nodes, rather than recording every other node again.
@@ -169,23 +171,18 @@ impl TopologySeed {
             let live: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
             cache.nodes.retain(|n, _| live.contains(n));
         }
-        let mut node_doms = HashMap::new();
+        let mut existing_doms = Vec::with_capacity(existing.len());
         let existing_universe = existing
             .iter()
             .map(|e| {
-                let vals = match e.node {
-                    Some(n) => {
-                        let doms = cache.node_doms(&mut topology, n, &e.labels);
-                        node_doms.insert(n, Arc::clone(doms));
-                        doms.iter().copied().filter(|(k, _)| is_key(*k)).collect()
-                    }
-                    None => keys
-                        .iter()
-                        .filter_map(|(k, id)| {
-                            e.labels.get(k).map(|v| (*id, topology.domain_id(*id, v)))
-                        })
-                        .collect(),
+                let doms = match e.node {
+                    Some(n) => Arc::clone(cache.node_doms(&mut topology, n, &e.labels)),
+                    // Interning values ahead of a placement changes no answer: an id without
+                    // counts reads as an unknown value, and orderings follow the strings.
+                    None => SharedDoms::from(topology.domain_ids(&e.labels)),
                 };
+                let vals = doms.iter().copied().filter(|(k, _)| is_key(*k)).collect();
+                existing_doms.push(Some(doms));
                 (e.node, vals)
             })
             .collect();
@@ -229,15 +226,15 @@ impl TopologySeed {
             template_universe,
             existing_universe,
             bound,
-            node_doms,
+            existing_doms,
             whole: Default::default(),
         }
     }
 
-    /// An existing node's labels, interned (what [`Topology::domain_ids`] gives for them in a
-    /// topology cloned from this seed's).
-    pub fn node_doms(&self, node: NodeId) -> Option<&SharedDoms> {
-        self.node_doms.get(&node)
+    /// Each existing node's labels, interned (what [`Topology::domain_ids`] gives for them in
+    /// a topology cloned from this seed's), in the order of the list the seed was built from.
+    pub fn existing_doms(&self) -> &[Option<SharedDoms>] {
+        &self.existing_doms
     }
 
     /// The keys a planned claim's single-valued requirements give domains for, with ids.
@@ -357,6 +354,8 @@ impl TopologySeed {
             for &(existing, bound) in nodes.values() {
                 self.gives(existing, bound.map(|b| b.0), host, |k, d| bump(k, d, 1));
             }
+            // Each simulation's copy reads the recorded pods instead of copying them.
+            t.share_placed();
             let lost = givers.iter().map(|g| vec![0; g.len()]).collect();
             Whole {
                 topology: t,

@@ -415,8 +415,21 @@ pub struct Topology {
     /// one entry, and the entries of one node share their range.
     placed: Vec<(KindId, usize, usize, i64)>,
     placed_doms: Vec<(KeyId, DomId)>,
+    /// Placed entries shared with the topology this one was copied from (a pass's whole
+    /// topology, [`Topology::share_placed`]), read before `placed` and without the ranges of
+    /// entries in `shared_skip`: each simulation of the pass reads the hundreds of existing
+    /// nodes' entries instead of copying them.
+    shared: Option<Arc<SharedPlaced>>,
+    shared_skip: Vec<(usize, usize)>,
     /// Per hostname id: whether it is a claim planned in this batch.
     claim_host: Vec<bool>,
+}
+
+/// Placed entries as [`Topology`] keeps them, shared between copies.
+#[derive(Debug, Default)]
+struct SharedPlaced {
+    placed: Vec<(KindId, usize, usize, i64)>,
+    doms: Vec<(KeyId, DomId)>,
 }
 
 impl Default for Topology {
@@ -430,6 +443,8 @@ impl Default for Topology {
             inverse: Vec::new(),
             placed: Vec::new(),
             placed_doms: Vec::new(),
+            shared: None,
+            shared_skip: Vec::new(),
             claim_host: Vec::new(),
         }
     }
@@ -530,10 +545,37 @@ impl Topology {
         self.keys[key].remove_universe(d);
     }
 
-    /// How many placed entries there are; the entries recorded between two readings are a
-    /// range for [`Topology::without_placed`].
+    /// How many placed entries there are (before [`Topology::share_placed`]); the entries
+    /// recorded between two readings are a range for [`Topology::without_placed`].
     pub fn placed_len(&self) -> usize {
         self.placed.len()
+    }
+
+    /// Move the placed entries into a part that copies made by [`Topology::without_placed`]
+    /// share instead of copying.
+    pub fn share_placed(&mut self) {
+        debug_assert!(self.shared.is_none());
+        self.shared = Some(Arc::new(SharedPlaced {
+            placed: std::mem::take(&mut self.placed),
+            doms: std::mem::take(&mut self.placed_doms),
+        }));
+    }
+
+    /// Every placed entry, shared ones first (skipped ranges left out): (kind, its domains,
+    /// how many pods).
+    fn for_each_placed(&self, mut f: impl FnMut(KindId, &[(KeyId, DomId)], i64)) {
+        if let Some(sh) = &self.shared {
+            let mut from = 0;
+            for &(start, end) in self.shared_skip.iter().chain([&(sh.placed.len(), 0)]) {
+                for &(kind, s, e, n) in &sh.placed[from..start.max(from)] {
+                    f(kind, &sh.doms[s..e], n);
+                }
+                from = from.max(end);
+            }
+        }
+        for &(kind, s, e, n) in &self.placed {
+            f(kind, &self.placed_doms[s..e], n);
+        }
     }
 
     /// A copy without the placed entries in `skip` (ranges of entry indices, sorted and
@@ -542,6 +584,14 @@ impl Topology {
     /// [`Topology::remove_universe_id`]), and so do groups and inverse entries, which a seed
     /// without them has none of.
     pub fn without_placed(&self, skip: &[(usize, usize)]) -> Topology {
+        // Entries already shared: the copy shares them too, and leaves the skipped ones out
+        // when it reads them.
+        if self.shared.is_some() && self.placed.is_empty() && self.shared_skip.is_empty() {
+            let mut t = self.clone();
+            t.shared_skip = skip.to_vec();
+            return t;
+        }
+        debug_assert!(self.shared.is_none());
         let mut t = Topology {
             keys: self.keys.clone(),
             key_ids: self.key_ids.clone(),
@@ -551,6 +601,8 @@ impl Topology {
             inverse: self.inverse.clone(),
             placed: Vec::with_capacity(self.placed.len()),
             placed_doms: Vec::with_capacity(self.placed_doms.len()),
+            shared: None,
+            shared_skip: Vec::new(),
             claim_host: self.claim_host.clone(),
         };
         let mut skip = skip.iter().peekable();
@@ -710,18 +762,20 @@ impl Topology {
         skew: i64,
         min_domains: Option<u32>,
     ) -> usize {
-        let key = self.key_id(key);
-        // Groups are few: a linear scan with field comparison beats formatting a key.
+        // Groups are few: a linear scan with field comparison beats formatting a key. Every
+        // pod placement asks again, so the key is compared by name rather than hashed to its
+        // id (an id names one key).
         if let Some(i) = self.groups.iter().position(|g| {
             g.kind == kind
                 && g.max_skew == skew
                 && g.min_domains == min_domains
-                && g.key == key
+                && self.keys[g.key].name == key
                 && g.namespace == ns
                 && g.selector == *sel
         }) {
             return i;
         }
+        let key = self.key_id(key);
         let mut g = Group {
             kind,
             key,
@@ -734,8 +788,8 @@ impl Topology {
             claim_hosts_hit: 0,
             selects: SelectsCache::default(),
         };
-        for &(k, start, end, n) in &self.placed {
-            if let Some(&(_, d)) = self.placed_doms[start..end].iter().find(|(x, _)| *x == key)
+        self.for_each_placed(|k, doms, n| {
+            if let Some(&(_, d)) = doms.iter().find(|(x, _)| *x == key)
                 && g.selects(&self.kinds, k)
             {
                 if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
@@ -743,7 +797,7 @@ impl Topology {
                 }
                 g.add(d, n);
             }
-        }
+        });
         self.groups.push(g);
         self.groups.len() - 1
     }
@@ -816,6 +870,19 @@ impl Topology {
         pod_reqs: &Requirements,
     ) {
         let kind = self.kind_id(namespace, labels);
+        self.resolve_kind(r, kind, namespace, topo, pod_reqs);
+    }
+
+    /// [`Topology::resolve`] for a pod whose kind ([`Topology::kind_id`] of its namespace and
+    /// labels) the caller already has.
+    pub fn resolve_kind(
+        &mut self,
+        r: &mut PodRules,
+        kind: KindId,
+        namespace: &str,
+        topo: TopologyView<'_>,
+        pod_reqs: &Requirements,
+    ) {
         r.kind = kind;
         r.spread.clear();
         r.affinity.clear();
@@ -1206,20 +1273,38 @@ mod tests {
             for i in (0..7).filter(|i| !excluded.contains(i)) {
                 record(&mut fresh, i);
             }
-            let skip: Vec<_> = excluded.iter().map(|&i| ranges[i]).collect();
-            let mut got = full.without_placed(&skip);
-            // Domains only excluded nodes gave leave the universe.
-            for &i in &excluded {
-                for &(k, d) in &doms[i] {
-                    let others = (0..7)
-                        .filter(|j| !excluded.contains(j) && j % 3 != 0)
-                        .any(|j| doms[j].contains(&(k, d)));
-                    if k != HOST && !others {
-                        got.remove_universe_id(k, d);
+            let mut skip: Vec<_> = excluded.iter().map(|&i| ranges[i]).collect();
+            skip.sort_unstable();
+            let mut shared = full.clone();
+            shared.share_placed();
+            // The entries a group would count, in order, then the rest of the topology.
+            let entries = |t: &Topology| {
+                let mut v = Vec::new();
+                t.for_each_placed(|k, d, n| v.push((k, d.to_vec(), n)));
+                v
+            };
+            let want = entries(&fresh);
+            fresh.placed.clear();
+            fresh.placed_doms.clear();
+            for mut got in [full.without_placed(&skip), shared.without_placed(&skip)] {
+                // Domains only excluded nodes gave leave the universe.
+                for &i in &excluded {
+                    for &(k, d) in &doms[i] {
+                        let others = (0..7)
+                            .filter(|j| !excluded.contains(j) && j % 3 != 0)
+                            .any(|j| doms[j].contains(&(k, d)));
+                        if k != HOST && !others {
+                            got.remove_universe_id(k, d);
+                        }
                     }
                 }
+                assert_eq!(entries(&got), want, "{excluded:?}");
+                got.placed.clear();
+                got.placed_doms.clear();
+                got.shared = None;
+                got.shared_skip.clear();
+                assert_eq!(format!("{got:?}"), format!("{fresh:?}"), "{excluded:?}");
             }
-            assert_eq!(format!("{got:?}"), format!("{fresh:?}"), "{excluded:?}");
         }
     }
 
