@@ -10,6 +10,7 @@
 //! kube-scheduler-style reason, which is what both autoscalers react to.
 
 mod preemption;
+pub mod queue;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use asim_core::k8s::taints::TaintEffect;
 
 use super::pod::{HOSTNAME_KEY, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
 use super::{Cluster, Node, NodeId, Pod, PodId};
+use queue::{ClusterEvent, EventSet};
 
 /// kube-scheduler's `NodeResourcesFit` scoring strategy (`spec.scheduler.scoring`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -117,6 +119,10 @@ fn reserved(nominated: &[Nomination], node: usize, pod: PodId, priority: i32) ->
     }
     r
 }
+
+/// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
+/// §4) and the event count when it was decided.
+type Failure = (String, EventSet, u64);
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
 struct PodContext {
@@ -675,25 +681,11 @@ impl Cluster {
             .ok_or_else(|| rejects.into_iter().collect())
     }
 
-    /// One scheduling pass over the queued pending pods.
+    /// One scheduling pass over the queued pending pods that are not parked in the
+    /// unschedulable pool (docs/model/scheduler.md §4).
     pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
-        let mut order: Vec<PodId> = self
-            .pending
-            .iter()
-            .copied()
-            .filter(|p| self.pod(*p).queued)
-            .collect();
-        // Active queue order: priority (desc), then creation time, then id.
-        order.sort_by_key(|p| {
-            let pod = self.pod(*p);
-            (
-                std::cmp::Reverse(pod.template.priority),
-                pod.created_at,
-                pod.id,
-            )
-        });
-        let mut result = PassResult::default();
-        // A nomination to a node that is gone or no longer takes pods lapses.
+        // A nomination to a node that is gone or no longer takes pods lapses. First, so that
+        // the room it held counts as released for the pool below.
         let lapsed: Vec<PodId> = self
             .pending
             .iter()
@@ -705,12 +697,33 @@ impl Cluster {
                 })
             })
             .collect();
+        if !lapsed.is_empty() {
+            self.queue.record(ClusterEvent::AssignedPodDelete);
+        }
         for p in lapsed {
             self.pod_mut(p).nominated_node = None;
         }
+        let mut order: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| self.pod(*p).queued && !self.queue.is_parked(*p, now))
+            .collect();
+        // Active queue order: priority (desc), then creation time, then id.
+        order.sort_by_key(|p| {
+            let pod = self.pod(*p);
+            (
+                std::cmp::Reverse(pod.template.priority),
+                pod.created_at,
+                pod.id,
+            )
+        });
+        let mut result = PassResult::default();
         // Pods with only resource/affinity/taint constraints fail the same way as their
         // template-mates or as any pod requesting at least as much: skip them within a pass.
-        let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
+        // Per template: why, and for the pool the events that may help and the event count
+        // when it failed.
+        let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let mut spread = SpreadCache::default();
         let mut pass = PassState::new(self);
         // Pods waiting for new nodes fail on the same nodes for the same reasons, one after
@@ -724,7 +737,7 @@ impl Cluster {
         // itself only its own nomination — so pods without one share the outcome. Per
         // template: (binds and nominations when it failed, why).
         let mut changes = 0u64;
-        let mut failed_unchanged: BTreeMap<usize, (u64, String)> = BTreeMap::new();
+        let mut failed_unchanged: BTreeMap<usize, (u64, Failure)> = BTreeMap::new();
         for pid in order {
             let pod = self.pod(pid);
             let t = &pod.template;
@@ -739,15 +752,25 @@ impl Cluster {
                 .get(&key)
                 .filter(|(at, _)| unnominated && *at == changes);
             let outcome = match (failed_templates.get(&key), unchanged) {
-                (Some(reason), _) if simple => Err(reason.clone()),
-                (_, Some((_, reason))) => Err(reason.clone()),
+                (Some(failed), _) if simple => Err(failed.clone()),
+                (_, Some((_, failed))) => Err(failed.clone()),
                 _ => self.place(pod, &mut spread, &mut pass).map_err(|rejects| {
+                    let seq = self.queue.seq();
+                    // The plugins that rejected it decide what may wake it; with no node to
+                    // reject it, any event may.
+                    let wake = if rejects.is_empty() {
+                        EventSet::ALL
+                    } else {
+                        rejects
+                            .keys()
+                            .fold(EventSet::default(), |w, r| w.union(r.wake_events()))
+                    };
                     let total = self.node_count();
                     if let Some((n, r, message)) = &last_message
                         && *n == total
                         && *r == rejects
                     {
-                        return message.clone();
+                        return (message.clone(), wake, seq);
                     }
                     let mut parts: Vec<String> = rejects
                         .iter()
@@ -760,7 +783,7 @@ impl Cluster {
                         format!("0/{total} nodes are available: {}", parts.join(", "))
                     };
                     last_message = Some((total, rejects, message.clone()));
-                    message
+                    (message, wake, seq)
                 }),
             };
             match outcome {
@@ -776,11 +799,11 @@ impl Cluster {
                     result.bound.push((pid, node));
                     changes += 1;
                 }
-                Err(reason) => {
+                Err((reason, wake, seq)) => {
                     if simple {
-                        failed_templates.insert(key, reason.clone());
+                        failed_templates.insert(key, (reason.clone(), wake, seq));
                     } else if unnominated {
-                        failed_unchanged.insert(key, (changes, reason.clone()));
+                        failed_unchanged.insert(key, (changes, (reason.clone(), wake, seq)));
                     }
                     // PostFilter: DefaultPreemption.
                     if let Some(pre) = self.preempt(pid, &pass) {
@@ -794,6 +817,12 @@ impl Cluster {
                         result.newly_unschedulable.push(pid);
                     }
                     p.unschedulable_reason = Some(reason);
+                    let nominated = p.nominated_node.is_some();
+                    // Into the unschedulable pool, unless it waits on a nominated node for its
+                    // victims to go (it binds on the pass after they are gone).
+                    if !nominated {
+                        self.queue.park(pid, now, wake, seq);
+                    }
                 }
             }
         }
