@@ -78,6 +78,9 @@ pub struct Cluster {
     /// (docs/model/scheduler.md §4): every method below that changes what a filter reads
     /// records its event here.
     queue: scheduler::queue::SchedulingQueue,
+    /// The binder's fixed-filter verdicts per template, from the last pass, and the node event
+    /// count they were computed at (reused while no node changed).
+    verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on

@@ -120,6 +120,15 @@ fn reserved(nominated: &[Nomination], node: usize, pod: PodId, priority: i32) ->
     r
 }
 
+/// Templates whose fixed-filter verdicts are kept from one pass to the next (each holds one
+/// entry per node ever added).
+const MAX_CACHED_VERDICTS: usize = 64;
+
+/// Per template (by address, the entry holding the template alive): per node id, `None` where
+/// there is no node, else the first fixed filter that rejects it, if any.
+#[allow(clippy::type_complexity)]
+pub(crate) type Verdicts = Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>;
+
 /// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
 /// §4) and the event count when it was decided.
 type Failure = (String, EventSet, u64);
@@ -225,10 +234,8 @@ impl SpreadCache {
 struct PassState {
     /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage.
     free: Vec<[i64; 4]>,
-    /// Per template (by address; the pass holds each template through its pods): per node id,
-    /// `None` where there is no node, else the first fixed filter that rejects it, if any.
-    #[allow(clippy::type_complexity)]
-    verdicts: Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>,
+    /// Per template: the fixed filters' verdict on each node ([`Verdicts`]).
+    verdicts: Verdicts,
     /// Pending pods nominated to a node (after preempting there), kept current in the pass.
     nominated: Vec<Nomination>,
     /// Pods chosen as victims earlier in this pass: still on their node, no longer victims.
@@ -719,6 +726,10 @@ impl Cluster {
             )
         });
         let mut result = PassResult::default();
+        // Every queued pod parked: nothing to try, and no need to look at the nodes.
+        if order.is_empty() {
+            return result;
+        }
         // Pods with only resource/affinity/taint constraints fail the same way as their
         // template-mates or as any pod requesting at least as much: skip them within a pass.
         // Per template: why, and for the pool the events that may help and the event count
@@ -726,6 +737,15 @@ impl Cluster {
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let mut spread = SpreadCache::default();
         let mut pass = PassState::new(self);
+        // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
+        // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
+        let node_events = self.queue.node_events();
+        {
+            let mut cache = self.verdict_cache.borrow_mut();
+            if cache.0 == node_events {
+                pass.verdicts = std::mem::take(&mut cache.1);
+            }
+        }
         // Pods waiting for new nodes fail on the same nodes for the same reasons, one after
         // another: the last message is kept with the tallies it was made from, and reused
         // while they are equal (formatting it for each pod was most of a pass with thousands
@@ -825,6 +845,15 @@ impl Cluster {
                     }
                 }
             }
+        }
+        // Kept for the next pass while the nodes stay as they are (nothing in a pass adds,
+        // changes or removes a node); a bounded number of templates, the oldest dropped first.
+        if self.queue.node_events() == node_events {
+            let mut verdicts = std::mem::take(&mut pass.verdicts);
+            if verdicts.len() > MAX_CACHED_VERDICTS {
+                verdicts.drain(..verdicts.len() - MAX_CACHED_VERDICTS);
+            }
+            *self.verdict_cache.borrow_mut() = (node_events, verdicts);
         }
         result
     }
