@@ -1,13 +1,15 @@
 //! The kube-scheduler binder: filter, score, bind (docs/design.md §7).
 //!
-//! One *pass* tries every queued pending pod, highest priority first then oldest (the active
+//! One *pass* tries every queued pending pod that is not parked in the unschedulable pool
+//! (`queue`, docs/model/scheduler.md §4), highest priority first then oldest (the active
 //! queue's order), against every schedulable node. Filters: taints, node selector and required
 //! node affinity (with the zone of the pod's volumes, docs/model/scheduler.md §3), resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
 //! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
 //! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
 //! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
 //! random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
-//! kube-scheduler-style reason, which is what both autoscalers react to.
+//! kube-scheduler-style reason, which is what both autoscalers react to, and parked until a
+//! cluster event that could help them.
 
 mod preemption;
 pub mod queue;
