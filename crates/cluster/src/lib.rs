@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use asim_core::engine::SimTime;
 use asim_core::k8s::taints::Taint;
+use scheduler::queue::ClusterEvent;
 
 pub use controllers::{DaemonSetController, IntOrPercent, JobController, Pdb, ReplicaController};
 pub use node::{Node, NodeId, NodeOwner};
@@ -73,6 +74,13 @@ pub struct Cluster {
     pub preemptions: u64,
     /// StorageClasses and PersistentVolumeClaims (docs/model/scheduler.md §3).
     pub volumes: volume::Volumes,
+    /// The binder's unschedulable pool and the cluster events that release pods from it
+    /// (docs/model/scheduler.md §4): every method below that changes what a filter reads
+    /// records its event here.
+    queue: scheduler::queue::SchedulingQueue,
+    /// The binder's fixed-filter verdicts per template, from the last pass, and the node event
+    /// count they were computed at (reused while no node changed).
+    verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -126,9 +134,19 @@ impl Cluster {
         self.generation
     }
 
+    /// The pod to update. An update to a parked pod sends it back to the active queue, as
+    /// kube-scheduler's `Update` does for a pod in its unschedulable pool (the caller may change
+    /// anything the filters read).
     pub fn pod_mut(&mut self, id: PodId) -> &mut Pod {
         self.generation += 1;
+        self.queue.unpark(id);
         &mut self.pods[id.0 as usize]
+    }
+
+    /// Whether a scheduling pass at `now` would skip `pod`: it waits in the unschedulable pool
+    /// for an event that could help it (docs/model/scheduler.md §4).
+    pub fn is_parked(&self, pod: PodId, now: SimTime) -> bool {
+        self.queue.is_parked(pod, now)
     }
 
     pub fn create_pod(
@@ -230,12 +248,17 @@ impl Cluster {
         if !self.pods[pod.0 as usize].claims.is_empty() {
             self.bind_claims(pod, node);
         }
+        self.queue.unpark(pod);
+        self.queue.record(ClusterEvent::AssignedPodAdd);
         let p = &mut self.pods[pod.0 as usize];
         debug_assert_eq!(p.phase, PodPhase::Pending);
         p.phase = PodPhase::Starting;
         p.node = Some(node);
         p.bound_at = Some(now);
-        p.nominated_node = None;
+        // Bound elsewhere than its nominated node: the room held there is free again.
+        if p.nominated_node.take().is_some_and(|n| n != node) {
+            self.queue.record(ClusterEvent::AssignedPodDelete);
+        }
         let template = Arc::clone(&p.template);
         self.pending.remove(&pod);
         if !template.anti_affinity.is_empty() {
@@ -289,6 +312,9 @@ impl Cluster {
             let pd = &self.pods[p.0 as usize];
             let t = self.volumes.effective(&pd.template, &pd.claims);
             self.pods[p.0 as usize].template = t;
+            // Its volume now has a zone: retried like a pod whose PVC/PV changed (VolumeZone's
+            // and VolumeBinding's events), though the zone can only narrow where it may go.
+            self.queue.unpark(p);
         }
     }
 
@@ -352,7 +378,11 @@ impl Cluster {
         }
         p.phase = phase;
         p.ended_at = Some(now);
-        p.nominated_node = None;
+        if p.nominated_node.take().is_some() {
+            // The room its nomination held is free again.
+            self.queue.record(ClusterEvent::AssignedPodDelete);
+        }
+        self.queue.unpark(pod);
         if p.end_reason.is_none() && phase == PodPhase::Evicted {
             p.end_reason = Some(EndReason::Evicted);
         }
@@ -364,6 +394,7 @@ impl Cluster {
             && let Some(n) = self.nodes[node_id.0 as usize].as_mut()
             && n.pods.remove(&pod)
         {
+            self.queue.record(ClusterEvent::AssignedPodDelete);
             if let Some(i) = n
                 .pod_templates
                 .iter()
@@ -418,6 +449,7 @@ impl Cluster {
         self.names_by_id.push(node.name.clone());
         self.nodes.push(Some(node));
         self.live_nodes += 1;
+        self.queue.record(ClusterEvent::NodeAdd);
         id
     }
 
@@ -425,8 +457,12 @@ impl Cluster {
         self.nodes.get(id.0 as usize).and_then(Option::as_ref)
     }
 
+    /// The node to patch. Counted as a Node/Update for the unschedulable pool whatever the
+    /// caller changes (docs/model/scheduler.md §4): cheaper than comparing the node before and
+    /// after, and patches are rare next to pod events.
     pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
         self.generation += 1;
+        self.queue.record(ClusterEvent::NodeUpdate);
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
@@ -435,24 +471,28 @@ impl Cluster {
     /// [`Cluster::take_node_relaxed`]).
     pub fn untaint(&mut self, id: NodeId, drop: impl Fn(&Taint) -> bool) -> bool {
         self.generation += 1;
-        let Some(n) = self.node_mut(id) else {
+        let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) else {
             return false;
         };
         let before = n.taints.len();
         n.taints.retain(|t| !drop(t));
         let removed = n.taints.len() != before;
         self.node_relaxed |= removed;
+        if removed {
+            self.queue.record(ClusterEvent::NodeUpdate);
+        }
         removed
     }
 
     /// Mark node `id` schedulable again (`kubectl uncordon`).
     pub fn uncordon(&mut self, id: NodeId) {
         self.generation += 1;
-        if let Some(n) = self.node_mut(id)
+        if let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
             && n.unschedulable
         {
             n.unschedulable = false;
             self.node_relaxed = true;
+            self.queue.record(ClusterEvent::NodeUpdate);
         }
     }
 
@@ -505,6 +545,8 @@ impl Cluster {
         }
         n.ready = true;
         n.ready_at = Some(now);
+        // The node loses its not-ready taint: a Node/Update.
+        self.queue.record(ClusterEvent::NodeUpdate);
         self.totals.add_node(&n.allocatable, 1);
         for p in &n.pods {
             let pod = &self.pods[p.0 as usize];
@@ -535,6 +577,7 @@ impl Cluster {
             owners.extend(self.end_pod(p, now, phase));
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
+            self.queue.record(ClusterEvent::NodeDelete);
             // Its pods ended above, taking their requests with them.
             if n.ready {
                 self.totals.add_node(&n.allocatable, -1);

@@ -1,15 +1,18 @@
 //! The kube-scheduler binder: filter, score, bind (docs/design.md §7).
 //!
-//! One *pass* tries every queued pending pod, highest priority first then oldest (the active
+//! One *pass* tries every queued pending pod that is not parked in the unschedulable pool
+//! (`queue`, docs/model/scheduler.md §4), highest priority first then oldest (the active
 //! queue's order), against every schedulable node. Filters: taints, node selector and required
 //! node affinity (with the zone of the pod's volumes, docs/model/scheduler.md §3), resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
 //! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
 //! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
 //! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
 //! random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
-//! kube-scheduler-style reason, which is what both autoscalers react to.
+//! kube-scheduler-style reason, which is what both autoscalers react to, and parked until a
+//! cluster event that could help them.
 
 mod preemption;
+pub mod queue;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use asim_core::k8s::taints::TaintEffect;
 
 use super::pod::{HOSTNAME_KEY, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
 use super::{Cluster, Node, NodeId, Pod, PodId};
+use queue::{ClusterEvent, EventSet};
 
 /// kube-scheduler's `NodeResourcesFit` scoring strategy (`spec.scheduler.scoring`).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -117,6 +121,19 @@ fn reserved(nominated: &[Nomination], node: usize, pod: PodId, priority: i32) ->
     }
     r
 }
+
+/// Templates whose fixed-filter verdicts are kept from one pass to the next (each holds one
+/// entry per node ever added).
+const MAX_CACHED_VERDICTS: usize = 64;
+
+/// Per template (by address, the entry holding the template alive): per node id, `None` where
+/// there is no node, else the first fixed filter that rejects it, if any.
+#[allow(clippy::type_complexity)]
+pub(crate) type Verdicts = Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>;
+
+/// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
+/// §4) and the event count when it was decided.
+type Failure = (String, EventSet, u64);
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
 struct PodContext {
@@ -219,10 +236,8 @@ impl SpreadCache {
 struct PassState {
     /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage.
     free: Vec<[i64; 4]>,
-    /// Per template (by address; the pass holds each template through its pods): per node id,
-    /// `None` where there is no node, else the first fixed filter that rejects it, if any.
-    #[allow(clippy::type_complexity)]
-    verdicts: Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>,
+    /// Per template: the fixed filters' verdict on each node ([`Verdicts`]).
+    verdicts: Verdicts,
     /// Pending pods nominated to a node (after preempting there), kept current in the pass.
     nominated: Vec<Nomination>,
     /// Pods chosen as victims earlier in this pass: still on their node, no longer victims.
@@ -675,25 +690,11 @@ impl Cluster {
             .ok_or_else(|| rejects.into_iter().collect())
     }
 
-    /// One scheduling pass over the queued pending pods.
+    /// One scheduling pass over the queued pending pods that are not parked in the
+    /// unschedulable pool (docs/model/scheduler.md §4).
     pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
-        let mut order: Vec<PodId> = self
-            .pending
-            .iter()
-            .copied()
-            .filter(|p| self.pod(*p).queued)
-            .collect();
-        // Active queue order: priority (desc), then creation time, then id.
-        order.sort_by_key(|p| {
-            let pod = self.pod(*p);
-            (
-                std::cmp::Reverse(pod.template.priority),
-                pod.created_at,
-                pod.id,
-            )
-        });
-        let mut result = PassResult::default();
-        // A nomination to a node that is gone or no longer takes pods lapses.
+        // A nomination to a node that is gone or no longer takes pods lapses. First, so that
+        // the room it held counts as released for the pool below.
         let lapsed: Vec<PodId> = self
             .pending
             .iter()
@@ -705,14 +706,48 @@ impl Cluster {
                 })
             })
             .collect();
+        if !lapsed.is_empty() {
+            self.queue.record(ClusterEvent::AssignedPodDelete);
+        }
         for p in lapsed {
             self.pod_mut(p).nominated_node = None;
         }
+        let mut order: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| self.pod(*p).queued && !self.queue.is_parked(*p, now))
+            .collect();
+        // Active queue order: priority (desc), then creation time, then id.
+        order.sort_by_key(|p| {
+            let pod = self.pod(*p);
+            (
+                std::cmp::Reverse(pod.template.priority),
+                pod.created_at,
+                pod.id,
+            )
+        });
+        let mut result = PassResult::default();
+        // Every queued pod parked: nothing to try, and no need to look at the nodes.
+        if order.is_empty() {
+            return result;
+        }
         // Pods with only resource/affinity/taint constraints fail the same way as their
         // template-mates or as any pod requesting at least as much: skip them within a pass.
-        let mut failed_templates: BTreeMap<usize, String> = BTreeMap::new();
+        // Per template: why, and for the pool the events that may help and the event count
+        // when it failed.
+        let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let mut spread = SpreadCache::default();
         let mut pass = PassState::new(self);
+        // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
+        // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
+        let node_events = self.queue.node_events();
+        {
+            let mut cache = self.verdict_cache.borrow_mut();
+            if cache.0 == node_events {
+                pass.verdicts = std::mem::take(&mut cache.1);
+            }
+        }
         // Pods waiting for new nodes fail on the same nodes for the same reasons, one after
         // another: the last message is kept with the tallies it was made from, and reused
         // while they are equal (formatting it for each pod was most of a pass with thousands
@@ -724,7 +759,7 @@ impl Cluster {
         // itself only its own nomination — so pods without one share the outcome. Per
         // template: (binds and nominations when it failed, why).
         let mut changes = 0u64;
-        let mut failed_unchanged: BTreeMap<usize, (u64, String)> = BTreeMap::new();
+        let mut failed_unchanged: BTreeMap<usize, (u64, Failure)> = BTreeMap::new();
         for pid in order {
             let pod = self.pod(pid);
             let t = &pod.template;
@@ -739,15 +774,25 @@ impl Cluster {
                 .get(&key)
                 .filter(|(at, _)| unnominated && *at == changes);
             let outcome = match (failed_templates.get(&key), unchanged) {
-                (Some(reason), _) if simple => Err(reason.clone()),
-                (_, Some((_, reason))) => Err(reason.clone()),
+                (Some(failed), _) if simple => Err(failed.clone()),
+                (_, Some((_, failed))) => Err(failed.clone()),
                 _ => self.place(pod, &mut spread, &mut pass).map_err(|rejects| {
+                    let seq = self.queue.seq();
+                    // The plugins that rejected it decide what may wake it; with no node to
+                    // reject it, any event may.
+                    let wake = if rejects.is_empty() {
+                        EventSet::ALL
+                    } else {
+                        rejects
+                            .keys()
+                            .fold(EventSet::default(), |w, r| w.union(r.wake_events()))
+                    };
                     let total = self.node_count();
                     if let Some((n, r, message)) = &last_message
                         && *n == total
                         && *r == rejects
                     {
-                        return message.clone();
+                        return (message.clone(), wake, seq);
                     }
                     let mut parts: Vec<String> = rejects
                         .iter()
@@ -760,7 +805,7 @@ impl Cluster {
                         format!("0/{total} nodes are available: {}", parts.join(", "))
                     };
                     last_message = Some((total, rejects, message.clone()));
-                    message
+                    (message, wake, seq)
                 }),
             };
             match outcome {
@@ -776,11 +821,11 @@ impl Cluster {
                     result.bound.push((pid, node));
                     changes += 1;
                 }
-                Err(reason) => {
+                Err((reason, wake, seq)) => {
                     if simple {
-                        failed_templates.insert(key, reason.clone());
+                        failed_templates.insert(key, (reason.clone(), wake, seq));
                     } else if unnominated {
-                        failed_unchanged.insert(key, (changes, reason.clone()));
+                        failed_unchanged.insert(key, (changes, (reason.clone(), wake, seq)));
                     }
                     // PostFilter: DefaultPreemption.
                     if let Some(pre) = self.preempt(pid, &pass) {
@@ -794,8 +839,23 @@ impl Cluster {
                         result.newly_unschedulable.push(pid);
                     }
                     p.unschedulable_reason = Some(reason);
+                    let nominated = p.nominated_node.is_some();
+                    // Into the unschedulable pool, unless it waits on a nominated node for its
+                    // victims to go (it binds on the pass after they are gone).
+                    if !nominated {
+                        self.queue.park(pid, now, wake, seq);
+                    }
                 }
             }
+        }
+        // Kept for the next pass while the nodes stay as they are (nothing in a pass adds,
+        // changes or removes a node); a bounded number of templates, the oldest dropped first.
+        if self.queue.node_events() == node_events {
+            let mut verdicts = std::mem::take(&mut pass.verdicts);
+            if verdicts.len() > MAX_CACHED_VERDICTS {
+                verdicts.drain(..verdicts.len() - MAX_CACHED_VERDICTS);
+            }
+            *self.verdict_cache.borrow_mut() = (node_events, verdicts);
         }
         result
     }

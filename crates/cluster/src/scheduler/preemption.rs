@@ -339,6 +339,12 @@ impl Cluster {
         for p in &lower {
             self.pods[p.0 as usize].nominated_node = None;
         }
+        // Room held for a nomination is released (the lower ones, or the preemptor's earlier
+        // one): pods that found it held may fit now (docs/model/scheduler.md §4).
+        if !lower.is_empty() || self.pods[pre.preemptor.0 as usize].nominated_node.is_some() {
+            self.queue
+                .record(super::queue::ClusterEvent::AssignedPodDelete);
+        }
         pass.nominated
             .retain(|(_, _, id, _)| !lower.contains(id) && *id != pre.preemptor);
         let pod = &mut self.pods[pre.preemptor.0 as usize];
