@@ -427,7 +427,10 @@ fn sigkill_midway_leaves_instances_that_cleanup_removes() {
         ])
         .assert()
         .code(0)
-        .stdout(contains("terminated i-"));
+        .stdout(contains("terminated i-"))
+        .stdout(contains(
+            "deleted launch template autoscale-sim-test-killed",
+        ));
     assert!(live_tagged(&ec2).is_empty(), "{:?}", live_tagged(&ec2));
     // And nothing with our tag is running anywhere.
     cli()
@@ -479,12 +482,17 @@ fn sigterm_midway_terminates_what_was_launched_and_writes_the_reports_so_far() {
     // The reports of `run`, up to the time reached.
     let meta: serde_json::Value =
         serde_json::from_str(&common::read(&out.join("run-meta.json"))).expect("run-meta.json");
-    let at = meta["stopped_at_seconds"].as_f64().expect("stopped_at_seconds");
+    let at = meta["stopped_at_seconds"]
+        .as_f64()
+        .expect("stopped_at_seconds");
     assert!(at > 0.0 && at < 300.0, "{meta}");
     assert_eq!(meta["simulated_seconds"].as_f64(), Some(at), "{meta}");
     let report: serde_json::Value =
         serde_json::from_str(&common::read(&out.join("report.json"))).expect("report.json");
-    assert!(report["pods"]["created"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(
+        report["pods"]["created"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
 }
 
 #[test]
@@ -532,7 +540,9 @@ fn create_asg(name: &str, tags: &[(&str, &str)]) {
     for (k, v) in aws_env() {
         py.env(k, v);
     }
-    let out = py.output().expect("python3 with boto3 (moto's pip package brings it)");
+    let out = py
+        .output()
+        .expect("python3 with boto3 (moto's pip package brings it)");
     assert!(
         out.status.success(),
         "creating the group: {}",
@@ -608,12 +618,19 @@ fn cluster_autoscaler_drives_an_existing_auto_scaling_group_and_sets_it_back_to_
     cli()
         .args(["live", "run"])
         .arg(&scenario)
-        .args(["--asg", "general=asim-live-ng", "--set", "spec.duration=20s", "--out"])
+        .args([
+            "--asg",
+            "general=asim-live-ng",
+            "--set",
+            "spec.duration=20s",
+            "--out",
+        ])
         .arg(&dry_out)
         .assert()
         .code(0)
         .stdout(contains("found, empty, allowed; simulated"))
-        .stdout(contains("SetDesiredCapacity asim-live-ng 0 → ")).stdout(contains(": not sent: Auto Scaling has no DryRun"));
+        .stdout(contains("SetDesiredCapacity asim-live-ng 0 → "))
+        .stdout(contains(": not sent: Auto Scaling has no DryRun"));
     assert!(all_instances(&ec2).is_empty(), "{:?}", all_instances(&ec2));
     // With --launch: real SetDesiredCapacity, the group's instances carry the run id from
     // launch, and at the end the group is back at 0 without the tag.

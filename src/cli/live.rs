@@ -323,10 +323,15 @@ mod on {
                 if let Some(r) = &rep.dry_run {
                     println!("dry run  TerminateInstances: {r}");
                 }
+                // The template a Karpenter run created; a cluster-autoscaler run has none.
                 if let Some(id) = target
                     && !dry_run
                 {
-                    ec2.delete_launch_template(&safety::launch_template_name(id))?;
+                    let name = safety::launch_template_name(id);
+                    if ec2.launch_template_exists(&name)? {
+                        ec2.delete_launch_template(&name)?;
+                        println!("deleted launch template {name}");
+                    }
                 }
                 println!(
                     "cleanup {what}: {} live instance(s) {}, {} already shutting down or terminated",

@@ -145,7 +145,11 @@ impl PodDecision {
             let _ = serde_json::to_writer(&mut *out, value);
         }
         let mut out = Vec::with_capacity(192);
-        put(&mut out, r#"{"event":"scheduled","nodepool":"#, &self.nodepool);
+        put(
+            &mut out,
+            r#"{"event":"scheduled","nodepool":"#,
+            &self.nodepool,
+        );
         put(&mut out, r#","outcome":"#, &self.outcome);
         put(&mut out, r#","pod":"#, &self.pod);
         put(&mut out, r#","reason":"#, &self.reason);

@@ -205,7 +205,9 @@ pub fn release_asgs(ec2: &Ec2, groups: &[String]) -> Vec<String> {
             problems.push(format!("setting Auto Scaling group {g} back to 0: {e}"));
         }
         if let Err(e) = ec2.untag_asg(g, crate::ec2::RUN_ID_TAG) {
-            problems.push(format!("removing the run tag from Auto Scaling group {g}: {e}"));
+            problems.push(format!(
+                "removing the run tag from Auto Scaling group {g}: {e}"
+            ));
         }
     }
     problems

@@ -121,10 +121,15 @@ pub fn latency_file(opts: &CalibrateOptions, samples: &[Sample]) -> String {
             s.api_ms,
             s.pending_to_running_ms
                 .map_or("not seen".into(), |v| format!("{v:.0} ms")),
-            s.running_to_status_ok_ms
-                .map_or(if opts.status_checks { "not seen" } else { "not measured" }.into(), |v| {
-                    format!("{v:.0} ms")
-                }),
+            s.running_to_status_ok_ms.map_or(
+                if opts.status_checks {
+                    "not seen"
+                } else {
+                    "not measured"
+                }
+                .into(),
+                |v| { format!("{v:.0} ms") }
+            ),
             s.terminate_ms
                 .map_or("not seen".into(), |v| format!("{v:.0} ms")),
         );
@@ -364,9 +369,7 @@ fn run_calls(
         let checking: Vec<String> = if opts.status_checks {
             samples
                 .iter()
-                .filter(|s| {
-                    running_seen.contains_key(&s.id) && s.running_to_status_ok_ms.is_none()
-                })
+                .filter(|s| running_seen.contains_key(&s.id) && s.running_to_status_ok_ms.is_none())
                 .map(|s| s.id.clone())
                 .collect()
         } else {

@@ -376,6 +376,24 @@ impl Ec2 {
         Ok(None)
     }
 
+    /// Whether a launch template of this name exists (DescribeLaunchTemplates filtered by name:
+    /// an empty answer, not an error, when there is none).
+    pub fn launch_template_exists(&self, name: &str) -> Result<bool, LiveError> {
+        let r = self.rt.block_on(
+            self.client
+                .describe_launch_templates()
+                .filters(
+                    Filter::builder()
+                        .name("launch-template-name")
+                        .values(name)
+                        .build(),
+                )
+                .send(),
+        );
+        let out = r.map_err(|e| api_error("DescribeLaunchTemplates", e))?;
+        Ok(!out.launch_templates().is_empty())
+    }
+
     /// DeleteLaunchTemplate by name; a template already gone is not an error.
     pub fn delete_launch_template(&self, name: &str) -> Result<(), LiveError> {
         let r = self.rt.block_on(

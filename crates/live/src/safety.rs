@@ -196,8 +196,7 @@ pub fn terminate_run(
             "sweeping tag {RUN_ID_TAG}={run_id}: {e} — run `autoscale-sim live cleanup --run-id {run_id}`"
         )),
     }
-    if created_template && let Err(e) = ec2.delete_launch_template(&launch_template_name(run_id))
-    {
+    if created_template && let Err(e) = ec2.delete_launch_template(&launch_template_name(run_id)) {
         problems.push(format!("deleting the launch template: {e}"));
     }
     problems

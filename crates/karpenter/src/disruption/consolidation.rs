@@ -4,8 +4,8 @@
 //! search and single-node round robin.
 
 use std::cell::OnceCell;
-use std::rc::Rc;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use crate::Karpenter;
 use crate::apis::DisruptionReason;
@@ -219,14 +219,9 @@ impl Karpenter {
                 p.name
             ));
         }
-        if let Some((pod, _)) = sim
-            .result
-            .existing
-            .iter()
-            .find(|(p, e)| {
-                !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.initialized)
-            })
-        {
+        if let Some((pod, _)) = sim.result.existing.iter().find(|(p, e)| {
+            !pending.contains(p) && sim.existing.get(*e).is_some_and(|m| !m.initialized)
+        }) {
             let p = cluster.pod(*pod);
             return Err(format!(
                 "pod {}/{} would schedule against an uninitialized node",

@@ -26,11 +26,11 @@ use crate::ids::ClassId;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo};
 use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
-use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables,
-    core, finalize_types, instance_type_requirement, satisfies_min_values,
-};
 use crate::provisioning::free_capacity::FreeCapacity;
+use crate::provisioning::scheduling::{
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables, core,
+    finalize_types, instance_type_requirement, satisfies_min_values,
+};
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::timer::Timer;
 pub use batcher::Batcher;

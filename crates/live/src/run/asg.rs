@@ -18,8 +18,8 @@
 use std::collections::BTreeMap;
 
 use asim_core::cloud::{
-    AsgSpec, AsgView, CloudError, CloudRngs, CloudTimer, InstanceId, Notice,
-    PoolKey, TerminationReason,
+    AsgSpec, AsgView, CloudError, CloudRngs, CloudTimer, InstanceId, Notice, PoolKey,
+    TerminationReason,
 };
 use asim_workload::Scenario;
 
@@ -87,7 +87,10 @@ pub fn check_asgs(
     let pairs: Vec<(String, String)> = groups
         .iter()
         .map(|g| {
-            let real = names.get(&g.name).cloned().unwrap_or_else(|| g.name.clone());
+            let real = names
+                .get(&g.name)
+                .cloned()
+                .unwrap_or_else(|| g.name.clone());
             (g.name.clone(), real)
         })
         .collect();
@@ -288,14 +291,7 @@ impl LiveEc2<'_> {
                     .filter(|id| self.views[id.0 as usize].pool.zone == z)
                     .count()
             };
-            let Some(zone) = g
-                .spec
-                .zones
-                .iter()
-                .rev()
-                .max_by_key(|z| count(z))
-                .cloned()
-            else {
+            let Some(zone) = g.spec.zones.iter().rev().max_by_key(|z| count(z)).cloned() else {
                 break;
             };
             let Some(victim) = g
@@ -534,16 +530,12 @@ impl LiveEc2<'_> {
                     .filter(|id| self.views[id.0 as usize].pool.zone == z)
                     .count()
             };
-            let choice = spec
-                .zones
-                .iter()
-                .min_by_key(|z| count(z))
-                .and_then(|z| {
-                    spec.instance_types.iter().find_map(|t| {
-                        let k = PoolKey::new(t, z, spec.capacity_type);
-                        self.prices.get(&k).map(|&p| (k, p))
-                    })
-                });
+            let choice = spec.zones.iter().min_by_key(|z| count(z)).and_then(|z| {
+                spec.instance_types.iter().find_map(|t| {
+                    let k = PoolKey::new(t, z, spec.capacity_type);
+                    self.prices.get(&k).map(|&p| (k, p))
+                })
+            });
             let Some((pool, price)) = choice else {
                 if let Some(g) = self.asgs.get_mut(name) {
                     g.last_failed_activity_ms = Some(now_ms);

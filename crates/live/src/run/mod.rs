@@ -34,8 +34,8 @@ use crate::ec2::{Ec2, FleetCall, Override};
 use crate::safety::{self, Caps};
 
 mod asg;
-pub use asg::check_asgs;
 use asg::LiveAsg;
+pub use asg::check_asgs;
 
 /// How often a pending instance is polled with DescribeInstances.
 pub const POLL_MS: u64 = 1000;
