@@ -163,7 +163,7 @@ fn pod_with_topology_spread_is_retried_when_an_assigned_pod_is_added() {
         min_domains: None,
     }];
     let web = Arc::new(t);
-    let filler = Arc::new(template("filler", 1_750));
+    let filler = Arc::new(template("filler", 2_000));
     running(&mut c, b, "filler-0", &filler);
     running(&mut c, a, "web-0", &web);
     let p = queued(&mut c, "web-1", &web, 0);
