@@ -81,6 +81,10 @@ pub struct Cluster {
     /// The binder's fixed-filter verdicts per template, from the last pass, and the node event
     /// count they were computed at (reused while no node changed).
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
+    /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage, kept
+    /// with every change of a node's requests ([`Cluster::refresh_free`]). The binder reads it
+    /// before it reads a node; building it afresh for each pass cost O(nodes) per pod arrival.
+    free: Vec<[i64; 4]>,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -271,6 +275,7 @@ impl Cluster {
             }
             n.requested.add(&template.requests);
             n.pods.insert(pod);
+            self.free[node.0 as usize] = scheduler::free_of(n);
             match n
                 .pod_templates
                 .iter_mut()
@@ -410,6 +415,7 @@ impl Cluster {
                     .add_pod(&template.requests, owner == OwnerKind::DaemonSet, -1);
             }
             n.requested.sub(&template.requests);
+            self.free[node_id.0 as usize] = scheduler::free_of(n);
             for hp in &template.host_ports {
                 if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
                     n.host_ports.swap_remove(i);
@@ -447,6 +453,7 @@ impl Cluster {
         }
         self.node_names.insert(node.name.clone(), id);
         self.names_by_id.push(node.name.clone());
+        self.free.push(scheduler::free_of(&node));
         self.nodes.push(Some(node));
         self.live_nodes += 1;
         self.queue.record(ClusterEvent::NodeAdd);

@@ -227,15 +227,25 @@ impl SpreadCache {
     }
 }
 
+/// A node's allocatable − requested for cpu, memory, pods and ephemeral storage: what
+/// `Cluster::free` holds per node, for the binder to read before it reads the node.
+pub(crate) fn free_of(node: &Node) -> [i64; 4] {
+    let (a, r) = (&node.allocatable, &node.requested);
+    [
+        a.cpu_m - r.cpu_m,
+        a.memory - r.memory,
+        a.pods - r.pods,
+        a.ephemeral_storage - r.ephemeral_storage,
+    ]
+}
+
 /// What one scheduling pass knows about every node, in arrays indexed by node id, so that the
 /// loop over all nodes for each pod reads a few bytes per node instead of each `Node`:
 /// per template, the verdict of the filters that cannot change within a pass (Ready, cordoned
-/// or deleting, taints, node affinity); and each node's free core resources, kept current on
-/// each bind of the pass.
+/// or deleting, taints, node affinity). (Each node's free core resources are the cluster's,
+/// `Cluster::free`, kept current on every change of a node's requests.)
 #[derive(Default)]
 struct PassState {
-    /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage.
-    free: Vec<[i64; 4]>,
     /// Per template: the fixed filters' verdict on each node ([`Verdicts`]).
     verdicts: Verdicts,
     /// Pending pods nominated to a node (after preempting there), kept current in the pass.
@@ -250,16 +260,6 @@ struct PassState {
 
 impl PassState {
     fn new(cluster: &Cluster) -> PassState {
-        let mut free = vec![[0i64; 4]; cluster.nodes.len()];
-        for node in cluster.nodes() {
-            let (a, r) = (&node.allocatable, &node.requested);
-            free[node.id.0 as usize] = [
-                a.cpu_m - r.cpu_m,
-                a.memory - r.memory,
-                a.pods - r.pods,
-                a.ephemeral_storage - r.ephemeral_storage,
-            ];
-        }
         let nominated = cluster
             .pending
             .iter()
@@ -275,7 +275,6 @@ impl PassState {
             })
             .collect();
         PassState {
-            free,
             verdicts: Vec::new(),
             nominated,
             victims: BTreeSet::new(),
@@ -294,15 +293,6 @@ impl PassState {
         }
         self.verdicts.push((Arc::clone(t), v));
         self.verdicts.len() - 1
-    }
-
-    fn bound(&mut self, node: NodeId, requests: &Resources) {
-        if let Some(f) = self.free.get_mut(node.0 as usize) {
-            f[0] -= requests.cpu_m;
-            f[1] -= requests.memory;
-            f[2] -= requests.pods;
-            f[3] -= requests.ephemeral_storage;
-        }
     }
 }
 
@@ -363,8 +353,8 @@ impl Cluster {
         }
     }
 
-    /// NodeResourcesFit for the core resources, against the node's free resources from the
-    /// pass (no need to read the node).
+    /// NodeResourcesFit for the core resources, against the node's free resources from
+    /// `Cluster::free` (no need to read the node).
     fn core_fit(r: &Resources, free: &[i64; 4]) -> Result<(), Reject> {
         use asim_core::k8s::resources::{CPU, EPHEMERAL_STORAGE, MEMORY, PODS};
         let exceeded = if r.cpu_m > free[0] {
@@ -650,11 +640,11 @@ impl Cluster {
                 None => continue,
                 Some(Some(r)) => Err(*r),
                 Some(None) if pass.nominated.is_empty() => {
-                    Self::core_fit(&t.requests, &pass.free[i])
+                    Self::core_fit(&t.requests, &self.free[i])
                 }
                 Some(None) => {
                     let r = reserved(&pass.nominated, i, pod.id, t.priority);
-                    let f = pass.free[i];
+                    let f = self.free[i];
                     let free = [f[0] - r[0], f[1] - r[1], f[2] - r[2], f[3] - r[3]];
                     Self::core_fit(&t.requests, &free)
                 }
@@ -666,6 +656,7 @@ impl Cluster {
                 }
                 continue;
             };
+            debug_assert_eq!(self.free[i], free_of(node), "Cluster::free is stale");
             let rest = Self::node_fit(t, node).and_then(|()| match &ctx {
                 Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
                 None => Ok(()),
@@ -811,7 +802,6 @@ impl Cluster {
             match outcome {
                 Ok(node) => {
                     self.bind(pid, node, now);
-                    pass.bound(node, &self.pod(pid).template.requests);
                     pass.nominated.retain(|(_, _, p, _)| *p != pid);
                     if !spread.entries.is_empty()
                         && let Some(n) = self.node(node)

@@ -287,6 +287,7 @@ impl Cluster {
         };
         n.pods.remove(&p);
         n.requested.sub(&t.requests);
+        self.free[node.0 as usize] = super::free_of(n);
         if let Some(i) = n.pod_templates.iter().position(|(x, _)| Arc::ptr_eq(x, &t)) {
             n.pod_templates[i].1 -= 1;
             if n.pod_templates[i].1 == 0 {
@@ -311,6 +312,7 @@ impl Cluster {
         };
         n.pods.insert(p);
         n.requested.add(&t.requests);
+        self.free[node.0 as usize] = super::free_of(n);
         match n.pod_templates.iter_mut().find(|(x, _)| Arc::ptr_eq(x, &t)) {
             Some((_, c)) => *c += 1,
             None => n.pod_templates.push((Arc::clone(&t), 1)),
@@ -320,6 +322,7 @@ impl Cluster {
 
     /// Put a node back exactly as it was before a dry run.
     fn restore(&mut self, node: NodeId, saved: Saved) {
+        self.free[node.0 as usize] = super::free_of(&saved.node);
         self.nodes[node.0 as usize] = Some(saved.node);
         self.anti_affinity_pods.extend(saved.anti_affinity);
     }
