@@ -115,6 +115,22 @@ fn live_tagged(ec2: &Ec2) -> Vec<RealInstance> {
         .collect()
 }
 
+/// The Deployment the small scenarios scale: one vCPU per replica.
+const WEB_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          resources: {requests: {cpu: "1", memory: 1Gi}}
+"#;
+
 /// A small Karpenter scenario: six 1-CPU pods at 1 s, on-demand m5 nodes, `duration` long,
 /// with short boot stages so the pods run within seconds of the wall clock.
 fn small_scenario(dir: &Path, duration: &str) -> std::path::PathBuf {
@@ -157,20 +173,7 @@ spec:
   subnetSelectorTerms: [{{tags: {{karpenter.sh/discovery: demo}}}}]
   securityGroupSelectorTerms: [{{tags: {{karpenter.sh/discovery: demo}}}}]
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-        - name: web
-          image: nginx
-          resources: {{requests: {{cpu: "1", memory: 1Gi}}}}
-"#
+{WEB_DEPLOYMENT}"#
     );
     let p = dir.join("live-small.yaml");
     std::fs::write(&p, text).expect("write scenario");
@@ -577,20 +580,7 @@ spec:
   timeline:
     - {{at: 1s, scale: {{deployment: web, replicas: 3}}}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-        - name: web
-          image: nginx
-          resources: {{requests: {{cpu: "1", memory: 1Gi}}}}
-"#
+{WEB_DEPLOYMENT}"#
     );
     let p = dir.join("live-small-ca.yaml");
     std::fs::write(&p, text).expect("write scenario");
