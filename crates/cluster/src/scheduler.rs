@@ -133,7 +133,7 @@ pub(crate) type Verdicts = Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>;
 
 /// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
 /// §4) and the event count when it was decided.
-type Failure = (String, EventSet, u64);
+type Failure = (Arc<str>, EventSet, u64);
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
 struct PodContext {
@@ -752,7 +752,7 @@ impl Cluster {
         // another: the last message is kept with the tallies it was made from, and reused
         // while they are equal (formatting it for each pod was most of a pass with thousands
         // of pods pending).
-        let mut last_message: Option<(usize, BTreeMap<Reject, usize>, String)> = None;
+        let mut last_message: Option<(usize, BTreeMap<Reject, usize>, Arc<str>)> = None;
         // Pods with topology rules fail as a template-mate did while nothing has been bound
         // or nominated since: `place` reads the pod's template, the nodes and their pods, and
         // the pass's nominations (which only binds and nominations change), and of the pod
@@ -799,10 +799,10 @@ impl Cluster {
                         .map(|(r, n)| format!("{n} {}", r.describe()))
                         .collect();
                     parts.sort();
-                    let message = if total == 0 {
-                        "0/0 nodes are available: no nodes".to_string()
+                    let message: Arc<str> = if total == 0 {
+                        "0/0 nodes are available: no nodes".into()
                     } else {
-                        format!("0/{total} nodes are available: {}", parts.join(", "))
+                        format!("0/{total} nodes are available: {}", parts.join(", ")).into()
                     };
                     last_message = Some((total, rejects, message.clone()));
                     (message, wake, seq)
