@@ -112,6 +112,10 @@ struct InFlight {
 pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
 /// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
+/// What a pass's shared base was built for: [`SimState`], the nominations made, the time.
+pub(super) type PassKey = (SimState, u64, SimTime);
+/// A pass's [`SolveBase`](crate::provisioning::SolveBase), built by its first simulation.
+pub(super) type SharedBase = std::rc::Rc<std::cell::OnceCell<crate::provisioning::SolveBase>>;
 
 /// The controller's state between passes.
 #[derive(Default)]
@@ -133,10 +137,7 @@ pub struct Controller {
     pub(super) sims_state: Option<SimState>,
     /// The simulations' shared inputs at one instant ([`Karpenter::pass_base`]), with the
     /// state and time they were built for.
-    pub(super) pass_base: Option<(
-        (SimState, u64, SimTime),
-        std::rc::Rc<std::cell::OnceCell<crate::provisioning::SolveBase>>,
-    )>,
+    pub(super) pass_base: Option<(PassKey, SharedBase)>,
     /// The candidates (§4.2), while nothing they are built from changes.
     candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
     /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).

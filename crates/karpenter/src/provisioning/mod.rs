@@ -580,6 +580,7 @@ impl Karpenter {
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
     /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
