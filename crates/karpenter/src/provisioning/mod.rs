@@ -896,12 +896,21 @@ pub(crate) fn narrow_capacity_types(
     types: &[u32],
     all: &[InstanceTypeInfo],
 ) {
+    // How many capacity types there are (the match stops compiling should one be added).
+    const ALL: usize = match asim_core::cloud::CapacityType::Spot {
+        asim_core::cloud::CapacityType::Spot | asim_core::cloud::CapacityType::OnDemand => 2,
+    };
     let mut cts = BTreeSet::new();
     let allowed = crate::instancetype::OfferingReqs::of(reqs);
-    for &i in types {
+    // Once both capacity types are in, no further offering can add one: stop (the types are
+    // up to 600, each with an offering per zone and capacity type).
+    'types: for &i in types {
         for o in &all[i as usize].offerings {
             if allowed.allows(o) {
                 cts.insert(o.capacity_type.as_str());
+                if cts.len() == ALL {
+                    break 'types;
+                }
             }
         }
     }
