@@ -249,7 +249,8 @@ struct PassState {
 }
 
 impl PassState {
-    fn new(cluster: &Cluster) -> PassState {
+    /// `nominated`: the pending pods with a nominated node, in `pending`'s order.
+    fn new(cluster: &Cluster, nominated: &[PodId]) -> PassState {
         let mut free = vec![[0i64; 4]; cluster.nodes.len()];
         for node in cluster.nodes() {
             let (a, r) = (&node.allocatable, &node.requested);
@@ -260,8 +261,7 @@ impl PassState {
                 a.ephemeral_storage - r.ephemeral_storage,
             ];
         }
-        let nominated = cluster
-            .pending
+        let nominated = nominated
             .iter()
             .filter_map(|p| {
                 let pod = cluster.pod(*p);
@@ -693,10 +693,17 @@ impl Cluster {
     /// One scheduling pass over the queued pending pods that are not parked in the
     /// unschedulable pool (docs/model/scheduler.md §4).
     pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
+        // The pending pods with a nomination: few, so the lapse check below and the pass's
+        // nominated room read them rather than scanning every pending pod twice more.
+        let mut nominated: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| self.pod(*p).nominated_node.is_some())
+            .collect();
         // A nomination to a node that is gone or no longer takes pods lapses. First, so that
         // the room it held counts as released for the pool below.
-        let lapsed: Vec<PodId> = self
-            .pending
+        let lapsed: Vec<PodId> = nominated
             .iter()
             .copied()
             .filter(|p| {
@@ -709,9 +716,10 @@ impl Cluster {
         if !lapsed.is_empty() {
             self.queue.record(ClusterEvent::AssignedPodDelete);
         }
-        for p in lapsed {
+        for &p in &lapsed {
             self.pod_mut(p).nominated_node = None;
         }
+        nominated.retain(|p| !lapsed.contains(p));
         let mut order: Vec<PodId> = self
             .pending
             .iter()
@@ -738,7 +746,7 @@ impl Cluster {
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let mut spread = SpreadCache::default();
-        let mut pass = PassState::new(self);
+        let mut pass = PassState::new(self, &nominated);
         // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
         let node_events = self.queue.node_events();
