@@ -82,7 +82,11 @@ fn running(c: &mut Cluster, node: NodeId, name: &str, t: &Arc<PodTemplate>) -> P
 }
 
 fn reason(c: &Cluster, p: PodId) -> String {
-    c.pod(p).unschedulable_reason.clone().unwrap_or_default()
+    c.pod(p)
+        .unschedulable_reason
+        .as_deref()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]

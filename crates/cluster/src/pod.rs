@@ -229,8 +229,10 @@ pub struct Pod {
     pub node: Option<NodeId>,
     /// When kube-scheduler first marked it `PodScheduled=False/Unschedulable`.
     pub unschedulable_since: Option<SimTime>,
-    /// The binder's last reason for not placing it.
-    pub unschedulable_reason: Option<String>,
+    /// The binder's last reason for not placing it. Shared: the pods that fail like a
+    /// template-mate in one pass (thousands while a cluster grows) hold one message, rather
+    /// than a copy each, made and freed on every pass.
+    pub unschedulable_reason: Option<Arc<str>>,
     pub bound_at: Option<SimTime>,
     pub running_at: Option<SimTime>,
     pub ended_at: Option<SimTime>,

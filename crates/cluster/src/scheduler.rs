@@ -133,7 +133,7 @@ pub(crate) type Verdicts = Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>;
 
 /// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
 /// §4) and the event count when it was decided.
-type Failure = (String, EventSet, u64);
+type Failure = (Arc<str>, EventSet, u64);
 
 /// Facts about a pod's placement that are the same for every node, computed once per attempt.
 struct PodContext {
@@ -259,9 +259,9 @@ struct PassState {
 }
 
 impl PassState {
-    fn new(cluster: &Cluster) -> PassState {
-        let nominated = cluster
-            .pending
+    /// `nominated`: the pending pods with a nominated node, in `pending`'s order.
+    fn new(cluster: &Cluster, nominated: &[PodId]) -> PassState {
+        let nominated = nominated
             .iter()
             .filter_map(|p| {
                 let pod = cluster.pod(*p);
@@ -684,10 +684,17 @@ impl Cluster {
     /// One scheduling pass over the queued pending pods that are not parked in the
     /// unschedulable pool (docs/model/scheduler.md §4).
     pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
+        // The pending pods with a nomination: few, so the lapse check below and the pass's
+        // nominated room read them rather than scanning every pending pod twice more.
+        let mut nominated: Vec<PodId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|p| self.pod(*p).nominated_node.is_some())
+            .collect();
         // A nomination to a node that is gone or no longer takes pods lapses. First, so that
         // the room it held counts as released for the pool below.
-        let lapsed: Vec<PodId> = self
-            .pending
+        let lapsed: Vec<PodId> = nominated
             .iter()
             .copied()
             .filter(|p| {
@@ -700,9 +707,10 @@ impl Cluster {
         if !lapsed.is_empty() {
             self.queue.record(ClusterEvent::AssignedPodDelete);
         }
-        for p in lapsed {
+        for &p in &lapsed {
             self.pod_mut(p).nominated_node = None;
         }
+        nominated.retain(|p| !lapsed.contains(p));
         let mut order: Vec<PodId> = self
             .pending
             .iter()
@@ -729,7 +737,7 @@ impl Cluster {
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let mut spread = SpreadCache::default();
-        let mut pass = PassState::new(self);
+        let mut pass = PassState::new(self, &nominated);
         // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
         let node_events = self.queue.node_events();
@@ -743,7 +751,7 @@ impl Cluster {
         // another: the last message is kept with the tallies it was made from, and reused
         // while they are equal (formatting it for each pod was most of a pass with thousands
         // of pods pending).
-        let mut last_message: Option<(usize, BTreeMap<Reject, usize>, String)> = None;
+        let mut last_message: Option<(usize, BTreeMap<Reject, usize>, Arc<str>)> = None;
         // Pods with topology rules fail as a template-mate did while nothing has been bound
         // or nominated since: `place` reads the pod's template, the nodes and their pods, and
         // the pass's nominations (which only binds and nominations change), and of the pod
@@ -790,10 +798,10 @@ impl Cluster {
                         .map(|(r, n)| format!("{n} {}", r.describe()))
                         .collect();
                     parts.sort();
-                    let message = if total == 0 {
-                        "0/0 nodes are available: no nodes".to_string()
+                    let message: Arc<str> = if total == 0 {
+                        "0/0 nodes are available: no nodes".into()
                     } else {
-                        format!("0/{total} nodes are available: {}", parts.join(", "))
+                        format!("0/{total} nodes are available: {}", parts.join(", ")).into()
                     };
                     last_message = Some((total, rejects, message.clone()));
                     (message, wake, seq)

@@ -72,6 +72,25 @@ pub struct Karpenter {
     #[allow(clippy::type_complexity)]
     available_cache:
         std::cell::RefCell<BTreeMap<String, (Arc<Vec<u32>>, (u64, usize), Arc<Vec<u32>>)>>,
+    /// Per launched NodeClaim not yet registered: its labels and the requirements they make,
+    /// as the simulations' existing capacity sees it. Both are fixed from launch (instance
+    /// type, zone, capacity type, the claim's labels) to registration, and a NodeClaim's index
+    /// is never reused: built once per claim instead of once per pass. Each entry holds the
+    /// NodeClass's type list and the instance type it was built from, and is used only while
+    /// they are the claim's (a NodeClass change rebuilds the list). Holds the claims that were
+    /// launched at the last [`Karpenter::existing_nodes`] only.
+    #[allow(clippy::type_complexity)]
+    pub(crate) launched_cache: std::cell::RefCell<
+        BTreeMap<
+            usize,
+            (
+                Arc<Vec<instancetype::InstanceTypeInfo>>,
+                u32,
+                Arc<asim_core::k8s::selector::Labels>,
+                Arc<asim_core::k8s::requirements::Requirements>,
+            ),
+        >,
+    >,
     /// Per node: (label count, labels, requirements), reused across provisioning rounds.
     #[allow(clippy::type_complexity)]
     pub(crate) node_cache: std::cell::RefCell<
@@ -150,6 +169,7 @@ impl Karpenter {
             outcomes: BTreeMap::new(),
             last_request_ct: BTreeMap::new(),
             node_cache: Default::default(),
+            launched_cache: Default::default(),
             compatible_cache: Default::default(),
             available_cache: Default::default(),
             seed_cache: Default::default(),

@@ -85,7 +85,11 @@ pub fn assemble(run: &RunData<'_>) -> Report {
                 if pods.never_scheduled.len() < 100 && p.bound_at.is_none() {
                     pods.never_scheduled.push(NeverScheduled {
                         pod: format!("{}/{}", p.namespace(), p.name),
-                        reason: p.unschedulable_reason.clone().unwrap_or_default(),
+                        reason: p
+                            .unschedulable_reason
+                            .as_deref()
+                            .unwrap_or_default()
+                            .to_string(),
                     });
                 }
             }

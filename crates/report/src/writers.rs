@@ -207,7 +207,10 @@ fn pods_csv(cluster: &Cluster) -> String {
             .and_then(|n| cluster.node_name(n))
             .unwrap_or_default();
         let reason = if p.bound_at.is_none() {
-            p.unschedulable_reason.clone().unwrap_or_default()
+            p.unschedulable_reason
+                .as_deref()
+                .unwrap_or_default()
+                .to_string()
         } else {
             String::new()
         };

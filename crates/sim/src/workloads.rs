@@ -177,7 +177,7 @@ impl Simulation<'_> {
             let p = self.cluster.pod_mut(id);
             p.unschedulable_since = Some(now);
             p.unschedulable_reason =
-                Some(format!("DaemonSet pod does not fit on node {node_name}"));
+                Some(format!("DaemonSet pod does not fit on node {node_name}").into());
             self.ds_pinned.entry(node).or_default().push(id);
         }
     }

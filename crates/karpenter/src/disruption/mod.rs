@@ -112,6 +112,10 @@ struct InFlight {
 pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
 /// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
+/// What a pass's shared base was built for: [`SimState`], the nominations made, the time.
+pub(super) type PassKey = (SimState, u64, SimTime);
+/// A pass's [`SolveBase`](crate::provisioning::SolveBase), built by its first simulation.
+pub(super) type SharedBase = std::rc::Rc<std::cell::OnceCell<crate::provisioning::SolveBase>>;
 
 /// The controller's state between passes.
 #[derive(Default)]
@@ -133,10 +137,7 @@ pub struct Controller {
     pub(super) sims_state: Option<SimState>,
     /// The simulations' shared inputs at one instant ([`Karpenter::pass_base`]), with the
     /// state and time they were built for.
-    pub(super) pass_base: Option<(
-        (SimState, u64, SimTime),
-        std::rc::Rc<std::cell::OnceCell<crate::provisioning::SolveBase>>,
-    )>,
+    pub(super) pass_base: Option<(PassKey, SharedBase)>,
     /// The candidates (§4.2), while nothing they are built from changes.
     candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
     /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).
@@ -295,6 +296,19 @@ impl<'b> BudgetLedger<'b> {
 /// PDB allowances computed once per pass: (pdb index → disruptions allowed now).
 struct PdbTable {
     allowed: Vec<i64>,
+    /// The PDBs selecting each pod template's pods, by the template's address: a pod's
+    /// namespace and labels are its template's, so the selectors are matched once per
+    /// template rather than once per pod of every node (the templates outlive the table, which
+    /// lives while the cluster is borrowed).
+    selected: std::cell::RefCell<crate::ids::AddrMap<*const asim_cluster::PodTemplate, Selected>>,
+}
+
+/// The PDBs selecting a pod template: none, one, or several (the first named).
+#[derive(Clone, Copy)]
+enum Selected {
+    None,
+    One(usize),
+    Several(usize),
 }
 
 impl PdbTable {
@@ -307,24 +321,32 @@ impl PdbTable {
                 .zip(counts)
                 .map(|(pdb, (e, h))| pdb.disruptions_allowed(e, h))
                 .collect(),
+            selected: Default::default(),
         }
     }
 
     /// The PDB blocking `pod`'s eviction, if any; a pod under two PDBs is blocked too (§4.2).
     fn blocking<'c>(&self, cluster: &'c Cluster, pod: &Pod) -> Option<&'c str> {
-        let mut matching = cluster
-            .pdbs
-            .iter()
-            .enumerate()
-            .filter(|(_, pdb)| {
+        let key = Arc::as_ptr(&pod.template);
+        let found = self.selected.borrow().get(&key).copied();
+        let selected = found.unwrap_or_else(|| {
+            let mut matching = cluster.pdbs.iter().enumerate().filter(|(_, pdb)| {
                 pdb.namespace == pod.template.namespace && pdb.selector.matches(pod.labels())
-            })
-            .peekable();
-        let (first_i, first) = matching.next()?;
-        if matching.peek().is_some() {
-            return Some(&first.name);
+            });
+            let s = match (matching.next(), matching.next()) {
+                (None, _) => Selected::None,
+                (Some((i, _)), None) => Selected::One(i),
+                (Some((i, _)), Some(_)) => Selected::Several(i),
+            };
+            self.selected.borrow_mut().insert(key, s);
+            s
+        });
+        match selected {
+            Selected::None => None,
+            Selected::Several(i) => Some(&cluster.pdbs[i].name),
+            Selected::One(i) => (pod.phase == PodPhase::Running && self.allowed[i] < 1)
+                .then_some(&cluster.pdbs[i].name),
         }
-        (pod.phase == PodPhase::Running && self.allowed[first_i] < 1).then_some(&first.name)
     }
 }
 

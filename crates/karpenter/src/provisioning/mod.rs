@@ -458,23 +458,42 @@ impl Karpenter {
                 host_ports: node.host_ports.clone(),
             });
         }
+        let mut cache = self.launched_cache.borrow_mut();
+        let mut earlier = std::mem::take(&mut *cache);
         for (i, c) in self.claims.iter().enumerate() {
             if c.state != ClaimState::Launched {
                 continue;
             }
             let Some(l) = &c.launched else { continue };
-            let it = &self.classes[c.nodeclass].types[l.instance_type as usize];
-            let mut labels = c.labels.clone();
-            labels.extend(it.requirements.labels());
-            labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
-            labels.insert(
-                crate::instancetype::ZONE_ID.into(),
-                asim_core::cloud::zones::zone_id(&l.zone),
+            let types = &self.classes[c.nodeclass].types;
+            let it = &types[l.instance_type as usize];
+            let kept = earlier
+                .remove(&i)
+                .filter(|(t, ty, _, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
+                .map(|(_, _, labels, r)| (labels, r));
+            let (labels, r) = kept.unwrap_or_else(|| {
+                let mut labels = c.labels.clone();
+                labels.extend(it.requirements.labels());
+                labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
+                labels.insert(
+                    crate::instancetype::ZONE_ID.into(),
+                    asim_core::cloud::zones::zone_id(&l.zone),
+                );
+                labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
+                labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
+                let r = Requirements::from_labels(&labels);
+                (Arc::new(labels), Arc::new(r))
+            });
+            cache.insert(
+                i,
+                (
+                    Arc::clone(types),
+                    l.instance_type,
+                    Arc::clone(&labels),
+                    Arc::clone(&r),
+                ),
             );
-            labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
-            labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
             let mut available = it.allocatable.clone();
-            let r = Requirements::from_labels(&labels);
             // DaemonSet pods will land on it too.
             for ds in &cluster.daemonsets {
                 let t = &ds.template;
@@ -494,8 +513,8 @@ impl Karpenter {
                 name: c.name.as_str().into(),
                 node: None,
                 nodeclaim: Some(i),
-                requirements: Arc::new(r),
-                labels: Arc::new(labels),
+                requirements: r,
+                labels,
                 taints: c.taints.clone(),
                 startup_taints: c.startup_taints.clone(),
                 initialized: false,
@@ -580,6 +599,7 @@ impl Karpenter {
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
     /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn simulate<'b>(
         &self,
         cluster: &Cluster,
@@ -895,12 +915,21 @@ pub(crate) fn narrow_capacity_types(
     types: &[u32],
     all: &[InstanceTypeInfo],
 ) {
+    // How many capacity types there are (the match stops compiling should one be added).
+    const ALL: usize = match asim_core::cloud::CapacityType::Spot {
+        asim_core::cloud::CapacityType::Spot | asim_core::cloud::CapacityType::OnDemand => 2,
+    };
     let mut cts = BTreeSet::new();
     let allowed = crate::instancetype::OfferingReqs::of(reqs);
-    for &i in types {
+    // Once both capacity types are in, no further offering can add one: stop (the types are
+    // up to 600, each with an offering per zone and capacity type).
+    'types: for &i in types {
         for o in &all[i as usize].offerings {
             if allowed.allows(o) {
                 cts.insert(o.capacity_type.as_str());
+                if cts.len() == ALL {
+                    break 'types;
+                }
             }
         }
     }

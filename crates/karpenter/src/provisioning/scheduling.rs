@@ -1497,8 +1497,9 @@ pub fn finalize_types(
         })
         .collect();
     priced.sort_by(|a, b| {
+        // The names only break ties in price: compared only then.
         a.0.total_cmp(&b.0)
-            .then(all[a.1 as usize].name.cmp(&all[b.1 as usize].name))
+            .then_with(|| all[a.1 as usize].name.cmp(&all[b.1 as usize].name))
     });
     priced.truncate(MAX_INSTANCE_TYPES);
     priced.into_iter().map(|(_, i)| i).collect()
