@@ -302,8 +302,9 @@ mod on {
                         if dry_run { "would set" } else { "set" }
                     );
                 }
+                // A group left above 0 would launch again what is terminated below.
                 for p in &rep.asg_problems {
-                    eprintln!("warning: {p}");
+                    eprintln!("error: {p}");
                 }
                 for i in &rep.terminated {
                     println!(
@@ -346,7 +347,7 @@ mod on {
                     );
                     return Ok(1);
                 }
-                Ok(0)
+                Ok(if rep.asg_problems.is_empty() { 0 } else { 1 })
             }
         }
     }

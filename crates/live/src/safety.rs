@@ -125,13 +125,15 @@ pub fn cleanup(
     dry_run: bool,
     wait: Duration,
 ) -> Result<CleanupReport, LiveError> {
-    let mut rep = CleanupReport::default();
     // Groups first: a group at its desired capacity would replace what is terminated below.
-    rep.asgs = ec2
-        .describe_tagged_asgs(run_id)?
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let mut rep = CleanupReport {
+        asgs: ec2
+            .describe_tagged_asgs(run_id)?
+            .into_iter()
+            .map(|g| g.name)
+            .collect(),
+        ..CleanupReport::default()
+    };
     if !dry_run {
         rep.asg_problems = crate::autoscaling::release_asgs(ec2, &rep.asgs);
     }

@@ -278,10 +278,7 @@ impl LiveEc2<'_> {
         rngs: &mut CloudRngs<'_>,
     ) -> Vec<Notice> {
         let mut notices = Vec::new();
-        loop {
-            let Some(g) = self.asgs.get(name) else {
-                break;
-            };
+        while let Some(g) = self.asgs.get(name) {
             if g.members.len() as u32 <= g.desired {
                 break;
             }
