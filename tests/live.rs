@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use autoscale_sim::live::ec2::{Ec2, RUN_ID_TAG, RealInstance};
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -631,6 +632,9 @@ fn cluster_autoscaler_drives_an_existing_auto_scaling_group_and_sets_it_back_to_
         .args([
             "--asg",
             "general=asim-live-ng",
+            // Ignored: the group launches from its own template, none is created.
+            "--ami",
+            AMI,
             "--launch",
             "--run-id",
             "test-ca",
@@ -639,6 +643,7 @@ fn cluster_autoscaler_drives_an_existing_auto_scaling_group_and_sets_it_back_to_
         .arg(&out)
         .assert()
         .code(0)
+        .stdout(contains("CreateLaunchTemplate").not())
         .stdout(contains("live     SetDesiredCapacity asim-live-ng 0 → "))
         .stdout(contains("live     Auto Scaling group general launched: i-"))
         .stdout(contains("Auto Scaling group(s) asim-live-ng set back to 0"));

@@ -164,10 +164,11 @@ mod on {
         /// Output directory for the reports.
         #[arg(long, default_value = "out/live")]
         out: PathBuf,
-        /// AMI of the launch template created for the run.
+        /// AMI of the launch template created for the run (Karpenter; cluster-autoscaler's
+        /// groups launch from their own templates).
         #[arg(long)]
         ami: Option<String>,
-        /// Use this existing launch template instead of creating one.
+        /// Use this existing launch template instead of creating one (Karpenter).
         #[arg(long)]
         launch_template: Option<String>,
         /// Launch a zone's instances into this subnet (ZONE=SUBNET-ID, repeatable); other zones

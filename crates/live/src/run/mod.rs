@@ -890,10 +890,11 @@ pub fn live_run(
         Vec::new()
     };
     let template = match (&opts.launch_template, &opts.ami) {
+        // The groups launch from their own launch templates: --ami and --launch-template do
+        // not apply, and no template is created.
+        _ if ca => String::new(),
         (Some(t), _) => t.clone(),
         (None, Some(_)) => safety::launch_template_name(&opts.run_id),
-        // The groups launch from their own launch templates.
-        (None, None) if ca => String::new(),
         (None, None) => {
             return Err(LiveError::Input(
                 "give --ami IMAGE (a launch template is created for the run) or --launch-template NAME"
@@ -960,7 +961,7 @@ pub fn live_run(
             return Err(e);
         }
     }
-    if let (None, Some(ami)) = (&opts.launch_template, &opts.ami) {
+    if !ca && let (None, Some(ami)) = (&opts.launch_template, &opts.ami) {
         let tags = safety::run_tags(&opts.run_id, "run");
         let r = ec2.create_launch_template(&template, ami, &tags, dry);
         let mut l = ledger.borrow_mut();
@@ -1004,7 +1005,7 @@ pub fn live_run(
     } else {
         let asgs = ledger.borrow().asgs.clone();
         let mut p = crate::autoscaling::release_asgs(ec2, &asgs);
-        let created_template = opts.launch_template.is_none() && opts.ami.is_some();
+        let created_template = !ca && opts.launch_template.is_none() && opts.ami.is_some();
         p.extend(safety::terminate_run(
             ec2,
             &opts.run_id,
