@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,34 @@ fn live_tagged(ec2: &Ec2) -> Vec<RealInstance> {
         .into_iter()
         .filter(|i| i.tags.contains_key(RUN_ID_TAG) && i.is_live())
         .collect()
+}
+
+/// Starts `live run SCENARIO ARGS… --out OUT` in the background (output discarded) and
+/// returns once moto holds a live instance with our tag: the run is midway, with something to
+/// clean up.
+fn spawn_until_launched(ec2: &Ec2, scenario: &Path, args: &[&str], out: &Path) -> Child {
+    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
+    let mut cmd = Command::new(bin);
+    cmd.args(["live", "run"])
+        .arg(scenario)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in aws_env() {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn live run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live_tagged(ec2).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no instance launched within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child
 }
 
 /// The Deployment the small scenarios scale: one vCPU per replica.
@@ -395,26 +423,12 @@ fn sigkill_midway_leaves_instances_that_cleanup_removes() {
     let ec2 = ec2();
     let tmp = tempfile::tempdir().expect("tmp");
     let scenario = small_scenario(tmp.path(), "5m");
-    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
-    let mut cmd = Command::new(bin);
-    cmd.args(["live", "run"])
-        .arg(&scenario)
-        .args(["--ami", AMI, "--launch", "--run-id", "test-killed", "--out"])
-        .arg(tmp.path().join("out"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in aws_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn live run");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while live_tagged(&ec2).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "no instance launched within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut child = spawn_until_launched(
+        &ec2,
+        &scenario,
+        &["--ami", AMI, "--launch", "--run-id", "test-killed"],
+        &tmp.path().join("out"),
+    );
     // SIGKILL: no handler runs, nothing is cleaned up.
     child.kill().expect("SIGKILL");
     let _ = child.wait();
@@ -451,26 +465,12 @@ fn sigterm_midway_terminates_what_was_launched_and_writes_the_reports_so_far() {
     let tmp = tempfile::tempdir().expect("tmp");
     let scenario = small_scenario(tmp.path(), "5m");
     let out = tmp.path().join("out");
-    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
-    let mut cmd = Command::new(bin);
-    cmd.args(["live", "run"])
-        .arg(&scenario)
-        .args(["--ami", AMI, "--launch", "--run-id", "test-term", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in aws_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn live run");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while live_tagged(&ec2).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "no instance launched within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut child = spawn_until_launched(
+        &ec2,
+        &scenario,
+        &["--ami", AMI, "--launch", "--run-id", "test-term"],
+        &out,
+    );
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -679,33 +679,18 @@ fn sigkill_of_a_cluster_autoscaler_run_leaves_a_group_that_cleanup_sets_back_to_
     let tmp = tempfile::tempdir().expect("tmp");
     let scenario = small_ca_scenario(tmp.path(), "5m");
     create_asg("asim-killed-ng", &[("autoscale-sim:allow-live", "true")]);
-    let bin = assert_cmd::cargo::cargo_bin!("autoscale-sim");
-    let mut cmd = Command::new(bin);
-    cmd.args(["live", "run"])
-        .arg(&scenario)
-        .args([
+    let mut child = spawn_until_launched(
+        &ec2,
+        &scenario,
+        &[
             "--asg",
             "general=asim-killed-ng",
             "--launch",
             "--run-id",
             "test-ca-killed",
-            "--out",
-        ])
-        .arg(tmp.path().join("out"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in aws_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn live run");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while live_tagged(&ec2).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the group launched nothing within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        ],
+        &tmp.path().join("out"),
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let group = |ec2: &Ec2| {
