@@ -82,7 +82,7 @@ pub struct Cluster {
     /// count they were computed at (reused while no node changed).
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
     /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage, kept
-    /// with every change of a node's requests ([`Cluster::refresh_free`]). The binder reads it
+    /// with every change of a node's requests (`scheduler::free_of`). The binder reads it
     /// before it reads a node; building it afresh for each pass cost O(nodes) per pod arrival.
     free: Vec<[i64; 4]>,
 }

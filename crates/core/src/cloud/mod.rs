@@ -454,6 +454,35 @@ pub struct InstanceView {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Which member an Auto Scaling group terminates when it is above its desired capacity, by
+/// the simplified default termination policy [assumption]: AWS first picks the zone with the
+/// most instances, then (allocation strategy, oldest launch template, next billing hour) and
+/// finally random; we take that zone (ties: the group's zone order) and its newest member,
+/// which is usually the least useful one. `members` in launch order.
+/// Every `Cloud` that simulates a group scales it in through this.
+pub fn asg_scale_in_victim<'v>(
+    zones: &[String],
+    members: &[InstanceId],
+    zone_of: impl Fn(InstanceId) -> &'v str,
+) -> Option<InstanceId> {
+    let counts: Vec<usize> = zones
+        .iter()
+        .map(|z| members.iter().filter(|&&id| zone_of(id) == z).count())
+        .collect();
+    let max = counts.iter().copied().max().unwrap_or(0);
+    counts
+        .iter()
+        .position(|&c| c == max && c > 0)
+        .and_then(|z| {
+            members
+                .iter()
+                .rev()
+                .find(|&&id| zone_of(id) == zones[z])
+                .copied()
+        })
+        .or_else(|| members.last().copied())
+}
+
 impl InstanceView {
     /// A just-launched instance as DescribeInstances first shows it: `pending` since
     /// `launched_at_ms`, nothing else has happened to it yet. Every `Cloud` builds its

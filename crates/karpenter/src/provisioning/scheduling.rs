@@ -647,7 +647,7 @@ pub struct Scheduler<'a> {
     existing_masks: Vec<DomainMasks>,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
-    existing_doms: Cow<'a, [Option<SharedDoms>]>,
+    existing_doms: &'a [Option<SharedDoms>],
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -736,7 +736,7 @@ impl<'a> Scheduler<'a> {
             claim_state: Vec::new(),
             free,
             existing_masks,
-            existing_doms: Cow::Owned(Vec::new()),
+            existing_doms: &[],
             template_masks,
             rules: PodRules::default(),
             kinds: HashMap::new(),
@@ -760,22 +760,11 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// The existing nodes' labels interned in this scheduler's topology, by node (from the
-    /// [`TopologySeed`] it was cloned from): a placement then records its pod without
-    /// interning the node's labels again.
-    pub fn set_existing_doms(&mut self, doms: impl Fn(NodeId) -> Option<SharedDoms>) {
-        self.existing_doms = Cow::Owned(
-            self.existing
-                .iter()
-                .map(|e| e.node.and_then(&doms))
-                .collect(),
-        );
-    }
-
     /// A scheduler over a disruption pass's existing nodes (already in the scheduler's order,
     /// [`Karpenter::solve_base`](crate::Karpenter)) without `absent`, borrowing them instead of
     /// copying them: `free` is the pass's index with the absent nodes taken out, and `doms`
-    /// the nodes' interned labels ([`Scheduler::set_existing_doms`]). A simulation then costs
+    /// the nodes' interned labels (a placement then records its pod without interning the node's
+    /// labels again). A simulation then costs
     /// what its pods touch, not the cluster's size. The indices `SolveResult::existing`
     /// reports are indices into `existing`.
     #[allow(clippy::too_many_arguments)]
@@ -804,7 +793,7 @@ impl<'a> Scheduler<'a> {
         s.existing = Cow::Borrowed(existing);
         s.absent = absent;
         s.free = free;
-        s.existing_doms = Cow::Borrowed(doms);
+        s.existing_doms = doms;
         s
     }
 

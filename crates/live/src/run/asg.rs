@@ -269,8 +269,8 @@ impl LiveEc2<'_> {
         Ok(notices)
     }
 
-    /// A simulated group above its desired capacity: the fullest zone's newest members go
-    /// first (the default termination policy as the mock models it).
+    /// A simulated group above its desired capacity: members go as the mock's do
+    /// ([`asg_scale_in_victim`](asim_core::cloud::asg_scale_in_victim)).
     fn asg_simulated_scale_in(
         &mut self,
         now_ms: u64,
@@ -282,23 +282,10 @@ impl LiveEc2<'_> {
             if g.members.len() as u32 <= g.desired {
                 break;
             }
-            let count = |z: &str| {
-                g.members
-                    .iter()
-                    .filter(|id| self.views[id.0 as usize].pool.zone == z)
-                    .count()
-            };
-            let Some(zone) = g.spec.zones.iter().rev().max_by_key(|z| count(z)).cloned() else {
-                break;
-            };
-            let Some(victim) = g
-                .members
-                .iter()
-                .rev()
-                .find(|id| self.views[id.0 as usize].pool.zone == zone)
-                .or(g.members.last())
-                .copied()
-            else {
+            let victim = asim_core::cloud::asg_scale_in_victim(&g.spec.zones, &g.members, |id| {
+                self.views[id.0 as usize].pool.zone.as_str()
+            });
+            let Some(victim) = victim else {
                 break;
             };
             if let Some(g) = self.asgs.get_mut(name) {

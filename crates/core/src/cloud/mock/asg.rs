@@ -294,10 +294,7 @@ impl MockEc2 {
         notices
     }
 
-    /// Scale-in when desired < live. Simplified default termination policy [assumption]:
-    /// AWS first picks the AZ with the most instances, then (allocation strategy, oldest launch
-    /// template, next billing hour) and finally random; we take that AZ (ties: zone order) and
-    /// terminate its newest instance, which is usually the least useful one.
+    /// Scale-in when desired < live, by [`asg_scale_in_victim`](crate::cloud::asg_scale_in_victim).
     pub(super) fn scale_in(
         &mut self,
         name: &str,
@@ -310,26 +307,9 @@ impl MockEc2 {
             if g.instances.len() <= g.desired as usize {
                 return;
             }
-            let zone_of = |id: &InstanceId| self.views[id.0 as usize].pool.zone.as_str();
-            let counts: Vec<usize> = g
-                .spec
-                .zones
-                .iter()
-                .map(|z| g.instances.iter().filter(|id| zone_of(id) == z).count())
-                .collect();
-            let max = counts.iter().copied().max().unwrap_or(0);
-            let victim = counts
-                .iter()
-                .position(|&c| c == max && c > 0)
-                .and_then(|z| {
-                    let zone = g.spec.zones[z].as_str();
-                    g.instances
-                        .iter()
-                        .rev()
-                        .find(|id| zone_of(id) == zone)
-                        .copied()
-                })
-                .or_else(|| g.instances.last().copied());
+            let victim = crate::cloud::asg_scale_in_victim(&g.spec.zones, &g.instances, |id| {
+                self.views[id.0 as usize].pool.zone.as_str()
+            });
             let Some(victim) = victim else { return };
             self.shut_down(
                 victim,
