@@ -74,6 +74,7 @@ fn statefulset(c: &mut Cluster, replicas: u32) -> Vec<PodId> {
             ..Default::default()
         }),
         pods: BTreeSet::new(),
+        terminating: 0,
         next_ordinal: 0,
         claim_templates: vec![ClaimSpec {
             name: "data".into(),

@@ -19,6 +19,10 @@ pub struct ReplicaController {
     pub replicas: u32,
     pub template: Arc<PodTemplate>,
     pub pods: BTreeSet<PodId>,
+    /// How many of `pods` are Terminating, kept by the cluster (0 for a new controller): the
+    /// controller counts only the others as its replicas, and reconciling after each pod end
+    /// must not scan every pod to know how many.
+    pub terminating: usize,
     /// Next pod name suffix of a Deployment's pods (a StatefulSet's pods take the lowest free
     /// ordinal instead).
     pub next_ordinal: u64,

@@ -32,8 +32,25 @@ pub enum ControllerRef {
     DaemonSet(u32),
 }
 
-/// Per-PDB pod counts and the (generation, PDB count) they were counted at.
-type PdbCounts = ((u64, usize), Vec<(i64, i64)>);
+/// Per PDB (in `Cluster::pdbs` order): the active pods it selects and how many of them are
+/// Running, kept up to date by the pod lifecycle methods (`create_pod`, `bind`, `mark_running`,
+/// `begin_termination`, `end_pod`) instead of recounted over every pod for each question:
+/// eviction checks ask once per cluster change, and recounting was a fifth of a 5,000-node
+/// cluster-autoscaler day.
+#[derive(Default)]
+struct PdbCounts {
+    /// How many PDBs `counts` is for. Another number (a PDB added) means: count afresh at the
+    /// next question, and until then the lifecycle methods leave `counts` alone.
+    pdbs: usize,
+    counts: Vec<(i64, i64)>,
+    /// Which PDBs select a pod template (namespace and labels are the template's), by the
+    /// template's address; the entry holds the template so that the address stays its own.
+    selected: HashMap<usize, (Arc<PodTemplate>, Vec<u32>)>,
+}
+
+/// Templates whose PDB matches are remembered (a cluster's pods share a few templates; past
+/// this many, the memo starts afresh rather than holding templates alive without bound).
+const MAX_PDB_TEMPLATES: usize = 4096;
 
 #[derive(Default)]
 pub struct Cluster {
@@ -63,10 +80,8 @@ pub struct Cluster {
     /// `changes` in the other direction; what caches of derived results key on. (`pods` and
     /// `pdbs` are public for reading; a write through them would bypass this — nothing does.)
     generation: u64,
-    /// Per PDB: (matching active pods, matching running pods), for one (generation, PDB
-    /// count). Eviction checks ask once per pod; counting the cluster's pods for each of them
-    /// cost a scan of every pod ever created per question.
-    pdb_counts: std::cell::RefCell<Option<PdbCounts>>,
+    /// Per PDB: (matching active pods, matching running pods), see [`PdbCounts`].
+    pdb_counts: std::cell::RefCell<PdbCounts>,
     /// A node lost a taint or was uncordoned since the last [`Cluster::take_node_relaxed`].
     node_relaxed: bool,
     /// Preemptions the binder decided (docs/model/scheduler.md §2), for tests and debugging;
@@ -140,7 +155,8 @@ impl Cluster {
 
     /// The pod to update. An update to a parked pod sends it back to the active queue, as
     /// kube-scheduler's `Update` does for a pod in its unschedulable pool (the caller may change
-    /// anything the filters read).
+    /// anything the filters read). Not for its phase, node or template: those change through
+    /// the lifecycle methods, which keep the nodes' books and the PDB counts.
     pub fn pod_mut(&mut self, id: PodId) -> &mut Pod {
         self.generation += 1;
         self.queue.unpark(id);
@@ -233,6 +249,7 @@ impl Cluster {
             claims,
         });
         self.pending.insert(id);
+        self.pdb_track(id, 1, 0);
         id
     }
 
@@ -286,6 +303,9 @@ impl Cluster {
             }
             n.host_ports.extend(template.host_ports.iter().cloned());
             n.last_pod_event = now;
+        } else {
+            // Bound to a node that is gone: on no node's books, so no longer active.
+            self.pdb_track(pod, -1, 0);
         }
     }
 
@@ -337,6 +357,7 @@ impl Cluster {
             for img in &template.images {
                 n.images.insert(img.name.clone());
             }
+            self.pdb_track(pod, 0, 1);
         }
     }
 
@@ -358,12 +379,19 @@ impl Cluster {
                 None
             }
             PodPhase::Starting | PodPhase::Running => {
+                let was_running = p.phase == PodPhase::Running;
                 p.phase = PodPhase::Terminating;
+                if matches!(p.owner, OwnerKind::ReplicaSet | OwnerKind::StatefulSet) {
+                    self.replica_sets[p.owner_index as usize].terminating += 1;
+                }
                 p.terminating_since = Some(now);
                 p.end_reason = Some(reason);
                 let grace = p.template.termination_grace_ms;
                 if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
                     n.last_pod_event = now;
+                    if was_running {
+                        self.pdb_track(pod, 0, -1);
+                    }
                 }
                 Some(grace)
             }
@@ -381,6 +409,8 @@ impl Cluster {
         if p.phase.is_terminal() {
             return None;
         }
+        let was_running = p.phase == PodPhase::Running;
+        let was_terminating = p.phase == PodPhase::Terminating;
         p.phase = phase;
         p.ended_at = Some(now);
         if p.nominated_node.take().is_some() {
@@ -393,12 +423,13 @@ impl Cluster {
         }
         let (owner, idx) = (p.owner, p.owner_index);
         let template = Arc::clone(&p.template);
-        self.pending.remove(&pod);
+        let mut was_active = self.pending.remove(&pod);
         self.anti_affinity_pods.remove(&pod);
         if let Some(node_id) = p.node
             && let Some(n) = self.nodes[node_id.0 as usize].as_mut()
             && n.pods.remove(&pod)
         {
+            was_active = true;
             self.queue.record(ClusterEvent::AssignedPodDelete);
             if let Some(i) = n
                 .pod_templates
@@ -423,9 +454,15 @@ impl Cluster {
             }
             n.last_pod_event = now;
         }
+        if was_active {
+            self.pdb_track(pod, -1, -i64::from(was_running));
+        }
         match owner {
             OwnerKind::ReplicaSet | OwnerKind::StatefulSet => {
-                self.replica_sets[idx as usize].pods.remove(&pod);
+                let rc = &mut self.replica_sets[idx as usize];
+                if rc.pods.remove(&pod) && was_terminating {
+                    rc.terminating -= 1;
+                }
                 Some(ControllerRef::Replicas(idx))
             }
             OwnerKind::Job => {
@@ -624,15 +661,19 @@ impl Cluster {
             }
             ControllerRef::Replicas(i) => {
                 let rc = &self.replica_sets[i as usize];
-                let active: Vec<PodId> = rc
-                    .pods
-                    .iter()
-                    .copied()
-                    .filter(|p| self.pods[p.0 as usize].phase != PodPhase::Terminating)
-                    .collect();
+                // Its replicas are its pods that are not Terminating (kube-controller-manager's
+                // `FilterActivePods`).
+                let active = rc.pods.len() - rc.terminating;
+                debug_assert_eq!(
+                    active,
+                    rc.pods
+                        .iter()
+                        .filter(|p| self.pods[p.0 as usize].phase != PodPhase::Terminating)
+                        .count()
+                );
                 let want = rc.replicas as usize;
-                if active.len() < want {
-                    for _ in active.len()..want {
+                if active < want {
+                    for _ in active..want {
                         let rc = &mut self.replica_sets[i as usize];
                         let name = Self::next_pod_name(&rc.name, rc.kind, rc.next_ordinal);
                         rc.next_ordinal += 1;
@@ -641,10 +682,15 @@ impl Cluster {
                         self.replica_sets[i as usize].pods.insert(id);
                         created.push(id);
                     }
-                } else if active.len() > want {
+                } else if active > want {
                     // ReplicaSet scale-down order: unassigned first, then not-yet-running, then
                     // the newest (kube-controller-manager's ActivePods ranking, simplified).
-                    let mut ranked = active;
+                    let mut ranked: Vec<PodId> = rc
+                        .pods
+                        .iter()
+                        .copied()
+                        .filter(|p| self.pods[p.0 as usize].phase != PodPhase::Terminating)
+                        .collect();
                     ranked.sort_by_key(|p| {
                         let pod = &self.pods[p.0 as usize];
                         let rank = match pod.phase {
@@ -658,11 +704,10 @@ impl Cluster {
                             std::cmp::Reverse(pod.id),
                         )
                     });
-                    deleted.extend(
-                        ranked
-                            .into_iter()
-                            .take(self.replica_sets[i as usize].pods.len() - want),
-                    );
+                    // As many as there are replicas too many: pods already Terminating are
+                    // not counted, and not deleted again (`manageReplicas`' diff,
+                    // kubernetes: pkg/controller/replicaset/replica_set.go).
+                    deleted.extend(ranked.into_iter().take(active - want));
                 }
             }
             ControllerRef::Job(i) => {
@@ -732,18 +777,62 @@ impl Cluster {
     // ---- PDBs -------------------------------------------------------------------------------
 
     /// Per PDB (in `pdbs` order): the active pods it selects and how many of them are
-    /// Running; counted once per cluster generation.
+    /// Running ([`PdbCounts`]).
     pub fn pdb_pod_counts(&self) -> Vec<(i64, i64)> {
-        let key = (self.generation, self.pdbs.len());
-        let mut cache = self.pdb_counts.borrow_mut();
-        match &*cache {
-            Some((k, counts)) if *k == key => counts.clone(),
-            _ => cache.insert((key, self.count_pdb_pods())).1.clone(),
+        self.pdb_counts_ref().counts.clone()
+    }
+
+    /// The kept counts, counted afresh if a PDB was added since.
+    fn pdb_counts_ref(&self) -> std::cell::Ref<'_, PdbCounts> {
+        {
+            let mut live = self.pdb_counts.borrow_mut();
+            if live.pdbs != self.pdbs.len() {
+                live.counts = self.count_pdb_pods();
+                live.pdbs = self.pdbs.len();
+                // Matched against the PDBs there were.
+                live.selected.clear();
+            }
+            debug_assert_eq!(live.counts, self.count_pdb_pods(), "PDB counts are stale");
+        }
+        self.pdb_counts.borrow()
+    }
+
+    /// A pod became active (`active` 1) or stopped being active (−1), or started (`running` 1)
+    /// or stopped running (−1) while active: move the counts of the PDBs that select it.
+    fn pdb_track(&mut self, pod: PodId, active: i64, running: i64) {
+        let live = self.pdb_counts.get_mut();
+        if self.pdbs.is_empty() || live.pdbs != self.pdbs.len() {
+            return;
+        }
+        let t = &self.pods[pod.0 as usize].template;
+        if live.selected.len() >= MAX_PDB_TEMPLATES {
+            live.selected.clear();
+        }
+        let pdbs = &self.pdbs;
+        let (_, selected) = live
+            .selected
+            .entry(Arc::as_ptr(t) as usize)
+            .or_insert_with(|| {
+                let selected = pdbs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, pdb)| {
+                        t.namespace == pdb.namespace && pdb.selector.matches(&t.labels)
+                    })
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                (Arc::clone(t), selected)
+            });
+        for &i in selected.iter() {
+            let c = &mut live.counts[i as usize];
+            c.0 += active;
+            c.1 += running;
         }
     }
 
-    /// Per PDB: the active pods it selects and how many of them are Running. Active pods are
-    /// the pending ones and those bound to a node (terminal pods leave both).
+    /// Per PDB: the active pods it selects and how many of them are Running, counted over
+    /// every pod. Active pods are the pending ones and those bound to a node (terminal pods
+    /// leave both).
     fn count_pdb_pods(&self) -> Vec<(i64, i64)> {
         let mut counts = vec![(0i64, 0i64); self.pdbs.len()];
         // A pod's namespace and labels are its template's, and a cluster's pods share a few
@@ -783,8 +872,8 @@ impl Cluster {
         if self.pdbs.is_empty() {
             return None;
         }
-        let counts = self.pdb_pod_counts();
-        for (pdb, &(expected, healthy)) in self.pdbs.iter().zip(&counts) {
+        let live = self.pdb_counts_ref();
+        for (pdb, &(expected, healthy)) in self.pdbs.iter().zip(&live.counts) {
             if pdb.namespace != p.template.namespace || !pdb.selector.matches(p.labels()) {
                 continue;
             }
@@ -834,5 +923,163 @@ mod tests {
         assert_eq!(c.node_name(a), Some("ip-10-0-0-1"));
         assert_eq!(c.node_name(b), Some("ip-10-0-0-2"));
         assert_eq!(c.node_name(NodeId(7)), None);
+    }
+
+    /// kube-controller-manager's ReplicaSet controller counts only pods that are not
+    /// terminating as replicas and deletes `active − replicas` of them (`manageReplicas`,
+    /// kubernetes: pkg/controller/replicaset/replica_set.go): scaled down while a pod
+    /// terminates, it keeps exactly the replicas it wants.
+    #[test]
+    fn a_replica_set_scaled_down_while_a_pod_terminates_keeps_its_replicas() {
+        let mut c = Cluster::default();
+        let node = c.add_node(Node::new(
+            "n".into(),
+            Labels::new(),
+            Vec::new(),
+            Resources::new(64_000, 1 << 40),
+            Resources::new(64_000, 1 << 40),
+            NodeOwner::Unmanaged,
+            None,
+            SimTime(0),
+            true,
+        ));
+        c.replica_sets.push(ReplicaController {
+            kind: OwnerKind::ReplicaSet,
+            name: "web".into(),
+            namespace: "default".into(),
+            replicas: 4,
+            template: Arc::new(PodTemplate::default()),
+            pods: BTreeSet::new(),
+            terminating: 0,
+            next_ordinal: 0,
+            claim_templates: Vec::new(),
+        });
+        let web = ControllerRef::Replicas(0);
+        let (created, _) = c.reconcile(web, SimTime(0), false);
+        assert_eq!(created.len(), 4);
+        for &p in &created {
+            c.bind(p, node, SimTime(0));
+            c.mark_running(p, SimTime(1_000));
+        }
+        // One is evicted: it terminates for its grace period and is replaced at once.
+        assert!(
+            c.begin_termination(created[0], SimTime(2_000), EndReason::Evicted)
+                .is_some()
+        );
+        let (replacement, _) = c.reconcile(web, SimTime(2_000), true);
+        assert_eq!(replacement.len(), 1);
+        // Scaled to 2 while it still terminates: 4 active, so 2 deleted, not 3.
+        c.replica_sets[0].replicas = 2;
+        let (_, deleted) = c.reconcile(web, SimTime(3_000), false);
+        assert_eq!(deleted.len(), 2);
+        assert!(
+            !deleted.contains(&created[0]),
+            "a terminating pod is not deleted again"
+        );
+        // Its end leaves the count of terminating pods at 0.
+        c.end_pod(created[0], SimTime(30_000), PodPhase::Evicted);
+        assert_eq!(c.replica_sets[0].terminating, 0);
+    }
+
+    /// The PDB counts kept by the lifecycle methods equal a count over every pod, whatever
+    /// the order of creations, binds (to a node that may be gone), starts, terminations, ends,
+    /// node removals and PDBs added midway.
+    mod pdb_counts_kept {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Create(usize),
+            Bind(usize, usize),
+            Run(usize),
+            Terminate(usize),
+            End(usize, bool),
+            AddNode,
+            RemoveNode(usize),
+            AddPdb,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3usize).prop_map(Op::Create),
+                (0..40usize, 0..6usize).prop_map(|(p, n)| Op::Bind(p, n)),
+                (0..40usize).prop_map(Op::Run),
+                (0..40usize).prop_map(Op::Terminate),
+                (0..40usize, any::<bool>()).prop_map(|(p, ok)| Op::End(p, ok)),
+                Just(Op::AddNode),
+                (0..6usize).prop_map(Op::RemoveNode),
+                Just(Op::AddPdb),
+            ]
+        }
+
+        fn pdb(name: &str, namespace: &str, app: Option<&str>) -> Pdb {
+            let mut selector = LabelSelector::default();
+            if let Some(app) = app {
+                selector.match_labels.insert("app".into(), app.into());
+            }
+            Pdb {
+                name: name.into(),
+                namespace: namespace.into(),
+                selector,
+                min_available: Some(IntOrPercent::Int(1)),
+                max_unavailable: None,
+            }
+        }
+
+        use asim_core::k8s::selector::LabelSelector;
+
+        proptest! {
+            #[test]
+            fn equal_a_recount(ops in proptest::collection::vec(op(), 1..120)) {
+                let mut c = Cluster::default();
+                c.pdbs.push(pdb("a", "default", Some("a")));
+                let templates: Vec<Arc<PodTemplate>> = [("default", "a"), ("default", "b"), ("other", "a")]
+                    .iter()
+                    .map(|(ns, app)| {
+                        let mut t = PodTemplate { namespace: (*ns).into(), ..Default::default() };
+                        t.labels.insert("app".into(), (*app).into());
+                        Arc::new(t)
+                    })
+                    .collect();
+                let node = |i: usize| {
+                    Node::new(
+                        format!("n{i}"),
+                        Labels::new(),
+                        Vec::new(),
+                        Resources::default(),
+                        Resources::default(),
+                        NodeOwner::Unmanaged,
+                        None,
+                        SimTime(0),
+                        true,
+                    )
+                };
+                let mut nodes = vec![c.add_node(node(0))];
+                let mut pods: Vec<PodId> = Vec::new();
+                for (step, op) in ops.into_iter().enumerate() {
+                    let now = SimTime(step as u64);
+                    match op {
+                        Op::Create(t) => pods.push(c.create_pod(now, format!("p{step}"), Arc::clone(&templates[t]), OwnerKind::None, 0, false)),
+                        Op::Bind(p, n) => {
+                            if let (Some(&p), Some(&n)) = (pods.get(p), nodes.get(n))
+                                && c.pod(p).phase == PodPhase::Pending
+                            {
+                                c.bind(p, n, now);
+                            }
+                        }
+                        Op::Run(p) => if let Some(&p) = pods.get(p) { c.mark_running(p, now) },
+                        Op::Terminate(p) => if let Some(&p) = pods.get(p) { c.begin_termination(p, now, EndReason::Evicted); },
+                        Op::End(p, ok) => if let Some(&p) = pods.get(p) {
+                            c.end_pod(p, now, if ok { PodPhase::Succeeded } else { PodPhase::Evicted });
+                        },
+                        Op::AddNode => nodes.push(c.add_node(node(nodes.len()))),
+                        Op::RemoveNode(n) => if let Some(&n) = nodes.get(n) { c.remove_node(n, now); },
+                        Op::AddPdb => c.pdbs.push(pdb(&format!("p{step}"), "default", None)),
+                    }
+                    prop_assert_eq!(c.pdb_pod_counts(), c.count_pdb_pods(), "after step {}", step);
+                }
+            }
+        }
     }
 }

@@ -48,6 +48,7 @@ impl Simulation<'_> {
                     replicas: *replicas,
                     template,
                     pods: BTreeSet::new(),
+                    terminating: 0,
                     next_ordinal: 0,
                     claim_templates: w.claim_templates.clone(),
                 });
