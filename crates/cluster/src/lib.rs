@@ -96,6 +96,8 @@ pub struct Cluster {
     /// The binder's fixed-filter verdicts per template, from the last pass, and the node event
     /// count they were computed at (reused while no node changed).
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
+    /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
+    spread_kept: scheduler::SpreadKept,
     /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage, kept
     /// with every change of a node's requests (`scheduler::free_of`). The binder reads it
     /// before it reads a node; building it afresh for each pass cost O(nodes) per pod arrival.
@@ -293,6 +295,7 @@ impl Cluster {
             n.requested.add(&template.requests);
             n.pods.insert(pod);
             self.free[node.0 as usize] = scheduler::free_of(n);
+            self.spread_kept.journal(&template, node, 1);
             match n
                 .pod_templates
                 .iter_mut()
@@ -447,6 +450,7 @@ impl Cluster {
             }
             n.requested.sub(&template.requests);
             self.free[node_id.0 as usize] = scheduler::free_of(n);
+            self.spread_kept.journal(&template, node_id, -1);
             for hp in &template.host_ports {
                 if let Some(i) = n.host_ports.iter().position(|h| h == hp) {
                     n.host_ports.swap_remove(i);

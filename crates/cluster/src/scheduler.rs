@@ -191,13 +191,45 @@ impl SpreadState {
     }
 }
 
-/// The spread counts of one scheduling pass, per (template, constraint): every pod of a
-/// template sees the same counts, which change within a pass only when a pod binds, so they are
-/// counted once per pass and then kept up to date by [`SpreadCache::bound`] instead of being
-/// recounted over every pod of the cluster for each pod placed.
+/// The spread counts per (template, constraint): every pod of a template sees the same counts,
+/// which change only when a pod binds or ends or a node changes. They are counted once, kept
+/// up to date by [`SpreadCache::count`] for each pod bound within a pass and, between passes,
+/// for each pod bound or ended since ([`SpreadKept`]), and counted afresh only after a node
+/// event — instead of being recounted over every node for each pass (one pass per pod arrival:
+/// pods × nodes over a day).
 #[derive(Default)]
-struct SpreadCache {
+pub(crate) struct SpreadCache {
     entries: Vec<SpreadEntry>,
+}
+
+/// The spread counts kept from one pass to the next: valid while no node was added, changed or
+/// removed (the node event count they were made at), brought up to date at the next pass with
+/// the pods bound to or ended on a node since (the journal).
+#[derive(Default)]
+pub(crate) struct SpreadKept {
+    cache: Option<(u64, SpreadCache)>,
+    /// (template, node, +1 bound / −1 ended) since the cache was kept.
+    journal: Vec<(Arc<PodTemplate>, NodeId, i64)>,
+}
+
+/// Templates whose spread counts are kept between passes, and pod events journalled before the
+/// kept counts are dropped instead (counting afresh is then the cheaper).
+const MAX_KEPT_SPREAD: usize = 64;
+const MAX_SPREAD_JOURNAL: usize = 100_000;
+
+impl SpreadKept {
+    /// A pod of template `t` was bound to (`delta` 1) or left (−1) `node` outside a pass.
+    pub(crate) fn journal(&mut self, t: &Arc<PodTemplate>, node: NodeId, delta: i64) {
+        if self.cache.is_none() {
+            return;
+        }
+        if self.journal.len() >= MAX_SPREAD_JOURNAL {
+            self.cache = None;
+            self.journal.clear();
+            return;
+        }
+        self.journal.push((Arc::clone(t), node, delta));
+    }
 }
 
 struct SpreadEntry {
@@ -208,19 +240,20 @@ struct SpreadEntry {
 }
 
 impl SpreadCache {
-    /// A pod of template `bound` has just been bound to `node`: count it where it matches.
-    fn bound(&mut self, bound: &PodTemplate, node: &Node) {
+    /// A pod of template `t` has just been bound to `node` (`delta` 1) or left it (−1): count
+    /// it where it matches.
+    fn count(&mut self, t: &PodTemplate, node: &Node, delta: i64) {
         if node.deleting {
             return;
         }
         for e in &mut self.entries {
             let c = &e.template.spread[e.constraint];
-            if bound.namespace == e.template.namespace
-                && c.selector.matches(&bound.labels)
+            if t.namespace == e.template.namespace
+                && c.selector.matches(&t.labels)
                 && Cluster::node_matches_affinity(&e.template, node)
                 && let Some(d) = e.state.domain_of(node)
             {
-                e.state.counts[d] += 1;
+                e.state.counts[d] += delta;
                 e.state.set_min();
             }
         }
@@ -736,11 +769,11 @@ impl Cluster {
         // Per template: why, and for the pool the events that may help and the event count
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
-        let mut spread = SpreadCache::default();
+        let node_events = self.queue.node_events();
+        let mut spread = self.kept_spread(node_events);
         let mut pass = PassState::new(self, &nominated);
         // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
-        let node_events = self.queue.node_events();
         {
             let mut cache = self.verdict_cache.borrow_mut();
             if cache.0 == node_events {
@@ -814,7 +847,7 @@ impl Cluster {
                     if !spread.entries.is_empty()
                         && let Some(n) = self.node(node)
                     {
-                        spread.bound(&self.pod(pid).template, n);
+                        spread.count(&self.pod(pid).template, n, 1);
                     }
                     result.bound.push((pid, node));
                     changes += 1;
@@ -854,8 +887,34 @@ impl Cluster {
                 verdicts.drain(..verdicts.len() - MAX_CACHED_VERDICTS);
             }
             *self.verdict_cache.borrow_mut() = (node_events, verdicts);
+            if !spread.entries.is_empty() {
+                if spread.entries.len() > MAX_KEPT_SPREAD {
+                    spread
+                        .entries
+                        .drain(..spread.entries.len() - MAX_KEPT_SPREAD);
+                }
+                self.spread_kept.cache = Some((node_events, spread));
+            }
         }
         result
+    }
+
+    /// The spread counts kept from the last pass, brought up to date with the pods bound and
+    /// ended since; none if a node changed since (its labels, deletion or affinity may move
+    /// any count).
+    fn kept_spread(&mut self, node_events: u64) -> SpreadCache {
+        let journal = std::mem::take(&mut self.spread_kept.journal);
+        match self.spread_kept.cache.take() {
+            Some((at, mut cache)) if at == node_events => {
+                for (t, node, delta) in &journal {
+                    if let Some(n) = self.node(*node) {
+                        cache.count(t, n, *delta);
+                    }
+                }
+                cache
+            }
+            _ => SpreadCache::default(),
+        }
     }
 
     /// Hostname of a node, as used for `kubernetes.io/hostname` domains.
@@ -883,4 +942,138 @@ pub fn sum_requests<'a>(templates: impl Iterator<Item = &'a PodTemplate>) -> Res
         r.add(&t.requests);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EndReason, NodeOwner, OwnerKind, PodPhase};
+    use asim_core::k8s::selector::{LabelSelector, Labels};
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A pod of template 0 (zonal spread) or 1 (same labels, no constraint) arrives.
+        Create(usize),
+        /// A bound pod ends (the nth of the bound ones, modulo their number).
+        End(usize),
+        /// A node joins zone z.
+        AddNode(usize),
+        /// A node starts being deleted (a Node/Update).
+        Delete(usize),
+        /// A pending pod is bound outside a pass (as a DaemonSet pod is placed).
+        Bind(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..2usize).prop_map(Op::Create),
+            3 => (0..64usize).prop_map(Op::End),
+            1 => (0..3usize).prop_map(Op::AddNode),
+            1 => (0..64usize).prop_map(Op::Delete),
+            1 => (0..64usize).prop_map(Op::Bind),
+        ]
+    }
+
+    fn node(i: usize, zone: usize) -> Node {
+        let mut labels = Labels::new();
+        labels.insert(crate::pod::ZONE_KEY.into(), format!("z{zone}"));
+        labels.insert(HOSTNAME_KEY.into(), format!("n{i}"));
+        let mut r = Resources::new(4_000, 16 << 30);
+        r.pods = 3;
+        Node::new(
+            format!("n{i}"),
+            labels,
+            Vec::new(),
+            r.clone(),
+            r,
+            NodeOwner::Unmanaged,
+            None,
+            SimTime(0),
+            true,
+        )
+    }
+
+    proptest! {
+        /// The spread counts kept between passes (docs/performance.md, step 20) equal counts
+        /// made afresh, whatever pods were bound and ended and nodes added or deleted between
+        /// the passes.
+        #[test]
+        fn kept_spread_counts_equal_a_fresh_count(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut c = Cluster::default();
+            let mut labels = Labels::new();
+            labels.insert("app".into(), "web".into());
+            let selector = LabelSelector { match_labels: labels.clone(), ..Default::default() };
+            let mut requests = Resources::new(500, 1 << 30);
+            requests.pods = 1;
+            let spread = PodTemplate {
+                namespace: "default".into(),
+                labels: labels.clone(),
+                requests: requests.clone(),
+                spread: vec![TopologySpread {
+                    max_skew: 1,
+                    topology_key: crate::pod::ZONE_KEY.into(),
+                    when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                    selector,
+                    min_domains: None,
+                }],
+                ..Default::default()
+            };
+            let plain = PodTemplate { namespace: "default".into(), labels, requests, ..Default::default() };
+            let templates = [Arc::new(spread), Arc::new(plain)];
+            let mut nodes = 0;
+            for z in 0..3 {
+                c.add_node(node(nodes, z));
+                nodes += 1;
+            }
+            for (step, op) in ops.into_iter().enumerate() {
+                let now = SimTime(step as u64 * 1_000);
+                match op {
+                    Op::Create(t) => {
+                        let p = c.create_pod(now, format!("p{step}"), Arc::clone(&templates[t]), OwnerKind::None, 0, false);
+                        c.pod_mut(p).queued = true;
+                    }
+                    Op::End(i) => {
+                        let bound: Vec<PodId> = c.nodes().flat_map(|n| n.pods.iter().copied()).collect();
+                        if !bound.is_empty() {
+                            let p = bound[i % bound.len()];
+                            c.begin_termination(p, now, EndReason::Deleted);
+                            c.end_pod(p, now, PodPhase::Deleted);
+                        }
+                    }
+                    Op::AddNode(z) => {
+                        c.add_node(node(nodes, z));
+                        nodes += 1;
+                    }
+                    Op::Delete(i) => {
+                        let id = NodeId((i % nodes) as u32);
+                        if let Some(n) = c.node_mut(id) {
+                            n.deleting = true;
+                        }
+                    }
+                    Op::Bind(i) => {
+                        let pending: Vec<PodId> = c.pending_pods().collect();
+                        if !pending.is_empty() {
+                            c.bind(pending[i % pending.len()], NodeId((i % nodes) as u32), now);
+                        }
+                    }
+                }
+                c.schedule_pass(now);
+                // What the next pass would start from: the kept counts with the journal of
+                // pods bound and ended since applied (none if a node changed since).
+                let events = c.queue.node_events();
+                let kept = c.kept_spread(events);
+                for e in &kept.entries {
+                    let fresh = c.spread_state(&e.template, &e.template.spread[e.constraint]);
+                    prop_assert_eq!(&e.state.counts, &fresh.counts, "counts after step {}", step);
+                    prop_assert_eq!(&e.state.eligible, &fresh.eligible);
+                    prop_assert_eq!(&e.state.node_domain, &fresh.node_domain);
+                    prop_assert_eq!(e.state.min, fresh.min);
+                }
+                if !kept.entries.is_empty() {
+                    c.spread_kept.cache = Some((events, kept));
+                }
+            }
+        }
+    }
 }
