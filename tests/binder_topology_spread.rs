@@ -124,6 +124,7 @@ fn a_burst_of_spread_pods_placed_in_one_pass_keeps_within_max_skew() {
     // filter, counting the pods bound earlier in the same pass, moves them on.
     let mut c = cluster_with(SchedulerSettings {
         scoring: Scoring::MostAllocated,
+        ..Default::default()
     });
     let pods = queue(&mut c, &web(None, &[]), 31, 0);
     let result = c.schedule_pass(SimTime(1_000));

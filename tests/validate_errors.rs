@@ -404,3 +404,13 @@ fn accepted_but_not_simulated_fields_are_warned_about_once_and_recorded() {
     .expect("JSON");
     assert_eq!(meta["warnings"].as_array().map(Vec::len), Some(2), "{meta}");
 }
+
+#[test]
+fn percentage_of_nodes_to_score_over_100_is_an_error_at_its_line() {
+    fails_with(
+        "percentage-of-nodes-to-score.yaml",
+        "percentage-of-nodes-to-score.yaml:9",
+        Some("spec.scheduler.percentageOfNodesToScore"),
+        "expected 0 to 100",
+    );
+}

@@ -98,6 +98,9 @@ pub struct Cluster {
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
     /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
+    /// The nodes in kube-scheduler's search order, and where the next search starts
+    /// (docs/model/scheduler.md §5).
+    node_tree: scheduler::node_tree::NodeTree,
     /// Per node id: allocatable − requested for cpu, memory, pods and ephemeral storage, kept
     /// with every change of a node's requests (`scheduler::free_of`). The binder reads it
     /// before it reads a node; building it afresh for each pass cost O(nodes) per pod arrival.
@@ -495,6 +498,8 @@ impl Cluster {
         self.node_names.insert(node.name.clone(), id);
         self.names_by_id.push(node.name.clone());
         self.free.push(scheduler::free_of(&node));
+        self.node_tree
+            .add(id, scheduler::node_tree::zone_key(&node.labels));
         self.nodes.push(Some(node));
         self.live_nodes += 1;
         self.queue.record(ClusterEvent::NodeAdd);
@@ -626,6 +631,7 @@ impl Cluster {
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
             self.queue.record(ClusterEvent::NodeDelete);
+            self.node_tree.remove(id);
             // Its pods ended above, taking their requests with them.
             if n.ready {
                 self.totals.add_node(&n.allocatable, -1);

@@ -2,15 +2,17 @@
 //!
 //! One *pass* tries every queued pending pod that is not parked in the unschedulable pool
 //! (`queue`, docs/model/scheduler.md §4), highest priority first then oldest (the active
-//! queue's order), against every schedulable node. Filters: taints, node selector and required
+//! queue's order), against the nodes in kube-scheduler's order until it has found its share of
+//! feasible ones (every node under 100 nodes; `node_tree`, docs/model/scheduler.md §5). Filters: taints, node selector and required
 //! node affinity (with the zone of the pod's volumes, docs/model/scheduler.md §3), resources, host ports, topology spread (`DoNotSchedule`), required pod affinity
 //! and anti-affinity (both directions). Scores: NodeResourcesFit (LeastAllocated by default or
 //! MostAllocated), BalancedAllocation, preferred node affinity and PreferNoSchedule taints, with
-//! kube-scheduler's default plugin weights. Ties go to the oldest node (kube-scheduler picks at
-//! random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
+//! kube-scheduler's default plugin weights. Ties go to the oldest node searched (kube-scheduler
+//! picks at random; we stay deterministic). Pods that fit nowhere are marked Unschedulable with a
 //! kube-scheduler-style reason, which is what both autoscalers react to, and parked until a
 //! cluster event that could help them.
 
+pub mod node_tree;
 mod preemption;
 pub mod queue;
 
@@ -36,6 +38,9 @@ pub enum Scoring {
 #[derive(Clone, Debug, Default)]
 pub struct SchedulerSettings {
     pub scoring: Scoring,
+    /// `percentageOfNodesToScore` (1–100; `None`: kube-scheduler's adaptive default), on
+    /// clusters of 100 nodes or more ([`node_tree`]).
+    pub percentage_of_nodes_to_score: Option<u32>,
 }
 
 /// Why one node rejected a pod; aggregated into the pod's Unschedulable message.
@@ -646,13 +651,18 @@ impl Cluster {
             - prefer_no_schedule * 3 * 100_000
     }
 
-    /// Choose the best node for `pod`, or return the rejection counts.
+    /// Choose the best node for `pod`, or return the rejection counts; and how many nodes the
+    /// search looked at. The search goes through `list` (kube-scheduler's node order) from
+    /// `start` and stops once it has found as many nodes that pass every filter as
+    /// kube-scheduler looks for (docs/model/scheduler.md §5); only those are scored.
     fn place(
         &self,
         pod: &Pod,
         cache: &mut SpreadCache,
         pass: &mut PassState,
-    ) -> Result<NodeId, BTreeMap<Reject, usize>> {
+        list: &[NodeId],
+        start: usize,
+    ) -> (Result<NodeId, BTreeMap<Reject, usize>>, usize) {
         let t = &pod.template;
         let needs_ctx = !t.spread.is_empty()
             || !t.affinity.is_empty()
@@ -662,56 +672,71 @@ impl Cluster {
         let cache = &*cache;
         let vi = pass.verdicts_of(self, t);
         let pass = &*pass;
-        let mut best: Option<(i64, NodeId)> = None;
-        let mut nominated_fits = false;
-        let mut rejects: Vec<(Reject, usize)> = Vec::new();
         let verdicts = &pass.verdicts[vi].1;
-        for (i, fixed) in verdicts.iter().enumerate() {
-            // Nodes in id order (ties go to the oldest); a node is read only once the arrays
-            // say it may fit.
-            let verdict = match fixed {
-                None => continue,
-                Some(Some(r)) => Err(*r),
-                Some(None) if pass.nominated.is_empty() => {
+        // Every filter, in kube-scheduler's order; a node is read only once the arrays say it
+        // may fit.
+        let filter = |id: NodeId| -> Result<&Node, Reject> {
+            let i = id.0 as usize;
+            let fit = match verdicts.get(i) {
+                None | Some(None) => return Err(Reject::NotReady),
+                Some(Some(Some(r))) => Err(*r),
+                Some(Some(None)) if pass.nominated.is_empty() => {
                     Self::core_fit(&t.requests, &self.free[i])
                 }
-                Some(None) => {
+                Some(Some(None)) => {
                     let r = reserved(&pass.nominated, i, pod.id, t.priority);
                     let f = self.free[i];
                     let free = [f[0] - r[0], f[1] - r[1], f[2] - r[2], f[3] - r[3]];
                     Self::core_fit(&t.requests, &free)
                 }
             };
+            fit?;
             // A verdict exists only for a live node.
-            let (Ok(()), Some(node)) = (verdict, self.nodes[i].as_ref()) else {
-                if let Err(r) = verdict {
-                    tally(&mut rejects, r);
-                }
-                continue;
-            };
+            let node = self.nodes[i].as_ref().ok_or(Reject::NotReady)?;
             debug_assert_eq!(self.free[i], free_of(node), "Cluster::free is stale");
-            let rest = Self::node_fit(t, node).and_then(|()| match &ctx {
-                Some(ctx) => self.dynamic_filter(t, ctx, cache, node),
-                None => Ok(()),
-            });
-            match rest {
-                Ok(()) => {
-                    nominated_fits |= pod.nominated_node == Some(node.id);
+            Self::node_fit(t, node)?;
+            if let Some(ctx) = &ctx {
+                self.dynamic_filter(t, ctx, cache, node)?;
+            }
+            Ok(node)
+        };
+        // A pod nominated to a node that now fits it goes there, unscored and without a search
+        // (kube-scheduler's `evaluateNominatedNode`, kubernetes: pkg/scheduler/schedule_one.go).
+        if let Some(n) = pod.nominated_node
+            && filter(n).is_ok()
+        {
+            return (Ok(n), 0);
+        }
+        let all = list.len();
+        let to_find = node_tree::num_feasible_nodes_to_find(
+            self.scheduler_settings.percentage_of_nodes_to_score,
+            all,
+        );
+        let mut best: Option<(i64, NodeId)> = None;
+        let mut rejects: Vec<(Reject, usize)> = Vec::new();
+        let (mut feasible, mut processed) = (0, 0);
+        for k in 0..all {
+            let id = list[(start + k) % all];
+            processed += 1;
+            match filter(id) {
+                Ok(node) => {
                     let s = self.score(t, node);
-                    if best.is_none_or(|(b, _)| s > b) {
-                        best = Some((s, node.id));
+                    // Ties go to the oldest node (kube-scheduler picks one at random).
+                    if best.is_none_or(|(b, bid)| s > b || (s == b && id < bid)) {
+                        best = Some((s, id));
+                    }
+                    feasible += 1;
+                    if feasible == to_find {
+                        break;
                     }
                 }
                 Err(r) => tally(&mut rejects, r),
             }
         }
-        // A pod nominated to a node that now fits it goes there, unscored (kube-scheduler's
-        // `evaluateNominatedNode`, kubernetes: pkg/scheduler/schedule_one.go).
-        if nominated_fits && let Some(n) = pod.nominated_node {
-            return Ok(n);
-        }
-        best.map(|(_, id)| id)
-            .ok_or_else(|| rejects.into_iter().collect())
+        let outcome = best
+            .map(|(_, id)| id)
+            .ok_or_else(|| rejects.into_iter().collect());
+        (outcome, processed)
     }
 
     /// One scheduling pass over the queued pending pods that are not parked in the
@@ -792,7 +817,10 @@ impl Cluster {
         // template: (binds and nominations when it failed, why).
         let mut changes = 0u64;
         let mut failed_unchanged: BTreeMap<usize, (u64, Failure)> = BTreeMap::new();
+        // kube-scheduler's node order (no node is added or removed within a pass).
+        let list = self.node_tree.take_list();
         for pid in order {
+            let mut searched = None;
             let pod = self.pod(pid);
             let t = &pod.template;
             let simple = t.spread.is_empty()
@@ -808,38 +836,48 @@ impl Cluster {
             let outcome = match (failed_templates.get(&key), unchanged) {
                 (Some(failed), _) if simple => Err(failed.clone()),
                 (_, Some((_, failed))) => Err(failed.clone()),
-                _ => self.place(pod, &mut spread, &mut pass).map_err(|rejects| {
-                    let seq = self.queue.seq();
-                    // The plugins that rejected it decide what may wake it; with no node to
-                    // reject it, any event may.
-                    let wake = if rejects.is_empty() {
-                        EventSet::ALL
-                    } else {
-                        rejects
-                            .keys()
-                            .fold(EventSet::default(), |w, r| w.union(r.wake_events()))
-                    };
-                    let total = self.node_count();
-                    if let Some((n, r, message)) = &last_message
-                        && *n == total
-                        && *r == rejects
-                    {
-                        return (message.clone(), wake, seq);
-                    }
-                    let mut parts: Vec<String> = rejects
-                        .iter()
-                        .map(|(r, n)| format!("{n} {}", r.describe()))
-                        .collect();
-                    parts.sort();
-                    let message: Arc<str> = if total == 0 {
-                        "0/0 nodes are available: no nodes".into()
-                    } else {
-                        format!("0/{total} nodes are available: {}", parts.join(", ")).into()
-                    };
-                    last_message = Some((total, rejects, message.clone()));
-                    (message, wake, seq)
-                }),
+                _ => {
+                    let start = self.node_tree.next_start(list.len());
+                    let (outcome, processed) =
+                        self.place(pod, &mut spread, &mut pass, &list, start);
+                    searched = Some((start, processed));
+                    outcome.map_err(|rejects| {
+                        let seq = self.queue.seq();
+                        // The plugins that rejected it decide what may wake it; with no node to
+                        // reject it, any event may.
+                        let wake = if rejects.is_empty() {
+                            EventSet::ALL
+                        } else {
+                            rejects
+                                .keys()
+                                .fold(EventSet::default(), |w, r| w.union(r.wake_events()))
+                        };
+                        let total = self.node_count();
+                        if let Some((n, r, message)) = &last_message
+                            && *n == total
+                            && *r == rejects
+                        {
+                            return (message.clone(), wake, seq);
+                        }
+                        let mut parts: Vec<String> = rejects
+                            .iter()
+                            .map(|(r, n)| format!("{n} {}", r.describe()))
+                            .collect();
+                        parts.sort();
+                        let message: Arc<str> = if total == 0 {
+                            "0/0 nodes are available: no nodes".into()
+                        } else {
+                            format!("0/{total} nodes are available: {}", parts.join(", ")).into()
+                        };
+                        last_message = Some((total, rejects, message.clone()));
+                        (message, wake, seq)
+                    })
+                }
             };
+            // The next search starts after the nodes this one looked at.
+            if let Some((start, processed)) = searched {
+                self.node_tree.advance(start, processed, list.len());
+            }
             match outcome {
                 Ok(node) => {
                     self.bind(pid, node, now);
@@ -879,6 +917,7 @@ impl Cluster {
                 }
             }
         }
+        self.node_tree.put_list(list);
         // Kept for the next pass while the nodes stay as they are (nothing in a pass adds,
         // changes or removes a node); a bounded number of templates, the oldest dropped first.
         if self.queue.node_events() == node_events {

@@ -111,6 +111,7 @@ impl<'s> Simulation<'s> {
     ) -> Self {
         let sched = SchedulerSettings {
             scoring: scenario.spec.scheduler.scoring.unwrap_or_default(),
+            percentage_of_nodes_to_score: scenario.spec.scheduler.percentage_of_nodes_to_score,
         };
         let latency = scenario.spec.cloud.latency.unwrap_or_default();
         Simulation {

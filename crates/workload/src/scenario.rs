@@ -290,6 +290,10 @@ pub struct SchedulerSpec {
     /// `LeastAllocated` (kube-scheduler's default) or `MostAllocated`.
     #[serde(default)]
     pub scoring: Option<asim_cluster::scheduler::Scoring>,
+    /// kube-scheduler's `percentageOfNodesToScore`: 0–100, absent or 0 for its adaptive
+    /// default (docs/model/scheduler.md §5).
+    #[serde(default)]
+    pub percentage_of_nodes_to_score: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

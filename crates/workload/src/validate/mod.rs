@@ -62,6 +62,7 @@ impl Scenario {
 
         d.check_name(&doc.metadata.name)?;
         let duration_ms = d.duration()?;
+        d.scheduler()?;
         let (region, zones, catalog) = d.region_zones_catalog()?;
         let priority_classes = manifests::priority_classes(&manifests)?;
         let deferred = manifests::deferred(&d)?;
@@ -212,6 +213,17 @@ impl Doc<'_> {
                 "must be 1 to 253 letters, digits, '-', '_' or '.', not starting with '.' (it names the report directories), got {name:?}"
             ),
         ))
+    }
+
+    /// `spec.scheduler.percentageOfNodesToScore` is a percentage.
+    fn scheduler(&self) -> Result<(), LoadError> {
+        match self.spec.scheduler.percentage_of_nodes_to_score {
+            Some(p) if p > 100 => Err(self.err(
+                "spec.scheduler.percentageOfNodesToScore",
+                format!("expected 0 to 100 (0: kube-scheduler's adaptive default), got {p}"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// `spec.duration` is positive.
