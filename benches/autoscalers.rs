@@ -55,16 +55,16 @@ fn find_event(
     scenario: &Scenario,
     kind: AutoscalerKind,
     from: SimTime,
-    pick: impl Fn(&[String]) -> bool,
+    pick: impl Fn(&[&str]) -> bool,
 ) -> u64 {
     let mut sim = start(scenario, kind);
     loop {
-        let before = sim.decisions().len();
+        let before = sim.decisions().mark();
         let t = sim
             .step()
             .expect("the event of interest happens before the scenario ends");
-        let new = &sim.decisions()[before..];
-        if t >= from && pick(new) {
+        let new: Vec<&str> = sim.decisions().since(before).collect();
+        if t >= from && pick(&new) {
             return sim.events;
         }
     }
@@ -88,12 +88,12 @@ fn bench_event(
             sim
         })
         .bench_local_refs(|sim| {
-            let before = sim.decisions().len();
+            let before = sim.decisions().mark();
             let t = sim.step();
             assert_eq!(sim.events, ordinal, "one event was handled");
             assert!(
-                sim.decisions()[before..]
-                    .iter()
+                sim.decisions()
+                    .since(before)
                     .any(|l| l.contains(expect_line)),
                 "the timed event is the one found"
             );
@@ -101,7 +101,7 @@ fn bench_event(
         });
 }
 
-fn has(lines: &[String], parts: &[&str]) -> bool {
+fn has(lines: &[&str], parts: &[&str]) -> bool {
     lines.iter().any(|l| parts.iter().all(|p| l.contains(p)))
 }
 

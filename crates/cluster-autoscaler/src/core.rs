@@ -100,7 +100,7 @@ impl StaticAutoscaler {
         })
     }
 
-    pub fn decisions(&self) -> &[String] {
+    pub fn decisions(&self) -> &asim_cluster::autoscaler::DecisionLines {
         self.log.lines()
     }
 

@@ -292,7 +292,7 @@ struct Entry<'a> {
 /// The decision log, one JSON line per event.
 #[derive(Clone, Debug, Default)]
 pub struct DecisionLog {
-    lines: Vec<String>,
+    lines: asim_cluster::autoscaler::DecisionLines,
 }
 
 impl DecisionLog {
@@ -307,10 +307,10 @@ impl DecisionLog {
             Ok(v) => v.to_string(),
             Err(e) => unreachable!("a Decision always converts to JSON: {e}"),
         };
-        self.lines.push(line);
+        self.lines.push(&line);
     }
 
-    pub fn lines(&self) -> &[String] {
+    pub fn lines(&self) -> &asim_cluster::autoscaler::DecisionLines {
         &self.lines
     }
 }
@@ -323,7 +323,7 @@ mod tests {
     fn line(d: Decision) -> String {
         let mut log = DecisionLog::default();
         log.log(SimTime(1_500), d);
-        log.lines()[0].clone()
+        log.lines().iter().next().unwrap_or_default().to_string()
     }
 
     /// The lines are those the ad-hoc `json!` objects used to give: same keys, same order,

@@ -135,7 +135,7 @@ impl Autoscaler for ClusterAutoscaler {
         }
     }
 
-    fn decisions(&self) -> &[String] {
+    fn decisions(&self) -> &asim_cluster::autoscaler::DecisionLines {
         self.core.decisions()
     }
 }

@@ -103,7 +103,7 @@ pub struct Karpenter {
             ),
         >,
     >,
-    decisions: Vec<String>,
+    decisions: asim_cluster::autoscaler::DecisionLines,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
     /// Bumped by every new nomination: what caches of the disruption candidates key on.
@@ -173,7 +173,7 @@ impl Karpenter {
             compatible_cache: Default::default(),
             available_cache: Default::default(),
             seed_cache: Default::default(),
-            decisions: Vec::new(),
+            decisions: Default::default(),
             nominated: BTreeMap::new(),
             nominations: 0,
             planned_on: BTreeMap::new(),
@@ -185,7 +185,7 @@ impl Karpenter {
 
     /// Append to the decision log (`decisions.jsonl`).
     fn log(&mut self, now: SimTime, d: Decision) {
-        self.decisions.push(d.to_line(now.as_secs_f64()));
+        self.decisions.push(&d.to_line(now.as_secs_f64()));
     }
 
     fn trigger(&mut self, ctx: &mut Ctx<'_>, pods: impl IntoIterator<Item = PodId>) {
@@ -298,7 +298,7 @@ impl Autoscaler for Karpenter {
         self.node_event(ctx, node, event);
     }
 
-    fn decisions(&self) -> &[String] {
+    fn decisions(&self) -> &asim_cluster::autoscaler::DecisionLines {
         &self.decisions
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::{NodeRecord, Report, Sample};
 use asim_cluster::Cluster;
+use asim_cluster::autoscaler::DecisionLines;
 
 /// Wall-clock facts about a run: never in `report.json` (docs/design.md §10).
 #[derive(Clone, Debug, Serialize)]
@@ -197,25 +198,24 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-fn pods_csv(cluster: &Cluster) -> String {
-    let mut s = String::from(
-        "pod,namespace,owner,created_s,unschedulable_s,bound_s,running_s,ended_s,phase,node,cpu_m,memory_mib,replaces_evicted,reason\n",
-    );
+/// `pods.csv`, written row by row to `out`: a replay of hundreds of thousands of pods makes
+/// a file of tens of megabytes, which need not be held in memory beside the run.
+fn write_pods_csv(out: &mut impl io::Write, cluster: &Cluster) -> io::Result<()> {
+    out.write_all(
+        b"pod,namespace,owner,created_s,unschedulable_s,bound_s,running_s,ended_s,phase,node,cpu_m,memory_mib,replaces_evicted,reason\n",
+    )?;
     for p in &cluster.pods {
         let node = p
             .node
             .and_then(|n| cluster.node_name(n))
             .unwrap_or_default();
-        let reason = if p.bound_at.is_none() {
-            p.unschedulable_reason
-                .as_deref()
-                .unwrap_or_default()
-                .to_string()
+        let reason: &str = if p.bound_at.is_none() {
+            p.unschedulable_reason.as_deref().unwrap_or_default()
         } else {
-            String::new()
+            ""
         };
-        let _ = writeln!(
-            s,
+        writeln!(
+            out,
             "{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{}",
             csv_field(&p.name),
             csv_field(p.namespace()),
@@ -230,10 +230,10 @@ fn pods_csv(cluster: &Cluster) -> String {
             p.template.requests.cpu_m,
             p.template.requests.memory / (1 << 20),
             p.replaces_evicted,
-            csv_field(&reason)
-        );
+            csv_field(reason)
+        )?;
     }
-    s
+    Ok(())
 }
 
 fn nodes_csv(nodes: &[NodeRecord]) -> String {
@@ -280,7 +280,16 @@ pub fn write_outputs(
     cluster: &Cluster,
 ) -> io::Result<()> {
     let view = super::view::RunView::new(&report.autoscaler, report, samples, nodes, cluster);
-    write_files(out, report, meta, &view, samples, nodes, cluster, &[])
+    write_files(
+        out,
+        report,
+        meta,
+        &view,
+        samples,
+        nodes,
+        cluster,
+        &DecisionLines::new(),
+    )
 }
 
 /// The digest of a run's `decisions.jsonl` that baselines keep (`reports/<scenario>/<autoscaler>/
@@ -288,7 +297,7 @@ pub fn write_outputs(
 /// decision log is too large to keep beside every baseline, but it is where a change of
 /// behaviour — or a cache that returns a stale answer — shows first, so the golden test compares
 /// it byte for byte through this digest.
-pub fn decisions_digest(decisions: &[String]) -> String {
+pub fn decisions_digest(decisions: &DecisionLines) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for b in bytes {
@@ -296,9 +305,9 @@ pub fn decisions_digest(decisions: &[String]) -> String {
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    for line in decisions {
-        feed(line.as_bytes());
-        feed(b"\n");
+    // Every line followed by its `\n`, as in the file.
+    for bytes in decisions.bytes() {
+        feed(bytes);
     }
     format!("lines {} fnv1a64 {hash:016x}\n", decisions.len())
 }
@@ -314,14 +323,13 @@ pub fn write_files(
     samples: &[Sample],
     nodes: &[NodeRecord],
     cluster: &Cluster,
-    decisions: &[String],
+    decisions: &DecisionLines,
 ) -> io::Result<()> {
     let files: Vec<(&str, String)> = vec![
         ("report.json", report_json(report)),
         ("report.md", report_md(report)),
         ("report.html", super::html::report_html(view)),
         ("timeseries.csv", timeseries_csv(samples)),
-        ("pods.csv", pods_csv(cluster)),
         ("nodes.csv", nodes_csv(nodes)),
         (
             "run-meta.json",
@@ -332,14 +340,19 @@ pub fn write_files(
     for (name, text) in &files {
         fs::write(staged.path().join(name), text)?;
     }
+    {
+        let file = fs::File::create(staged.path().join("pods.csv"))?;
+        let mut w = io::BufWriter::new(file);
+        write_pods_csv(&mut w, cluster)?;
+        w.flush()?;
+    }
     if !decisions.is_empty() {
-        // Line by line: a long replay's log runs to hundreds of megabytes, and joining it
+        // Chunk by chunk: a long replay's log runs to hundreds of megabytes, and joining it
         // into one string would hold it twice.
         let file = fs::File::create(staged.path().join("decisions.jsonl"))?;
         let mut w = io::BufWriter::new(file);
-        for line in decisions {
-            w.write_all(line.as_bytes())?;
-            w.write_all(b"\n")?;
+        for bytes in decisions.bytes() {
+            w.write_all(bytes)?;
         }
         w.flush()?;
     }

@@ -438,7 +438,7 @@ impl<'s> Simulation<'s> {
     }
 
     /// The autoscaler's decision log.
-    pub fn decisions(&self) -> &[String] {
+    pub fn decisions(&self) -> &asim_cluster::autoscaler::DecisionLines {
         self.autoscaler.decisions()
     }
 

@@ -2,9 +2,12 @@
 //! (docs/design.md §2): read the cluster, request and terminate instances, cordon/drain/delete nodes,
 //! and set timers. Neither autoscaler may read the other's state or the mock's hidden truth.
 
+mod decision_lines;
 pub mod none;
 
 use std::collections::BTreeMap;
+
+pub use decision_lines::{DecisionLines, Mark as DecisionMark};
 
 use std::any::Any;
 use std::fmt;
@@ -313,8 +316,9 @@ pub trait Autoscaler {
     /// A timeline step changed the autoscaler's configuration (see [`ConfigChange`]).
     fn on_config_change(&mut self, _ctx: &mut Ctx<'_>, _change: &ConfigChange) {}
     /// The decision log (one JSON object per line in `decisions.jsonl`).
-    fn decisions(&self) -> &[String] {
-        &[]
+    fn decisions(&self) -> &DecisionLines {
+        static NONE: DecisionLines = DecisionLines::new();
+        &NONE
     }
 }
 

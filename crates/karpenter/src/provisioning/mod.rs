@@ -458,6 +458,14 @@ impl Karpenter {
                 host_ports: node.host_ports.clone(),
             });
         }
+        // Nodes that are gone leave the cache (a long replay goes through tens of thousands
+        // of nodes, each with its labels' requirements).
+        {
+            let mut cache = self.node_cache.borrow_mut();
+            if cache.len() > cluster.node_count() {
+                cache.retain(|id, _| cluster.node(*id).is_some());
+            }
+        }
         let mut cache = self.launched_cache.borrow_mut();
         let mut earlier = std::mem::take(&mut *cache);
         for (i, c) in self.claims.iter().enumerate() {
