@@ -715,8 +715,9 @@ impl Cluster {
         let mut best: Option<(i64, NodeId)> = None;
         let mut rejects: Vec<(Reject, usize)> = Vec::new();
         let (mut feasible, mut processed) = (0, 0);
-        for k in 0..all {
-            let id = list[(start + k) % all];
+        // From `start` round to just before it (no division per node).
+        let start = start.min(all);
+        for &id in list[start..].iter().chain(&list[..start]) {
             processed += 1;
             match filter(id) {
                 Ok(node) => {
