@@ -910,22 +910,25 @@ mod tests {
     use asim_core::k8s::resources::Resources;
     use asim_core::k8s::selector::Labels;
 
+    /// A Ready node without labels or taints.
+    fn bare_node(name: &str, allocatable: Resources) -> Node {
+        Node::new(
+            name.into(),
+            Labels::new(),
+            Vec::new(),
+            allocatable.clone(),
+            allocatable,
+            NodeOwner::Unmanaged,
+            None,
+            SimTime(0),
+            true,
+        )
+    }
+
     #[test]
     fn a_removed_node_keeps_its_name_for_the_reports() {
         let mut c = Cluster::default();
-        let node = |name: &str| {
-            Node::new(
-                name.into(),
-                Labels::new(),
-                Vec::new(),
-                Resources::default(),
-                Resources::default(),
-                NodeOwner::Unmanaged,
-                None,
-                SimTime(0),
-                true,
-            )
-        };
+        let node = |name: &str| bare_node(name, Resources::default());
         let a = c.add_node(node("ip-10-0-0-1"));
         let b = c.add_node(node("ip-10-0-0-2"));
         c.remove_node(a, SimTime(1_000));
@@ -942,17 +945,7 @@ mod tests {
     #[test]
     fn a_replica_set_scaled_down_while_a_pod_terminates_keeps_its_replicas() {
         let mut c = Cluster::default();
-        let node = c.add_node(Node::new(
-            "n".into(),
-            Labels::new(),
-            Vec::new(),
-            Resources::new(64_000, 1 << 40),
-            Resources::new(64_000, 1 << 40),
-            NodeOwner::Unmanaged,
-            None,
-            SimTime(0),
-            true,
-        ));
+        let node = c.add_node(bare_node("n", Resources::new(64_000, 1 << 40)));
         c.replica_sets.push(ReplicaController {
             kind: OwnerKind::ReplicaSet,
             name: "web".into(),
@@ -1052,19 +1045,7 @@ mod tests {
                         Arc::new(t)
                     })
                     .collect();
-                let node = |i: usize| {
-                    Node::new(
-                        format!("n{i}"),
-                        Labels::new(),
-                        Vec::new(),
-                        Resources::default(),
-                        Resources::default(),
-                        NodeOwner::Unmanaged,
-                        None,
-                        SimTime(0),
-                        true,
-                    )
-                };
+                let node = |i: usize| bare_node(&format!("n{i}"), Resources::default());
                 let mut nodes = vec![c.add_node(node(0))];
                 let mut pods: Vec<PodId> = Vec::new();
                 for (step, op) in ops.into_iter().enumerate() {
