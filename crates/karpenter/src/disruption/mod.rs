@@ -142,6 +142,9 @@ pub struct Controller {
     candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
     /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).
     pub(super) windows: Option<TimeBound<Windows>>,
+    /// The disruptions each NodePool's budgets allow per reason (§4.4), while nothing they are
+    /// counted from changes.
+    budgets: Option<TimeBound<BTreeMap<(usize, DisruptionReason), u32>>>,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
@@ -159,6 +162,7 @@ impl Controller {
         self.pass_base = None;
         self.candidates = None;
         self.windows = None;
+        self.budgets = None;
     }
 
     /// `spot_to_spot`: the `SpotToSpotConsolidation` feature gate.
@@ -577,6 +581,35 @@ impl Karpenter {
     /// the initialized nodes not yet terminating; NotReady nodes and those being deleted or
     /// marked for deletion use up the budget.
     pub(crate) fn budget_mapping(
+        &mut self,
+        cluster: &Cluster,
+        now: SimTime,
+    ) -> BTreeMap<(usize, DisruptionReason), u32> {
+        let inputs = self.disruption_inputs(cluster);
+        if let Some(b) = &self.disruption.budgets
+            && b.holds(inputs, now)
+        {
+            return b.value.clone();
+        }
+        let value = self.count_budgets(cluster, now);
+        // A scheduled budget may open or close at any instant (its cron matches on the
+        // minute, its duration ends anywhere): then the counts hold for this instant only.
+        let until = if self.pools.iter().any(|p| p.budgets.scheduled()) {
+            SimTime(now.0 + 1)
+        } else {
+            SimTime(u64::MAX)
+        };
+        self.disruption.budgets = Some(TimeBound {
+            inputs,
+            from: now,
+            until,
+            value: value.clone(),
+        });
+        value
+    }
+
+    /// [`Karpenter::budget_mapping`], counted.
+    fn count_budgets(
         &self,
         cluster: &Cluster,
         now: SimTime,

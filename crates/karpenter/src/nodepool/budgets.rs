@@ -199,6 +199,12 @@ pub struct Budgets {
 }
 
 impl Budgets {
+    /// Whether any budget has a schedule: only then can the budgets change with the clock
+    /// alone.
+    pub fn scheduled(&self) -> bool {
+        self.entries.iter().any(|(_, cron)| cron.is_some())
+    }
+
     pub fn new(np: &NodePool) -> Result<Budgets, CronError> {
         let mut entries = Vec::new();
         for b in &np.spec.disruption.budgets {
