@@ -5,11 +5,13 @@
 //! scored, and the next search starts where it stopped, through the nodes zone by zone
 //! (pkg/scheduler/backend/cache/node_tree.go).
 
+mod common;
+
 use std::sync::Arc;
 
 use autoscale_sim::cluster::pod::{HOSTNAME_KEY, PodTemplate, ZONE_KEY};
 use autoscale_sim::cluster::scheduler::SchedulerSettings;
-use autoscale_sim::cluster::{Cluster, Node, NodeId, NodeOwner, OwnerKind, PodId};
+use autoscale_sim::cluster::{Cluster, Node, NodeId, OwnerKind, PodId};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::Labels;
@@ -19,19 +21,7 @@ fn node(name: &str, zone: &str) -> Node {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut r = Resources::new(4_000, 16 << 30);
-    r.pods = 110;
-    Node::new(
-        name.into(),
-        l,
-        Vec::new(),
-        r.clone(),
-        r,
-        NodeOwner::Unmanaged,
-        None,
-        SimTime::ZERO,
-        true,
-    )
+    common::ready_node(name, l, 4_000, 16 << 30)
 }
 
 /// `n` identical empty nodes, their zones given per node.

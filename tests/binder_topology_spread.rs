@@ -4,6 +4,8 @@
 //! `maxSkew`. The binder keeps each pass's counts up to date as pods bind instead of recounting
 //! them for every pod, so these tests place whole bursts in one pass.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use autoscale_sim::cluster::pod::{
     HOSTNAME_KEY, PodTemplate, TopologySpread, WhenUnsatisfiable, ZONE_KEY,
 };
 use autoscale_sim::cluster::scheduler::{SchedulerSettings, Scoring};
-use autoscale_sim::cluster::{Cluster, Node, NodeOwner, OwnerKind, PodId};
+use autoscale_sim::cluster::{Cluster, Node, OwnerKind, PodId};
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
 use autoscale_sim::k8s::selector::{LabelSelector, Labels};
@@ -29,19 +31,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 fn node(name: &str, zone: &str, extra: &[(&str, &str)]) -> Node {
     let mut l = labels(&[(HOSTNAME_KEY, name), (ZONE_KEY, zone)]);
     l.extend(labels(extra));
-    let mut r = Resources::new(16_000, 64 << 30);
-    r.pods = 110;
-    Node::new(
-        name.into(),
-        l,
-        Vec::new(),
-        r.clone(),
-        r,
-        NodeOwner::Unmanaged,
-        None,
-        SimTime::ZERO,
-        true,
-    )
+    common::ready_node(name, l, 16_000, 64 << 30)
 }
 
 /// 250m pods labelled `app: web`, spread over zones with `maxSkew` 1 (DoNotSchedule).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use autoscale_sim::cluster::pod::{HOSTNAME_KEY, PodTemplate, PreemptionPolicy};
 use autoscale_sim::cluster::scheduler::SchedulerSettings;
 use autoscale_sim::cluster::{
-    Cluster, EndReason, IntOrPercent, Node, NodeId, NodeOwner, OwnerKind, Pdb, PodId, PodPhase,
+    Cluster, EndReason, IntOrPercent, Node, NodeId, OwnerKind, Pdb, PodId, PodPhase,
 };
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
@@ -28,19 +28,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 /// A Ready node with 2 vCPU and 8 GiB.
 fn node(name: &str) -> Node {
-    let mut r = Resources::new(2_000, 8 << 30);
-    r.pods = 110;
-    Node::new(
-        name.into(),
-        labels(&[(HOSTNAME_KEY, name)]),
-        Vec::new(),
-        r.clone(),
-        r,
-        NodeOwner::Unmanaged,
-        None,
-        SimTime::ZERO,
-        true,
-    )
+    common::ready_node(name, labels(&[(HOSTNAME_KEY, name)]), 2_000, 8 << 30)
 }
 
 /// 1-vCPU pods labelled `app: <app>` with `priority`.

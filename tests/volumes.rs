@@ -13,8 +13,8 @@ use autoscale_sim::cluster::pod::{HOSTNAME_KEY, ZONE_KEY};
 use autoscale_sim::cluster::scheduler::SchedulerSettings;
 use autoscale_sim::cluster::volume::{ClaimSpec, StorageClass, VolumeBindingMode, Volumes};
 use autoscale_sim::cluster::{
-    Cluster, ControllerRef, EndReason, Node, NodeId, NodeOwner, OwnerKind, PodId, PodPhase,
-    PodTemplate, ReplicaController, terminal_phase,
+    Cluster, ControllerRef, EndReason, Node, NodeId, OwnerKind, PodId, PodPhase, PodTemplate,
+    ReplicaController, terminal_phase,
 };
 use autoscale_sim::engine::SimTime;
 use autoscale_sim::k8s::resources::Resources;
@@ -32,18 +32,11 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 /// A Ready 2-vCPU node in `zone`.
 fn node(name: &str, zone: &str) -> Node {
-    let mut r = Resources::new(2_000, 8 << 30);
-    r.pods = 110;
-    Node::new(
-        name.into(),
+    common::ready_node(
+        name,
         labels(&[(HOSTNAME_KEY, name), (ZONE_KEY, zone)]),
-        Vec::new(),
-        r.clone(),
-        r,
-        NodeOwner::Unmanaged,
-        None,
-        SimTime::ZERO,
-        true,
+        2_000,
+        8 << 30,
     )
 }
 

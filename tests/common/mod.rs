@@ -7,10 +7,32 @@ pub mod ca;
 
 use std::path::{Path, PathBuf};
 
+use autoscale_sim::cluster::{Node, NodeOwner};
+use autoscale_sim::engine::SimTime;
+use autoscale_sim::k8s::resources::Resources;
+use autoscale_sim::k8s::selector::Labels;
 use autoscale_sim::karpenter::Karpenter;
 use autoscale_sim::sim::Simulation;
 use autoscale_sim::workload::Scenario;
 use serde_json::{Value, json};
+
+/// A Ready node no autoscaler owns, with `cpu_m` millicores, `memory` bytes and 110 pods
+/// allocatable (and as capacity), for the binder's tests.
+pub fn ready_node(name: &str, labels: Labels, cpu_m: i64, memory: i64) -> Node {
+    let mut r = Resources::new(cpu_m, memory);
+    r.pods = 110;
+    Node::new(
+        name.into(),
+        labels,
+        Vec::new(),
+        r.clone(),
+        r,
+        NodeOwner::Unmanaged,
+        None,
+        SimTime::ZERO,
+        true,
+    )
+}
 
 /// A path inside the repository.
 pub fn repo(rel: &str) -> PathBuf {

@@ -20,6 +20,7 @@ pub struct PodId(pub u32);
 pub struct ClaimId(pub u32);
 
 pub const ZONE_KEY: &str = "topology.kubernetes.io/zone";
+pub const REGION_KEY: &str = "topology.kubernetes.io/region";
 pub const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 pub const CAPACITY_TYPE_KEY: &str = "karpenter.sh/capacity-type";
 pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";

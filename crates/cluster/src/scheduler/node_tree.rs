@@ -110,7 +110,7 @@ impl NodeTree {
 /// kube-scheduler's zone key of a node: its region and zone labels (empty when it has neither).
 pub fn zone_key(labels: &asim_core::k8s::selector::Labels) -> String {
     let region = labels
-        .get("topology.kubernetes.io/region")
+        .get(super::super::pod::REGION_KEY)
         .map(String::as_str)
         .unwrap_or("");
     let zone = labels
