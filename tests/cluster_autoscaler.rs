@@ -526,6 +526,7 @@ fn node(id: u32, cpu_m: i64, group: &str) -> Node {
         created_at: SimTime::ZERO,
         ready_at: Some(SimTime::ZERO),
         last_pod_event: SimTime::ZERO,
+        pods_version: 0,
     }
 }
 

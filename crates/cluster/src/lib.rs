@@ -165,6 +165,12 @@ impl Cluster {
     pub fn pod_mut(&mut self, id: PodId) -> &mut Pod {
         self.generation += 1;
         self.queue.unpark(id);
+        if let Some(n) = self.pods[id.0 as usize]
+            .node
+            .and_then(|n| self.nodes[n.0 as usize].as_mut())
+        {
+            n.pods_version += 1;
+        }
         &mut self.pods[id.0 as usize]
     }
 
@@ -309,6 +315,7 @@ impl Cluster {
             }
             n.host_ports.extend(template.host_ports.iter().cloned());
             n.last_pod_event = now;
+            n.pods_version += 1;
         } else {
             // Bound to a node that is gone: on no node's books, so no longer active.
             self.pdb_track(pod, -1, 0);
@@ -363,6 +370,7 @@ impl Cluster {
             for img in &template.images {
                 n.images.insert(img.name.clone());
             }
+            n.pods_version += 1;
             self.pdb_track(pod, 0, 1);
         }
     }
@@ -395,6 +403,7 @@ impl Cluster {
                 let grace = p.template.termination_grace_ms;
                 if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
                     n.last_pod_event = now;
+                    n.pods_version += 1;
                     if was_running {
                         self.pdb_track(pod, 0, -1);
                     }
@@ -460,6 +469,7 @@ impl Cluster {
                 }
             }
             n.last_pod_event = now;
+            n.pods_version += 1;
         }
         if was_active {
             self.pdb_track(pod, -1, -i64::from(was_running));
@@ -1048,6 +1058,8 @@ mod tests {
                 let node = |i: usize| bare_node(&format!("n{i}"), Resources::default());
                 let mut nodes = vec![c.add_node(node(0))];
                 let mut pods: Vec<PodId> = Vec::new();
+                // What each node's pods were (id and phase) at which `pods_version`.
+                let mut seen: BTreeMap<NodeId, (u64, Vec<(PodId, PodPhase)>)> = BTreeMap::new();
                 for (step, op) in ops.into_iter().enumerate() {
                     let now = SimTime(step as u64);
                     match op {
@@ -1069,6 +1081,18 @@ mod tests {
                         Op::AddPdb => c.pdbs.push(pdb(&format!("p{step}"), "default", None)),
                     }
                     prop_assert_eq!(c.pdb_pod_counts(), c.count_pdb_pods(), "after step {}", step);
+                    // Node::pods_version moves whenever a node's pods or their phases do, so
+                    // what an autoscaler keeps per (node, version) is never stale.
+                    for n in c.nodes() {
+                        let now_pods: Vec<(PodId, PodPhase)> =
+                            n.pods.iter().map(|p| (*p, c.pod(*p).phase)).collect();
+                        if let Some((version, before)) = seen.get(&n.id)
+                            && *before != now_pods
+                        {
+                            prop_assert_ne!(*version, n.pods_version, "node {} after step {}", n.name, step);
+                        }
+                        seen.insert(n.id, (n.pods_version, now_pods));
+                    }
                 }
             }
         }

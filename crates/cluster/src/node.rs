@@ -57,6 +57,10 @@ pub struct Node {
     pub ready_at: Option<SimTime>,
     /// Last bind / terminal / terminating pod event (Karpenter's consolidateAfter clock, docs/model/karpenter.md §4.3).
     pub last_pod_event: SimTime,
+    /// Bumped whenever a pod joins or leaves the node or one of its pods changes phase or is
+    /// patched: an autoscaler may keep what it derives from the node's pods while this holds
+    /// (node ids are never reused, so (id, version) names one state of the node's pods).
+    pub pods_version: u64,
 }
 
 impl Node {
@@ -95,6 +99,7 @@ impl Node {
             created_at: now,
             ready_at: ready.then_some(now),
             last_pod_event: now,
+            pods_version: 0,
         }
     }
 

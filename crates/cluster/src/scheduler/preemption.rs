@@ -286,6 +286,7 @@ impl Cluster {
             return;
         };
         n.pods.remove(&p);
+        n.pods_version += 1;
         n.requested.sub(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
         if let Some(i) = n.pod_templates.iter().position(|(x, _)| Arc::ptr_eq(x, &t)) {
@@ -311,6 +312,7 @@ impl Cluster {
             return;
         };
         n.pods.insert(p);
+        n.pods_version += 1;
         n.requested.add(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
         match n.pod_templates.iter_mut().find(|(x, _)| Arc::ptr_eq(x, &t)) {

@@ -145,6 +145,8 @@ pub struct Controller {
     /// The disruptions each NodePool's budgets allow per reason (§4.4), while nothing they are
     /// counted from changes.
     budgets: Option<TimeBound<BTreeMap<(usize, DisruptionReason), u32>>>,
+    /// What the candidates take from each node's pods, kept while those pods are unchanged.
+    node_pods: KeptNodePods,
     /// Why each node was last found unconsolidatable, so the log says it once per change.
     unconsolidatable: BTreeMap<ClaimId, String>,
     /// Where single-node consolidation resumes after a pass that hit its simulation cap.
@@ -222,7 +224,7 @@ pub struct Candidate {
     pub instance_type: u32,
     pub consolidatable: bool,
     /// Pods that would need a new home; none ⇒ empty (§4.4).
-    pub reschedulable: Vec<PodId>,
+    pub reschedulable: Arc<[PodId]>,
     /// A pod that keeps the node where it is (do-not-disrupt, or a PDB allowing nothing).
     pub blocked: Option<String>,
     pub drifted_at: Option<SimTime>,
@@ -329,11 +331,11 @@ impl PdbTable {
         }
     }
 
-    /// The PDB blocking `pod`'s eviction, if any; a pod under two PDBs is blocked too (§4.2).
-    fn blocking<'c>(&self, cluster: &'c Cluster, pod: &Pod) -> Option<&'c str> {
+    /// The PDBs selecting `pod`.
+    fn selecting(&self, cluster: &Cluster, pod: &Pod) -> Selected {
         let key = Arc::as_ptr(&pod.template);
         let found = self.selected.borrow().get(&key).copied();
-        let selected = found.unwrap_or_else(|| {
+        found.unwrap_or_else(|| {
             let mut matching = cluster.pdbs.iter().enumerate().filter(|(_, pdb)| {
                 pdb.namespace == pod.template.namespace && pdb.selector.matches(pod.labels())
             });
@@ -344,13 +346,151 @@ impl PdbTable {
             };
             self.selected.borrow_mut().insert(key, s);
             s
-        });
+        })
+    }
+
+    /// The PDB named by `selected` if it blocks a pod's eviction now (a pod under two PDBs is
+    /// blocked too, §4.2); `running`: the pod is Running (only those count against a budget).
+    fn blocking<'c>(
+        &self,
+        cluster: &'c Cluster,
+        selected: Selected,
+        running: bool,
+    ) -> Option<&'c str> {
         match selected {
             Selected::None => None,
             Selected::Several(i) => Some(&cluster.pdbs[i].name),
-            Selected::One(i) => (pod.phase == PodPhase::Running && self.allowed[i] < 1)
-                .then_some(&cluster.pdbs[i].name),
+            Selected::One(i) => (running && self.allowed[i] < 1).then_some(&cluster.pdbs[i].name),
         }
+    }
+}
+
+/// [`NodePods`] of the candidates' nodes, for the PDBs there were when they were built (the
+/// PDBs only ever grow, at setup).
+#[derive(Default)]
+pub(super) struct KeptNodePods {
+    pdbs: usize,
+    nodes: BTreeMap<NodeId, NodePods>,
+}
+
+/// What a candidate takes from its node's pods (§4.2), valid while `Node::pods_version` is
+/// `version`: the pods that would need a new home, the sum of their eviction costs, and the
+/// pods that may keep the node where it is, in the node's pod order.
+pub(super) struct NodePods {
+    version: u64,
+    reschedulable: Arc<[PodId]>,
+    /// Σ max(0, eviction cost) over the node's active pods.
+    evict_sum: f64,
+    blockers: Vec<Blocker>,
+}
+
+/// A pod that may block its node's disruption: by a `karpenter.sh/do-not-disrupt` (for good,
+/// or until a time), or by the PDBs selecting it. Of the pods under one PDB only the first
+/// Running one is listed: if that PDB allows no disruption, it is the one named.
+struct Blocker {
+    pod: PodId,
+    /// When a do-not-disrupt duration ends (kept as a cache edge whether or not it blocks).
+    dnd_ends: Option<SimTime>,
+    /// The pod's do-not-disrupt is in force: for good (`Some(None)`) or until a time.
+    dnd: Option<Option<SimTime>>,
+    pdb: Selected,
+    running: bool,
+}
+
+impl NodePods {
+    fn of(cluster: &Cluster, node: &Node, pdbs: &PdbTable) -> NodePods {
+        let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
+        let mut evict_sum = 0.0;
+        let mut blockers = Vec::new();
+        let mut first_under: BTreeSet<usize> = BTreeSet::new();
+        for p in &node.pods {
+            let pod = cluster.pod(*p);
+            if !pod.is_active() {
+                continue;
+            }
+            evict_sum += eviction_cost(pod).max(0.0);
+            let dnd_ends = pod.do_not_disrupt_ends();
+            let dnd = match pod
+                .template
+                .annotations
+                .get(asim_cluster::pod::DO_NOT_DISRUPT)
+            {
+                _ if !matches!(pod.phase, PodPhase::Starting | PodPhase::Running) => None,
+                Some(v) if v == "true" => Some(None),
+                Some(_) => dnd_ends.map(Some),
+                None => None,
+            };
+            let pdb = if pod.owner != OwnerKind::Node
+                && pod.phase != PodPhase::Terminating
+                && !pod
+                    .template
+                    .tolerations
+                    .iter()
+                    .any(|t| t.tolerates(&disrupted))
+            {
+                pdbs.selecting(cluster, pod)
+            } else {
+                Selected::None
+            };
+            let running = pod.phase == PodPhase::Running;
+            // A second Running pod under the same single PDB blocks exactly when the first does,
+            // which comes before it: leave it out.
+            let pdb = match pdb {
+                Selected::One(i) if running && !first_under.insert(i) => Selected::None,
+                Selected::One(_) if !running => Selected::None,
+                other => other,
+            };
+            if dnd_ends.is_some() || dnd.is_some() || !matches!(pdb, Selected::None) {
+                blockers.push(Blocker {
+                    pod: *p,
+                    dnd_ends,
+                    dnd,
+                    pdb,
+                    running,
+                });
+            }
+        }
+        NodePods {
+            version: node.pods_version,
+            reschedulable: Karpenter::reschedulable_pods(cluster, node).into(),
+            evict_sum,
+            blockers,
+        }
+    }
+
+    /// Why the node cannot be disrupted now, if a pod keeps it: the first pod in the node's
+    /// order with a do-not-disrupt in force or a PDB allowing nothing. The do-not-disrupt
+    /// durations up to it are edges of the candidates' validity.
+    fn blocked(
+        &self,
+        cluster: &Cluster,
+        pdbs: &PdbTable,
+        now: SimTime,
+        until: &mut SimTime,
+    ) -> Option<String> {
+        for b in &self.blockers {
+            if let Some(end) = b.dnd_ends {
+                edge(until, end, now);
+            }
+            let pod = || cluster.pod(b.pod);
+            if b.dnd.is_some_and(|ends| ends.is_none_or(|t| now < t)) {
+                let pod = pod();
+                return Some(format!(
+                    "pod {}/{} has karpenter.sh/do-not-disrupt",
+                    pod.namespace(),
+                    pod.name
+                ));
+            }
+            if let Some(pdb) = pdbs.blocking(cluster, b.pdb, b.running) {
+                let pod = pod();
+                return Some(format!(
+                    "pod {}/{} is protected by PodDisruptionBudget {pdb}",
+                    pod.namespace(),
+                    pod.name
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -481,12 +621,21 @@ impl Karpenter {
     }
 
     /// Every node the controller may consider (§4.2), and the first instant at which the
-    /// answer may change with the inputs unchanged ([`TimeBound`]).
-    fn build_candidates(&self, cluster: &Cluster, now: SimTime) -> (Vec<Candidate>, SimTime) {
+    /// answer may change with the inputs unchanged ([`TimeBound`]). What a candidate takes
+    /// from its node's pods is kept per node ([`NodePods`]) while those pods are unchanged, so
+    /// a busy cluster's pass reads only the nodes whose pods moved.
+    fn build_candidates(&mut self, cluster: &Cluster, now: SimTime) -> (Vec<Candidate>, SimTime) {
         let pdbs = PdbTable::new(cluster);
-        let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
+        let mut kept = std::mem::take(&mut self.disruption.node_pods);
+        if kept.pdbs != cluster.pdbs.len() {
+            kept = KeptNodePods {
+                pdbs: cluster.pdbs.len(),
+                ..KeptNodePods::default()
+            };
+        }
         let mut until = SimTime(u64::MAX);
         let mut out = Vec::with_capacity(cluster.node_count());
+        let mut seen = Vec::with_capacity(cluster.node_count());
         for (node_id, ci) in self.claims.nodes() {
             let c = &self.claims[ci];
             if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {
@@ -508,50 +657,28 @@ impl Karpenter {
                 continue;
             };
             let Some(l) = &c.launched else { continue };
-            let mut blocked = None;
-            let mut pods = Vec::with_capacity(node.pods.len());
-            for p in &node.pods {
-                let pod = cluster.pod(*p);
-                if !pod.is_active() {
-                    continue;
-                }
-                pods.push(pod);
-                if blocked.is_some() {
-                    continue;
-                }
-                if let Some(end) = pod.do_not_disrupt_ends() {
-                    edge(&mut until, end, now);
-                }
-                if pod.do_not_disrupt_active(now) {
-                    blocked = Some(format!(
-                        "pod {}/{} has karpenter.sh/do-not-disrupt",
-                        pod.namespace(),
-                        pod.name
-                    ));
-                } else if pod.owner != OwnerKind::Node
-                    && pod.phase != PodPhase::Terminating
-                    && !pod
-                        .template
-                        .tolerations
-                        .iter()
-                        .any(|t| t.tolerates(&disrupted))
-                    && let Some(pdb) = pdbs.blocking(cluster, pod)
+            seen.push(node_id);
+            let facts = match kept.nodes.entry(node_id) {
+                std::collections::btree_map::Entry::Occupied(e)
+                    if e.get().version == node.pods_version =>
                 {
-                    blocked = Some(format!(
-                        "pod {}/{} is protected by PodDisruptionBudget {pdb}",
-                        pod.namespace(),
-                        pod.name
-                    ));
+                    e.into_mut()
                 }
-            }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.insert(NodePods::of(cluster, node, &pdbs));
+                    e.into_mut()
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(NodePods::of(cluster, node, &pdbs))
+                }
+            };
+            let blocked = facts.blocked(cluster, &pdbs, now, &mut until);
             if let Some(end) = self.window_ends(pool, ci, node) {
                 edge(&mut until, end, now);
             }
             if let Some(t) = c.drifted_at {
                 edge(&mut until, t, now);
             }
-            let reschedulable = Self::reschedulable_pods(cluster, node);
-            let evict_sum: f64 = pods.iter().map(|p| eviction_cost(p).max(0.0)).sum();
             out.push(Candidate {
                 claim: ci,
                 node: node_id,
@@ -560,13 +687,20 @@ impl Karpenter {
                 spot: l.capacity_type == asim_core::cloud::CapacityType::Spot,
                 instance_type: l.instance_type,
                 consolidatable: self.consolidatable(pool, ci, node, now),
-                reschedulable,
+                reschedulable: Arc::clone(&facts.reschedulable),
                 blocked,
                 drifted_at: c.drifted_at.filter(|t| *t <= now),
-                savings_per_disruption: l.price / (1.0 + evict_sum),
+                savings_per_disruption: l.price / (1.0 + facts.evict_sum),
                 name: c.name.clone(),
             });
         }
+        // Forget the nodes no longer candidates (gone, deleting, nominated): what is kept stays
+        // the size of the cluster.
+        if kept.nodes.len() > seen.len() {
+            let seen: BTreeSet<NodeId> = seen.into_iter().collect();
+            kept.nodes.retain(|n, _| seen.contains(n));
+        }
+        self.disruption.node_pods = kept;
         // v1.14: the most savings per unit of disruption first; ties by name (§4.6). Names are
         // unique, so the order is total and an unstable sort gives the same order.
         out.sort_unstable_by(|a, b| {
@@ -1087,6 +1221,172 @@ mod tests {
         let huge = pod_with(&mut c, None, i32::MAX);
         assert_eq!(eviction_cost(c.pod(huge)), 10.0);
         assert_eq!(disruption_cost(&[c.pod(base)], 0.25), 0.25);
+    }
+
+    /// The pod-by-pod scan `NodePods` replaced: the first pod in the node's order with a
+    /// do-not-disrupt in force or a PDB allowing nothing keeps the node (docs/model/karpenter.md
+    /// §4.2), the do-not-disrupt durations up to it bound the candidates' validity, and the
+    /// eviction costs of every active pod add up.
+    fn scan(
+        cluster: &Cluster,
+        node: &Node,
+        pdbs: &PdbTable,
+        now: SimTime,
+    ) -> (Option<String>, SimTime, f64) {
+        let disrupted = Taint::new(DISRUPTED_TAINT, None, TaintEffect::NoSchedule);
+        let mut until = SimTime(u64::MAX);
+        let (mut blocked, mut sum) = (None, 0.0);
+        for p in &node.pods {
+            let pod = cluster.pod(*p);
+            if !pod.is_active() {
+                continue;
+            }
+            sum += eviction_cost(pod).max(0.0);
+            if blocked.is_some() {
+                continue;
+            }
+            if let Some(end) = pod.do_not_disrupt_ends() {
+                edge(&mut until, end, now);
+            }
+            if pod.do_not_disrupt_active(now) {
+                blocked = Some(format!(
+                    "pod {}/{} has karpenter.sh/do-not-disrupt",
+                    pod.namespace(),
+                    pod.name
+                ));
+            } else if pod.owner != OwnerKind::Node
+                && pod.phase != PodPhase::Terminating
+                && !pod
+                    .template
+                    .tolerations
+                    .iter()
+                    .any(|t| t.tolerates(&disrupted))
+                && let Some(pdb) = pdbs.blocking(
+                    cluster,
+                    pdbs.selecting(cluster, pod),
+                    pod.phase == PodPhase::Running,
+                )
+            {
+                blocked = Some(format!(
+                    "pod {}/{} is protected by PodDisruptionBudget {pdb}",
+                    pod.namespace(),
+                    pod.name
+                ));
+            }
+        }
+        (blocked, until, sum)
+    }
+
+    mod kept_node_pods {
+        use super::*;
+        use asim_cluster::Pdb;
+        use asim_core::k8s::resources::Resources;
+        use asim_core::k8s::selector::{LabelSelector, Labels};
+        use asim_core::k8s::taints::{Toleration, TolerationOperator};
+        use proptest::prelude::*;
+
+        fn pdb(name: &str, key: &str, value: &str) -> Pdb {
+            let mut selector = LabelSelector::default();
+            selector.match_labels.insert(key.into(), value.into());
+            Pdb {
+                name: name.into(),
+                namespace: "default".into(),
+                selector,
+                min_available: Some(asim_cluster::IntOrPercent::Int(1)),
+                max_unavailable: None,
+            }
+        }
+
+        /// A pod: labels (app=web?, tier=front?), its do-not-disrupt value, whether it
+        /// tolerates the disrupted taint, a static pod (owner Node), a deletion cost, and how
+        /// far its lifecycle goes (0 bound, 1 running, 2 terminating, 3 ended).
+        type PodSpec = (bool, bool, u8, bool, bool, i8, u8);
+
+        fn pod_spec() -> impl Strategy<Value = PodSpec> {
+            (
+                any::<bool>(),
+                any::<bool>(),
+                0..4u8,
+                any::<bool>(),
+                prop::bool::weighted(0.1),
+                -2..3i8,
+                0..4u8,
+            )
+        }
+
+        proptest! {
+            // What NodePods keeps gives the candidate the scan gives, at any time and for any
+            // PDB allowances (docs/model/karpenter.md §4.2).
+            #[test]
+            fn block_as_the_pod_by_pod_scan_does(
+                specs in prop::collection::vec(pod_spec(), 0..12),
+                allowed in prop::collection::vec(0..2i64, 2),
+                now in prop_oneof![0..700u64, 355..375u64],
+            ) {
+                let mut c = Cluster::new(SchedulerSettings::default());
+                c.pdbs.push(pdb("web", "app", "web"));
+                c.pdbs.push(pdb("front", "tier", "front"));
+                let node = c.add_node(Node::new(
+                    "n".into(),
+                    Labels::new(),
+                    Vec::new(),
+                    Resources::default(),
+                    Resources::default(),
+                    asim_cluster::NodeOwner::Unmanaged,
+                    None,
+                    SimTime(0),
+                    true,
+                ));
+                for (i, (web, front, dnd, tolerates, static_pod, cost, stage)) in specs.into_iter().enumerate() {
+                    let mut t = PodTemplate::default();
+                    if web {
+                        t.labels.insert("app".into(), "web".into());
+                    }
+                    if front {
+                        t.labels.insert("tier".into(), "front".into());
+                    }
+                    if let Some(v) = ["", "true", "5m", "soon"].get(dnd as usize).filter(|v| !v.is_empty()) {
+                        t.annotations.insert(DO_NOT_DISRUPT.into(), (*v).into());
+                    }
+                    if tolerates {
+                        t.tolerations.push(Toleration {
+                            key: Some(DISRUPTED_TAINT.into()),
+                            operator: TolerationOperator::Exists,
+                            ..Toleration::default()
+                        });
+                    }
+                    t.annotations.insert(
+                        "controller.kubernetes.io/pod-deletion-cost".into(),
+                        (i64::from(cost) * 100_000_000).to_string(),
+                    );
+                    let owner = if static_pod { OwnerKind::Node } else { OwnerKind::None };
+                    let at = SimTime(i as u64 * 1_000);
+                    let p = c.create_pod(at, format!("p{i}"), Arc::new(t), owner, 0, false);
+                    c.bind(p, node, at);
+                    if stage >= 1 {
+                        c.mark_running(p, SimTime(at.0 + 60_000));
+                    }
+                    if stage >= 2 {
+                        c.begin_termination(p, SimTime(at.0 + 120_000), asim_cluster::EndReason::Evicted);
+                    }
+                    if stage >= 3 {
+                        c.end_pod(p, SimTime(at.0 + 150_000), PodPhase::Evicted);
+                    }
+                }
+                let pdbs = PdbTable { allowed, selected: Default::default() };
+                let n = c.node(node).expect("added");
+                // Whole seconds, often near the 5-minute do-not-disrupt ends (pods bound a second
+                // apart, running a minute later), so that `now` meets them exactly.
+                let now = SimTime(now * 1_000);
+                let (blocked, until, sum) = scan(&c, n, &pdbs, now);
+                let kept = NodePods::of(&c, n, &pdbs);
+                let mut kept_until = SimTime(u64::MAX);
+                prop_assert_eq!(kept.blocked(&c, &pdbs, now, &mut kept_until), blocked);
+                prop_assert_eq!(kept_until, until);
+                prop_assert_eq!(kept.evict_sum, sum);
+                prop_assert_eq!(kept.version, n.pods_version);
+            }
+        }
     }
 
     #[test]

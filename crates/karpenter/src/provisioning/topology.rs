@@ -430,7 +430,15 @@ pub struct Topology {
 struct SharedPlaced {
     placed: Vec<(KindId, usize, usize, i64)>,
     doms: Vec<(KeyId, DomId)>,
+    /// Matching pods per domain over every entry here, for each (key, namespace, selector) a
+    /// copy has created a group for: the next copy that creates such a group starts from these
+    /// counts and takes out the entries it skips, instead of counting the hundreds of existing
+    /// nodes' entries again (a pass's simulations each create the same groups).
+    counts: std::sync::Mutex<Vec<SharedCounts>>,
 }
+
+/// A group's counts over every shared entry: (key, namespace, selector, per domain, total).
+type SharedCounts = (KeyId, String, LabelSelector, Vec<i64>, i64);
 
 impl Default for Topology {
     fn default() -> Self {
@@ -558,6 +566,7 @@ impl Topology {
         self.shared = Some(Arc::new(SharedPlaced {
             placed: std::mem::take(&mut self.placed),
             doms: std::mem::take(&mut self.placed_doms),
+            counts: Default::default(),
         }));
     }
 
@@ -788,18 +797,76 @@ impl Topology {
             claim_hosts_hit: 0,
             selects: SelectsCache::default(),
         };
-        self.for_each_placed(|k, doms, n| {
-            if let Some(&(_, d)) = doms.iter().find(|(x, _)| *x == key)
-                && g.selects(&self.kinds, k)
-            {
-                if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
-                    g.claim_hosts_hit += 1;
+        match self.shared.clone().filter(|_| key != HOST) {
+            // The shared entries' counts, less the skipped entries', plus this copy's own: the
+            // same counts as reading every kept entry (hostname groups also count planned
+            // claims' hosts as they go, so they read every entry).
+            Some(sh) => {
+                let (counts, total) = self.shared_counts(&sh, &mut g);
+                g.counts = counts;
+                g.total = total;
+                for &(start, end) in &self.shared_skip {
+                    for &(kind, s, e, n) in &sh.placed[start..end] {
+                        if let Some(&(_, d)) = sh.doms[s..e].iter().find(|(x, _)| *x == key)
+                            && g.selects(&self.kinds, kind)
+                        {
+                            g.add(d, -n);
+                        }
+                    }
                 }
-                g.add(d, n);
+                for &(kind, s, e, n) in &self.placed {
+                    if let Some(&(_, d)) = self.placed_doms[s..e].iter().find(|(x, _)| *x == key)
+                        && g.selects(&self.kinds, kind)
+                    {
+                        g.add(d, n);
+                    }
+                }
             }
-        });
+            None => self.for_each_placed(|k, doms, n| {
+                if let Some(&(_, d)) = doms.iter().find(|(x, _)| *x == key)
+                    && g.selects(&self.kinds, k)
+                {
+                    if key == HOST && g.count(d) == 0 && self.is_claim_host(d) {
+                        g.claim_hosts_hit += 1;
+                    }
+                    g.add(d, n);
+                }
+            }),
+        }
         self.groups.push(g);
         self.groups.len() - 1
+    }
+
+    /// New group `g`'s matching pods per domain and in all over every shared entry, skipped
+    /// or not: counted by the first copy that asks, then kept with the entries.
+    fn shared_counts(&self, sh: &SharedPlaced, g: &mut Group) -> (Vec<i64>, i64) {
+        let mut cache = sh
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cache
+            .iter()
+            .find(|c| c.0 == g.key && c.1 == g.namespace && c.2 == g.selector)
+        {
+            return (c.3.clone(), c.4);
+        }
+        for &(kind, s, e, n) in &sh.placed {
+            if let Some(&(_, d)) = sh.doms[s..e].iter().find(|(x, _)| *x == g.key)
+                && g.selects(&self.kinds, kind)
+            {
+                g.add(d, n);
+            }
+        }
+        let counts = std::mem::take(&mut g.counts);
+        let total = std::mem::take(&mut g.total);
+        cache.push((
+            g.key,
+            g.namespace.clone(),
+            g.selector.clone(),
+            counts.clone(),
+            total,
+        ));
+        (counts, total)
     }
 
     /// The reason of a [`Reject`] on candidate host `host`, in words.
