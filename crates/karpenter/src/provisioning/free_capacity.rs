@@ -9,6 +9,14 @@
 //! only the nodes whose free capacity covers the pod's requests, in the same order as the scan.
 //! Every node it skips is one the scan would have rejected on those resources without side
 //! effects, so the node a pod lands on is the scan's.
+//!
+//! A range's maximum is taken per resource, so a range of one CPU-rich node and one
+//! memory-rich node "covers" a pod that neither fits, and the search must look inside. In a
+//! packed cluster that made the search visit dozens of ranges per pod. The requests the
+//! simulations will place are few (a Deployment's pods share one), so an index may also be
+//! given them up front ([`FreeCapacity::with_shapes`]): per range, one bit per request saying
+//! whether some node in it fits that request exactly, and a search for a known request
+//! follows the bits straight to the first node that fits.
 
 /// One node's free core resources, in the order of `scheduling::core`.
 pub type Free = [i64; 4];
@@ -25,7 +33,15 @@ pub struct FreeCapacity {
     leaves: usize,
     /// `tree[1]` is the root; `tree[k]` covers `tree[2k]` and `tree[2k + 1]`.
     tree: Vec<Free>,
+    /// Requests known up front (at most [`MAX_SHAPES`]), each with a bit in `fits`.
+    shapes: Vec<Free>,
+    /// Bit `j` of `fits[k]`: some node under `tree[k]` covers `shapes[j]` (empty without
+    /// shapes).
+    fits: Vec<u64>,
 }
+
+/// Requests one index keeps exact bits for.
+pub const MAX_SHAPES: usize = 64;
 
 fn covers(free: &Free, need: &Free) -> bool {
     free[0] >= need[0] && free[1] >= need[1] && free[2] >= need[2] && free[3] >= need[3]
@@ -51,16 +67,62 @@ impl FreeCapacity {
         for k in (1..leaves).rev() {
             tree[k] = max(&tree[2 * k], &tree[2 * k + 1]);
         }
-        FreeCapacity { leaves, tree }
+        FreeCapacity {
+            leaves,
+            tree,
+            shapes: Vec::new(),
+            fits: Vec::new(),
+        }
+    }
+
+    /// The index with exact bits for these requests (repeats ignored; past [`MAX_SHAPES`]
+    /// distinct ones, the rest are searched by the maxima alone). Which requests are given
+    /// changes only the cost of a search, never its answer.
+    pub fn with_shapes(mut self, shapes: impl IntoIterator<Item = Free>) -> Self {
+        for s in shapes {
+            if self.shapes.len() == MAX_SHAPES {
+                break;
+            }
+            if !self.shapes.contains(&s) {
+                self.shapes.push(s);
+            }
+        }
+        if self.shapes.is_empty() {
+            return self;
+        }
+        self.fits = vec![0; self.tree.len()];
+        for k in self.leaves..self.tree.len() {
+            self.fits[k] = self.leaf_bits(k);
+        }
+        for k in (1..self.leaves).rev() {
+            self.fits[k] = self.fits[2 * k] | self.fits[2 * k + 1];
+        }
+        self
+    }
+
+    /// The shapes leaf `k` covers, as bits.
+    fn leaf_bits(&self, k: usize) -> u64 {
+        self.shapes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| covers(&self.tree[k], s))
+            .fold(0, |bits, (j, _)| bits | 1 << j)
     }
 
     /// Node `i`'s free resources changed (a pod was placed on it).
     pub fn set(&mut self, i: usize, free: Free) {
         let mut k = self.leaves + i;
         self.tree[k] = free;
+        let bits = !self.fits.is_empty();
+        if bits {
+            self.fits[k] = self.leaf_bits(k);
+        }
         while k > 1 {
             k /= 2;
             self.tree[k] = max(&self.tree[2 * k], &self.tree[2 * k + 1]);
+            if bits {
+                self.fits[k] = self.fits[2 * k] | self.fits[2 * k + 1];
+            }
         }
     }
 
@@ -71,9 +133,13 @@ impl FreeCapacity {
     pub fn without(&self, out: impl IntoIterator<Item = usize>) -> Self {
         let mut t = self.clone();
         let mut dirty: Vec<usize> = Vec::new();
+        let bits = !t.fits.is_empty();
         for i in out {
             let k = t.leaves + i;
             t.tree[k] = NONE;
+            if bits {
+                t.fits[k] = 0;
+            }
             dirty.push(k / 2);
         }
         // Level by level from the leaves' parents up: each range once, after its halves.
@@ -82,6 +148,9 @@ impl FreeCapacity {
             dirty.dedup();
             for &k in &dirty {
                 t.tree[k] = max(&t.tree[2 * k], &t.tree[2 * k + 1]);
+                if bits {
+                    t.fits[k] = t.fits[2 * k] | t.fits[2 * k + 1];
+                }
             }
             dirty.retain(|&k| k > 1);
             for k in &mut dirty {
@@ -96,6 +165,9 @@ impl FreeCapacity {
     pub fn first_fit(&self, from: usize, need: &Free) -> Option<usize> {
         if from >= self.leaves {
             return None;
+        }
+        if let Some(j) = self.shapes.iter().position(|s| s == need) {
+            return self.first_with(from, 1 << j);
         }
         // The solve asks again from the node after one it refused, and in a cluster with room
         // that node often fits: one comparison, as the scan made.
@@ -115,6 +187,34 @@ impl FreeCapacity {
             k += 1;
             if let Some(i) = self.leftmost(k, need) {
                 return Some(i);
+            }
+        }
+    }
+
+    /// [`FreeCapacity::first_fit`] for a known request, by its bit: the same climb, but a
+    /// range is entered only when some node in it fits, so the descent never turns back.
+    fn first_with(&self, from: usize, bit: u64) -> Option<usize> {
+        let mut k = self.leaves + from;
+        if self.fits[k] & bit != 0 {
+            return Some(from);
+        }
+        loop {
+            while k & 1 == 1 {
+                k /= 2;
+                if k == 0 {
+                    return None;
+                }
+            }
+            k += 1;
+            if self.fits[k] & bit != 0 {
+                while k < self.leaves {
+                    k = if self.fits[2 * k] & bit != 0 {
+                        2 * k
+                    } else {
+                        2 * k + 1
+                    };
+                }
+                return Some(k - self.leaves);
             }
         }
     }
@@ -203,7 +303,28 @@ mod tests {
 
     #[test]
     fn agrees_with_the_scan_through_random_placements() {
+        agrees_through_random_placements(false);
+    }
+
+    #[test]
+    fn with_known_requests_agrees_with_the_scan_through_random_placements() {
+        agrees_through_random_placements(true);
+    }
+
+    /// Random placements; with `shapes`, most requests are known to the index up front (the
+    /// others take the maxima's search) and some nodes are taken out first.
+    fn agrees_through_random_placements(shapes: bool) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let known: Vec<Free> = (0..6)
+            .map(|_| {
+                [
+                    rng.random_range(0..8),
+                    rng.random_range(0..32),
+                    rng.random_range(0..2),
+                    rng.random_range(0..2),
+                ]
+            })
+            .collect();
         for n in [1usize, 2, 3, 7, 8, 9, 33, 100] {
             let mut free: Vec<Free> = (0..n)
                 .map(|_| {
@@ -216,13 +337,25 @@ mod tests {
                 })
                 .collect();
             let mut index = FreeCapacity::new(free.iter().copied());
+            if shapes {
+                index = index.with_shapes(known.iter().copied());
+                let out: Vec<usize> = (0..n / 4).map(|_| rng.random_range(0..n)).collect();
+                index = index.without(out.iter().copied());
+                for &i in &out {
+                    free[i] = NONE;
+                }
+            }
             for _ in 0..2000 {
-                let need = [
-                    rng.random_range(0..8),
-                    rng.random_range(0..32),
-                    rng.random_range(0..2),
-                    rng.random_range(0..2),
-                ];
+                let need = if shapes && rng.random_range(0..4) > 0 {
+                    known[rng.random_range(0..known.len())]
+                } else {
+                    [
+                        rng.random_range(0..8),
+                        rng.random_range(0..32),
+                        rng.random_range(0..2),
+                        rng.random_range(0..2),
+                    ]
+                };
                 let from = rng.random_range(0..n + 1);
                 let got = index.first_fit(from, &need);
                 assert_eq!(

@@ -586,7 +586,19 @@ impl Karpenter {
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
         existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
-        let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
+        // The requests the pass's simulations place are those of the pods bound or pending
+        // now: the index keeps exact bits for them (free_capacity.rs).
+        let mut shapes = BTreeSet::new();
+        for node in cluster.nodes() {
+            shapes.extend(node.pod_templates.iter().map(|(t, _)| core(&t.requests)));
+        }
+        shapes.extend(
+            cluster
+                .pending_pods()
+                .map(|p| core(&cluster.pod(p).template.requests)),
+        );
+        let free =
+            FreeCapacity::new(existing.iter().map(|e| core(&e.available))).with_shapes(shapes);
         let index = existing
             .iter()
             .enumerate()

@@ -1376,6 +1376,66 @@ mod tests {
     }
 
     #[test]
+    fn a_copys_new_group_counts_the_pods_it_kept() {
+        let mut base = Topology::default();
+        let doms: Vec<_> = (0..7).map(|i| node(&mut base, i)).collect();
+        let kinds: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|app| base.kind_id("default", &labels("app", app)))
+            .collect();
+        let record = |t: &mut Topology, i: usize| {
+            for &k in kinds.iter().take(i % 3) {
+                t.record_many(k, &doms[i], 1 + i as i64);
+            }
+        };
+        let mut shared = base.clone();
+        let mut ranges = Vec::new();
+        for i in 0..7 {
+            let start = shared.placed_len();
+            record(&mut shared, i);
+            ranges.push((start, shared.placed_len()));
+        }
+        shared.share_placed();
+        // Each group the first copy creates is counted over every shared entry and kept; later
+        // copies start from those counts. Every copy must count what a topology recording only
+        // its kept nodes (and a placement of its own, on node 1) counts.
+        for (excluded, app) in [
+            (vec![], "a"),
+            (vec![1], "a"),
+            (vec![2, 5], "a"),
+            (vec![0, 1, 2, 3, 4, 5, 6], "b"),
+            (vec![4], "b"),
+            (vec![4, 5], "a"),
+        ] {
+            let sel = LabelSelector {
+                match_labels: labels("app", app),
+                ..Default::default()
+            };
+            let mut fresh = base.clone();
+            for i in (0..7).filter(|i| !excluded.contains(i)) {
+                record(&mut fresh, i);
+            }
+            let mut skip: Vec<_> = excluded.iter().map(|&i| ranges[i]).collect();
+            skip.sort_unstable();
+            let mut copy = shared.without_placed(&skip);
+            for t in [&mut fresh, &mut copy] {
+                t.record_many(kinds[0], &doms[1], 10);
+            }
+            for key in [ZONE, "size"] {
+                let (gf, gc) = (
+                    fresh.group(Kind::Spread, key, "default", &sel, 1, None),
+                    copy.group(Kind::Spread, key, "default", &sel, 1, None),
+                );
+                let (f, c) = (&fresh.groups[gf], &copy.groups[gc]);
+                assert_eq!(f.total, c.total, "{excluded:?} {key}");
+                for d in 0..8 {
+                    assert_eq!(f.count(d), c.count(d), "{excluded:?} {key} domain {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn universe_iterates_in_string_order_whatever_the_interning_order() {
         let mut t = Topology::default();
         t.add_universe(ZONE, ["c".to_string(), "a".to_string()]);
