@@ -1523,6 +1523,56 @@ fn initialized_nodes_are_preferred() {
     assert_eq!(r.decisions[0].1.target.as_deref(), Some("zz-initialized"));
 }
 
+// docs/model/karpenter.md §4.6: multi-node consolidation's binary search reads only whether a
+// prefix of candidates can go, and a plan of two new nodes never can — so its simulations stop
+// at the second NodeClaim (`Scheduler::max_claims`); every other answer is the full solve's.
+#[test]
+fn a_solve_capped_at_one_claim_stops_at_the_second_and_is_otherwise_the_full_solve() {
+    let types = fake_types();
+    let ice = IceCache::default();
+    let largest = types
+        .iter()
+        .map(|t| t.capacity.cpu_m)
+        .max()
+        .expect("the fake catalog has types");
+    // Each pod takes more than half of the largest type: one NodeClaim per pod.
+    let solve = |pods: usize, cap: Option<usize>| {
+        let mut templates = vec![unit_template(Arc::clone(&types))];
+        let mut sched = Scheduler::new(&mut templates, vec![], &ice, SimTime::ZERO, "u".into());
+        sched.max_claims = cap;
+        let r = sched.solve(&unit_pods(
+            (0..pods)
+                .map(|_| unit_pod(largest * 55 / 100, &[]))
+                .collect(),
+        ));
+        let plan: Vec<(Vec<PodId>, Vec<u32>)> = r
+            .claims
+            .iter()
+            .map(|c| (c.pods.clone(), c.types.clone()))
+            .collect();
+        (r.stopped, plan)
+    };
+    let (stopped, full) = solve(3, None);
+    assert!(!stopped);
+    assert_eq!(full.len(), 3, "one NodeClaim per pod");
+    let (stopped, capped) = solve(3, Some(1));
+    assert!(stopped, "stops once a second NodeClaim is planned");
+    assert_eq!(capped.len(), 2);
+    assert_eq!(
+        capped[..],
+        full[..2],
+        "the same plan up to where it stopped"
+    );
+    for cap in [Some(1), Some(3), None] {
+        assert_eq!(
+            solve(1, cap),
+            (false, solve(1, None).1),
+            "one pod, cap {cap:?}"
+        );
+    }
+    assert_eq!(solve(3, Some(3)), (false, full));
+}
+
 // =============================================================================================
 // §8 items 24–30: topology
 // =============================================================================================

@@ -96,7 +96,7 @@ impl Karpenter {
         drift: bool,
     ) -> Result<Decision, String> {
         let base = self.pass_base(ctx);
-        self.decide(ctx, &base, cands, drift, false)
+        self.decide(ctx, &base, cands, drift, false, false)
     }
 
     /// The [`SolveBase`] of this instant's simulations, shared by the methods of one pass
@@ -124,6 +124,8 @@ impl Karpenter {
         }
     }
 
+    /// `search`: multi-node consolidation's binary search, which reads only whether the
+    /// candidates can go (not why not), so the simulation may stop as soon as it cannot.
     fn decide(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -131,6 +133,7 @@ impl Karpenter {
         cands: &[&Candidate],
         drift: bool,
         multi: bool,
+        search: bool,
     ) -> Result<Decision, String> {
         let now = ctx.now;
         let cluster = ctx.cluster();
@@ -153,6 +156,7 @@ impl Karpenter {
             cands.iter().map(|c| c.claim).collect(),
             drift,
             multi,
+            search,
             excluded.iter().copied().collect(),
         );
         if let Some(found) = self.disruption.sims.get(&key) {
@@ -172,7 +176,8 @@ impl Karpenter {
             own = self.solve_base(cluster, now, BTreeSet::new());
             &own
         };
-        let found = self.simulate_decision(cluster, now, base, cands, drift, multi, &excluded);
+        let found =
+            self.simulate_decision(cluster, now, base, cands, drift, multi, search, &excluded);
         self.disruption.sims.insert(key, found.clone());
         found
     }
@@ -188,6 +193,7 @@ impl Karpenter {
         cands: &[&Candidate],
         drift: bool,
         multi: bool,
+        search: bool,
         excluded: &BTreeSet<NodeId>,
     ) -> Result<Decision, String> {
         let pending: BTreeSet<PodId> = provisionable_pods(cluster).into_iter().collect();
@@ -200,7 +206,11 @@ impl Karpenter {
         for node in cluster.nodes().filter(|n| n.deleting) {
             pods.extend(Self::reschedulable_pods(cluster, node));
         }
-        // Its pods' decisions are not logged: the simulation does not word them.
+        // Its pods' decisions are not logged: the simulation does not word them. The binary
+        // search reads only whether a prefix works (§4.6), and a plan of two new nodes never
+        // does: the solve may stop at the second NodeClaim. (Elsewhere the reason is logged,
+        // with how many nodes removing the candidates would need, so the solve runs to the end.)
+        let max_claims = (search && !drift).then_some(1);
         let sim = self.simulate(
             cluster,
             now,
@@ -209,7 +219,11 @@ impl Karpenter {
             excluded,
             "consolidation".into(),
             false,
+            max_claims,
         );
+        if sim.result.stopped {
+            return Err("removing them would need more than one new node".into());
+        }
         // Every pod that is running somewhere must find a place (§4.6).
         if let Some((pod, why)) = sim.result.errors.iter().find(|(p, _)| !pending.contains(p)) {
             let p = cluster.pod(*pod);
@@ -419,14 +433,14 @@ impl Karpenter {
             let prefix = &cands[..=mid];
             // A prefix a Balanced NodePool refuses counts as invalid: the search tries a
             // shorter one (§4.6 "Balanced").
-            let found =
-                self.decide(ctx, &base, prefix, false, true)
-                    .and_then(|d| match &balanced {
-                        Some(t) => self
-                            .balanced_verdict(ctx.cluster(), t, prefix, &d)
-                            .map(|()| d),
-                        None => Ok(d),
-                    });
+            let found = self
+                .decide(ctx, &base, prefix, false, true, true)
+                .and_then(|d| match &balanced {
+                    Some(t) => self
+                        .balanced_verdict(ctx.cluster(), t, prefix, &d)
+                        .map(|()| d),
+                    None => Ok(d),
+                });
             match found {
                 Ok(decision) => {
                     best = Some(Command {
@@ -507,7 +521,7 @@ impl Karpenter {
             }
             simulated += 1;
             let found = self
-                .decide(ctx, &base, &[c], false, false)
+                .decide(ctx, &base, &[c], false, false, false)
                 .and_then(|d| match &balanced {
                     Some(t) => self
                         .balanced_verdict(ctx.cluster(), t, &[c], &d)
@@ -564,7 +578,7 @@ impl Karpenter {
         }
         let base = OnceCell::new();
         let multi = command.method == Method::MultiNodeConsolidation;
-        let again = self.decide(ctx, &base, &cands, false, multi)?;
+        let again = self.decide(ctx, &base, &cands, false, multi, false)?;
         match (&command.decision, &again) {
             (Decision::Delete, Decision::Delete) => Ok(command.clone()),
             (Decision::Replace(old), Decision::Replace(new))

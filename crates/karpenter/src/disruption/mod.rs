@@ -107,9 +107,9 @@ struct InFlight {
     replacements: Vec<ClaimId>,
 }
 
-/// A consolidation simulation's candidates, whether it is for drift and for multi-node, and
-/// the nodes it leaves out.
-pub(super) type SimKey = (Vec<ClaimId>, bool, bool, Vec<asim_cluster::NodeId>);
+/// A consolidation simulation's candidates, whether it is for drift, for multi-node and for
+/// multi-node's binary search, and the nodes it leaves out.
+pub(super) type SimKey = (Vec<ClaimId>, bool, bool, bool, Vec<asim_cluster::NodeId>);
 /// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
 /// What a pass's shared base was built for: [`SimState`], the nominations made, the time.

@@ -619,6 +619,8 @@ impl Karpenter {
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
     /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
     /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
+    /// `max_claims`: stop once more NodeClaims than this are planned
+    /// ([`Scheduler::max_claims`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn simulate<'b>(
         &self,
@@ -629,6 +631,7 @@ impl Karpenter {
         excluded: &BTreeSet<asim_cluster::NodeId>,
         claim_prefix: String,
         log: bool,
+        max_claims: Option<usize>,
     ) -> Simulated<'b> {
         // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
         pods.sort_by(|a, b| {
@@ -680,6 +683,7 @@ impl Karpenter {
         sched.set_type_tables(base.type_tables.take());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
         sched.log_decisions = log;
+        sched.max_claims = max_claims;
         for (ti, ports) in base.daemon_ports.iter().enumerate() {
             sched.set_daemon_host_ports(ti, ports.clone());
         }
@@ -735,7 +739,16 @@ impl Karpenter {
         self.check_refused_pods(cluster, now, &pods);
         let base = self.solve_base(cluster, now, BTreeSet::new());
         let prefix = format!("batch{}", self.claims.sequence());
-        let mut sim = self.simulate(cluster, now, &base, pods, &BTreeSet::new(), prefix, true);
+        let mut sim = self.simulate(
+            cluster,
+            now,
+            &base,
+            pods,
+            &BTreeSet::new(),
+            prefix,
+            true,
+            None,
+        );
         for (_, d) in std::mem::take(&mut sim.result.decisions) {
             self.log(now, Decision::Scheduled(d));
         }

@@ -108,6 +108,8 @@ pub struct SolveResult {
     pub decisions: Vec<(PodId, PodDecision)>,
     /// The solve's type tables, for the next solve over the same templates, ICE cache and time.
     pub type_tables: TypeTables,
+    /// The solve stopped at its [`Scheduler::max_claims`]: the rest is incomplete.
+    pub stopped: bool,
 }
 
 /// Per template, its [`TypeTable`] once built. The tables depend only on the templates' types
@@ -637,6 +639,11 @@ pub struct Scheduler<'a> {
     /// Word each pod's outcome in `SolveResult::decisions` (the provisioner logs them; a
     /// consolidation simulation reads only the claims, the placements and the errors).
     pub log_decisions: bool,
+    /// Stop once more NodeClaims than this are planned ([`SolveResult::stopped`]): for a
+    /// caller to which any such plan is the same answer (multi-node consolidation, which
+    /// replaces with at most one node, §4.6). Claims are never taken back within a solve, so
+    /// the plan could only have grown.
+    pub max_claims: Option<usize>,
     claims: Vec<PlannedClaim>,
     /// Parallel to `claims`.
     claim_state: Vec<ClaimState>,
@@ -732,6 +739,7 @@ impl<'a> Scheduler<'a> {
             topology,
             min_values_best_effort: false,
             log_decisions: true,
+            max_claims: None,
             claims: Vec::new(),
             claim_state: Vec::new(),
             free,
@@ -890,6 +898,7 @@ impl<'a> Scheduler<'a> {
         let mut errors = BTreeMap::new();
         let mut existing_out = Vec::new();
         let mut decisions = Vec::new();
+        let mut stopped = false;
         while let Some(i) = queue.pop_front() {
             let (pid, t, name) = &pods[i];
             if last_len.get(&i) == Some(&queue.len()) {
@@ -901,6 +910,10 @@ impl<'a> Scheduler<'a> {
                 Ok((target, nodepool, existing_idx)) => {
                     errors.remove(pid);
                     last_len.clear();
+                    if self.max_claims.is_some_and(|m| self.claims.len() > m) {
+                        stopped = true;
+                        break;
+                    }
                     if let Some(e) = existing_idx {
                         existing_out.push((*pid, e));
                     }
@@ -970,6 +983,7 @@ impl<'a> Scheduler<'a> {
             errors,
             decisions,
             type_tables: TypeTables(self.tables),
+            stopped,
         }
     }
 
