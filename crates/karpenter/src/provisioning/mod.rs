@@ -633,22 +633,24 @@ impl Karpenter {
         log: bool,
         max_claims: Option<usize>,
     ) -> Simulated<'b> {
-        // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3).
-        pods.sort_by(|a, b| {
-            let (pa, pb) = (cluster.pod(*a), cluster.pod(*b));
-            (
-                std::cmp::Reverse(pa.template.requests.cpu_m),
-                std::cmp::Reverse(pa.template.requests.memory),
-                pa.created_at,
-                pa.id,
-            )
-                .cmp(&(
-                    std::cmp::Reverse(pb.template.requests.cpu_m),
-                    std::cmp::Reverse(pb.template.requests.memory),
-                    pb.created_at,
-                    pb.id,
-                ))
-        });
+        // Karpenter's order: CPU desc, memory desc, older first, then UID (§1.3). The keys are
+        // read once per pod (not per comparison); the id makes them unique, so an unstable sort
+        // gives the same order.
+        let mut keyed: Vec<_> = pods
+            .iter()
+            .map(|&p| {
+                let pod = cluster.pod(p);
+                (
+                    std::cmp::Reverse(pod.template.requests.cpu_m),
+                    std::cmp::Reverse(pod.template.requests.memory),
+                    pod.created_at,
+                    pod.id,
+                )
+            })
+            .collect();
+        keyed.sort_unstable();
+        pods.clear();
+        pods.extend(keyed.iter().map(|k| k.3));
         pods.dedup();
         let mut templates = base.templates.clone();
         // The pass's existing nodes, shared: the excluded ones are only taken out of a copy of

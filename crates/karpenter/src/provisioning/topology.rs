@@ -745,15 +745,16 @@ impl Topology {
             }
             ds[d as usize] = true;
         }
-        for &(k, d) in doms {
-            if k != HOST {
-                self.keys[k].add_universe(d);
-            }
-        }
-        // Entries of one node share the node's domains.
+        // Entries of one node share the node's domains, which the first of them added to the
+        // universe already (a pass's whole topology records each node's pods kind by kind).
         let (start, end) = match self.placed.last() {
             Some(&(_, start, end, _)) if self.placed_doms[start..end] == *doms => (start, end),
             _ => {
+                for &(k, d) in doms {
+                    if k != HOST {
+                        self.keys[k].add_universe(d);
+                    }
+                }
                 let start = self.placed_doms.len();
                 self.placed_doms.extend_from_slice(doms);
                 (start, self.placed_doms.len())
