@@ -170,10 +170,12 @@ impl Karpenter {
                 // Node manifests) count too: Karpenter sums the capacity of every state node
                 // with the `karpenter.sh/nodepool` label, except those marked for deletion
                 // (§1.8; [core] pkg/controllers/state/cluster.go `updateNodePoolResources`).
+                // (Our own NodeClaims' nodes, nearly all of them, are ruled out first by id: a
+                // label lookup compares strings in the node's map, once per node per pass.)
                 for node in cluster.nodes() {
                     if node.deleting
-                        || node.label(crate::apis::NODEPOOL_LABEL) != Some(np.name())
                         || self.claim_of_node(node.id).is_some()
+                        || node.label(crate::apis::NODEPOOL_LABEL) != Some(np.name())
                     {
                         continue;
                     }
