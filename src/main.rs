@@ -2,6 +2,10 @@
 
 mod cli;
 
+// Only speed depends on the allocator: nothing the simulation outputs reads an address.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::process::exit(cli::main());
 }
