@@ -93,6 +93,51 @@ pub struct SeedCache {
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
+    /// [`type_domains`] of the last pass's templates, with what they were computed from: a
+    /// NodePool's available types and requirements change seldom, and reading a requirement
+    /// from each of hundreds of types' maps, every pass, cost ~2 % of a busy day.
+    type_domains: Vec<KeptTypeDomains>,
+}
+
+/// One template's [`type_domains`] for one key, and its inputs: the types (the list and the
+/// `Arc` of the NodeClass's types, kept alive here so the pointer is not reused) and the
+/// template's own requirement on the key.
+struct KeptTypeDomains {
+    key: &'static str,
+    all_types: Arc<Vec<crate::instancetype::InstanceTypeInfo>>,
+    types: Vec<u32>,
+    narrowed: Option<asim_core::k8s::requirements::Requirement>,
+    values: BTreeSet<String>,
+}
+
+impl SeedCache {
+    /// `type_domains(t, key)`, from the last pass's when its inputs are unchanged.
+    fn type_domains(&mut self, t: &Template, key: &'static str) -> &BTreeSet<String> {
+        let narrowed = t.requirements.get(key);
+        let i = match self.type_domains.iter().position(|k| {
+            k.key == key
+                && Arc::ptr_eq(&k.all_types, &t.all_types)
+                && k.types == t.types
+                && k.narrowed.as_ref() == narrowed
+        }) {
+            Some(i) => i,
+            None => {
+                // Entries of templates that are gone go after a while.
+                if self.type_domains.len() > 64 {
+                    self.type_domains.clear();
+                }
+                self.type_domains.push(KeptTypeDomains {
+                    key,
+                    all_types: Arc::clone(&t.all_types),
+                    types: t.types.clone(),
+                    narrowed: narrowed.cloned(),
+                    values: type_domains(t, key),
+                });
+                self.type_domains.len() - 1
+            }
+        };
+        &self.type_domains[i].values
+    }
 }
 
 impl SeedCache {
@@ -141,8 +186,8 @@ impl TopologySeed {
         for t in templates {
             for key in [ZONE, CAPACITY_TYPE] {
                 names.insert(key.to_string());
-                for v in type_domains(t, key) {
-                    add(&mut topology, key, &v);
+                for v in cache.type_domains(t, key) {
+                    add(&mut topology, key, v);
                 }
             }
             // Zone and capacity type stay narrowed by the instance types, as above.
