@@ -685,6 +685,7 @@ impl Karpenter {
             seed.keys(),
         );
         sched.set_type_tables(base.type_tables.take());
+        sched.set_existing_hosts(seed.existing_hosts());
         sched.min_values_best_effort = self.settings.min_values_best_effort;
         sched.log_decisions = log;
         sched.max_claims = max_claims;

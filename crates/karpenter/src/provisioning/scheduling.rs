@@ -655,6 +655,9 @@ pub struct Scheduler<'a> {
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
     existing_doms: &'a [Option<SharedDoms>],
+    /// Per existing node (same order), its hostname's id in the pass's seed, when the seed
+    /// knows it ([`Scheduler::set_existing_hosts`]): looked up once per pass, not per try.
+    existing_hosts: &'a [Option<DomId>],
     template_masks: Vec<DomainMasks>,
     /// The resolved topology rules of the pod being placed (kept for their buffers).
     rules: PodRules,
@@ -745,6 +748,7 @@ impl<'a> Scheduler<'a> {
             free,
             existing_masks,
             existing_doms: &[],
+            existing_hosts: &[],
             template_masks,
             rules: PodRules::default(),
             kinds: HashMap::new(),
@@ -803,6 +807,12 @@ impl<'a> Scheduler<'a> {
         s.free = free;
         s.existing_doms = doms;
         s
+    }
+
+    /// The existing nodes' hostname ids in the topology this solve was copied from (the
+    /// seed's interned names do not change; a name it does not know is looked up as before).
+    pub fn set_existing_hosts(&mut self, hosts: &'a [Option<DomId>]) {
+        self.existing_hosts = hosts;
     }
 
     /// Existing node `idx`'s free resources and host ports in use, placements included.
@@ -1153,7 +1163,10 @@ impl<'a> Scheduler<'a> {
             return false;
         }
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
-        let host_id = self.topology.host_id(&e.name);
+        let host_id = match self.existing_hosts.get(idx) {
+            Some(Some(d)) => Some(*d),
+            _ => self.topology.host_id(&e.name),
+        };
         let masks = &mut self.existing_masks[idx];
         let Ok(extra) =
             self.topology

@@ -47,6 +47,8 @@ pub struct TopologySeed {
     /// placement records them. A launched NodeClaim's are interned here too, once per pass:
     /// the pending pods land on in-flight NodeClaims in every simulation of the pass.
     existing_doms: Vec<Option<SharedDoms>>,
+    /// Per existing node (the same order), its name's hostname id, if interned.
+    existing_hosts: Vec<Option<DomId>>,
     /// The topology of a simulation that leaves out no node, without and with the bound pods
     /// recorded, built on first use: each simulation copies it and takes out its excluded
     /// nodes, rather than recording every other node again.
@@ -265,7 +267,9 @@ impl TopologySeed {
         }
         topology.freeze();
         cache.topology = topology.clone();
+        let existing_hosts = existing.iter().map(|e| topology.host_id(&e.name)).collect();
         TopologySeed {
+            existing_hosts,
             topology,
             keys,
             template_universe,
@@ -280,6 +284,12 @@ impl TopologySeed {
     /// a topology cloned from this seed's), in the order of the list the seed was built from.
     pub fn existing_doms(&self) -> &[Option<SharedDoms>] {
         &self.existing_doms
+    }
+
+    /// Each existing node's hostname id in this seed's topology (and so in every copy of it),
+    /// when its name is interned, in the order of the list the seed was built from.
+    pub fn existing_hosts(&self) -> &[Option<DomId>] {
+        &self.existing_hosts
     }
 
     /// The keys a planned claim's single-valued requirements give domains for, with ids.
