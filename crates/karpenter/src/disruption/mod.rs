@@ -393,8 +393,20 @@ struct Blocker {
     dnd_ends: Option<SimTime>,
     /// The pod's do-not-disrupt is in force: for good (`Some(None)`) or until a time.
     dnd: Option<Option<SimTime>>,
+    /// The PDBs selecting it (`One` only for a Running pod).
     pdb: Selected,
-    running: bool,
+}
+
+/// Whether a PDB can keep `pod` on its node (§4.2): not a static pod, not already terminating,
+/// and not tolerating the `disrupted` taint (such pods are not evicted).
+fn pdb_applies(pod: &Pod, disrupted: &Taint) -> bool {
+    pod.owner != OwnerKind::Node
+        && pod.phase != PodPhase::Terminating
+        && !pod
+            .template
+            .tolerations
+            .iter()
+            .any(|t| t.tolerates(disrupted))
 }
 
 impl NodePods {
@@ -420,24 +432,16 @@ impl NodePods {
                 Some(_) => dnd_ends.map(Some),
                 None => None,
             };
-            let pdb = if pod.owner != OwnerKind::Node
-                && pod.phase != PodPhase::Terminating
-                && !pod
-                    .template
-                    .tolerations
-                    .iter()
-                    .any(|t| t.tolerates(&disrupted))
-            {
+            let pdb = if pdb_applies(pod, &disrupted) {
                 pdbs.selecting(cluster, pod)
             } else {
                 Selected::None
             };
+            // Under a single PDB only a Running pod counts against it, and a second Running
+            // pod blocks exactly when the first does, which comes before it: list the first.
             let running = pod.phase == PodPhase::Running;
-            // A second Running pod under the same single PDB blocks exactly when the first does,
-            // which comes before it: leave it out.
             let pdb = match pdb {
-                Selected::One(i) if running && !first_under.insert(i) => Selected::None,
-                Selected::One(_) if !running => Selected::None,
+                Selected::One(i) if !running || !first_under.insert(i) => Selected::None,
                 other => other,
             };
             if dnd_ends.is_some() || dnd.is_some() || !matches!(pdb, Selected::None) {
@@ -446,7 +450,6 @@ impl NodePods {
                     dnd_ends,
                     dnd,
                     pdb,
-                    running,
                 });
             }
         }
@@ -481,7 +484,7 @@ impl NodePods {
                     pod.name
                 ));
             }
-            if let Some(pdb) = pdbs.blocking(cluster, b.pdb, b.running) {
+            if let Some(pdb) = pdbs.blocking(cluster, b.pdb, true) {
                 let pod = pod();
                 return Some(format!(
                     "pod {}/{} is protected by PodDisruptionBudget {pdb}",
@@ -1254,13 +1257,7 @@ mod tests {
                     pod.namespace(),
                     pod.name
                 ));
-            } else if pod.owner != OwnerKind::Node
-                && pod.phase != PodPhase::Terminating
-                && !pod
-                    .template
-                    .tolerations
-                    .iter()
-                    .any(|t| t.tolerates(&disrupted))
+            } else if pdb_applies(pod, &disrupted)
                 && let Some(pdb) = pdbs.blocking(
                     cluster,
                     pdbs.selecting(cluster, pod),

@@ -166,17 +166,23 @@ impl FreeCapacity {
         if from >= self.leaves {
             return None;
         }
-        if let Some(j) = self.shapes.iter().position(|s| s == need) {
-            return self.first_with(from, 1 << j);
+        match self.shapes.iter().position(|s| s == need) {
+            // A known request: a range is entered only when some node in it fits, so the
+            // descent never turns back.
+            Some(j) => self.climb(from, |k| self.descend(k, 1 << j)),
+            None => self.climb(from, |k| self.leftmost(k, need)),
         }
-        // The solve asks again from the node after one it refused, and in a cluster with room
-        // that node often fits: one comparison, as the scan made.
+    }
+
+    /// The first node at or after `from` that `inside` finds: the solve asks again from the
+    /// node after one it refused, and in a cluster with room that node often fits (one look,
+    /// as the scan made); otherwise climb from its leaf and search the ranges right of the
+    /// path, nearest first. `inside(k)` is the leftmost fitting node under `tree[k]`, if any.
+    fn climb(&self, from: usize, inside: impl Fn(usize) -> Option<usize>) -> Option<usize> {
         let mut k = self.leaves + from;
-        if covers(&self.tree[k], need) {
-            return Some(from);
+        if let Some(i) = inside(k) {
+            return Some(i);
         }
-        // Climb from the leaf: the ranges right of the path, nearest first, each skipped
-        // whole unless its maximum covers `need`.
         loop {
             while k & 1 == 1 {
                 k /= 2;
@@ -185,38 +191,25 @@ impl FreeCapacity {
                 }
             }
             k += 1;
-            if let Some(i) = self.leftmost(k, need) {
+            if let Some(i) = inside(k) {
                 return Some(i);
             }
         }
     }
 
-    /// [`FreeCapacity::first_fit`] for a known request, by its bit: the same climb, but a
-    /// range is entered only when some node in it fits, so the descent never turns back.
-    fn first_with(&self, from: usize, bit: u64) -> Option<usize> {
-        let mut k = self.leaves + from;
-        if self.fits[k] & bit != 0 {
-            return Some(from);
+    /// The leftmost node under `tree[k]` whose bit `bit` is set, by the bits alone.
+    fn descend(&self, mut k: usize, bit: u64) -> Option<usize> {
+        if self.fits[k] & bit == 0 {
+            return None;
         }
-        loop {
-            while k & 1 == 1 {
-                k /= 2;
-                if k == 0 {
-                    return None;
-                }
-            }
-            k += 1;
-            if self.fits[k] & bit != 0 {
-                while k < self.leaves {
-                    k = if self.fits[2 * k] & bit != 0 {
-                        2 * k
-                    } else {
-                        2 * k + 1
-                    };
-                }
-                return Some(k - self.leaves);
-            }
+        while k < self.leaves {
+            k = if self.fits[2 * k] & bit != 0 {
+                2 * k
+            } else {
+                2 * k + 1
+            };
         }
+        Some(k - self.leaves)
     }
 
     /// The leftmost node under `tree[k]` that covers `need`. A range's maximum is taken per

@@ -1309,27 +1309,50 @@ mod tests {
         t.domain_ids(&labels)
     }
 
+    /// Seven nodes as [`node`] labels them; node i runs `i % 3` pod kinds (node 0 none), 1 + i
+    /// pods of each.
+    struct SevenNodes {
+        base: Topology,
+        doms: Vec<Vec<(KeyId, DomId)>>,
+        kinds: Vec<KindId>,
+    }
+
+    impl SevenNodes {
+        fn new() -> Self {
+            let mut base = Topology::default();
+            let doms = (0..7).map(|i| node(&mut base, i)).collect();
+            let kinds = ["a", "b"]
+                .iter()
+                .map(|app| base.kind_id("default", &labels("app", app)))
+                .collect();
+            SevenNodes { base, doms, kinds }
+        }
+
+        fn record(&self, t: &mut Topology, i: usize) {
+            for &k in self.kinds.iter().take(i % 3) {
+                t.record_many(k, &self.doms[i], 1 + i as i64);
+            }
+        }
+
+        /// Every node recorded, with each node's range of placed entries.
+        fn recorded(&self) -> (Topology, Vec<(usize, usize)>) {
+            let mut full = self.base.clone();
+            let mut ranges = Vec::new();
+            for i in 0..7 {
+                let start = full.placed_len();
+                self.record(&mut full, i);
+                ranges.push((start, full.placed_len()));
+            }
+            (full, ranges)
+        }
+    }
+
     #[test]
     fn removing_nodes_gives_the_topology_recorded_without_them() {
-        let mut base = Topology::default();
-        let doms: Vec<_> = (0..7).map(|i| node(&mut base, i)).collect();
-        let kinds: Vec<_> = ["a", "b"]
-            .iter()
-            .map(|app| base.kind_id("default", &labels("app", app)))
-            .collect();
-        // Node i runs i % 3 kinds (node 0 none).
-        let record = |t: &mut Topology, i: usize| {
-            for &k in kinds.iter().take(i % 3) {
-                t.record_many(k, &doms[i], 1 + i as i64);
-            }
-        };
-        let mut full = base.clone();
-        let mut ranges = Vec::new();
-        for i in 0..7 {
-            let start = full.placed_len();
-            record(&mut full, i);
-            ranges.push((start, full.placed_len()));
-        }
+        let nodes = SevenNodes::new();
+        let (base, doms) = (&nodes.base, &nodes.doms);
+        let record = |t: &mut Topology, i: usize| nodes.record(t, i);
+        let (full, ranges) = nodes.recorded();
         for excluded in [
             vec![],
             vec![1],
@@ -1378,24 +1401,10 @@ mod tests {
 
     #[test]
     fn a_copys_new_group_counts_the_pods_it_kept() {
-        let mut base = Topology::default();
-        let doms: Vec<_> = (0..7).map(|i| node(&mut base, i)).collect();
-        let kinds: Vec<_> = ["a", "b"]
-            .iter()
-            .map(|app| base.kind_id("default", &labels("app", app)))
-            .collect();
-        let record = |t: &mut Topology, i: usize| {
-            for &k in kinds.iter().take(i % 3) {
-                t.record_many(k, &doms[i], 1 + i as i64);
-            }
-        };
-        let mut shared = base.clone();
-        let mut ranges = Vec::new();
-        for i in 0..7 {
-            let start = shared.placed_len();
-            record(&mut shared, i);
-            ranges.push((start, shared.placed_len()));
-        }
+        let nodes = SevenNodes::new();
+        let (base, doms, kinds) = (&nodes.base, &nodes.doms, &nodes.kinds);
+        let record = |t: &mut Topology, i: usize| nodes.record(t, i);
+        let (mut shared, ranges) = nodes.recorded();
         shared.share_placed();
         // Each group the first copy creates is counted over every shared entry and kept; later
         // copies start from those counts. Every copy must count what a topology recording only
