@@ -66,6 +66,8 @@ pub struct Karpenter {
     /// Interned node labels and pod kinds, carried from one scheduling pass's topology seed
     /// to the next (provisioning/seed.rs).
     seed_cache: std::cell::RefCell<provisioning::seed::SeedCache>,
+    /// [`Karpenter::plan_claim`]'s answers at one instant (provisioning/mod.rs).
+    plan_memo: std::cell::RefCell<provisioning::PlanMemo>,
     /// Per NodePool: its compatible types (as cached above) with an offering its requirements
     /// allow and the ICE cache does not hold back, for one [`IceCache::state`]: the same
     /// answer every pass until an offering is marked or a mark lapses.
@@ -173,6 +175,7 @@ impl Karpenter {
             compatible_cache: Default::default(),
             available_cache: Default::default(),
             seed_cache: Default::default(),
+            plan_memo: Default::default(),
             decisions: Default::default(),
             nominated: BTreeMap::new(),
             nominations: 0,

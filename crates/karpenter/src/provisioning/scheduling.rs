@@ -652,6 +652,8 @@ pub struct Scheduler<'a> {
     free: FreeCapacity,
     /// Topology domains allowed by each existing node's and each template's requirements.
     existing_masks: Vec<DomainMasks>,
+    /// Reused storage for [`Topology::admits_existing`].
+    chosen_scratch: Vec<(KeyId, u64)>,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
     existing_doms: &'a [Option<SharedDoms>],
@@ -747,6 +749,7 @@ impl<'a> Scheduler<'a> {
             claim_state: Vec::new(),
             free,
             existing_masks,
+            chosen_scratch: Vec::new(),
             existing_doms: &[],
             existing_hosts: &[],
             template_masks,
@@ -1167,17 +1170,17 @@ impl<'a> Scheduler<'a> {
             Some(Some(d)) => Some(*d),
             _ => self.topology.host_id(&e.name),
         };
+        // Existing nodes have fixed labels: the domains the pod's rules pick must hold for
+        // them, and a node without the topology label cannot take the domain.
         let masks = &mut self.existing_masks[idx];
-        let Ok(extra) =
-            self.topology
-                .requirements_for(pod.rules, pod.reqs, &e.requirements, masks, host_id)
-        else {
-            return false;
-        };
-        // Existing nodes have fixed labels: extra requirements must hold for them, and a node
-        // without the topology label cannot take the domain (Karpenter's `Compatible` with no
-        // undefined keys, [core] scheduling/existingnode.go).
-        if !e.requirements.is_compatible_allowing_undefined(&extra, &[]) {
+        if !self.topology.admits_existing(
+            pod.rules,
+            pod.reqs,
+            &e.requirements,
+            masks,
+            host_id,
+            &mut self.chosen_scratch,
+        ) {
             return false;
         }
         let e = &self.existing[idx];

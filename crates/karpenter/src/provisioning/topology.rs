@@ -1081,8 +1081,85 @@ impl Topology {
         if rules.is_empty() {
             return Ok(out);
         }
-        // `out` as masks, per small key.
-        let mut out_masks: Vec<(KeyId, u64)> = Vec::new();
+        let mut out_masks = Vec::new();
+        self.choose(
+            rules,
+            pod_reqs,
+            candidate,
+            masks,
+            host_id,
+            Some(&mut out),
+            &mut out_masks,
+        )?;
+        Ok(out)
+    }
+
+    /// Whether a pod may go on an existing node, whose labels are fixed (`node` are its
+    /// requirements): [`Topology::requirements_for`] succeeds and the node meets what it
+    /// returns, with no undefined key (Karpenter's `Compatible` on an existing node, [core]
+    /// scheduling/existingnode.go). When every key the pod's rules name has few enough values
+    /// for masks, the chosen domains are kept as masks only, not built into requirements: a
+    /// pod is tried against many full nodes of a busy cluster. `scratch` is reused storage.
+    pub fn admits_existing(
+        &self,
+        rules: &PodRules,
+        pod_reqs: &Requirements,
+        node: &Requirements,
+        masks: &mut DomainMasks,
+        host_id: Option<DomId>,
+        scratch: &mut Vec<(KeyId, u64)>,
+    ) -> bool {
+        if rules.is_empty() {
+            return true;
+        }
+        let small = |key: KeyId| key == HOST || self.keys[key].small();
+        let all_small = rules
+            .spread
+            .iter()
+            .chain(&rules.affinity)
+            .chain(&rules.anti_affinity)
+            .all(|r| small(r.key))
+            && rules.inverse.iter().all(|&(i, _)| small(self.inverse[i].key));
+        if !all_small {
+            return self
+                .requirements_for(rules, pod_reqs, node, masks, host_id)
+                .is_ok_and(|extra| node.is_compatible_allowing_undefined(&extra, &[]));
+        }
+        scratch.clear();
+        if self
+            .choose(rules, pod_reqs, node, masks, host_id, None, scratch)
+            .is_err()
+        {
+            return false;
+        }
+        // What `requirements_for` would return is `key In <chosen>` per rule, every value a
+        // known domain: the node must define each key and allow one of the values left once a
+        // key's rules are intersected. Its allowed known domains are its cached mask.
+        scratch.iter().all(|&(key, _)| {
+            let kd = &self.keys[key];
+            let chosen = scratch
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .fold(!0u64, |m, (_, x)| m & x);
+            node.get(&kd.name).is_some() && masks.get(key, kd, node) & chosen != 0
+        })
+    }
+
+    /// The rules' domain choices on a candidate (see [`Topology::requirements_for`]), added
+    /// to `out` when given, and as masks to `out_masks` for the small keys. Without `out`,
+    /// every key the rules name must be small.
+    #[allow(clippy::too_many_arguments)]
+    fn choose(
+        &self,
+        rules: &PodRules,
+        pod_reqs: &Requirements,
+        candidate: &Requirements,
+        masks: &mut DomainMasks,
+        host_id: Option<DomId>,
+        mut out: Option<&mut Requirements>,
+        out_masks: &mut Vec<(KeyId, u64)>,
+    ) -> Result<(), Reject> {
+        let none = Requirements::new();
         let on_host = |g: &Group| host_id.map_or(0, |h| g.count(h));
         for rule in &rules.spread {
             let g = &self.groups[rule.group];
@@ -1096,7 +1173,7 @@ impl Topology {
             }
             let kd = &self.keys[rule.key];
             // Global minimum over the domains the pod could take anywhere.
-            let pod_r = pod_reqs.get(&kd.name);
+            let pod_r = (!kd.small()).then(|| pod_reqs.get(&kd.name)).flatten();
             let pod_allows = |d: DomId| {
                 if kd.small() {
                     rule.pod_mask & (1 << d) != 0
@@ -1123,8 +1200,8 @@ impl Topology {
                 pod_reqs,
                 candidate,
                 masks,
-                &out,
-                &out_masks,
+                out.as_deref().unwrap_or(&none),
+                out_masks,
             );
             // The least loaded allowed domain within maxSkew; ties go to the first by name.
             let mut best: Option<(i64, DomId)> = None;
@@ -1141,7 +1218,13 @@ impl Topology {
                     candidates: allowed.iter().collect(),
                 });
             };
-            add_domains(&mut out, &mut out_masks, kd, rule.key, &[d]);
+            add_domains(
+                out.as_deref_mut(),
+                out_masks,
+                kd,
+                rule.key,
+                Picked::of(kd, std::iter::once(d)),
+            );
         }
         for rule in &rules.affinity {
             let g = &self.groups[rule.group];
@@ -1159,19 +1242,20 @@ impl Topology {
                 pod_reqs,
                 candidate,
                 masks,
-                &out,
-                &out_masks,
+                out.as_deref().unwrap_or(&none),
+                out_masks,
             );
-            let domains: Vec<DomId> = if allowed.iter().any(|d| g.count(d) > 0) {
-                allowed.iter().filter(|&d| g.count(d) > 0).collect()
+            if allowed.iter().any(|d| g.count(d) > 0) {
+                let matched = Picked::of(kd, allowed.iter().filter(|&d| g.count(d) > 0));
+                add_domains(out.as_deref_mut(), out_masks, kd, rule.key, matched);
             } else if !any_match && rule.self_match {
                 // Bootstrap: the first pod of a self-selecting group picks one domain (none
                 // allowed: the empty set).
-                allowed.iter().take(1).collect()
+                let first = Picked::of(kd, allowed.iter().take(1));
+                add_domains(out.as_deref_mut(), out_masks, kd, rule.key, first);
             } else {
                 return Err(Reject::Affinity { key: rule.key });
-            };
-            add_domains(&mut out, &mut out_masks, kd, rule.key, &domains);
+            }
         }
         for rule in &rules.anti_affinity {
             let g = &self.groups[rule.group];
@@ -1188,14 +1272,14 @@ impl Topology {
                 pod_reqs,
                 candidate,
                 masks,
-                &out,
-                &out_masks,
+                out.as_deref().unwrap_or(&none),
+                out_masks,
             );
             if !allowed.iter().any(|d| g.count(d) == 0) {
                 return Err(Reject::AntiAffinity { key: rule.key });
             }
-            let free: Vec<DomId> = allowed.iter().filter(|&d| g.count(d) == 0).collect();
-            add_domains(&mut out, &mut out_masks, kd, rule.key, &free);
+            let free = Picked::of(kd, allowed.iter().filter(|&d| g.count(d) == 0));
+            add_domains(out.as_deref_mut(), out_masks, kd, rule.key, free);
         }
         // The symmetric rule: placed pods' anti-affinity that selects this pod.
         for &(i, pod_mask) in &rules.inverse {
@@ -1208,32 +1292,63 @@ impl Topology {
             }
             let kd = &self.keys[e.key];
             let allowed = self.allowed(
-                e.key, pod_mask, pod_reqs, candidate, masks, &out, &out_masks,
+                e.key,
+                pod_mask,
+                pod_reqs,
+                candidate,
+                masks,
+                out.as_deref().unwrap_or(&none),
+                out_masks,
             );
             if !allowed.iter().any(|d| !e.contains(d)) {
                 return Err(Reject::Inverse { key: e.key });
             }
-            let free: Vec<DomId> = allowed.iter().filter(|&d| !e.contains(d)).collect();
-            add_domains(&mut out, &mut out_masks, kd, e.key, &free);
+            let free = Picked::of(kd, allowed.iter().filter(|&d| !e.contains(d)));
+            add_domains(out.as_deref_mut(), out_masks, kd, e.key, free);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
-/// `out ∧= key In domains`, and its mask when the key is small.
+/// Domains picked for a key: a mask for a small key, else a list (in the universe's order).
+enum Picked {
+    Mask(u64),
+    List(Vec<DomId>),
+}
+
+impl Picked {
+    fn of(kd: &KeyDomains, domains: impl Iterator<Item = DomId>) -> Self {
+        if kd.small() {
+            Picked::Mask(domains.fold(0, |m, d| m | (1 << d)))
+        } else {
+            Picked::List(domains.collect())
+        }
+    }
+}
+
+/// `out ∧= key In domains` (when `out` is given), and its mask when the key is small.
 fn add_domains(
-    out: &mut Requirements,
+    out: Option<&mut Requirements>,
     out_masks: &mut Vec<(KeyId, u64)>,
     kd: &KeyDomains,
     key: KeyId,
-    domains: &[DomId],
+    picked: Picked,
 ) {
-    if kd.small() {
-        let m = domains.iter().fold(0u64, |m, d| m | (1 << d));
-        out_masks.push((key, m));
+    let list = match picked {
+        Picked::Mask(m) => {
+            out_masks.push((key, m));
+            let Some(out) = out else { return };
+            let values = kd.universe.iter().filter(|&&d| m & (1 << d) != 0);
+            let values = values.map(|&d| kd.name_of(d));
+            out.add_requirement(Requirement::in_values(&kd.name, values));
+            return;
+        }
+        Picked::List(list) => list,
+    };
+    if let Some(out) = out {
+        let values = list.iter().map(|&d| kd.name_of(d));
+        out.add_requirement(Requirement::in_values(&kd.name, values));
     }
-    let values = domains.iter().map(|&d| kd.name_of(d));
-    out.add_requirement(Requirement::in_values(&kd.name, values));
 }
 
 /// How [`Allowed`] decides.
@@ -1511,6 +1626,84 @@ mod tests {
             t.requirements_for(&rules, &none, &none, &mut DomainMasks::default(), None)
                 .is_ok()
         );
+    }
+
+    proptest::proptest! {
+        /// [`Topology::admits_existing`] (masks only, for small keys) answers as
+        /// [`Topology::requirements_for`] followed by the existing node's compatibility check
+        /// (Karpenter's `Compatible` with no undefined keys, [core]
+        /// scheduling/existingnode.go): whatever the rules, the recorded pods and the node's
+        /// labels — a missing key, a value the topology has never seen, 3 or 70 values.
+        #[test]
+        fn admits_existing_answers_as_requirements_for_and_the_compatibility_check(
+            racks in proptest::sample::select(vec![3usize, 70]),
+            placed in proptest::collection::vec((0usize..3, 0usize..4, 0usize..3, 1i64..3), 0..12),
+            rules_of in proptest::collection::vec((0usize..4, 0usize..3, 0usize..2, 1u32..3), 1..4),
+            pod_zone in proptest::option::of(0usize..3),
+            node_zone in proptest::option::of(0usize..4),
+            node_rack in proptest::option::of(0usize..4),
+        ) {
+            let apps = ["a", "b", "c"];
+            let keys = [ZONE, "rack"];
+            let mut t = Topology::default();
+            t.add_universe(ZONE, ["z0", "z1", "z2"].map(String::from));
+            t.add_universe("rack", (0..racks).map(|i| format!("r{i:02}")));
+            for &(app, zone, rack, n) in &placed {
+                let mut l = labels(ZONE, &format!("z{zone}"));
+                l.insert("rack".into(), format!("r{rack:02}"));
+                let doms = t.domain_ids(&l);
+                let kind = t.kind_id("default", &labels("app", apps[app]));
+                t.record_many(kind, &doms, n);
+            }
+            let term = |app: usize, key: usize| PodAffinityTerm {
+                selector: LabelSelector {
+                    match_labels: labels("app", apps[app]),
+                    match_expressions: vec![],
+                },
+                topology_key: keys[key].into(),
+                weight: 0,
+            };
+            let mut topo = PodTopology::default();
+            for &(what, app, key, skew) in &rules_of {
+                match what {
+                    0 | 1 => {
+                        let mut s = zone_spread(apps[app]).spread.remove(0);
+                        s.topology_key = keys[key].into();
+                        s.max_skew = skew;
+                        topo.spread.push(s);
+                    }
+                    2 => topo.affinity.push(term(app, key)),
+                    _ => topo.anti_affinity.push(term(app, key)),
+                }
+            }
+            let pod_reqs = match pod_zone {
+                Some(z) => Requirements::from_iter([Requirement::in_values(
+                    ZONE,
+                    [format!("z{z}"), "z2".into()],
+                )]),
+                None => Requirements::new(),
+            };
+            let mut rules = PodRules::default();
+            t.resolve(&mut rules, "default", &labels("app", "a"), topo.view(), &pod_reqs);
+            let mut node = Labels::new();
+            if let Some(z) = node_zone {
+                node.insert(ZONE.into(), format!("z{z}"));
+            }
+            if let Some(r) = node_rack {
+                node.insert("rack".into(), format!("r{r:02}"));
+            }
+            let node = Requirements::from_labels(&node);
+            let want = t
+                .requirements_for(&rules, &pod_reqs, &node, &mut DomainMasks::default(), None)
+                .is_ok_and(|extra| node.is_compatible_allowing_undefined(&extra, &[]));
+            let mut masks = DomainMasks::default();
+            let mut scratch = Vec::new();
+            for _ in 0..2 {
+                let got =
+                    t.admits_existing(&rules, &pod_reqs, &node, &mut masks, None, &mut scratch);
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 
     #[test]
