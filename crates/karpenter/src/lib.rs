@@ -93,18 +93,9 @@ pub struct Karpenter {
             ),
         >,
     >,
-    /// Per node: (label count, labels, requirements), reused across provisioning rounds.
-    #[allow(clippy::type_complexity)]
-    pub(crate) node_cache: std::cell::RefCell<
-        BTreeMap<
-            NodeId,
-            (
-                usize,
-                Arc<asim_core::k8s::selector::Labels>,
-                Arc<asim_core::k8s::requirements::Requirements>,
-            ),
-        >,
-    >,
+    /// Per node: what its entry in the simulations' existing capacity keeps from one pass to
+    /// the next (provisioning/mod.rs).
+    pub(crate) node_cache: std::cell::RefCell<BTreeMap<NodeId, provisioning::KeptNode>>,
     decisions: asim_cluster::autoscaler::DecisionLines,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,

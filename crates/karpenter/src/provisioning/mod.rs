@@ -397,8 +397,8 @@ impl Karpenter {
     /// NodeClaims whose node has not registered yet (§1.3 step 1).
     pub(crate) fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
         let mut out = Vec::new();
+        // DaemonSet overhead not yet running on the node.
         let ds_unplaced = |node: &asim_cluster::Node| -> Resources {
-            // DaemonSet overhead not yet running on the node.
             let mut r = Resources::default();
             for (di, ds) in cluster.daemonsets.iter().enumerate() {
                 let placed = node.pods.iter().any(|p| {
@@ -417,6 +417,7 @@ impl Karpenter {
             }
             r
         };
+        let mut cache = self.node_cache.borrow_mut();
         for node in cluster.nodes() {
             if self.is_leaving(node) {
                 continue;
@@ -426,33 +427,40 @@ impl Karpenter {
                 Some(c) => (c.initialized(), c.startup_taints.clone()),
                 None => (node.ready, Vec::new()),
             };
-            let mut available = node.allocatable.clone();
-            available.sub(&node.requested);
-            available.sub(&ds_unplaced(node));
-            // Labels only grow (registered, initialized): the label count keys the cache.
-            let cached = self
-                .node_cache
-                .borrow()
-                .get(&node.id)
-                .filter(|c| c.0 == node.labels.len())
-                .cloned();
-            let (labels, requirements) = match cached {
-                Some((_, l, r)) => (l, r),
-                None => {
-                    let l = Arc::new(node.labels.clone());
-                    let r = Arc::new(Requirements::from_labels(&node.labels));
-                    self.node_cache
-                        .borrow_mut()
-                        .insert(node.id, (node.labels.len(), Arc::clone(&l), Arc::clone(&r)));
-                    (l, r)
+            // Labels only grow (registered, initialized): the label count keys the entry.
+            let kept = match cache.get_mut(&node.id) {
+                Some(k) if k.labels_len == node.labels.len() => k,
+                _ => {
+                    let fresh = KeptNode {
+                        labels_len: node.labels.len(),
+                        name: node.name.as_str().into(),
+                        labels: Arc::new(node.labels.clone()),
+                        requirements: Arc::new(Requirements::from_labels(&node.labels)),
+                        ds_unplaced: None,
+                    };
+                    cache.insert(node.id, fresh);
+                    cache.get_mut(&node.id).expect("just inserted")
                 }
             };
+            // The overhead is a function of the node's pods, taints and labels and of the
+            // DaemonSets, which are only ever added.
+            let ds_key = (node.pods_version, cluster.daemonsets.len());
+            let ds = match &kept.ds_unplaced {
+                Some((k, taints, r)) if *k == ds_key && *taints == node.taints => r,
+                _ => {
+                    let r = ds_unplaced(node);
+                    &kept.ds_unplaced.insert((ds_key, node.taints.clone(), r)).2
+                }
+            };
+            let mut available = node.allocatable.clone();
+            available.sub(&node.requested);
+            available.sub(ds);
             out.push(ExistingNode {
-                name: node.name.as_str().into(),
+                name: Arc::clone(&kept.name),
                 node: Some(node.id),
                 nodeclaim: claim.map(|_| 0),
-                labels,
-                requirements,
+                labels: Arc::clone(&kept.labels),
+                requirements: Arc::clone(&kept.requirements),
                 taints: node.taints.clone(),
                 startup_taints: startup,
                 initialized,
@@ -460,6 +468,7 @@ impl Karpenter {
                 host_ports: node.host_ports.clone(),
             });
         }
+        drop(cache);
         // Nodes that are gone leave the cache (a long replay goes through tens of thousands
         // of nodes, each with its labels' requirements).
         {
@@ -989,6 +998,19 @@ pub(crate) fn narrow_capacity_types(
 }
 
 /// Inputs shared by the simulations of one pass (see [`Karpenter::solve_base`]).
+/// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
+/// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
+/// taints or the DaemonSets change.
+pub(crate) struct KeptNode {
+    labels_len: usize,
+    name: Arc<str>,
+    labels: Arc<asim_core::k8s::selector::Labels>,
+    requirements: Arc<Requirements>,
+    /// ((pods version, DaemonSet count), taints, overhead not yet running on the node).
+    #[allow(clippy::type_complexity)]
+    ds_unplaced: Option<((u64, usize), Vec<asim_core::k8s::taints::Taint>, Resources)>,
+}
+
 /// [`Karpenter::plan_claim`]'s answers at one instant and one set of unavailable offerings.
 /// A consolidation pass simulates up to ~30 removals, and most plan a NodeClaim with the same
 /// requirements and instance types: pricing and sorting up to 600 types for each cost ~5 % of
