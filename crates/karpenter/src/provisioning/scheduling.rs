@@ -25,7 +25,7 @@ use crate::instancetype::{
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology, TopologyView,
+    AdmitScratch, DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology, TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -652,8 +652,9 @@ pub struct Scheduler<'a> {
     free: FreeCapacity,
     /// Topology domains allowed by each existing node's and each template's requirements.
     existing_masks: Vec<DomainMasks>,
-    /// Reused storage for [`Topology::admits_existing`].
-    chosen_scratch: Vec<(KeyId, u64)>,
+    /// Reused storage for [`Topology::admits_existing`], and its answers for the pod being
+    /// placed.
+    admit: AdmitScratch,
     /// Each existing node's labels interned, when the caller has them (else interned on
     /// each placement).
     existing_doms: &'a [Option<SharedDoms>],
@@ -749,7 +750,7 @@ impl<'a> Scheduler<'a> {
             claim_state: Vec::new(),
             free,
             existing_masks,
-            chosen_scratch: Vec::new(),
+            admit: AdmitScratch::default(),
             existing_doms: &[],
             existing_hosts: &[],
             template_masks,
@@ -1044,6 +1045,7 @@ impl<'a> Scheduler<'a> {
         // others being ones `try_existing` would reject first.
         let need = core(&t.requests);
         let mut from = 0;
+        self.admit.new_attempt();
         while let Some(idx) = self.free.first_fit(from, &need) {
             from = idx + 1;
             if self.try_existing(idx, pod) {
@@ -1179,7 +1181,7 @@ impl<'a> Scheduler<'a> {
             &e.requirements,
             masks,
             host_id,
-            &mut self.chosen_scratch,
+            &mut self.admit,
         ) {
             return false;
         }

@@ -342,8 +342,8 @@ impl PodRules {
 /// cached while its requirements do not change; [`DomainMasks::clear`] when they do.
 #[derive(Clone, Debug, Default)]
 pub struct DomainMasks {
-    /// (key, universe size when computed, mask).
-    entries: Vec<(KeyId, usize, u64)>,
+    /// (key, universe size when computed, whether the candidate defines the key, mask).
+    entries: Vec<(KeyId, usize, bool, u64)>,
 }
 
 impl DomainMasks {
@@ -352,21 +352,62 @@ impl DomainMasks {
     }
 
     fn get(&mut self, key: KeyId, kd: &KeyDomains, candidate: &Requirements) -> u64 {
+        self.get_defined(key, kd, candidate).1
+    }
+
+    /// Whether the candidate defines the key, and the known domains it allows there.
+    fn get_defined(
+        &mut self,
+        key: KeyId,
+        kd: &KeyDomains,
+        candidate: &Requirements,
+    ) -> (bool, u64) {
         // The universe only grows: an unchanged size is an unchanged universe.
         let size = kd.universe.len();
+        let fresh = || {
+            let r = candidate.get(&kd.name);
+            (r.is_some(), kd.mask(r))
+        };
         match self.entries.iter_mut().find(|e| e.0 == key) {
-            Some(e) if e.1 == size => e.2,
+            Some(e) if e.1 == size => (e.2, e.3),
             Some(e) => {
                 e.1 = size;
-                e.2 = kd.mask(candidate.get(&kd.name));
-                e.2
+                (e.2, e.3) = fresh();
+                (e.2, e.3)
             }
             None => {
-                let m = kd.mask(candidate.get(&kd.name));
-                self.entries.push((key, size, m));
-                m
+                let (defined, m) = fresh();
+                self.entries.push((key, size, defined, m));
+                (defined, m)
             }
         }
+    }
+}
+
+/// Reused storage for [`Topology::admits_existing`], and its answers during one placement
+/// attempt (one pod, counts unchanged).
+#[derive(Clone, Debug, Default)]
+pub struct AdmitScratch {
+    /// The fields below describe this attempt's rules.
+    ready: bool,
+    /// The rules' keys but the hostname, sorted and distinct.
+    keys: Vec<KeyId>,
+    /// Some rule is keyed by hostname: the answer depends on the host.
+    by_host: bool,
+    /// Every key in `keys` is small.
+    all_small: bool,
+    /// A node's (defines the key, allowed known domains) per key of `keys`.
+    sig: Vec<(bool, u64)>,
+    /// Answers by signature.
+    answers: Vec<(Vec<(bool, u64)>, bool)>,
+    chosen: Vec<(KeyId, u64)>,
+}
+
+impl AdmitScratch {
+    /// A new pod, or the counts have moved: forget the answers.
+    pub fn new_attempt(&mut self) {
+        self.ready = false;
+        self.answers.clear();
     }
 }
 
@@ -1097,9 +1138,15 @@ impl Topology {
     /// Whether a pod may go on an existing node, whose labels are fixed (`node` are its
     /// requirements): [`Topology::requirements_for`] succeeds and the node meets what it
     /// returns, with no undefined key (Karpenter's `Compatible` on an existing node, [core]
-    /// scheduling/existingnode.go). When every key the pod's rules name has few enough values
-    /// for masks, the chosen domains are kept as masks only, not built into requirements: a
-    /// pod is tried against many full nodes of a busy cluster. `scratch` is reused storage.
+    /// scheduling/existingnode.go).
+    ///
+    /// A pod is tried against many full nodes of a busy cluster, so: when every key the pod's
+    /// rules name has few enough values for masks, the chosen domains are kept as masks only,
+    /// not built into requirements; and when no rule is keyed by hostname, the answer depends
+    /// on the node only through whether it defines each key and the known domains it allows
+    /// there, so nodes alike in those (one zone's nodes) share it. `scratch` keeps those
+    /// answers for one placement attempt: [`AdmitScratch::new_attempt`] before each, since
+    /// placing a pod moves the counts.
     pub fn admits_existing(
         &self,
         rules: &PodRules,
@@ -1107,27 +1154,68 @@ impl Topology {
         node: &Requirements,
         masks: &mut DomainMasks,
         host_id: Option<DomId>,
-        scratch: &mut Vec<(KeyId, u64)>,
+        scratch: &mut AdmitScratch,
     ) -> bool {
         if rules.is_empty() {
             return true;
         }
-        let small = |key: KeyId| key == HOST || self.keys[key].small();
-        let all_small = rules
-            .spread
-            .iter()
-            .chain(&rules.affinity)
-            .chain(&rules.anti_affinity)
-            .all(|r| small(r.key))
-            && rules.inverse.iter().all(|&(i, _)| small(self.inverse[i].key));
-        if !all_small {
+        if !scratch.ready {
+            self.prepare_admit(rules, scratch);
+        }
+        if !scratch.all_small {
             return self
                 .requirements_for(rules, pod_reqs, node, masks, host_id)
                 .is_ok_and(|extra| node.is_compatible_allowing_undefined(&extra, &[]));
         }
-        scratch.clear();
+        if scratch.by_host {
+            return self.admits_by_masks(rules, pod_reqs, node, masks, host_id, scratch);
+        }
+        scratch.sig.clear();
+        for &key in &scratch.keys {
+            scratch.sig.push(masks.get_defined(key, &self.keys[key], node));
+        }
+        if let Some((_, answer)) = scratch.answers.iter().find(|(s, _)| *s == scratch.sig) {
+            return *answer;
+        }
+        let answer = self.admits_by_masks(rules, pod_reqs, node, masks, host_id, scratch);
+        let sig = scratch.sig.clone();
+        scratch.answers.push((sig, answer));
+        answer
+    }
+
+    /// What [`Topology::admits_existing`] needs to know of the pod's rules once per attempt.
+    fn prepare_admit(&self, rules: &PodRules, scratch: &mut AdmitScratch) {
+        let keys = rules
+            .spread
+            .iter()
+            .chain(&rules.affinity)
+            .chain(&rules.anti_affinity)
+            .map(|r| r.key)
+            .chain(rules.inverse.iter().map(|&(i, _)| self.inverse[i].key));
+        scratch.keys.clear();
+        scratch.keys.extend(keys);
+        scratch.keys.sort_unstable();
+        scratch.keys.dedup();
+        scratch.by_host = scratch.keys.contains(&HOST);
+        scratch.keys.retain(|&k| k != HOST);
+        scratch.all_small = scratch.keys.iter().all(|&k| self.keys[k].small());
+        scratch.ready = true;
+    }
+
+    /// [`Topology::admits_existing`] for small keys, from the chosen domains' masks.
+    fn admits_by_masks(
+        &self,
+        rules: &PodRules,
+        pod_reqs: &Requirements,
+        node: &Requirements,
+        masks: &mut DomainMasks,
+        host_id: Option<DomId>,
+        scratch: &mut AdmitScratch,
+    ) -> bool {
+        let chosen = &mut scratch.chosen;
+        chosen.clear();
         if self
-            .choose(rules, pod_reqs, node, masks, host_id, None, scratch)
+            .choose(rules, pod_reqs, node, masks, host_id, None, chosen)
             .is_err()
         {
             return false;
@@ -1135,13 +1223,13 @@ impl Topology {
         // What `requirements_for` would return is `key In <chosen>` per rule, every value a
         // known domain: the node must define each key and allow one of the values left once a
         // key's rules are intersected. Its allowed known domains are its cached mask.
-        scratch.iter().all(|&(key, _)| {
-            let kd = &self.keys[key];
-            let chosen = scratch
+        chosen.iter().all(|&(key, _)| {
+            let all = chosen
                 .iter()
                 .filter(|(k, _)| *k == key)
                 .fold(!0u64, |m, (_, x)| m & x);
-            node.get(&kd.name).is_some() && masks.get(key, kd, node) & chosen != 0
+            let (defined, allows) = masks.get_defined(key, &self.keys[key], node);
+            defined && allows & all != 0
         })
     }
 
@@ -1637,20 +1725,23 @@ mod tests {
         #[test]
         fn admits_existing_answers_as_requirements_for_and_the_compatibility_check(
             racks in proptest::sample::select(vec![3usize, 70]),
-            placed in proptest::collection::vec((0usize..3, 0usize..4, 0usize..3, 1i64..3), 0..12),
-            rules_of in proptest::collection::vec((0usize..4, 0usize..3, 0usize..2, 1u32..3), 1..4),
+            placed in proptest::collection::vec(
+                (0usize..3, 0usize..4, 0usize..3, 0usize..4, 1i64..3), 0..12),
+            rules_of in proptest::collection::vec((0usize..4, 0usize..3, 0usize..3, 1u32..3), 1..4),
             pod_zone in proptest::option::of(0usize..3),
-            node_zone in proptest::option::of(0usize..4),
-            node_rack in proptest::option::of(0usize..4),
+            nodes in proptest::collection::vec(
+                (proptest::option::of(0usize..4), proptest::option::of(0usize..4), 0usize..5),
+                1..8),
         ) {
             let apps = ["a", "b", "c"];
-            let keys = [ZONE, "rack"];
+            let keys = [ZONE, "rack", HOSTNAME_KEY];
             let mut t = Topology::default();
             t.add_universe(ZONE, ["z0", "z1", "z2"].map(String::from));
             t.add_universe("rack", (0..racks).map(|i| format!("r{i:02}")));
-            for &(app, zone, rack, n) in &placed {
+            for &(app, zone, rack, host, n) in &placed {
                 let mut l = labels(ZONE, &format!("z{zone}"));
                 l.insert("rack".into(), format!("r{rack:02}"));
+                l.insert(HOSTNAME_KEY.into(), format!("node-{host}"));
                 let doms = t.domain_ids(&l);
                 let kind = t.kind_id("default", &labels("app", apps[app]));
                 t.record_many(kind, &doms, n);
@@ -1685,23 +1776,31 @@ mod tests {
             };
             let mut rules = PodRules::default();
             t.resolve(&mut rules, "default", &labels("app", "a"), topo.view(), &pod_reqs);
-            let mut node = Labels::new();
-            if let Some(z) = node_zone {
-                node.insert(ZONE.into(), format!("z{z}"));
-            }
-            if let Some(r) = node_rack {
-                node.insert("rack".into(), format!("r{r:02}"));
-            }
-            let node = Requirements::from_labels(&node);
-            let want = t
-                .requirements_for(&rules, &pod_reqs, &node, &mut DomainMasks::default(), None)
-                .is_ok_and(|extra| node.is_compatible_allowing_undefined(&extra, &[]));
-            let mut masks = DomainMasks::default();
-            let mut scratch = Vec::new();
-            for _ in 0..2 {
-                let got =
-                    t.admits_existing(&rules, &pod_reqs, &node, &mut masks, None, &mut scratch);
-                proptest::prop_assert_eq!(got, want);
+            // One placement attempt over several nodes, sharing the scratch's answers.
+            let mut scratch = AdmitScratch::default();
+            scratch.new_attempt();
+            for &(zone, rack, host) in &nodes {
+                let mut node = Labels::new();
+                if let Some(z) = zone {
+                    node.insert(ZONE.into(), format!("z{z}"));
+                }
+                if let Some(r) = rack {
+                    node.insert("rack".into(), format!("r{r:02}"));
+                }
+                let name = format!("node-{host}");
+                node.insert(HOSTNAME_KEY.into(), name.clone());
+                let host_id = t.host_id(&name);
+                let node = Requirements::from_labels(&node);
+                let want = t
+                    .requirements_for(&rules, &pod_reqs, &node, &mut DomainMasks::default(), host_id)
+                    .is_ok_and(|extra| node.is_compatible_allowing_undefined(&extra, &[]));
+                let mut masks = DomainMasks::default();
+                for _ in 0..2 {
+                    let got = t.admits_existing(
+                        &rules, &pod_reqs, &node, &mut masks, host_id, &mut scratch,
+                    );
+                    proptest::prop_assert_eq!(got, want, "{:?}", node);
+                }
             }
         }
     }
