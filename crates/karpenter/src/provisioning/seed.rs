@@ -40,9 +40,9 @@ pub struct TopologySeed {
     /// Domains of those keys from the NodePools and their instance types.
     template_universe: Vec<(KeyId, DomId)>,
     /// Per existing node (the scheduler's list, any order): its values of those keys.
-    existing_universe: Vec<(Option<NodeId>, Doms)>,
+    existing_universe: Vec<(Option<NodeId>, SharedDoms)>,
     /// Nodes with active pods, in the cluster's node order.
-    bound: Vec<BoundPods>,
+    bound: Vec<Arc<BoundPods>>,
     /// Per existing node (the scheduler's list, in its order): every label interned, as a
     /// placement records them. A launched NodeClaim's are interned here too, once per pass:
     /// the pending pods land on in-flight NodeClaims in every simulation of the pass.
@@ -76,7 +76,7 @@ type WholeNode = (Option<usize>, Option<(usize, usize, usize)>);
 struct BoundPods {
     node: NodeId,
     /// Every label of the node.
-    doms: Doms,
+    doms: SharedDoms,
     /// Pods without required anti-affinity, counted per kind.
     counts: Vec<(KindId, i64)>,
     /// Pods with required anti-affinity, per template (they add the symmetric rule).
@@ -90,8 +90,7 @@ struct BoundPods {
 #[derive(Default)]
 pub struct SeedCache {
     topology: Topology,
-    /// Per node: (label count, every label interned).
-    nodes: HashMap<NodeId, (usize, SharedDoms)>,
+    nodes: HashMap<NodeId, SeedNode>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
     kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
@@ -99,6 +98,21 @@ pub struct SeedCache {
     /// NodePool's available types and requirements change seldom, and reading a requirement
     /// from each of hundreds of types' maps, every pass, cost ~2 % of a busy day.
     type_domains: Vec<KeptTypeDomains>,
+}
+
+/// What a pass's seed keeps of one node for the next: built again when its labels change
+/// (they only grow), its pods when they change (its pods version), its values of the seed's
+/// keys when those change. Its name's hostname id is kept once interned: the cache's
+/// topology only ever adds ids.
+struct SeedNode {
+    labels_len: usize,
+    /// Every label interned.
+    doms: SharedDoms,
+    /// Its values of the seed's keys, and those keys.
+    vals: Option<(Vec<KeyId>, SharedDoms)>,
+    host: Option<DomId>,
+    /// Its active pods at a pods version.
+    bound: Option<(u64, Arc<BoundPods>)>,
 }
 
 /// One template's [`type_domains`] for one key, and its inputs: the types (the list and the
@@ -143,17 +157,26 @@ impl SeedCache {
 }
 
 impl SeedCache {
-    /// A node's labels, interned (from the cache while its labels are unchanged).
-    fn node_doms(&mut self, topology: &mut Topology, node: NodeId, labels: &Labels) -> &SharedDoms {
+    /// A node's entry, with its labels interned (kept while its labels are unchanged).
+    fn node(&mut self, topology: &mut Topology, node: NodeId, labels: &Labels) -> &mut SeedNode {
         let fresh = self
             .nodes
             .get(&node)
-            .is_none_or(|(n, _)| *n != labels.len());
+            .is_none_or(|n| n.labels_len != labels.len());
         if fresh {
             let doms = topology.domain_ids(labels);
-            self.nodes.insert(node, (labels.len(), doms.into()));
+            self.nodes.insert(
+                node,
+                SeedNode {
+                    labels_len: labels.len(),
+                    doms: doms.into(),
+                    vals: None,
+                    host: None,
+                    bound: None,
+                },
+            );
         }
-        &self.nodes[&node].1
+        self.nodes.get_mut(&node).expect("just inserted")
     }
 
     fn kind(&mut self, topology: &mut Topology, template: &Arc<PodTemplate>) -> KindId {
@@ -218,21 +241,35 @@ impl TopologySeed {
             let live: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
             cache.nodes.retain(|n, _| live.contains(n));
         }
+        let key_ids: Vec<KeyId> = keys.iter().map(|(_, id)| *id).collect();
         let mut existing_doms = Vec::with_capacity(existing.len());
-        let existing_universe = existing
-            .iter()
-            .map(|e| {
-                let doms = match e.node {
-                    Some(n) => Arc::clone(cache.node_doms(&mut topology, n, &e.labels)),
-                    // Interning values ahead of a placement changes no answer: an id without
-                    // counts reads as an unknown value, and orderings follow the strings.
-                    None => SharedDoms::from(topology.domain_ids(&e.labels)),
-                };
-                let vals = doms.iter().copied().filter(|(k, _)| is_key(*k)).collect();
+        let mut existing_hosts = Vec::with_capacity(existing.len());
+        let mut existing_universe = Vec::with_capacity(existing.len());
+        for e in existing {
+            let vals_of = |doms: &SharedDoms| -> SharedDoms {
+                doms.iter().copied().filter(|(k, _)| is_key(*k)).collect()
+            };
+            let Some(n) = e.node else {
+                // Interning values ahead of a placement changes no answer: an id without
+                // counts reads as an unknown value, and orderings follow the strings.
+                let doms = SharedDoms::from(topology.domain_ids(&e.labels));
+                existing_universe.push((None, vals_of(&doms)));
                 existing_doms.push(Some(doms));
-                (e.node, vals)
-            })
-            .collect();
+                existing_hosts.push(topology.host_id(&e.name));
+                continue;
+            };
+            let entry = cache.node(&mut topology, n, &e.labels);
+            if entry.vals.as_ref().is_none_or(|(k, _)| *k != key_ids) {
+                entry.vals = Some((key_ids.clone(), vals_of(&entry.doms)));
+            }
+            if entry.host.is_none() {
+                entry.host = topology.host_id(&e.name);
+            }
+            let vals = entry.vals.as_ref().map(|(_, v)| Arc::clone(v));
+            existing_universe.push((Some(n), vals.unwrap_or_default()));
+            existing_doms.push(Some(Arc::clone(&entry.doms)));
+            existing_hosts.push(entry.host);
+        }
         let mut bound = Vec::new();
         if let Some(cluster) = cluster {
             let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
@@ -242,11 +279,16 @@ impl TopologySeed {
                 if node.pod_templates.is_empty() {
                     continue;
                 }
+                let entry = cache.node(&mut topology, node.id, &node.labels);
+                if let Some((version, b)) = &entry.bound
+                    && *version == node.pods_version
+                {
+                    bound.push(Arc::clone(b));
+                    continue;
+                }
                 let mut b = BoundPods {
                     node: node.id,
-                    doms: cache
-                        .node_doms(&mut topology, node.id, &node.labels)
-                        .to_vec(),
+                    doms: Arc::clone(&entry.doms),
                     counts: Vec::new(),
                     anti: Vec::new(),
                 };
@@ -262,12 +304,14 @@ impl TopologySeed {
                         b.anti.push((kind, Arc::clone(template), n));
                     }
                 }
+                let b = Arc::new(b);
+                let entry = cache.nodes.get_mut(&node.id).expect("interned above");
+                entry.bound = Some((node.pods_version, Arc::clone(&b)));
                 bound.push(b);
             }
         }
         topology.freeze();
         cache.topology = topology.clone();
-        let existing_hosts = existing.iter().map(|e| topology.host_id(&e.name)).collect();
         TopologySeed {
             existing_hosts,
             topology,
@@ -355,7 +399,7 @@ impl TopologySeed {
             }
         }
         if let Some(i) = existing {
-            for &(k, d) in &self.existing_universe[i].1 {
+            for &(k, d) in self.existing_universe[i].1.iter() {
                 if !recorded.is_some_and(|b| k != host && b.doms.contains(&(k, d))) {
                     f(k, d);
                 }
@@ -385,7 +429,7 @@ impl TopologySeed {
             }
             let mut nodes: HashMap<NodeId, WholeNode> = HashMap::new();
             for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
-                for &(k, d) in vals {
+                for &(k, d) in vals.iter() {
                     t.add_universe_id(k, d);
                 }
                 match node {
@@ -432,7 +476,7 @@ impl TopologySeed {
             if node.is_some_and(|n| excluded.contains(&n)) {
                 continue;
             }
-            for &(k, d) in vals {
+            for &(k, d) in vals.iter() {
                 t.add_universe_id(k, d);
             }
         }
