@@ -186,8 +186,8 @@ fn solve_diverse_pods_400_types(bencher: divan::Bencher, n: usize) {
     bencher
         .counter(divan::counter::ItemsCount::new(n))
         .bench_local(|| {
-            let mut templates = vec![template(Arc::clone(&types))];
-            let s = Scheduler::new(&mut templates, vec![], &ice, SimTime::ZERO, "bench".into());
+            let templates = vec![template(Arc::clone(&types))];
+            let s = Scheduler::new(&templates, vec![], &ice, SimTime::ZERO, "bench".into());
             let r = s.solve(&pods);
             divan::black_box((r.claims.len(), r.errors.len()))
         });

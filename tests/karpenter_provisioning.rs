@@ -1401,8 +1401,8 @@ fn startup_and_ephemeral_taints_are_ignored_only_before_initialization() {
     let not_ready = Taint::new("node.kubernetes.io/not-ready", None, TaintEffect::NoExecute);
     let ice = IceCache::default();
     let place = |node: ExistingNode| {
-        let mut templates = vec![unit_template(Arc::clone(&types))];
-        let sched = Scheduler::new(&mut templates, vec![node], &ice, SimTime::ZERO, "u".into());
+        let templates = vec![unit_template(Arc::clone(&types))];
+        let sched = Scheduler::new(&templates, vec![node], &ice, SimTime::ZERO, "u".into());
         let r = sched.solve(&unit_pods(vec![unit_pod(500, &[])]));
         r.decisions[0].1.clone()
     };
@@ -1517,8 +1517,8 @@ fn initialized_nodes_are_preferred() {
         ),
         existing("zz-initialized", "us-east-1b", true, vec![], vec![], 2000),
     ];
-    let mut templates = vec![unit_template(types)];
-    let sched = Scheduler::new(&mut templates, nodes, &ice, SimTime::ZERO, "u".into());
+    let templates = vec![unit_template(types)];
+    let sched = Scheduler::new(&templates, nodes, &ice, SimTime::ZERO, "u".into());
     let r = sched.solve(&unit_pods(vec![unit_pod(500, &[])]));
     assert_eq!(r.decisions[0].1.target.as_deref(), Some("zz-initialized"));
 }
@@ -1537,8 +1537,8 @@ fn a_solve_capped_at_one_claim_stops_at_the_second_and_is_otherwise_the_full_sol
         .expect("the fake catalog has types");
     // Each pod takes more than half of the largest type: one NodeClaim per pod.
     let solve = |pods: usize, cap: Option<usize>| {
-        let mut templates = vec![unit_template(Arc::clone(&types))];
-        let mut sched = Scheduler::new(&mut templates, vec![], &ice, SimTime::ZERO, "u".into());
+        let templates = vec![unit_template(Arc::clone(&types))];
+        let mut sched = Scheduler::new(&templates, vec![], &ice, SimTime::ZERO, "u".into());
         sched.max_claims = cap;
         let r = sched.solve(&unit_pods(
             (0..pods)
@@ -1732,8 +1732,8 @@ fn zonal_spread_fills_minimum_domains_after_a_skew() {
     // Zone a holds 3 matching pods (the ones of b and c were deleted); its node is full.
     let full = existing("a-node", "us-east-1a", true, vec![], vec![], 0);
     let a_labels = full.labels.clone();
-    let mut templates = vec![unit_template(types)];
-    let mut sched = Scheduler::new(&mut templates, vec![full], &ice, SimTime::ZERO, "u".into());
+    let templates = vec![unit_template(types)];
+    let mut sched = Scheduler::new(&templates, vec![full], &ice, SimTime::ZERO, "u".into());
     let pod_labels: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

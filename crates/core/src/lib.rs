@@ -8,5 +8,6 @@ pub mod catalog;
 pub mod cloud;
 pub mod engine;
 pub mod files;
+pub mod hash;
 pub mod k8s;
 pub mod math;

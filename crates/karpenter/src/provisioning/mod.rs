@@ -9,7 +9,9 @@ pub mod seed;
 pub mod topology;
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use asim_core::hash::FastMap;
 use std::sync::Arc;
 
 use crate::apis::WELL_KNOWN_LABELS;
@@ -663,7 +665,6 @@ impl Karpenter {
         pods.clear();
         pods.extend(keyed.iter().map(|k| k.3));
         pods.dedup();
-        let mut templates = base.templates.clone();
         // The pass's existing nodes, shared: the excluded ones are only taken out of a copy of
         // the pass's free-capacity index, so no pod is offered to them.
         let free = base
@@ -682,7 +683,7 @@ impl Karpenter {
             });
         let seed = base.seed(cluster, &self.seed_cache);
         let mut sched = Scheduler::over_base(
-            &mut templates,
+            &base.templates,
             &base.existing,
             excluded,
             free,
@@ -729,7 +730,7 @@ impl Karpenter {
         base.type_tables
             .replace(std::mem::take(&mut result.type_tables));
         Simulated {
-            templates,
+            templates: &base.templates,
             existing: &base.existing,
             result,
             input,
@@ -1077,7 +1078,7 @@ pub struct SolveBase {
     /// excluded nodes.
     free: FreeCapacity,
     /// Each Node's position in `existing` (only looked up).
-    index: HashMap<asim_cluster::NodeId, usize>,
+    index: FastMap<asim_cluster::NodeId, usize>,
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
@@ -1100,7 +1101,8 @@ impl SolveBase {
 
 /// One simulation's outcome.
 pub struct Simulated<'b> {
-    pub templates: Vec<Template>,
+    /// The pass's templates (a solve's limits are its own).
+    pub templates: &'b [Template],
     /// The pass's existing nodes, indexed as `result.existing` reports.
     pub existing: &'b [ExistingNode],
     pub result: crate::provisioning::scheduling::SolveResult,

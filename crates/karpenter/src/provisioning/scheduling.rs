@@ -3,7 +3,9 @@
 //! order, relaxing preferences on failure. docs/model/karpenter.md §1.3–§1.9.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use asim_core::hash::FastMap;
 use std::sync::Arc;
 
 use crate::apis::WELL_KNOWN_LABELS;
@@ -25,7 +27,8 @@ use crate::instancetype::{
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::provisioning::topology::{
-    AdmitScratch, DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology, TopologyView,
+    AdmitScratch, DomId, DomainMasks, KeyId, KindId, Placed, PodRules, SharedDoms, Topology,
+    TopologyView,
 };
 
 /// One NodePool's NodeClaim template, ready for a solve.
@@ -329,9 +332,9 @@ struct TypeTable {
     words: usize,
     /// Bit set of the types whose requirement on the key intersects it. Probed only, never
     /// iterated (docs/design.md §1.2).
-    req_ok: HashMap<Requirement, Vec<u64>>,
+    req_ok: FastMap<Requirement, Vec<u64>>,
     /// Bit set of the types with an available offering, per (zone, capacity type) requirement.
-    offer_ok: HashMap<OfferingKeys, Vec<u64>>,
+    offer_ok: FastMap<OfferingKeys, Vec<u64>>,
 }
 
 fn bit(set: &[u64], i: u32) -> bool {
@@ -391,8 +394,8 @@ impl TypeTable {
             extended,
             by_room,
             words: n.div_ceil(64),
-            req_ok: HashMap::new(),
-            offer_ok: HashMap::new(),
+            req_ok: FastMap::default(),
+            offer_ok: FastMap::default(),
         }
     }
 
@@ -621,7 +624,11 @@ struct NodeChange {
 static NO_NODES: BTreeSet<NodeId> = BTreeSet::new();
 
 pub struct Scheduler<'a> {
-    pub templates: &'a mut [Template],
+    pub templates: &'a [Template],
+    /// Per template, what is left of its NodePool's limits (`remaining`, `remaining_nodes`)
+    /// as this solve plans NodeClaims: the templates themselves are shared by a pass's
+    /// simulations.
+    limits: Vec<(Option<Resources>, Option<i64>)>,
     /// The existing nodes in the scheduler's order: its own list, or a disruption pass's,
     /// shared by its simulations (each leaves some out: `absent`).
     existing: Cow<'a, [ExistingNode]>,
@@ -666,7 +673,7 @@ pub struct Scheduler<'a> {
     rules: PodRules,
     /// Each pod template's kind in `topology`, by address (the solve's pods hold their
     /// templates, so an address names one template while the solve runs; only looked up).
-    kinds: HashMap<*const PodTemplate, KindId>,
+    kinds: FastMap<*const PodTemplate, KindId>,
     claim_prefix: String,
     any_prefer_no_schedule: bool,
     /// The keys a planned claim's single-valued requirements give domains for (zone, capacity
@@ -687,7 +694,7 @@ pub struct Scheduler<'a> {
 
 impl<'a> Scheduler<'a> {
     pub fn new(
-        templates: &'a mut [Template],
+        templates: &'a [Template],
         existing: Vec<ExistingNode>,
         ice: &'a IceCache,
         now: SimTime,
@@ -710,7 +717,7 @@ impl<'a> Scheduler<'a> {
     /// and (at least) the same existing nodes; `topology_keys` is the seed's
     /// [`TopologySeed::keys`].
     pub fn with_topology(
-        templates: &'a mut [Template],
+        templates: &'a [Template],
         mut existing: Vec<ExistingNode>,
         ice: &'a IceCache,
         now: SimTime,
@@ -736,6 +743,10 @@ impl<'a> Scheduler<'a> {
         let free = FreeCapacity::new(existing.iter().map(|e| core(&e.available)));
         let template_masks = vec![DomainMasks::default(); templates.len()];
         Scheduler {
+            limits: templates
+                .iter()
+                .map(|t| (t.remaining.clone(), t.remaining_nodes))
+                .collect(),
             templates,
             existing: Cow::Owned(existing),
             absent: &NO_NODES,
@@ -755,7 +766,7 @@ impl<'a> Scheduler<'a> {
             existing_hosts: &[],
             template_masks,
             rules: PodRules::default(),
-            kinds: HashMap::new(),
+            kinds: FastMap::default(),
             claim_prefix,
             any_prefer_no_schedule,
             topology_keys,
@@ -785,7 +796,7 @@ impl<'a> Scheduler<'a> {
     /// reports are indices into `existing`.
     #[allow(clippy::too_many_arguments)]
     pub fn over_base(
-        templates: &'a mut [Template],
+        templates: &'a [Template],
         existing: &'a [ExistingNode],
         absent: &'a BTreeSet<NodeId>,
         free: FreeCapacity,
@@ -1244,11 +1255,12 @@ impl<'a> Scheduler<'a> {
         let mut new_host = String::new();
         if claim.is_none() {
             let tpl = &self.templates[ti];
+            let (remaining, remaining_nodes) = &self.limits[ti];
             tolerates(t, &tpl.taints, pod.prefer_ok, |_| false)?;
-            if tpl.remaining_nodes.is_some_and(|n| n <= 0) {
+            if remaining_nodes.is_some_and(|n| n <= 0) {
                 return Err("NodePool node limit reached".into());
             }
-            if let Some(rem) = &tpl.remaining {
+            if let Some(rem) = remaining {
                 let within: Vec<u32> = tpl
                     .types
                     .iter()
@@ -1444,15 +1456,16 @@ impl<'a> Scheduler<'a> {
                     merged.unwrap_or_else(|| self.templates[ti].requirements.clone());
                 let envelope = table.envelope(tpl, &set);
                 // Pessimistic limits: subtract the largest candidate's capacity (§1.8).
-                let tpl = &mut self.templates[ti];
-                if let Some(rem) = tpl.remaining.as_mut() {
+                let tpl = &self.templates[ti];
+                let (remaining, remaining_nodes) = &mut self.limits[ti];
+                if let Some(rem) = remaining.as_mut() {
                     let mut max = Resources::default();
                     for &i in tpl.types.iter().filter(|&&i| bit(&set, i)) {
                         max.max_with(&tpl.all_types[i as usize].capacity);
                     }
                     rem.sub(&max);
                 }
-                if let Some(n) = tpl.remaining_nodes.as_mut() {
+                if let Some(n) = remaining_nodes.as_mut() {
                     *n -= 1;
                 }
                 let mut ports = self.daemon_host_ports.get(ti).cloned().unwrap_or_default();

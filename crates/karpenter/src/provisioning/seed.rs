@@ -15,7 +15,9 @@
 //! other node gives), rather than recording the hundreds of other nodes again.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use asim_core::hash::FastMap;
 use std::sync::Arc;
 
 use asim_cluster::pod::PodTemplate;
@@ -60,7 +62,7 @@ struct Whole {
     topology: Topology,
     /// Per node: its entry in `existing_universe`, and its entry in `bound` with its range of
     /// the topology's placed entries (when pods are recorded).
-    nodes: HashMap<NodeId, WholeNode>,
+    nodes: FastMap<NodeId, WholeNode>,
     /// Per key and domain: how many existing nodes give it to the universe (`u32::MAX` when
     /// a NodePool does: no exclusion removes it).
     givers: Vec<Vec<u32>>,
@@ -90,10 +92,10 @@ struct BoundPods {
 #[derive(Default)]
 pub struct SeedCache {
     topology: Topology,
-    nodes: HashMap<NodeId, SeedNode>,
+    nodes: FastMap<NodeId, SeedNode>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
     /// never reused while it is a key): its kind.
-    kinds: HashMap<usize, (Arc<PodTemplate>, KindId)>,
+    kinds: FastMap<usize, (Arc<PodTemplate>, KindId)>,
     /// [`type_domains`] of the last pass's templates, with what they were computed from: a
     /// NodePool's available types and requirements change seldom, and reading a requirement
     /// from each of hundreds of types' maps, every pass, cost ~2 % of a busy day.
@@ -427,7 +429,8 @@ impl TopologySeed {
                 t.add_universe_id(k, d);
                 bump(k, d, u32::MAX);
             }
-            let mut nodes: HashMap<NodeId, WholeNode> = HashMap::new();
+            let mut nodes: FastMap<NodeId, WholeNode> = FastMap::default();
+            nodes.reserve(self.existing_universe.len());
             for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
                 for &(k, d) in vals.iter() {
                     t.add_universe_id(k, d);

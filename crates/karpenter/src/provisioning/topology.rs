@@ -15,7 +15,9 @@
 //! set. Interned ids never reach output: every ordering that does (the first candidate domain,
 //! ties between equally loaded domains, error messages) follows the domain strings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use asim_core::hash::FastMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -52,7 +54,7 @@ enum Kind {
 #[derive(Clone, Debug, Default)]
 struct Interned {
     /// Only probed, never iterated into output (docs/design.md §1.2).
-    ids: HashMap<String, DomId>,
+    ids: FastMap<String, DomId>,
     names: Vec<String>,
 }
 
@@ -444,11 +446,11 @@ pub struct Topology {
     /// Interned keys; the hostname key is [`HOST`].
     keys: Vec<KeyDomains>,
     /// Only probed (docs/design.md §1.2).
-    key_ids: HashMap<String, KeyId>,
+    key_ids: FastMap<String, KeyId>,
     /// Interned (namespace, labels) of pods.
     kinds: Vec<PodKind>,
     /// Kinds by a hash of (namespace, labels); only probed.
-    kind_ids: HashMap<u64, Vec<KindId>>,
+    kind_ids: FastMap<u64, Vec<KindId>>,
     groups: Vec<Group>,
     inverse: Vec<Inverse>,
     /// Every pod placed so far, kept to seed groups created later: (kind, its domains as a
@@ -485,9 +487,9 @@ impl Default for Topology {
     fn default() -> Self {
         Topology {
             keys: vec![KeyDomains::new(HOSTNAME_KEY)],
-            key_ids: HashMap::from([(HOSTNAME_KEY.to_string(), HOST)]),
+            key_ids: FastMap::from_iter([(HOSTNAME_KEY.to_string(), HOST)]),
             kinds: Vec::new(),
-            kind_ids: HashMap::new(),
+            kind_ids: FastMap::default(),
             groups: Vec::new(),
             inverse: Vec::new(),
             placed: Vec::new(),
@@ -1172,7 +1174,9 @@ impl Topology {
         }
         scratch.sig.clear();
         for &key in &scratch.keys {
-            scratch.sig.push(masks.get_defined(key, &self.keys[key], node));
+            scratch
+                .sig
+                .push(masks.get_defined(key, &self.keys[key], node));
         }
         if let Some((_, answer)) = scratch.answers.iter().find(|(s, _)| *s == scratch.sig) {
             return *answer;
