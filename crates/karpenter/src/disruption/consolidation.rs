@@ -211,6 +211,31 @@ impl Karpenter {
         // does: the solve may stop at the second NodeClaim. (Elsewhere the reason is logged,
         // with how many nodes removing the candidates would need, so the solve runs to the end.)
         let max_claims = (search && !drift).then_some(1);
+        // The same answer without a solve, when the pods that must move ask more of some
+        // resource than the other nodes' room and one new node together (a bound, exact
+        // whenever it applies: such a solve plans a second NodeClaim or leaves a pod out).
+        if max_claims.is_some() {
+            let mut moving: Vec<PodId> = pods
+                .iter()
+                .copied()
+                .filter(|p| !pending.contains(p))
+                .collect();
+            moving.sort_unstable();
+            moving.dedup();
+            let mut need = [0i64; 4];
+            for p in moving {
+                let r = &cluster.pod(p).template.requests;
+                for (j, v) in [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
+                    .into_iter()
+                    .enumerate()
+                {
+                    need[j] += v;
+                }
+            }
+            if base.exceeds_one_more_node(need, excluded) {
+                return Err("removing them would need more than one new node".into());
+            }
+        }
         let sim = self.simulate(
             cluster,
             now,

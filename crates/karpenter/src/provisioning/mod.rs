@@ -617,12 +617,28 @@ impl Karpenter {
             .enumerate()
             .filter_map(|(i, e)| Some((e.node?, i)))
             .collect();
+        let mut free_total = [0i64; 4];
+        for e in &existing {
+            add_room(&mut free_total, core(&e.available));
+        }
+        // Per resource, the most any one new NodeClaim could hold (overhead not deducted).
+        let mut claim_max = [0i64; 4];
+        for t in &templates {
+            for &i in &t.types {
+                let a = core(&t.all_types[i as usize].allocatable);
+                for j in 0..4 {
+                    claim_max[j] = claim_max[j].max(a[j]);
+                }
+            }
+        }
         SolveBase {
             templates,
             daemon_ports,
             existing,
             left_out,
             free,
+            free_total,
+            claim_max,
             index,
             seed: std::cell::OnceCell::new(),
             type_tables: Default::default(),
@@ -1079,13 +1095,44 @@ pub struct SolveBase {
     free: FreeCapacity,
     /// Each Node's position in `existing` (only looked up).
     index: FastMap<asim_cluster::NodeId, usize>,
+    /// Per core resource, the room left on `existing` (each node's positive part).
+    free_total: [i64; 4],
+    /// Per core resource, the most any one new NodeClaim of the templates could hold.
+    claim_max: [i64; 4],
     /// Built by the first simulation that needs it.
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
     type_tables: std::cell::RefCell<TypeTables>,
 }
 
+/// `total += max(0, room)`, per resource.
+fn add_room(total: &mut [i64; 4], room: [i64; 4]) {
+    for j in 0..4 {
+        total[j] += room[j].max(0);
+    }
+}
+
 impl SolveBase {
+    /// Whether `requests` (core resources) certainly do not fit in the room left on the
+    /// existing nodes but `excluded` plus one new NodeClaim: in some resource, they ask more
+    /// than all of that room together, so that any solve placing them all plans at least two
+    /// NodeClaims. A bound only — `false` says nothing.
+    pub(crate) fn exceeds_one_more_node(
+        &self,
+        requests: [i64; 4],
+        excluded: &BTreeSet<asim_cluster::NodeId>,
+    ) -> bool {
+        let mut room = self.free_total;
+        for n in excluded {
+            if let Some(&i) = self.index.get(n) {
+                for (j, r) in core(&self.existing[i].available).into_iter().enumerate() {
+                    room[j] -= r.max(0);
+                }
+            }
+        }
+        (0..4).any(|j| requests[j] > room[j] + self.claim_max[j])
+    }
+
     /// The topology every simulation over this base starts from.
     fn seed(&self, cluster: &Cluster, cache: &RefCell<SeedCache>) -> &TopologySeed {
         self.seed.get_or_init(|| {
@@ -1143,6 +1190,90 @@ mod tests {
             host_ports: vec![],
             envelope: Resources::default(),
         }
+    }
+
+    fn cpu(m: i64) -> Resources {
+        Resources {
+            cpu_m: m,
+            ..Default::default()
+        }
+    }
+
+    /// A base over existing nodes with `room` CPU each (node ids 0, 1, ...) and one template
+    /// whose largest type allocates `largest` CPU.
+    fn base_with(room: &[i64], largest: i64) -> SolveBase {
+        let types = Arc::new(
+            [largest / 2, largest]
+                .iter()
+                .map(|&m| InstanceTypeInfo {
+                    name: format!("t{m}"),
+                    requirements: Requirements::new(),
+                    capacity: cpu(m),
+                    allocatable: cpu(m),
+                    offerings: vec![],
+                    exotic: false,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let mut tpl = template(types);
+        tpl.types = vec![0, 1];
+        let existing: Vec<ExistingNode> = room
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| ExistingNode {
+                name: format!("n{i}").into(),
+                node: Some(asim_cluster::NodeId(i as u32)),
+                nodeclaim: None,
+                labels: Default::default(),
+                requirements: Default::default(),
+                taints: vec![],
+                startup_taints: vec![],
+                initialized: true,
+                available: cpu(m),
+                host_ports: vec![],
+            })
+            .collect();
+        let mut free_total = [0; 4];
+        for e in &existing {
+            add_room(&mut free_total, core(&e.available));
+        }
+        SolveBase {
+            templates: vec![tpl],
+            daemon_ports: vec![vec![]],
+            free: FreeCapacity::new(existing.iter().map(|e| core(&e.available))),
+            index: existing
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| Some((e.node?, i)))
+                .collect(),
+            existing,
+            left_out: BTreeSet::new(),
+            free_total,
+            claim_max: [largest, 0, 0, 0],
+            seed: Default::default(),
+            type_tables: Default::default(),
+        }
+    }
+
+    /// Multi-node consolidation's search skips the solve when the moving pods ask more than
+    /// the other nodes' room plus the largest new node (docs/model/karpenter.md §4.6): the
+    /// bound counts each kept node's room (an overcommitted node's as none), takes the
+    /// excluded nodes' out, and adds one NodeClaim's worth, never more.
+    #[test]
+    fn one_more_node_bound_counts_the_kept_nodes_room_and_one_largest_node() {
+        let base = base_with(&[1000, -300, 500], 4000);
+        let none = BTreeSet::new();
+        let need = |m: i64| [m, 0, 0, 0];
+        assert!(!base.exceeds_one_more_node(need(5500), &none));
+        assert!(base.exceeds_one_more_node(need(5501), &none));
+        let without_first = BTreeSet::from([asim_cluster::NodeId(0)]);
+        assert!(!base.exceeds_one_more_node(need(4500), &without_first));
+        assert!(base.exceeds_one_more_node(need(4501), &without_first));
+        // The overcommitted node gives no room, and taking it out takes none away.
+        let without_second = BTreeSet::from([asim_cluster::NodeId(1)]);
+        assert!(!base.exceeds_one_more_node(need(5500), &without_second));
+        // Other resources are bounded alike: nothing asked, nothing exceeded.
+        assert!(!base.exceeds_one_more_node([0; 4], &without_first));
     }
 
     /// The memo answers again only for the same NodeClass types, claim requirements and
