@@ -202,6 +202,13 @@ impl TopologySeed {
         cluster: Option<&Cluster>,
         cache: &mut SeedCache,
     ) -> Self {
+        // Interned values are never forgotten, and a long replay goes through tens of thousands
+        // of nodes: once the hostnames of nodes long gone outnumber the live ones, start the
+        // carried state afresh (ids never reach output). Otherwise every pass that interns a
+        // new value copies them all when it freezes, as the last pass's seed still shares them.
+        if cache.topology.hosts_interned() > 2 * existing.len() + 256 {
+            *cache = SeedCache::default();
+        }
         let mut topology = std::mem::take(&mut cache.topology);
         let mut names = BTreeSet::new();
         let mut template_universe = Vec::new();

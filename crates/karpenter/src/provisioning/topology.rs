@@ -552,6 +552,11 @@ impl Topology {
         HOST
     }
 
+    /// How many hostnames are interned (one per node ever seen, for a carried topology).
+    pub fn hosts_interned(&self) -> usize {
+        self.keys[HOST].len()
+    }
+
     /// The id of a pod's (namespace, labels), interning it.
     pub fn kind_id(&mut self, namespace: &str, labels: &Labels) -> KindId {
         let mut h = std::hash::DefaultHasher::new();
