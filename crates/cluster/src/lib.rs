@@ -56,6 +56,12 @@ const MAX_PDB_TEMPLATES: usize = 4096;
 pub struct Cluster {
     pub pods: Vec<Pod>,
     nodes: Vec<Option<Node>>,
+    /// The live nodes' ids, ascending (ids are never reused: a long replay leaves tens of
+    /// thousands of empty slots in `nodes`, which iterating the live nodes skips).
+    live: Vec<NodeId>,
+    /// How many pods are Running: moved by `mark_running`, `begin_termination` and
+    /// `end_pod`, the only ways into and out of the phase.
+    running: usize,
     node_names: BTreeMap<String, NodeId>,
     /// The name of every node ever added, by id: reports name the node a finished pod ran on
     /// after the node is gone.
@@ -365,6 +371,7 @@ impl Cluster {
         }
         p.phase = PodPhase::Running;
         p.running_at = Some(now);
+        self.running += 1;
         let template = Arc::clone(&p.template);
         if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
             for img in &template.images {
@@ -395,6 +402,7 @@ impl Cluster {
             PodPhase::Starting | PodPhase::Running => {
                 let was_running = p.phase == PodPhase::Running;
                 p.phase = PodPhase::Terminating;
+                self.running -= usize::from(was_running);
                 if matches!(p.owner, OwnerKind::ReplicaSet | OwnerKind::StatefulSet) {
                     self.replica_sets[p.owner_index as usize].terminating += 1;
                 }
@@ -427,6 +435,7 @@ impl Cluster {
         let was_running = p.phase == PodPhase::Running;
         let was_terminating = p.phase == PodPhase::Terminating;
         p.phase = phase;
+        self.running -= usize::from(was_running);
         p.ended_at = Some(now);
         if p.nominated_node.take().is_some() {
             // The room its nomination held is free again.
@@ -511,6 +520,7 @@ impl Cluster {
         self.node_tree
             .add(id, scheduler::node_tree::zone_key(&node.labels));
         self.nodes.push(Some(node));
+        self.live.push(id);
         self.live_nodes += 1;
         self.queue.record(ClusterEvent::NodeAdd);
         id
@@ -579,7 +589,14 @@ impl Cluster {
 
     /// Live nodes in creation order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().flatten()
+        self.live
+            .iter()
+            .filter_map(|id| self.nodes[id.0 as usize].as_ref())
+    }
+
+    /// How many pods are Running.
+    pub fn running_count(&self) -> usize {
+        self.running
     }
 
     pub fn node_count(&self) -> usize {
@@ -647,6 +664,9 @@ impl Cluster {
                 self.totals.add_node(&n.allocatable, -1);
             }
             self.node_names.remove(&n.name);
+            if let Ok(i) = self.live.binary_search(&id) {
+                self.live.remove(i);
+            }
             self.live_nodes -= 1;
         }
         owners
@@ -1081,6 +1101,14 @@ mod tests {
                         Op::AddPdb => c.pdbs.push(pdb(&format!("p{step}"), "default", None)),
                     }
                     prop_assert_eq!(c.pdb_pod_counts(), c.count_pdb_pods(), "after step {}", step);
+                    // The live list is the occupied slots, in id order.
+                    let slots: Vec<NodeId> = c.nodes.iter().flatten().map(|n| n.id).collect();
+                    let live: Vec<NodeId> = c.nodes().map(|n| n.id).collect();
+                    prop_assert_eq!(c.node_count(), slots.len());
+                    prop_assert_eq!(live, slots, "after step {}", step);
+                    // The kept count of Running pods is a recount (the timeseries reads it).
+                    let all = c.pods.iter().filter(|p| p.phase == PodPhase::Running).count();
+                    prop_assert_eq!(c.running_count(), all, "after step {}", step);
                     // Node::pods_version moves whenever a node's pods or their phases do, so
                     // what an autoscaler keeps per (node, version) is never stale.
                     for n in c.nodes() {

@@ -801,8 +801,8 @@ impl Karpenter {
         // building the candidates (§4.6 memo; drift has its own check below).
         let drift_pending = self
             .claims
-            .iter()
-            .any(|c| c.drifted_at.is_some_and(|t| t <= now) && c.is_active());
+            .live()
+            .any(|(_, c)| c.drifted_at.is_some_and(|t| t <= now) && c.is_active());
         let memo_holds = |m: &Method| {
             self.disruption
                 .memo

@@ -15,6 +15,9 @@ pub use crate::ids::ClaimId;
 #[derive(Default)]
 pub struct ClaimStore {
     claims: Vec<NodeClaim>,
+    /// The NodeClaims not yet deleted, ascending: a long replay makes tens of thousands, and
+    /// the controllers' per-pass loops need only these.
+    live: Vec<ClaimId>,
     by_instance: BTreeMap<InstanceId, ClaimId>,
     by_node: BTreeMap<NodeId, ClaimId>,
     /// NodeClaims named so far: the suffix of the next name (`<nodepool>-<sequence>`).
@@ -34,7 +37,9 @@ impl ClaimStore {
         self.version += 1;
         self.sequence += 1;
         self.claims.push(claim);
-        ClaimId(self.claims.len() - 1)
+        let id = ClaimId(self.claims.len() - 1);
+        self.live.push(id);
+        id
     }
 
     /// The NodeClaim is gone (its node deleted, its instance terminated). It keeps its index,
@@ -44,6 +49,9 @@ impl ClaimStore {
     /// every NodeClaim ever made.
     pub fn mark_deleted(&mut self, id: ClaimId) {
         self.version += 1;
+        if let Ok(i) = self.live.binary_search(&id) {
+            self.live.remove(i);
+        }
         let c = &mut self.claims[id.0];
         c.state = super::ClaimState::Deleted;
         c.requirements = Default::default();
@@ -76,6 +84,12 @@ impl ClaimStore {
     /// Every NodeClaim, in creation order.
     pub fn iter(&self) -> impl Iterator<Item = &NodeClaim> {
         self.claims.iter()
+    }
+
+    /// The NodeClaims not yet deleted (the others as [`ClaimStore::iter`] gives them), with
+    /// their ids, in creation order.
+    pub fn live(&self) -> impl Iterator<Item = (ClaimId, &NodeClaim)> {
+        self.live.iter().map(|&id| (id, &self.claims[id.0]))
     }
 
     /// The NodeClaim launched as `instance`.
@@ -121,5 +135,64 @@ impl IndexMut<ClaimId> for ClaimStore {
     fn index_mut(&mut self, id: ClaimId) -> &mut NodeClaim {
         self.version += 1;
         &mut self.claims[id.0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nodeclaim::ClaimState;
+
+    /// `live` gives the NodeClaims not deleted, in creation order, whatever the order of the
+    /// deletions.
+    #[test]
+    fn live_claims_are_the_undeleted_ones_in_creation_order() {
+        let mut store = ClaimStore::default();
+        let np: crate::apis::NodePool = match serde_saphyr::from_str(
+            "metadata: {name: default}\nspec:\n  template:\n    spec:\n      \
+             nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}\n      \
+             requirements: []\n",
+        ) {
+            Ok(np) => np,
+            Err(e) => panic!("{e}"),
+        };
+        let template = NodeClaim {
+            name: "c".into(),
+            nodepool: "default".into(),
+            nodeclass: crate::ids::ClassId(0),
+            requirements: Default::default(),
+            types: vec![],
+            requests: Default::default(),
+            labels: Default::default(),
+            taints: vec![],
+            startup_taints: vec![],
+            state: ClaimState::Pending,
+            created_at: asim_core::engine::SimTime::ZERO,
+            launched: None,
+            launched_at: None,
+            registered_at: None,
+            initialized_at: None,
+            node: None,
+            deletion_reason: None,
+            expire_after_ms: None,
+            termination_grace_ms: None,
+            do_not_disrupt: false,
+            nodeclass_generation: 0,
+            template: crate::nodepool::StaticTemplate::of(&np),
+            drifted_at: None,
+            drift_reason: None,
+            marked_for_deletion: false,
+        };
+        let ids: Vec<ClaimId> = (0..6).map(|_| store.push(template.clone())).collect();
+        for i in [3, 0, 5] {
+            store.mark_deleted(ids[i]);
+        }
+        let live: Vec<ClaimId> = store.live().map(|(id, _)| id).collect();
+        assert_eq!(live, vec![ids[1], ids[2], ids[4]]);
+        let by_state: Vec<ClaimId> = store
+            .ids()
+            .filter(|&i| store[i].state != ClaimState::Deleted)
+            .collect();
+        assert_eq!(live, by_state);
     }
 }

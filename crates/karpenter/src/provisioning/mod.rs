@@ -150,10 +150,10 @@ impl Karpenter {
             } else {
                 let mut used = Resources::default();
                 let mut nodes = 0i64;
-                for c in self
+                for (_, c) in self
                     .claims
-                    .iter()
-                    .filter(|c| c.is_active() && c.nodepool == np.name())
+                    .live()
+                    .filter(|(_, c)| c.is_active() && c.nodepool == np.name())
                 {
                     nodes += 1;
                     let all = &self.classes[c.nodeclass].types;
@@ -481,7 +481,7 @@ impl Karpenter {
         }
         let mut cache = self.launched_cache.borrow_mut();
         let mut earlier = std::mem::take(&mut *cache);
-        for (i, c) in self.claims.iter().enumerate() {
+        for (ClaimId(i), c) in self.claims.live() {
             if c.state != ClaimState::Launched {
                 continue;
             }
