@@ -106,7 +106,16 @@ impl Resources {
 
     /// `self ≤ capacity` for every resource `self` requests (a zero request always fits).
     pub fn fits_in(&self, capacity: &Resources) -> bool {
-        Resources::default().fits_with(self, capacity)
+        // `Resources::default().fits_with(self, capacity)`, without building (and dropping)
+        // an empty map on every one of a solve's many checks.
+        self.cpu_m <= capacity.cpu_m
+            && self.memory <= capacity.memory
+            && self.ephemeral_storage <= capacity.ephemeral_storage
+            && self.pods <= capacity.pods
+            && self
+                .extended
+                .iter()
+                .all(|(k, v)| *v <= 0 || *v <= capacity.get(k))
     }
 
     /// The first resource of `self + extra` that exceeds `capacity`, for "why not" messages.

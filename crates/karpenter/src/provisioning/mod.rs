@@ -598,7 +598,16 @@ impl Karpenter {
         }
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
-        existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        // The nodes are large: sort their positions (the position breaks ties, as a stable
+        // sort keeps them), then move each node once.
+        let mut order: Vec<usize> = (0..existing.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (x, y) = (&existing[a], &existing[b]);
+            (!x.initialized, &x.name, a).cmp(&(!y.initialized, &y.name, b))
+        });
+        let mut slots: Vec<Option<ExistingNode>> = existing.into_iter().map(Some).collect();
+        let existing: Vec<ExistingNode> =
+            order.into_iter().filter_map(|i| slots[i].take()).collect();
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
         let mut shapes = BTreeSet::new();
@@ -636,7 +645,7 @@ impl Karpenter {
             daemon_ports,
             existing,
             left_out,
-            free,
+            free: free.into(),
             free_total,
             claim_max,
             index,
@@ -681,11 +690,12 @@ impl Karpenter {
         pods.clear();
         pods.extend(keyed.iter().map(|k| k.3));
         pods.dedup();
-        // The pass's existing nodes, shared: the excluded ones are only taken out of a copy of
-        // the pass's free-capacity index, so no pod is offered to them.
-        let free = base
-            .free
-            .without(excluded.iter().filter_map(|n| base.index.get(n).copied()));
+        // The pass's existing nodes, shared: the excluded ones are only taken out of the
+        // pass's free-capacity index, lent to this solve and restored after it, so no pod is
+        // offered to them.
+        let mut free = base.free.take();
+        free.journal();
+        free.exclude(excluded.iter().filter_map(|n| base.index.get(n).copied()));
         // Seed topology with the pods bound to the remaining nodes — only needed when some pod
         // has topology rules (its own, or a bound pod's anti-affinity).
         let needs_topology = cluster.has_anti_affinity_pods()
@@ -745,6 +755,9 @@ impl Karpenter {
         let mut result = sched.solve(&input);
         base.type_tables
             .replace(std::mem::take(&mut result.type_tables));
+        let mut free = std::mem::take(&mut result.free);
+        free.restore();
+        base.free.replace(free);
         Simulated {
             templates: &base.templates,
             existing: &base.existing,
@@ -1090,9 +1103,9 @@ pub struct SolveBase {
     pub existing: Vec<ExistingNode>,
     /// Nodes left out of `existing`: a simulation over this base excludes at least these.
     pub left_out: BTreeSet<asim_cluster::NodeId>,
-    /// The free-capacity index over `existing`, which each simulation copies without its
-    /// excluded nodes.
-    free: FreeCapacity,
+    /// The free-capacity index over `existing`, which each simulation borrows, takes its
+    /// excluded nodes out of and places its pods in, and gives back restored.
+    free: std::cell::RefCell<FreeCapacity>,
     /// Each Node's position in `existing` (only looked up).
     index: FastMap<asim_cluster::NodeId, usize>,
     /// Per core resource, the room left on `existing` (each node's positive part).
@@ -1240,7 +1253,7 @@ mod tests {
         SolveBase {
             templates: vec![tpl],
             daemon_ports: vec![vec![]],
-            free: FreeCapacity::new(existing.iter().map(|e| core(&e.available))),
+            free: FreeCapacity::new(existing.iter().map(|e| core(&e.available))).into(),
             index: existing
                 .iter()
                 .enumerate()

@@ -113,6 +113,9 @@ pub struct SolveResult {
     pub type_tables: TypeTables,
     /// The solve stopped at its [`Scheduler::max_claims`]: the rest is incomplete.
     pub stopped: bool,
+    /// The free-capacity index as the solve left it, for a caller that lent it
+    /// ([`Scheduler::over_base`]) to take back and restore.
+    pub free: FreeCapacity,
 }
 
 /// Per template, its [`TypeTable`] once built. The tables depend only on the templates' types
@@ -1009,6 +1012,7 @@ impl<'a> Scheduler<'a> {
             decisions,
             type_tables: TypeTables(self.tables),
             stopped,
+            free: self.free,
         }
     }
 

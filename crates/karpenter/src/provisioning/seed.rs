@@ -449,6 +449,13 @@ impl TopologySeed {
                 }
             }
             if record_pods {
+                t.reserve_placed(
+                    self.bound
+                        .iter()
+                        .map(|b| b.counts.len() + b.anti.len())
+                        .sum(),
+                    self.bound.iter().map(|b| b.doms.len()).sum(),
+                );
                 for (bi, b) in self.bound.iter().enumerate() {
                     let start = t.placed_len();
                     for (kind, template, n) in &b.anti {

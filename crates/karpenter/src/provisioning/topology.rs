@@ -601,6 +601,14 @@ impl Topology {
         self.keys[key].remove_universe(d);
     }
 
+    /// Room for `entries` more placed entries over `doms` more interned labels: a pass's whole
+    /// topology records every node's pods at once, and growing the lists as it went cost a
+    /// copy of them at each doubling.
+    pub fn reserve_placed(&mut self, entries: usize, doms: usize) {
+        self.placed.reserve(entries);
+        self.placed_doms.reserve(doms);
+    }
+
     /// How many placed entries there are (before [`Topology::share_placed`]); the entries
     /// recorded between two readings are a range for [`Topology::without_placed`].
     pub fn placed_len(&self) -> usize {
