@@ -534,6 +534,21 @@ impl Requirement {
         }
     }
 
+    /// Whether `self ∧ other` differs from `other` (`self.intersection(other) != *other`),
+    /// without building the intersection when both are finite sets: a scheduling solve asks
+    /// this of every requirement a pod brings to a NodeClaim, and most change nothing.
+    pub fn narrows(&self, other: &Requirement) -> bool {
+        let finite = |r: &Requirement| !r.complement && r.gte.is_none() && r.lte.is_none();
+        if finite(self) && finite(other) {
+            // The values are `other`'s exactly when `self` allows each of them; the rest
+            // follows the intersection's own rules.
+            return !(other.values.iter().all(|v| self.values.contains(v))
+                && max_opt(self.min_values, other.min_values) == other.min_values
+                && (self.must_exist || other.must_exist) == other.must_exist);
+        }
+        self.intersection(other) != *other
+    }
+
     /// Karpenter's `HasIntersection`: is some value allowed by both? Two complement sets always
     /// intersect unless their bounds are disjoint.
     pub fn has_intersection(&self, other: &Requirement) -> bool {
@@ -1590,6 +1605,21 @@ mod tests {
                 let witness = UNIVERSE.iter().any(|v| ra.has(v) && rb.has(v));
                 prop_assert_eq!(ra.has_intersection(&rb), witness);
             }
+        }
+
+        #[test]
+        fn narrows_says_whether_the_intersection_differs(
+            a in arb_expr(),
+            b in arb_expr(),
+            ma in proptest::option::of(1u32..3),
+            mb in proptest::option::of(1u32..3),
+        ) {
+            let mut ra = Requirement::new("k", a.0, &a.1).unwrap();
+            let mut rb = Requirement::new("k", b.0, &b.1).unwrap();
+            ra.min_values = ma;
+            rb.min_values = mb;
+            prop_assert_eq!(ra.narrows(&rb), ra.intersection(&rb) != rb);
+            prop_assert_eq!(rb.narrows(&rb), rb.intersection(&rb) != rb);
         }
 
         #[test]

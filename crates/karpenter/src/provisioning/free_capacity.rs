@@ -38,8 +38,9 @@ pub struct FreeCapacity {
     /// Bit `j` of `fits[k]`: some node under `tree[k]` covers `shapes[j]` (empty without
     /// shapes).
     fits: Vec<u64>,
-    /// While journaling ([`FreeCapacity::journal`]): each leaf change, with the value before.
-    undo: Option<Vec<(usize, Free)>>,
+    /// While journaling ([`FreeCapacity::journal`]): each leaf change, with the leaf's value
+    /// and bits before.
+    undo: Option<Vec<(usize, Free, u64)>>,
 }
 
 /// Requests one index keeps exact bits for.
@@ -114,15 +115,21 @@ impl FreeCapacity {
 
     /// Node `i`'s free resources changed (a pod was placed on it).
     pub fn set(&mut self, i: usize, free: Free) {
-        let mut k = self.leaves + i;
+        let k = self.leaves + i;
+        let bits = !self.fits.is_empty();
         if let Some(undo) = &mut self.undo {
-            undo.push((i, self.tree[k]));
+            undo.push((i, self.tree[k], if bits { self.fits[k] } else { 0 }));
         }
         self.tree[k] = free;
-        let bits = !self.fits.is_empty();
         if bits {
             self.fits[k] = self.leaf_bits(k);
         }
+        self.update_above(k);
+    }
+
+    /// Recompute the ranges above leaf `k` from their halves.
+    fn update_above(&mut self, mut k: usize) {
+        let bits = !self.fits.is_empty();
         while k > 1 {
             k /= 2;
             self.tree[k] = max(&self.tree[2 * k], &self.tree[2 * k + 1]);
@@ -147,8 +154,13 @@ impl FreeCapacity {
         let Some(undo) = self.undo.take() else {
             return;
         };
-        for &(i, free) in undo.iter().rev() {
-            self.set(i, free);
+        for &(i, free, bits) in undo.iter().rev() {
+            let k = self.leaves + i;
+            self.tree[k] = free;
+            if !self.fits.is_empty() {
+                self.fits[k] = bits;
+            }
+            self.update_above(k);
         }
     }
 

@@ -1327,10 +1327,7 @@ impl<'a> Scheduler<'a> {
         let mut merged: Option<Requirements> = None;
         for r in pod.reqs.iter().chain(extra.iter()) {
             let base = merged.as_ref().unwrap_or(cur_reqs);
-            let same = match base.get(r.key()) {
-                Some(e) => r.intersection(e) == *e,
-                None => false,
-            };
+            let same = base.get(r.key()).is_some_and(|e| !r.narrows(e));
             if !same {
                 merged
                     .get_or_insert_with(|| cur_reqs.clone())
