@@ -14,7 +14,7 @@ use crate::nodeclaim::store::ClaimId;
 use crate::provisioning::scheduling::{
     PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
 };
-use crate::provisioning::{SolveBase, narrow_capacity_types, provisionable_pods};
+use crate::provisioning::{SolveBase, narrow_capacity_types};
 use asim_cluster::autoscaler::Ctx;
 use asim_cluster::{NodeId, PodId};
 use asim_core::cloud::CapacityType;
@@ -196,16 +196,12 @@ impl Karpenter {
         search: bool,
         excluded: &BTreeSet<NodeId>,
     ) -> Result<Decision, String> {
-        let pending: BTreeSet<PodId> = provisionable_pods(cluster).into_iter().collect();
+        let pending = &base.pending;
         let mut pods: Vec<PodId> = pending.iter().copied().collect();
         for c in cands {
             pods.extend(c.reschedulable.iter().copied());
         }
-        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
-        // their pods count once the node is deleted.
-        for node in cluster.nodes().filter(|n| n.deleting) {
-            pods.extend(Self::reschedulable_pods(cluster, node));
-        }
+        pods.extend(base.deleting_pods.iter().copied());
         // Its pods' decisions are not logged: the simulation does not word them. The binary
         // search reads only whether a prefix works (§4.6), and a plan of two new nodes never
         // does: the solve may stop at the second NodeClaim. (Elsewhere the reason is logged,

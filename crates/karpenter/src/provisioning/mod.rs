@@ -640,7 +640,16 @@ impl Karpenter {
                 }
             }
         }
+        // Nodes merely marked by a disruption command are covered by its replacements (§4.8);
+        // their pods count once the node is deleted.
+        let deleting_pods = cluster
+            .nodes()
+            .filter(|n| n.deleting)
+            .flat_map(|node| Self::reschedulable_pods(cluster, node))
+            .collect();
         SolveBase {
+            pending: provisionable_pods(cluster).into_iter().collect(),
+            deleting_pods,
             templates,
             daemon_ports,
             existing,
@@ -1097,6 +1106,11 @@ impl PlanMemo {
 }
 
 pub struct SolveBase {
+    /// The provisionable pods: every simulation of the pass schedules them too.
+    pub pending: BTreeSet<PodId>,
+    /// The reschedulable pods of deleting nodes, which every consolidation simulation of the
+    /// pass schedules too.
+    pub deleting_pods: Vec<PodId>,
     pub templates: Vec<Template>,
     pub daemon_ports: Vec<Vec<HostPort>>,
     /// In the scheduler's order.
@@ -1251,6 +1265,8 @@ mod tests {
             add_room(&mut free_total, core(&e.available));
         }
         SolveBase {
+            pending: BTreeSet::new(),
+            deleting_pods: Vec::new(),
             templates: vec![tpl],
             daemon_ports: vec![vec![]],
             free: FreeCapacity::new(existing.iter().map(|e| core(&e.available))).into(),
