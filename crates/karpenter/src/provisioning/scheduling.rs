@@ -605,6 +605,11 @@ struct ClaimState {
     slack_exact: bool,
     /// Topology domains its requirements allow (cleared when they change).
     masks: DomainMasks,
+    /// What its requirements give a placed pod, kept until they change: the domains the pod is
+    /// recorded in (the hostname, and each topology key the requirements pin to one value),
+    /// and whether some requirement has minValues. Each placement used to look every key up
+    /// in the requirements again.
+    recorded: Arc<(Vec<(KeyId, DomId)>, bool)>,
 }
 
 impl ClaimState {
@@ -1408,7 +1413,16 @@ impl<'a> Scheduler<'a> {
                     .to_string(),
             );
         }
-        if reqs_now.has_min_values() && !self.min_values_best_effort {
+        // The claim's own requirements, unchanged, give what they gave its last placement.
+        let kept = match claim {
+            Some(c) if merged.is_none() => Some(Arc::clone(&self.claim_state[c].recorded)),
+            _ => None,
+        };
+        let has_min_values = match &kept {
+            Some(r) => r.1,
+            None => reqs_now.has_min_values(),
+        };
+        if has_min_values && !self.min_values_best_effort {
             let mut list = std::mem::take(&mut self.scratch_list);
             table.list(tpl, &set, &mut list);
             let ok = satisfies_min_values(reqs_now, &tpl.all_types, &list);
@@ -1423,18 +1437,24 @@ impl<'a> Scheduler<'a> {
             Some(c) => self.claim_state[c].host,
             None => self.topology.intern_claim_host(&new_host),
         };
-        let mut domains = vec![(self.topology.host_key(), host_id)];
-        for (k, id) in &self.topology_keys {
-            if let Some(r) = reqs_now.get(k)
-                && !r.is_complement()
-                && r.values().len() == 1
-                && let Some(v) = r.values().iter().next()
-            {
-                domains.push((*id, self.topology.domain_id(*id, v)));
+        let recorded = match kept {
+            Some(r) => r,
+            None => {
+                let mut domains = vec![(self.topology.host_key(), host_id)];
+                for (k, id) in &self.topology_keys {
+                    if let Some(r) = reqs_now.get(k)
+                        && !r.is_complement()
+                        && r.values().len() == 1
+                        && let Some(v) = r.values().iter().next()
+                    {
+                        domains.push((*id, self.topology.domain_id(*id, v)));
+                    }
+                }
+                Arc::new((domains, has_min_values))
             }
-        }
+        };
         self.topology
-            .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
+            .record_ids(pod.rules.kind(), &recorded.0, pod.topo.anti_affinity);
         match claim {
             Some(c) => {
                 let cs = &mut self.claim_state[c];
@@ -1448,6 +1468,7 @@ impl<'a> Scheduler<'a> {
                     pc.requirements = m;
                     cs.masks.clear();
                 }
+                cs.recorded = recorded;
                 pc.requests = total;
                 pc.host_ports.extend(t.host_ports.iter().cloned());
                 cs.set_slack(&pc.requests, &pc.envelope);
@@ -1478,6 +1499,7 @@ impl<'a> Scheduler<'a> {
                     slack: [0; 4],
                     slack_exact: false,
                     masks: DomainMasks::default(),
+                    recorded,
                 };
                 state.set_slack(&total, &envelope);
                 self.claim_state.push(state);
