@@ -56,6 +56,12 @@ struct Interned {
     /// Only probed, never iterated into output (docs/design.md §1.2).
     ids: FastMap<String, DomId>,
     names: Vec<String>,
+    /// Kept for the shared part only: the ids in string order, and each id's place in it.
+    /// A pass's whole topology adds every node's labels to the universe, kept in string
+    /// order; with a value per node (the NodeClaim's name) that was a binary search by string
+    /// comparisons for each node in every pass.
+    order: Vec<DomId>,
+    rank: Vec<u32>,
 }
 
 /// One label key: its interned values and the known domains (the universe).
@@ -117,8 +123,38 @@ impl KeyDomains {
         }
         let local = std::mem::take(&mut self.local);
         let shared = Arc::make_mut(&mut self.shared);
+        let first = shared.names.len() as DomId;
         shared.ids.extend(local.ids);
         shared.names.extend(local.names);
+        // The new ids' places in string order, then one merge: the values are unique.
+        let names = &shared.names;
+        let mut fresh: Vec<DomId> = (first..names.len() as DomId).collect();
+        fresh.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut order = Vec::with_capacity(names.len());
+        let mut old = shared.order.iter().copied().peekable();
+        for d in fresh {
+            let name = &names[d as usize];
+            while let Some(x) = old.next_if(|&x| names[x as usize] < *name) {
+                order.push(x);
+            }
+            order.push(d);
+        }
+        order.extend(old);
+        let mut rank = vec![0u32; names.len()];
+        for (i, &d) in order.iter().enumerate() {
+            rank[d as usize] = i as u32;
+        }
+        shared.order = order;
+        shared.rank = rank;
+    }
+
+    /// `name_of(a) < name_of(b)`, by rank when both are shared.
+    fn before(&self, a: DomId, b: DomId) -> bool {
+        let rank = &self.shared.rank;
+        match (rank.get(a as usize), rank.get(b as usize)) {
+            (Some(x), Some(y)) => x < y,
+            _ => self.name_of(a) < self.name_of(b),
+        }
     }
 
     fn add_universe(&mut self, d: DomId) {
@@ -129,8 +165,7 @@ impl KeyDomains {
         if (d as usize) < MASK_BITS {
             self.universe_mask |= 1 << d;
         }
-        let name = self.name_of(d);
-        let pos = self.universe.partition_point(|&x| self.name_of(x) < name);
+        let pos = self.universe.partition_point(|&x| self.before(x, d));
         self.universe.insert(pos, d);
     }
 
@@ -1677,6 +1712,41 @@ mod tests {
             .map(|d| t.keys[k].name_of(*d))
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn universe_keeps_string_order_across_freezes_and_local_values() {
+        // Values interned in three rounds, frozen after the first two (shared, ordered by
+        // rank), the last left local (ordered by string), then added in a scrambled order.
+        let rounds = [
+            vec!["m", "c", "x", "a"],
+            vec!["b", "z", "n", "d", "aa"],
+            vec!["ab", "y", "0"],
+        ];
+        let mut t = Topology::default();
+        let k = t.key_id("k");
+        let mut all = Vec::new();
+        for (i, round) in rounds.iter().enumerate() {
+            for v in round {
+                all.push(t.domain_id(k, v));
+            }
+            if i < 2 {
+                t.freeze();
+            }
+        }
+        let mut scrambled = all.clone();
+        scrambled.sort_by_key(|&d| (d * 7) % 13);
+        for d in scrambled {
+            t.add_universe_id(k, d);
+        }
+        let names: Vec<&str> = t.keys[k]
+            .universe
+            .iter()
+            .map(|d| t.keys[k].name_of(*d))
+            .collect();
+        let mut expected: Vec<&str> = rounds.concat();
+        expected.sort();
+        assert_eq!(names, expected);
     }
 
     #[test]
