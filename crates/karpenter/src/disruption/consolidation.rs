@@ -137,11 +137,11 @@ impl Karpenter {
     ) -> Result<Decision, String> {
         let now = ctx.now;
         let cluster = ctx.cluster();
-        let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
         // v1.14: pods may not move onto a node still inside its own consolidateAfter window
         // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
-        // the simulation altogether.
-        excluded.extend(self.windows(cluster, now).waiting.iter().copied());
+        // the simulation altogether. (The set is copied whole, then the few candidates added.)
+        let mut excluded: BTreeSet<NodeId> = self.windows(cluster, now).waiting.clone();
+        excluded.extend(cands.iter().map(|c| c.node));
         // Nothing this simulation reads has changed since it last ran: same answer.
         let state = (
             cluster.generation(),

@@ -645,7 +645,7 @@ pub struct Scheduler<'a> {
     absent: &'a BTreeSet<NodeId>,
     /// The nodes a placement changed, by index: read through [`Scheduler::node_state`].
     /// Private: [`Scheduler::free`] must follow every change to a node's `available`.
-    changed: BTreeMap<usize, NodeChange>,
+    changed: FastMap<usize, NodeChange>,
     pub ice: &'a IceCache,
     pub now: SimTime,
     pub topology: Topology,
@@ -758,7 +758,7 @@ impl<'a> Scheduler<'a> {
             templates,
             existing: Cow::Owned(existing),
             absent: &NO_NODES,
-            changed: BTreeMap::new(),
+            changed: FastMap::default(),
             ice,
             now,
             topology,
