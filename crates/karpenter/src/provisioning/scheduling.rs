@@ -637,6 +637,8 @@ pub struct Scheduler<'a> {
     /// as this solve plans NodeClaims: the templates themselves are shared by a pass's
     /// simulations.
     limits: Vec<(Option<Resources>, Option<i64>)>,
+    /// Per template, its types within the NodePool's remaining limits, and those limits.
+    within: Vec<Option<(Resources, Arc<[u32]>)>>,
     /// The existing nodes in the scheduler's order: its own list, or a disruption pass's,
     /// shared by its simulations (each leaves some out: `absent`).
     existing: Cow<'a, [ExistingNode]>,
@@ -755,6 +757,7 @@ impl<'a> Scheduler<'a> {
                 .iter()
                 .map(|t| (t.remaining.clone(), t.remaining_nodes))
                 .collect(),
+            within: Vec::new(),
             templates,
             existing: Cow::Owned(existing),
             absent: &NO_NODES,
@@ -1260,22 +1263,35 @@ impl<'a> Scheduler<'a> {
     fn try_claim(&mut self, claim: Option<usize>, ti: usize, pod: &Pod<'_>) -> Result<(), String> {
         let t = pod.t;
         // A new claim's candidate types: the template's, within the NodePool's limits.
-        let mut new_types: Option<Vec<u32>> = None;
+        let mut new_types: Option<Arc<[u32]>> = None;
         let mut new_host = String::new();
         if claim.is_none() {
-            let tpl = &self.templates[ti];
+            let templates = self.templates;
+            let tpl = &templates[ti];
             let (remaining, remaining_nodes) = &self.limits[ti];
             tolerates(t, &tpl.taints, pod.prefer_ok, |_| false)?;
             if remaining_nodes.is_some_and(|n| n <= 0) {
                 return Err("NodePool node limit reached".into());
             }
             if let Some(rem) = remaining {
-                let within: Vec<u32> = tpl
-                    .types
-                    .iter()
-                    .copied()
-                    .filter(|i| tpl.all_types[*i as usize].capacity.fits_in(rem))
-                    .collect();
+                // The same list until the limits move (a new NodeClaim): each pod that tries
+                // a new NodeClaim asked for it again.
+                if self.within.len() <= ti {
+                    self.within.resize(ti + 1, None);
+                }
+                let within = match &self.within[ti] {
+                    Some((r, w)) if r == rem => Arc::clone(w),
+                    _ => {
+                        let w: Arc<[u32]> = tpl
+                            .types
+                            .iter()
+                            .copied()
+                            .filter(|i| tpl.all_types[*i as usize].capacity.fits_in(rem))
+                            .collect();
+                        self.within[ti] = Some((rem.clone(), Arc::clone(&w)));
+                        w
+                    }
+                };
                 if within.is_empty() {
                     return Err(match &tpl.no_types_reason {
                         Some(why) => why.clone(),
