@@ -51,6 +51,9 @@ pub struct TopologySeed {
     existing_doms: Vec<Option<SharedDoms>>,
     /// Per existing node (the same order), its name's hostname id, if interned.
     existing_hosts: Vec<Option<DomId>>,
+    /// Per key id: whether a rule of some pod the pass may schedule names it (without a
+    /// cluster, none: nothing is recorded either).
+    rule_keys: Vec<bool>,
     /// The topology of a simulation that leaves out no node, without and with the bound pods
     /// recorded, built on first use: each simulation copies it and takes out its excluded
     /// nodes, rather than recording every other node again.
@@ -94,8 +97,8 @@ pub struct SeedCache {
     topology: Topology,
     nodes: FastMap<NodeId, SeedNode>,
     /// Per pod template, by address (the entry keeps the template alive, so an address is
-    /// never reused while it is a key): its kind.
-    kinds: FastMap<usize, (Arc<PodTemplate>, KindId)>,
+    /// never reused while it is a key): its kind, and the keys its topology rules name.
+    kinds: FastMap<usize, (Arc<PodTemplate>, KindId, Vec<KeyId>)>,
     /// [`type_domains`] of the last pass's templates, with what they were computed from: a
     /// NodePool's available types and requirements change seldom, and reading a requirement
     /// from each of hundreds of types' maps, every pass, cost ~2 % of a busy day.
@@ -181,14 +184,40 @@ impl SeedCache {
         self.nodes.get_mut(&node).expect("just inserted")
     }
 
-    fn kind(&mut self, topology: &mut Topology, template: &Arc<PodTemplate>) -> KindId {
+    /// A pod template's kind and the keys of its topology rules (spread, affinity and
+    /// anti-affinity, required or preferred), interned.
+    fn template(
+        &mut self,
+        topology: &mut Topology,
+        template: &Arc<PodTemplate>,
+    ) -> (KindId, &[KeyId]) {
         let key = Arc::as_ptr(template) as usize;
-        if let Some((_, k)) = self.kinds.get(&key) {
-            return *k;
+        if !self.kinds.contains_key(&key) {
+            let k = topology.kind_id(&template.namespace, &template.labels);
+            let t = &**template;
+            let mut keys: Vec<KeyId> = t
+                .spread
+                .iter()
+                .map(|c| &c.topology_key)
+                .chain(
+                    [
+                        &t.affinity,
+                        &t.anti_affinity,
+                        &t.preferred_affinity,
+                        &t.preferred_anti_affinity,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(|term| &term.topology_key),
+                )
+                .map(|name| topology.key_id(name))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            self.kinds.insert(key, (Arc::clone(template), k, keys));
         }
-        let k = topology.kind_id(&template.namespace, &template.labels);
-        self.kinds.insert(key, (Arc::clone(template), k));
-        k
+        let (_, k, keys) = &self.kinds[&key];
+        (*k, keys)
     }
 }
 
@@ -302,7 +331,7 @@ impl TopologySeed {
                     anti: Vec::new(),
                 };
                 for (template, n) in &node.pod_templates {
-                    let kind = cache.kind(&mut topology, template);
+                    let (kind, _) = cache.template(&mut topology, template);
                     let n = i64::from(*n);
                     if template.anti_affinity.is_empty() {
                         match b.counts.iter_mut().find(|(k, _)| *k == kind) {
@@ -319,9 +348,32 @@ impl TopologySeed {
                 bound.push(b);
             }
         }
+        // The keys some simulation of the pass may count domains of: those of the rules of
+        // every pod it may schedule — pending, or bound to any node (candidates', deleting
+        // nodes'). Only their universe is ever read; the others' is not built.
+        let mut rule_keys = Vec::new();
+        if let Some(cluster) = cluster {
+            let mut mark = |keys: &[KeyId]| {
+                for &k in keys {
+                    if rule_keys.len() <= k {
+                        rule_keys.resize(k + 1, false);
+                    }
+                    rule_keys[k] = true;
+                }
+            };
+            for node in cluster.nodes() {
+                for (template, _) in &node.pod_templates {
+                    mark(cache.template(&mut topology, template).1);
+                }
+            }
+            for p in cluster.pending_pods() {
+                mark(cache.template(&mut topology, &cluster.pod(p).template).1);
+            }
+        }
         topology.freeze();
         cache.topology = topology.clone();
         TopologySeed {
+            rule_keys,
             existing_hosts,
             topology,
             keys,
@@ -402,18 +454,23 @@ impl TopologySeed {
         let recorded = bound
             .map(|b| &self.bound[b])
             .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
+        let given = |k: KeyId| k != host && self.is_rule_key(k);
         if let Some(b) = recorded {
-            for &(k, d) in b.doms.iter().filter(|(k, _)| *k != host) {
+            for &(k, d) in b.doms.iter().filter(|(k, _)| given(*k)) {
                 f(k, d);
             }
         }
         if let Some(i) = existing {
             for &(k, d) in self.existing_universe[i].1.iter() {
-                if !recorded.is_some_and(|b| k != host && b.doms.contains(&(k, d))) {
+                if !recorded.is_some_and(|b| given(k) && b.doms.contains(&(k, d))) {
                     f(k, d);
                 }
             }
         }
+    }
+
+    fn is_rule_key(&self, k: KeyId) -> bool {
+        self.rule_keys.get(k).copied().unwrap_or(false)
     }
 
     /// [`TopologySeed::topology`] with no node excluded, and per node what it adds.
@@ -462,7 +519,7 @@ impl TopologySeed {
                         t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
                     }
                     for &(kind, n) in &b.counts {
-                        t.record_many(kind, &b.doms, n);
+                        t.record_many_in(kind, &b.doms, n, &self.rule_keys);
                     }
                     nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
                 }
@@ -508,5 +565,128 @@ impl TopologySeed {
             }
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asim_cluster::pod::{OwnerKind, TopologySpread, WhenUnsatisfiable};
+    use asim_cluster::scheduler::SchedulerSettings;
+    use asim_cluster::{Node, NodeOwner};
+    use asim_core::engine::SimTime;
+    use asim_core::k8s::requirements::Requirements;
+    use asim_core::k8s::resources::Resources;
+    use asim_core::k8s::selector::LabelSelector;
+
+    /// A simulation's topology taken from the pass's whole one (copied, its excluded nodes'
+    /// pods skipped and the domains only they gave taken out) counts the pods a topology built
+    /// afresh without those nodes counts, and knows the same domains of every key a pod's
+    /// rule names (docs/model/karpenter.md §1.7, §4.6). Keys no rule names (here a label with
+    /// one value per node) get no universe in the whole one: nothing reads it.
+    #[test]
+    fn a_simulations_topology_from_the_whole_one_is_the_one_built_afresh() {
+        let zone = "topology.kubernetes.io/zone";
+        let mut cluster = asim_cluster::Cluster::new(SchedulerSettings::default());
+        let web = {
+            let mut t = PodTemplate::default();
+            t.labels.insert("app".into(), "web".into());
+            t.spread.push(TopologySpread {
+                max_skew: 1,
+                topology_key: zone.into(),
+                when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                selector: LabelSelector {
+                    match_labels: [("app".to_string(), "web".to_string())].into(),
+                    ..Default::default()
+                },
+                min_domains: None,
+            });
+            Arc::new(t)
+        };
+        let api = {
+            let mut t = PodTemplate::default();
+            t.labels.insert("app".into(), "api".into());
+            Arc::new(t)
+        };
+        // Six nodes over zones a, b, c and d (d on node 5 alone); node 4 runs no pod.
+        let zones = ["a", "b", "c", "a", "b", "d"];
+        let mut existing = Vec::new();
+        for (i, z) in zones.iter().enumerate() {
+            let name = format!("node-{i}");
+            let labels: Labels = [
+                (zone.to_string(), z.to_string()),
+                (asim_cluster::pod::HOSTNAME_KEY.to_string(), name.clone()),
+                ("karpenter.sh/nodeclaim".to_string(), format!("claim-{i}")),
+            ]
+            .into();
+            let id = cluster.add_node(Node::new(
+                name.clone(),
+                labels.clone(),
+                Vec::new(),
+                Resources::default(),
+                Resources::default(),
+                NodeOwner::Unmanaged,
+                None,
+                SimTime(0),
+                true,
+            ));
+            for (j, template) in [&web, &web, &api].into_iter().enumerate() {
+                if i == 4 || (i == 2 && j == 2) {
+                    continue;
+                }
+                let p = cluster.create_pod(
+                    SimTime(0),
+                    format!("p-{i}-{j}"),
+                    Arc::clone(template),
+                    OwnerKind::None,
+                    0,
+                    false,
+                );
+                cluster.bind(p, id, SimTime(0));
+            }
+            existing.push(ExistingNode {
+                name: name.as_str().into(),
+                node: Some(id),
+                nodeclaim: None,
+                requirements: Arc::new(Requirements::from_labels(&labels)),
+                labels: Arc::new(labels),
+                taints: Vec::new(),
+                startup_taints: Vec::new(),
+                initialized: true,
+                available: Resources::default(),
+                host_ports: Vec::new(),
+            });
+        }
+        let ids: Vec<NodeId> = existing.iter().filter_map(|e| e.node).collect();
+        let mut cache = SeedCache::default();
+        let seed = TopologySeed::new(&[], &existing, Some(&cluster), &mut cache);
+        for excluded in [
+            vec![],
+            vec![5],
+            vec![0, 3],
+            vec![2, 4],
+            vec![0, 1, 2, 3, 4, 5],
+        ] {
+            let excluded: BTreeSet<NodeId> = excluded.iter().map(|&i| ids[i]).collect();
+            let got = seed.topology(&excluded, true);
+            let want = seed.topology_afresh(&excluded, true);
+            assert_eq!(got.placed_by_name(), want.placed_by_name(), "{excluded:?}");
+            assert_eq!(
+                got.universe_names(zone),
+                want.universe_names(zone),
+                "{excluded:?}"
+            );
+            assert!(got.universe_names("karpenter.sh/nodeclaim").is_empty());
+        }
+        // Without node 5, zone d is no domain; with it, it is.
+        let without_d: BTreeSet<NodeId> = [ids[5]].into();
+        assert_eq!(
+            seed.topology(&without_d, true).universe_names(zone),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            seed.topology(&BTreeSet::new(), true).universe_names(zone),
+            ["a", "b", "c", "d"]
+        );
     }
 }

@@ -625,6 +625,38 @@ impl Topology {
         }
     }
 
+    /// The universe of `key`, in order (tests compare topologies built two ways).
+    #[cfg(test)]
+    pub fn universe_names(&self, key: &str) -> Vec<String> {
+        let Some(&k) = self.key_ids.get(key) else {
+            return Vec::new();
+        };
+        let kd = &self.keys[k];
+        kd.universe
+            .iter()
+            .map(|&d| kd.name_of(d).to_string())
+            .collect()
+    }
+
+    /// Every placed entry as (kind's labels, its domains by name, pods), in order.
+    #[cfg(test)]
+    pub fn placed_by_name(&self) -> Vec<(Labels, Vec<(String, String)>, i64)> {
+        let mut out = Vec::new();
+        self.for_each_placed(|kind, doms, n| {
+            let doms = doms
+                .iter()
+                .map(|&(k, d)| {
+                    (
+                        self.keys[k].name.clone(),
+                        self.keys[k].name_of(d).to_string(),
+                    )
+                })
+                .collect();
+            out.push((self.kinds[kind].1.clone(), doms, n));
+        });
+        out
+    }
+
     /// Register an interned domain of an interned key as one the key can take.
     pub fn add_universe_id(&mut self, key: KeyId, d: DomId) {
         self.keys[key].add_universe(d);
@@ -766,14 +798,27 @@ impl Topology {
         doms: &[(KeyId, DomId)],
         anti_affinity: [&[PodAffinityTerm]; 2],
     ) {
-        self.record_n(kind, doms, anti_affinity, 1);
+        self.record_n(kind, doms, anti_affinity, 1, None);
     }
 
     /// Count `n` pods of one kind without anti-affinity on the same domains at once: the pods
     /// of one existing node, grouped (what the consolidation's simulations seed their topology
     /// with, for every node of the cluster).
     pub fn record_many(&mut self, kind: KindId, doms: &[(KeyId, DomId)], n: i64) {
-        self.record_n(kind, doms, [&[], &[]], n);
+        self.record_n(kind, doms, [&[], &[]], n, None);
+    }
+
+    /// [`Topology::record_many`] adding to the universe only the domains of the keys
+    /// `universe_keys` marks (indexed by key id): a pass's whole topology records every node,
+    /// and only the keys some pod's rule names are ever read from the universe.
+    pub fn record_many_in(
+        &mut self,
+        kind: KindId,
+        doms: &[(KeyId, DomId)],
+        n: i64,
+        universe_keys: &[bool],
+    ) {
+        self.record_n(kind, doms, [&[], &[]], n, Some(universe_keys));
     }
 
     /// Count `n` pods of one kind with required anti-affinity on the same domains: as `n`
@@ -785,7 +830,7 @@ impl Topology {
         anti_affinity: &[PodAffinityTerm],
         n: i64,
     ) {
-        self.record_n(kind, doms, [anti_affinity, &[]], n);
+        self.record_n(kind, doms, [anti_affinity, &[]], n, None);
     }
 
     fn record_n(
@@ -794,6 +839,7 @@ impl Topology {
         doms: &[(KeyId, DomId)],
         anti_affinity: [&[PodAffinityTerm]; 2],
         n: i64,
+        universe_keys: Option<&[bool]>,
     ) {
         let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
         for g in &mut self.groups {
@@ -842,7 +888,8 @@ impl Topology {
             Some(&(_, start, end, _)) if self.placed_doms[start..end] == *doms => (start, end),
             _ => {
                 for &(k, d) in doms {
-                    if k != HOST {
+                    let wanted = universe_keys.is_none_or(|u| u.get(k).copied().unwrap_or(false));
+                    if k != HOST && wanted {
                         self.keys[k].add_universe(d);
                     }
                 }
