@@ -86,6 +86,8 @@ struct BoundPods {
     counts: Vec<(KindId, i64)>,
     /// Pods with required anti-affinity, per template (they add the symmetric rule).
     anti: Vec<(KindId, Arc<PodTemplate>, i64)>,
+    /// The keys its pods' topology rules name.
+    rule_keys: Vec<KeyId>,
 }
 
 /// What a pass's seed takes over from the previous pass's: the interned values (frozen) and,
@@ -309,8 +311,8 @@ impl TopologySeed {
             existing_hosts.push(entry.host);
         }
         let mut bound = Vec::new();
+        let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
         if let Some(cluster) = cluster {
-            let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
             for node in cluster.nodes().filter(|n| in_existing.contains(&n.id)) {
                 // Every pod bound to a node is active (terminal pods leave it), and pods share
                 // their template's namespace and labels: count per template.
@@ -329,9 +331,11 @@ impl TopologySeed {
                     doms: Arc::clone(&entry.doms),
                     counts: Vec::new(),
                     anti: Vec::new(),
+                    rule_keys: Vec::new(),
                 };
                 for (template, n) in &node.pod_templates {
-                    let (kind, _) = cache.template(&mut topology, template);
+                    let (kind, keys) = cache.template(&mut topology, template);
+                    b.rule_keys.extend_from_slice(keys);
                     let n = i64::from(*n);
                     if template.anti_affinity.is_empty() {
                         match b.counts.iter_mut().find(|(k, _)| *k == kind) {
@@ -342,6 +346,8 @@ impl TopologySeed {
                         b.anti.push((kind, Arc::clone(template), n));
                     }
                 }
+                b.rule_keys.sort_unstable();
+                b.rule_keys.dedup();
                 let b = Arc::new(b);
                 let entry = cache.nodes.get_mut(&node.id).expect("interned above");
                 entry.bound = Some((node.pods_version, Arc::clone(&b)));
@@ -361,7 +367,12 @@ impl TopologySeed {
                     rule_keys[k] = true;
                 }
             };
-            for node in cluster.nodes() {
+            for b in &bound {
+                mark(&b.rule_keys);
+            }
+            // Nodes outside the list (deleting, or waiting out their consolidateAfter) are
+            // not in `bound`.
+            for node in cluster.nodes().filter(|n| !in_existing.contains(&n.id)) {
                 for (template, _) in &node.pod_templates {
                     mark(cache.template(&mut topology, template).1);
                 }
