@@ -194,7 +194,7 @@ impl SeedCache {
         template: &Arc<PodTemplate>,
     ) -> (KindId, &[KeyId]) {
         let key = Arc::as_ptr(template) as usize;
-        if !self.kinds.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.kinds.entry(key) {
             let k = topology.kind_id(&template.namespace, &template.labels);
             let t = &**template;
             let mut keys: Vec<KeyId> = t
@@ -216,7 +216,7 @@ impl SeedCache {
                 .collect();
             keys.sort_unstable();
             keys.dedup();
-            self.kinds.insert(key, (Arc::clone(template), k, keys));
+            slot.insert((Arc::clone(template), k, keys));
         }
         let (_, k, keys) = &self.kinds[&key];
         (*k, keys)

@@ -37,6 +37,10 @@ pub type SharedDoms = Arc<[(KeyId, DomId)]>;
 /// A pod kind's (namespace, labels), shared by the clones of a topology.
 type PodKind = Arc<(String, Labels)>;
 
+/// A placed entry by name, for tests: (the kind's labels, its (key, value) domains, pods).
+#[cfg(test)]
+pub type PlacedByName = (Labels, Vec<(String, String)>, i64);
+
 /// The hostname key is interned first.
 const HOST: KeyId = 0;
 
@@ -640,7 +644,7 @@ impl Topology {
 
     /// Every placed entry as (kind's labels, its domains by name, pods), in order.
     #[cfg(test)]
-    pub fn placed_by_name(&self) -> Vec<(Labels, Vec<(String, String)>, i64)> {
+    pub fn placed_by_name(&self) -> Vec<PlacedByName> {
         let mut out = Vec::new();
         self.for_each_placed(|kind, doms, n| {
             let doms = doms
