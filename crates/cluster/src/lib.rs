@@ -75,7 +75,6 @@ pub struct Cluster {
     /// Bound pods with required pod anti-affinity (for the symmetric anti-affinity check).
     anti_affinity_pods: BTreeSet<PodId>,
     pub scheduler_settings: scheduler::SchedulerSettings,
-    live_nodes: usize,
     /// Requests and allocatable over Ready nodes (utilization).
     totals: Totals,
     /// Bumped by every bind, pod end, termination and node change: lets a controller tell
@@ -521,7 +520,6 @@ impl Cluster {
             .add(id, scheduler::node_tree::zone_key(&node.labels));
         self.nodes.push(Some(node));
         self.live.push(id);
-        self.live_nodes += 1;
         self.queue.record(ClusterEvent::NodeAdd);
         id
     }
@@ -600,7 +598,7 @@ impl Cluster {
     }
 
     pub fn node_count(&self) -> usize {
-        self.live_nodes
+        self.live.len()
     }
 
     /// Whether any bound pod has required pod anti-affinity.
@@ -667,7 +665,6 @@ impl Cluster {
             if let Ok(i) = self.live.binary_search(&id) {
                 self.live.remove(i);
             }
-            self.live_nodes -= 1;
         }
         owners
     }

@@ -12,7 +12,7 @@ use crate::apis::DisruptionReason;
 use crate::instancetype::{CAPACITY_TYPE, InstanceTypeInfo, OfferingReqs};
 use crate::nodeclaim::store::ClaimId;
 use crate::provisioning::scheduling::{
-    PlannedClaim, Template, instance_type_requirement, satisfies_min_values,
+    PlannedClaim, Template, core, instance_type_requirement, satisfies_min_values,
 };
 use crate::provisioning::{SolveBase, narrow_capacity_types};
 use asim_cluster::autoscaler::Ctx;
@@ -220,8 +220,7 @@ impl Karpenter {
             moving.dedup();
             let mut need = [0i64; 4];
             for p in moving {
-                let r = &cluster.pod(p).template.requests;
-                for (j, v) in [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
+                for (j, v) in core(&cluster.pod(p).template.requests)
                     .into_iter()
                     .enumerate()
                 {

@@ -1036,7 +1036,6 @@ pub(crate) fn narrow_capacity_types(
     reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
 }
 
-/// Inputs shared by the simulations of one pass (see [`Karpenter::solve_base`]).
 /// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
 /// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
 /// taints or the DaemonSets change.
@@ -1105,6 +1104,7 @@ impl PlanMemo {
     }
 }
 
+/// Inputs shared by the simulations of one pass (see [`Karpenter::solve_base`]).
 pub struct SolveBase {
     /// The provisionable pods: every simulation of the pass schedules them too.
     pub pending: BTreeSet<PodId>,

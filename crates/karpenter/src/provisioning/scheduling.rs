@@ -757,7 +757,7 @@ impl<'a> Scheduler<'a> {
                 .iter()
                 .map(|t| (t.remaining.clone(), t.remaining_nodes))
                 .collect(),
-            within: Vec::new(),
+            within: vec![None; templates.len()],
             templates,
             existing: Cow::Owned(existing),
             absent: &NO_NODES,
@@ -1276,9 +1276,6 @@ impl<'a> Scheduler<'a> {
             if let Some(rem) = remaining {
                 // The same list until the limits move (a new NodeClaim): each pod that tries
                 // a new NodeClaim asked for it again.
-                if self.within.len() <= ti {
-                    self.within.resize(ti + 1, None);
-                }
                 let within = match &self.within[ti] {
                     Some((r, w)) if r == rem => Arc::clone(w),
                     _ => {
