@@ -6,6 +6,7 @@
 
 pub mod autoscaler;
 pub mod controllers;
+pub mod free_capacity;
 pub mod hpa;
 pub mod node;
 pub mod pod;
@@ -309,6 +310,7 @@ impl Cluster {
             n.requested.add(&template.requests);
             n.pods.insert(pod);
             self.free[node.0 as usize] = scheduler::free_of(n);
+            self.node_tree.set_room(node, self.free[node.0 as usize]);
             self.spread_kept.journal(&template, node, 1);
             match n
                 .pod_templates
@@ -470,6 +472,8 @@ impl Cluster {
             }
             n.requested.sub(&template.requests);
             self.free[node_id.0 as usize] = scheduler::free_of(n);
+            self.node_tree
+                .set_room(node_id, self.free[node_id.0 as usize]);
             self.spread_kept.journal(&template, node_id, -1);
             for hp in &template.host_ports {
                 if let Some(i) = n.host_ports.iter().position(|h| h == hp) {

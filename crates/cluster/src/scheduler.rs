@@ -713,14 +713,59 @@ impl Cluster {
             all,
         );
         let mut best: Option<(i64, NodeId)> = None;
-        let mut rejects: Vec<(Reject, usize)> = Vec::new();
-        let (mut feasible, mut processed) = (0, 0);
-        // From `start` round to just before it (no division per node).
+        let mut feasible = 0;
         let start = start.min(all);
-        for &id in list[start..].iter().chain(&list[..start]) {
-            processed += 1;
-            match filter(id) {
-                Ok(node) => {
+        #[cfg(test)]
+        if node_tree::READ_EVERY_NODE.with(std::cell::Cell::get) {
+            // The search before the index, node by node: what the tests compare it with.
+            let (mut rejects, mut processed) = (Vec::new(), 0);
+            for &id in list[start..].iter().chain(&list[..start]) {
+                processed += 1;
+                match filter(id) {
+                    Ok(node) => {
+                        let s = self.score(t, node);
+                        if best.is_none_or(|(b, bid)| s > b || (s == b && id < bid)) {
+                            best = Some((s, id));
+                        }
+                        feasible += 1;
+                        if feasible == to_find {
+                            break;
+                        }
+                    }
+                    Err(r) => tally(&mut rejects, r),
+                }
+            }
+            let outcome = best.map(|(_, id)| id);
+            return (
+                outcome.ok_or_else(|| rejects.into_iter().collect()),
+                processed,
+            );
+        }
+        // From `start` round to just before it, reading only the nodes with room for the
+        // pod's core requests (`free_capacity`): the others fail NodeResourcesFit, if not an
+        // earlier filter, so the feasible nodes found and where the search stops are the same.
+        let need = [
+            t.requests.cpu_m,
+            t.requests.memory,
+            t.requests.pods,
+            t.requests.ephemeral_storage,
+        ];
+        let mut before = 0;
+        for (from, to) in [(start, all), (0, start)] {
+            let mut q = from;
+            while q < to {
+                let id = list[q];
+                // The next node is read directly while it has room (on a cluster with room,
+                // most do); the index is asked only to jump over those without.
+                let f = &self.free[id.0 as usize];
+                if !(need[0] <= f[0] && need[1] <= f[1] && need[2] <= f[2] && need[3] <= f[3]) {
+                    match self.node_tree.first_with_room(q + 1, to, &need) {
+                        Some(next) => q = next,
+                        None => break,
+                    }
+                    continue;
+                }
+                if let Ok(node) = filter(id) {
                     let s = self.score(t, node);
                     // Ties go to the oldest node (kube-scheduler picks one at random).
                     if best.is_none_or(|(b, bid)| s > b || (s == b && id < bid)) {
@@ -728,16 +773,27 @@ impl Cluster {
                     }
                     feasible += 1;
                     if feasible == to_find {
-                        break;
+                        let chosen = best.map_or(id, |(_, b)| b);
+                        return (Ok(chosen), before + q - from + 1);
                     }
                 }
+                q += 1;
+            }
+            before += to - from;
+        }
+        if let Some((_, id)) = best {
+            return (Ok(id), all);
+        }
+        // No node fits: read every node for why it does not (the order does not matter for
+        // the counts).
+        let mut rejects: Vec<(Reject, usize)> = Vec::new();
+        for &id in list {
+            match filter(id) {
+                Ok(_) => debug_assert!(false, "the room index skipped a feasible node"),
                 Err(r) => tally(&mut rejects, r),
             }
         }
-        let outcome = best
-            .map(|(_, id)| id)
-            .ok_or_else(|| rejects.into_iter().collect());
-        (outcome, processed)
+        (Err(rejects.into_iter().collect()), all)
     }
 
     /// One scheduling pass over the queued pending pods that are not parked in the
@@ -819,7 +875,7 @@ impl Cluster {
         let mut changes = 0u64;
         let mut failed_unchanged: BTreeMap<usize, (u64, Failure)> = BTreeMap::new();
         // kube-scheduler's node order (no node is added or removed within a pass).
-        let list = self.node_tree.take_list();
+        let list = self.node_tree.take_list(&self.free);
         for pid in order {
             let mut searched = None;
             let pod = self.pod(pid);
@@ -1114,6 +1170,76 @@ mod tests {
                     c.spread_kept.cache = Some((events, kept));
                 }
             }
+        }
+    }
+
+    /// Bind `pods` (cpu m, memory MiB) pass by pass on a cluster of `nodes` nodes of mixed
+    /// sizes over three zones; the bindings, each pod's Unschedulable message and where each
+    /// search started.
+    fn search_outcomes(nodes: &[(i64, i64)], pods: &[(i64, i64, bool)]) -> Vec<String> {
+        let mut c = Cluster::default();
+        for (i, &(cpu, mem)) in nodes.iter().enumerate() {
+            let mut n = node(i, i % 3);
+            let mut r = Resources::new(cpu, mem << 20);
+            r.pods = 110;
+            n.allocatable = r.clone();
+            n.capacity = r;
+            c.add_node(n);
+        }
+        let mut out = Vec::new();
+        for (step, &(cpu, mem, end)) in pods.iter().enumerate() {
+            let now = SimTime(step as u64 * 1_000);
+            if end {
+                let bound: Vec<PodId> = c.nodes().flat_map(|n| n.pods.iter().copied()).collect();
+                if let Some(&p) = bound.get(step % bound.len().max(1)) {
+                    c.begin_termination(p, now, EndReason::Deleted);
+                    c.end_pod(p, now, PodPhase::Deleted);
+                }
+                continue;
+            }
+            let mut requests = Resources::new(cpu, mem << 20);
+            requests.pods = 1;
+            let t = PodTemplate {
+                namespace: "default".into(),
+                requests,
+                ..Default::default()
+            };
+            let p = c.create_pod(
+                now,
+                format!("p{step}"),
+                Arc::new(t),
+                OwnerKind::None,
+                0,
+                false,
+            );
+            c.pod_mut(p).queued = true;
+            out.push(format!("start {}", c.node_tree.next_start(c.node_count())));
+            let r = c.schedule_pass(now);
+            out.push(format!("{:?}", r.bound));
+            out.push(format!("{:?}", c.pod(p).unschedulable_reason));
+        }
+        out
+    }
+
+    proptest! {
+        /// kube-scheduler's node search (docs/model/scheduler.md §5) reads only the nodes with
+        /// room for the pod's core requests (`free_capacity`): it binds the same pods to the
+        /// same nodes, words the same failures and starts the next search at the same node as
+        /// a search that reads every node — on clusters past 100 nodes, where it stops early,
+        /// and for pods no node has room for.
+        #[test]
+        fn the_node_search_finds_what_reading_every_node_finds(
+            nodes in proptest::collection::vec((500i64..16_000, 512i64..32_768), 100..180),
+            pods in proptest::collection::vec(
+                (prop_oneof![9 => 100i64..4_000, 1 => 12_000i64..20_000], 128i64..8_192, proptest::bool::weighted(0.2)),
+                1..150,
+            ),
+        ) {
+            let indexed = search_outcomes(&nodes, &pods);
+            node_tree::READ_EVERY_NODE.with(|r| r.set(true));
+            let every = search_outcomes(&nodes, &pods);
+            node_tree::READ_EVERY_NODE.with(|r| r.set(false));
+            prop_assert_eq!(indexed, every);
         }
     }
 }

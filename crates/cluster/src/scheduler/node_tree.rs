@@ -12,6 +12,7 @@
 //! and at 5,000 nodes.
 
 use super::super::NodeId;
+use crate::free_capacity::FreeCapacity;
 
 /// kube-scheduler's `minFeasibleNodesToFind`: below this many nodes every node is searched.
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -46,6 +47,11 @@ pub struct NodeTree {
     stale: bool,
     /// `nextStartNodeIndex`: where the next cycle starts in `list`.
     next_start: usize,
+    /// The free core resources of the nodes at each position of `list`, to skip those without
+    /// room; rebuilt with it.
+    room: FreeCapacity,
+    /// Per node id, its position in `list` (`u32::MAX`: not in it).
+    pos: Vec<u32>,
 }
 
 impl NodeTree {
@@ -72,8 +78,9 @@ impl NodeTree {
     }
 
     /// The nodes zone by zone in turn (`nodeTree.list`), lent to a scheduling pass; give it
-    /// back with [`NodeTree::put_list`].
-    pub fn take_list(&mut self) -> Vec<NodeId> {
+    /// back with [`NodeTree::put_list`]. `free`: every node's free core resources, by id
+    /// (`Cluster::free`), for the room index.
+    pub fn take_list(&mut self, free: &[[i64; 4]]) -> Vec<NodeId> {
         if self.stale {
             self.list.clear();
             let longest = self.zones.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
@@ -84,9 +91,35 @@ impl NodeTree {
                     }
                 }
             }
+            self.pos.clear();
+            self.pos.resize(free.len(), u32::MAX);
+            for (i, n) in self.list.iter().enumerate() {
+                self.pos[n.0 as usize] = i as u32;
+            }
+            self.room = FreeCapacity::new(self.list.iter().map(|n| free[n.0 as usize]));
             self.stale = false;
         }
         std::mem::take(&mut self.list)
+    }
+
+    /// Node `id`'s free core resources changed (a pod bound or gone). While the list is stale
+    /// the index is rebuilt from `Cluster::free` anyway.
+    pub fn set_room(&mut self, id: NodeId, free: [i64; 4]) {
+        if self.stale {
+            return;
+        }
+        if let Some(&p) = self.pos.get(id.0 as usize)
+            && p != u32::MAX
+        {
+            self.room.set(p as usize, free);
+        }
+    }
+
+    /// The first position in `from..to` of the list whose node has `need` free in every core
+    /// resource: the nodes before it fail NodeResourcesFit, if not an earlier filter
+    /// ([`FreeCapacity::first_fit`]).
+    pub fn first_with_room(&self, from: usize, to: usize, need: &[i64; 4]) -> Option<usize> {
+        self.room.first_fit(from, need).filter(|&p| p < to)
     }
 
     pub fn put_list(&mut self, list: Vec<NodeId>) {
@@ -105,6 +138,13 @@ impl NodeTree {
     pub fn advance(&mut self, start: usize, processed: usize, all: usize) {
         self.next_start = (start + processed) % all.max(1);
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the binder's node search reads every node, as it did before the index, to
+    /// compare with it.
+    pub(crate) static READ_EVERY_NODE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// kube-scheduler's zone key of a node: its region and zone labels (empty when it has neither).
@@ -152,7 +192,7 @@ mod tests {
             t.add(NodeId(id), z.into());
         }
         let ids = |t: &mut NodeTree| {
-            let list = t.take_list();
+            let list = t.take_list(&[[0; 4]; 8]);
             let ids = list.iter().map(|n| n.0).collect::<Vec<_>>();
             t.put_list(list);
             ids

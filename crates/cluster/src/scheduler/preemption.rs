@@ -289,6 +289,7 @@ impl Cluster {
         n.pods_version += 1;
         n.requested.sub(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
+        self.node_tree.set_room(node, self.free[node.0 as usize]);
         if let Some(i) = n.pod_templates.iter().position(|(x, _)| Arc::ptr_eq(x, &t)) {
             n.pod_templates[i].1 -= 1;
             if n.pod_templates[i].1 == 0 {
@@ -315,6 +316,7 @@ impl Cluster {
         n.pods_version += 1;
         n.requested.add(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
+        self.node_tree.set_room(node, self.free[node.0 as usize]);
         match n.pod_templates.iter_mut().find(|(x, _)| Arc::ptr_eq(x, &t)) {
             Some((_, c)) => *c += 1,
             None => n.pod_templates.push((Arc::clone(&t), 1)),
@@ -325,6 +327,7 @@ impl Cluster {
     /// Put a node back exactly as it was before a dry run.
     fn restore(&mut self, node: NodeId, saved: Saved) {
         self.free[node.0 as usize] = super::free_of(&saved.node);
+        self.node_tree.set_room(node, self.free[node.0 as usize]);
         self.nodes[node.0 as usize] = Some(saved.node);
         self.anti_affinity_pods.extend(saved.anti_affinity);
     }

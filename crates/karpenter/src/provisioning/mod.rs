@@ -3,7 +3,7 @@
 //! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
 mod batcher;
-pub mod free_capacity;
+pub use asim_cluster::free_capacity;
 pub mod scheduling;
 pub mod seed;
 pub mod topology;

@@ -1,14 +1,15 @@
-//! Where a pod's requests still fit among the existing nodes, without trying each one.
+//! Where a pod's requests still fit among the nodes, without trying each one.
 //!
+//! Two searches read nodes in a fixed order and reject most of them on a busy cluster:
 //! Karpenter's solve offers every pod to the existing nodes in order and takes the first that
-//! accepts it (docs/model/karpenter.md §1.3 step 1). In a busy cluster almost every node is
-//! too full, so a consolidation simulation at a thousand nodes spent most of its time
-//! rejecting full nodes one by one — for each pod of each candidate, in every simulation of
-//! every pass. [`FreeCapacity`] keeps the existing nodes' free core resources (CPU, memory,
-//! pods, ephemeral storage) in a max-tree over the scheduler's node order, so the solve visits
-//! only the nodes whose free capacity covers the pod's requests, in the same order as the scan.
-//! Every node it skips is one the scan would have rejected on those resources without side
-//! effects, so the node a pod lands on is the scan's.
+//! accepts it (docs/model/karpenter.md §1.3 step 1) — for each pod of each candidate, in every
+//! consolidation simulation of every pass — and kube-scheduler's node search reads nodes from
+//! where its last cycle stopped until it has found enough that pass every filter
+//! (docs/model/scheduler.md §5; the binder, `scheduler::node_tree`). [`FreeCapacity`] keeps
+//! the nodes' free core resources (CPU, memory, pods, ephemeral storage) in a max-tree over
+//! that order, so a search visits only the nodes whose free capacity covers the pod's
+//! requests, in the same order as the scan. Every node it skips is one the scan would have
+//! rejected on those resources without side effects, so the nodes found are the scan's.
 //!
 //! A range's maximum is taken per resource, so a range of one CPU-rich node and one
 //! memory-rich node "covers" a pod that neither fits, and the search must look inside. In a
