@@ -19,8 +19,14 @@
 //! whether some node in it fits that request exactly, and a search for a known request
 //! follows the bits straight to the first node that fits.
 
-/// One node's free core resources, in the order of `scheduling::core`.
+/// One node's free core resources: CPU, memory, pods, ephemeral storage (the order of
+/// [`core`]).
 pub type Free = [i64; 4];
+
+/// The four core resources of a request or of a node's room, in the index's order.
+pub fn core(r: &asim_core::k8s::resources::Resources) -> Free {
+    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
+}
 
 /// A padding leaf: covers no request (requests are never negative).
 const NONE: Free = [i64::MIN; 4];

@@ -19,6 +19,7 @@ pub mod queue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::free_capacity::core;
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::Resources;
 use asim_core::k8s::taints::TaintEffect;
@@ -107,10 +108,6 @@ pub struct Preemption {
 /// A pending pod nominated to a node, whose requests the binder keeps free there for pods of
 /// lower or equal priority: (node index, priority, pod, core requests).
 type Nomination = (usize, i32, PodId, [i64; 4]);
-
-fn core(r: &Resources) -> [i64; 4] {
-    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
-}
 
 /// The requests that nominated pods other than `pod` with priority ≥ `priority` hold on node
 /// index `node` (kube-scheduler's `addGhostNominatedPods`, kubernetes:
@@ -744,12 +741,7 @@ impl Cluster {
         // From `start` round to just before it, reading only the nodes with room for the
         // pod's core requests (`free_capacity`): the others fail NodeResourcesFit, if not an
         // earlier filter, so the feasible nodes found and where the search stops are the same.
-        let need = [
-            t.requests.cpu_m,
-            t.requests.memory,
-            t.requests.pods,
-            t.requests.ephemeral_storage,
-        ];
+        let need = core(&t.requests);
         let mut before = 0;
         for (from, to) in [(start, all), (0, start)] {
             let mut q = from;

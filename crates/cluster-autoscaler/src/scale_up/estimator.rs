@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use asim_cluster::free_capacity::{Free, FreeCapacity, core};
 use asim_cluster::pod::{HOSTNAME_KEY, HostPort, PodAffinityTerm, TopologySpread};
 use asim_cluster::{Cluster, NodeId, OwnerKind, PodId, PodTemplate};
 use asim_core::k8s::resources::Resources;
@@ -40,6 +41,17 @@ pub struct SimNode<'a> {
 }
 
 impl SimNode<'_> {
+    /// Allocatable − used, in CPU, memory, pods and ephemeral storage (`free_capacity`).
+    fn free(&self) -> Free {
+        let (a, u) = (self.allocatable, &self.used);
+        [
+            a.cpu_m - u.cpu_m,
+            a.memory - u.memory,
+            a.pods - u.pods,
+            a.ephemeral_storage - u.ephemeral_storage,
+        ]
+    }
+
     fn domain(&self, key: &str) -> Option<&str> {
         if key == HOSTNAME_KEY {
             Some(&self.hostname)
@@ -402,19 +414,33 @@ pub fn filter_out_schedulable<'a>(
 ) -> (Vec<PodGroup<'a>>, usize) {
     let mut remaining = Vec::new();
     let mut absorbed = 0;
+    // The nodes' free core resources, so that the search for a node that fits jumps over
+    // those without room (they fail the resources predicate whatever else holds): the node
+    // found is the scan's.
+    let mut room = FreeCapacity::new(snap.nodes.iter().map(SimNode::free));
     for g in groups {
         let t: &'a PodTemplate = g.template;
         let mut topo = Topology::new(t, cluster, snap);
         let simple = topo.is_empty();
+        let need = core(&t.requests);
         // For simple pods a node that rejected one copy rejects the next (space only shrinks).
         let mut cursor = 0;
         let mut left = Vec::new();
         for k in 0..g.pods.len() {
-            let start = if simple { cursor } else { 0 };
-            let found = (start..snap.nodes.len()).find(|&j| fits(t, &snap.nodes[j], &topo));
+            let mut at = if simple { cursor } else { 0 };
+            let found = loop {
+                let Some(j) = room.first_fit(at, &need) else {
+                    break None;
+                };
+                if fits(t, &snap.nodes[j], &topo) {
+                    break Some(j);
+                }
+                at = j + 1;
+            };
             match found {
                 Some(j) => {
                     snap.place(j, t, &mut topo);
+                    room.set(j, snap.nodes[j].free());
                     absorbed += 1;
                     cursor = j;
                 }

@@ -357,9 +357,7 @@ fn count(set: &[u64]) -> usize {
 }
 
 /// The four core resources of a request, in the order of [`TypeTable::room`].
-pub(crate) fn core(r: &Resources) -> [i64; 4] {
-    [r.cpu_m, r.memory, r.pods, r.ephemeral_storage]
-}
+pub(crate) use asim_cluster::free_capacity::core;
 
 impl TypeTable {
     fn new(tpl: &Template) -> Self {
