@@ -134,14 +134,25 @@ impl FreeCapacity {
         self.update_above(k);
     }
 
-    /// Recompute the ranges above leaf `k` from their halves.
+    /// Recompute the ranges above leaf `k` from their halves, up to the first range that
+    /// comes out as it was: the ranges above it depend on nothing that changed. (A pod placed
+    /// on a node that was not its ranges' maximum in any resource stops at its parent.)
     fn update_above(&mut self, mut k: usize) {
         let bits = !self.fits.is_empty();
         while k > 1 {
             k /= 2;
-            self.tree[k] = max(&self.tree[2 * k], &self.tree[2 * k + 1]);
+            let m = max(&self.tree[2 * k], &self.tree[2 * k + 1]);
+            let f = if bits {
+                self.fits[2 * k] | self.fits[2 * k + 1]
+            } else {
+                0
+            };
+            if m == self.tree[k] && (!bits || f == self.fits[k]) {
+                return;
+            }
+            self.tree[k] = m;
             if bits {
-                self.fits[k] = self.fits[2 * k] | self.fits[2 * k + 1];
+                self.fits[k] = f;
             }
         }
     }
