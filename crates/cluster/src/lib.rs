@@ -111,6 +111,9 @@ pub struct Cluster {
     /// with every change of a node's requests (`scheduler::free_of`). The binder reads it
     /// before it reads a node; building it afresh for each pass cost O(nodes) per pod arrival.
     free: Vec<[i64; 4]>,
+    /// Bound pods per priority: preemption's first question is whether any bound pod has a
+    /// lower priority than the pod that failed (answered once per pass, from this).
+    bound_priorities: BTreeMap<i32, u32>,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -309,6 +312,7 @@ impl Cluster {
             }
             n.requested.add(&template.requests);
             n.pods.insert(pod);
+            *self.bound_priorities.entry(template.priority).or_insert(0) += 1;
             self.free[node.0 as usize] = scheduler::free_of(n);
             self.node_tree.set_room(node, self.free[node.0 as usize]);
             self.spread_kept.journal(&template, node, 1);
@@ -456,6 +460,12 @@ impl Cluster {
         {
             was_active = true;
             self.queue.record(ClusterEvent::AssignedPodDelete);
+            if let Some(c) = self.bound_priorities.get_mut(&template.priority) {
+                *c -= 1;
+                if *c == 0 {
+                    self.bound_priorities.remove(&template.priority);
+                }
+            }
             if let Some(i) = n
                 .pod_templates
                 .iter()

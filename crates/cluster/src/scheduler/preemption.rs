@@ -56,10 +56,14 @@ impl Cluster {
         let lowest = match pass.lowest_bound_priority.get() {
             Some(l) => l,
             None => {
-                let l = self
-                    .nodes()
-                    .flat_map(|n| n.pod_templates.iter().map(|(t, _)| t.priority))
-                    .min();
+                let l = self.bound_priorities.keys().next().copied();
+                debug_assert_eq!(
+                    l,
+                    self.nodes()
+                        .flat_map(|n| n.pod_templates.iter().map(|(t, _)| t.priority))
+                        .min(),
+                    "Cluster::bound_priorities is stale"
+                );
                 pass.lowest_bound_priority.set(Some(l));
                 l
             }
