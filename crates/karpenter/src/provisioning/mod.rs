@@ -600,10 +600,18 @@ impl Karpenter {
         // reports for placements on existing nodes are indices into this list.
         // The nodes are large: sort their positions (the position breaks ties, as a stable
         // sort keeps them), then move each node once.
+        // Names compare by their first 16 bytes as one integer, and in full only when those
+        // are equal (the same order: names hold no NUL byte to confuse with the padding).
+        let keys: Vec<(bool, u128)> = existing
+            .iter()
+            .map(|e| (!e.initialized, name_prefix(&e.name)))
+            .collect();
         let mut order: Vec<usize> = (0..existing.len()).collect();
         order.sort_unstable_by(|&a, &b| {
-            let (x, y) = (&existing[a], &existing[b]);
-            (!x.initialized, &x.name, a).cmp(&(!y.initialized, &y.name, b))
+            keys[a]
+                .cmp(&keys[b])
+                .then_with(|| existing[a].name.cmp(&existing[b].name))
+                .then(a.cmp(&b))
         });
         let mut slots: Vec<Option<ExistingNode>> = existing.into_iter().map(Some).collect();
         let existing: Vec<ExistingNode> =
@@ -1183,6 +1191,16 @@ pub struct Simulated<'b> {
     pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
 }
 
+/// A name's first 16 bytes, zero-padded, as a big-endian integer: ordered as the names are
+/// whenever two prefixes differ.
+pub(crate) fn name_prefix(name: &str) -> u128 {
+    let b = name.as_bytes();
+    let mut buf = [0u8; 16];
+    let n = b.len().min(16);
+    buf[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1333,6 +1351,21 @@ mod tests {
         ] {
             let again = plan(&mut memo, tpl, &c, at);
             assert_ne!(again, first, "{c:?} at {at:?} is planned afresh");
+        }
+    }
+
+    proptest::proptest! {
+        /// The pass's nodes sorted by their names' 16-byte prefixes, then in full, are in
+        /// name order (docs/performance.md, step 49).
+        #[test]
+        fn names_sort_by_their_prefix_as_by_the_whole_name(
+            common in "[a-z-]{0,20}",
+            a in "[a-z0-9-]{0,8}",
+            b in "[a-z0-9-]{0,8}",
+        ) {
+            let (a, b) = (format!("{common}{a}"), format!("{common}{b}"));
+            let by_prefix = super::name_prefix(&a).cmp(&super::name_prefix(&b)).then_with(|| a.cmp(&b));
+            proptest::prop_assert_eq!(by_prefix, a.cmp(&b));
         }
     }
 }
