@@ -25,7 +25,6 @@ use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
 use crate::decision::Decision as LogDecision;
 use crate::nodeclaim::store::ClaimId;
-use crate::provisioning::name_prefix;
 use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
@@ -707,21 +706,11 @@ impl Karpenter {
         self.disruption.node_pods = kept;
         // v1.14: the most savings per unit of disruption first; ties by name (§4.6). Names are
         // unique, so the order is total and an unstable sort gives the same order.
-        // Sorted by key (names by their 16-byte prefixes first), then moved once each.
-        let keys: Vec<(f64, u128)> = out
-            .iter()
-            .map(|c| (c.savings_per_disruption, name_prefix(&c.name)))
-            .collect();
-        let mut order: Vec<usize> = (0..out.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            keys[b]
-                .0
-                .total_cmp(&keys[a].0)
-                .then(keys[a].1.cmp(&keys[b].1))
-                .then_with(|| out[a].name.cmp(&out[b].name))
+        out.sort_unstable_by(|a, b| {
+            b.savings_per_disruption
+                .total_cmp(&a.savings_per_disruption)
+                .then_with(|| a.name.cmp(&b.name))
         });
-        let mut slots: Vec<Option<Candidate>> = out.into_iter().map(Some).collect();
-        let out = order.into_iter().filter_map(|i| slots[i].take()).collect();
         (out, until)
     }
 

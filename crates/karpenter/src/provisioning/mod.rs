@@ -618,9 +618,16 @@ impl Karpenter {
             order.into_iter().filter_map(|i| slots[i].take()).collect();
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
+        // Nodes share their pods' few templates: each template's requests are read once.
         let mut shapes = BTreeSet::new();
+        let mut seen: asim_core::hash::FastSet<*const asim_cluster::PodTemplate> =
+            Default::default();
         for node in cluster.nodes() {
-            shapes.extend(node.pod_templates.iter().map(|(t, _)| core(&t.requests)));
+            for (t, _) in &node.pod_templates {
+                if seen.insert(Arc::as_ptr(t)) {
+                    shapes.insert(core(&t.requests));
+                }
+            }
         }
         shapes.extend(
             cluster
@@ -1193,7 +1200,7 @@ pub struct Simulated<'b> {
 
 /// A name's first 16 bytes, zero-padded, as a big-endian integer: ordered as the names are
 /// whenever two prefixes differ.
-pub(crate) fn name_prefix(name: &str) -> u128 {
+fn name_prefix(name: &str) -> u128 {
     let b = name.as_bytes();
     let mut buf = [0u8; 16];
     let n = b.len().min(16);
