@@ -311,9 +311,18 @@ impl TopologySeed {
             existing_hosts.push(entry.host);
         }
         let mut bound = Vec::new();
-        let in_existing: BTreeSet<NodeId> = existing.iter().filter_map(|e| e.node).collect();
+        // Node ids index the cluster's slots: a bit per slot, not an ordered set.
+        let mut in_existing: Vec<bool> = Vec::new();
+        for n in existing.iter().filter_map(|e| e.node) {
+            let i = n.0 as usize;
+            if in_existing.len() <= i {
+                in_existing.resize(i + 1, false);
+            }
+            in_existing[i] = true;
+        }
+        let in_existing = |n: NodeId| in_existing.get(n.0 as usize).copied().unwrap_or(false);
         if let Some(cluster) = cluster {
-            for node in cluster.nodes().filter(|n| in_existing.contains(&n.id)) {
+            for node in cluster.nodes().filter(|n| in_existing(n.id)) {
                 // Every pod bound to a node is active (terminal pods leave it), and pods share
                 // their template's namespace and labels: count per template.
                 if node.pod_templates.is_empty() {
@@ -372,7 +381,7 @@ impl TopologySeed {
             }
             // Nodes outside the list (deleting, or waiting out their consolidateAfter) are
             // not in `bound`.
-            for node in cluster.nodes().filter(|n| !in_existing.contains(&n.id)) {
+            for node in cluster.nodes().filter(|n| !in_existing(n.id)) {
                 for (template, _) in &node.pod_templates {
                     mark(cache.template(&mut topology, template).1);
                 }
