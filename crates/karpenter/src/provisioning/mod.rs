@@ -594,7 +594,15 @@ impl Karpenter {
         let (templates, daemon_ports) = self.templates(cluster, now);
         let mut existing = self.existing_nodes(cluster);
         if !left_out.is_empty() {
-            existing.retain(|e| e.node.is_none_or(|n| !left_out.contains(&n)));
+            // A bit per node slot: one lookup per node of the pass.
+            let mut out = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
+            for n in &left_out {
+                out[n.0 as usize] = true;
+            }
+            existing.retain(|e| {
+                e.node
+                    .is_none_or(|n| !out.get(n.0 as usize).copied().unwrap_or(false))
+            });
         }
         // The scheduler's own order (initialized first, then by name), so that the indices it
         // reports for placements on existing nodes are indices into this list.
