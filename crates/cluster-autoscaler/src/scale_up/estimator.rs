@@ -237,49 +237,64 @@ impl<'a> Topology<'a> {
             return topo;
         }
         // Real pods, by their node's domain. Spread counts only nodes the pod could use
-        // (nodeAffinityPolicy: Honor).
+        // (nodeAffinityPolicy: Honor). A node's pods are active (terminal pods leave it) and
+        // share a few templates: each selector is matched once per template, and a node's
+        // matching pods are counted from its per-template counts.
+        let mut selects: Vec<(usize, *const PodTemplate, bool)> = Vec::new();
+        let mut matching = |which: usize,
+                            node: &asim_cluster::Node,
+                            sel: &asim_core::k8s::selector::LabelSelector|
+         -> i64 {
+            let mut n = 0;
+            for (other, count) in &node.pod_templates {
+                let ptr = Arc::as_ptr(other);
+                let hit = match selects.iter().find(|(w, p, _)| *w == which && *p == ptr) {
+                    Some(&(_, _, hit)) => hit,
+                    None => {
+                        let hit = other.namespace == t.namespace && sel.matches(&other.labels);
+                        selects.push((which, ptr, hit));
+                        hit
+                    }
+                };
+                if hit {
+                    n += i64::from(*count);
+                }
+            }
+            debug_assert_eq!(
+                n,
+                node.pods
+                    .iter()
+                    .filter(|p| {
+                        let p = cluster.pod(**p);
+                        p.is_active() && p.namespace() == t.namespace && sel.matches(p.labels())
+                    })
+                    .count() as i64,
+                "a node's pod templates disagree with its pods"
+            );
+            n
+        };
+        let (n_spread, n_anti) = (topo.spread.len(), topo.anti.len());
         for node in cluster.nodes() {
-            for s in &mut topo.spread {
+            for (i, s) in topo.spread.iter_mut().enumerate() {
                 if node.deleting || !matches_affinity(t, &node.labels) {
                     continue;
                 }
                 let Some(d) = node.labels.get(&s.c.topology_key) else {
                     continue;
                 };
-                let n = node
-                    .pods
-                    .iter()
-                    .filter(|p| {
-                        let p = cluster.pod(**p);
-                        p.is_active()
-                            && p.namespace() == t.namespace
-                            && s.c.selector.matches(p.labels())
-                    })
-                    .count() as i64;
+                let n = matching(i, node, &s.c.selector);
                 *s.counts.entry(d.clone()).or_insert(0) += n;
             }
-            for a in &mut topo.anti {
+            for (i, a) in topo.anti.iter_mut().enumerate() {
                 let Some(d) = node.labels.get(&a.term.topology_key) else {
                     continue;
                 };
-                let hit = node.pods.iter().any(|p| {
-                    let p = cluster.pod(*p);
-                    p.is_active()
-                        && p.namespace() == t.namespace
-                        && a.term.selector.matches(p.labels())
-                });
-                if hit {
+                if matching(n_spread + i, node, &a.term.selector) > 0 {
                     a.domains.insert(d.clone());
                 }
             }
-            for a in &mut topo.aff {
-                let hit = node.pods.iter().any(|p| {
-                    let p = cluster.pod(*p);
-                    p.is_active()
-                        && p.namespace() == t.namespace
-                        && a.term.selector.matches(p.labels())
-                });
-                if hit {
+            for (i, a) in topo.aff.iter_mut().enumerate() {
+                if matching(n_spread + n_anti + i, node, &a.term.selector) > 0 {
                     a.any = true;
                     if let Some(d) = node.labels.get(&a.term.topology_key) {
                         a.domains.insert(d.clone());
