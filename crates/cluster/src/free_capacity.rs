@@ -53,7 +53,8 @@ pub struct FreeCapacity {
 /// Requests one index keeps exact bits for.
 pub const MAX_SHAPES: usize = 64;
 
-fn covers(free: &Free, need: &Free) -> bool {
+/// `need` fits in `free`, resource by resource.
+pub fn covers(free: &Free, need: &Free) -> bool {
     free[0] >= need[0] && free[1] >= need[1] && free[2] >= need[2] && free[3] >= need[3]
 }
 

@@ -19,7 +19,7 @@ pub mod queue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::free_capacity::core;
+use crate::free_capacity::{core, covers};
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::Resources;
 use asim_core::k8s::taints::TaintEffect;
@@ -749,8 +749,7 @@ impl Cluster {
                 let id = list[q];
                 // The next node is read directly while it has room (on a cluster with room,
                 // most do); the index is asked only to jump over those without.
-                let f = &self.free[id.0 as usize];
-                if !(need[0] <= f[0] && need[1] <= f[1] && need[2] <= f[2] && need[3] <= f[3]) {
+                if !covers(&self.free[id.0 as usize], &need) {
                     match self.node_tree.first_with_room(q + 1, to, &need) {
                         Some(next) => q = next,
                         None => break,
