@@ -83,6 +83,23 @@ struct KeyDomains {
     in_universe: Vec<bool>,
     /// The universe as a bit set, while every value id fits in [`MASK_BITS`].
     universe_mask: u64,
+    /// Moves whenever a value is interned or the universe changes ([`Topology::rules_stamp`]).
+    version: Changes,
+}
+
+/// See [`Topology::rules_stamp`]: (changes to the keys' values and universes, anti-affinity
+/// entries).
+pub type RulesStamp = (u64, usize);
+
+/// A count of changes: history, not part of the value (two topologies that hold the same
+/// domains compare and print alike whatever their counts).
+#[derive(Clone, Copy, Default)]
+struct Changes(u64);
+
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 impl KeyDomains {
@@ -94,6 +111,7 @@ impl KeyDomains {
             universe: Vec::new(),
             in_universe: Vec::new(),
             universe_mask: 0,
+            version: Changes::default(),
         }
     }
 
@@ -114,6 +132,7 @@ impl KeyDomains {
             return d;
         }
         let d = self.len() as DomId;
+        self.version.0 += 1;
         self.local.names.push(value.to_string());
         self.local.ids.insert(value.to_string(), d);
         self.in_universe.push(false);
@@ -165,6 +184,7 @@ impl KeyDomains {
         if self.in_universe[d as usize] {
             return;
         }
+        self.version.0 += 1;
         self.in_universe[d as usize] = true;
         if (d as usize) < MASK_BITS {
             self.universe_mask |= 1 << d;
@@ -178,6 +198,7 @@ impl KeyDomains {
         if !self.in_universe[d as usize] {
             return;
         }
+        self.version.0 += 1;
         self.in_universe[d as usize] = false;
         if (d as usize) < MASK_BITS {
             self.universe_mask &= !(1 << d);
@@ -360,6 +381,17 @@ pub struct PodRules {
 }
 
 impl PodRules {
+    /// Become a copy of `other`, in this one's buffers.
+    pub fn copy_from(&mut self, other: &PodRules) {
+        self.kind = other.kind;
+        self.spread.clone_from(&other.spread);
+        self.affinity.clone_from(&other.affinity);
+        self.anti_affinity.clone_from(&other.anti_affinity);
+        self.inverse.clone_from(&other.inverse);
+        self.host_limits.clone_from(&other.host_limits);
+        self.host_inverse.clone_from(&other.host_inverse);
+    }
+
     /// No constraint of the pod's own, and no placed pod's anti-affinity selects it.
     pub fn is_empty(&self) -> bool {
         self.spread.is_empty()
@@ -1069,6 +1101,17 @@ impl Topology {
         }
     }
 
+    /// What [`Topology::resolve_kind`]'s answer for a pod reads besides the pod and the groups
+    /// (whose indices never change once made): every key's values and universe (through the
+    /// domain masks, and whether a key is small) and the placed pods' anti-affinity entries.
+    /// Equal stamps: the same rules. (Both parts only grow over one topology's life.)
+    pub fn rules_stamp(&self) -> RulesStamp {
+        (
+            self.keys.iter().map(|k| k.version.0).sum(),
+            self.inverse.len(),
+        )
+    }
+
     /// Resolve a pod's constraints to groups (creating the groups it needs) into `r`, once
     /// per placement attempt: the candidates it then tries cost array lookups.
     pub fn resolve(
@@ -1749,6 +1792,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The scheduler reuses a template's resolved rules while [`Topology::rules_stamp`] holds
+    /// (scheduling.rs, `Scheduler::resolved`): the stamp must move with everything a
+    /// resolution reads — a new domain in a key's universe (it widens the pod's mask), a new
+    /// anti-affinity entry that selects the pod — and stay put when a pod is merely counted.
+    #[test]
+    fn rules_stamp_moves_with_what_resolved_rules_read() {
+        let mut t = Topology::default();
+        let nodes: Vec<_> = (0..2).map(|i| node(&mut t, i)).collect();
+        for d in &nodes {
+            for &(k, v) in d {
+                t.add_universe_id(k, v);
+            }
+        }
+        let web = labels("app", "web");
+        let spread = zone_spread("web");
+        let kind = t.kind_id("default", &web);
+        let first = format!("{:?}", resolve(&mut t, &web, &spread));
+        let stamp = t.rules_stamp();
+
+        // Counted where the domains are known: nothing a resolution reads moved.
+        t.record_many(kind, &nodes[0], 3);
+        assert_eq!(t.rules_stamp(), stamp);
+        assert_eq!(format!("{:?}", resolve(&mut t, &web, &spread)), first);
+
+        // A third zone: the pod's zone mask grows.
+        let third = node(&mut t, 2);
+        assert_ne!(t.rules_stamp(), stamp, "interning a value moves the stamp");
+        let stamp = t.rules_stamp();
+        for &(k, v) in &third {
+            t.add_universe_id(k, v);
+        }
+        assert_ne!(
+            t.rules_stamp(),
+            stamp,
+            "a new universe domain moves the stamp"
+        );
+        let widened = format!("{:?}", resolve(&mut t, &web, &spread));
+        assert_ne!(widened, first);
+
+        // A placed pod whose anti-affinity selects web pods: a new inverse entry.
+        let stamp = t.rules_stamp();
+        let api = t.kind_id("default", &labels("app", "api"));
+        let anti = [PodAffinityTerm {
+            topology_key: ZONE.into(),
+            selector: LabelSelector {
+                match_labels: web.clone(),
+                match_expressions: vec![],
+            },
+            weight: 0,
+        }];
+        t.record_anti(api, &nodes[1], &anti, 1);
+        assert_ne!(
+            t.rules_stamp(),
+            stamp,
+            "an anti-affinity entry moves the stamp"
+        );
+        assert_ne!(format!("{:?}", resolve(&mut t, &web, &spread)), widened);
     }
 
     #[test]
