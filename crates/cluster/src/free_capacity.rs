@@ -5,7 +5,8 @@
 //! accepts it (docs/model/karpenter.md §1.3 step 1) — for each pod of each candidate, in every
 //! consolidation simulation of every pass — and kube-scheduler's node search reads nodes from
 //! where its last cycle stopped until it has found enough that pass every filter
-//! (docs/model/scheduler.md §5; the binder, `scheduler::node_tree`). [`FreeCapacity`] keeps
+//! (docs/model/scheduler.md §5; the binder, `scheduler::node_tree`), as cluster-autoscaler's
+//! FilterOutSchedulable does over its snapshot's nodes. [`FreeCapacity`] keeps
 //! the nodes' free core resources (CPU, memory, pods, ephemeral storage) in a max-tree over
 //! that order, so a search visits only the nodes whose free capacity covers the pod's
 //! requests, in the same order as the scan. Every node it skips is one the scan would have

@@ -1371,7 +1371,7 @@ mod tests {
 
     proptest::proptest! {
         /// The pass's nodes sorted by their names' 16-byte prefixes, then in full, are in
-        /// name order (docs/performance.md, step 49).
+        /// name order (docs/performance.md, step 52).
         #[test]
         fn names_sort_by_their_prefix_as_by_the_whole_name(
             common in "[a-z-]{0,20}",

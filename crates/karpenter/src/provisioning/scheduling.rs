@@ -1060,15 +1060,9 @@ impl<'a> Scheduler<'a> {
                 self.topology
                     .resolve_kind(&mut rules, kind, &t.namespace, topo, &reqs);
                 if self.topology.rules_stamp() == stamp {
-                    match self.resolved.get_mut(&key) {
-                        Some((s, kept)) => {
-                            *s = stamp;
-                            kept.copy_from(&rules);
-                        }
-                        None => {
-                            self.resolved.insert(key, (stamp, rules.clone()));
-                        }
-                    }
+                    let (s, kept) = self.resolved.entry(key).or_default();
+                    *s = stamp;
+                    kept.copy_from(&rules);
                 }
             }
         }

@@ -194,7 +194,7 @@ impl SeedCache {
         template: &Arc<PodTemplate>,
     ) -> (KindId, &[KeyId]) {
         let key = Arc::as_ptr(template) as usize;
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.kinds.entry(key) {
+        let (_, k, keys) = self.kinds.entry(key).or_insert_with(|| {
             let k = topology.kind_id(&template.namespace, &template.labels);
             let t = &**template;
             let mut keys: Vec<KeyId> = t
@@ -216,9 +216,8 @@ impl SeedCache {
                 .collect();
             keys.sort_unstable();
             keys.dedup();
-            slot.insert((Arc::clone(template), k, keys));
-        }
-        let (_, k, keys) = &self.kinds[&key];
+            (Arc::clone(template), k, keys)
+        });
         (*k, keys)
     }
 }

@@ -365,7 +365,7 @@ struct Rule {
 }
 
 /// A pod's constraints resolved to groups for one placement attempt (see
-/// [`Topology::resolve`]). Valid until the next [`Topology::record`].
+/// [`Topology::resolve`]). Valid while [`Topology::rules_stamp`] stays the same.
 #[derive(Clone, Debug, Default)]
 pub struct PodRules {
     kind: KindId,
