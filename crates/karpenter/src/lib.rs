@@ -81,21 +81,14 @@ pub struct Karpenter {
     /// NodeClass's type list and the instance type it was built from, and is used only while
     /// they are the claim's (a NodeClass change rebuilds the list). Holds the claims that were
     /// launched at the last [`Karpenter::existing_nodes`] only.
-    #[allow(clippy::type_complexity)]
-    pub(crate) launched_cache: std::cell::RefCell<
-        BTreeMap<
-            usize,
-            (
-                Arc<Vec<instancetype::InstanceTypeInfo>>,
-                u32,
-                Arc<asim_core::k8s::selector::Labels>,
-                Arc<asim_core::k8s::requirements::Requirements>,
-            ),
-        >,
-    >,
+    pub(crate) launched_cache: std::cell::RefCell<provisioning::LaunchedCache>,
+    /// The last existing capacity's entries in the scheduler's order: the next is read in
+    /// this order (provisioning/mod.rs).
+    pub(crate) existing_order: std::cell::RefCell<Vec<provisioning::ExistingSource>>,
     /// Per node: what its entry in the simulations' existing capacity keeps from one pass to
     /// the next (provisioning/mod.rs).
-    pub(crate) node_cache: std::cell::RefCell<BTreeMap<NodeId, provisioning::KeptNode>>,
+    pub(crate) node_cache:
+        std::cell::RefCell<asim_core::hash::FastMap<NodeId, provisioning::KeptNode>>,
     decisions: asim_cluster::autoscaler::DecisionLines,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
@@ -163,6 +156,7 @@ impl Karpenter {
             last_request_ct: BTreeMap::new(),
             node_cache: Default::default(),
             launched_cache: Default::default(),
+            existing_order: Default::default(),
             compatible_cache: Default::default(),
             available_cache: Default::default(),
             seed_cache: Default::default(),

@@ -25,6 +25,7 @@ use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
 use crate::decision::Decision as LogDecision;
 use crate::nodeclaim::store::ClaimId;
+use crate::provisioning::name_prefix;
 use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
@@ -371,6 +372,10 @@ impl PdbTable {
 pub(super) struct KeptNodePods {
     pdbs: usize,
     nodes: BTreeMap<NodeId, NodePods>,
+    /// The last candidates' nodes in their sorted order: the next build reads the nodes in
+    /// this order, so that its sort meets a list already nearly in order (from pass to pass
+    /// only the few nodes whose pods moved change their place).
+    order: Vec<(NodeId, ClaimId)>,
 }
 
 /// What a candidate takes from its node's pods (§4.2), valid while `Node::pods_version` is
@@ -639,7 +644,18 @@ impl Karpenter {
         let mut until = SimTime(u64::MAX);
         let mut out = Vec::with_capacity(cluster.node_count());
         let mut seen = Vec::with_capacity(cluster.node_count());
-        for (node_id, ci) in self.claims.nodes() {
+        // Every registered node with its NodeClaim: the last candidates first, in their order,
+        // then the others in node order. (The order read changes nothing but the sort's work:
+        // the candidates' sort key is total.)
+        let mut pairs: Vec<(NodeId, ClaimId)> = Vec::with_capacity(cluster.node_count());
+        let mut listed: asim_core::hash::FastSet<NodeId> = Default::default();
+        for &(n, ci) in &kept.order {
+            if self.claims.by_node(n) == Some(ci) && listed.insert(n) {
+                pairs.push((n, ci));
+            }
+        }
+        pairs.extend(self.claims.nodes().filter(|(n, _)| !listed.contains(n)));
+        for (node_id, ci) in pairs {
             let c = &self.claims[ci];
             if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {
                 continue;
@@ -703,14 +719,28 @@ impl Karpenter {
             let seen: BTreeSet<NodeId> = seen.into_iter().collect();
             kept.nodes.retain(|n, _| seen.contains(n));
         }
-        self.disruption.node_pods = kept;
         // v1.14: the most savings per unit of disruption first; ties by name (§4.6). Names are
-        // unique, so the order is total and an unstable sort gives the same order.
-        out.sort_unstable_by(|a, b| {
-            b.savings_per_disruption
-                .total_cmp(&a.savings_per_disruption)
-                .then_with(|| a.name.cmp(&b.name))
+        // unique, so the order is total and any sort gives the same order. Sorted on small
+        // keys (the savings' total order as an integer, the name's first 16 bytes; names
+        // compared in full only when those are equal) by a sort that runs through a list
+        // already in order in linear time, then the candidates put in their places.
+        let mut keys: Vec<(std::cmp::Reverse<i64>, u128, u32)> = out
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let key = total_order_key(c.savings_per_disruption);
+                (std::cmp::Reverse(key), name_prefix(&c.name), i as u32)
+            })
+            .collect();
+        keys.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| out[a.2 as usize].name.cmp(&out[b.2 as usize].name))
         });
+        let order: Vec<usize> = keys.iter().map(|k| k.2 as usize).collect();
+        permute(&mut out, &order);
+        kept.order = out.iter().map(|c| (c.node, c.claim)).collect();
+        self.disruption.node_pods = kept;
         (out, until)
     }
 
@@ -1171,6 +1201,33 @@ impl Karpenter {
 }
 
 /// Consolidation policy helpers.
+/// Rearrange `v` so that position `k` holds what was at `order[k]` (`order` a permutation),
+/// moving only what changes place: cycle by cycle, by swaps.
+fn permute<T>(v: &mut [T], order: &[usize]) {
+    debug_assert_eq!(v.len(), order.len());
+    let mut placed = vec![false; v.len()];
+    for start in 0..v.len() {
+        if placed[start] {
+            continue;
+        }
+        // Fill `start`, then the place whose element moved into it, and so on round the cycle.
+        let mut k = start;
+        placed[k] = true;
+        while order[k] != start {
+            let from = order[k];
+            v.swap(k, from);
+            k = from;
+            placed[k] = true;
+        }
+    }
+}
+
+/// `x` as an integer ordered as [`f64::total_cmp`] orders the floats.
+fn total_order_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
 pub(crate) fn underutilized_allowed(policy: ConsolidationPolicy) -> bool {
     policy != ConsolidationPolicy::WhenEmpty
 }
@@ -1272,6 +1329,35 @@ mod tests {
             }
         }
         (blocked, until, sum)
+    }
+
+    proptest::proptest! {
+        /// The candidates are put in their sorted places by `permute`: position `k` gets
+        /// what was at `order[k]`, for any permutation.
+        #[test]
+        fn permute_puts_each_element_where_the_order_says(v in proptest::collection::vec(0u32..1000, 0..40), seed in proptest::prelude::any::<u64>()) {
+            // A permutation from the seed (a Fisher–Yates shuffle on a small generator).
+            let mut order: Vec<usize> = (0..v.len()).collect();
+            let mut x = seed | 1;
+            for i in (1..order.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let want: Vec<u32> = order.iter().map(|&i| v[i]).collect();
+            let mut got = v.clone();
+            permute(&mut got, &order);
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        /// The candidates' sort key orders savings as `f64::total_cmp` does (§4.6: the most
+        /// savings per unit of disruption first), whatever the bits: signs, zeros, infinities,
+        /// NaNs.
+        #[test]
+        fn savings_keys_order_as_total_cmp(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(total_order_key(a).cmp(&total_order_key(b)), a.total_cmp(&b));
+        }
     }
 
     mod kept_node_pods {

@@ -20,6 +20,8 @@ pub struct ClaimStore {
     live: Vec<ClaimId>,
     by_instance: BTreeMap<InstanceId, ClaimId>,
     by_node: BTreeMap<NodeId, ClaimId>,
+    /// `by_node` by node slot, for lookups: the per-pass loops ask it for every node.
+    node_slots: Vec<Option<ClaimId>>,
     /// NodeClaims named so far: the suffix of the next name (`<nodepool>-<sequence>`).
     sequence: u64,
     /// Bumped by every mutable access: equal versions mean no NodeClaim changed.
@@ -104,17 +106,25 @@ impl ClaimStore {
 
     /// The NodeClaim registered as `node`.
     pub fn by_node(&self, node: NodeId) -> Option<ClaimId> {
-        self.by_node.get(&node).copied()
+        self.node_slots.get(node.0 as usize).copied().flatten()
     }
 
     pub fn set_node(&mut self, node: NodeId, claim: ClaimId) {
         self.version += 1;
         self.by_node.insert(node, claim);
+        let i = node.0 as usize;
+        if self.node_slots.len() <= i {
+            self.node_slots.resize(i + 1, None);
+        }
+        self.node_slots[i] = Some(claim);
     }
 
     /// The node is gone; the NodeClaim it was.
     pub fn forget_node(&mut self, node: NodeId) -> Option<ClaimId> {
         self.version += 1;
+        if let Some(slot) = self.node_slots.get_mut(node.0 as usize) {
+            *slot = None;
+        }
         self.by_node.remove(&node)
     }
 

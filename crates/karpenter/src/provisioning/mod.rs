@@ -396,154 +396,280 @@ impl Karpenter {
     }
 
     /// Existing capacity for the simulation: live nodes not being deleted, and launched
-    /// NodeClaims whose node has not registered yet (§1.3 step 1).
-    pub(crate) fn existing_nodes(&self, cluster: &Cluster) -> Vec<ExistingNode> {
-        let mut out = Vec::new();
-        // DaemonSet overhead not yet running on the node.
-        let ds_unplaced = |node: &asim_cluster::Node| -> Resources {
-            let mut r = Resources::default();
-            for (di, ds) in cluster.daemonsets.iter().enumerate() {
-                let placed = node.pods.iter().any(|p| {
-                    let p = cluster.pod(*p);
-                    p.owner == OwnerKind::DaemonSet && p.owner_index == di as u32
-                });
-                let t = &ds.template;
-                let tolerated = node.taints.iter().all(|x| {
-                    x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
-                        || crate::apis::is_ephemeral_taint(x)
-                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
-                });
-                if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
-                    r.add(&t.requests);
-                }
+    /// NodeClaims whose node has not registered yet (§1.3 step 1), but the nodes `left_out`
+    /// (a bit per node slot) — in the scheduler's own order: initialized first, then by name.
+    ///
+    /// The order is settled on small keys before any node is built, and each node is then
+    /// built once, in its place: the nodes are large, and sorting or moving them cost ~3 %
+    /// of a busy day's disruption passes. The nodes are read in the last call's order, so
+    /// that the sort meets a list already nearly in order.
+    pub(crate) fn existing_nodes<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        left_out: &[bool],
+    ) -> Vec<ExistingNode> {
+        // What each entry is built from: a Node (with its NodeClaim, if any), or a launched
+        // NodeClaim whose Node has not registered.
+        enum Source<'a> {
+            Node(&'a asim_cluster::Node, Option<&'a NodeClaim>),
+            Claim(usize, &'a NodeClaim),
+        }
+        let mut sources: Vec<Source<'_>> = Vec::with_capacity(cluster.node_count());
+        // (not initialized, the name's first 16 bytes, position in `sources`): names compare
+        // in full only when those bytes are equal (they hold no NUL byte to confuse with the
+        // padding).
+        let mut keys: Vec<(bool, u128, u32)> = Vec::with_capacity(cluster.node_count());
+        let add_node = |node, sources: &mut Vec<_>, keys: &mut Vec<_>| {
+            if let Some((initialized, claim)) = self.existing_entry(node, left_out) {
+                keys.push((!initialized, name_prefix(&node.name), sources.len() as u32));
+                sources.push(Source::Node(node, claim));
             }
-            r
         };
-        let mut cache = self.node_cache.borrow_mut();
-        for node in cluster.nodes() {
-            if self.is_leaving(node) {
-                continue;
+        let launched = |c: &NodeClaim| c.state == ClaimState::Launched && c.launched.is_some();
+        let add_claim = |i, c: &'a NodeClaim, sources: &mut Vec<_>, keys: &mut Vec<_>| {
+            keys.push((true, name_prefix(&c.name), sources.len() as u32));
+            sources.push(Source::Claim(i, c));
+        };
+        // The last call's order first, then what is new.
+        let last = std::mem::take(&mut *self.existing_order.borrow_mut());
+        let mut listed_nodes: asim_core::hash::FastSet<asim_cluster::NodeId> = Default::default();
+        let mut listed_claims: asim_core::hash::FastSet<usize> = Default::default();
+        for entry in last {
+            match entry {
+                ExistingSource::Node(n) => {
+                    if let Some(node) = cluster.node(n) {
+                        listed_nodes.insert(n);
+                        add_node(node, &mut sources, &mut keys);
+                    }
+                }
+                ExistingSource::Claim(i) => {
+                    if let Some(c) = self.claims.get(ClaimId(i))
+                        && launched(c)
+                    {
+                        listed_claims.insert(i);
+                        add_claim(i, c, &mut sources, &mut keys);
+                    }
+                }
             }
-            let claim = self.claim_of_node(node.id);
-            let (initialized, startup) = match claim {
-                Some(c) => (c.initialized(), c.startup_taints.clone()),
-                None => (node.ready, Vec::new()),
-            };
-            // Labels only grow (registered, initialized): the label count keys the entry.
-            let kept = match cache.get_mut(&node.id) {
-                Some(k) if k.labels_len == node.labels.len() => k,
-                _ => {
-                    let fresh = KeptNode {
-                        labels_len: node.labels.len(),
-                        name: node.name.as_str().into(),
-                        labels: Arc::new(node.labels.clone()),
-                        requirements: Arc::new(Requirements::from_labels(&node.labels)),
-                        ds_unplaced: None,
-                    };
-                    cache.insert(node.id, fresh);
-                    cache.get_mut(&node.id).expect("just inserted")
+        }
+        for node in cluster.nodes() {
+            if !listed_nodes.contains(&node.id) {
+                add_node(node, &mut sources, &mut keys);
+            }
+        }
+        for (ClaimId(i), c) in self.claims.live() {
+            if launched(c) && !listed_claims.contains(&i) {
+                add_claim(i, c, &mut sources, &mut keys);
+            }
+        }
+        let name = |i: u32| match sources[i as usize] {
+            Source::Node(n, _) => n.name.as_str(),
+            Source::Claim(_, c) => c.name.as_str(),
+        };
+        // Equal names (never two nodes; a node and a launched NodeClaim, or two such claims,
+        // only by accident): nodes first by id, then NodeClaims in creation order.
+        let rank = |i: u32| match sources[i as usize] {
+            Source::Node(n, _) => (0, n.id.0 as usize),
+            Source::Claim(ci, _) => (1, ci),
+        };
+        // A merge sort: it takes the runs already in order in near-linear time.
+        keys.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| name(a.2).cmp(name(b.2)))
+                .then_with(|| rank(a.2).cmp(&rank(b.2)))
+        });
+        *self.existing_order.borrow_mut() = keys
+            .iter()
+            .map(|k| match sources[k.2 as usize] {
+                Source::Node(n, _) => ExistingSource::Node(n.id),
+                Source::Claim(i, _) => ExistingSource::Claim(i),
+            })
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        let mut cache = self.node_cache.borrow_mut();
+        let mut launched = self.launched_cache.borrow_mut();
+        let mut earlier = std::mem::take(&mut *launched);
+        for &(_, _, i) in &keys {
+            out.push(match sources[i as usize] {
+                Source::Node(node, claim) => Self::existing_node(cluster, &mut cache, node, claim),
+                Source::Claim(i, c) => {
+                    self.launched_node(cluster, &mut earlier, &mut launched, i, c)
                 }
-            };
-            // The overhead is a function of the node's pods, taints and labels and of the
-            // DaemonSets, which are only ever added.
-            let ds_key = (node.pods_version, cluster.daemonsets.len());
-            let ds = match &kept.ds_unplaced {
-                Some((k, taints, r)) if *k == ds_key && *taints == node.taints => r,
-                _ => {
-                    let r = ds_unplaced(node);
-                    &kept.ds_unplaced.insert((ds_key, node.taints.clone(), r)).2
-                }
-            };
-            let mut available = node.allocatable.clone();
-            available.sub(&node.requested);
-            available.sub(ds);
-            out.push(ExistingNode {
-                name: Arc::clone(&kept.name),
-                node: Some(node.id),
-                nodeclaim: claim.map(|_| 0),
-                labels: Arc::clone(&kept.labels),
-                requirements: Arc::clone(&kept.requirements),
-                taints: node.taints.clone(),
-                startup_taints: startup,
-                initialized,
-                available,
-                host_ports: node.host_ports.clone(),
             });
         }
-        drop(cache);
         // Nodes that are gone leave the cache (a long replay goes through tens of thousands
         // of nodes, each with its labels' requirements).
-        {
-            let mut cache = self.node_cache.borrow_mut();
-            if cache.len() > cluster.node_count() {
-                cache.retain(|id, _| cluster.node(*id).is_some());
-            }
-        }
-        let mut cache = self.launched_cache.borrow_mut();
-        let mut earlier = std::mem::take(&mut *cache);
-        for (ClaimId(i), c) in self.claims.live() {
-            if c.state != ClaimState::Launched {
-                continue;
-            }
-            let Some(l) = &c.launched else { continue };
-            let types = &self.classes[c.nodeclass].types;
-            let it = &types[l.instance_type as usize];
-            let kept = earlier
-                .remove(&i)
-                .filter(|(t, ty, _, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
-                .map(|(_, _, labels, r)| (labels, r));
-            let (labels, r) = kept.unwrap_or_else(|| {
-                let mut labels = c.labels.clone();
-                labels.extend(it.requirements.labels());
-                labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
-                labels.insert(
-                    crate::instancetype::ZONE_ID.into(),
-                    asim_core::cloud::zones::zone_id(&l.zone),
-                );
-                labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
-                labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
-                let r = Requirements::from_labels(&labels);
-                (Arc::new(labels), Arc::new(r))
-            });
-            cache.insert(
-                i,
-                (
-                    Arc::clone(types),
-                    l.instance_type,
-                    Arc::clone(&labels),
-                    Arc::clone(&r),
-                ),
-            );
-            let mut available = it.allocatable.clone();
-            // DaemonSet pods will land on it too.
-            for ds in &cluster.daemonsets {
-                let t = &ds.template;
-                let tolerated = c.taints.iter().all(|x| {
-                    x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
-                        || t.tolerations.iter().any(|tol| tol.tolerates(x))
-                });
-                let mut dr = Requirements::from_labels(&t.node_selector);
-                if let Some(first) = t.required_terms.first() {
-                    dr.add(first);
-                }
-                if tolerated && r.compatible(&dr).is_ok() {
-                    available.sub(&t.requests);
-                }
-            }
-            out.push(ExistingNode {
-                name: c.name.as_str().into(),
-                node: None,
-                nodeclaim: Some(i),
-                requirements: r,
-                labels,
-                taints: c.taints.clone(),
-                startup_taints: c.startup_taints.clone(),
-                initialized: false,
-                available,
-                host_ports: Vec::new(),
-            });
+        if cache.len() > cluster.node_count() {
+            cache.retain(|id, _| cluster.node(*id).is_some());
         }
         out
+    }
+
+    /// Whether a live Node is existing capacity (not `left_out`, not going away), and if so
+    /// whether it is initialized and its NodeClaim.
+    fn existing_entry<'a>(
+        &'a self,
+        node: &asim_cluster::Node,
+        left_out: &[bool],
+    ) -> Option<(bool, Option<&'a NodeClaim>)> {
+        if left_out.get(node.id.0 as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        let claim_id = self.claims.by_node(node.id);
+        // A node going away is no capacity: deleting, or marked for deletion by a disruption
+        // command that waits for its replacements (§4.8).
+        if node.deleting || claim_id.is_some_and(|i| self.claims[i].marked_for_deletion) {
+            return None;
+        }
+        let claim = claim_id
+            .map(|i| &self.claims[i])
+            .filter(|c| c.node == Some(node.id) && c.is_active());
+        Some((claim.map_or(node.ready, |c| c.initialized()), claim))
+    }
+
+    /// A live Node as existing capacity, from what `cache` keeps of it.
+    fn existing_node(
+        cluster: &Cluster,
+        cache: &mut FastMap<asim_cluster::NodeId, KeptNode>,
+        node: &asim_cluster::Node,
+        claim: Option<&NodeClaim>,
+    ) -> ExistingNode {
+        let (initialized, startup) = match claim {
+            Some(c) => (c.initialized(), c.startup_taints.clone()),
+            None => (node.ready, Vec::new()),
+        };
+        // Labels only grow (registered, initialized): the label count keys the entry.
+        let kept = match cache.get_mut(&node.id) {
+            Some(k) if k.labels_len == node.labels.len() => k,
+            _ => {
+                let fresh = KeptNode {
+                    labels_len: node.labels.len(),
+                    name: node.name.as_str().into(),
+                    labels: Arc::new(node.labels.clone()),
+                    requirements: Arc::new(Requirements::from_labels(&node.labels)),
+                    ds_unplaced: None,
+                };
+                cache.insert(node.id, fresh);
+                cache.get_mut(&node.id).expect("just inserted")
+            }
+        };
+        // The overhead is a function of the node's pods, taints and labels and of the
+        // DaemonSets, which are only ever added.
+        let ds_key = (node.pods_version, cluster.daemonsets.len());
+        let ds = match &kept.ds_unplaced {
+            Some((k, taints, r)) if *k == ds_key && *taints == node.taints => r,
+            _ => {
+                let r = Self::ds_unplaced(cluster, node);
+                &kept.ds_unplaced.insert((ds_key, node.taints.clone(), r)).2
+            }
+        };
+        let mut available = node.allocatable.clone();
+        available.sub(&node.requested);
+        available.sub(ds);
+        ExistingNode {
+            name: Arc::clone(&kept.name),
+            node: Some(node.id),
+            nodeclaim: claim.map(|_| 0),
+            labels: Arc::clone(&kept.labels),
+            requirements: Arc::clone(&kept.requirements),
+            taints: node.taints.clone(),
+            startup_taints: startup,
+            initialized,
+            available,
+            host_ports: node.host_ports.clone(),
+        }
+    }
+
+    /// DaemonSet overhead not yet running on the node.
+    fn ds_unplaced(cluster: &Cluster, node: &asim_cluster::Node) -> Resources {
+        let mut r = Resources::default();
+        for (di, ds) in cluster.daemonsets.iter().enumerate() {
+            let placed = node.pods.iter().any(|p| {
+                let p = cluster.pod(*p);
+                p.owner == OwnerKind::DaemonSet && p.owner_index == di as u32
+            });
+            let t = &ds.template;
+            let tolerated = node.taints.iter().all(|x| {
+                x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
+                    || crate::apis::is_ephemeral_taint(x)
+                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
+            });
+            if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
+                r.add(&t.requests);
+            }
+        }
+        r
+    }
+
+    /// A launched NodeClaim whose Node has not registered, as existing capacity: its labels
+    /// and requirements taken from the last pass's (`earlier`) while its instance type is
+    /// the same, and kept in `cache` for the next.
+    fn launched_node(
+        &self,
+        cluster: &Cluster,
+        earlier: &mut LaunchedCache,
+        cache: &mut LaunchedCache,
+        i: usize,
+        c: &NodeClaim,
+    ) -> ExistingNode {
+        let l = c.launched.as_ref().expect("a launched NodeClaim");
+        let types = &self.classes[c.nodeclass].types;
+        let it = &types[l.instance_type as usize];
+        let kept = earlier
+            .remove(&i)
+            .filter(|(t, ty, _, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
+            .map(|(_, _, labels, r)| (labels, r));
+        let (labels, r) = kept.unwrap_or_else(|| {
+            let mut labels = c.labels.clone();
+            labels.extend(it.requirements.labels());
+            labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
+            labels.insert(
+                crate::instancetype::ZONE_ID.into(),
+                asim_core::cloud::zones::zone_id(&l.zone),
+            );
+            labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
+            labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
+            let r = Requirements::from_labels(&labels);
+            (Arc::new(labels), Arc::new(r))
+        });
+        cache.insert(
+            i,
+            (
+                Arc::clone(types),
+                l.instance_type,
+                Arc::clone(&labels),
+                Arc::clone(&r),
+            ),
+        );
+        let mut available = it.allocatable.clone();
+        // DaemonSet pods will land on it too.
+        for ds in &cluster.daemonsets {
+            let t = &ds.template;
+            let tolerated = c.taints.iter().all(|x| {
+                x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
+                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
+            });
+            let mut dr = Requirements::from_labels(&t.node_selector);
+            if let Some(first) = t.required_terms.first() {
+                dr.add(first);
+            }
+            if tolerated && r.compatible(&dr).is_ok() {
+                available.sub(&t.requests);
+            }
+        }
+        ExistingNode {
+            name: c.name.as_str().into(),
+            node: None,
+            nodeclaim: Some(i),
+            requirements: r,
+            labels,
+            taints: c.taints.clone(),
+            startup_taints: c.startup_taints.clone(),
+            initialized: false,
+            available,
+            host_ports: Vec::new(),
+        }
     }
 
     pub(crate) fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
@@ -570,16 +696,6 @@ impl Karpenter {
             .collect()
     }
 
-    /// Is the node going away: deleting, or marked for deletion by a disruption command that
-    /// waits for its replacements (§4.8)?
-    pub(crate) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
-        node.deleting
-            || self
-                .claims
-                .by_node(node.id)
-                .is_some_and(|i| self.claims[i].marked_for_deletion)
-    }
-
     /// What every simulation in one controller pass shares: the NodePools' templates and the
     /// existing capacity (leaving nodes excluded), without the nodes `left_out` — nodes every
     /// simulation of the pass excludes (consolidation's nodes inside their consolidateAfter
@@ -592,38 +708,14 @@ impl Karpenter {
         left_out: BTreeSet<asim_cluster::NodeId>,
     ) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
-        let mut existing = self.existing_nodes(cluster);
-        if !left_out.is_empty() {
-            // A bit per node slot: one lookup per node of the pass.
-            let mut out = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
-            for n in &left_out {
-                out[n.0 as usize] = true;
-            }
-            existing.retain(|e| {
-                e.node
-                    .is_none_or(|n| !out.get(n.0 as usize).copied().unwrap_or(false))
-            });
+        // A bit per node slot: one lookup per node of the pass.
+        let mut out = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
+        for n in &left_out {
+            out[n.0 as usize] = true;
         }
-        // The scheduler's own order (initialized first, then by name), so that the indices it
-        // reports for placements on existing nodes are indices into this list.
-        // The nodes are large: sort their positions (the position breaks ties, as a stable
-        // sort keeps them), then move each node once.
-        // Names compare by their first 16 bytes as one integer, and in full only when those
-        // are equal (the same order: names hold no NUL byte to confuse with the padding).
-        let keys: Vec<(bool, u128)> = existing
-            .iter()
-            .map(|e| (!e.initialized, name_prefix(&e.name)))
-            .collect();
-        let mut order: Vec<usize> = (0..existing.len()).collect();
-        order.sort_unstable_by(|&a, &b| {
-            keys[a]
-                .cmp(&keys[b])
-                .then_with(|| existing[a].name.cmp(&existing[b].name))
-                .then(a.cmp(&b))
-        });
-        let mut slots: Vec<Option<ExistingNode>> = existing.into_iter().map(Some).collect();
-        let existing: Vec<ExistingNode> =
-            order.into_iter().filter_map(|i| slots[i].take()).collect();
+        // In the scheduler's own order (initialized first, then by name), so that the indices
+        // it reports for placements on existing nodes are indices into this list.
+        let existing = self.existing_nodes(cluster, &out);
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
         // Nodes share their pods' few templates: each template's requests are read once.
@@ -1062,6 +1154,26 @@ pub(crate) fn narrow_capacity_types(
 /// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
 /// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
 /// taints or the DaemonSets change.
+/// An entry of the simulations' existing capacity: a Node, or a launched NodeClaim (by
+/// index) whose Node has not registered.
+#[derive(Clone, Copy)]
+pub(crate) enum ExistingSource {
+    Node(asim_cluster::NodeId),
+    Claim(usize),
+}
+
+/// Per launched NodeClaim (by index) whose Node has not registered: the NodeClass's type list
+/// and the instance type its entry was built from, and its labels and requirements.
+pub(crate) type LaunchedCache = std::collections::BTreeMap<
+    usize,
+    (
+        Arc<Vec<InstanceTypeInfo>>,
+        u32,
+        Arc<asim_core::k8s::selector::Labels>,
+        Arc<Requirements>,
+    ),
+>;
+
 pub(crate) struct KeptNode {
     labels_len: usize,
     name: Arc<str>,
@@ -1208,7 +1320,7 @@ pub struct Simulated<'b> {
 
 /// A name's first 16 bytes, zero-padded, as a big-endian integer: ordered as the names are
 /// whenever two prefixes differ.
-fn name_prefix(name: &str) -> u128 {
+pub(crate) fn name_prefix(name: &str) -> u128 {
     let b = name.as_bytes();
     let mut buf = [0u8; 16];
     let n = b.len().min(16);
