@@ -145,6 +145,14 @@ struct PodPrefs<'p> {
     relaxed: Vec<String>,
 }
 
+/// Where a pod went: an existing node (its index in the list), or a NodeClaim of this solve
+/// (its index). Named only when the decisions are logged.
+#[derive(Clone, Copy)]
+enum Target {
+    Existing(usize),
+    Claim(usize),
+}
+
 /// The elements of `items` sorted by `key` (stable), borrowed when already in that order.
 fn sorted_by<T: Clone, K: Ord>(items: &[T], key: impl Fn(&T) -> K) -> Cow<'_, [T]> {
     if items.is_sorted_by_key(&key) {
@@ -935,7 +943,17 @@ impl<'a> Scheduler<'a> {
 
     pub fn solve(mut self, pods: &[(PodId, Arc<PodTemplate>, String)]) -> SolveResult {
         self.prepare_topology_keys(pods);
-        let mut prefs: BTreeMap<PodId, PodPrefs> = BTreeMap::new();
+        debug_assert!(
+            {
+                let mut ids: Vec<PodId> = pods.iter().map(|p| p.0).collect();
+                ids.sort_unstable();
+                ids.windows(2).all(|w| w[0] != w[1])
+            },
+            "a pod comes once"
+        );
+        // Per position in `pods` (a pod comes once): its preferences relaxed so far.
+        let mut prefs: Vec<Option<PodPrefs>> = Vec::with_capacity(pods.len());
+        prefs.resize_with(pods.len(), || None);
         let mut queue: std::collections::VecDeque<usize> = (0..pods.len()).collect();
         let mut last_len: BTreeMap<usize, usize> = BTreeMap::new();
         let mut errors = BTreeMap::new();
@@ -948,30 +966,38 @@ impl<'a> Scheduler<'a> {
                 // A full pass without progress: stop (§1.3 queue).
                 break;
             }
-            let p = prefs.entry(*pid).or_insert_with(|| PodPrefs::new(t));
+            let p = prefs[i].get_or_insert_with(|| PodPrefs::new(t));
             match self.add(*pid, t, p) {
-                Ok((target, nodepool, existing_idx)) => {
+                Ok(placed) => {
                     errors.remove(pid);
                     last_len.clear();
                     if self.max_claims.is_some_and(|m| self.claims.len() > m) {
                         stopped = true;
                         break;
                     }
-                    if let Some(e) = existing_idx {
+                    if let Target::Existing(e) = placed {
                         existing_out.push((*pid, e));
                     }
                     if !self.log_decisions {
                         continue;
                     }
+                    let (outcome, target, nodepool) = match placed {
+                        Target::Existing(i) => {
+                            let e = &self.existing[i];
+                            let pool = e.labels.get(crate::apis::NODEPOOL_LABEL).cloned();
+                            ("existing", e.name.to_string(), pool)
+                        }
+                        Target::Claim(c) => {
+                            let claim = &self.claims[c];
+                            let pool = self.templates[claim.template].nodepool.clone();
+                            ("nodeclaim", claim.hostname.clone(), Some(pool))
+                        }
+                    };
                     decisions.push((
                         *pid,
                         PodDecision {
                             pod: name.clone(),
-                            outcome: if existing_idx.is_some() {
-                                "existing".into()
-                            } else {
-                                "nodeclaim".into()
-                            },
+                            outcome: outcome.into(),
                             target: Some(target),
                             nodepool,
                             relaxed: p.relaxed.clone(),
@@ -993,16 +1019,16 @@ impl<'a> Scheduler<'a> {
             }
         }
         for (pid, e) in errors.iter().filter(|_| self.log_decisions) {
-            if let Some((_, _, name)) = pods.iter().find(|(p, _, _)| p == pid) {
+            if let Some(i) = pods.iter().position(|(p, _, _)| p == pid) {
                 decisions.push((
                     *pid,
                     PodDecision {
-                        pod: name.clone(),
+                        pod: pods[i].2.clone(),
                         outcome: "unschedulable".into(),
                         target: None,
                         nodepool: None,
-                        relaxed: prefs
-                            .get(pid)
+                        relaxed: prefs[i]
+                            .as_ref()
                             .map(|p| p.relaxed.clone())
                             .unwrap_or_default(),
                         reason: Some(e.clone()),
@@ -1032,12 +1058,7 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Try existing nodes, then planned claims (emptiest first), then new claims.
-    fn add(
-        &mut self,
-        pid: PodId,
-        t: &Arc<PodTemplate>,
-        p: &PodPrefs,
-    ) -> Result<(String, Option<String>, Option<usize>), String> {
+    fn add(&mut self, pid: PodId, t: &Arc<PodTemplate>, p: &PodPrefs) -> Result<Target, String> {
         let reqs = p.requirements(t);
         let topo = p.topology();
         let mut rules = std::mem::take(&mut self.rules);
@@ -1078,11 +1099,7 @@ impl<'a> Scheduler<'a> {
         placed
     }
 
-    fn place(
-        &mut self,
-        pid: PodId,
-        pod: &Pod<'_>,
-    ) -> Result<(String, Option<String>, Option<usize>), String> {
+    fn place(&mut self, pid: PodId, pod: &Pod<'_>) -> Result<Target, String> {
         let t = pod.t;
         // 1. Existing nodes, in order: only those with room for the pod's core requests, the
         // others being ones `try_existing` would reject first.
@@ -1093,12 +1110,7 @@ impl<'a> Scheduler<'a> {
             from = idx + 1;
             if self.try_existing(idx, pod) {
                 self.free.set(idx, core(self.node_state(idx).0));
-                let e = &self.existing[idx];
-                return Ok((
-                    e.name.to_string(),
-                    e.labels.get(crate::apis::NODEPOOL_LABEL).cloned(),
-                    Some(idx),
-                ));
+                return Ok(Target::Existing(idx));
             }
         }
         // 2. Claims planned in this batch, fewest pods first. Cheap rejections first: a pod
@@ -1137,12 +1149,7 @@ impl<'a> Scheduler<'a> {
             }
             self.order_insert(n + 1, c);
             self.claims[c].pods.push(pid);
-            let claim = &self.claims[c];
-            return Ok((
-                claim.hostname.clone(),
-                Some(self.templates[claim.template].nodepool.clone()),
-                None,
-            ));
+            return Ok(Target::Claim(c));
         }
         // 3. A new claim from the first template that can host the pod.
         let mut template_errors = Vec::new();
@@ -1154,12 +1161,7 @@ impl<'a> Scheduler<'a> {
                     }
                     let last = self.claims.len() - 1;
                     self.order_insert(1, last);
-                    let claim = self
-                        .claims
-                        .last()
-                        .map(|c| c.hostname.clone())
-                        .unwrap_or_default();
-                    return Ok((claim, Some(self.templates[ti].nodepool.clone()), None));
+                    return Ok(Target::Claim(last));
                 }
                 Err(e) => {
                     template_errors.push(format!("nodepool {}: {e}", self.templates[ti].nodepool))
