@@ -271,7 +271,7 @@ impl Karpenter {
             let mut out = Vec::new();
             for claim in claims {
                 let tpl = &sim.templates[claim.template];
-                let (reqs, types) = self.plan_claim(tpl, claim, now)?;
+                let (reqs, types) = std::rc::Rc::unwrap_or_clone(self.plan_claim(tpl, claim, now)?);
                 out.push(self.replacement(tpl, claim, reqs, types, now));
             }
             return Ok(Decision::Replace(out));
@@ -324,7 +324,10 @@ impl Karpenter {
         now: SimTime,
     ) -> Result<Replacement, String> {
         let all = &tpl.all_types;
-        let (mut reqs, mut types) = self.plan_claim(tpl, claim, now)?;
+        let planned = self.plan_claim(tpl, claim, now)?;
+        // Most candidates find no cheaper type: the requirements are copied only to be added to.
+        let mut reqs = std::borrow::Cow::Borrowed(&planned.0);
+        let mut types = planned.1.clone();
         let candidate_price: f64 = cands.iter().map(|c| c.price).sum();
         let all_spot = cands.iter().all(|c| c.spot);
         let below = |types: &mut Vec<u32>, reqs: &Requirements, limit: f64| {
@@ -340,7 +343,8 @@ impl Karpenter {
                         .into(),
                 );
             }
-            reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
+            reqs.to_mut()
+                .add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
             below(&mut types, &reqs, candidate_price);
             if !multi {
                 if types.len() < MIN_SPOT_TO_SPOT_TYPES {
@@ -373,7 +377,8 @@ impl Karpenter {
             // Flexible to both: pinned to spot, so a failed spot launch never falls back to
             // a pricier on-demand node (§4.6).
             if allows(&reqs, "spot") && allows(&reqs, "on-demand") {
-                reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
+                reqs.to_mut()
+                    .add_requirement(Requirement::in_values(CAPACITY_TYPE, ["spot"]));
                 types.retain(|&i| all[i as usize].has_offering(&reqs, &self.ice, now));
             }
         }
@@ -395,6 +400,7 @@ impl Karpenter {
             return Err("no cheaper replacement instance type is left".into());
         }
         satisfies_min_values(&reqs, all, &types).map_err(|why| format!("minValues: {why}"))?;
+        let mut reqs = reqs.into_owned();
         reqs.add_requirement(instance_type_requirement(&types, all));
         narrow_capacity_types(&mut reqs, &types, all);
         Ok(self.replacement(tpl, claim, reqs, types, now))

@@ -10,6 +10,7 @@ pub mod topology;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use asim_core::hash::FastMap;
 use std::sync::Arc;
@@ -957,9 +958,10 @@ impl Karpenter {
                 }
                 continue;
             }
-            let Ok((reqs, types)) = self.plan_claim(tpl, claim, now) else {
+            let Ok(planned) = self.plan_claim(tpl, claim, now) else {
                 continue;
             };
+            let (reqs, types) = Rc::unwrap_or_clone(planned);
             self.create_claim(ctx, tpl, claim, reqs, types);
         }
         // Pods stay provisionable until bound: requeue them every 10 s (§1.1).
@@ -977,7 +979,7 @@ impl Karpenter {
         tpl: &Template,
         claim: &PlannedClaim,
         now: SimTime,
-    ) -> Result<(Requirements, Vec<u32>), String> {
+    ) -> Result<Rc<Planned>, String> {
         self.plan_memo
             .borrow_mut()
             .get(tpl, claim, (now, self.ice.state(now)), || {
@@ -1200,9 +1202,14 @@ pub(crate) struct PlanMemo {
         Arc<Vec<InstanceTypeInfo>>,
         Requirements,
         Vec<u32>,
-        Result<(Requirements, Vec<u32>), String>,
+        Result<Rc<Planned>, String>,
     )>,
 }
+
+/// A planned NodeClaim's requirements (its instance types among them) and instance types, as
+/// it would be created. Shared: a pass asks for the same few many times, and a requirement on
+/// up to 600 instance-type names is costly to copy.
+pub(crate) type Planned = (Requirements, Vec<u32>);
 
 /// A pass plans few distinct NodeClaims; beyond this many, the oldest answers go.
 const PLAN_MEMO_ENTRIES: usize = 16;
@@ -1213,8 +1220,8 @@ impl PlanMemo {
         tpl: &Template,
         claim: &PlannedClaim,
         at: (SimTime, (u64, usize)),
-        plan: impl FnOnce() -> Result<(Requirements, Vec<u32>), String>,
-    ) -> Result<(Requirements, Vec<u32>), String> {
+        plan: impl FnOnce() -> Result<Planned, String>,
+    ) -> Result<Rc<Planned>, String> {
         if self.at != Some(at) {
             self.entries.clear();
             self.at = Some(at);
@@ -1225,7 +1232,7 @@ impl PlanMemo {
         if let Some((.., answer)) = found {
             return answer.clone();
         }
-        let answer = plan();
+        let answer = plan().map(Rc::new);
         if self.entries.len() == PLAN_MEMO_ENTRIES {
             self.entries.drain(..1);
         }
@@ -1464,6 +1471,7 @@ mod tests {
                 planned += 1;
                 Ok((c.requirements.clone(), vec![planned]))
             })
+            .map(|p| (*p).clone())
         };
         let t0 = (SimTime(0), (0, 0));
         let a = claim(vec![1, 2], "a");

@@ -75,12 +75,14 @@ struct Interned {
 /// (a planned NodeClaim's hostname) are the clone's own and take the ids after them.
 #[derive(Clone, Debug)]
 struct KeyDomains {
-    name: String,
+    /// Shared, as are the universe's two lists below until a copy changes them: each
+    /// simulation copies its pass's topology, and most of its keys' universes never move.
+    name: Arc<str>,
     shared: Arc<Interned>,
     local: Interned,
     /// Known domain values, in string order (the order Karpenter's sets iterate in).
-    universe: Vec<DomId>,
-    in_universe: Vec<bool>,
+    universe: Arc<Vec<DomId>>,
+    in_universe: Arc<Vec<bool>>,
     /// The universe as a bit set, while every value id fits in [`MASK_BITS`].
     universe_mask: u64,
     /// Moves whenever a value is interned or the universe changes ([`Topology::rules_stamp`]).
@@ -105,11 +107,11 @@ impl std::fmt::Debug for Changes {
 impl KeyDomains {
     fn new(name: &str) -> Self {
         KeyDomains {
-            name: name.to_string(),
+            name: name.into(),
             shared: Arc::default(),
             local: Interned::default(),
-            universe: Vec::new(),
-            in_universe: Vec::new(),
+            universe: Arc::default(),
+            in_universe: Arc::default(),
             universe_mask: 0,
             version: Changes::default(),
         }
@@ -135,7 +137,7 @@ impl KeyDomains {
         self.version.0 += 1;
         self.local.names.push(value.to_string());
         self.local.ids.insert(value.to_string(), d);
-        self.in_universe.push(false);
+        Arc::make_mut(&mut self.in_universe).push(false);
         d
     }
 
@@ -185,12 +187,12 @@ impl KeyDomains {
             return;
         }
         self.version.0 += 1;
-        self.in_universe[d as usize] = true;
+        Arc::make_mut(&mut self.in_universe)[d as usize] = true;
         if (d as usize) < MASK_BITS {
             self.universe_mask |= 1 << d;
         }
         let pos = self.universe.partition_point(|&x| self.before(x, d));
-        self.universe.insert(pos, d);
+        Arc::make_mut(&mut self.universe).insert(pos, d);
     }
 
     /// Undo [`KeyDomains::add_universe`]: as if `d` had never been added.
@@ -199,11 +201,11 @@ impl KeyDomains {
             return;
         }
         self.version.0 += 1;
-        self.in_universe[d as usize] = false;
+        Arc::make_mut(&mut self.in_universe)[d as usize] = false;
         if (d as usize) < MASK_BITS {
             self.universe_mask &= !(1 << d);
         }
-        self.universe.retain(|&x| x != d);
+        Arc::make_mut(&mut self.universe).retain(|&x| x != d);
     }
 
     fn name_of(&self, d: DomId) -> &str {
@@ -516,12 +518,13 @@ pub enum Reject {
 pub struct Topology {
     /// Interned keys; the hostname key is [`HOST`].
     keys: Vec<KeyDomains>,
-    /// Only probed (docs/design.md §1.2).
-    key_ids: FastMap<String, KeyId>,
+    /// Only probed (docs/design.md §1.2). Shared between copies until one interns a key.
+    key_ids: Arc<FastMap<String, KeyId>>,
     /// Interned (namespace, labels) of pods.
     kinds: Vec<PodKind>,
-    /// Kinds by a hash of (namespace, labels); only probed.
-    kind_ids: FastMap<u64, Vec<KindId>>,
+    /// Kinds by a hash of (namespace, labels); only probed. Shared between copies until one
+    /// interns a kind.
+    kind_ids: Arc<FastMap<u64, Vec<KindId>>>,
     groups: Vec<Group>,
     inverse: Vec<Inverse>,
     /// Every pod placed so far, kept to seed groups created later: (kind, its domains as a
@@ -558,9 +561,9 @@ impl Default for Topology {
     fn default() -> Self {
         Topology {
             keys: vec![KeyDomains::new(HOSTNAME_KEY)],
-            key_ids: FastMap::from_iter([(HOSTNAME_KEY.to_string(), HOST)]),
+            key_ids: Arc::new(FastMap::from_iter([(HOSTNAME_KEY.to_string(), HOST)])),
             kinds: Vec::new(),
-            kind_ids: FastMap::default(),
+            kind_ids: Arc::default(),
             groups: Vec::new(),
             inverse: Vec::new(),
             placed: Vec::new(),
@@ -580,7 +583,7 @@ impl Topology {
         }
         let k = self.keys.len();
         self.keys.push(KeyDomains::new(key));
-        self.key_ids.insert(key.to_string(), k);
+        Arc::make_mut(&mut self.key_ids).insert(key.to_string(), k);
         k
     }
 
@@ -644,7 +647,10 @@ impl Topology {
         let k = self.kinds.len();
         self.kinds
             .push(Arc::new((namespace.to_string(), labels.clone())));
-        self.kind_ids.entry(hash).or_default().push(k);
+        Arc::make_mut(&mut self.kind_ids)
+            .entry(hash)
+            .or_default()
+            .push(k);
         k
     }
 
@@ -683,7 +689,7 @@ impl Topology {
                 .iter()
                 .map(|&(k, d)| {
                     (
-                        self.keys[k].name.clone(),
+                        self.keys[k].name.to_string(),
                         self.keys[k].name_of(d).to_string(),
                     )
                 })
@@ -953,7 +959,7 @@ impl Topology {
             g.kind == kind
                 && g.max_skew == skew
                 && g.min_domains == min_domains
-                && self.keys[g.key].name == key
+                && *self.keys[g.key].name == *key
                 && g.namespace == ns
                 && g.selector == *sel
         }) {
