@@ -6,6 +6,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::Karpenter;
 use crate::apis::DisruptionReason;
@@ -139,9 +140,9 @@ impl Karpenter {
         let cluster = ctx.cluster();
         // v1.14: pods may not move onto a node still inside its own consolidateAfter window
         // (§4.3). [simplification] Karpenter exempts pending pods; we keep such nodes out of
-        // the simulation altogether. (The set is copied whole, then the few candidates added.)
-        let mut excluded: BTreeSet<NodeId> = self.windows(cluster, now).waiting.clone();
-        excluded.extend(cands.iter().map(|c| c.node));
+        // the simulation altogether.
+        let windows = self.windows(cluster, now);
+        let (waiting, epoch) = (Arc::clone(&windows.waiting), windows.epoch);
         // Nothing this simulation reads has changed since it last ran: same answer.
         let state = (
             cluster.generation(),
@@ -157,24 +158,28 @@ impl Karpenter {
             drift,
             multi,
             search,
-            excluded.iter().copied().collect(),
+            epoch,
         );
         if let Some(found) = self.disruption.sims.get(&key) {
             return found.clone();
         }
-        // The pass's nodes inside their window are left out of its base; should the windows
-        // have moved since the base was built, this simulation builds its own.
-        let base = base.get_or_init(|| {
-            let waiting = self.disruption.windows.as_ref();
-            let left_out = waiting.map(|w| w.value.waiting.clone()).unwrap_or_default();
-            self.solve_base(cluster, now, left_out)
-        });
+        // The pass's waiting nodes are left out of its base. A simulation over that base
+        // takes out only its candidates (a node the base does not hold is no exclusion);
+        // should the windows have moved since the base was built, it builds its own base and
+        // takes out the waiting nodes too.
+        let base = base.get_or_init(|| self.solve_base(cluster, now, Arc::clone(&waiting)));
         let own;
-        let base = if base.left_out.is_subset(&excluded) {
+        let mut excluded: BTreeSet<NodeId> = cands.iter().map(|c| c.node).collect();
+        let base = if Arc::ptr_eq(&base.left_out, &waiting) {
             base
         } else {
-            own = self.solve_base(cluster, now, BTreeSet::new());
-            &own
+            excluded.extend(waiting.iter().copied());
+            if base.left_out.is_subset(&excluded) {
+                base
+            } else {
+                own = self.solve_base(cluster, now, Arc::default());
+                &own
+            }
         };
         let found =
             self.simulate_decision(cluster, now, base, cands, drift, multi, search, &excluded);

@@ -110,7 +110,7 @@ struct InFlight {
 
 /// A consolidation simulation's candidates, whether it is for drift, for multi-node and for
 /// multi-node's binary search, and the nodes it leaves out.
-pub(super) type SimKey = (Vec<ClaimId>, bool, bool, bool, Vec<asim_cluster::NodeId>);
+pub(super) type SimKey = (Vec<ClaimId>, bool, bool, bool, u64);
 /// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
 /// What a pass's shared base was built for: [`SimState`], the nominations made, the time.
@@ -133,7 +133,9 @@ pub struct Controller {
     /// unavailable offerings stay as they were ([`SimState`]): a pass re-run with nothing
     /// changed (the 5-minute refresh of §4.6, or a capped single-node pass resuming) reuses
     /// them instead of simulating again. Keyed by the candidates (in order), the kind of
-    /// decision, and the nodes the simulation leaves out.
+    /// decision, and the computation of the consolidateAfter windows whose waiting nodes the
+    /// simulation leaves out ([`Windows::epoch`]: a new computation may hold the same nodes,
+    /// which only costs a simulation run again).
     pub(super) sims: BTreeMap<SimKey, Result<consolidation::Decision, String>>,
     pub(super) sims_state: Option<SimState>,
     /// The simulations' shared inputs at one instant ([`Karpenter::pass_base`]), with the
@@ -143,6 +145,8 @@ pub struct Controller {
     candidates: Option<TimeBound<Arc<Vec<Candidate>>>>,
     /// Nodes inside their consolidateAfter window, and how many are past it (§4.3).
     pub(super) windows: Option<TimeBound<Windows>>,
+    /// How many times the windows were computed ([`Windows::epoch`]).
+    pub(super) windows_built: u64,
     /// The disruptions each NodePool's budgets allow per reason (§4.4), while nothing they are
     /// counted from changes.
     budgets: Option<TimeBound<BTreeMap<(usize, DisruptionReason), u32>>>,
@@ -199,8 +203,12 @@ impl<T> TimeBound<T> {
 
 /// The consolidateAfter windows (§4.3) of the initialized nodes.
 pub(super) struct Windows {
-    /// Nodes of NodePools with consolidation enabled still inside their window.
-    pub(super) waiting: BTreeSet<NodeId>,
+    /// Nodes of NodePools with consolidation enabled still inside their window. Shared with
+    /// the pass's base, which leaves them out.
+    pub(super) waiting: Arc<BTreeSet<NodeId>>,
+    /// Which computation of the windows this is (a count): what the simulations' memo keys
+    /// on in place of the waiting nodes themselves.
+    pub(super) epoch: u64,
     /// Nodes past it (the `Consolidatable` condition true).
     pub(super) consolidatable: usize,
 }
@@ -579,6 +587,7 @@ impl Karpenter {
             .as_ref()
             .is_some_and(|w| w.holds(inputs, now))
         {
+            self.disruption.windows_built += 1;
             let mut until = SimTime(u64::MAX);
             let mut waiting = BTreeSet::new();
             let mut consolidatable = 0;
@@ -598,7 +607,8 @@ impl Karpenter {
                 from: now,
                 until,
                 value: Windows {
-                    waiting,
+                    waiting: Arc::new(waiting),
+                    epoch: self.disruption.windows_built,
                     consolidatable,
                 },
             });

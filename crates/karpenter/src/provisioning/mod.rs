@@ -706,12 +706,12 @@ impl Karpenter {
         &self,
         cluster: &Cluster,
         now: SimTime,
-        left_out: BTreeSet<asim_cluster::NodeId>,
+        left_out: Arc<BTreeSet<asim_cluster::NodeId>>,
     ) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
         // A bit per node slot: one lookup per node of the pass.
         let mut out = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
-        for n in &left_out {
+        for n in left_out.iter() {
             out[n.0 as usize] = true;
         }
         // In the scheduler's own order (initialized first, then by name), so that the indices
@@ -780,8 +780,10 @@ impl Karpenter {
     }
 
     /// Run the scheduling simulation over `pods` against `base` minus the `excluded` nodes
-    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6), which
-    /// include the base's `left_out`. `log`: the pods' decisions are wanted (with their names).
+    /// (the provisioner excludes none; consolidation excludes its candidates, §4.6). The
+    /// base's `left_out` nodes are not in it to begin with: naming one in `excluded`, or any
+    /// other node the base does not hold, changes nothing. `log`: the pods' decisions are
+    /// wanted (with their names).
     /// `max_claims`: stop once more NodeClaims than this are planned
     /// ([`Scheduler::max_claims`]).
     #[allow(clippy::too_many_arguments)]
@@ -906,7 +908,7 @@ impl Karpenter {
             return;
         }
         self.check_refused_pods(cluster, now, &pods);
-        let base = self.solve_base(cluster, now, BTreeSet::new());
+        let base = self.solve_base(cluster, now, Arc::default());
         let prefix = format!("batch{}", self.claims.sequence());
         let mut sim = self.simulate(
             cluster,
@@ -1258,7 +1260,7 @@ pub struct SolveBase {
     /// In the scheduler's order.
     pub existing: Vec<ExistingNode>,
     /// Nodes left out of `existing`: a simulation over this base excludes at least these.
-    pub left_out: BTreeSet<asim_cluster::NodeId>,
+    pub left_out: Arc<BTreeSet<asim_cluster::NodeId>>,
     /// The free-capacity index over `existing`, which each simulation borrows, takes its
     /// excluded nodes out of and places its pods in, and gives back restored.
     free: std::cell::RefCell<FreeCapacity>,
@@ -1428,7 +1430,7 @@ mod tests {
                 .filter_map(|(i, e)| Some((e.node?, i)))
                 .collect(),
             existing,
-            left_out: BTreeSet::new(),
+            left_out: Arc::default(),
             free_total,
             claim_max: [largest, 0, 0, 0],
             seed: Default::default(),

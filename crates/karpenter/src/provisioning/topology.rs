@@ -494,7 +494,8 @@ pub enum Reject {
     HostSpread {
         group: usize,
     },
-    /// No allowed domain of the key within maxSkew; `candidates` were allowed.
+    /// No allowed domain of the key within maxSkew; `candidates` were allowed (left empty
+    /// when only the verdict is asked for, [`Topology::admits_existing`]).
     Spread {
         group: usize,
         key: KeyId,
@@ -1452,10 +1453,17 @@ impl Topology {
                 }
             }
             let Some((_, d)) = best else {
+                // Only a caller that words the reason (one building requirements) reads the
+                // candidates: an existing node's verdict is a yes or no, asked very often.
+                let candidates = if out.is_some() {
+                    allowed.iter().collect()
+                } else {
+                    Vec::new()
+                };
                 return Err(Reject::Spread {
                     group: rule.group,
                     key: rule.key,
-                    candidates: allowed.iter().collect(),
+                    candidates,
                 });
             };
             add_domains(
