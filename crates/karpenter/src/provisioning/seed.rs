@@ -537,9 +537,7 @@ impl TopologySeed {
                     for (kind, template, n) in &b.anti {
                         t.record_anti(*kind, &b.doms, &template.anti_affinity, *n);
                     }
-                    for &(kind, n) in &b.counts {
-                        t.record_many_in(kind, &b.doms, n, &self.rule_keys);
-                    }
+                    t.record_counts_in(&b.doms, &b.counts, &self.rule_keys);
                     nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
                 }
             }

@@ -851,17 +851,28 @@ impl Topology {
         self.record_n(kind, doms, [&[], &[]], n, None);
     }
 
-    /// [`Topology::record_many`] adding to the universe only the domains of the keys
-    /// `universe_keys` marks (indexed by key id): a pass's whole topology records every node,
-    /// and only the keys some pod's rule names are ever read from the universe.
-    pub fn record_many_in(
+    /// [`Topology::record_many`] for each `(kind, n)` of `counts` in turn, adding to the
+    /// universe only the domains of the keys `universe_keys` marks (indexed by key id): a
+    /// pass's whole topology records every node's pods kind by kind, and only the keys some
+    /// pod's rule names are ever read from the universe. The kinds after the first share its
+    /// entry's domains without comparing them again (they are the same node's).
+    pub fn record_counts_in(
         &mut self,
-        kind: KindId,
         doms: &[(KeyId, DomId)],
-        n: i64,
+        counts: &[(KindId, i64)],
         universe_keys: &[bool],
     ) {
-        self.record_n(kind, doms, [&[], &[]], n, Some(universe_keys));
+        let Some((&(first, n), rest)) = counts.split_first() else {
+            return;
+        };
+        self.record_n(first, doms, [&[], &[]], n, Some(universe_keys));
+        let Some(&(_, start, end, _)) = self.placed.last() else {
+            return;
+        };
+        for &(kind, n) in rest {
+            self.count_in_groups(kind, doms, n);
+            self.placed.push((kind, start, end, n));
+        }
     }
 
     /// Count `n` pods of one kind with required anti-affinity on the same domains: as `n`
@@ -884,20 +895,8 @@ impl Topology {
         n: i64,
         universe_keys: Option<&[bool]>,
     ) {
+        self.count_in_groups(kind, doms, n);
         let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
-        for g in &mut self.groups {
-            if let Some(d) = dom_of(g.key)
-                && g.selects(&self.kinds, kind)
-            {
-                if g.key == HOST
-                    && g.count(d) == 0
-                    && self.claim_host.get(d as usize).copied().unwrap_or(false)
-                {
-                    g.claim_hosts_hit += 1;
-                }
-                g.add(d, n);
-            }
-        }
         for term in anti_affinity.into_iter().flatten() {
             let Some(&key) = self.key_ids.get(&term.topology_key) else {
                 continue;
@@ -942,6 +941,24 @@ impl Topology {
             }
         };
         self.placed.push((kind, start, end, n));
+    }
+
+    /// Count `n` pods of `kind` on `doms` in every group that selects them.
+    fn count_in_groups(&mut self, kind: KindId, doms: &[(KeyId, DomId)], n: i64) {
+        let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
+        for g in &mut self.groups {
+            if let Some(d) = dom_of(g.key)
+                && g.selects(&self.kinds, kind)
+            {
+                if g.key == HOST
+                    && g.count(d) == 0
+                    && self.claim_host.get(d as usize).copied().unwrap_or(false)
+                {
+                    g.claim_hosts_hit += 1;
+                }
+                g.add(d, n);
+            }
+        }
     }
 
     fn group(
