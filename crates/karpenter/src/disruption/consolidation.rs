@@ -276,7 +276,7 @@ impl Karpenter {
             let mut out = Vec::new();
             for claim in claims {
                 let tpl = &sim.templates[claim.template];
-                let (reqs, types) = std::rc::Rc::unwrap_or_clone(self.plan_claim(tpl, claim, now)?);
+                let (reqs, types) = Rc::unwrap_or_clone(self.plan_claim(tpl, claim, now)?);
                 out.push(self.replacement(tpl, claim, reqs, types, now));
             }
             return Ok(Decision::Replace(out));
