@@ -109,7 +109,8 @@ struct InFlight {
 }
 
 /// A consolidation simulation's candidates, whether it is for drift, for multi-node and for
-/// multi-node's binary search, and the nodes it leaves out.
+/// multi-node's binary search, and the computation of the windows whose waiting nodes it
+/// leaves out ([`Windows::epoch`]).
 pub(super) type SimKey = (Vec<ClaimId>, bool, bool, bool, u64);
 /// The cluster's generation, the NodeClaims' version, and the ICE cache's [`IceCache::state`](crate::instancetype::IceCache::state).
 pub(super) type SimState = (u64, u64, (u64, usize));
@@ -1210,7 +1211,6 @@ impl Karpenter {
     }
 }
 
-/// Consolidation policy helpers.
 /// Rearrange `v` so that position `k` holds what was at `order[k]` (`order` a permutation),
 /// moving only what changes place: cycle by cycle, by swaps.
 fn permute<T>(v: &mut [T], order: &[usize]) {
@@ -1238,6 +1238,7 @@ fn total_order_key(x: f64) -> i64 {
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
+/// Consolidation policy helpers.
 pub(crate) fn underutilized_allowed(policy: ConsolidationPolicy) -> bool {
     policy != ConsolidationPolicy::WhenEmpty
 }

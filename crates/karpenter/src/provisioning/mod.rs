@@ -514,18 +514,10 @@ impl Karpenter {
         node: &asim_cluster::Node,
         left_out: &[bool],
     ) -> Option<(bool, Option<&'a NodeClaim>)> {
-        if left_out.get(node.id.0 as usize).copied().unwrap_or(false) {
+        if left_out.get(node.id.0 as usize).copied().unwrap_or(false) || self.is_leaving(node) {
             return None;
         }
-        let claim_id = self.claims.by_node(node.id);
-        // A node going away is no capacity: deleting, or marked for deletion by a disruption
-        // command that waits for its replacements (§4.8).
-        if node.deleting || claim_id.is_some_and(|i| self.claims[i].marked_for_deletion) {
-            return None;
-        }
-        let claim = claim_id
-            .map(|i| &self.claims[i])
-            .filter(|c| c.node == Some(node.id) && c.is_active());
+        let claim = self.claim_of_node(node.id);
         Some((claim.map_or(node.ready, |c| c.initialized()), claim))
     }
 
@@ -697,6 +689,16 @@ impl Karpenter {
             .collect()
     }
 
+    /// Is the node going away: deleting, or marked for deletion by a disruption command that
+    /// waits for its replacements (§4.8)? Then it is no capacity.
+    pub(crate) fn is_leaving(&self, node: &asim_cluster::Node) -> bool {
+        node.deleting
+            || self
+                .claims
+                .by_node(node.id)
+                .is_some_and(|i| self.claims[i].marked_for_deletion)
+    }
+
     /// What every simulation in one controller pass shares: the NodePools' templates and the
     /// existing capacity (leaving nodes excluded), without the nodes `left_out` — nodes every
     /// simulation of the pass excludes (consolidation's nodes inside their consolidateAfter
@@ -710,13 +712,13 @@ impl Karpenter {
     ) -> SolveBase {
         let (templates, daemon_ports) = self.templates(cluster, now);
         // A bit per node slot: one lookup per node of the pass.
-        let mut out = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
+        let mut left_out_bits = vec![false; left_out.last().map_or(0, |n| n.0 as usize + 1)];
         for n in left_out.iter() {
-            out[n.0 as usize] = true;
+            left_out_bits[n.0 as usize] = true;
         }
         // In the scheduler's own order (initialized first, then by name), so that the indices
         // it reports for placements on existing nodes are indices into this list.
-        let existing = self.existing_nodes(cluster, &out);
+        let existing = self.existing_nodes(cluster, &left_out_bits);
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
         // Nodes share their pods' few templates: each template's requests are read once.
@@ -1155,9 +1157,6 @@ pub(crate) fn narrow_capacity_types(
     reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
 }
 
-/// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
-/// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
-/// taints or the DaemonSets change.
 /// An entry of the simulations' existing capacity: a Node, or a launched NodeClaim (by
 /// index) whose Node has not registered.
 #[derive(Clone, Copy)]
@@ -1178,6 +1177,9 @@ pub(crate) type LaunchedCache = std::collections::BTreeMap<
     ),
 >;
 
+/// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
+/// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
+/// taints or the DaemonSets change.
 pub(crate) struct KeptNode {
     labels_len: usize,
     name: Arc<str>,

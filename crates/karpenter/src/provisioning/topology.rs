@@ -866,9 +866,7 @@ impl Topology {
             return;
         };
         self.record_n(first, doms, [&[], &[]], n, Some(universe_keys));
-        let Some(&(_, start, end, _)) = self.placed.last() else {
-            return;
-        };
+        let &(_, start, end, _) = self.placed.last().expect("record_n adds an entry");
         for &(kind, n) in rest {
             self.count_in_groups(kind, doms, n);
             self.placed.push((kind, start, end, n));
