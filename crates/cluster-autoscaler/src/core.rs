@@ -21,6 +21,7 @@ use asim_core::catalog::Catalog;
 use asim_core::cloud::InstanceId;
 use asim_core::cloud::latency::Dist;
 use asim_core::engine::SimTime;
+use asim_core::hash::FastMap;
 
 use crate::clusterstate::{ClusterState, Readiness, RequestOutcome};
 use crate::config::ClusterAutoscalerConfig;
@@ -61,7 +62,8 @@ pub struct StaticAutoscaler {
     /// Set only by a synchronous deletion error, which the simulator never has (crate docs).
     last_scale_down_fail: Option<SimTime>,
     node_instance: BTreeMap<NodeId, InstanceId>,
-    instance_node: BTreeMap<InstanceId, NodeId>,
+    /// Only looked up (every group instance, every loop): hashed.
+    instance_node: FastMap<InstanceId, NodeId>,
     /// Instances CA terminated itself (unregistered ones); their shutdown lowers the target.
     terminating: BTreeSet<InstanceId>,
     unhealthy: bool,
@@ -94,7 +96,7 @@ impl StaticAutoscaler {
             last_scale_down_delete: None,
             last_scale_down_fail: None,
             node_instance: BTreeMap::new(),
-            instance_node: BTreeMap::new(),
+            instance_node: FastMap::default(),
             terminating: BTreeSet::new(),
             unhealthy: false,
         })
@@ -301,7 +303,9 @@ impl StaticAutoscaler {
                 &self.flags,
                 now,
             );
-            reasons.extend(self.planner.reasons.iter().map(|(n, r)| (*n, r.clone())));
+            // Both in node order: merged in one walk (the planner makes its reasons afresh on
+            // every update, so they are taken rather than copied).
+            reasons.append(&mut self.planner.reasons);
             reasons.extend(refused);
             self.actuator
                 .update_soft_taints(ctx, &self.planner, &self.flags);
@@ -401,7 +405,7 @@ impl StaticAutoscaler {
         let now = ctx.now;
         let mut r = vec![Readiness::default(); self.groups.len()];
         for n in ctx.cluster().nodes() {
-            let Some(g) = self.groups.of_owner(&n.owner) else {
+            let Some(g) = self.groups.of_node(n) else {
                 continue;
             };
             let c = &mut r[g.0];
@@ -535,7 +539,7 @@ impl StaticAutoscaler {
         let Some(n) = ctx.cluster().node(node) else {
             return;
         };
-        if self.groups.of_owner(&n.owner).is_none() {
+        if self.groups.of_node(n).is_none() {
             return;
         }
         if let Some(i) = n.instance {

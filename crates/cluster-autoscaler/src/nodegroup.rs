@@ -9,6 +9,7 @@
 //!   zone. These simplifications are CA's, and they are kept on purpose: they are why a
 //!   scale-from-zero estimate can be wrong on a real cluster (§3.1 "\[inference\]").
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::{Index, IndexMut};
 
@@ -23,6 +24,7 @@ use asim_core::catalog::Catalog;
 use asim_core::catalog::allocatable::{AmiFamily, default_node_resources};
 use asim_core::cloud::{AsgSpec, CapacityType, InstanceId, LaunchSpec};
 use asim_core::engine::SimTime;
+use asim_core::hash::FastMap;
 use asim_core::k8s::resources::{NVIDIA_GPU, Resources};
 use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::{Taint, TaintEffect};
@@ -425,7 +427,21 @@ impl NodeGroup {
 #[derive(Clone, Debug, Default)]
 pub struct NodeGroups {
     groups: Vec<NodeGroup>,
-    by_name: BTreeMap<String, GroupId>,
+    /// Only looked up (a node's group on every loop, for every node): hashed, since group
+    /// names share long prefixes that an ordered map compares byte by byte.
+    by_name: FastMap<String, GroupId>,
+    /// Per node id, the node's group as [`NodeGroups::of_node`] found it (a node's owner is
+    /// set when it joins and ids are never reused): the loop asks for every node's group
+    /// several times over.
+    node_group: RefCell<Vec<NodeGroupMemo>>,
+}
+
+/// A node's group as remembered by [`NodeGroups::of_node`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NodeGroupMemo {
+    NotLooked,
+    None,
+    Group(GroupId),
 }
 
 impl NodeGroups {
@@ -509,6 +525,25 @@ impl NodeGroups {
         match owner {
             NodeOwner::NodeGroup(name) => self.by_name(name),
             _ => None,
+        }
+    }
+
+    /// The group node `n` belongs to, if CA manages it: [`NodeGroups::of_owner`] of its
+    /// owner, looked up once per node.
+    pub fn of_node(&self, n: &Node) -> Option<GroupId> {
+        let i = n.id.0 as usize;
+        let mut memo = self.node_group.borrow_mut();
+        if memo.len() <= i {
+            memo.resize(i + 1, NodeGroupMemo::NotLooked);
+        }
+        match memo[i] {
+            NodeGroupMemo::Group(g) => Some(g),
+            NodeGroupMemo::None => None,
+            NodeGroupMemo::NotLooked => {
+                let g = self.of_owner(&n.owner);
+                memo[i] = g.map_or(NodeGroupMemo::None, NodeGroupMemo::Group);
+                g
+            }
         }
     }
 }

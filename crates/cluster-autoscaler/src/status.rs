@@ -40,24 +40,35 @@ impl NoScaleDownStatus {
         reasons: BTreeMap<NodeId, Unremovable>,
         log: &mut DecisionLog,
     ) {
-        self.last.retain(|n, _| reasons.contains_key(n));
+        // Both maps are in node order: one walk of each instead of a lookup per node in the
+        // other (4 % of a 5,000-node day under cluster-autoscaler).
+        let mut old = std::mem::take(&mut self.last).into_iter().peekable();
+        let mut next: Vec<(NodeId, Unremovable)> = Vec::with_capacity(reasons.len());
         for (id, why) in reasons {
-            if self.last.get(&id).is_some_and(|old| same(old, &why)) {
-                continue;
-            }
+            while old.next_if(|(o, _)| *o < id).is_some() {}
+            let before = match old.next_if(|(o, _)| *o == id) {
+                Some((_, w)) if same(&w, &why) => {
+                    next.push((id, w));
+                    continue;
+                }
+                before => before.map(|(_, w)| w),
+            };
             let Some(n) = cluster.node(id) else {
+                // Not written; a node that had a reason keeps it.
+                next.extend(before.map(|w| (id, w)));
                 continue;
             };
             log.log(
                 now,
                 Decision::NoScaleDown {
                     node: n.name.clone(),
-                    group: groups.of_owner(&n.owner).map(|g| groups[g].name.clone()),
+                    group: groups.of_node(n).map(|g| groups[g].name.clone()),
                     reason: why.clone(),
                 },
             );
-            self.last.insert(id, why);
+            next.push((id, why));
         }
+        self.last = next.into_iter().collect();
     }
 }
 

@@ -63,6 +63,11 @@ pub struct Cluster {
     /// How many pods are Running: moved by `mark_running`, `begin_termination` and
     /// `end_pod`, the only ways into and out of the phase.
     running: usize,
+    /// Live nodes that are Ready, and live nodes labelled spot (`karpenter.sh/capacity-type`;
+    /// a node's labels are set when it joins): what every sample counts, kept so that a
+    /// sample does not read every node.
+    ready_nodes: usize,
+    spot_nodes: usize,
     node_names: BTreeMap<String, NodeId>,
     /// The name of every node ever added, by id: reports name the node a finished pod ran on
     /// after the node is gone.
@@ -129,6 +134,11 @@ pub struct Totals {
     pub daemonset_memory: i64,
     pub allocatable_cpu_m: i64,
     pub allocatable_memory: i64,
+}
+
+/// Whether `node` is labelled spot capacity (`karpenter.sh/capacity-type: spot`).
+pub fn is_spot(node: &Node) -> bool {
+    node.label(pod::CAPACITY_TYPE_KEY) == Some("spot")
 }
 
 impl Totals {
@@ -526,7 +536,9 @@ impl Cluster {
         debug_assert!(node.pods.is_empty(), "a node joins without pods");
         if node.ready {
             self.totals.add_node(&node.allocatable, 1);
+            self.ready_nodes += 1;
         }
+        self.spot_nodes += usize::from(is_spot(&node));
         self.node_names.insert(node.name.clone(), id);
         self.names_by_id.push(node.name.clone());
         self.free.push(scheduler::free_of(&node));
@@ -611,6 +623,16 @@ impl Cluster {
         self.running
     }
 
+    /// How many live nodes are Ready.
+    pub fn ready_node_count(&self) -> usize {
+        self.ready_nodes
+    }
+
+    /// How many live nodes are spot capacity (`karpenter.sh/capacity-type: spot`).
+    pub fn spot_node_count(&self) -> usize {
+        self.spot_nodes
+    }
+
     pub fn node_count(&self) -> usize {
         self.live.len()
     }
@@ -637,6 +659,7 @@ impl Cluster {
         }
         n.ready = true;
         n.ready_at = Some(now);
+        self.ready_nodes += 1;
         // The node loses its not-ready taint: a Node/Update.
         self.queue.record(ClusterEvent::NodeUpdate);
         self.totals.add_node(&n.allocatable, 1);
@@ -674,7 +697,9 @@ impl Cluster {
             // Its pods ended above, taking their requests with them.
             if n.ready {
                 self.totals.add_node(&n.allocatable, -1);
+                self.ready_nodes -= 1;
             }
+            self.spot_nodes -= usize::from(is_spot(&n));
             self.node_names.remove(&n.name);
             if let Ok(i) = self.live.binary_search(&id) {
                 self.live.remove(i);

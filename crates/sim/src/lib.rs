@@ -23,7 +23,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use asim_cluster::autoscaler::{Autoscaler, Ctx, Effects, NodeBlueprint};
-use asim_cluster::pod::CAPACITY_TYPE_KEY;
 use asim_cluster::scheduler::SchedulerSettings;
 use asim_cluster::{
     Cluster, ControllerRef, EndReason, NodeId, NodeOwner, OwnerKind, PodId, PodPhase, PodTemplate,
@@ -443,18 +442,18 @@ impl<'s> Simulation<'s> {
     }
 
     fn sample(&mut self, now: SimTime) {
-        let mut nodes = 0;
-        let mut ready = 0;
-        let mut spot = 0;
-        for n in self.cluster.nodes() {
-            nodes += 1;
-            if n.ready {
-                ready += 1;
-            }
-            if n.label(CAPACITY_TYPE_KEY) == Some("spot") {
-                spot += 1;
-            }
-        }
+        // Kept by the cluster: a 5,000-node day samples 1,440 times.
+        let nodes = self.cluster.node_count() as u64;
+        let ready = self.cluster.ready_node_count() as u64;
+        let spot = self.cluster.spot_node_count() as u64;
+        debug_assert_eq!(
+            (ready, spot),
+            self.cluster.nodes().fold((0, 0), |(r, s), n| (
+                r + u64::from(n.ready),
+                s + u64::from(asim_cluster::is_spot(n))
+            )),
+            "the cluster's node counts are stale"
+        );
         self.recorder.note_nodes(nodes);
         // Kept by the cluster: a day creates ~150,000 pods, too many to scan every minute.
         let running = self.cluster.running_count() as u64;

@@ -45,7 +45,7 @@ pub fn candidates(
         if n.deleting || actuator.is_deleting(n.id) {
             continue;
         }
-        let Some(g) = groups.of_owner(&n.owner) else {
+        let Some(g) = groups.of_node(n) else {
             why.insert(n.id, Unremovable::NotAutoscaled);
             continue;
         };

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use asim_cluster::free_capacity::{FreeCapacity, core};
 use asim_cluster::pod::{HOSTNAME_KEY, SAFE_TO_EVICT};
 use asim_cluster::{Cluster, Node, NodeId, OwnerKind, Pod, PodId, PodPhase, PodTemplate};
 use asim_core::engine::SimTime;
@@ -300,7 +301,7 @@ impl Planner {
             (!empty, !self.unneeded.contains_key(&c.node), c.node)
         });
 
-        let mut dests: Vec<Dest> = cluster
+        let list: Vec<Dest> = cluster
             .nodes()
             .filter(|n| n.schedulable() && !n.taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT))
             .map(|n| {
@@ -309,7 +310,10 @@ impl Planner {
                 Dest { id: n.id, free }
             })
             .collect();
-        let mut removed: BTreeSet<NodeId> = BTreeSet::new();
+        let mut dests = Dests {
+            room: FreeCapacity::new(list.iter().map(|d| core(&d.free))),
+            list,
+        };
         let mut next: BTreeMap<NodeId, Unneeded> = BTreeMap::new();
         for (c, u, ready, r) in evaluated {
             if next.len() >= limit {
@@ -325,13 +329,13 @@ impl Planner {
                 Ok(v) => v,
             };
             let empty = to_move.is_empty();
-            if !empty && !place_all(cluster, c.node, &to_move, &mut dests, &removed) {
+            if !empty && !place_all(cluster, c.node, &to_move, &mut dests) {
                 let why = Unremovable::NoPlaceToMovePods;
                 self.reasons.insert(c.node, why.clone());
                 self.unremovable.insert(c.node, (recheck, why));
                 continue;
             }
-            removed.insert(c.node);
+            dests.remove(c.node);
             let since = self.unneeded.get(&c.node).map_or(now, |x| x.since);
             next.insert(
                 c.node,
@@ -389,30 +393,62 @@ pub fn needed_ms(u: &Unneeded, groups: &NodeGroups, s: &ScaleDownSettings) -> u6
     }
 }
 
-/// Can every pod in `pods` go to some other node (not `from`, not an already removed one)?
-/// On success the destinations' free space is consumed.
-fn place_all(
-    cluster: &Cluster,
-    from: NodeId,
-    pods: &[PodId],
-    dests: &mut [Dest],
-    removed: &BTreeSet<NodeId>,
-) -> bool {
+/// The destinations of a planner pass in node order, and their free core resources indexed
+/// (`asim_cluster::free_capacity`) so that a pod's search jumps over the nodes without room:
+/// on a large cluster most candidates' pods have nowhere to go, and a scan read every node
+/// for each of them. The node found is still the first in order that takes the pod.
+struct Dests {
+    list: Vec<Dest>,
+    room: FreeCapacity,
+}
+
+impl Dests {
+    /// Node `id` is to be removed: it takes no pods from the later candidates.
+    fn remove(&mut self, id: NodeId) {
+        if let Ok(i) = self.list.binary_search_by_key(&id, |d| d.id) {
+            self.room.exclude([i]);
+        }
+    }
+
+    fn consume(&mut self, i: usize, r: &Resources) {
+        self.list[i].free.sub(r);
+        self.room.set(i, core(&self.list[i].free));
+    }
+
+    fn give_back(&mut self, i: usize, r: &Resources) {
+        self.list[i].free.add(r);
+        self.room.set(i, core(&self.list[i].free));
+    }
+}
+
+/// Can every pod in `pods` go to some other node (not `from`, not one already to be removed)?
+/// Each pod takes the first destination in node order that accepts it; on success the
+/// destinations' free space is consumed.
+fn place_all(cluster: &Cluster, from: NodeId, pods: &[PodId], dests: &mut Dests) -> bool {
     let mut trial: Vec<(usize, &PodTemplate)> = Vec::new();
     let mut ok = true;
     for &p in pods {
         let t = &cluster.pod(p).template;
-        let found = dests.iter().position(|d| {
-            d.id != from
-                && !removed.contains(&d.id)
+        let need = core(&t.requests);
+        let mut at = 0;
+        let found = loop {
+            let Some(i) = dests.room.first_fit(at, &need) else {
+                break None;
+            };
+            let d = &dests.list[i];
+            if d.id != from
                 && t.requests.fits_in(&d.free)
                 && cluster
                     .node(d.id)
                     .is_some_and(|n| dest_accepts(cluster, n, t))
-        });
+            {
+                break Some(i);
+            }
+            at = i + 1;
+        };
         match found {
             Some(i) => {
-                dests[i].free.sub(&t.requests);
+                dests.consume(i, &t.requests);
                 trial.push((i, t));
             }
             None => {
@@ -423,7 +459,7 @@ fn place_all(
     }
     if !ok {
         for (i, t) in trial {
-            dests[i].free.add(&t.requests);
+            dests.give_back(i, &t.requests);
         }
     }
     ok

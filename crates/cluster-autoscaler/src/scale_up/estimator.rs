@@ -29,7 +29,7 @@ use crate::scale_down::planner::expendable_requests;
 #[derive(Clone, Debug)]
 pub struct SimNode<'a> {
     /// The `kubernetes.io/hostname` domain (unique per simulated node).
-    pub hostname: String,
+    pub hostname: Hostname<'a>,
     pub labels: &'a Labels,
     pub taints: &'a [Taint],
     pub allocatable: &'a Resources,
@@ -54,11 +54,22 @@ impl SimNode<'_> {
 
     fn domain(&self, key: &str) -> Option<&str> {
         if key == HOSTNAME_KEY {
-            Some(&self.hostname)
+            Some(match &self.hostname {
+                Hostname::Real(n) => Cluster::hostname(n),
+                Hostname::Simulated(h) => h,
+            })
         } else {
             self.labels.get(key).map(String::as_str)
         }
     }
+}
+
+/// A snapshot node's hostname: a real node's is read only when a pod's topology asks for it
+/// (few do; the snapshot is made on every loop over every node).
+#[derive(Clone, Debug)]
+pub enum Hostname<'a> {
+    Real(&'a asim_cluster::Node),
+    Simulated(String),
 }
 
 /// CA's cluster snapshot for one loop.
@@ -77,7 +88,7 @@ impl<'a> Snapshot<'a> {
             .nodes()
             .filter(|n| n.schedulable())
             .map(|n| SimNode {
-                hostname: Cluster::hostname(n).to_string(),
+                hostname: Hostname::Real(n),
                 labels: &n.labels,
                 taints: &n.taints,
                 allocatable: &n.allocatable,
@@ -116,7 +127,7 @@ impl<'a> Snapshot<'a> {
 
 fn template_node(t: &Template, hostname: String) -> SimNode<'_> {
     SimNode {
-        hostname,
+        hostname: Hostname::Simulated(hostname),
         labels: &t.labels,
         taints: &t.taints,
         allocatable: &t.allocatable,

@@ -600,7 +600,7 @@ impl ResourcesLeft {
             take_gpus(&g.template.labels, n * g.template.capacity.get(NVIDIA_GPU));
         }
         for node in cluster.nodes() {
-            if groups.of_owner(&node.owner).is_none() {
+            if groups.of_node(node).is_none() {
                 cores_m += node.capacity.cpu_m;
                 mem += node.capacity.memory;
                 take_gpus(&node.labels, node.capacity.get(NVIDIA_GPU));
