@@ -109,6 +109,11 @@ pub struct Cluster {
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
     /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
+    /// Bumped when a node joins, goes or is patched: what the spread counts read of the nodes
+    /// (labels, the deletion mark) can change only then. A node becoming Ready, losing a
+    /// taint or being uncordoned is a Node/Update for the unschedulable pool but changes no
+    /// count (spreading ignores readiness and taints: nodeTaintsPolicy Ignore).
+    node_domains_version: u64,
     /// The nodes in kube-scheduler's search order, and where the next search starts
     /// (docs/model/scheduler.md §5).
     node_tree: scheduler::node_tree::NodeTree,
@@ -547,6 +552,7 @@ impl Cluster {
         self.nodes.push(Some(node));
         self.live.push(id);
         self.queue.record(ClusterEvent::NodeAdd);
+        self.node_domains_version += 1;
         id
     }
 
@@ -560,6 +566,7 @@ impl Cluster {
     pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
         self.generation += 1;
         self.queue.record(ClusterEvent::NodeUpdate);
+        self.node_domains_version += 1;
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
@@ -693,6 +700,7 @@ impl Cluster {
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
             self.queue.record(ClusterEvent::NodeDelete);
+            self.node_domains_version += 1;
             self.node_tree.remove(id);
             // Its pods ended above, taking their requests with them.
             if n.ready {

@@ -843,7 +843,8 @@ impl Cluster {
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let node_events = self.queue.node_events();
-        let mut spread = self.kept_spread(node_events);
+        let domains_version = self.node_domains_version;
+        let mut spread = self.kept_spread(domains_version);
         let mut pass = PassState::new(self, &nominated);
         // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
@@ -974,25 +975,25 @@ impl Cluster {
                 verdicts.drain(..verdicts.len() - MAX_CACHED_VERDICTS);
             }
             *self.verdict_cache.borrow_mut() = (node_events, verdicts);
-            if !spread.entries.is_empty() {
-                if spread.entries.len() > MAX_KEPT_SPREAD {
-                    spread
-                        .entries
-                        .drain(..spread.entries.len() - MAX_KEPT_SPREAD);
-                }
-                self.spread_kept.cache = Some((node_events, spread));
+        }
+        if self.node_domains_version == domains_version && !spread.entries.is_empty() {
+            if spread.entries.len() > MAX_KEPT_SPREAD {
+                spread
+                    .entries
+                    .drain(..spread.entries.len() - MAX_KEPT_SPREAD);
             }
+            self.spread_kept.cache = Some((domains_version, spread));
         }
         result
     }
 
     /// The spread counts kept from the last pass, brought up to date with the pods bound and
-    /// ended since; none if a node changed since (its labels, deletion or affinity may move
-    /// any count).
-    fn kept_spread(&mut self, node_events: u64) -> SpreadCache {
+    /// ended since; none if a node joined, went or was patched since (its labels, deletion
+    /// or affinity may move any count), `domains_version` being `node_domains_version` now.
+    fn kept_spread(&mut self, domains_version: u64) -> SpreadCache {
         let journal = std::mem::take(&mut self.spread_kept.journal);
         match self.spread_kept.cache.take() {
-            Some((at, mut cache)) if at == node_events => {
+            Some((at, mut cache)) if at == domains_version => {
                 for (t, node, delta) in &journal {
                     if let Some(n) = self.node(*node) {
                         cache.count(t, n, *delta);
@@ -1050,6 +1051,9 @@ mod tests {
         Delete(usize),
         /// A pending pod is bound outside a pass (as a DaemonSet pod is placed).
         Bind(usize),
+        /// A node loses a taint, is uncordoned or becomes Ready (Node/Updates that move no
+        /// spread count).
+        Relax(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1059,6 +1063,7 @@ mod tests {
             1 => (0..3usize).prop_map(Op::AddNode),
             1 => (0..64usize).prop_map(Op::Delete),
             1 => (0..64usize).prop_map(Op::Bind),
+            1 => (0..64usize).prop_map(Op::Relax),
         ]
     }
 
@@ -1129,7 +1134,18 @@ mod tests {
                         }
                     }
                     Op::AddNode(z) => {
-                        c.add_node(node(nodes, z));
+                        let mut n = node(nodes, z);
+                        if nodes % 2 == 1 {
+                            // Joins not Ready, cordoned and tainted, for `Relax` to change.
+                            n.ready = false;
+                            n.unschedulable = true;
+                            n.taints.push(asim_core::k8s::taints::Taint {
+                                key: "example.com/startup".into(),
+                                value: None,
+                                effect: TaintEffect::NoSchedule,
+                            });
+                        }
+                        c.add_node(n);
                         nodes += 1;
                     }
                     Op::Delete(i) => {
@@ -1144,11 +1160,21 @@ mod tests {
                             c.bind(pending[i % pending.len()], NodeId((i % nodes) as u32), now);
                         }
                     }
+                    Op::Relax(i) => {
+                        let id = NodeId((i % nodes) as u32);
+                        match i % 3 {
+                            0 => c.mark_ready(id, now),
+                            1 => c.uncordon(id),
+                            _ => {
+                                c.untaint(id, |_| true);
+                            }
+                        }
+                    }
                 }
                 c.schedule_pass(now);
                 // What the next pass would start from: the kept counts with the journal of
                 // pods bound and ended since applied (none if a node changed since).
-                let events = c.queue.node_events();
+                let events = c.node_domains_version;
                 let kept = c.kept_spread(events);
                 for e in &kept.entries {
                     let fresh = c.spread_state(&e.template, &e.template.spread[e.constraint]);
