@@ -11,11 +11,12 @@
 //! matching pod, real or placed earlier in the simulation, or anywhere for the first pod of a
 //! group whose term matches itself, as kube-scheduler's InterPodAffinity filter has it).
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use asim_cluster::free_capacity::{Free, FreeCapacity, core};
-use asim_cluster::pod::{HOSTNAME_KEY, HostPort, PodAffinityTerm, TopologySpread};
+use asim_cluster::pod::{HOSTNAME_KEY, HostPort, PodAffinityTerm, TopologySpread, ZONE_KEY};
 use asim_cluster::{Cluster, NodeId, OwnerKind, PodId, PodTemplate};
 use asim_core::k8s::resources::Resources;
 use asim_core::k8s::selector::Labels;
@@ -38,6 +39,9 @@ pub struct SimNode<'a> {
     pub real: Option<NodeId>,
     /// An estimator node that received at least one pending pod.
     pub has_pods: bool,
+    /// The zone label, looked up on first use: zonal spreading asks for it on every node a
+    /// pod is tried on, and the label map's keys share long prefixes.
+    zone: OnceCell<Option<&'a str>>,
 }
 
 impl SimNode<'_> {
@@ -58,6 +62,10 @@ impl SimNode<'_> {
                 Hostname::Real(n) => Cluster::hostname(n),
                 Hostname::Simulated(h) => h,
             })
+        } else if key == ZONE_KEY {
+            *self
+                .zone
+                .get_or_init(|| self.labels.get(ZONE_KEY).map(String::as_str))
         } else {
             self.labels.get(key).map(String::as_str)
         }
@@ -100,6 +108,7 @@ impl<'a> Snapshot<'a> {
                 ports: n.host_ports.clone(),
                 real: Some(n.id),
                 has_pods: false,
+                zone: OnceCell::new(),
             })
             .collect();
         Snapshot {
@@ -135,6 +144,7 @@ fn template_node(t: &Template, hostname: String) -> SimNode<'_> {
         ports: Vec::new(),
         real: None,
         has_pods: false,
+        zone: OnceCell::new(),
     }
 }
 
