@@ -16,6 +16,7 @@ pub mod node_tree;
 mod preemption;
 pub mod queue;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -129,9 +130,34 @@ fn reserved(nominated: &[Nomination], node: usize, pod: PodId, priority: i32) ->
 const MAX_CACHED_VERDICTS: usize = 64;
 
 /// Per template (by address, the entry holding the template alive): per node id, `None` where
-/// there is no node, else the first fixed filter that rejects it, if any.
+/// there is no node, else the first fixed filter that rejects it, if any; and the node's last
+/// score for the template ([`Scored`]).
 #[allow(clippy::type_complexity)]
-pub(crate) type Verdicts = Vec<(Arc<PodTemplate>, Vec<Option<Option<Reject>>>)>;
+pub(crate) type Verdicts = Vec<(
+    Arc<PodTemplate>,
+    Vec<Option<Option<Reject>>>,
+    Vec<Cell<Scored>>,
+)>;
+
+/// A node's score for a template and the node's free CPU and memory it was computed at. A
+/// score reads the node's requested and allocatable CPU and memory, its labels and its
+/// taints, and the template: with the node's free CPU and memory the same (allocatable never
+/// changes) and no node event since (labels and taints), it is the same score. The pods of a
+/// Deployment's scale-up are placed one after another, each scoring the same few hundred
+/// nodes of which only the last one chosen has changed: the floating-point score was an
+/// eighth of a 5,000-node day under cluster-autoscaler.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scored {
+    cpu: i64,
+    memory: i64,
+    score: i64,
+}
+
+const UNSCORED: Scored = Scored {
+    cpu: i64::MIN,
+    memory: i64::MIN,
+    score: 0,
+};
 
 /// A failed attempt: the Unschedulable message, the events that may help (docs/model/scheduler.md
 /// §4) and the event count when it was decided.
@@ -319,14 +345,15 @@ impl PassState {
 
     /// The index in `verdicts` of `t`'s fixed-filter verdicts, computing them on first use.
     fn verdicts_of(&mut self, cluster: &Cluster, t: &Arc<PodTemplate>) -> usize {
-        if let Some(i) = self.verdicts.iter().position(|(x, _)| Arc::ptr_eq(x, t)) {
+        if let Some(i) = self.verdicts.iter().position(|(x, _, _)| Arc::ptr_eq(x, t)) {
             return i;
         }
         let mut v = vec![None; cluster.nodes.len()];
         for node in cluster.nodes() {
             v[node.id.0 as usize] = Some(Cluster::fixed_filter(t, node).err());
         }
-        self.verdicts.push((Arc::clone(t), v));
+        let scores = vec![Cell::new(UNSCORED); cluster.nodes.len()];
+        self.verdicts.push((Arc::clone(t), v, scores));
         self.verdicts.len() - 1
     }
 }
@@ -670,6 +697,24 @@ impl Cluster {
         let vi = pass.verdicts_of(self, t);
         let pass = &*pass;
         let verdicts = &pass.verdicts[vi].1;
+        let scores = &pass.verdicts[vi].2;
+        // The node's score, reused while its free CPU and memory are as they were ([`Scored`]).
+        let score = |id: NodeId, node: &Node| -> i64 {
+            let i = id.0 as usize;
+            let f = &self.free[i];
+            let last = scores[i].get();
+            if last.cpu == f[0] && last.memory == f[1] {
+                debug_assert_eq!(last.score, self.score(t, node), "stale score");
+                return last.score;
+            }
+            let s = self.score(t, node);
+            scores[i].set(Scored {
+                cpu: f[0],
+                memory: f[1],
+                score: s,
+            });
+            s
+        };
         // Every filter, in kube-scheduler's order; a node is read only once the arrays say it
         // may fit.
         let filter = |id: NodeId| -> Result<&Node, Reject> {
@@ -720,7 +765,7 @@ impl Cluster {
                 processed += 1;
                 match filter(id) {
                     Ok(node) => {
-                        let s = self.score(t, node);
+                        let s = score(id, node);
                         if best.is_none_or(|(b, bid)| s > b || (s == b && id < bid)) {
                             best = Some((s, id));
                         }
@@ -757,7 +802,7 @@ impl Cluster {
                     continue;
                 }
                 if let Ok(node) = filter(id) {
-                    let s = self.score(t, node);
+                    let s = score(id, node);
                     // Ties go to the oldest node (kube-scheduler picks one at random).
                     if best.is_none_or(|(b, bid)| s > b || (s == b && id < bid)) {
                         best = Some((s, id));
