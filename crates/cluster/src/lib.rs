@@ -109,8 +109,8 @@ pub struct Cluster {
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
     /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
-    /// Bumped when a node joins, goes or is patched: what the spread counts read of the nodes
-    /// (labels, the deletion mark) can change only then. A node becoming Ready, losing a
+    /// Bumped when a node goes or is patched: what the spread counts read of the nodes
+    /// (labels, the deletion mark) can change only then (a node that joins is journalled). A node becoming Ready, losing a
     /// taint or being uncordoned is a Node/Update for the unschedulable pool but changes no
     /// count (spreading ignores readiness and taints: nodeTaintsPolicy Ignore).
     node_domains_version: u64,
@@ -552,7 +552,8 @@ impl Cluster {
         self.nodes.push(Some(node));
         self.live.push(id);
         self.queue.record(ClusterEvent::NodeAdd);
-        self.node_domains_version += 1;
+        // The kept spread counts take a new node in (it has no pods yet).
+        self.spread_kept.node_added(id);
         id
     }
 
@@ -568,6 +569,16 @@ impl Cluster {
         self.queue.record(ClusterEvent::NodeUpdate);
         self.node_domains_version += 1;
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// Add `taint` to node `id` (a Node/Update). Unlike a patch through [`Cluster::node_mut`],
+    /// the binder's kept spread counts stay: they read no taint (nodeTaintsPolicy Ignore).
+    pub fn taint(&mut self, id: NodeId, taint: Taint) {
+        self.generation += 1;
+        if let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) {
+            n.taints.push(taint);
+            self.queue.record(ClusterEvent::NodeUpdate);
+        }
     }
 
     /// Remove the taints `drop` selects from node `id`; true when any went. A node that loses

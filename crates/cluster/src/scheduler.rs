@@ -185,6 +185,8 @@ struct SpreadState {
     min_domains: Option<u32>,
     /// Per node id: the index of its value of the topology key ([`NO_DOMAIN`]: none).
     node_domain: Vec<u32>,
+    /// The index of each value of the topology key, for a node that joins later.
+    names: BTreeMap<String, u32>,
     /// Per domain: matching pods on eligible nodes.
     counts: Vec<i64>,
     /// Per domain: whether an eligible node is in it (only those count toward the minimum).
@@ -217,6 +219,33 @@ impl SpreadState {
             _ => None,
         }
     }
+
+    /// `node` joined (with no pods yet) under the constraint `c` of template `t`: its domain,
+    /// new or not, and whether it makes the domain eligible, as a fresh count would find.
+    /// The minimum is left to the caller ([`SpreadState::set_min`]).
+    fn node_added(&mut self, t: &PodTemplate, c: &TopologySpread, node: &Node) {
+        let Some(domain) = node.labels.get(&c.topology_key) else {
+            return;
+        };
+        let d = match self.names.get(domain.as_str()) {
+            Some(&d) => d,
+            None => {
+                let d = self.counts.len() as u32;
+                self.names.insert(domain.clone(), d);
+                self.counts.push(0);
+                self.eligible.push(false);
+                d
+            }
+        };
+        let i = node.id.0 as usize;
+        if self.node_domain.len() <= i {
+            self.node_domain.resize(i + 1, NO_DOMAIN);
+        }
+        self.node_domain[i] = d;
+        if !node.deleting && Cluster::node_matches_affinity(t, node) {
+            self.eligible[d as usize] = true;
+        }
+    }
 }
 
 /// The spread counts per (template, constraint): every pod of a template sees the same counts,
@@ -230,14 +259,22 @@ pub(crate) struct SpreadCache {
     entries: Vec<SpreadEntry>,
 }
 
-/// The spread counts kept from one pass to the next: valid while no node was added, changed or
-/// removed (the node event count they were made at), brought up to date at the next pass with
-/// the pods bound to or ended on a node since (the journal).
+/// The spread counts kept from one pass to the next: valid while no node was changed or
+/// removed (`Cluster::node_domains_version` when they were made), brought up to date at the
+/// next pass with the nodes that joined and the pods bound to or ended on a node since (the
+/// journal).
 #[derive(Default)]
 pub(crate) struct SpreadKept {
     cache: Option<(u64, SpreadCache)>,
-    /// (template, node, +1 bound / −1 ended) since the cache was kept.
-    journal: Vec<(Arc<PodTemplate>, NodeId, i64)>,
+    /// What happened since the cache was kept, in order.
+    journal: Vec<Journalled>,
+}
+
+enum Journalled {
+    /// A pod of the template was bound to (+1) or left (−1) the node.
+    Pod(Arc<PodTemplate>, NodeId, i64),
+    /// The node joined.
+    NodeAdded(NodeId),
 }
 
 /// Templates whose spread counts are kept between passes, and pod events journalled before the
@@ -248,6 +285,15 @@ const MAX_SPREAD_JOURNAL: usize = 100_000;
 impl SpreadKept {
     /// A pod of template `t` was bound to (`delta` 1) or left (−1) `node` outside a pass.
     pub(crate) fn journal(&mut self, t: &Arc<PodTemplate>, node: NodeId, delta: i64) {
+        self.push(|| Journalled::Pod(Arc::clone(t), node, delta));
+    }
+
+    /// `node` joined the cluster (a node joins without pods).
+    pub(crate) fn node_added(&mut self, node: NodeId) {
+        self.push(|| Journalled::NodeAdded(node));
+    }
+
+    fn push(&mut self, entry: impl FnOnce() -> Journalled) {
         if self.cache.is_none() {
             return;
         }
@@ -256,7 +302,7 @@ impl SpreadKept {
             self.journal.clear();
             return;
         }
-        self.journal.push((Arc::clone(t), node, delta));
+        self.journal.push(entry());
     }
 }
 
@@ -284,6 +330,15 @@ impl SpreadCache {
                 e.state.counts[d] += delta;
                 e.state.set_min();
             }
+        }
+    }
+
+    /// `node` has just joined: every constraint's domains and eligibility take it in.
+    fn node_added(&mut self, node: &Node) {
+        for e in &mut self.entries {
+            e.state
+                .node_added(&e.template, &e.template.spread[e.constraint], node);
+            e.state.set_min();
         }
     }
 }
@@ -478,7 +533,7 @@ impl Cluster {
     /// defaults), nodes being deleted excluded. Pods are counted per template, with the
     /// selector evaluated once per template.
     fn spread_state(&self, t: &PodTemplate, c: &TopologySpread) -> SpreadState {
-        let mut names: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut names: BTreeMap<String, u32> = BTreeMap::new();
         let mut node_domain = vec![NO_DOMAIN; self.nodes.len()];
         let mut counts: Vec<i64> = Vec::new();
         let mut eligible: Vec<bool> = Vec::new();
@@ -487,11 +542,16 @@ impl Cluster {
             let Some(domain) = node.labels.get(&c.topology_key) else {
                 continue;
             };
-            let d = *names.entry(domain.as_str()).or_insert_with(|| {
-                counts.push(0);
-                eligible.push(false);
-                counts.len() as u32 - 1
-            });
+            let d = match names.get(domain.as_str()) {
+                Some(&d) => d,
+                None => {
+                    counts.push(0);
+                    eligible.push(false);
+                    let d = counts.len() as u32 - 1;
+                    names.insert(domain.clone(), d);
+                    d
+                }
+            };
             node_domain[node.id.0 as usize] = d;
             if node.deleting || !Self::node_matches_affinity(t, node) {
                 continue;
@@ -517,6 +577,7 @@ impl Cluster {
             max_skew: i64::from(c.max_skew),
             min_domains: c.min_domains,
             node_domain,
+            names,
             counts,
             eligible,
             min: 0,
@@ -1032,16 +1093,26 @@ impl Cluster {
         result
     }
 
-    /// The spread counts kept from the last pass, brought up to date with the pods bound and
-    /// ended since; none if a node joined, went or was patched since (its labels, deletion
-    /// or affinity may move any count), `domains_version` being `node_domains_version` now.
+    /// The spread counts kept from the last pass, brought up to date with the nodes that
+    /// joined and the pods bound and ended since; none if a node went or was patched since
+    /// (its labels, deletion or affinity may move any count), `domains_version` being
+    /// `node_domains_version` now.
     fn kept_spread(&mut self, domains_version: u64) -> SpreadCache {
         let journal = std::mem::take(&mut self.spread_kept.journal);
         match self.spread_kept.cache.take() {
             Some((at, mut cache)) if at == domains_version => {
-                for (t, node, delta) in &journal {
-                    if let Some(n) = self.node(*node) {
-                        cache.count(t, n, *delta);
+                for entry in &journal {
+                    match entry {
+                        Journalled::Pod(t, node, delta) => {
+                            if let Some(n) = self.node(*node) {
+                                cache.count(t, n, *delta);
+                            }
+                        }
+                        Journalled::NodeAdded(node) => {
+                            if let Some(n) = self.node(*node) {
+                                cache.node_added(n);
+                            }
+                        }
                     }
                 }
                 cache
@@ -1090,14 +1161,14 @@ mod tests {
         Create(usize),
         /// A bound pod ends (the nth of the bound ones, modulo their number).
         End(usize),
-        /// A node joins zone z.
+        /// A node joins zone z (zone 3 has no node at first).
         AddNode(usize),
         /// A node starts being deleted (a Node/Update).
         Delete(usize),
         /// A pending pod is bound outside a pass (as a DaemonSet pod is placed).
         Bind(usize),
-        /// A node loses a taint, is uncordoned or becomes Ready (Node/Updates that move no
-        /// spread count).
+        /// A node loses or gains a taint, is uncordoned or becomes Ready (Node/Updates that
+        /// move no spread count).
         Relax(usize),
     }
 
@@ -1105,7 +1176,7 @@ mod tests {
         prop_oneof![
             4 => (0..2usize).prop_map(Op::Create),
             3 => (0..64usize).prop_map(Op::End),
-            1 => (0..3usize).prop_map(Op::AddNode),
+            1 => (0..4usize).prop_map(Op::AddNode),
             1 => (0..64usize).prop_map(Op::Delete),
             1 => (0..64usize).prop_map(Op::Bind),
             1 => (0..64usize).prop_map(Op::Relax),
@@ -1207,12 +1278,20 @@ mod tests {
                     }
                     Op::Relax(i) => {
                         let id = NodeId((i % nodes) as u32);
-                        match i % 3 {
+                        match i % 4 {
                             0 => c.mark_ready(id, now),
                             1 => c.uncordon(id),
-                            _ => {
+                            2 => {
                                 c.untaint(id, |_| true);
                             }
+                            _ => c.taint(
+                                id,
+                                asim_core::k8s::taints::Taint {
+                                    key: "example.com/soft".into(),
+                                    value: None,
+                                    effect: TaintEffect::PreferNoSchedule,
+                                },
+                            ),
                         }
                     }
                 }

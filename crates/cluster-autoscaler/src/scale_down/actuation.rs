@@ -87,12 +87,15 @@ impl Actuator {
             if self.soft_tainted.contains(&n) {
                 continue;
             }
-            if let Some(node) = ctx.patch_node(n) {
-                node.taints.push(Taint::new(
-                    DELETION_CANDIDATE_TAINT,
-                    None,
-                    TaintEffect::PreferNoSchedule,
-                ));
+            if ctx.cluster().node(n).is_some() {
+                ctx.taint(
+                    n,
+                    Taint::new(
+                        DELETION_CANDIDATE_TAINT,
+                        None,
+                        TaintEffect::PreferNoSchedule,
+                    ),
+                );
                 self.soft_tainted.insert(n);
                 added += 1;
             }

@@ -132,6 +132,11 @@ impl<'a> Ctx<'a> {
         self.cluster.node_mut(node)
     }
 
+    /// Add a taint to the node.
+    pub fn taint(&mut self, node: NodeId, taint: Taint) {
+        self.cluster.taint(node, taint);
+    }
+
     /// Remove the node's taints that match `pred`.
     pub fn untaint(&mut self, node: NodeId, pred: impl Fn(&Taint) -> bool) {
         self.cluster.untaint(node, pred);
