@@ -896,14 +896,20 @@ impl Cluster {
     /// One scheduling pass over the queued pending pods that are not parked in the
     /// unschedulable pool (docs/model/scheduler.md §4).
     pub fn schedule_pass(&mut self, now: SimTime) -> PassResult {
-        // The pending pods with a nomination: few, so the lapse check below and the pass's
-        // nominated room read them rather than scanning every pending pod twice more.
-        let mut nominated: Vec<PodId> = self
-            .pending
-            .iter()
-            .copied()
-            .filter(|p| self.pod(*p).nominated_node.is_some())
-            .collect();
+        // The pending pods with a nomination (few, so the lapse check below and the pass's
+        // nominated room read them rather than every pending pod again), and the queued ones:
+        // one read of each pending pod (thousands wait for capacity on a large cluster).
+        let mut nominated: Vec<PodId> = Vec::new();
+        let mut queued: Vec<PodId> = Vec::new();
+        for &p in &self.pending {
+            let pod = self.pod(p);
+            if pod.nominated_node.is_some() {
+                nominated.push(p);
+            }
+            if pod.queued {
+                queued.push(p);
+            }
+        }
         // A nomination to a node that is gone or no longer takes pods lapses. First, so that
         // the room it held counts as released for the pool below.
         let lapsed: Vec<PodId> = nominated
@@ -923,12 +929,9 @@ impl Cluster {
             self.pod_mut(p).nominated_node = None;
         }
         nominated.retain(|p| !lapsed.contains(p));
-        let mut order: Vec<PodId> = self
-            .pending
-            .iter()
-            .copied()
-            .filter(|p| self.pod(*p).queued && !self.queue.is_parked(*p, now))
-            .collect();
+        // After the lapses: the event they record may release parked pods.
+        queued.retain(|p| !self.queue.is_parked(*p, now));
+        let mut order = queued;
         // Active queue order: priority (desc), then creation time, then id.
         order.sort_by_key(|p| {
             let pod = self.pod(*p);
