@@ -216,6 +216,93 @@ pub struct Planner {
     /// not flip to `RecentlyUnremovable` and back every 5 minutes), `NotUnderutilized`,
     /// `ScaleDownUnreadyDisabled`.
     pub reasons: BTreeMap<NodeId, Unremovable>,
+    /// Per node id: what the planner derived from the node's pods, with the
+    /// `Node::pods_version` it holds for (`NodeFacts`).
+    facts: Vec<Option<NodeFacts>>,
+}
+
+/// What a planner pass derives from one node's pods and keeps while they are as they were
+/// (`Node::pods_version`, which every pod joining, leaving or changing phase on the node
+/// moves; a node's allocatable never changes): its utilization under the settings it was
+/// computed with, and its room as a destination (free plus its expendable pods' requests).
+/// Every loop computed both for every node of the cluster.
+#[derive(Clone, Debug)]
+struct NodeFacts {
+    pods_version: u64,
+    /// The settings it read → (utilization, GPU node).
+    utilization: Option<(UtilizationKey, (f64, bool))>,
+    /// (expendable cutoff) → room as a destination.
+    dest_free: Option<(i32, Resources)>,
+}
+
+/// What [`utilization`] reads of the settings: the expendable cutoff and whether DaemonSet and
+/// mirror pods are ignored.
+type UtilizationKey = (i32, bool, bool);
+
+impl Planner {
+    /// The kept facts of `node`, emptied if its pods changed since.
+    fn facts_of(&mut self, node: &Node) -> &mut NodeFacts {
+        let i = node.id.0 as usize;
+        if self.facts.len() <= i {
+            self.facts.resize(i + 1, None);
+        }
+        let slot = &mut self.facts[i];
+        if slot
+            .as_ref()
+            .is_some_and(|f| f.pods_version != node.pods_version)
+        {
+            *slot = None;
+        }
+        slot.get_or_insert(NodeFacts {
+            pods_version: node.pods_version,
+            utilization: None,
+            dest_free: None,
+        })
+    }
+
+    /// [`utilization`], kept per node while its pods and the settings it reads hold.
+    fn utilization_of(
+        &mut self,
+        node: &Node,
+        cluster: &Cluster,
+        s: &ScaleDownSettings,
+    ) -> (f64, bool) {
+        let key = (
+            s.expendable_priority_cutoff,
+            s.ignore_daemonsets_utilization,
+            s.ignore_mirror_pods_utilization,
+        );
+        let f = self.facts_of(node);
+        if let Some((k, u)) = f.utilization
+            && k == key
+        {
+            debug_assert_eq!(u, utilization(node, cluster, s), "stale utilization");
+            return u;
+        }
+        let u = utilization(node, cluster, s);
+        f.utilization = Some((key, u));
+        u
+    }
+
+    /// A destination's room: free plus its expendable pods' requests, kept per node while
+    /// its pods hold.
+    fn dest_free_of(&mut self, node: &Node, cutoff: i32) -> Resources {
+        let f = self.facts_of(node);
+        let fresh = || {
+            let mut free = node.free();
+            free.add(&expendable_requests(node, cutoff));
+            free
+        };
+        if let Some((c, r)) = &f.dest_free
+            && *c == cutoff
+        {
+            debug_assert_eq!(*r, fresh(), "stale destination room");
+            return r.clone();
+        }
+        let free = fresh();
+        f.dest_free = Some((cutoff, free.clone()));
+        free
+    }
 }
 
 /// A candidate under the threshold: utilization, readiness, and its pods to move or why not.
@@ -262,7 +349,7 @@ impl Planner {
                     .insert(c.node, Unremovable::ScaleDownUnreadyDisabled);
                 continue;
             }
-            let (u, gpu) = utilization(node, cluster, s);
+            let (u, gpu) = self.utilization_of(node, cluster, s);
             let threshold = if gpu {
                 s.gpu_utilization_threshold
             } else {
@@ -304,10 +391,9 @@ impl Planner {
         let list: Vec<Dest> = cluster
             .nodes()
             .filter(|n| n.schedulable() && !n.taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT))
-            .map(|n| {
-                let mut free = n.free();
-                free.add(&expendable_requests(n, flags.expendable_priority_cutoff));
-                Dest { id: n.id, free }
+            .map(|n| Dest {
+                id: n.id,
+                free: self.dest_free_of(n, flags.expendable_priority_cutoff),
             })
             .collect();
         let mut dests = Dests {
