@@ -110,9 +110,10 @@ pub struct Cluster {
     /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
     /// Bumped when a node goes or is patched: what the spread counts read of the nodes
-    /// (labels, the deletion mark) can change only then (a node that joins is journalled). A node becoming Ready, losing a
-    /// taint or being uncordoned is a Node/Update for the unschedulable pool but changes no
-    /// count (spreading ignores readiness and taints: nodeTaintsPolicy Ignore).
+    /// (labels, the deletion mark) can change only then (a node that joins is journalled
+    /// instead). A node becoming Ready, gaining or losing a taint or being uncordoned is a
+    /// Node/Update for the unschedulable pool but changes no count (spreading ignores
+    /// readiness and taints: nodeTaintsPolicy Ignore).
     node_domains_version: u64,
     /// The nodes in kube-scheduler's search order, and where the next search starts
     /// (docs/model/scheduler.md §5).
