@@ -572,14 +572,17 @@ impl Cluster {
         self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
-    /// Add `taint` to node `id` (a Node/Update). Unlike a patch through [`Cluster::node_mut`],
-    /// the binder's kept spread counts stay: they read no taint (nodeTaintsPolicy Ignore).
-    pub fn taint(&mut self, id: NodeId, taint: Taint) {
+    /// Add `taint` to node `id` (a Node/Update); false when there is no such node. Unlike a
+    /// patch through [`Cluster::node_mut`], the binder's kept spread counts stay: they read no
+    /// taint (nodeTaintsPolicy Ignore).
+    pub fn taint(&mut self, id: NodeId, taint: Taint) -> bool {
         self.generation += 1;
-        if let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) {
-            n.taints.push(taint);
-            self.queue.record(ClusterEvent::NodeUpdate);
-        }
+        let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        n.taints.push(taint);
+        self.queue.record(ClusterEvent::NodeUpdate);
+        true
     }
 
     /// Remove the taints `drop` selects from node `id`; true when any went. A node that loses

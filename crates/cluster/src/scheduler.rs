@@ -1287,14 +1287,16 @@ mod tests {
                             2 => {
                                 c.untaint(id, |_| true);
                             }
-                            _ => c.taint(
-                                id,
-                                asim_core::k8s::taints::Taint {
-                                    key: "example.com/soft".into(),
-                                    value: None,
-                                    effect: TaintEffect::PreferNoSchedule,
-                                },
-                            ),
+                            _ => {
+                                c.taint(
+                                    id,
+                                    asim_core::k8s::taints::Taint {
+                                        key: "example.com/soft".into(),
+                                        value: None,
+                                        effect: TaintEffect::PreferNoSchedule,
+                                    },
+                                );
+                            }
                         }
                     }
                 }

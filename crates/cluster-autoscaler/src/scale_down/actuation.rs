@@ -87,15 +87,12 @@ impl Actuator {
             if self.soft_tainted.contains(&n) {
                 continue;
             }
-            if ctx.cluster().node(n).is_some() {
-                ctx.taint(
-                    n,
-                    Taint::new(
-                        DELETION_CANDIDATE_TAINT,
-                        None,
-                        TaintEffect::PreferNoSchedule,
-                    ),
-                );
+            let soft = Taint::new(
+                DELETION_CANDIDATE_TAINT,
+                None,
+                TaintEffect::PreferNoSchedule,
+            );
+            if ctx.taint(n, soft) {
                 self.soft_tainted.insert(n);
                 added += 1;
             }

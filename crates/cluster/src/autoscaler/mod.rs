@@ -127,14 +127,15 @@ impl<'a> Ctx<'a> {
     /// The node object to patch (labels, taints, cordon), as a controller patches it through
     /// the API server. Removing a taint or uncordoning goes through [`Ctx::untaint`] and
     /// [`Ctx::uncordon`] instead, which requeue unschedulable pods as kube-scheduler's
-    /// queueing hints do.
+    /// queueing hints do; adding a taint through [`Ctx::taint`] keeps the binder's spread
+    /// counts, which any other patch drops.
     pub fn patch_node(&mut self, node: NodeId) -> Option<&mut Node> {
         self.cluster.node_mut(node)
     }
 
-    /// Add a taint to the node.
-    pub fn taint(&mut self, node: NodeId, taint: Taint) {
-        self.cluster.taint(node, taint);
+    /// Add a taint to the node; false when there is no such node.
+    pub fn taint(&mut self, node: NodeId, taint: Taint) -> bool {
+        self.cluster.taint(node, taint)
     }
 
     /// Remove the node's taints that match `pred`.
