@@ -1475,7 +1475,7 @@ fn pods_of_a_deleting_node_are_rescheduled() {
     sim.cluster.begin_termination(db, now, EndReason::Deleted);
     sim.cluster
         .begin_termination(leaving, now, EndReason::Deleted);
-    if let Some(n) = sim.cluster.node_mut(id) {
+    if let Some(mut n) = sim.cluster.node_mut(id) {
         n.deleting = true;
         n.unschedulable = true;
         n.taints.push(Taint::new(

@@ -168,7 +168,7 @@ impl TerminationHandler {
         }
         let name = n.name.clone();
         let pods = n.pods.len();
-        if let Some(n) = ctx.patch_node(node) {
+        if let Some(mut n) = ctx.patch_node(node) {
             n.unschedulable = true;
         }
         if drain {

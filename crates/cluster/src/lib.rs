@@ -22,7 +22,7 @@ use asim_core::k8s::taints::Taint;
 use scheduler::queue::ClusterEvent;
 
 pub use controllers::{DaemonSetController, IntOrPercent, JobController, Pdb, ReplicaController};
-pub use node::{Node, NodeId, NodeOwner};
+pub use node::{Node, NodeId, NodeOwner, NodePatch};
 pub use pod::{EndReason, OwnerKind, Pod, PodId, PodPhase, PodTemplate, PreemptionPolicy};
 
 /// Index of a controller in the cluster's tables.
@@ -104,16 +104,19 @@ pub struct Cluster {
     /// (docs/model/scheduler.md §4): every method below that changes what a filter reads
     /// records its event here.
     queue: scheduler::queue::SchedulingQueue,
-    /// The binder's fixed-filter verdicts per template, from the last pass, and the node event
-    /// count they were computed at (reused while no node changed).
+    /// The binder's fixed-filter verdicts per template, from the last pass, and the
+    /// `node_verdicts_version` they were computed at (reused while no node changed).
     verdict_cache: std::cell::RefCell<(u64, scheduler::Verdicts)>,
+    /// Bumped when a node joins or goes, or when what the binder's fixed filters and scores
+    /// read of a node changes ([`node::FilterFacts`]): the key of `verdict_cache`.
+    node_verdicts_version: u64,
     /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
-    /// Bumped when a node goes or is patched: what the spread counts read of the nodes
-    /// (labels, the deletion mark) can change only then (a node that joins is journalled
-    /// instead). A node becoming Ready, gaining or losing a taint or being uncordoned is a
-    /// Node/Update for the unschedulable pool but changes no count (spreading ignores
-    /// readiness and taints: nodeTaintsPolicy Ignore).
+    /// Bumped when a node goes or a patch changes its labels or deletion mark, all that the
+    /// spread counts read of the nodes (a node that joins is journalled instead). A node
+    /// becoming Ready, gaining or losing a taint or being uncordoned is a Node/Update for the
+    /// unschedulable pool but changes no count (spreading ignores readiness and taints:
+    /// nodeTaintsPolicy Ignore).
     node_domains_version: u64,
     /// The nodes in kube-scheduler's search order, and where the next search starts
     /// (docs/model/scheduler.md §5).
@@ -553,6 +556,7 @@ impl Cluster {
         self.nodes.push(Some(node));
         self.live.push(id);
         self.queue.record(ClusterEvent::NodeAdd);
+        self.node_verdicts_version += 1;
         // The kept spread counts take a new node in (it has no pods yet).
         self.spread_kept.node_added(id);
         id
@@ -563,13 +567,20 @@ impl Cluster {
     }
 
     /// The node to patch. Counted as a Node/Update for the unschedulable pool whatever the
-    /// caller changes (docs/model/scheduler.md §4): cheaper than comparing the node before and
-    /// after, and patches are rare next to pod events.
-    pub fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+    /// caller changes (docs/model/scheduler.md §4). The binder's kept state — its fixed-filter
+    /// verdicts and scores, its spread counts — is dropped only if the patch changed what
+    /// that state reads, which the [`NodePatch`] compares when it is dropped: Karpenter reads
+    /// each registered node through a patch on every initialization check.
+    pub fn node_mut(&mut self, id: NodeId) -> Option<NodePatch<'_>> {
         self.generation += 1;
         self.queue.record(ClusterEvent::NodeUpdate);
-        self.node_domains_version += 1;
-        self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+        let node = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)?;
+        Some(NodePatch {
+            before: node::FilterFacts::of(node),
+            node,
+            domains_version: &mut self.node_domains_version,
+            verdicts_version: &mut self.node_verdicts_version,
+        })
     }
 
     /// Add `taint` to node `id` (a Node/Update); false when there is no such node. Unlike a
@@ -582,6 +593,7 @@ impl Cluster {
         };
         n.taints.push(taint);
         self.queue.record(ClusterEvent::NodeUpdate);
+        self.node_verdicts_version += 1;
         true
     }
 
@@ -599,6 +611,7 @@ impl Cluster {
         self.node_relaxed |= removed;
         if removed {
             self.queue.record(ClusterEvent::NodeUpdate);
+            self.node_verdicts_version += 1;
         }
         removed
     }
@@ -612,6 +625,7 @@ impl Cluster {
             n.unschedulable = false;
             self.node_relaxed = true;
             self.queue.record(ClusterEvent::NodeUpdate);
+            self.node_verdicts_version += 1;
         }
     }
 
@@ -684,6 +698,7 @@ impl Cluster {
         self.ready_nodes += 1;
         // The node loses its not-ready taint: a Node/Update.
         self.queue.record(ClusterEvent::NodeUpdate);
+        self.node_verdicts_version += 1;
         self.totals.add_node(&n.allocatable, 1);
         for p in &n.pods {
             let pod = &self.pods[p.0 as usize];
@@ -716,6 +731,7 @@ impl Cluster {
         if let Some(n) = self.nodes[id.0 as usize].take() {
             self.queue.record(ClusterEvent::NodeDelete);
             self.node_domains_version += 1;
+            self.node_verdicts_version += 1;
             self.node_tree.remove(id);
             // Its pods ended above, taking their requests with them.
             if n.ready {

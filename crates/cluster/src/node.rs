@@ -135,3 +135,71 @@ impl Node {
         self.host_ports.contains(hp)
     }
 }
+
+/// What the binder's kept state reads of a node, as it was when a patch began: its
+/// fixed-filter verdicts and scores read readiness, the cordon, the deletion mark, taints,
+/// labels and allocatable; its spread counts only labels and the deletion mark.
+pub(crate) struct FilterFacts {
+    labels: Labels,
+    deleting: bool,
+    taints: Vec<Taint>,
+    ready: bool,
+    unschedulable: bool,
+    allocatable: Resources,
+}
+
+impl FilterFacts {
+    pub(crate) fn of(node: &Node) -> FilterFacts {
+        FilterFacts {
+            labels: node.labels.clone(),
+            deleting: node.deleting,
+            taints: node.taints.clone(),
+            ready: node.ready,
+            unschedulable: node.unschedulable,
+            allocatable: node.allocatable.clone(),
+        }
+    }
+}
+
+/// A node being patched ([`crate::Cluster::node_mut`]); derefs to the node. When it is
+/// dropped it compares the node with what it was and drops the binder's kept state that
+/// reads what changed: a patch that changes nothing the binder reads (Karpenter's
+/// initialization checks, a taint already there) keeps its verdicts and spread counts.
+pub struct NodePatch<'a> {
+    pub(crate) node: &'a mut Node,
+    pub(crate) before: FilterFacts,
+    pub(crate) domains_version: &'a mut u64,
+    pub(crate) verdicts_version: &'a mut u64,
+}
+
+impl std::ops::Deref for NodePatch<'_> {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        self.node
+    }
+}
+
+impl std::ops::DerefMut for NodePatch<'_> {
+    fn deref_mut(&mut self) -> &mut Node {
+        self.node
+    }
+}
+
+impl Drop for NodePatch<'_> {
+    fn drop(&mut self) {
+        let b = &self.before;
+        let n = &*self.node;
+        if b.labels != n.labels || b.deleting != n.deleting {
+            *self.domains_version += 1;
+        }
+        if b.labels != n.labels
+            || b.deleting != n.deleting
+            || b.taints != n.taints
+            || b.ready != n.ready
+            || b.unschedulable != n.unschedulable
+            || b.allocatable != n.allocatable
+        {
+            *self.verdicts_version += 1;
+        }
+    }
+}

@@ -951,7 +951,7 @@ impl Cluster {
         // Per template: why, and for the pool the events that may help and the event count
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
-        let node_events = self.queue.node_events();
+        let verdicts_version = self.node_verdicts_version;
         let domains_version = self.node_domains_version;
         let mut spread = self.kept_spread(domains_version);
         let mut pass = PassState::new(self, &nominated);
@@ -959,8 +959,18 @@ impl Cluster {
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
         {
             let mut cache = self.verdict_cache.borrow_mut();
-            if cache.0 == node_events {
+            if cache.0 == verdicts_version {
                 pass.verdicts = std::mem::take(&mut cache.1);
+                #[cfg(debug_assertions)]
+                for (t, v, _) in &pass.verdicts {
+                    for node in self.nodes() {
+                        debug_assert_eq!(
+                            v.get(node.id.0 as usize).copied().flatten(),
+                            Some(Self::fixed_filter(t, node).err()),
+                            "stale fixed-filter verdict"
+                        );
+                    }
+                }
             }
         }
         // Pods waiting for new nodes fail on the same nodes for the same reasons, one after
@@ -1078,12 +1088,12 @@ impl Cluster {
         self.node_tree.put_list(list);
         // Kept for the next pass while the nodes stay as they are (nothing in a pass adds,
         // changes or removes a node); a bounded number of templates, the oldest dropped first.
-        if self.queue.node_events() == node_events {
+        if self.node_verdicts_version == verdicts_version {
             let mut verdicts = std::mem::take(&mut pass.verdicts);
             if verdicts.len() > MAX_CACHED_VERDICTS {
                 verdicts.drain(..verdicts.len() - MAX_CACHED_VERDICTS);
             }
-            *self.verdict_cache.borrow_mut() = (node_events, verdicts);
+            *self.verdict_cache.borrow_mut() = (verdicts_version, verdicts);
         }
         if self.node_domains_version == domains_version && !spread.entries.is_empty() {
             if spread.entries.len() > MAX_KEPT_SPREAD {
@@ -1173,6 +1183,9 @@ mod tests {
         /// A node loses or gains a taint, is uncordoned or becomes Ready (Node/Updates that
         /// move no spread count).
         Relax(usize),
+        /// A node is patched through `node_mut`: nothing changed (as Karpenter's
+        /// initialization checks), a label added, or its zone label moved.
+        Patch(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1183,6 +1196,7 @@ mod tests {
             1 => (0..64usize).prop_map(Op::Delete),
             1 => (0..64usize).prop_map(Op::Bind),
             1 => (0..64usize).prop_map(Op::Relax),
+            1 => (0..64usize).prop_map(Op::Patch),
         ]
     }
 
@@ -1269,7 +1283,7 @@ mod tests {
                     }
                     Op::Delete(i) => {
                         let id = NodeId((i % nodes) as u32);
-                        if let Some(n) = c.node_mut(id) {
+                        if let Some(mut n) = c.node_mut(id) {
                             n.deleting = true;
                         }
                     }
@@ -1277,6 +1291,20 @@ mod tests {
                         let pending: Vec<PodId> = c.pending_pods().collect();
                         if !pending.is_empty() {
                             c.bind(pending[i % pending.len()], NodeId((i % nodes) as u32), now);
+                        }
+                    }
+                    Op::Patch(i) => {
+                        let id = NodeId((i % nodes) as u32);
+                        if let Some(mut n) = c.node_mut(id) {
+                            match i % 3 {
+                                0 => {}
+                                1 => {
+                                    n.labels.insert("example.com/initialized".into(), "true".into());
+                                }
+                                _ => {
+                                    n.labels.insert(crate::pod::ZONE_KEY.into(), format!("z{}", i % 4));
+                                }
+                            }
                         }
                     }
                     Op::Relax(i) => {

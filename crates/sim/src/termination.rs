@@ -45,7 +45,7 @@ impl Simulation<'_> {
             return;
         }
         self.deletions.remove(&node);
-        let Some(n) = self.cluster.node_mut(node) else {
+        let Some(mut n) = self.cluster.node_mut(node) else {
             return;
         };
         n.unschedulable = true;
@@ -60,6 +60,7 @@ impl Simulation<'_> {
             });
         }
         let instance = n.instance.map(InstanceId);
+        drop(n);
         if let Some(&rec) = self.node_records.get(&node) {
             self.recorder.nodes[rec]
                 .termination_reason
@@ -75,7 +76,7 @@ impl Simulation<'_> {
         if self.deletions.contains_key(&node) {
             return;
         }
-        let Some(n) = self.cluster.node_mut(node) else {
+        let Some(mut n) = self.cluster.node_mut(node) else {
             return;
         };
         if n.deleting {
@@ -83,6 +84,7 @@ impl Simulation<'_> {
         }
         n.unschedulable = true;
         let instance = n.instance.map(InstanceId);
+        drop(n);
         self.start_drain(now, node, instance, opts, true);
     }
 
@@ -120,7 +122,7 @@ impl Simulation<'_> {
             return;
         }
         let taint = self.deletions.remove(&node).and_then(|d| d.opts.taint);
-        if let Some(n) = self.cluster.node_mut(node) {
+        if let Some(mut n) = self.cluster.node_mut(node) {
             n.unschedulable = false;
             n.deleting = false;
             if let Some(key) = taint {

@@ -148,7 +148,7 @@ impl Actuator {
         }
         let mut started = false;
         for (node, g, drain, util, unneeded_ms) in chosen {
-            let Some(n) = ctx.patch_node(node) else {
+            let Some(mut n) = ctx.patch_node(node) else {
                 continue;
             };
             // Taint synchronously before anything is drained (§4.6 step 1).
@@ -162,6 +162,7 @@ impl Actuator {
                 n.unschedulable = true;
             }
             let name = n.name.clone();
+            drop(n);
             self.soft_tainted.remove(&node);
             planner.forget(node);
             self.deleting.insert(node, Deleting { group: g, drain });

@@ -23,7 +23,7 @@ use asim_core::k8s::resources::Resources;
 use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::Taint;
 
-use crate::{Cluster, Node, NodeId, NodeOwner, PodId};
+use crate::{Cluster, NodeId, NodeOwner, PodId};
 
 /// What a launched instance becomes when its kubelet registers: the node object the launcher
 /// (NodeClaim, node group, static list) describes.
@@ -127,9 +127,9 @@ impl<'a> Ctx<'a> {
     /// The node object to patch (labels, taints, cordon), as a controller patches it through
     /// the API server. Removing a taint or uncordoning goes through [`Ctx::untaint`] and
     /// [`Ctx::uncordon`] instead, which requeue unschedulable pods as kube-scheduler's
-    /// queueing hints do; adding a taint through [`Ctx::taint`] keeps the binder's spread
-    /// counts, which any other patch drops.
-    pub fn patch_node(&mut self, node: NodeId) -> Option<&mut Node> {
+    /// queueing hints do. The binder's kept state survives a patch that changes nothing it
+    /// reads ([`crate::NodePatch`]).
+    pub fn patch_node(&mut self, node: NodeId) -> Option<crate::NodePatch<'_>> {
         self.cluster.node_mut(node)
     }
 

@@ -120,8 +120,6 @@ pub struct SchedulingQueue {
     seq: u64,
     /// Per [`ClusterEvent`] kind: the number of its latest event (0: none yet).
     last: [u64; KINDS],
-    /// Node/Add, Node/Update and Node/Delete events recorded so far.
-    node_events: u64,
     /// Per pod id: parked or not. Grown on demand; pods are never removed from the cluster.
     parked: Vec<Option<Parked>>,
 }
@@ -130,18 +128,6 @@ impl SchedulingQueue {
     pub fn record(&mut self, e: ClusterEvent) {
         self.seq += 1;
         self.last[e as usize] = self.seq;
-        if matches!(
-            e,
-            ClusterEvent::NodeAdd | ClusterEvent::NodeUpdate | ClusterEvent::NodeDelete
-        ) {
-            self.node_events += 1;
-        }
-    }
-
-    /// Node events recorded so far: while it stays the same, no node was added, changed or
-    /// removed (what the binder's cached fixed-filter verdicts are keyed on).
-    pub fn node_events(&self) -> u64 {
-        self.node_events
     }
 
     /// The number of events recorded so far: what a failure is dated with.

@@ -1119,7 +1119,7 @@ impl Karpenter {
             self.disruption.unconsolidatable.remove(&ci);
             let c = &mut self.claims[ci];
             c.marked_for_deletion = true;
-            if let Some(node) = c.node.and_then(|n| ctx.patch_node(n))
+            if let Some(mut node) = c.node.and_then(|n| ctx.patch_node(n))
                 && !node.taints.iter().any(|t| t.key == DISRUPTED_TAINT)
             {
                 node.taints

@@ -196,7 +196,7 @@ impl Karpenter {
         if c.state != ClaimState::Registered {
             return;
         }
-        let Some(node) = c.node.and_then(|n| ctx.patch_node(n)) else {
+        let Some(mut node) = c.node.and_then(|n| ctx.patch_node(n)) else {
             return;
         };
         if !node.ready {
@@ -214,6 +214,7 @@ impl Karpenter {
         }
         node.labels
             .insert(apis::INITIALIZED_LABEL.into(), "true".into());
+        drop(node);
         c.state = ClaimState::Initialized;
         c.initialized_at = Some(ctx.now);
         self.orchestrate(ctx, None);
@@ -247,7 +248,7 @@ impl Karpenter {
                 self.claims.set_node(node, i);
                 // Registration: drop the unregistered taint, mark the node registered (§3).
                 ctx.untaint(node, |t| t.key == UNREGISTERED_TAINT);
-                if let Some(n) = ctx.patch_node(node) {
+                if let Some(mut n) = ctx.patch_node(node) {
                     n.labels
                         .insert(apis::REGISTERED_LABEL.into(), "true".into());
                 }
