@@ -1221,8 +1221,9 @@ mod tests {
 
     proptest! {
         /// The spread counts kept between passes (docs/performance.md, step 20) equal counts
-        /// made afresh, whatever pods were bound and ended and nodes added or deleted between
-        /// the passes.
+        /// made afresh, and the fixed-filter verdicts kept equal a fresh filter (step 70),
+        /// whatever pods were bound and ended and nodes added, deleted, relaxed or patched
+        /// between the passes.
         #[test]
         fn kept_spread_counts_equal_a_fresh_count(ops in proptest::collection::vec(op(), 1..80)) {
             let mut c = Cluster::default();
@@ -1342,6 +1343,24 @@ mod tests {
                 }
                 if !kept.entries.is_empty() {
                     c.spread_kept.cache = Some((events, kept));
+                }
+                // The verdicts the next pass would reuse are those of a fresh filter.
+                let cache = c.verdict_cache.borrow();
+                if cache.0 == c.node_verdicts_version {
+                    for (t, v, scores) in &cache.1 {
+                        for n in c.nodes() {
+                            let i = n.id.0 as usize;
+                            prop_assert_eq!(
+                                v.get(i).copied().flatten(),
+                                Some(Cluster::fixed_filter(t, n).err()),
+                                "verdict after step {}", step
+                            );
+                            let kept = scores[i].get();
+                            if kept.cpu == c.free[i][0] && kept.memory == c.free[i][1] {
+                                prop_assert_eq!(kept.score, c.score(t, n), "score after step {}", step);
+                            }
+                        }
+                    }
                 }
             }
         }
