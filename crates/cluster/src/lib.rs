@@ -110,14 +110,9 @@ pub struct Cluster {
     /// Bumped when a node joins or goes, or when what the binder's fixed filters and scores
     /// read of a node changes ([`node::FilterFacts`]): the key of `verdict_cache`.
     node_verdicts_version: u64,
-    /// The binder's topology spread counts, kept between passes ([`scheduler::SpreadKept`]).
+    /// The binder's topology spread counts, kept between passes and brought up to date with
+    /// every pod and node event ([`scheduler::SpreadKept`]).
     spread_kept: scheduler::SpreadKept,
-    /// Bumped when a node goes or a patch changes its labels or deletion mark, all that the
-    /// spread counts read of the nodes (a node that joins is journalled instead). A node
-    /// becoming Ready, gaining or losing a taint or being uncordoned is a Node/Update for the
-    /// unschedulable pool but changes no count (spreading ignores readiness and taints:
-    /// nodeTaintsPolicy Ignore).
-    node_domains_version: u64,
     /// The nodes in kube-scheduler's search order, and where the next search starts
     /// (docs/model/scheduler.md §5).
     node_tree: scheduler::node_tree::NodeTree,
@@ -574,11 +569,14 @@ impl Cluster {
     pub fn node_mut(&mut self, id: NodeId) -> Option<NodePatch<'_>> {
         self.generation += 1;
         self.queue.record(ClusterEvent::NodeUpdate);
+        // The kept spread counts are brought up to date before the patch, which they then
+        // take in (`NodePatch`'s drop).
+        self.spread_kept.flush(&self.nodes);
         let node = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)?;
         Some(NodePatch {
             before: node::FilterFacts::of(node),
             node,
-            domains_version: &mut self.node_domains_version,
+            spread: &mut self.spread_kept,
             verdicts_version: &mut self.node_verdicts_version,
         })
     }
@@ -716,6 +714,12 @@ impl Cluster {
             Some(n) => n.pods.iter().copied().collect(),
             None => return Vec::new(),
         };
+        // The kept spread counts take the node out with its pods; the pods' ends below then
+        // count nothing.
+        self.spread_kept.flush(&self.nodes);
+        if let Some(n) = self.nodes[id.0 as usize].as_ref() {
+            self.spread_kept.node_removed(n, self.live.len());
+        }
         let mut owners = Vec::new();
         for p in pods {
             if self.pods[p.0 as usize].end_reason.is_none() {
@@ -730,7 +734,6 @@ impl Cluster {
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
             self.queue.record(ClusterEvent::NodeDelete);
-            self.node_domains_version += 1;
             self.node_verdicts_version += 1;
             self.node_tree.remove(id);
             // Its pods ended above, taking their requests with them.

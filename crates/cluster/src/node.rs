@@ -162,13 +162,14 @@ impl FilterFacts {
 }
 
 /// A node being patched ([`crate::Cluster::node_mut`]); derefs to the node. When it is
-/// dropped it compares the node with what it was and drops the binder's kept state that
-/// reads what changed: a patch that changes nothing the binder reads (Karpenter's
-/// initialization checks, a taint already there) keeps its verdicts and spread counts.
+/// dropped it compares the node with what it was: the binder's kept spread counts take a
+/// change of its labels or deletion mark in, and its kept fixed-filter verdicts and scores
+/// are dropped if anything they read changed. A patch that changes nothing the binder reads
+/// (Karpenter's initialization checks, a taint already there) keeps both as they are.
 pub struct NodePatch<'a> {
     pub(crate) node: &'a mut Node,
     pub(crate) before: FilterFacts,
-    pub(crate) domains_version: &'a mut u64,
+    pub(crate) spread: &'a mut crate::scheduler::SpreadKept,
     pub(crate) verdicts_version: &'a mut u64,
 }
 
@@ -190,7 +191,7 @@ impl Drop for NodePatch<'_> {
         let b = &self.before;
         let n = &*self.node;
         if b.labels != n.labels || b.deleting != n.deleting {
-            *self.domains_version += 1;
+            self.spread.node_changed(n, &b.labels, b.deleting);
         }
         if b.labels != n.labels
             || b.deleting != n.deleting

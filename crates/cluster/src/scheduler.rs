@@ -23,6 +23,7 @@ use std::sync::Arc;
 use crate::free_capacity::{core, covers};
 use asim_core::engine::SimTime;
 use asim_core::k8s::resources::Resources;
+use asim_core::k8s::selector::Labels;
 use asim_core::k8s::taints::TaintEffect;
 
 use super::pod::{HOSTNAME_KEY, PodAffinityTerm, PodTemplate, TopologySpread, WhenUnsatisfiable};
@@ -189,8 +190,9 @@ struct SpreadState {
     names: BTreeMap<String, u32>,
     /// Per domain: matching pods on eligible nodes.
     counts: Vec<i64>,
-    /// Per domain: whether an eligible node is in it (only those count toward the minimum).
-    eligible: Vec<bool>,
+    /// Per domain: how many eligible nodes are in it (only domains with one count toward the
+    /// minimum).
+    eligible: Vec<u32>,
     min: i64,
 }
 
@@ -202,7 +204,7 @@ impl SpreadState {
             self.counts
                 .iter()
                 .zip(&self.eligible)
-                .filter(|(_, e)| **e)
+                .filter(|(_, e)| **e > 0)
                 .map(|(c, _)| *c)
         };
         self.min = eligible().min().unwrap_or(0);
@@ -220,10 +222,12 @@ impl SpreadState {
         }
     }
 
-    /// `node` joined (with no pods yet) under the constraint `c` of template `t`: its domain,
-    /// new or not, and whether it makes the domain eligible, as a fresh count would find.
-    /// The minimum is left to the caller ([`SpreadState::set_min`]).
-    fn node_added(&mut self, t: &PodTemplate, c: &TopologySpread, node: &Node) {
+    /// Take `node` in under the constraint `c` of template `t`, as a fresh count would find
+    /// it: its domain (new or not) and, if the node is eligible, one more eligible node and
+    /// its matching pods there. The node must not be counted already (it joined, or
+    /// [`SpreadState::take_out`] took it out). The minimum is left to the caller
+    /// ([`SpreadState::set_min`]).
+    fn take_in(&mut self, t: &PodTemplate, c: &TopologySpread, node: &Node) {
         let Some(domain) = node.labels.get(&c.topology_key) else {
             return;
         };
@@ -233,7 +237,7 @@ impl SpreadState {
                 let d = self.counts.len() as u32;
                 self.names.insert(domain.clone(), d);
                 self.counts.push(0);
-                self.eligible.push(false);
+                self.eligible.push(0);
                 d
             }
         };
@@ -242,10 +246,41 @@ impl SpreadState {
             self.node_domain.resize(i + 1, NO_DOMAIN);
         }
         self.node_domain[i] = d;
-        if !node.deleting && Cluster::node_matches_affinity(t, node) {
-            self.eligible[d as usize] = true;
+        if !node.deleting && Cluster::labels_match_affinity(t, &node.labels) {
+            self.eligible[d as usize] += 1;
+            self.counts[d as usize] += matching_pods(t, c, node);
         }
     }
+
+    /// Take `node` out, as it was counted: with the labels and deletion mark it had then
+    /// (its pods are the same).
+    fn take_out(
+        &mut self,
+        t: &PodTemplate,
+        c: &TopologySpread,
+        node: &Node,
+        labels: &Labels,
+        deleting: bool,
+    ) {
+        let i = node.id.0 as usize;
+        let Some(d) = self.node_domain.get_mut(i) else {
+            return;
+        };
+        let d = std::mem::replace(d, NO_DOMAIN);
+        if d != NO_DOMAIN && !deleting && Cluster::labels_match_affinity(t, labels) {
+            self.eligible[d as usize] -= 1;
+            self.counts[d as usize] -= matching_pods(t, c, node);
+        }
+    }
+}
+
+/// The pods on `node` that constraint `c` of template `t` counts.
+fn matching_pods(t: &PodTemplate, c: &TopologySpread, node: &Node) -> i64 {
+    node.pod_templates
+        .iter()
+        .filter(|(other, _)| other.namespace == t.namespace && c.selector.matches(&other.labels))
+        .map(|(_, n)| i64::from(*n))
+        .sum()
 }
 
 /// The spread counts per (template, constraint): every pod of a template sees the same counts,
@@ -259,13 +294,13 @@ pub(crate) struct SpreadCache {
     entries: Vec<SpreadEntry>,
 }
 
-/// The spread counts kept from one pass to the next: valid while no node was changed or
-/// removed (`Cluster::node_domains_version` when they were made), brought up to date at the
-/// next pass with the nodes that joined and the pods bound to or ended on a node since (the
-/// journal).
+/// The spread counts kept from one pass to the next, brought up to date with the nodes that
+/// joined and the pods bound to or ended on a node since (the journal, applied at the next
+/// pass), and with each node patched or removed (applied at once, after the journal: a
+/// journalled pod is counted by what its node is when the journal is applied).
 #[derive(Default)]
 pub(crate) struct SpreadKept {
-    cache: Option<(u64, SpreadCache)>,
+    cache: Option<SpreadCache>,
     /// What happened since the cache was kept, in order.
     journal: Vec<Journalled>,
 }
@@ -291,6 +326,63 @@ impl SpreadKept {
     /// `node` joined the cluster (a node joins without pods).
     pub(crate) fn node_added(&mut self, node: NodeId) {
         self.push(|| Journalled::NodeAdded(node));
+    }
+
+    /// Apply the journal to the kept counts, reading each node as it is now.
+    pub(crate) fn flush(&mut self, nodes: &[Option<Node>]) {
+        let journal = std::mem::take(&mut self.journal);
+        let Some(cache) = &mut self.cache else {
+            return;
+        };
+        let node = |id: NodeId| nodes.get(id.0 as usize).and_then(Option::as_ref);
+        for entry in &journal {
+            match entry {
+                Journalled::Pod(t, id, delta) => {
+                    if let Some(n) = node(*id) {
+                        cache.count(t, n, *delta);
+                    }
+                }
+                Journalled::NodeAdded(id) => {
+                    if let Some(n) = node(*id) {
+                        cache.node_added(n);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `node`'s labels or deletion mark were `labels` and `deleting` when the counts last took
+    /// it in (the journal flushed before the patch): take it out as it was and in as it is.
+    pub(crate) fn node_changed(&mut self, node: &Node, labels: &Labels, deleting: bool) {
+        debug_assert!(self.journal.is_empty(), "flushed before the patch");
+        if let Some(cache) = &mut self.cache {
+            for e in &mut cache.entries {
+                let c = &e.template.spread[e.constraint];
+                e.state.take_out(&e.template, c, node, labels, deleting);
+                e.state.take_in(&e.template, c, node);
+                e.state.set_min();
+            }
+        }
+    }
+
+    /// `node` is going, its pods still on it (the journal flushed first): take it out. The
+    /// ends of its pods, journalled next, find no node and count nothing. A domain stays
+    /// named when its last node goes (empty, it counts for nothing); counts whose names have
+    /// come to outnumber the `live` nodes twice over (a hostname spread on a cluster that
+    /// replaces its nodes all day) are dropped, to be counted afresh.
+    pub(crate) fn node_removed(&mut self, node: &Node, live: usize) {
+        debug_assert!(self.journal.is_empty(), "flushed before the removal");
+        if let Some(cache) = &mut self.cache {
+            for e in &mut cache.entries {
+                let c = &e.template.spread[e.constraint];
+                e.state
+                    .take_out(&e.template, c, node, &node.labels, node.deleting);
+                e.state.set_min();
+            }
+            cache
+                .entries
+                .retain(|e| e.state.names.len() <= 2 * live + 64);
+        }
     }
 
     fn push(&mut self, entry: impl FnOnce() -> Journalled) {
@@ -337,7 +429,7 @@ impl SpreadCache {
     fn node_added(&mut self, node: &Node) {
         for e in &mut self.entries {
             e.state
-                .node_added(&e.template, &e.template.spread[e.constraint], node);
+                .take_in(&e.template, &e.template.spread[e.constraint], node);
             e.state.set_min();
         }
     }
@@ -416,13 +508,16 @@ impl PassState {
 impl Cluster {
     /// Does `node`'s labels satisfy the pod's node selector and required node affinity?
     pub fn node_matches_affinity(t: &PodTemplate, node: &Node) -> bool {
+        Self::labels_match_affinity(t, &node.labels)
+    }
+
+    /// [`Cluster::node_matches_affinity`] for a node with these labels.
+    pub fn labels_match_affinity(t: &PodTemplate, labels: &Labels) -> bool {
         t.node_selector
             .iter()
-            .all(|(k, v)| node.labels.get(k) == Some(v))
+            .all(|(k, v)| labels.get(k) == Some(v))
             && (t.required_terms.is_empty()
-                || t.required_terms
-                    .iter()
-                    .any(|r| r.matches_labels(&node.labels)))
+                || t.required_terms.iter().any(|r| r.matches_labels(labels)))
     }
 
     /// Whether the node's taints and labels admit the pod at all, whatever it has free: the
@@ -536,7 +631,7 @@ impl Cluster {
         let mut names: BTreeMap<String, u32> = BTreeMap::new();
         let mut node_domain = vec![NO_DOMAIN; self.nodes.len()];
         let mut counts: Vec<i64> = Vec::new();
-        let mut eligible: Vec<bool> = Vec::new();
+        let mut eligible: Vec<u32> = Vec::new();
         let mut selects: Vec<(*const PodTemplate, bool)> = Vec::new();
         for node in self.nodes() {
             let Some(domain) = node.labels.get(&c.topology_key) else {
@@ -546,7 +641,7 @@ impl Cluster {
                 Some(&d) => d,
                 None => {
                     counts.push(0);
-                    eligible.push(false);
+                    eligible.push(0);
                     let d = counts.len() as u32 - 1;
                     names.insert(domain.clone(), d);
                     d
@@ -556,7 +651,7 @@ impl Cluster {
             if node.deleting || !Self::node_matches_affinity(t, node) {
                 continue;
             }
-            eligible[d as usize] = true;
+            eligible[d as usize] += 1;
             for (other, count) in &node.pod_templates {
                 let ptr = Arc::as_ptr(other);
                 let hit = match selects.iter().find(|(p, _)| *p == ptr) {
@@ -952,8 +1047,7 @@ impl Cluster {
         // when it failed.
         let mut failed_templates: BTreeMap<usize, Failure> = BTreeMap::new();
         let verdicts_version = self.node_verdicts_version;
-        let domains_version = self.node_domains_version;
-        let mut spread = self.kept_spread(domains_version);
+        let mut spread = self.kept_spread();
         let mut pass = PassState::new(self, &nominated);
         // The fixed-filter verdicts of earlier passes hold while no node was added, changed or
         // removed: they read only the nodes' readiness, cordon, deletion, taints and labels.
@@ -1095,43 +1189,22 @@ impl Cluster {
             }
             *self.verdict_cache.borrow_mut() = (verdicts_version, verdicts);
         }
-        if self.node_domains_version == domains_version && !spread.entries.is_empty() {
+        // Kept for the next pass (nothing in a pass patches or removes a node).
+        if !spread.entries.is_empty() {
             if spread.entries.len() > MAX_KEPT_SPREAD {
                 spread
                     .entries
                     .drain(..spread.entries.len() - MAX_KEPT_SPREAD);
             }
-            self.spread_kept.cache = Some((domains_version, spread));
+            self.spread_kept.cache = Some(spread);
         }
         result
     }
 
-    /// The spread counts kept from the last pass, brought up to date with the nodes that
-    /// joined and the pods bound and ended since; none if a node went or was patched since
-    /// (its labels, deletion or affinity may move any count), `domains_version` being
-    /// `node_domains_version` now.
-    fn kept_spread(&mut self, domains_version: u64) -> SpreadCache {
-        let journal = std::mem::take(&mut self.spread_kept.journal);
-        match self.spread_kept.cache.take() {
-            Some((at, mut cache)) if at == domains_version => {
-                for entry in &journal {
-                    match entry {
-                        Journalled::Pod(t, node, delta) => {
-                            if let Some(n) = self.node(*node) {
-                                cache.count(t, n, *delta);
-                            }
-                        }
-                        Journalled::NodeAdded(node) => {
-                            if let Some(n) = self.node(*node) {
-                                cache.node_added(n);
-                            }
-                        }
-                    }
-                }
-                cache
-            }
-            _ => SpreadCache::default(),
-        }
+    /// The spread counts kept from the last pass, brought up to date ([`SpreadKept`]).
+    fn kept_spread(&mut self) -> SpreadCache {
+        self.spread_kept.flush(&self.nodes);
+        self.spread_kept.cache.take().unwrap_or_default()
     }
 
     /// Hostname of a node, as used for `kubernetes.io/hostname` domains.
@@ -1165,7 +1238,7 @@ pub fn sum_requests<'a>(templates: impl Iterator<Item = &'a PodTemplate>) -> Res
 mod tests {
     use super::*;
     use crate::{EndReason, NodeOwner, OwnerKind, PodPhase};
-    use asim_core::k8s::selector::{LabelSelector, Labels};
+    use asim_core::k8s::selector::LabelSelector;
     use proptest::prelude::*;
 
     #[derive(Clone, Debug)]
@@ -1178,6 +1251,8 @@ mod tests {
         AddNode(usize),
         /// A node starts being deleted (a Node/Update).
         Delete(usize),
+        /// A node goes, with whatever pods are still on it.
+        Remove(usize),
         /// A pending pod is bound outside a pass (as a DaemonSet pod is placed).
         Bind(usize),
         /// A node loses or gains a taint, is uncordoned or becomes Ready (Node/Updates that
@@ -1194,6 +1269,7 @@ mod tests {
             3 => (0..64usize).prop_map(Op::End),
             1 => (0..4usize).prop_map(Op::AddNode),
             1 => (0..64usize).prop_map(Op::Delete),
+            1 => (0..64usize).prop_map(Op::Remove),
             1 => (0..64usize).prop_map(Op::Bind),
             1 => (0..64usize).prop_map(Op::Relax),
             1 => (0..64usize).prop_map(Op::Patch),
@@ -1217,6 +1293,25 @@ mod tests {
             SimTime(0),
             true,
         )
+    }
+
+    /// Per domain name with an eligible node or a pod counted: (pods counted, eligible
+    /// nodes). Kept counts may hold a domain whose nodes are all gone (nothing in it) and
+    /// number domains in another order than a fresh count.
+    fn counted(s: &SpreadState) -> BTreeMap<String, (i64, u32)> {
+        s.names
+            .iter()
+            .map(|(name, &d)| (name.clone(), (s.counts[d as usize], s.eligible[d as usize])))
+            .filter(|(_, c)| *c != (0, 0))
+            .collect()
+    }
+
+    fn domain_name(s: &SpreadState, n: &Node) -> Option<String> {
+        let d = s.domain_of(n)?;
+        s.names
+            .iter()
+            .find(|(_, i)| **i as usize == d)
+            .map(|(k, _)| k.clone())
     }
 
     proptest! {
@@ -1294,6 +1389,9 @@ mod tests {
                             c.bind(pending[i % pending.len()], NodeId((i % nodes) as u32), now);
                         }
                     }
+                    Op::Remove(i) => {
+                        c.remove_node(NodeId((i % nodes) as u32), now);
+                    }
                     Op::Patch(i) => {
                         let id = NodeId((i % nodes) as u32);
                         if let Some(mut n) = c.node_mut(id) {
@@ -1332,17 +1430,17 @@ mod tests {
                 c.schedule_pass(now);
                 // What the next pass would start from: the kept counts with the journal of
                 // pods bound and ended since applied (none if a node changed since).
-                let events = c.node_domains_version;
-                let kept = c.kept_spread(events);
+                let kept = c.kept_spread();
                 for e in &kept.entries {
                     let fresh = c.spread_state(&e.template, &e.template.spread[e.constraint]);
-                    prop_assert_eq!(&e.state.counts, &fresh.counts, "counts after step {}", step);
-                    prop_assert_eq!(&e.state.eligible, &fresh.eligible);
-                    prop_assert_eq!(&e.state.node_domain, &fresh.node_domain);
+                    prop_assert_eq!(counted(&e.state), counted(&fresh), "counts after step {}", step);
+                    for n in c.nodes() {
+                        prop_assert_eq!(domain_name(&e.state, n), domain_name(&fresh, n), "domain of {:?}", n.id);
+                    }
                     prop_assert_eq!(e.state.min, fresh.min);
                 }
                 if !kept.entries.is_empty() {
-                    c.spread_kept.cache = Some((events, kept));
+                    c.spread_kept.cache = Some(kept);
                 }
                 // The verdicts the next pass would reuse are those of a fresh filter.
                 let cache = c.verdict_cache.borrow();
