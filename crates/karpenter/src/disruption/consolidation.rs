@@ -607,7 +607,9 @@ impl Karpenter {
                 return Err("the disruption budget no longer allows it".into());
             }
         }
-        let base = OnceCell::new();
+        // The instant's shared base: a command that fails here falls through to the next
+        // method, whose pass at this same instant then finds the base built.
+        let base = self.pass_base(ctx);
         let multi = command.method == Method::MultiNodeConsolidation;
         let again = self.decide(ctx, &base, &cands, false, multi, false)?;
         match (&command.decision, &again) {
