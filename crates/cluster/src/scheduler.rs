@@ -286,9 +286,9 @@ fn matching_pods(t: &PodTemplate, c: &TopologySpread, node: &Node) -> i64 {
 /// The spread counts per (template, constraint): every pod of a template sees the same counts,
 /// which change only when a pod binds or ends or a node changes. They are counted once, kept
 /// up to date by [`SpreadCache::count`] for each pod bound within a pass and, between passes,
-/// for each pod bound or ended since ([`SpreadKept`]), and counted afresh only after a node
-/// event — instead of being recounted over every node for each pass (one pass per pod arrival:
-/// pods × nodes over a day).
+/// for each pod bound or ended and each node that joined, changed or went since
+/// ([`SpreadKept`]) — instead of being recounted over every node for each pass (one pass per
+/// pod arrival: pods × nodes over a day).
 #[derive(Default)]
 pub(crate) struct SpreadCache {
     entries: Vec<SpreadEntry>,
