@@ -105,6 +105,12 @@ pub struct SeedCache {
     /// NodePool's available types and requirements change seldom, and reading a requirement
     /// from each of hundreds of types' maps, every pass, cost ~2 % of a busy day.
     type_domains: Vec<KeptTypeDomains>,
+    /// The last seed's keys, and a number that moves whenever a seed's keys differ from the
+    /// last's: a node's values of the keys are kept with it, so that checking them costs a
+    /// number compared, not the node's copy of the keys read (a cache miss per node per pass
+    /// on a 5,000-node cluster).
+    key_ids: Vec<KeyId>,
+    keys_epoch: u64,
 }
 
 /// What a pass's seed keeps of one node for the next: built again when its labels change
@@ -115,8 +121,8 @@ struct SeedNode {
     labels_len: usize,
     /// Every label interned.
     doms: SharedDoms,
-    /// Its values of the seed's keys, and those keys.
-    vals: Option<(Vec<KeyId>, SharedDoms)>,
+    /// Its values of the seed's keys, and the [`SeedCache::keys_epoch`] of those keys.
+    vals: Option<(u64, SharedDoms)>,
     host: Option<DomId>,
     /// Its active pods at a pods version.
     bound: Option<(u64, Arc<BoundPods>)>,
@@ -281,6 +287,11 @@ impl TopologySeed {
             cache.nodes.retain(|n, _| live.contains(n));
         }
         let key_ids: Vec<KeyId> = keys.iter().map(|(_, id)| *id).collect();
+        if cache.key_ids != key_ids {
+            cache.key_ids.clone_from(&key_ids);
+            cache.keys_epoch += 1;
+        }
+        let keys_epoch = cache.keys_epoch;
         let mut existing_doms = Vec::with_capacity(existing.len());
         let mut existing_hosts = Vec::with_capacity(existing.len());
         let mut existing_universe = Vec::with_capacity(existing.len());
@@ -298,8 +309,8 @@ impl TopologySeed {
                 continue;
             };
             let entry = cache.node(&mut topology, n, &e.labels);
-            if entry.vals.as_ref().is_none_or(|(k, _)| *k != key_ids) {
-                entry.vals = Some((key_ids.clone(), vals_of(&entry.doms)));
+            if entry.vals.as_ref().is_none_or(|(e, _)| *e != keys_epoch) {
+                entry.vals = Some((keys_epoch, vals_of(&entry.doms)));
             }
             if entry.host.is_none() {
                 entry.host = topology.host_id(&e.name);
@@ -705,5 +716,83 @@ mod tests {
             seed.topology(&BTreeSet::new(), true).universe_names(zone),
             ["a", "b", "c", "d"]
         );
+    }
+
+    /// A node's values of the seed's keys are carried with the node from one pass's seed to
+    /// the next; when a NodePool brings a key the last seed did not have, they are read again:
+    /// the seed is the one built without the carried state (docs/performance.md, step 74).
+    #[test]
+    fn carried_node_values_follow_the_seeds_keys() {
+        let zone = "topology.kubernetes.io/zone";
+        let mut cluster = asim_cluster::Cluster::new(SchedulerSettings::default());
+        let labels: Labels = [
+            (zone.to_string(), "a".to_string()),
+            ("example.com/team".to_string(), "y".to_string()),
+        ]
+        .into();
+        let id = cluster.add_node(Node::new(
+            "node-0".into(),
+            labels.clone(),
+            Vec::new(),
+            Resources::default(),
+            Resources::default(),
+            NodeOwner::Unmanaged,
+            None,
+            SimTime(0),
+            true,
+        ));
+        let existing = vec![ExistingNode {
+            name: "node-0".into(),
+            node: Some(id),
+            nodeclaim: None,
+            requirements: Arc::new(Requirements::from_labels(&labels)),
+            labels: Arc::new(labels),
+            taints: Vec::new(),
+            startup_taints: Vec::new(),
+            initialized: true,
+            available: Resources::default(),
+            host_ports: Vec::new(),
+        }];
+        let mut requirements = Requirements::default();
+        requirements.add_requirement(asim_core::k8s::requirements::Requirement::in_values(
+            "example.com/team",
+            ["x"],
+        ));
+        let template = Template {
+            nodepool: "team-x".into(),
+            requirements,
+            labels: Labels::default(),
+            taints: Vec::new(),
+            startup_taints: Vec::new(),
+            all_types: Arc::new(Vec::new()),
+            types: Vec::new(),
+            daemon_overhead: Vec::new(),
+            remaining: None,
+            remaining_nodes: None,
+            no_types_reason: None,
+        };
+        let templates = std::slice::from_ref(&template);
+        let mut cache = SeedCache::default();
+        let _ = TopologySeed::new(&[], &existing, Some(&cluster), &mut cache);
+        let carried = TopologySeed::new(templates, &existing, Some(&cluster), &mut cache);
+        let fresh = TopologySeed::new(
+            templates,
+            &existing,
+            Some(&cluster),
+            &mut SeedCache::default(),
+        );
+        let none = BTreeSet::new();
+        let team = "example.com/team";
+        assert_eq!(
+            fresh.topology(&none, false).universe_names(team),
+            ["x", "y"]
+        );
+        for key in [team, zone] {
+            assert_eq!(
+                carried.topology(&none, false).universe_names(key),
+                fresh.topology(&none, false).universe_names(key),
+                "{key}"
+            );
+        }
     }
 }
