@@ -562,10 +562,11 @@ impl Cluster {
     }
 
     /// The node to patch. Counted as a Node/Update for the unschedulable pool whatever the
-    /// caller changes (docs/model/scheduler.md §4). The binder's kept state — its fixed-filter
-    /// verdicts and scores, its spread counts — is dropped only if the patch changed what
-    /// that state reads, which the [`NodePatch`] compares when it is dropped: Karpenter reads
-    /// each registered node through a patch on every initialization check.
+    /// caller changes (docs/model/scheduler.md §4). The binder's kept state is brought up to
+    /// date from what the patch changed, which the [`NodePatch`] compares when it is dropped:
+    /// the spread counts take a new label or deletion mark in, the fixed-filter verdicts and
+    /// scores are dropped only if something they read changed (autoscalers label, taint and
+    /// mark nodes all day).
     pub fn node_mut(&mut self, id: NodeId) -> Option<NodePatch<'_>> {
         self.generation += 1;
         self.queue.record(ClusterEvent::NodeUpdate);
@@ -581,9 +582,9 @@ impl Cluster {
         })
     }
 
-    /// Add `taint` to node `id` (a Node/Update); false when there is no such node. Unlike a
-    /// patch through [`Cluster::node_mut`], the binder's kept spread counts stay: they read no
-    /// taint (nodeTaintsPolicy Ignore).
+    /// Add `taint` to node `id` (a Node/Update); false when there is no such node. The
+    /// binder's kept spread counts stay as they are: they read no taint (nodeTaintsPolicy
+    /// Ignore).
     pub fn taint(&mut self, id: NodeId, taint: Taint) -> bool {
         self.generation += 1;
         let Some(n) = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut) else {

@@ -165,7 +165,7 @@ impl FilterFacts {
 /// dropped it compares the node with what it was: the binder's kept spread counts take a
 /// change of its labels or deletion mark in, and its kept fixed-filter verdicts and scores
 /// are dropped if anything they read changed. A patch that changes nothing the binder reads
-/// (Karpenter's initialization checks, a taint already there) keeps both as they are.
+/// (an annotation, a taint already there) keeps both as they are.
 pub struct NodePatch<'a> {
     pub(crate) node: &'a mut Node,
     pub(crate) before: FilterFacts,

@@ -143,7 +143,8 @@ pub(crate) type Verdicts = Vec<(
 /// A node's score for a template and the node's free CPU and memory it was computed at. A
 /// score reads the node's requested and allocatable CPU and memory, its labels and its
 /// taints, and the template: with the node's free CPU and memory the same (allocatable never
-/// changes) and no node event since (labels and taints), it is the same score. The pods of a
+/// changes) and its labels and taints as they were (`Cluster::node_verdicts_version`), it
+/// is the same score. The pods of a
 /// Deployment's scale-up are placed one after another, each scoring the same few hundred
 /// nodes of which only the last one chosen has changed: the floating-point score was an
 /// eighth of a 5,000-node day under cluster-autoscaler.
