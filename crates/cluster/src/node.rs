@@ -190,11 +190,11 @@ impl Drop for NodePatch<'_> {
     fn drop(&mut self) {
         let b = &self.before;
         let n = &*self.node;
-        if b.labels != n.labels || b.deleting != n.deleting {
+        let domains_moved = b.labels != n.labels || b.deleting != n.deleting;
+        if domains_moved {
             self.spread.node_changed(n, &b.labels, b.deleting);
         }
-        if b.labels != n.labels
-            || b.deleting != n.deleting
+        if domains_moved
             || b.taints != n.taints
             || b.ready != n.ready
             || b.unschedulable != n.unschedulable

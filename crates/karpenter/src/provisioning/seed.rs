@@ -607,6 +607,33 @@ mod tests {
     use asim_core::k8s::resources::Resources;
     use asim_core::k8s::selector::LabelSelector;
 
+    /// A Ready node with these labels joins `cluster`; it is returned as existing capacity.
+    fn add_node(cluster: &mut asim_cluster::Cluster, name: &str, labels: Labels) -> ExistingNode {
+        let id = cluster.add_node(Node::new(
+            name.into(),
+            labels.clone(),
+            Vec::new(),
+            Resources::default(),
+            Resources::default(),
+            NodeOwner::Unmanaged,
+            None,
+            SimTime(0),
+            true,
+        ));
+        ExistingNode {
+            name: name.into(),
+            node: Some(id),
+            nodeclaim: None,
+            requirements: Arc::new(Requirements::from_labels(&labels)),
+            labels: Arc::new(labels),
+            taints: Vec::new(),
+            startup_taints: Vec::new(),
+            initialized: true,
+            available: Resources::default(),
+            host_ports: Vec::new(),
+        }
+    }
+
     /// A simulation's topology taken from the pass's whole one (copied, its excluded nodes'
     /// pods skipped and the domains only they gave taken out) counts the pods a topology built
     /// afresh without those nodes counts, and knows the same domains of every key a pod's
@@ -647,17 +674,8 @@ mod tests {
                 ("karpenter.sh/nodeclaim".to_string(), format!("claim-{i}")),
             ]
             .into();
-            let id = cluster.add_node(Node::new(
-                name.clone(),
-                labels.clone(),
-                Vec::new(),
-                Resources::default(),
-                Resources::default(),
-                NodeOwner::Unmanaged,
-                None,
-                SimTime(0),
-                true,
-            ));
+            let node = add_node(&mut cluster, &name, labels);
+            let id = node.node.expect("a Node");
             for (j, template) in [&web, &web, &api].into_iter().enumerate() {
                 if i == 4 || (i == 2 && j == 2) {
                     continue;
@@ -672,18 +690,7 @@ mod tests {
                 );
                 cluster.bind(p, id, SimTime(0));
             }
-            existing.push(ExistingNode {
-                name: name.as_str().into(),
-                node: Some(id),
-                nodeclaim: None,
-                requirements: Arc::new(Requirements::from_labels(&labels)),
-                labels: Arc::new(labels),
-                taints: Vec::new(),
-                startup_taints: Vec::new(),
-                initialized: true,
-                available: Resources::default(),
-                host_ports: Vec::new(),
-            });
+            existing.push(node);
         }
         let ids: Vec<NodeId> = existing.iter().filter_map(|e| e.node).collect();
         let mut cache = SeedCache::default();
@@ -730,29 +737,7 @@ mod tests {
             ("example.com/team".to_string(), "y".to_string()),
         ]
         .into();
-        let id = cluster.add_node(Node::new(
-            "node-0".into(),
-            labels.clone(),
-            Vec::new(),
-            Resources::default(),
-            Resources::default(),
-            NodeOwner::Unmanaged,
-            None,
-            SimTime(0),
-            true,
-        ));
-        let existing = vec![ExistingNode {
-            name: "node-0".into(),
-            node: Some(id),
-            nodeclaim: None,
-            requirements: Arc::new(Requirements::from_labels(&labels)),
-            labels: Arc::new(labels),
-            taints: Vec::new(),
-            startup_taints: Vec::new(),
-            initialized: true,
-            available: Resources::default(),
-            host_ports: Vec::new(),
-        }];
+        let existing = vec![add_node(&mut cluster, "node-0", labels)];
         let mut requirements = Requirements::default();
         requirements.add_requirement(asim_core::k8s::requirements::Requirement::in_values(
             "example.com/team",
