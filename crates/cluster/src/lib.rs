@@ -123,6 +123,10 @@ pub struct Cluster {
     /// Bound pods per priority: preemption's first question is whether any bound pod has a
     /// lower priority than the pod that failed (answered once per pass, from this).
     bound_priorities: BTreeMap<i32, u32>,
+    /// Bound pods per request shape (cpu, memory, pods, ephemeral storage): Karpenter gives its
+    /// simulations' free-capacity index exact bits for the shapes it will place, and reading
+    /// them off every node's templates cost a cache miss per node per build.
+    bound_shapes: BTreeMap<free_capacity::Free, u32>,
 }
 
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
@@ -287,6 +291,23 @@ impl Cluster {
         id
     }
 
+    /// The distinct request shapes ([`free_capacity::core`]) of the pods bound to nodes, in
+    /// order: kept with every bind and end, so that reading them costs the shapes, not the
+    /// nodes.
+    pub fn bound_request_shapes(&self) -> impl Iterator<Item = free_capacity::Free> + '_ {
+        debug_assert!(
+            self.bound_shapes.keys().copied().eq(self
+                .nodes()
+                .flat_map(|n| n
+                    .pod_templates
+                    .iter()
+                    .map(|(t, _)| free_capacity::core(&t.requests)))
+                .collect::<BTreeSet<_>>()),
+            "Cluster::bound_shapes is stale"
+        );
+        self.bound_shapes.keys().copied()
+    }
+
     /// Pending (unbound, active) pods in creation order.
     pub fn pending_pods(&self) -> impl Iterator<Item = PodId> + '_ {
         self.pending.iter().copied()
@@ -327,6 +348,10 @@ impl Cluster {
             n.requested.add(&template.requests);
             n.pods.insert(pod);
             *self.bound_priorities.entry(template.priority).or_insert(0) += 1;
+            *self
+                .bound_shapes
+                .entry(free_capacity::core(&template.requests))
+                .or_insert(0) += 1;
             self.free[node.0 as usize] = scheduler::free_of(n);
             self.node_tree.set_room(node, self.free[node.0 as usize]);
             self.spread_kept.journal(&template, node, 1);
@@ -478,6 +503,13 @@ impl Cluster {
                 *c -= 1;
                 if *c == 0 {
                     self.bound_priorities.remove(&template.priority);
+                }
+            }
+            let shape = free_capacity::core(&template.requests);
+            if let Some(c) = self.bound_shapes.get_mut(&shape) {
+                *c -= 1;
+                if *c == 0 {
+                    self.bound_shapes.remove(&shape);
                 }
             }
             if let Some(i) = n
@@ -1045,6 +1077,37 @@ mod tests {
         assert_eq!(c.node_name(a), Some("ip-10-0-0-1"));
         assert_eq!(c.node_name(b), Some("ip-10-0-0-2"));
         assert_eq!(c.node_name(NodeId(7)), None);
+    }
+
+    /// The bound pods' request shapes are kept through binds, ends and a node's removal (its
+    /// pods end with it), and a shape goes only when its last bound pod does: Karpenter's
+    /// simulations read them instead of every node's templates.
+    #[test]
+    fn bound_request_shapes_follow_binds_ends_and_node_removals() {
+        let mut c = Cluster::default();
+        let a = c.add_node(bare_node("a", Resources::new(64_000, 1 << 40)));
+        let b = c.add_node(bare_node("b", Resources::new(64_000, 1 << 40)));
+        let template = |cpu_m: i64| {
+            Arc::new(PodTemplate {
+                requests: Resources::new(cpu_m, 1 << 20),
+                ..Default::default()
+            })
+        };
+        let (small, large) = (template(100), template(2_000));
+        let mut pod = |name: &str, t: &Arc<PodTemplate>| {
+            c.create_pod(SimTime(0), name.into(), Arc::clone(t), OwnerKind::None, 0, false)
+        };
+        let (p1, p2, p3) = (pod("p1", &small), pod("p2", &small), pod("p3", &large));
+        let shapes = |c: &Cluster| c.bound_request_shapes().map(|s| s[0]).collect::<Vec<_>>();
+        assert!(shapes(&c).is_empty(), "pending pods are not bound");
+        c.bind(p1, a, SimTime(0));
+        c.bind(p2, b, SimTime(0));
+        c.bind(p3, b, SimTime(0));
+        assert_eq!(shapes(&c), [100, 2_000]);
+        c.end_pod(p1, SimTime(1_000), PodPhase::Succeeded);
+        assert_eq!(shapes(&c), [100, 2_000], "p2 still has the small shape");
+        c.remove_node(b, SimTime(2_000));
+        assert!(shapes(&c).is_empty(), "b's pods ended with it");
     }
 
     /// kube-controller-manager's ReplicaSet controller counts only pods that are not

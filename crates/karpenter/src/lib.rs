@@ -82,9 +82,9 @@ pub struct Karpenter {
     /// they are the claim's (a NodeClass change rebuilds the list). Holds the claims that were
     /// launched at the last [`Karpenter::existing_nodes`] only.
     pub(crate) launched_cache: std::cell::RefCell<provisioning::LaunchedCache>,
-    /// The last existing capacity's entries in the scheduler's order: the next is read in
-    /// this order (provisioning/mod.rs).
-    pub(crate) existing_order: std::cell::RefCell<Vec<provisioning::ExistingSource>>,
+    /// The last existing capacity's entries in the scheduler's order, with their names'
+    /// first 16 bytes: the next is read in this order (provisioning/mod.rs).
+    pub(crate) existing_order: std::cell::RefCell<Vec<(provisioning::ExistingSource, u128)>>,
     /// Per node: what its entry in the simulations' existing capacity keeps from one pass to
     /// the next (provisioning/mod.rs).
     pub(crate) node_cache:

@@ -240,7 +240,9 @@ pub struct Candidate {
     pub drifted_at: Option<SimTime>,
     /// v1.14 ordering key: price / (1 + Σ max(0, eviction cost)) (§4.6).
     pub savings_per_disruption: f64,
-    pub name: String,
+    /// The NodeClaim's name, shared with the kept facts of its node (a copy per candidate per
+    /// pass was a heap block and a cache miss each).
+    pub name: Arc<str>,
 }
 
 impl Candidate {
@@ -380,11 +382,20 @@ impl PdbTable {
 #[derive(Default)]
 pub(super) struct KeptNodePods {
     pdbs: usize,
-    nodes: BTreeMap<NodeId, NodePods>,
+    /// Only looked up (and pruned): hashed.
+    nodes: asim_core::hash::FastMap<NodeId, KeptCandidate>,
     /// The last candidates' nodes in their sorted order: the next build reads the nodes in
     /// this order, so that its sort meets a list already nearly in order (from pass to pass
     /// only the few nodes whose pods moved change their place).
     order: Vec<(NodeId, ClaimId)>,
+}
+
+/// What a candidate keeps from pass to pass: its NodeClaim's name and the name's first 16
+/// bytes (neither changes: a node has one NodeClaim), and what it takes from its node's pods.
+pub(super) struct KeptCandidate {
+    name: Arc<str>,
+    prefix: u128,
+    pods: NodePods,
 }
 
 /// What a candidate takes from its node's pods (§4.2), valid while `Node::pods_version` is
@@ -655,6 +666,8 @@ impl Karpenter {
         let mut until = SimTime(u64::MAX);
         let mut out = Vec::with_capacity(cluster.node_count());
         let mut seen = Vec::with_capacity(cluster.node_count());
+        // Per candidate, its name's first 16 bytes (the sort's key).
+        let mut prefixes = Vec::with_capacity(cluster.node_count());
         // Every registered node with its NodeClaim: the last candidates first, in their order,
         // then the others in node order. (The order read changes nothing but the sort's work:
         // the candidates' sort key is total.)
@@ -688,20 +701,15 @@ impl Karpenter {
             };
             let Some(l) = &c.launched else { continue };
             seen.push(node_id);
-            let facts = match kept.nodes.entry(node_id) {
-                std::collections::btree_map::Entry::Occupied(e)
-                    if e.get().version == node.pods_version =>
-                {
-                    e.into_mut()
-                }
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    e.insert(NodePods::of(cluster, node, &pdbs));
-                    e.into_mut()
-                }
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(NodePods::of(cluster, node, &pdbs))
-                }
-            };
+            let kept_node = kept.nodes.entry(node_id).or_insert_with(|| KeptCandidate {
+                name: c.name.as_str().into(),
+                prefix: name_prefix(&c.name),
+                pods: NodePods::of(cluster, node, &pdbs),
+            });
+            if kept_node.pods.version != node.pods_version {
+                kept_node.pods = NodePods::of(cluster, node, &pdbs);
+            }
+            let facts = &kept_node.pods;
             let blocked = facts.blocked(cluster, &pdbs, now, &mut until);
             if let Some(end) = self.window_ends(pool, ci, node) {
                 edge(&mut until, end, now);
@@ -721,13 +729,14 @@ impl Karpenter {
                 blocked,
                 drifted_at: c.drifted_at.filter(|t| *t <= now),
                 savings_per_disruption: l.price / (1.0 + facts.evict_sum),
-                name: c.name.clone(),
+                name: Arc::clone(&kept_node.name),
             });
+            prefixes.push(kept_node.prefix);
         }
         // Forget the nodes no longer candidates (gone, deleting, nominated): what is kept stays
         // the size of the cluster.
         if kept.nodes.len() > seen.len() {
-            let seen: BTreeSet<NodeId> = seen.into_iter().collect();
+            let seen: asim_core::hash::FastSet<NodeId> = seen.into_iter().collect();
             kept.nodes.retain(|n, _| seen.contains(n));
         }
         // v1.14: the most savings per unit of disruption first; ties by name (§4.6). Names are
@@ -740,7 +749,7 @@ impl Karpenter {
             .enumerate()
             .map(|(i, c)| {
                 let key = total_order_key(c.savings_per_disruption);
-                (std::cmp::Reverse(key), name_prefix(&c.name), i as u32)
+                (std::cmp::Reverse(key), prefixes[i], i as u32)
             })
             .collect();
         keys.sort_by(|a, b| {
@@ -1059,7 +1068,7 @@ impl Karpenter {
         self.log(
             now,
             LogDecision::Unconsolidatable {
-                nodeclaim: c.name.clone(),
+                nodeclaim: c.name.to_string(),
                 reason: why.to_string(),
             },
         );

@@ -420,47 +420,64 @@ impl Karpenter {
         // in full only when those bytes are equal (they hold no NUL byte to confuse with the
         // padding).
         let mut keys: Vec<(bool, u128, u32)> = Vec::with_capacity(cluster.node_count());
-        let add_node = |node, sources: &mut Vec<_>, keys: &mut Vec<_>| {
+        // A name's prefix is carried in the order from call to call (names never change, and
+        // neither node ids nor NodeClaim indices are reused): reading each name again cost a
+        // cache miss per node per build.
+        let add_node = |node: &'a asim_cluster::Node,
+                        prefix: Option<u128>,
+                        sources: &mut Vec<_>,
+                        keys: &mut Vec<_>| {
             if let Some((initialized, claim)) = self.existing_entry(node, left_out) {
-                keys.push((!initialized, name_prefix(&node.name), sources.len() as u32));
+                let prefix = prefix.unwrap_or_else(|| name_prefix(&node.name));
+                keys.push((!initialized, prefix, sources.len() as u32));
                 sources.push(Source::Node(node, claim));
             }
         };
         let launched = |c: &NodeClaim| c.state == ClaimState::Launched && c.launched.is_some();
-        let add_claim = |i, c: &'a NodeClaim, sources: &mut Vec<_>, keys: &mut Vec<_>| {
-            keys.push((true, name_prefix(&c.name), sources.len() as u32));
-            sources.push(Source::Claim(i, c));
-        };
-        // The last call's order first, then what is new.
+        let add_claim =
+            |i, c: &'a NodeClaim, prefix: Option<u128>, sources: &mut Vec<_>, keys: &mut Vec<_>| {
+                let prefix = prefix.unwrap_or_else(|| name_prefix(&c.name));
+                keys.push((true, prefix, sources.len() as u32));
+                sources.push(Source::Claim(i, c));
+            };
+        // The last call's order first, then what is new; a bit per node slot and per NodeClaim
+        // index says what the last order listed.
         let last = std::mem::take(&mut *self.existing_order.borrow_mut());
-        let mut listed_nodes: asim_core::hash::FastSet<asim_cluster::NodeId> = Default::default();
-        let mut listed_claims: asim_core::hash::FastSet<usize> = Default::default();
-        for entry in last {
+        let mut listed_nodes: Vec<bool> = Vec::new();
+        let mut listed_claims: Vec<bool> = Vec::new();
+        let mark = |bits: &mut Vec<bool>, i: usize| {
+            if bits.len() <= i {
+                bits.resize(i + 1, false);
+            }
+            bits[i] = true;
+        };
+        let listed = |bits: &[bool], i: usize| bits.get(i).copied().unwrap_or(false);
+        for (entry, prefix) in last {
             match entry {
                 ExistingSource::Node(n) => {
                     if let Some(node) = cluster.node(n) {
-                        listed_nodes.insert(n);
-                        add_node(node, &mut sources, &mut keys);
+                        mark(&mut listed_nodes, n.0 as usize);
+                        add_node(node, Some(prefix), &mut sources, &mut keys);
                     }
                 }
                 ExistingSource::Claim(i) => {
                     if let Some(c) = self.claims.get(ClaimId(i))
                         && launched(c)
                     {
-                        listed_claims.insert(i);
-                        add_claim(i, c, &mut sources, &mut keys);
+                        mark(&mut listed_claims, i);
+                        add_claim(i, c, Some(prefix), &mut sources, &mut keys);
                     }
                 }
             }
         }
         for node in cluster.nodes() {
-            if !listed_nodes.contains(&node.id) {
-                add_node(node, &mut sources, &mut keys);
+            if !listed(&listed_nodes, node.id.0 as usize) {
+                add_node(node, None, &mut sources, &mut keys);
             }
         }
         for (ClaimId(i), c) in self.claims.live() {
-            if launched(c) && !listed_claims.contains(&i) {
-                add_claim(i, c, &mut sources, &mut keys);
+            if launched(c) && !listed(&listed_claims, i) {
+                add_claim(i, c, None, &mut sources, &mut keys);
             }
         }
         let name = |i: u32| match sources[i as usize] {
@@ -483,8 +500,8 @@ impl Karpenter {
         *self.existing_order.borrow_mut() = keys
             .iter()
             .map(|k| match sources[k.2 as usize] {
-                Source::Node(n, _) => ExistingSource::Node(n.id),
-                Source::Claim(i, _) => ExistingSource::Claim(i),
+                Source::Node(n, _) => (ExistingSource::Node(n.id), k.1),
+                Source::Claim(i, _) => (ExistingSource::Claim(i), k.1),
             })
             .collect();
         let mut out = Vec::with_capacity(keys.len());
@@ -721,17 +738,8 @@ impl Karpenter {
         let existing = self.existing_nodes(cluster, &left_out_bits);
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
-        // Nodes share their pods' few templates: each template's requests are read once.
-        let mut shapes = BTreeSet::new();
-        let mut seen: asim_core::hash::FastSet<*const asim_cluster::PodTemplate> =
-            Default::default();
-        for node in cluster.nodes() {
-            for (t, _) in &node.pod_templates {
-                if seen.insert(Arc::as_ptr(t)) {
-                    shapes.insert(core(&t.requests));
-                }
-            }
-        }
+        // The cluster keeps the bound pods' shapes: no node is read for them.
+        let mut shapes: BTreeSet<_> = cluster.bound_request_shapes().collect();
         shapes.extend(
             cluster
                 .pending_pods()
