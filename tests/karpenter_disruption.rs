@@ -960,6 +960,35 @@ fn a_nodepool_budget_change_takes_effect_without_drifting_nodes() {
     assert!(events(&sim, "disruption").is_empty());
 }
 
+// §1.6, §4.3: a NodePool applied mid-run that sorts first (heavier) moves the others' places
+// in Karpenter's list; each NodeClaim keeps being judged by its own NodePool. Here the new
+// NodePool never consolidates, and the old one's empty nodes still go.
+#[test]
+fn a_heavier_nodepool_applied_later_leaves_the_others_nodeclaims_their_own_nodepool() {
+    let l = nodepool_change_with(
+        &[(
+            "5m",
+            json!({"metadata": {"name": "heavy"},
+                   "spec": {"weight": 100, "disruption": {"consolidateAfter": "Never"}}}),
+        )],
+        vec![json!({"at": "10m", "scale": {"deployment": "web", "replicas": 0}})],
+    );
+    let sim = run(&l, 39 * M);
+    let applied = events(&sim, "nodepool-applied");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0]["nodepool"], "heavy");
+    let cmds = events(&sim, "disruption");
+    assert!(
+        !cmds.is_empty() && cmds.iter().all(|c| c["method"] == "emptiness"),
+        "{cmds:?}"
+    );
+    assert_eq!(
+        sim.cluster.nodes().count(),
+        0,
+        "default's empty nodes are gone"
+    );
+}
+
 // §4.5: the hash compares values: a template changed and changed back before the next drift
 // check is no drift.
 #[test]

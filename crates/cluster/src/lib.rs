@@ -1095,7 +1095,14 @@ mod tests {
         };
         let (small, large) = (template(100), template(2_000));
         let mut pod = |name: &str, t: &Arc<PodTemplate>| {
-            c.create_pod(SimTime(0), name.into(), Arc::clone(t), OwnerKind::None, 0, false)
+            c.create_pod(
+                SimTime(0),
+                name.into(),
+                Arc::clone(t),
+                OwnerKind::None,
+                0,
+                false,
+            )
         };
         let (p1, p2, p3) = (pod("p1", &small), pod("p2", &small), pod("p3", &large));
         let shapes = |c: &Cluster| c.bound_request_shapes().map(|s| s[0]).collect::<Vec<_>>();

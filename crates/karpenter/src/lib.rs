@@ -89,6 +89,11 @@ pub struct Karpenter {
     /// the next (provisioning/mod.rs).
     pub(crate) node_cache:
         std::cell::RefCell<asim_core::hash::FastMap<NodeId, provisioning::KeptNode>>,
+    /// Per NodeClaim index: its NodePool's index in `pools`, once looked up (a NodeClaim's
+    /// NodePool never changes; [`Karpenter::pool_of`]). Cleared whenever `pools` changes:
+    /// an applied NodePool re-sorts them. The per-pass loops asked for every node's NodePool
+    /// by name, a string compared per node per pass.
+    pub(crate) claim_pools: std::cell::RefCell<Vec<u32>>,
     decisions: asim_cluster::autoscaler::DecisionLines,
     /// Nodes the provisioner placed pods on, until when (§4.2 "not nominated").
     pub(crate) nominated: BTreeMap<NodeId, SimTime>,
@@ -157,6 +162,7 @@ impl Karpenter {
             node_cache: Default::default(),
             launched_cache: Default::default(),
             existing_order: Default::default(),
+            claim_pools: Default::default(),
             compatible_cache: Default::default(),
             available_cache: Default::default(),
             seed_cache: Default::default(),

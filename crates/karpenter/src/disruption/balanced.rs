@@ -138,7 +138,7 @@ impl Karpenter {
             if claim.state == ClaimState::Deleted {
                 continue;
             }
-            let Some(pool) = self.pool_index(&claim.nodepool) else {
+            let Some(pool) = self.pool_of(ci) else {
                 continue;
             };
             let Some(t) = totals.get_mut(&pool) else {

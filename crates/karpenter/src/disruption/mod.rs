@@ -543,12 +543,31 @@ impl Karpenter {
             if !c.initialized() {
                 return None;
             }
-            Some((node, ci, self.pool_index(&c.nodepool)?, cluster.node(node)?))
+            Some((node, ci, self.pool_of(ci)?, cluster.node(node)?))
         })
     }
 
     pub(super) fn pool_index(&self, name: &str) -> Option<usize> {
         self.pools.iter().position(|p| p.nodepool.name() == name)
+    }
+
+    /// [`Karpenter::pool_index`] of NodeClaim `ci`'s NodePool, from `claim_pools` once known.
+    pub(crate) fn pool_of(&self, ci: ClaimId) -> Option<usize> {
+        const UNKNOWN: u32 = u32::MAX;
+        const NONE: u32 = u32::MAX - 1;
+        let mut known = self.claim_pools.borrow_mut();
+        if known.len() <= ci.0 {
+            known.resize(ci.0 + 1, UNKNOWN);
+        }
+        match known[ci.0] {
+            UNKNOWN => {
+                let pool = self.pool_index(&self.claims[ci].nodepool);
+                known[ci.0] = pool.map_or(NONE, |p| p as u32);
+                pool
+            }
+            NONE => None,
+            p => Some(p as usize),
+        }
     }
 
     /// Is consolidation (emptiness included) enabled for this NodePool (§4.3)?
@@ -696,7 +715,7 @@ impl Karpenter {
                 edge(&mut until, t, now);
                 continue;
             }
-            let Some(pool) = self.pool_index(&c.nodepool) else {
+            let Some(pool) = self.pool_of(ci) else {
                 continue;
             };
             let Some(l) = &c.launched else { continue };
@@ -811,7 +830,7 @@ impl Karpenter {
             if c.initialized_at.is_none() || c.state == ClaimState::Deleted {
                 continue;
             }
-            let Some(pool) = self.pool_index(&c.nodepool) else {
+            let Some(pool) = self.pool_of(ci) else {
                 continue;
             };
             total[pool] += 1;

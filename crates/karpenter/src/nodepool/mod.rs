@@ -172,6 +172,7 @@ impl Karpenter {
                 None => self.pools.push(info),
             }
             sort_pools(&mut self.pools);
+            self.claim_pools.get_mut().clear();
             let mut drifted = 0;
             for i in self.claims.ids() {
                 if self.claims[i].nodepool == np.name() {

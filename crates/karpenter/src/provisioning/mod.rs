@@ -124,7 +124,7 @@ impl Karpenter {
     ) -> (Vec<Template>, Vec<Vec<HostPort>>) {
         let mut out = Vec::new();
         let mut daemon_ports = Vec::new();
-        for pool in &self.pools {
+        for (pi, pool) in self.pools.iter().enumerate() {
             let np = &pool.nodepool;
             let Some(ci) = pool.class else { continue };
             if np.is_static() {
@@ -154,7 +154,7 @@ impl Karpenter {
                 for (_, c) in self
                     .claims
                     .live()
-                    .filter(|(_, c)| c.is_active() && c.nodepool == np.name())
+                    .filter(|&(ci, c)| c.is_active() && self.pool_of(ci) == Some(pi))
                 {
                     nodes += 1;
                     let all = &self.classes[c.nodeclass].types;
