@@ -523,18 +523,11 @@ impl TopologySeed {
                 t.add_universe_id(k, d);
                 bump(k, d, u32::MAX);
             }
+            let given = |k: KeyId| k != host && self.is_rule_key(k);
             let mut nodes: FastMap<NodeId, WholeNode> = FastMap::default();
             nodes.reserve(self.existing_universe.len());
-            for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
-                for &(k, d) in vals.iter() {
-                    t.add_universe_id(k, d);
-                }
-                match node {
-                    Some(n) => nodes.entry(*n).or_default().0 = Some(i),
-                    // A launched NodeClaim's domains are never excluded.
-                    None => vals.iter().for_each(|&(k, d)| bump(k, d, u32::MAX)),
-                }
-            }
+            // The bound pods first, each node's givers counted while its labels are at hand
+            // (what `gives` counts for it, read again per node, cost a cache miss each).
             if record_pods {
                 t.reserve_placed(
                     self.bound
@@ -550,10 +543,35 @@ impl TopologySeed {
                     }
                     t.record_counts_in(&b.doms, &b.counts, &self.rule_keys);
                     nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
+                    if !b.anti.is_empty() || !b.counts.is_empty() {
+                        for &(k, d) in b.doms.iter().filter(|(k, _)| given(*k)) {
+                            bump(k, d, 1);
+                        }
+                    }
                 }
             }
-            for &(existing, bound) in nodes.values() {
-                self.gives(existing, bound.map(|b| b.0), host, |k, d| bump(k, d, 1));
+            // Then the existing nodes' values of the seed's keys: a value its recorded pods'
+            // node gave above is not counted twice.
+            for (i, (node, vals)) in self.existing_universe.iter().enumerate() {
+                for &(k, d) in vals.iter() {
+                    t.add_universe_id(k, d);
+                }
+                let Some(n) = node else {
+                    // A launched NodeClaim's domains are never excluded.
+                    vals.iter().for_each(|&(k, d)| bump(k, d, u32::MAX));
+                    continue;
+                };
+                let entry = nodes.entry(*n).or_default();
+                entry.0 = Some(i);
+                let recorded = entry
+                    .1
+                    .map(|(bi, ..)| &self.bound[bi])
+                    .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
+                for &(k, d) in vals.iter() {
+                    if !recorded.is_some_and(|b| given(k) && b.doms.contains(&(k, d))) {
+                        bump(k, d, 1);
+                    }
+                }
             }
             // Each simulation's copy reads the recorded pods instead of copying them.
             t.share_placed();
@@ -606,6 +624,24 @@ mod tests {
     use asim_core::k8s::requirements::Requirements;
     use asim_core::k8s::resources::Resources;
     use asim_core::k8s::selector::LabelSelector;
+
+    /// A NodePool's template without instance types: the seed still takes the zone and the
+    /// capacity type, and the keys of its `In` requirements, as its keys.
+    fn template(nodepool: &str, requirements: Requirements) -> Template {
+        Template {
+            nodepool: nodepool.into(),
+            requirements,
+            labels: Labels::default(),
+            taints: Vec::new(),
+            startup_taints: Vec::new(),
+            all_types: Arc::new(Vec::new()),
+            types: Vec::new(),
+            daemon_overhead: Vec::new(),
+            remaining: None,
+            remaining_nodes: None,
+            no_types_reason: None,
+        }
+    }
 
     /// A Ready node with these labels joins `cluster`; it is returned as existing capacity.
     fn add_node(cluster: &mut asim_cluster::Cluster, name: &str, labels: Labels) -> ExistingNode {
@@ -693,36 +729,41 @@ mod tests {
             existing.push(node);
         }
         let ids: Vec<NodeId> = existing.iter().filter_map(|e| e.node).collect();
-        let mut cache = SeedCache::default();
-        let seed = TopologySeed::new(&[], &existing, Some(&cluster), &mut cache);
-        for excluded in [
-            vec![],
-            vec![5],
-            vec![0, 3],
-            vec![2, 4],
-            vec![0, 1, 2, 3, 4, 5],
-        ] {
-            let excluded: BTreeSet<NodeId> = excluded.iter().map(|&i| ids[i]).collect();
-            let got = seed.topology(&excluded, true);
-            let want = seed.topology_afresh(&excluded, true);
-            assert_eq!(got.placed_by_name(), want.placed_by_name(), "{excluded:?}");
+        // Without a NodePool, and with one that makes the zone a key of the seed: then each
+        // node gives its zone both as a value of that key and through its recorded pods, and
+        // is counted once among the zone's givers.
+        for templates in [vec![], vec![template("default", Requirements::default())]] {
+            let mut cache = SeedCache::default();
+            let seed = TopologySeed::new(&templates, &existing, Some(&cluster), &mut cache);
+            for excluded in [
+                vec![],
+                vec![5],
+                vec![0, 3],
+                vec![2, 4],
+                vec![0, 1, 2, 3, 4, 5],
+            ] {
+                let excluded: BTreeSet<NodeId> = excluded.iter().map(|&i| ids[i]).collect();
+                let got = seed.topology(&excluded, true);
+                let want = seed.topology_afresh(&excluded, true);
+                assert_eq!(got.placed_by_name(), want.placed_by_name(), "{excluded:?}");
+                assert_eq!(
+                    got.universe_names(zone),
+                    want.universe_names(zone),
+                    "{excluded:?}"
+                );
+                assert!(got.universe_names("karpenter.sh/nodeclaim").is_empty());
+            }
+            // Without node 5, zone d is no domain; with it, it is.
+            let without_d: BTreeSet<NodeId> = [ids[5]].into();
             assert_eq!(
-                got.universe_names(zone),
-                want.universe_names(zone),
-                "{excluded:?}"
+                seed.topology(&without_d, true).universe_names(zone),
+                ["a", "b", "c"]
             );
-            assert!(got.universe_names("karpenter.sh/nodeclaim").is_empty());
+            assert_eq!(
+                seed.topology(&BTreeSet::new(), true).universe_names(zone),
+                ["a", "b", "c", "d"]
+            );
         }
-        // Without node 5, zone d is no domain; with it, it is.
-        let without_d: BTreeSet<NodeId> = [ids[5]].into();
-        assert_eq!(
-            seed.topology(&without_d, true).universe_names(zone),
-            ["a", "b", "c"]
-        );
-        assert_eq!(
-            seed.topology(&BTreeSet::new(), true).universe_names(zone),
-            ["a", "b", "c", "d"]
-        );
     }
 
     /// A node's values of the seed's keys are carried with the node from one pass's seed to
@@ -743,19 +784,7 @@ mod tests {
             "example.com/team",
             ["x"],
         ));
-        let template = Template {
-            nodepool: "team-x".into(),
-            requirements,
-            labels: Labels::default(),
-            taints: Vec::new(),
-            startup_taints: Vec::new(),
-            all_types: Arc::new(Vec::new()),
-            types: Vec::new(),
-            daemon_overhead: Vec::new(),
-            remaining: None,
-            remaining_nodes: None,
-            no_types_reason: None,
-        };
+        let template = template("team-x", requirements);
         let templates = std::slice::from_ref(&template);
         let mut cache = SeedCache::default();
         let _ = TopologySeed::new(&[], &existing, Some(&cluster), &mut cache);

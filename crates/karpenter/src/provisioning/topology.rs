@@ -841,21 +841,22 @@ impl Topology {
         doms: &[(KeyId, DomId)],
         anti_affinity: [&[PodAffinityTerm]; 2],
     ) {
-        self.record_n(kind, doms, anti_affinity, 1, None);
+        self.record_n(kind, doms, anti_affinity, 1, None, false);
     }
 
     /// Count `n` pods of one kind without anti-affinity on the same domains at once: the pods
     /// of one existing node, grouped (what the consolidation's simulations seed their topology
     /// with, for every node of the cluster).
     pub fn record_many(&mut self, kind: KindId, doms: &[(KeyId, DomId)], n: i64) {
-        self.record_n(kind, doms, [&[], &[]], n, None);
+        self.record_n(kind, doms, [&[], &[]], n, None, false);
     }
 
     /// [`Topology::record_many`] for each `(kind, n)` of `counts` in turn, adding to the
     /// universe only the domains of the keys `universe_keys` marks (indexed by key id): a
     /// pass's whole topology records every node's pods kind by kind, and only the keys some
-    /// pod's rule names are ever read from the universe. The kinds after the first share its
-    /// entry's domains without comparing them again (they are the same node's).
+    /// pod's rule names are ever read from the universe. `doms` are taken to be a node's not
+    /// yet recorded (not compared with the last entry's: two nodes' differ, and comparing cost
+    /// a read of both per node); the kinds after the first share its entry's domains.
     pub fn record_counts_in(
         &mut self,
         doms: &[(KeyId, DomId)],
@@ -865,7 +866,7 @@ impl Topology {
         let Some((&(first, n), rest)) = counts.split_first() else {
             return;
         };
-        self.record_n(first, doms, [&[], &[]], n, Some(universe_keys));
+        self.record_n(first, doms, [&[], &[]], n, Some(universe_keys), true);
         let &(_, start, end, _) = self.placed.last().expect("record_n adds an entry");
         for &(kind, n) in rest {
             self.count_in_groups(kind, doms, n);
@@ -882,7 +883,7 @@ impl Topology {
         anti_affinity: &[PodAffinityTerm],
         n: i64,
     ) {
-        self.record_n(kind, doms, [anti_affinity, &[]], n, None);
+        self.record_n(kind, doms, [anti_affinity, &[]], n, None, false);
     }
 
     fn record_n(
@@ -892,6 +893,7 @@ impl Topology {
         anti_affinity: [&[PodAffinityTerm]; 2],
         n: i64,
         universe_keys: Option<&[bool]>,
+        fresh: bool,
     ) {
         self.count_in_groups(kind, doms, n);
         let dom_of = |key: KeyId| doms.iter().find(|(k, _)| *k == key).map(|(_, d)| *d);
@@ -925,7 +927,9 @@ impl Topology {
         // Entries of one node share the node's domains, which the first of them added to the
         // universe already (a pass's whole topology records each node's pods kind by kind).
         let (start, end) = match self.placed.last() {
-            Some(&(_, start, end, _)) if self.placed_doms[start..end] == *doms => (start, end),
+            Some(&(_, start, end, _)) if !fresh && self.placed_doms[start..end] == *doms => {
+                (start, end)
+            }
             _ => {
                 for &(k, d) in doms {
                     let wanted = universe_keys.is_none_or(|u| u.get(k).copied().unwrap_or(false));
