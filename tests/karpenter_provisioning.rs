@@ -39,7 +39,9 @@ use autoscale_sim::karpenter::instancetype::{
 };
 use autoscale_sim::karpenter::launch::{MAX_FLEET_TYPES, fleet_request};
 use autoscale_sim::karpenter::provisioning::Batcher;
-use autoscale_sim::karpenter::provisioning::scheduling::{ExistingNode, Scheduler, Template};
+use autoscale_sim::karpenter::provisioning::scheduling::{
+    ExistingNode, NodeIdentity, Scheduler, Template,
+};
 use autoscale_sim::sim::Simulation;
 use serde_json::{Value, json};
 
@@ -468,11 +470,9 @@ fn existing(
         ("karpenter.sh/nodepool".to_string(), "default".to_string()),
     ]);
     ExistingNode {
-        name: name.into(),
+        identity: NodeIdentity::new(name, labels),
         node: None,
         nodeclaim: None,
-        requirements: std::sync::Arc::new(Requirements::from_labels(&labels)),
-        labels: std::sync::Arc::new(labels),
         taints,
         startup_taints: startup,
         initialized,
@@ -1731,7 +1731,7 @@ fn zonal_spread_fills_minimum_domains_after_a_skew() {
     };
     // Zone a holds 3 matching pods (the ones of b and c were deleted); its node is full.
     let full = existing("a-node", "us-east-1a", true, vec![], vec![], 0);
-    let a_labels = full.labels.clone();
+    let a_labels = full.labels().clone();
     let templates = vec![unit_template(types)];
     let mut sched = Scheduler::new(&templates, vec![full], &ice, SimTime::ZERO, "u".into());
     let pod_labels: BTreeMap<String, String> = labels

@@ -31,8 +31,8 @@ use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables, core,
-    finalize_types, instance_type_requirement, satisfies_min_values,
+    ExistingNode, MAX_INSTANCE_TYPES, NodeIdentity, PlannedClaim, Scheduler, Template, TypeTables,
+    core, finalize_types, instance_type_requirement, satisfies_min_values,
 };
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::timer::Timer;
@@ -555,9 +555,7 @@ impl Karpenter {
             _ => {
                 let fresh = KeptNode {
                     labels_len: node.labels.len(),
-                    name: node.name.as_str().into(),
-                    labels: Arc::new(node.labels.clone()),
-                    requirements: Arc::new(Requirements::from_labels(&node.labels)),
+                    identity: NodeIdentity::new(&node.name, node.labels.clone()),
                     ds_unplaced: None,
                 };
                 cache.insert(node.id, fresh);
@@ -578,11 +576,9 @@ impl Karpenter {
         available.sub(&node.requested);
         available.sub(ds);
         ExistingNode {
-            name: Arc::clone(&kept.name),
+            identity: Arc::clone(&kept.identity),
             node: Some(node.id),
             nodeclaim: claim.map(|_| 0),
-            labels: Arc::clone(&kept.labels),
-            requirements: Arc::clone(&kept.requirements),
             taints: node.taints.clone(),
             startup_taints: startup,
             initialized,
@@ -628,9 +624,9 @@ impl Karpenter {
         let it = &types[l.instance_type as usize];
         let kept = earlier
             .remove(&i)
-            .filter(|(t, ty, _, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
-            .map(|(_, _, labels, r)| (labels, r));
-        let (labels, r) = kept.unwrap_or_else(|| {
+            .filter(|(t, ty, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
+            .map(|(_, _, identity)| identity);
+        let identity = kept.unwrap_or_else(|| {
             let mut labels = c.labels.clone();
             labels.extend(it.requirements.labels());
             labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
@@ -640,18 +636,13 @@ impl Karpenter {
             );
             labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
             labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
-            let r = Requirements::from_labels(&labels);
-            (Arc::new(labels), Arc::new(r))
+            NodeIdentity::new(&c.name, labels)
         });
         cache.insert(
             i,
-            (
-                Arc::clone(types),
-                l.instance_type,
-                Arc::clone(&labels),
-                Arc::clone(&r),
-            ),
+            (Arc::clone(types), l.instance_type, Arc::clone(&identity)),
         );
+        let r = &identity.requirements;
         let mut available = it.allocatable.clone();
         // DaemonSet pods will land on it too.
         for ds in &cluster.daemonsets {
@@ -669,11 +660,9 @@ impl Karpenter {
             }
         }
         ExistingNode {
-            name: c.name.as_str().into(),
+            identity,
             node: None,
             nodeclaim: Some(i),
-            requirements: r,
-            labels,
             taints: c.taints.clone(),
             startup_taints: c.startup_taints.clone(),
             initialized: false,
@@ -1174,25 +1163,16 @@ pub(crate) enum ExistingSource {
 }
 
 /// Per launched NodeClaim (by index) whose Node has not registered: the NodeClass's type list
-/// and the instance type its entry was built from, and its labels and requirements.
-pub(crate) type LaunchedCache = std::collections::BTreeMap<
-    usize,
-    (
-        Arc<Vec<InstanceTypeInfo>>,
-        u32,
-        Arc<asim_core::k8s::selector::Labels>,
-        Arc<Requirements>,
-    ),
->;
+/// and the instance type its entry was built from, and its name, labels and requirements.
+pub(crate) type LaunchedCache =
+    std::collections::BTreeMap<usize, (Arc<Vec<InstanceTypeInfo>>, u32, Arc<NodeIdentity>)>;
 
 /// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
 /// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
 /// taints or the DaemonSets change.
 pub(crate) struct KeptNode {
     labels_len: usize,
-    name: Arc<str>,
-    labels: Arc<asim_core::k8s::selector::Labels>,
-    requirements: Arc<Requirements>,
+    identity: Arc<NodeIdentity>,
     /// ((pods version, DaemonSet count), taints, overhead not yet running on the node).
     #[allow(clippy::type_complexity)]
     ds_unplaced: Option<((u64, usize), Vec<asim_core::k8s::taints::Taint>, Resources)>,
@@ -1412,11 +1392,9 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &m)| ExistingNode {
-                name: format!("n{i}").into(),
+                identity: NodeIdentity::new(&format!("n{i}"), Default::default()),
                 node: Some(asim_cluster::NodeId(i as u32)),
                 nodeclaim: None,
-                labels: Default::default(),
-                requirements: Default::default(),
                 taints: vec![],
                 startup_taints: vec![],
                 initialized: true,

@@ -53,17 +53,51 @@ pub struct Template {
     pub no_types_reason: Option<String>,
 }
 
+/// What an existing node is named and labelled, and the requirements its labels make: fixed
+/// while its labels are (they only grow), so each pass's base shares one copy with the
+/// provisioner's per-node cache. One reference per node per base, rather than one each for the
+/// name, the labels and the requirements: on a large cluster every count is a cache miss.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    pub name: String,
+    pub labels: Labels,
+    pub requirements: Requirements,
+}
+
+impl NodeIdentity {
+    /// A node named `name` with these labels, whose requirements are the labels'.
+    pub fn new(name: &str, labels: Labels) -> Arc<NodeIdentity> {
+        Arc::new(NodeIdentity {
+            name: name.to_string(),
+            requirements: Requirements::from_labels(&labels),
+            labels,
+        })
+    }
+}
+
+impl ExistingNode {
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.identity.labels
+    }
+
+    pub fn requirements(&self) -> &Requirements {
+        &self.identity.requirements
+    }
+}
+
 /// A node (or in-flight NodeClaim) that exists before this batch.
 #[derive(Clone, Debug)]
 pub struct ExistingNode {
-    /// Shared: each consolidation simulation clones the pass's existing nodes.
-    pub name: Arc<str>,
+    /// Its name, labels and their requirements, shared with the provisioner's per-node cache:
+    /// built once per node, not per batch.
+    pub identity: Arc<NodeIdentity>,
     pub node: Option<NodeId>,
     /// Index of the NodeClaim in Karpenter's table, if Karpenter owns it.
     pub nodeclaim: Option<usize>,
-    /// Shared with the provisioner's per-node cache: built once per node, not per batch.
-    pub labels: Arc<Labels>,
-    pub requirements: Arc<Requirements>,
     pub taints: Vec<Taint>,
     pub startup_taints: Vec<Taint>,
     pub initialized: bool,
@@ -750,7 +784,7 @@ impl<'a> Scheduler<'a> {
         topology_keys: Vec<(String, KeyId)>,
     ) -> Self {
         // Existing nodes: initialized first, then by name (§1.3 step 1).
-        existing.sort_by(|a, b| (!a.initialized, &a.name).cmp(&(!b.initialized, &b.name)));
+        existing.sort_by(|a, b| (!a.initialized, a.name()).cmp(&(!b.initialized, b.name())));
         let any_prefer_no_schedule = templates.iter().any(|t| {
             t.taints
                 .iter()
@@ -930,7 +964,7 @@ impl<'a> Scheduler<'a> {
                 if e.node.is_some_and(|n| self.absent.contains(&n)) {
                     continue;
                 }
-                if let Some(v) = e.labels.get(key) {
+                if let Some(v) = e.labels().get(key) {
                     self.topology.add_universe(key, [v.clone()]);
                 }
             }
@@ -984,8 +1018,8 @@ impl<'a> Scheduler<'a> {
                     let (outcome, target, nodepool) = match placed {
                         Target::Existing(i) => {
                             let e = &self.existing[i];
-                            let pool = e.labels.get(crate::apis::NODEPOOL_LABEL).cloned();
-                            ("existing", e.name.to_string(), pool)
+                            let pool = e.labels().get(crate::apis::NODEPOOL_LABEL).cloned();
+                            ("existing", e.name().to_string(), pool)
                         }
                         Target::Claim(c) => {
                             let claim = &self.claims[c];
@@ -1207,7 +1241,7 @@ impl<'a> Scheduler<'a> {
         if blocked.is_some()
             || ports_taken
             || !e
-                .requirements
+                .requirements()
                 .is_compatible_allowing_undefined(pod.reqs, &[])
         {
             return false;
@@ -1215,7 +1249,7 @@ impl<'a> Scheduler<'a> {
         // Returns at once when neither the pod nor a placed pod's anti-affinity constrains it.
         let host_id = match self.existing_hosts.get(idx) {
             Some(Some(d)) => Some(*d),
-            _ => self.topology.host_id(&e.name),
+            _ => self.topology.host_id(e.name()),
         };
         // Existing nodes have fixed labels: the domains the pod's rules pick must hold for
         // them, and a node without the topology label cannot take the domain.
@@ -1223,7 +1257,7 @@ impl<'a> Scheduler<'a> {
         if !self.topology.admits_existing(
             pod.rules,
             pod.reqs,
-            &e.requirements,
+            e.requirements(),
             masks,
             host_id,
             &mut self.admit,
@@ -1243,7 +1277,7 @@ impl<'a> Scheduler<'a> {
                     .record_ids(pod.rules.kind(), domains, pod.topo.anti_affinity)
             }
             None => {
-                let domains = self.topology.domain_ids(&e.labels);
+                let domains = self.topology.domain_ids(e.labels());
                 self.topology
                     .record_ids(pod.rules.kind(), &domains, pod.topo.anti_affinity);
             }

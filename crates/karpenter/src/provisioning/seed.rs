@@ -302,18 +302,18 @@ impl TopologySeed {
             let Some(n) = e.node else {
                 // Interning values ahead of a placement changes no answer: an id without
                 // counts reads as an unknown value, and orderings follow the strings.
-                let doms = SharedDoms::from(topology.domain_ids(&e.labels));
+                let doms = SharedDoms::from(topology.domain_ids(e.labels()));
                 existing_universe.push((None, vals_of(&doms)));
                 existing_doms.push(Some(doms));
-                existing_hosts.push(topology.host_id(&e.name));
+                existing_hosts.push(topology.host_id(e.name()));
                 continue;
             };
-            let entry = cache.node(&mut topology, n, &e.labels);
+            let entry = cache.node(&mut topology, n, e.labels());
             if entry.vals.as_ref().is_none_or(|(e, _)| *e != keys_epoch) {
                 entry.vals = Some((keys_epoch, vals_of(&entry.doms)));
             }
             if entry.host.is_none() {
-                entry.host = topology.host_id(&e.name);
+                entry.host = topology.host_id(e.name());
             }
             let vals = entry.vals.as_ref().map(|(_, v)| Arc::clone(v));
             existing_universe.push((Some(n), vals.unwrap_or_default()));
@@ -657,11 +657,9 @@ mod tests {
             true,
         ));
         ExistingNode {
-            name: name.into(),
+            identity: crate::provisioning::scheduling::NodeIdentity::new(name, labels),
             node: Some(id),
             nodeclaim: None,
-            requirements: Arc::new(Requirements::from_labels(&labels)),
-            labels: Arc::new(labels),
             taints: Vec::new(),
             startup_taints: Vec::new(),
             initialized: true,
