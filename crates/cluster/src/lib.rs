@@ -129,6 +129,17 @@ pub struct Cluster {
     bound_shapes: BTreeMap<free_capacity::Free, u32>,
 }
 
+/// One fewer of `key` in `counts` (bound pods per priority, per request shape): a key whose
+/// count reaches zero goes, so the keys are exactly those with a bound pod.
+fn uncount<K: Ord>(counts: &mut BTreeMap<K, u32>, key: &K) {
+    if let Some(c) = counts.get_mut(key) {
+        *c -= 1;
+        if *c == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
 /// Requests and allocatable summed over Ready nodes, what utilization is measured on
 /// (docs/reports.md `utilization`): a node counts from Ready until it is gone, and DaemonSet
 /// pods' requests are kept apart from the workload's.
@@ -499,19 +510,11 @@ impl Cluster {
         {
             was_active = true;
             self.queue.record(ClusterEvent::AssignedPodDelete);
-            if let Some(c) = self.bound_priorities.get_mut(&template.priority) {
-                *c -= 1;
-                if *c == 0 {
-                    self.bound_priorities.remove(&template.priority);
-                }
-            }
-            let shape = free_capacity::core(&template.requests);
-            if let Some(c) = self.bound_shapes.get_mut(&shape) {
-                *c -= 1;
-                if *c == 0 {
-                    self.bound_shapes.remove(&shape);
-                }
-            }
+            uncount(&mut self.bound_priorities, &template.priority);
+            uncount(
+                &mut self.bound_shapes,
+                &free_capacity::core(&template.requests),
+            );
             if let Some(i) = n
                 .pod_templates
                 .iter()

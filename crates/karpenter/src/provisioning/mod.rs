@@ -445,18 +445,11 @@ impl Karpenter {
         let last = std::mem::take(&mut *self.existing_order.borrow_mut());
         let mut listed_nodes: Vec<bool> = Vec::new();
         let mut listed_claims: Vec<bool> = Vec::new();
-        let mark = |bits: &mut Vec<bool>, i: usize| {
-            if bits.len() <= i {
-                bits.resize(i + 1, false);
-            }
-            bits[i] = true;
-        };
-        let listed = |bits: &[bool], i: usize| bits.get(i).copied().unwrap_or(false);
         for (entry, prefix) in last {
             match entry {
                 ExistingSource::Node(n) => {
                     if let Some(node) = cluster.node(n) {
-                        mark(&mut listed_nodes, n.0 as usize);
+                        set_bit(&mut listed_nodes, n.0 as usize);
                         add_node(node, Some(prefix), &mut sources, &mut keys);
                     }
                 }
@@ -464,19 +457,19 @@ impl Karpenter {
                     if let Some(c) = self.claims.get(ClaimId(i))
                         && launched(c)
                     {
-                        mark(&mut listed_claims, i);
+                        set_bit(&mut listed_claims, i);
                         add_claim(i, c, Some(prefix), &mut sources, &mut keys);
                     }
                 }
             }
         }
         for node in cluster.nodes() {
-            if !listed(&listed_nodes, node.id.0 as usize) {
+            if !bit(&listed_nodes, node.id.0 as usize) {
                 add_node(node, None, &mut sources, &mut keys);
             }
         }
         for (ClaimId(i), c) in self.claims.live() {
-            if launched(c) && !listed(&listed_claims, i) {
+            if launched(c) && !bit(&listed_claims, i) {
                 add_claim(i, c, None, &mut sources, &mut keys);
             }
         }
@@ -531,7 +524,7 @@ impl Karpenter {
         node: &asim_cluster::Node,
         left_out: &[bool],
     ) -> Option<(bool, Option<&'a NodeClaim>)> {
-        if left_out.get(node.id.0 as usize).copied().unwrap_or(false) || self.is_leaving(node) {
+        if bit(left_out, node.id.0 as usize) || self.is_leaving(node) {
             return None;
         }
         let claim = self.claim_of_node(node.id);
@@ -1315,6 +1308,20 @@ pub struct Simulated<'b> {
     pub existing: &'b [ExistingNode],
     pub result: crate::provisioning::scheduling::SolveResult,
     pub input: Vec<(PodId, Arc<asim_cluster::PodTemplate>, String)>,
+}
+
+/// Bit `i` of a set kept as a bit per slot (node ids, NodeClaim indices, key ids: dense and
+/// never reused), growing as slots are added; a bit past the end is unset.
+pub(crate) fn set_bit(bits: &mut Vec<bool>, i: usize) {
+    if bits.len() <= i {
+        bits.resize(i + 1, false);
+    }
+    bits[i] = true;
+}
+
+/// Whether bit `i` of such a set is set.
+pub(crate) fn bit(bits: &[bool], i: usize) -> bool {
+    bits.get(i).copied().unwrap_or(false)
 }
 
 /// A name's first 16 bytes, zero-padded, as a big-endian integer: ordered as the names are

@@ -75,20 +75,6 @@ impl NodeIdentity {
     }
 }
 
-impl ExistingNode {
-    pub fn name(&self) -> &str {
-        &self.identity.name
-    }
-
-    pub fn labels(&self) -> &Labels {
-        &self.identity.labels
-    }
-
-    pub fn requirements(&self) -> &Requirements {
-        &self.identity.requirements
-    }
-}
-
 /// A node (or in-flight NodeClaim) that exists before this batch.
 #[derive(Clone, Debug)]
 pub struct ExistingNode {
@@ -104,6 +90,20 @@ pub struct ExistingNode {
     /// Allocatable − requests of bound pods − DaemonSet overhead not yet running.
     pub available: Resources,
     pub host_ports: Vec<HostPort>,
+}
+
+impl ExistingNode {
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.identity.labels
+    }
+
+    pub fn requirements(&self) -> &Requirements {
+        &self.identity.requirements
+    }
 }
 
 /// A NodeClaim planned in this batch.

@@ -28,6 +28,7 @@ use asim_core::k8s::selector::Labels;
 use crate::instancetype::{CAPACITY_TYPE, ZONE};
 use crate::provisioning::scheduling::{ExistingNode, Template, type_domains};
 use crate::provisioning::topology::{DomId, KeyId, KindId, SharedDoms, Topology};
+use crate::provisioning::{bit, set_bit};
 
 /// Interned (key, value) pairs of a node's labels.
 type Doms = Vec<(KeyId, DomId)>;
@@ -88,6 +89,13 @@ struct BoundPods {
     anti: Vec<(KindId, Arc<PodTemplate>, i64)>,
     /// The keys its pods' topology rules name.
     rule_keys: Vec<KeyId>,
+}
+
+impl BoundPods {
+    /// Whether the whole topology records any of its pods (and so its labels).
+    fn is_recorded(&self) -> bool {
+        !self.anti.is_empty() || !self.counts.is_empty()
+    }
 }
 
 /// What a pass's seed takes over from the previous pass's: the interned values (frozen) and,
@@ -324,13 +332,9 @@ impl TopologySeed {
         // Node ids index the cluster's slots: a bit per slot, not an ordered set.
         let mut in_existing: Vec<bool> = Vec::new();
         for n in existing.iter().filter_map(|e| e.node) {
-            let i = n.0 as usize;
-            if in_existing.len() <= i {
-                in_existing.resize(i + 1, false);
-            }
-            in_existing[i] = true;
+            set_bit(&mut in_existing, n.0 as usize);
         }
-        let in_existing = |n: NodeId| in_existing.get(n.0 as usize).copied().unwrap_or(false);
+        let in_existing = |n: NodeId| bit(&in_existing, n.0 as usize);
         if let Some(cluster) = cluster {
             for node in cluster.nodes().filter(|n| in_existing(n.id)) {
                 // Every pod bound to a node is active (terminal pods leave it), and pods share
@@ -380,10 +384,7 @@ impl TopologySeed {
         if let Some(cluster) = cluster {
             let mut mark = |keys: &[KeyId]| {
                 for &k in keys {
-                    if rule_keys.len() <= k {
-                        rule_keys.resize(k + 1, false);
-                    }
-                    rule_keys[k] = true;
+                    set_bit(&mut rule_keys, k);
                 }
             };
             for b in &bound {
@@ -473,7 +474,8 @@ impl TopologySeed {
     }
 
     /// The universe domains one existing node gives, each once: its `existing_universe`
-    /// entry's, and with pods recorded (`bound`), every label but the hostname.
+    /// entry's, and with pods recorded (`bound`), every label of a rule's key but the
+    /// hostname. [`TopologySeed::whole`] counts the same in its own two loops.
     fn gives(
         &self,
         existing: Option<usize>,
@@ -481,18 +483,15 @@ impl TopologySeed {
         host: KeyId,
         mut f: impl FnMut(KeyId, DomId),
     ) {
-        let recorded = bound
-            .map(|b| &self.bound[b])
-            .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
-        let given = |k: KeyId| k != host && self.is_rule_key(k);
+        let recorded = bound.map(|b| &self.bound[b]).filter(|b| b.is_recorded());
         if let Some(b) = recorded {
-            for &(k, d) in b.doms.iter().filter(|(k, _)| given(*k)) {
+            for &(k, d) in b.doms.iter().filter(|(k, _)| self.is_given(host, *k)) {
                 f(k, d);
             }
         }
         if let Some(i) = existing {
             for &(k, d) in self.existing_universe[i].1.iter() {
-                if !recorded.is_some_and(|b| given(k) && b.doms.contains(&(k, d))) {
+                if !recorded.is_some_and(|b| self.gives_twice(host, b, (k, d))) {
                     f(k, d);
                 }
             }
@@ -500,7 +499,18 @@ impl TopologySeed {
     }
 
     fn is_rule_key(&self, k: KeyId) -> bool {
-        self.rule_keys.get(k).copied().unwrap_or(false)
+        bit(&self.rule_keys, k)
+    }
+
+    /// Whether a recorded node's label of key `k` gives its domain to the universe.
+    fn is_given(&self, host: KeyId, k: KeyId) -> bool {
+        k != host && self.is_rule_key(k)
+    }
+
+    /// Whether a node's value `dom` of a seed key was given already through its recorded
+    /// pods `b` (and is not to be counted again).
+    fn gives_twice(&self, host: KeyId, b: &BoundPods, dom: (KeyId, DomId)) -> bool {
+        self.is_given(host, dom.0) && b.doms.contains(&dom)
     }
 
     /// [`TopologySeed::topology`] with no node excluded, and per node what it adds.
@@ -523,7 +533,6 @@ impl TopologySeed {
                 t.add_universe_id(k, d);
                 bump(k, d, u32::MAX);
             }
-            let given = |k: KeyId| k != host && self.is_rule_key(k);
             let mut nodes: FastMap<NodeId, WholeNode> = FastMap::default();
             nodes.reserve(self.existing_universe.len());
             // The bound pods first, each node's givers counted while its labels are at hand
@@ -543,8 +552,8 @@ impl TopologySeed {
                     }
                     t.record_counts_in(&b.doms, &b.counts, &self.rule_keys);
                     nodes.entry(b.node).or_default().1 = Some((bi, start, t.placed_len()));
-                    if !b.anti.is_empty() || !b.counts.is_empty() {
-                        for &(k, d) in b.doms.iter().filter(|(k, _)| given(*k)) {
+                    if b.is_recorded() {
+                        for &(k, d) in b.doms.iter().filter(|(k, _)| self.is_given(host, *k)) {
                             bump(k, d, 1);
                         }
                     }
@@ -566,9 +575,9 @@ impl TopologySeed {
                 let recorded = entry
                     .1
                     .map(|(bi, ..)| &self.bound[bi])
-                    .filter(|b| !b.anti.is_empty() || !b.counts.is_empty());
+                    .filter(|b| b.is_recorded());
                 for &(k, d) in vals.iter() {
-                    if !recorded.is_some_and(|b| given(k) && b.doms.contains(&(k, d))) {
+                    if !recorded.is_some_and(|b| self.gives_twice(host, b, (k, d))) {
                         bump(k, d, 1);
                     }
                 }

@@ -886,6 +886,8 @@ impl Topology {
         self.record_n(kind, doms, [anti_affinity, &[]], n, None, false);
     }
 
+    /// `fresh`: `doms` are known to be another node's than the last entry's, so they are
+    /// stored without comparing them with its domains.
     fn record_n(
         &mut self,
         kind: KindId,
