@@ -42,7 +42,9 @@ fn refused(text: &str) -> String {
 /// Run a scenario's text under Karpenter: its report and decision log.
 fn run(text: &str) -> (Report, Vec<Value>) {
     let sc = load(text).unwrap_or_else(|e| panic!("{e}"));
-    let k = Karpenter::new(&sc.karpenter).unwrap_or_else(|e| panic!("{e}"));
+    let k = Karpenter::new(&sc.karpenter)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_self_checks();
     let mut sim = Simulation::new(&sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     while sim.step().is_some() {}

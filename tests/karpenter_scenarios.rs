@@ -17,7 +17,9 @@ fn run_text(text: &str, mut each: impl FnMut(&Simulation<'_>)) -> autoscale_sim:
     let path = dir.path().join("scenario.yaml");
     std::fs::write(&path, text).expect("write");
     let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let k = Karpenter::new(&sc.karpenter).unwrap_or_else(|e| panic!("{e}"));
+    let k = Karpenter::new(&sc.karpenter)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_self_checks();
     let mut sim = Simulation::new(&sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     while sim.step().is_some() {

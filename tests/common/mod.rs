@@ -130,7 +130,11 @@ pub fn load_json(name: &str, spec: Value, docs: &[Value], files: &[(&str, &[Valu
 
 /// A simulation of `l` under Karpenter, started (time zero done).
 pub fn start_karpenter(l: &Loaded) -> Simulation<'_> {
-    let k = Karpenter::new(&l.sc.karpenter).unwrap_or_else(|e| panic!("{e}\n{}", l.yaml));
+    // Every kept structure is compared with a fresh build at each use: a stale cache fails the
+    // test that drives it, in release builds too.
+    let k = Karpenter::new(&l.sc.karpenter)
+        .unwrap_or_else(|e| panic!("{e}\n{}", l.yaml))
+        .with_self_checks();
     let mut sim = Simulation::new(&l.sc, Box::new(k)).unwrap_or_else(|e| panic!("{e}"));
     sim.start();
     sim

@@ -127,6 +127,30 @@ pub struct Cluster {
     /// simulations' free-capacity index exact bits for the shapes it will place, and reading
     /// them off every node's templates cost a cache miss per node per build.
     bound_shapes: BTreeMap<free_capacity::Free, u32>,
+    /// When each node last changed ([`NodeStamps`]).
+    node_stamps: NodeStamps,
+}
+
+/// Per node slot, the reading of a clock that ticks at every change to a node — any of its
+/// fields, a pod joining or leaving it, one of its pods changing phase or being patched, the
+/// node going. A controller that keeps what it derived from each node remembers the clock at
+/// its last look and reads again only the nodes stamped after it
+/// ([`Cluster::node_changed_since`]): one array instead of every node's record.
+#[derive(Clone, Debug, Default)]
+struct NodeStamps {
+    clock: u64,
+    at: Vec<u64>,
+}
+
+impl NodeStamps {
+    fn touch(&mut self, id: NodeId) {
+        self.clock += 1;
+        let i = id.0 as usize;
+        if self.at.len() <= i {
+            self.at.resize(i + 1, 0);
+        }
+        self.at[i] = self.clock;
+    }
 }
 
 /// One fewer of `key` in `counts` (bound pods per priority, per request shape): a key whose
@@ -208,6 +232,7 @@ impl Cluster {
             .and_then(|n| self.nodes[n.0 as usize].as_mut())
         {
             n.pods_version += 1;
+            self.node_stamps.touch(n.id);
         }
         &mut self.pods[id.0 as usize]
     }
@@ -377,6 +402,7 @@ impl Cluster {
             n.host_ports.extend(template.host_ports.iter().cloned());
             n.last_pod_event = now;
             n.pods_version += 1;
+            self.node_stamps.touch(node);
         } else {
             // Bound to a node that is gone: on no node's books, so no longer active.
             self.pdb_track(pod, -1, 0);
@@ -433,6 +459,7 @@ impl Cluster {
                 n.images.insert(img.name.clone());
             }
             n.pods_version += 1;
+            self.node_stamps.touch(n.id);
             self.pdb_track(pod, 0, 1);
         }
     }
@@ -467,6 +494,7 @@ impl Cluster {
                 if let Some(n) = p.node.and_then(|n| self.nodes[n.0 as usize].as_mut()) {
                     n.last_pod_event = now;
                     n.pods_version += 1;
+                    self.node_stamps.touch(n.id);
                     if was_running {
                         self.pdb_track(pod, 0, -1);
                     }
@@ -541,6 +569,7 @@ impl Cluster {
             }
             n.last_pod_event = now;
             n.pods_version += 1;
+            self.node_stamps.touch(node_id);
         }
         if was_active {
             self.pdb_track(pod, -1, -i64::from(was_running));
@@ -585,6 +614,7 @@ impl Cluster {
             .add(id, scheduler::node_tree::zone_key(&node.labels));
         self.nodes.push(Some(node));
         self.live.push(id);
+        self.node_stamps.touch(id);
         self.queue.record(ClusterEvent::NodeAdd);
         self.node_verdicts_version += 1;
         // The kept spread counts take a new node in (it has no pods yet).
@@ -594,6 +624,27 @@ impl Cluster {
 
     pub fn node(&self, id: NodeId) -> Option<&Node> {
         self.nodes.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The clock of [`NodeStamps`]: remember it when you read the nodes, and ask
+    /// [`Cluster::node_changed_since`] next time.
+    pub fn node_clock(&self) -> u64 {
+        self.node_stamps.clock
+    }
+
+    /// Whether node `id` changed (or went) after the node clock read `clock`. Ids never seen
+    /// count as changed.
+    pub fn node_changed_since(&self, id: NodeId, clock: u64) -> bool {
+        self.node_stamps
+            .at
+            .get(id.0 as usize)
+            .is_none_or(|&at| at > clock)
+    }
+
+    /// The live nodes' ids, ascending (creation order): for a scan that reads a node only if
+    /// its stamp says it changed.
+    pub fn node_ids(&self) -> &[NodeId] {
+        &self.live
     }
 
     /// The node to patch. Counted as a Node/Update for the unschedulable pool whatever the
@@ -609,6 +660,7 @@ impl Cluster {
         // take in (`NodePatch`'s drop).
         self.spread_kept.flush(&self.nodes);
         let node = self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)?;
+        self.node_stamps.touch(id);
         Some(NodePatch {
             before: node::FilterFacts::of(node),
             node,
@@ -626,6 +678,7 @@ impl Cluster {
             return false;
         };
         n.taints.push(taint);
+        self.node_stamps.touch(id);
         self.queue.record(ClusterEvent::NodeUpdate);
         self.node_verdicts_version += 1;
         true
@@ -644,6 +697,7 @@ impl Cluster {
         let removed = n.taints.len() != before;
         self.node_relaxed |= removed;
         if removed {
+            self.node_stamps.touch(id);
             self.queue.record(ClusterEvent::NodeUpdate);
             self.node_verdicts_version += 1;
         }
@@ -657,6 +711,7 @@ impl Cluster {
             && n.unschedulable
         {
             n.unschedulable = false;
+            self.node_stamps.touch(id);
             self.node_relaxed = true;
             self.queue.record(ClusterEvent::NodeUpdate);
             self.node_verdicts_version += 1;
@@ -729,6 +784,7 @@ impl Cluster {
         }
         n.ready = true;
         n.ready_at = Some(now);
+        self.node_stamps.touch(id);
         self.ready_nodes += 1;
         // The node loses its not-ready taint: a Node/Update.
         self.queue.record(ClusterEvent::NodeUpdate);
@@ -769,6 +825,7 @@ impl Cluster {
             owners.extend(self.end_pod(p, now, phase));
         }
         if let Some(n) = self.nodes[id.0 as usize].take() {
+            self.node_stamps.touch(id);
             self.queue.record(ClusterEvent::NodeDelete);
             self.node_verdicts_version += 1;
             self.node_tree.remove(id);
@@ -1118,6 +1175,77 @@ mod tests {
         assert_eq!(shapes(&c), [100, 2_000], "p2 still has the small shape");
         c.remove_node(b, SimTime(2_000));
         assert!(shapes(&c).is_empty(), "b's pods ended with it");
+    }
+
+    /// Every change to a node stamps it — its pods joining, changing phase, being patched and
+    /// leaving; a taint added or removed; uncordon; Ready; a patch; its removal — and only
+    /// that node: Karpenter's existing capacity keeps each node's entry while its stamp holds
+    /// (docs/performance.md).
+    #[test]
+    fn node_stamps_move_with_every_change_to_that_node_only() {
+        let mut c = Cluster::default();
+        let mut unready = bare_node("a", Resources::new(64_000, 1 << 40));
+        unready.ready = false;
+        let a = c.add_node(unready);
+        let b = c.add_node(bare_node("b", Resources::new(64_000, 1 << 40)));
+        let t = Arc::new(PodTemplate {
+            requests: Resources::new(100, 1 << 20),
+            ..Default::default()
+        });
+        let p = c.create_pod(SimTime(0), "p".into(), t, OwnerKind::None, 0, false);
+        let changed = |c: &Cluster, clock: u64| {
+            c.node_ids()
+                .iter()
+                .filter(|&&n| c.node_changed_since(n, clock))
+                .map(|&n| c.node(n).map_or("?", |n| n.name.as_str()).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            changed(&c, 0),
+            ["a", "b"],
+            "nodes that joined count as changed"
+        );
+        let step = |c: &mut Cluster, what: &str, f: &dyn Fn(&mut Cluster)| {
+            let clock = c.node_clock();
+            f(c);
+            assert_eq!(changed(c, clock), ["a"], "{what} stamps a, and only a");
+            assert!(!c.node_changed_since(b, clock), "{what}");
+        };
+        step(&mut c, "a bind", &|c| c.bind(p, a, SimTime(1)));
+        step(&mut c, "Running", &|c| c.mark_running(p, SimTime(2)));
+        step(&mut c, "a pod patch", &|c| {
+            c.pod_mut(p);
+        });
+        step(&mut c, "a taint", &|c| {
+            c.taint(
+                a,
+                Taint::new(
+                    "k",
+                    Some("v"),
+                    asim_core::k8s::taints::TaintEffect::NoSchedule,
+                ),
+            );
+        });
+        step(&mut c, "an untaint", &|c| {
+            c.untaint(a, |_| true);
+        });
+        step(&mut c, "Ready", &|c| c.mark_ready(a, SimTime(3)));
+        step(&mut c, "a node patch", &|c| {
+            if let Some(mut n) = c.node_mut(a) {
+                n.unschedulable = true;
+            }
+        });
+        step(&mut c, "uncordon", &|c| c.uncordon(a));
+        step(&mut c, "a termination", &|c| {
+            c.begin_termination(p, SimTime(4), EndReason::Deleted);
+        });
+        step(&mut c, "a pod's end", &|c| {
+            c.end_pod(p, SimTime(5), PodPhase::Succeeded);
+        });
+        let clock = c.node_clock();
+        c.remove_node(a, SimTime(6));
+        assert!(c.node_changed_since(a, clock), "a removal stamps the node");
+        assert!(changed(&c, clock).is_empty(), "a removed node is not live");
     }
 
     /// kube-controller-manager's ReplicaSet controller counts only pods that are not

@@ -85,6 +85,11 @@ pub struct Karpenter {
     /// The last existing capacity's entries in the scheduler's order, with their names'
     /// first 16 bytes: the next is read in this order (provisioning/mod.rs).
     pub(crate) existing_order: std::cell::RefCell<Vec<(provisioning::ExistingSource, u128)>>,
+    /// The last dropped base's existing capacity, for the next build to bring up to date
+    /// instead of reading every node again, and how many builds there were
+    /// (provisioning/existing.rs).
+    pub(crate) existing_slot: provisioning::ExistingSlot,
+    pub(crate) existing_serial: std::cell::Cell<u64>,
     /// Per node: what its entry in the simulations' existing capacity keeps from one pass to
     /// the next (provisioning/mod.rs).
     pub(crate) node_cache:
@@ -104,6 +109,9 @@ pub struct Karpenter {
     /// kube-scheduler ([`Karpenter::check_refused_pods`]).
     planned_on: BTreeMap<PodId, ClaimId>,
     pub(crate) disruption: disruption::Controller,
+    /// Compare what is kept from one build to the next with a fresh build, every time
+    /// ([`Karpenter::with_self_checks`]; debug builds always do).
+    pub(crate) self_checks: bool,
 }
 
 impl Karpenter {
@@ -162,6 +170,8 @@ impl Karpenter {
             node_cache: Default::default(),
             launched_cache: Default::default(),
             existing_order: Default::default(),
+            existing_slot: Default::default(),
+            existing_serial: Default::default(),
             claim_pools: Default::default(),
             compatible_cache: Default::default(),
             available_cache: Default::default(),
@@ -174,7 +184,21 @@ impl Karpenter {
             disruption: disruption::Controller::new(
                 config.feature_gates.spot_to_spot_consolidation,
             ),
+            self_checks: false,
         })
+    }
+
+    /// For tests: compare every structure kept from one pass to the next and brought up to
+    /// date (so far the simulations' existing capacity, provisioning/existing.rs) with the same
+    /// built afresh, and panic on a difference. Slow; release builds skip it otherwise.
+    pub fn with_self_checks(mut self) -> Self {
+        self.self_checks = true;
+        self
+    }
+
+    /// Whether to run the comparisons of [`Karpenter::with_self_checks`].
+    pub(crate) fn checking(&self) -> bool {
+        cfg!(debug_assertions) || self.self_checks
     }
 
     /// Append to the decision log (`decisions.jsonl`).

@@ -291,6 +291,7 @@ impl Cluster {
         };
         n.pods.remove(&p);
         n.pods_version += 1;
+        self.node_stamps.touch(node);
         n.requested.sub(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
         self.node_tree.set_room(node, self.free[node.0 as usize]);
@@ -318,6 +319,7 @@ impl Cluster {
         };
         n.pods.insert(p);
         n.pods_version += 1;
+        self.node_stamps.touch(node);
         n.requested.add(&t.requests);
         self.free[node.0 as usize] = super::free_of(n);
         self.node_tree.set_room(node, self.free[node.0 as usize]);

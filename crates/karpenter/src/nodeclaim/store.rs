@@ -26,6 +26,12 @@ pub struct ClaimStore {
     sequence: u64,
     /// Bumped by every mutable access: equal versions mean no NodeClaim changed.
     version: u64,
+    /// Per NodeClaim index, the `version` at its last mutable access; per node slot, the
+    /// `version` when the node's NodeClaim link was last set or dropped. What a cache of
+    /// per-node results reads to tell which nodes' NodeClaims moved
+    /// ([`ClaimStore::node_claim_changed_since`]) without reading every NodeClaim.
+    stamps: Vec<u64>,
+    link_stamps: Vec<u64>,
 }
 
 impl ClaimStore {
@@ -36,12 +42,38 @@ impl ClaimStore {
 
     /// Add a NodeClaim (named with [`ClaimStore::sequence`]); its index.
     pub fn push(&mut self, claim: NodeClaim) -> ClaimId {
-        self.version += 1;
         self.sequence += 1;
         self.claims.push(claim);
         let id = ClaimId(self.claims.len() - 1);
+        self.touch(id);
         self.live.push(id);
         id
+    }
+
+    /// A mutable access to NodeClaim `id`: bump the version and stamp the claim.
+    fn touch(&mut self, id: ClaimId) {
+        self.version += 1;
+        if self.stamps.len() <= id.0 {
+            self.stamps.resize(id.0 + 1, 0);
+        }
+        self.stamps[id.0] = self.version;
+    }
+
+    /// A node's NodeClaim link was set or dropped.
+    fn touch_link(&mut self, node: NodeId) {
+        let i = node.0 as usize;
+        if self.link_stamps.len() <= i {
+            self.link_stamps.resize(i + 1, 0);
+        }
+        self.link_stamps[i] = self.version;
+    }
+
+    /// Whether node `node`'s NodeClaim — which one it is, or anything of it — may have changed
+    /// since [`ClaimStore::version`] read `version`.
+    pub fn node_claim_changed_since(&self, node: NodeId, version: u64) -> bool {
+        let after = |stamps: &[u64], i: usize| stamps.get(i).is_some_and(|&at| at > version);
+        after(&self.link_stamps, node.0 as usize)
+            || self.by_node(node).is_some_and(|c| after(&self.stamps, c.0))
     }
 
     /// The NodeClaim is gone (its node deleted, its instance terminated). It keeps its index,
@@ -50,7 +82,7 @@ impl ClaimStore {
     /// types and labels — is released, so a long run's memory follows the live cluster, not
     /// every NodeClaim ever made.
     pub fn mark_deleted(&mut self, id: ClaimId) {
-        self.version += 1;
+        self.touch(id);
         if let Ok(i) = self.live.binary_search(&id) {
             self.live.remove(i);
         }
@@ -100,7 +132,7 @@ impl ClaimStore {
     }
 
     pub fn set_instance(&mut self, instance: InstanceId, claim: ClaimId) {
-        self.version += 1;
+        self.touch(claim);
         self.by_instance.insert(instance, claim);
     }
 
@@ -110,7 +142,8 @@ impl ClaimStore {
     }
 
     pub fn set_node(&mut self, node: NodeId, claim: ClaimId) {
-        self.version += 1;
+        self.touch(claim);
+        self.touch_link(node);
         self.by_node.insert(node, claim);
         let i = node.0 as usize;
         if self.node_slots.len() <= i {
@@ -122,6 +155,7 @@ impl ClaimStore {
     /// The node is gone; the NodeClaim it was.
     pub fn forget_node(&mut self, node: NodeId) -> Option<ClaimId> {
         self.version += 1;
+        self.touch_link(node);
         if let Some(slot) = self.node_slots.get_mut(node.0 as usize) {
             *slot = None;
         }
@@ -143,7 +177,7 @@ impl Index<ClaimId> for ClaimStore {
 
 impl IndexMut<ClaimId> for ClaimStore {
     fn index_mut(&mut self, id: ClaimId) -> &mut NodeClaim {
-        self.version += 1;
+        self.touch(id);
         &mut self.claims[id.0]
     }
 }

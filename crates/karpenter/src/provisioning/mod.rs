@@ -3,6 +3,7 @@
 //! docs/model/karpenter.md §1.1, §1.2, §1.8, §1.9.
 
 mod batcher;
+mod existing;
 pub use asim_cluster::free_capacity;
 pub mod scheduling;
 pub mod seed;
@@ -31,12 +32,13 @@ use crate::nodeclaim::store::ClaimId;
 use crate::nodeclaim::{ClaimState, NodeClaim};
 use crate::provisioning::free_capacity::FreeCapacity;
 use crate::provisioning::scheduling::{
-    ExistingNode, MAX_INSTANCE_TYPES, NodeIdentity, PlannedClaim, Scheduler, Template, TypeTables,
-    core, finalize_types, instance_type_requirement, satisfies_min_values,
+    ExistingNode, MAX_INSTANCE_TYPES, PlannedClaim, Scheduler, Template, TypeTables, core,
+    finalize_types, instance_type_requirement, satisfies_min_values,
 };
 use crate::provisioning::seed::{SeedCache, TopologySeed};
 use crate::timer::Timer;
 pub use batcher::Batcher;
+pub(crate) use existing::{ExistingSlot, ExistingSource, KeptNode, LaunchedCache};
 
 /// Pods Karpenter reacts to (§1.2): marked Unschedulable by kube-scheduler, unbound, not
 /// preempting (no `nominatedNodeName`), not owned by a DaemonSet or a node.
@@ -396,274 +398,6 @@ impl Karpenter {
         )
     }
 
-    /// Existing capacity for the simulation: live nodes not being deleted, and launched
-    /// NodeClaims whose node has not registered yet (§1.3 step 1), but the nodes `left_out`
-    /// (a bit per node slot) — in the scheduler's own order: initialized first, then by name.
-    ///
-    /// The order is settled on small keys before any node is built, and each node is then
-    /// built once, in its place: the nodes are large, and sorting or moving them cost ~3 %
-    /// of a busy day's disruption passes. The nodes are read in the last call's order, so
-    /// that the sort meets a list already nearly in order.
-    pub(crate) fn existing_nodes<'a>(
-        &'a self,
-        cluster: &'a Cluster,
-        left_out: &[bool],
-    ) -> Vec<ExistingNode> {
-        // What each entry is built from: a Node (with its NodeClaim, if any), or a launched
-        // NodeClaim whose Node has not registered.
-        enum Source<'a> {
-            Node(&'a asim_cluster::Node, Option<&'a NodeClaim>),
-            Claim(usize, &'a NodeClaim),
-        }
-        let mut sources: Vec<Source<'_>> = Vec::with_capacity(cluster.node_count());
-        // (not initialized, the name's first 16 bytes, position in `sources`): names compare
-        // in full only when those bytes are equal (they hold no NUL byte to confuse with the
-        // padding).
-        let mut keys: Vec<(bool, u128, u32)> = Vec::with_capacity(cluster.node_count());
-        // A name's prefix is carried in the order from call to call (names never change, and
-        // neither node ids nor NodeClaim indices are reused): reading each name again cost a
-        // cache miss per node per build.
-        let add_node = |node: &'a asim_cluster::Node,
-                        prefix: Option<u128>,
-                        sources: &mut Vec<_>,
-                        keys: &mut Vec<_>| {
-            if let Some((initialized, claim)) = self.existing_entry(node, left_out) {
-                let prefix = prefix.unwrap_or_else(|| name_prefix(&node.name));
-                keys.push((!initialized, prefix, sources.len() as u32));
-                sources.push(Source::Node(node, claim));
-            }
-        };
-        let launched = |c: &NodeClaim| c.state == ClaimState::Launched && c.launched.is_some();
-        let add_claim =
-            |i, c: &'a NodeClaim, prefix: Option<u128>, sources: &mut Vec<_>, keys: &mut Vec<_>| {
-                let prefix = prefix.unwrap_or_else(|| name_prefix(&c.name));
-                keys.push((true, prefix, sources.len() as u32));
-                sources.push(Source::Claim(i, c));
-            };
-        // The last call's order first, then what is new; a bit per node slot and per NodeClaim
-        // index says what the last order listed.
-        let last = std::mem::take(&mut *self.existing_order.borrow_mut());
-        let mut listed_nodes: Vec<bool> = Vec::new();
-        let mut listed_claims: Vec<bool> = Vec::new();
-        for (entry, prefix) in last {
-            match entry {
-                ExistingSource::Node(n) => {
-                    if let Some(node) = cluster.node(n) {
-                        set_bit(&mut listed_nodes, n.0 as usize);
-                        add_node(node, Some(prefix), &mut sources, &mut keys);
-                    }
-                }
-                ExistingSource::Claim(i) => {
-                    if let Some(c) = self.claims.get(ClaimId(i))
-                        && launched(c)
-                    {
-                        set_bit(&mut listed_claims, i);
-                        add_claim(i, c, Some(prefix), &mut sources, &mut keys);
-                    }
-                }
-            }
-        }
-        for node in cluster.nodes() {
-            if !bit(&listed_nodes, node.id.0 as usize) {
-                add_node(node, None, &mut sources, &mut keys);
-            }
-        }
-        for (ClaimId(i), c) in self.claims.live() {
-            if launched(c) && !bit(&listed_claims, i) {
-                add_claim(i, c, None, &mut sources, &mut keys);
-            }
-        }
-        let name = |i: u32| match sources[i as usize] {
-            Source::Node(n, _) => n.name.as_str(),
-            Source::Claim(_, c) => c.name.as_str(),
-        };
-        // Equal names (never two nodes; a node and a launched NodeClaim, or two such claims,
-        // only by accident): nodes first by id, then NodeClaims in creation order.
-        let rank = |i: u32| match sources[i as usize] {
-            Source::Node(n, _) => (0, n.id.0 as usize),
-            Source::Claim(ci, _) => (1, ci),
-        };
-        // A merge sort: it takes the runs already in order in near-linear time.
-        keys.sort_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then_with(|| name(a.2).cmp(name(b.2)))
-                .then_with(|| rank(a.2).cmp(&rank(b.2)))
-        });
-        *self.existing_order.borrow_mut() = keys
-            .iter()
-            .map(|k| match sources[k.2 as usize] {
-                Source::Node(n, _) => (ExistingSource::Node(n.id), k.1),
-                Source::Claim(i, _) => (ExistingSource::Claim(i), k.1),
-            })
-            .collect();
-        let mut out = Vec::with_capacity(keys.len());
-        let mut cache = self.node_cache.borrow_mut();
-        let mut launched = self.launched_cache.borrow_mut();
-        let mut earlier = std::mem::take(&mut *launched);
-        for &(_, _, i) in &keys {
-            out.push(match sources[i as usize] {
-                Source::Node(node, claim) => Self::existing_node(cluster, &mut cache, node, claim),
-                Source::Claim(i, c) => {
-                    self.launched_node(cluster, &mut earlier, &mut launched, i, c)
-                }
-            });
-        }
-        // Nodes that are gone leave the cache (a long replay goes through tens of thousands
-        // of nodes, each with its labels' requirements).
-        if cache.len() > cluster.node_count() {
-            cache.retain(|id, _| cluster.node(*id).is_some());
-        }
-        out
-    }
-
-    /// Whether a live Node is existing capacity (not `left_out`, not going away), and if so
-    /// whether it is initialized and its NodeClaim.
-    fn existing_entry<'a>(
-        &'a self,
-        node: &asim_cluster::Node,
-        left_out: &[bool],
-    ) -> Option<(bool, Option<&'a NodeClaim>)> {
-        if bit(left_out, node.id.0 as usize) || self.is_leaving(node) {
-            return None;
-        }
-        let claim = self.claim_of_node(node.id);
-        Some((claim.map_or(node.ready, |c| c.initialized()), claim))
-    }
-
-    /// A live Node as existing capacity, from what `cache` keeps of it.
-    fn existing_node(
-        cluster: &Cluster,
-        cache: &mut FastMap<asim_cluster::NodeId, KeptNode>,
-        node: &asim_cluster::Node,
-        claim: Option<&NodeClaim>,
-    ) -> ExistingNode {
-        let (initialized, startup) = match claim {
-            Some(c) => (c.initialized(), c.startup_taints.clone()),
-            None => (node.ready, Vec::new()),
-        };
-        // Labels only grow (registered, initialized): the label count keys the entry.
-        let kept = match cache.get_mut(&node.id) {
-            Some(k) if k.labels_len == node.labels.len() => k,
-            _ => {
-                let fresh = KeptNode {
-                    labels_len: node.labels.len(),
-                    identity: NodeIdentity::new(&node.name, node.labels.clone()),
-                    ds_unplaced: None,
-                };
-                cache.insert(node.id, fresh);
-                cache.get_mut(&node.id).expect("just inserted")
-            }
-        };
-        // The overhead is a function of the node's pods, taints and labels and of the
-        // DaemonSets, which are only ever added.
-        let ds_key = (node.pods_version, cluster.daemonsets.len());
-        let ds = match &kept.ds_unplaced {
-            Some((k, taints, r)) if *k == ds_key && *taints == node.taints => r,
-            _ => {
-                let r = Self::ds_unplaced(cluster, node);
-                &kept.ds_unplaced.insert((ds_key, node.taints.clone(), r)).2
-            }
-        };
-        let mut available = node.allocatable.clone();
-        available.sub(&node.requested);
-        available.sub(ds);
-        ExistingNode {
-            identity: Arc::clone(&kept.identity),
-            node: Some(node.id),
-            nodeclaim: claim.map(|_| 0),
-            taints: node.taints.clone(),
-            startup_taints: startup,
-            initialized,
-            available,
-            host_ports: node.host_ports.clone(),
-        }
-    }
-
-    /// DaemonSet overhead not yet running on the node.
-    fn ds_unplaced(cluster: &Cluster, node: &asim_cluster::Node) -> Resources {
-        let mut r = Resources::default();
-        for (di, ds) in cluster.daemonsets.iter().enumerate() {
-            let placed = node.pods.iter().any(|p| {
-                let p = cluster.pod(*p);
-                p.owner == OwnerKind::DaemonSet && p.owner_index == di as u32
-            });
-            let t = &ds.template;
-            let tolerated = node.taints.iter().all(|x| {
-                x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
-                    || crate::apis::is_ephemeral_taint(x)
-                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
-            });
-            if !placed && tolerated && Cluster::node_matches_affinity(t, node) {
-                r.add(&t.requests);
-            }
-        }
-        r
-    }
-
-    /// A launched NodeClaim whose Node has not registered, as existing capacity: its labels
-    /// and requirements taken from the last pass's (`earlier`) while its instance type is
-    /// the same, and kept in `cache` for the next.
-    fn launched_node(
-        &self,
-        cluster: &Cluster,
-        earlier: &mut LaunchedCache,
-        cache: &mut LaunchedCache,
-        i: usize,
-        c: &NodeClaim,
-    ) -> ExistingNode {
-        let l = c.launched.as_ref().expect("a launched NodeClaim");
-        let types = &self.classes[c.nodeclass].types;
-        let it = &types[l.instance_type as usize];
-        let kept = earlier
-            .remove(&i)
-            .filter(|(t, ty, _)| Arc::ptr_eq(t, types) && *ty == l.instance_type)
-            .map(|(_, _, identity)| identity);
-        let identity = kept.unwrap_or_else(|| {
-            let mut labels = c.labels.clone();
-            labels.extend(it.requirements.labels());
-            labels.insert(crate::instancetype::ZONE.into(), l.zone.clone());
-            labels.insert(
-                crate::instancetype::ZONE_ID.into(),
-                asim_core::cloud::zones::zone_id(&l.zone),
-            );
-            labels.insert(CAPACITY_TYPE.into(), l.capacity_type.as_str().into());
-            labels.insert(asim_cluster::pod::HOSTNAME_KEY.into(), c.name.clone());
-            NodeIdentity::new(&c.name, labels)
-        });
-        cache.insert(
-            i,
-            (Arc::clone(types), l.instance_type, Arc::clone(&identity)),
-        );
-        let r = &identity.requirements;
-        let mut available = it.allocatable.clone();
-        // DaemonSet pods will land on it too.
-        for ds in &cluster.daemonsets {
-            let t = &ds.template;
-            let tolerated = c.taints.iter().all(|x| {
-                x.effect == asim_core::k8s::taints::TaintEffect::PreferNoSchedule
-                    || t.tolerations.iter().any(|tol| tol.tolerates(x))
-            });
-            let mut dr = Requirements::from_labels(&t.node_selector);
-            if let Some(first) = t.required_terms.first() {
-                dr.add(first);
-            }
-            if tolerated && r.compatible(&dr).is_ok() {
-                available.sub(&t.requests);
-            }
-        }
-        ExistingNode {
-            identity,
-            node: None,
-            nodeclaim: Some(i),
-            taints: c.taints.clone(),
-            startup_taints: c.startup_taints.clone(),
-            initialized: false,
-            available,
-            host_ports: Vec::new(),
-        }
-    }
-
     pub(crate) fn claim_of_node(&self, node: asim_cluster::NodeId) -> Option<&NodeClaim> {
         self.claims
             .by_node(node)
@@ -717,7 +451,7 @@ impl Karpenter {
         }
         // In the scheduler's own order (initialized first, then by name), so that the indices
         // it reports for placements on existing nodes are indices into this list.
-        let existing = self.existing_nodes(cluster, &left_out_bits);
+        let (existing, existing_return) = self.existing_nodes(cluster, &left_out, &left_out_bits);
         // The requests the pass's simulations place are those of the pods bound or pending
         // now: the index keeps exact bits for them (free_capacity.rs).
         // The cluster keeps the bound pods' shapes: no node is read for them.
@@ -768,6 +502,7 @@ impl Karpenter {
             index,
             seed: std::cell::OnceCell::new(),
             type_tables: Default::default(),
+            existing_return: Some(existing_return),
         }
     }
 
@@ -1147,30 +882,6 @@ pub(crate) fn narrow_capacity_types(
     reqs.add_requirement(Requirement::in_values(CAPACITY_TYPE, cts));
 }
 
-/// An entry of the simulations' existing capacity: a Node, or a launched NodeClaim (by
-/// index) whose Node has not registered.
-#[derive(Clone, Copy)]
-pub(crate) enum ExistingSource {
-    Node(asim_cluster::NodeId),
-    Claim(usize),
-}
-
-/// Per launched NodeClaim (by index) whose Node has not registered: the NodeClass's type list
-/// and the instance type its entry was built from, and its name, labels and requirements.
-pub(crate) type LaunchedCache =
-    std::collections::BTreeMap<usize, (Arc<Vec<InstanceTypeInfo>>, u32, Arc<NodeIdentity>)>;
-
-/// What a Node's entry in the simulations' existing capacity keeps from one pass to the next:
-/// rebuilt when its labels change (they only grow), its DaemonSet overhead when its pods,
-/// taints or the DaemonSets change.
-pub(crate) struct KeptNode {
-    labels_len: usize,
-    identity: Arc<NodeIdentity>,
-    /// ((pods version, DaemonSet count), taints, overhead not yet running on the node).
-    #[allow(clippy::type_complexity)]
-    ds_unplaced: Option<((u64, usize), Vec<asim_core::k8s::taints::Taint>, Resources)>,
-}
-
 /// [`Karpenter::plan_claim`]'s answers at one instant and one set of unavailable offerings.
 /// A consolidation pass simulates up to ~30 removals, and most plan a NodeClaim with the same
 /// requirements and instance types: pricing and sorting up to 600 types for each cost ~5 % of
@@ -1257,6 +968,16 @@ pub struct SolveBase {
     seed: std::cell::OnceCell<TopologySeed>,
     /// Handed from one simulation to the next.
     type_tables: std::cell::RefCell<TypeTables>,
+    /// Gives `existing` back for the next build when the base is dropped (existing.rs).
+    existing_return: Option<existing::ExistingReturn>,
+}
+
+impl Drop for SolveBase {
+    fn drop(&mut self) {
+        if let Some(back) = self.existing_return.take() {
+            back.give_back(std::mem::take(&mut self.existing));
+        }
+    }
 }
 
 /// `total += max(0, room)`, per resource.
@@ -1337,6 +1058,7 @@ pub(crate) fn name_prefix(name: &str) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provisioning::scheduling::NodeIdentity;
 
     fn template(types: Arc<Vec<InstanceTypeInfo>>) -> Template {
         Template {
@@ -1430,6 +1152,7 @@ mod tests {
             claim_max: [largest, 0, 0, 0],
             seed: Default::default(),
             type_tables: Default::default(),
+            existing_return: None,
         }
     }
 
