@@ -115,6 +115,9 @@ fn entry_order(a: (&ExistingNode, u128), b: (&ExistingNode, u128)) -> Ordering {
         .then_with(|| rank(a.0).cmp(&rank(b.0)))
 }
 
+/// Up to this many fresh entries are inserted one by one into the held list; more are merged.
+const FEW_FRESH: usize = 16;
+
 fn launched(c: &NodeClaim) -> bool {
     c.state == ClaimState::Launched && c.launched.is_some()
 }
@@ -186,7 +189,11 @@ impl Karpenter {
         left_out_bits: &[bool],
         kept: KeptExisting,
     ) -> (Vec<ExistingNode>, Vec<u128>) {
-        let KeptExisting { build, list } = kept;
+        let KeptExisting {
+            build,
+            list: mut held,
+        } = kept;
+        let mut held_prefixes = build.prefixes;
         let clock = build.node_clock;
         // The nodes whose left-out bit moved, then the ones that changed.
         let mut fresh_nodes: Vec<bool> = Vec::new();
@@ -198,20 +205,30 @@ impl Karpenter {
         for n in &moved {
             set_bit(&mut fresh_nodes, n.0 as usize);
         }
-        let mut held = Vec::with_capacity(list.len());
-        let mut held_prefixes = Vec::with_capacity(list.len());
-        for (e, p) in list.into_iter().zip(build.prefixes) {
-            if let Some(n) = e.node
-                && !bit(&fresh_nodes, n.0 as usize)
-                && !cluster.node_changed_since(n, clock)
-                && !self
-                    .claims
-                    .node_claim_changed_since(n, build.claims_version)
-            {
-                held.push(e);
-                held_prefixes.push(p);
-            }
-        }
+        // The entries that hold stay where they are (the entries are large: moving each one
+        // per build cost more than building the few that changed).
+        let holds: Vec<bool> = held
+            .iter()
+            .map(|e| {
+                e.node.is_some_and(|n| {
+                    !bit(&fresh_nodes, n.0 as usize)
+                        && !cluster.node_changed_since(n, clock)
+                        && !self
+                            .claims
+                            .node_claim_changed_since(n, build.claims_version)
+                })
+            })
+            .collect();
+        let mut i = 0;
+        held.retain(|_| {
+            i += 1;
+            holds[i - 1]
+        });
+        let mut i = 0;
+        held_prefixes.retain(|_| {
+            i += 1;
+            holds[i - 1]
+        });
         let mut fresh: Vec<(ExistingNode, u128)> = Vec::new();
         let mut cache = self.node_cache.borrow_mut();
         let mut add = |node: &asim_cluster::Node| {
@@ -245,22 +262,45 @@ impl Karpenter {
         }
         drop(launched_cache);
         fresh.sort_by(|a, b| entry_order((&a.0, a.1), (&b.0, b.1)));
-        // Merge the two ordered lists.
+        // Each fresh entry goes where the order puts it among the held ones: by insertion when
+        // they are few (a bulk move of the tail each), else by one merge.
+        let before =
+            |held: &[ExistingNode], prefixes: &[u128], from: usize, f: &(ExistingNode, u128)| {
+                let (mut lo, mut hi) = (from, held.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if entry_order((&held[mid], prefixes[mid]), (&f.0, f.1)) == Ordering::Less {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                lo
+            };
+        if fresh.len() <= FEW_FRESH {
+            let mut from = 0;
+            for f in fresh {
+                let at = before(&held, &held_prefixes, from, &f);
+                held.insert(at, f.0);
+                held_prefixes.insert(at, f.1);
+                from = at + 1;
+            }
+            return (held, held_prefixes);
+        }
         let mut out = Vec::with_capacity(held.len() + fresh.len());
         let mut prefixes = Vec::with_capacity(held.len() + fresh.len());
-        let mut held = held.into_iter().zip(held_prefixes).peekable();
-        let mut fresh = fresh.into_iter().peekable();
-        loop {
-            let take_held = match (held.peek(), fresh.peek()) {
-                (Some(h), Some(f)) => entry_order((&h.0, h.1), (&f.0, f.1)) == Ordering::Less,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let (e, p) = if take_held { held.next() } else { fresh.next() }.expect("peeked");
-            out.push(e);
-            prefixes.push(p);
+        let mut taken = 0;
+        let mut held_left = held.into_iter();
+        for f in fresh {
+            let at = before(held_left.as_slice(), &held_prefixes[taken..], 0, &f);
+            out.extend(held_left.by_ref().take(at));
+            prefixes.extend_from_slice(&held_prefixes[taken..taken + at]);
+            taken += at;
+            out.push(f.0);
+            prefixes.push(f.1);
         }
+        out.extend(held_left);
+        prefixes.extend_from_slice(&held_prefixes[taken..]);
         (out, prefixes)
     }
 
