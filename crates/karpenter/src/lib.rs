@@ -83,7 +83,7 @@ pub struct Karpenter {
     /// launched at the last [`Karpenter::existing_nodes`] only.
     pub(crate) launched_cache: std::cell::RefCell<provisioning::LaunchedCache>,
     /// The last existing capacity's entries in the scheduler's order, with their names'
-    /// first 16 bytes: the next is read in this order (provisioning/mod.rs).
+    /// first 16 bytes: the next is read in this order (provisioning/existing.rs).
     pub(crate) existing_order: std::cell::RefCell<Vec<(provisioning::ExistingSource, u128)>>,
     /// The last dropped base's existing capacity, for the next build to bring up to date
     /// instead of reading every node again, and how many builds there were
@@ -91,7 +91,7 @@ pub struct Karpenter {
     pub(crate) existing_slot: provisioning::ExistingSlot,
     pub(crate) existing_serial: std::cell::Cell<u64>,
     /// Per node: what its entry in the simulations' existing capacity keeps from one pass to
-    /// the next (provisioning/mod.rs).
+    /// the next (provisioning/existing.rs).
     pub(crate) node_cache:
         std::cell::RefCell<asim_core::hash::FastMap<NodeId, provisioning::KeptNode>>,
     /// Per NodeClaim index: its NodePool's index in `pools`, once looked up (a NodeClaim's

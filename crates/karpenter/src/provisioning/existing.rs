@@ -5,8 +5,9 @@
 //! A busy cluster's passes come seconds apart and between two of them a few nodes change out
 //! of hundreds. A base gives its list back when it is dropped ([`KeptExisting`]), and the next
 //! build keeps every entry whose node the cluster has not stamped since
-//! ([`Cluster::node_changed_since`]) and rebuilds only the others: reading every node for its
-//! entry cost a cache miss or more per node per build, ~5–8 % of a busy day (docs/performance.md).
+//! ([`Cluster::node_changed_since`]), nor the claim store its NodeClaim, and rebuilds only the
+//! others: reading every node for its entry cost a cache miss or more per node per build,
+//! 5–8 % of a busy day (docs/performance.md, steps 79–80).
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -103,7 +104,8 @@ impl ExistingReturn {
 /// The scheduler's order of existing capacity: initialized first, then by name (the prefix
 /// decides unless two prefixes are equal), then — for equal names, never two nodes; a node and
 /// a launched NodeClaim, or two such claims, only by accident — nodes first by id, then
-/// NodeClaims in creation order.
+/// NodeClaims in creation order. (`existing_afresh` sorts on the same keys before it builds
+/// the entries; the self-checks compare the two.)
 fn entry_order(a: (&ExistingNode, u128), b: (&ExistingNode, u128)) -> Ordering {
     let rank = |e: &ExistingNode| match e.node {
         Some(n) => (0, n.0 as usize),
