@@ -25,7 +25,7 @@ use super::apis::{ConsolidationPolicy, DisruptionReason};
 use super::nodeclaim::ClaimState;
 use crate::decision::Decision as LogDecision;
 use crate::nodeclaim::store::ClaimId;
-use crate::provisioning::name_prefix;
+use crate::provisioning::{bit, name_prefix, set_bit};
 use crate::timer::Timer;
 
 pub use consolidation::{Decision, Replacement};
@@ -691,13 +691,19 @@ impl Karpenter {
         // then the others in node order. (The order read changes nothing but the sort's work:
         // the candidates' sort key is total.)
         let mut pairs: Vec<(NodeId, ClaimId)> = Vec::with_capacity(cluster.node_count());
-        let mut listed: asim_core::hash::FastSet<NodeId> = Default::default();
+        // A bit per node slot (ids are dense and never reused), not a hashed set.
+        let mut listed: Vec<bool> = Vec::new();
         for &(n, ci) in &kept.order {
-            if self.claims.by_node(n) == Some(ci) && listed.insert(n) {
+            if self.claims.by_node(n) == Some(ci) && !bit(&listed, n.0 as usize) {
+                set_bit(&mut listed, n.0 as usize);
                 pairs.push((n, ci));
             }
         }
-        pairs.extend(self.claims.nodes().filter(|(n, _)| !listed.contains(n)));
+        pairs.extend(
+            self.claims
+                .nodes()
+                .filter(|(n, _)| !bit(&listed, n.0 as usize)),
+        );
         for (node_id, ci) in pairs {
             let c = &self.claims[ci];
             if c.state != ClaimState::Initialized || c.marked_for_deletion || c.do_not_disrupt {

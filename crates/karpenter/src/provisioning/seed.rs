@@ -392,7 +392,9 @@ impl TopologySeed {
             }
             // Nodes outside the list (deleting, or waiting out their consolidateAfter) are
             // not in `bound`.
-            for node in cluster.nodes().filter(|n| !in_existing(n.id)) {
+            // The ids first: reading a node that is in the list cost a cache miss for nothing.
+            let outside = cluster.node_ids().iter().filter(|&&n| !in_existing(n));
+            for node in outside.filter_map(|&n| cluster.node(n)) {
                 for (template, _) in &node.pod_templates {
                     mark(cache.template(&mut topology, template).1);
                 }
