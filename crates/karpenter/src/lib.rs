@@ -82,8 +82,8 @@ pub struct Karpenter {
     /// they are the claim's (a NodeClass change rebuilds the list). Holds the claims that were
     /// launched at the last [`Karpenter::existing_nodes`] only.
     pub(crate) launched_cache: std::cell::RefCell<provisioning::LaunchedCache>,
-    /// The last existing capacity's entries in the scheduler's order, with their names'
-    /// first 16 bytes: the next is read in this order (provisioning/existing.rs).
+    /// The last existing capacity built afresh, in the scheduler's order, with its names'
+    /// first 16 bytes: the next built afresh is read in this order (provisioning/existing.rs).
     pub(crate) existing_order: std::cell::RefCell<Vec<(provisioning::ExistingSource, u128)>>,
     /// The last dropped base's existing capacity, for the next build to bring up to date
     /// instead of reading every node again, and how many builds there were

@@ -159,14 +159,6 @@ impl Karpenter {
             }
             None => self.existing_afresh(cluster, left_out_bits),
         };
-        *self.existing_order.borrow_mut() = list
-            .iter()
-            .zip(&prefixes)
-            .map(|(e, &p)| match e.node {
-                Some(n) => (ExistingSource::Node(n), p),
-                None => (ExistingSource::Claim(e.nodeclaim.unwrap_or(0)), p),
-            })
-            .collect();
         let back = ExistingReturn {
             slot: Rc::clone(&self.existing_slot),
             build: ExistingBuild {
@@ -420,6 +412,15 @@ impl Karpenter {
         }
         drop(launched);
         Self::prune_node_cache(cluster, &mut cache);
+        // The next build afresh reads in this order. Builds brought up to date leave it as it
+        // is: it only speeds the sort, and prefixes never change.
+        *self.existing_order.borrow_mut() = keys
+            .iter()
+            .map(|k| match sources[k.2 as usize] {
+                Source::Node(n, _) => (ExistingSource::Node(n.id), k.1),
+                Source::Claim(i, _) => (ExistingSource::Claim(i), k.1),
+            })
+            .collect();
         (out, keys.iter().map(|k| k.1).collect())
     }
 
